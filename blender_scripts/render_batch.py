@@ -1,0 +1,201 @@
+"""Renders one batch in ONE Blender process: every (view, frame) of a normalized JobSpec.
+
+Run by pose_factory.render in the worker environment:
+    python -m blender_scripts.render_batch --spec spec.json --out WORKDIR
+Writes WORKDIR/<folder>/vNN_fNNNN.<ext> and WORKDIR/result.json (cameras, 3D joints, depth
+range, timings). Progress goes to stdout as lines '@@progress {json}'.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+
+T_PROCESS = time.perf_counter()
+
+import bpy  # noqa: E402
+import numpy as np  # noqa: E402
+from mathutils import Vector  # noqa: E402
+
+from blender_scripts import scene as S  # noqa: E402
+from pose_factory import cameras, imageio, mannequin as mq, openpose, passes, poses  # noqa: E402
+from pose_factory.manifest import image_key  # noqa: E402
+
+BG_DEPTH = 1e9  # Cycles writes ~1e10 for background
+
+
+def progress(state, done, total, **extra):
+    print("@@progress " + json.dumps({"state": state, "done": done, "total": total, **extra}), flush=True)
+
+
+def read_data_passes(path):
+    import OpenEXR
+
+    with OpenEXR.File(path, separate_channels=True) as f:
+        ch = {}
+        for part in f.parts:
+            ch.update(part.channels)
+    depth = np.array(ch["ViewLayer.Depth.Z"].pixels, np.float64)
+    normal = np.stack([ch[f"ViewLayer.Normal.{c}"].pixels for c in "XYZ"], -1).astype(np.float64)
+    index = np.rint(ch["ViewLayer.Object Index.X"].pixels).astype(np.uint8)
+    return depth, normal, index
+
+
+def visibility(scene, depsgraph, cam, points, xy, depth, radius, own_parts):
+    """DESIGN.md §5: a joint is visible when the camera ray to it first hits its own body part,
+    or hits within that joint's radius of it; joints outside the frame are hidden."""
+    vis = cameras.in_frame(cam, xy, depth)
+    r = np.asarray(cam["rotation"])
+    loc = np.asarray(cam["location"])
+    forward = -r[:, 2]
+    for i in np.nonzero(vis)[0]:
+        p = points[i]
+        origin = p - forward * (depth[i] + 0.01) if cam["orthographic"] else loc
+        d = p - origin
+        dist = float(np.linalg.norm(d))
+        hit, where, _n, _f, ob, _m = scene.ray_cast(depsgraph, Vector(origin), Vector(d / dist), distance=dist + 1e-4)
+        if not hit:
+            continue
+        near = np.linalg.norm(np.array(where) - p) <= radius[i]
+        label = mq.PART_LABEL.get(ob.original.name if ob else "", 0)
+        vis[i] = bool(near or label in own_parts[i])
+    return vis
+
+
+class Writer:
+    """Writes encoded images under the work folder, recording each relative key."""
+
+    def __init__(self, out):
+        self.out, self.files = out, {}
+
+    def image(self, folder, view, frame, array):
+        key = image_key(folder, view, frame)
+        imageio.write_png(os.path.join(self.out, key), array)
+        self.files.setdefault((view, frame), {})[folder] = key
+
+    def json(self, folder, view, frame, obj):
+        key = image_key(folder, view, frame, "json")
+        path = os.path.join(self.out, key)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as fh:
+            json.dump(obj, fh, separators=(",", ":"))
+        self.files.setdefault((view, frame), {})[folder] = key
+
+
+def render(spec, out):
+    t_start = time.perf_counter()
+    r = spec["render"]
+    W, H = r["width"], r["height"]
+    wanted = set(r["passes"])
+    subject = spec["subjects"][0]
+    body = mq.build(subject["height"], subject["build"])
+    posed = [poses.pose_body(body, entry) for entry in subject["poses"]]
+    frame_points = [mq.posed_vertices(body, p)[::3] for p in posed]
+    cams = cameras.build_cameras(spec, np.concatenate(frame_points))
+    radius, own_parts = mq.visibility_rules()
+
+    scene = S.reset()
+    device = S.use_gpu_if_asked(scene, r["device"])
+
+    rig_b = S.Rig(scene, body)
+    cam_ob = S.make_camera(scene)
+    timings = {"startup": time.perf_counter() - T_PROCESS, "data_passes": 0.0, "shaded": 0.0, "other": 0.0}
+    n_views, n_frames = len(cams), len(posed)
+    total = n_views * n_frames
+    writer = Writer(out)
+    depths = {}
+    joints_3d = []
+    tmp = tempfile.mkdtemp(prefix="pf_exr_")
+    done = 0
+    progress("rendering", 0, total)
+    for f, pose in enumerate(posed):
+        rig_b.pose(pose)
+        kp3d = mq.posed_keypoints(body, pose)
+        joints_3d.append({"joints": {n: [float(c) for c in p] for n, p in zip(mq.keypoint_names()[:18], kp3d[:18])},
+                          "keypoints": kp3d.round(6).tolist()})
+        S.setup_data_render(scene, W, H)
+        for v, cam in enumerate(cams):
+            t0 = time.perf_counter()
+            S.set_camera(cam_ob, cam, W, H)
+            exr = os.path.join(tmp, "data.exr")
+            S.render_to(scene, exr)
+            depth, normal_w, index = read_data_passes(exr)
+            t1 = time.perf_counter()
+            mask = index > 0
+            depth = np.where(mask, depth, BG_DEPTH)
+            xy, zdepth = cameras.project(cam, kp3d)
+            vis = visibility(scene, bpy.context.evaluated_depsgraph_get(), cam, kp3d, xy, zdepth, radius, own_parts)
+            frame_kp = openpose.pose_keypoint_frame(
+                xy[mq.KP_BODY], xy[mq.KP_LHAND], xy[mq.KP_RHAND], xy[mq.KP_FACE], W, H,
+                vis[mq.KP_BODY], vis[mq.KP_LHAND], vis[mq.KP_RHAND], vis[mq.KP_FACE])
+            writer.json("keypoints", v, f, frame_kp)
+            if "openpose" in wanted:
+                op = r["openpose"]
+                writer.image("openpose", v, f, openpose.draw_pose(frame_kp, hands=op["hands"], face=op["face"],
+                                                                 sdxl_sticks=op["sdxl_sticks"]))
+            if "depth16" in wanted:
+                writer.image("depth16", v, f, passes.depth_to_mm16(depth, mask))
+            if "depth" in wanted:
+                depths[(v, f)] = (depth.astype(np.float32), mask)
+            if "normal" in wanted:
+                n_cam = passes.world_to_camera_normals(normal_w, cam["rotation"])
+                for conv in passes.NORMAL_CONVENTIONS:
+                    writer.image(passes.NORMAL_DIRS[conv], v, f, passes.normals_to_rgb(n_cam, mask, conv))
+            if "seg" in wanted:
+                writer.image("seg", v, f, passes.seg_image(mask))
+                writer.image("mask", v, f, passes.mask_image(mask))
+                writer.image("parts", v, f, index)
+            timings["data_passes"] += t1 - t0
+            timings["other"] += time.perf_counter() - t1
+            done += 1
+            progress("rendering", done, total, view=v, frame=f)
+        if "shaded" in wanted:
+            S.setup_shaded_render(scene, W, H, r["shaded_samples"])
+            for v, cam in enumerate(cams):
+                t0 = time.perf_counter()
+                S.set_camera(cam_ob, cam, W, H)
+                key = image_key("shaded", v, f)
+                os.makedirs(os.path.join(out, "shaded"), exist_ok=True)
+                S.render_to(scene, os.path.join(out, key))
+                writer.files.setdefault((v, f), {})["shaded"] = key
+                timings["shaded"] += time.perf_counter() - t0
+    # depth: one range for the whole batch (no flicker across views and frames) unless per image
+    t0 = time.perf_counter()
+    batch_range = passes.merge_ranges(passes.depth_range(d, m) for d, m in depths.values())
+    for (v, f), (d, m) in depths.items():
+        near, far = batch_range if r["depth_range"] == "batch" else (passes.depth_range(d, m) or (0.0, 1.0))
+        writer.image("depth", v, f, passes.depth_to_u8(d, m, near, far))
+    timings["other"] += time.perf_counter() - t0
+    timings["total"] = time.perf_counter() - T_PROCESS
+    timings["render_loop"] = time.perf_counter() - t_start
+    result = {
+        "blender_version": bpy.app.version_string, "device": device,
+        "cameras": cams, "frames": n_frames, "joints_3d": joints_3d,
+        "keypoint_names": mq.keypoint_names(),
+        "depth_range": {"near": batch_range[0], "far": batch_range[1]} if batch_range else None,
+        "entries": [{"view": v, "frame": f, "files": writer.files[(v, f)]}
+                    for f in range(n_frames) for v in range(n_views)],
+        "timings": timings,
+    }
+    with open(os.path.join(out, "result.json"), "w") as fh:
+        json.dump(result, fh)
+    progress("extracting", total, total)
+    return result
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--spec", required=True, help="normalized JobSpec JSON file")
+    ap.add_argument("--out", required=True, help="work folder for the rendered files")
+    a = ap.parse_args(argv)
+    with open(a.spec) as fh:
+        spec = json.load(fh)
+    os.makedirs(a.out, exist_ok=True)
+    render(spec, a.out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

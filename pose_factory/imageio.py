@@ -1,0 +1,40 @@
+"""PNG reading and writing (8-bit RGB/gray, 16-bit gray) through OpenCV, imported lazily."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+
+def _cv2():
+    try:
+        import cv2
+    except ImportError as e:  # the pack imports without it; only image work needs it
+        raise ImportError("pose_factory needs OpenCV for image files: pip install opencv-python") from e
+    return cv2
+
+
+def write_png(path: str, array: np.ndarray, compression: int = 1) -> None:
+    """RGB (H,W,3) or gray (H,W) uint8/uint16. Written to a temp name then renamed, so a reader
+    never sees half a file. Low compression: these files are written once per view, fast."""
+    cv2 = _cv2()
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    img = array[:, :, ::-1] if array.ndim == 3 else array
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(img), [cv2.IMWRITE_PNG_COMPRESSION, compression])
+    if not ok:
+        raise OSError(f"could not encode {path}")
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "wb") as fh:
+        fh.write(buf.tobytes())
+    os.replace(tmp, path)
+
+
+def read_png(path: str) -> np.ndarray:
+    """Returns RGB (H,W,3) or gray (H,W), keeping the bit depth."""
+    cv2 = _cv2()
+    img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise OSError(f"could not read image {path}")
+    if img.ndim == 3:
+        img = img[:, :, 2::-1] if img.shape[2] >= 3 else img
+    return img

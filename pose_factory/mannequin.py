@@ -1,0 +1,380 @@
+"""The procedural mannequin: body-part meshes and the keypoints they carry, built from code.
+
+Pure numpy: Blender turns these arrays into objects, and the core uses the same vertices for
+auto-framing and grounding. Every vertex is bound to one joint with weight 1 (a jointed
+mannequin: parts overlap at rounded joints, so bending never opens a hole).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import rig
+
+# Segmentation labels (0 is background). Order is part of the output contract.
+PARTS = (
+    "head", "neck", "chest", "abdomen", "pelvis",
+    "upper_arm_l", "upper_arm_r", "forearm_l", "forearm_r", "hand_l", "hand_r",
+    "thigh_l", "thigh_r", "shin_l", "shin_r", "foot_l", "foot_r",
+)
+PART_LABEL = {name: i + 1 for i, name in enumerate(PARTS)}
+PART_GROUPS = {  # friendly groups for part masks
+    "head": ["head"], "face": ["head"], "neck": ["neck"], "torso": ["chest", "abdomen", "pelvis"],
+    "arms": ["upper_arm_l", "upper_arm_r", "forearm_l", "forearm_r"],
+    "hands": ["hand_l", "hand_r"], "legs": ["thigh_l", "thigh_r", "shin_l", "shin_r"],
+    "feet": ["foot_l", "foot_r"],
+}
+
+
+@dataclass
+class Part:
+    name: str
+    verts: np.ndarray  # (N, 3) rest-pose positions
+    faces: list  # vertex index tuples (quads and triangles)
+    joints: np.ndarray  # (N,) joint index each vertex is bound to
+
+
+@dataclass
+class Mannequin:
+    height: float
+    build: str
+    rest: np.ndarray  # (J, 3) rest joint positions
+    parts: list
+    keypoint_rest: np.ndarray  # (K, 3) rest positions of every keypoint
+    keypoint_joint: np.ndarray  # (K,) joint each keypoint moves with
+
+    def all_vertices(self):
+        verts = np.concatenate([p.verts for p in self.parts])
+        joints = np.concatenate([p.joints for p in self.parts])
+        return verts, joints
+
+
+# --- mesh builders --------------------------------------------------------------------------
+def _frame(direction):
+    """Two unit vectors perpendicular to direction, the first as close to world X as possible."""
+    d = np.asarray(direction, float)
+    d = d / np.linalg.norm(d)
+    ref = np.array([1.0, 0.0, 0.0]) if abs(d[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
+    a = ref - d * (ref @ d)
+    a /= np.linalg.norm(a)
+    return a, np.cross(d, a)
+
+
+def loft(p0, p1, profile, seg=24, axis_a=None, offsets=None, cap=True):
+    """A closed tube from p0 to p1. profile: [(t, ra, rb)] with t in 0..1 along the bone; ra is
+    the radius along axis_a (default: the perpendicular nearest world X), rb the other one.
+    offsets: optional [(t, vec)] shifts of ring centres. Rounded caps extend each end."""
+    p0, p1 = np.asarray(p0, float), np.asarray(p1, float)
+    d = p1 - p0
+    length = np.linalg.norm(d)
+    u = d / length
+    a, b = _frame(u)
+    if axis_a is not None:
+        a = np.asarray(axis_a, float) - u * (np.asarray(axis_a, float) @ u)
+        a /= np.linalg.norm(a)
+        b = np.cross(u, a)
+    ts, ras, rbs = (np.array(c, float) for c in zip(*profile))
+    rings = []  # (centre, ra, rb)
+    if cap:  # dome at the start: quarter-ellipse in 4 steps
+        for ang in np.radians([80, 60, 40, 20]):
+            rings.append((-np.sin(ang) * ras[0] * 0.9 / length, np.cos(ang) * ras[0], np.cos(ang) * rbs[0]))
+    rings += list(zip(ts, ras, rbs))
+    if cap:
+        for ang in np.radians([20, 40, 60, 80]):
+            rings.append((1 + np.sin(ang) * ras[-1] * 0.9 / length, np.cos(ang) * ras[-1], np.cos(ang) * rbs[-1]))
+    th = np.linspace(0, 2 * np.pi, seg, endpoint=False)
+    verts, faces = [], []
+    for t, ra, rb in rings:
+        c = p0 + d * t
+        if offsets:
+            ot, ov = zip(*offsets)
+            c = c + np.array([np.interp(t, ot, [v[k] for v in ov]) for k in range(3)])
+        verts.append(c + np.outer(np.cos(th) * ra, a) + np.outer(np.sin(th) * rb, b))
+    verts = np.concatenate(verts)
+    n = len(rings)
+    for r in range(n - 1):
+        for s in range(seg):
+            i0, i1 = r * seg + s, r * seg + (s + 1) % seg
+            faces.append((i0, i1, i1 + seg, i0 + seg))
+    # poles close the ends
+    start = p0 - u * (ras[0] * 0.9 if cap else 0)
+    end = p1 + u * (ras[-1] * 0.9 if cap else 0)
+    verts = np.vstack([verts, start, end])
+    ps, pe = len(verts) - 2, len(verts) - 1
+    for s in range(seg):
+        faces.append((ps, (s + 1) % seg, s))
+        last = (n - 1) * seg
+        faces.append((last + s, last + (s + 1) % seg, pe))
+    return verts, faces
+
+
+def ellipsoid(centre, radii, seg=24, rings=16, squash=None):
+    """UV ellipsoid; squash(z_unit) -> (sx, sy) narrows it along its height (jaw, heel)."""
+    c = np.asarray(centre, float)
+    verts = []
+    for i in range(1, rings):
+        phi = np.pi * i / rings
+        z = np.cos(phi)
+        th = np.linspace(0, 2 * np.pi, seg, endpoint=False)
+        sx, sy = squash(z) if squash else (1.0, 1.0)
+        ring = np.stack([np.sin(phi) * np.cos(th) * radii[0] * sx,
+                         np.sin(phi) * np.sin(th) * radii[1] * sy,
+                         np.full(seg, z * radii[2])], 1)
+        verts.append(ring + c)
+    verts = np.concatenate(verts)
+    faces = []
+    for r in range(rings - 2):
+        for s in range(seg):
+            i0, i1 = r * seg + s, r * seg + (s + 1) % seg
+            faces.append((i0, i0 + seg, i1 + seg, i1))
+    verts = np.vstack([verts, c + [0, 0, radii[2]], c - [0, 0, radii[2]]])
+    top, bot = len(verts) - 2, len(verts) - 1
+    last = (rings - 2) * seg
+    for s in range(seg):
+        faces.append((top, s, (s + 1) % seg))
+        faces.append((bot, last + (s + 1) % seg, last + s))
+    return verts, faces
+
+
+class _PartBuilder:
+    def __init__(self, name):
+        self.name, self.verts, self.faces, self.joints = name, [], [], []
+
+    def add(self, mesh, joint):
+        v, f = mesh
+        base = sum(len(x) for x in self.verts)
+        self.verts.append(np.asarray(v, float))
+        self.faces += [tuple(i + base for i in face) for face in f]
+        self.joints.append(np.full(len(v), rig.JOINT_INDEX[joint]))
+
+    def build(self):
+        return Part(self.name, np.concatenate(self.verts), self.faces, np.concatenate(self.joints))
+
+
+# --- the head and the face ------------------------------------------------------------------
+class Head:
+    """Egg-shaped skull narrowing to the jaw, with a nose; face points lie on its front."""
+
+    def __init__(self, s, g):
+        self.c = np.array([0.0, 0.012, 1.652]) * s
+        self.r = np.array([0.077 * min(g, 1.08), 0.099, 0.118]) * s
+        self.nose_c = np.array([0.0, self.c[1] - self.r[1] * 0.93, self.c[2] - 0.024 * s])
+        self.nose_r = np.array([0.014, 0.02, 0.027]) * s
+        self.s = s
+
+    @staticmethod
+    def squash(z):  # z in -1..1: narrower jaw and chin below the centre
+        t = max(0.0, -z)
+        return 1.0 - 0.3 * t ** 1.5, 1.0 - 0.12 * t
+
+    def front_y(self, x, z):
+        """y of the frontmost surface (head or nose) at world (x, z)."""
+        zn = (z - self.c[2]) / self.r[2]
+        sx, sy = self.squash(float(np.clip(zn, -1, 1)))
+        q = 1 - (x / (self.r[0] * sx)) ** 2 - zn ** 2
+        y = self.c[1] - self.r[1] * sy * np.sqrt(max(q, 0.0))
+        nq = 1 - ((x - self.nose_c[0]) / self.nose_r[0]) ** 2 - ((z - self.nose_c[2]) / self.nose_r[2]) ** 2
+        if nq > 0:
+            y = min(y, self.nose_c[1] - self.nose_r[1] * np.sqrt(nq))
+        return y
+
+    def meshes(self):
+        yield ellipsoid(self.c, self.r, seg=32, rings=20, squash=self.squash)
+        yield ellipsoid(self.nose_c, self.nose_r, seg=12, rings=8)
+        for side in (-1, 1):  # ears: flat ellipsoids on the sides
+            yield ellipsoid(self.ear(side) + [side * 0.004 * self.s, 0, 0], np.array([0.012, 0.022, 0.032]) * self.s, 12, 8)
+        for side in (-1, 1):  # brow ridge and cheekbones give shading cues a face detector likes
+            e = self.eye(side)
+            yield ellipsoid(e + np.array([0, 0.004, 0.019]) * self.s, np.array([0.024, 0.012, 0.008]) * self.s, 12, 8)
+
+    def ear(self, side):
+        z = self.c[2] - 0.01 * self.s
+        return np.array([side * self.r[0] * 0.97, self.c[1] + 0.012 * self.s, z])
+
+    def eye(self, side):
+        x, z = side * 0.032 * self.s, self.c[2] + 0.01 * self.s
+        return np.array([x, self.front_y(x, z) - 0.001, z])
+
+    def nose_tip(self):
+        return self.nose_c - np.array([0.0, self.nose_r[1], 0.0])
+
+    def face70(self):
+        """OpenPose's 70 face points (dlib's 68 + the two pupils), projected onto the face."""
+        pts = []
+        for x, y in FACE_TEMPLATE:
+            wx = x * 0.068 * self.s
+            wz = self.c[2] + 0.01 * self.s - (y + 0.3) * 0.082 * self.s
+            pts.append((wx, self.front_y(wx, wz) - 0.001 * self.s, wz))
+        return np.array(pts)
+
+
+def _face_template():
+    """dlib-68 layout + pupils in face units: x to the image right (subject's left), y down,
+    eyes at y = -0.3, chin at y = 0.95."""
+    pts = []
+    for k in range(17):  # jaw, from the subject's right ear round the chin
+        a = np.pi * k / 16
+        pts.append((-0.95 * np.cos(a) * (1 - 0.12 * np.sin(a)), -0.3 + 1.25 * np.sin(a) ** 1.3))
+    for side in (-1, 1):  # eyebrows, outer to inner on the right, inner to outer on the left
+        xs = np.linspace(0.75, 0.15, 5) if side < 0 else np.linspace(0.15, 0.75, 5)
+        for i, x in enumerate(xs):
+            t = i / 4
+            pts.append((side * x, -0.55 - 0.08 * np.sin(np.pi * t)))
+    pts += [(0, -0.32), (0, -0.17), (0, -0.03), (0, 0.1)]  # nose bridge to tip
+    pts += [(-0.2, 0.2), (-0.1, 0.23), (0, 0.25), (0.1, 0.23), (0.2, 0.2)]  # nostrils
+    pts += [(-0.54, -0.3), (-0.45, -0.35), (-0.33, -0.35), (-0.24, -0.3), (-0.33, -0.26), (-0.45, -0.26)]
+    pts += [(0.24, -0.3), (0.33, -0.35), (0.45, -0.35), (0.54, -0.3), (0.45, -0.26), (0.33, -0.26)]
+    pts += [(-0.35, 0.52), (-0.22, 0.45), (-0.08, 0.42), (0, 0.44), (0.08, 0.42), (0.22, 0.45),
+            (0.35, 0.52), (0.22, 0.6), (0.1, 0.64), (0, 0.65), (-0.1, 0.64), (-0.22, 0.6)]
+    pts += [(-0.28, 0.52), (-0.1, 0.49), (0, 0.5), (0.1, 0.49), (0.28, 0.52), (0.1, 0.55), (0, 0.56), (-0.1, 0.55)]
+    pts += [(-0.39, -0.3), (0.39, -0.3)]  # pupils: right, left
+    return pts
+
+
+FACE_TEMPLATE = _face_template()
+assert len(FACE_TEMPLATE) == 70
+
+# --- keypoints ------------------------------------------------------------------------------
+BODY_KEYPOINTS = ("nose", "neck", "r_shoulder", "r_elbow", "r_wrist", "l_shoulder", "l_elbow",
+                  "l_wrist", "r_hip", "r_knee", "r_ankle", "l_hip", "l_knee", "l_ankle",
+                  "r_eye", "l_eye", "r_ear", "l_ear")
+HAND_JOINTS = ["wrist"] + [f"{f}{i}" for f in rig.FINGERS for i in (1, 2, 3, 4)]
+N_BODY, N_HAND, N_FACE = 18, 21, 70
+# keypoint array layout: body 18, left hand 21, right hand 21, face 70
+KP_BODY = slice(0, 18)
+KP_LHAND = slice(18, 39)
+KP_RHAND = slice(39, 60)
+KP_FACE = slice(60, 130)
+N_KEYPOINTS = 130
+
+
+def keypoint_names():
+    return (list(BODY_KEYPOINTS) + [f"l_hand_{j}" for j in HAND_JOINTS]
+            + [f"r_hand_{j}" for j in HAND_JOINTS] + [f"face_{i}" for i in range(N_FACE)])
+
+
+def _build_keypoints(rest, head):
+    pos, joint = [], []
+
+    def add(p, j):
+        pos.append(np.asarray(p, float))
+        joint.append(rig.JOINT_INDEX[j])
+
+    for name in BODY_KEYPOINTS:
+        if name == "nose":
+            add(head.nose_tip(), "head")
+        elif name == "neck":  # OpenPose's neck is the midpoint of the shoulders
+            add((rest[rig.JOINT_INDEX["l_shoulder"]] + rest[rig.JOINT_INDEX["r_shoulder"]]) / 2, "chest")
+        elif name.endswith("_eye"):
+            add(head.eye(1 if name[0] == "l" else -1), "head")
+        elif name.endswith("_ear"):
+            add(head.ear(1 if name[0] == "l" else -1), "head")
+        else:
+            add(rest[rig.JOINT_INDEX[name]], name)
+    for side in ("l", "r"):
+        for j in HAND_JOINTS:
+            add(rest[rig.JOINT_INDEX[f"{side}_{j}"]], f"{side}_{j}" if not j.endswith("4") else f"{side}_{j[:-1]}3")
+    for p in head.face70():
+        add(p, "head")
+    return np.array(pos), np.array(joint)
+
+
+# --- the body -------------------------------------------------------------------------------
+def build(height: float = 1.75, build: str = "average") -> Mannequin:
+    s = height / rig.REFERENCE_HEIGHT
+    g = rig.BUILDS[build]
+    rest = rig.rest_positions(height)
+    J = lambda n: rest[rig.JOINT_INDEX[n]]  # noqa: E731
+    parts = {name: _PartBuilder(name) for name in PARTS}
+    belly = g ** 1.6  # heavier builds gain most at the waist
+
+    # torso: three lofts along Z; rings are (width, depth) half-axes, centres shifted in y
+    def torso(z0, z1, prof, joint, part, yoff):
+        parts[part].add(loft((0, 0, z0 * s), (0, 0, z1 * s), prof, seg=32, axis_a=(1, 0, 0),
+                             offsets=[(0, (0, yoff[0] * s, 0)), (1, (0, yoff[1] * s, 0))]), joint)
+
+    torso(0.83, 1.02, [(0, 0.13 * s * g, 0.1 * s * g), (0.35, 0.165 * s * g, 0.11 * s * g),
+                       (0.75, 0.16 * s * g, 0.105 * s * belly), (1, 0.145 * s * belly, 0.1 * s * belly)],
+          "root", "pelvis", (0.01, 0.005))
+    torso(0.99, 1.2, [(0, 0.14 * s * belly, 0.098 * s * belly), (0.5, 0.135 * s * belly, 0.1 * s * belly),
+                      (1, 0.145 * s * g, 0.1 * s * g)], "spine", "abdomen", (0.005, 0.0))
+    torso(1.16, 1.47, [(0, 0.145 * s * g, 0.1 * s * g), (0.35, 0.158 * s * g, 0.112 * s * g),
+                       (0.7, 0.165 * s * g, 0.105 * s * g), (0.9, 0.17 * s * g, 0.085 * s * g),
+                       (1, 0.12 * s * g, 0.07 * s * g)], "chest", "chest", (0.0, 0.02))
+    nk = J("neck")
+    parts["neck"].add(loft(nk - [0, 0, 0.04 * s], nk + [0, -0.005 * s, 0.13 * s],
+                           [(0, 0.05 * s * g, 0.05 * s * g), (1, 0.045 * s * g, 0.047 * s * g)], seg=20), "neck")
+    head = Head(s, g)
+    for m in head.meshes():
+        parts["head"].add(m, "head")
+
+    for side in ("l", "r"):
+        sx = 1 if side == "l" else -1
+        n = lambda j: f"{side}_{j}"  # noqa: E731
+        sh, el, wr = J(n("shoulder")), J(n("elbow")), J(n("wrist"))
+        parts[f"upper_arm_{side}"].add(loft(sh, el, [(0, 0.055 * s * g, 0.055 * s * g), (0.3, 0.05 * s * g, 0.048 * s * g),
+                                                     (1, 0.037 * s * g, 0.037 * s * g)], seg=24), n("shoulder"))
+        parts[f"forearm_{side}"].add(loft(el, wr, [(0, 0.037 * s * g, 0.037 * s * g), (0.25, 0.042 * s * g, 0.038 * s * g),
+                                                   (1, 0.022 * s * g, 0.031 * s * g)], seg=24), n("elbow"))
+        # palm: a flat loft from the wrist to the knuckles, thin across X, wide front-back
+        knuckles = (J(n("index1")) + J(n("pinky1"))) / 2
+        parts[f"hand_{side}"].add(loft(wr + [0, 0.002 * s, 0], knuckles + [0, 0, 0.008 * s],
+                                       [(0, 0.02 * s, 0.032 * s), (0.6, 0.019 * s, 0.042 * s), (1, 0.016 * s, 0.04 * s)],
+                                       seg=16, axis_a=(1, 0, 0)), n("wrist"))
+        for f in rig.FINGERS:
+            radius = (0.0105 if f == "thumb" else 0.0085 if f != "pinky" else 0.0075) * s
+            for i in (1, 2, 3):
+                a, b = J(n(f"{f}{i}")), J(n(f"{f}{i + 1}"))
+                r0 = radius * (1.0 - 0.08 * (i - 1))
+                parts[f"hand_{side}"].add(loft(a, b, [(0, r0, r0), (1, r0 * 0.9, r0 * 0.9)], seg=10), n(f"{f}{i}"))
+        hp, kn, an, to = J(n("hip")), J(n("knee")), J(n("ankle")), J(n("toe"))
+        parts[f"thigh_{side}"].add(loft(hp + [0, 0, 0.03 * s], kn, [(0, 0.085 * s * g, 0.088 * s * g), (0.25, 0.08 * s * g, 0.08 * s * g),
+                                                                    (1, 0.05 * s * g, 0.052 * s * g)], seg=24), n("hip"))
+        parts[f"shin_{side}"].add(loft(kn, an, [(0, 0.05 * s * g, 0.05 * s * g), (0.3, 0.052 * s * g, 0.058 * s * g),
+                                                (1, 0.03 * s * g, 0.032 * s * g)], seg=24,
+                                       offsets=[(0, (0, 0, 0)), (0.3, (0, 0.008 * s, 0)), (1, (0, 0, 0))]), n("knee"))
+        heel = an + np.array([0, 0.045, -0.045]) * s
+        parts[f"foot_{side}"].add(loft(heel, to + np.array([0, -0.03, 0.0]) * s,
+                                       [(0, 0.03 * s, 0.035 * s), (0.35, 0.038 * s, 0.04 * s), (1, 0.035 * s, 0.018 * s)],
+                                       seg=16, axis_a=(1, 0, 0), offsets=[(0, (0, 0, 0)), (0.35, (sx * 0.003 * s, 0, 0.01 * s)), (1, (0, 0, 0))]),
+                                  n("ankle"))
+
+    kp_rest, kp_joint = _build_keypoints(rest, head)
+    return Mannequin(height, build, rest, [parts[p].build() for p in PARTS], kp_rest, kp_joint)
+
+
+def posed_keypoints(m: Mannequin, posed: rig.Posed) -> np.ndarray:
+    return posed.transform_points(m.keypoint_joint, m.keypoint_rest, m.rest)
+
+
+def posed_vertices(m: Mannequin, posed: rig.Posed) -> np.ndarray:
+    verts, joints = m.all_vertices()
+    return posed.transform_points(joints, verts, m.rest)
+
+
+def visibility_rules():
+    """Per keypoint: the radius (m) within which a ray's first hit still counts as reaching it,
+    and the body parts whose hit counts as its own (DESIGN.md §5). Surface points (face, eyes,
+    ears, fingers) have no own part: only a hit right at them counts, so the far side of the
+    head or of a hand is hidden."""
+    radius = np.full(N_KEYPOINTS, 0.02)
+    own = [set() for _ in range(N_KEYPOINTS)]
+    rules = {
+        "neck": (0.1, ["neck", "chest"]), "shoulder": (0.08, ["upper_arm"]),
+        "elbow": (0.06, ["upper_arm", "forearm"]), "wrist": (0.05, ["forearm", "hand"]),
+        "hip": (0.12, ["thigh"]), "knee": (0.07, ["thigh", "shin"]), "ankle": (0.06, ["shin", "foot"]),
+    }
+    for i, name in enumerate(BODY_KEYPOINTS):
+        key = name.split("_", 1)[-1]
+        if key in rules:
+            rad, parts = rules[key]
+            radius[i] = rad
+            side = name[0] if name[:2] in ("l_", "r_") else None
+            own[i] = {PART_LABEL[p if p in PART_LABEL else f"{p}_{side}"] for p in parts}
+    for sl, side in ((KP_LHAND, "l"), (KP_RHAND, "r")):
+        radius[sl] = 0.018
+        radius[sl.start] = 0.05  # the wrist sits inside the forearm's end
+        own[sl.start] = {PART_LABEL[f"forearm_{side}"], PART_LABEL[f"hand_{side}"]}
+    radius[KP_FACE] = 0.015
+    return radius, own

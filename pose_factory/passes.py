@@ -1,0 +1,88 @@
+"""Turns Blender's exact float passes into ControlNet-ready images (DESIGN.md §5). Pure numpy."""
+from __future__ import annotations
+
+import numpy as np
+
+DEPTH_FLOOR = 0.15  # the subject's farthest point maps here, never as dark as the background
+ADE20K_PERSON = (150, 5, 61)
+NORMAL_CONVENTIONS = ("controlnet", "opengl", "directx")
+NORMAL_DIRS = {"controlnet": "normal", "opengl": "normal_opengl", "directx": "normal_directx"}
+# the pass names a spec asks for → the folders each writes
+PASS_OUTPUTS = {
+    "openpose": ["openpose"], "keypoints": ["keypoints"], "depth": ["depth"], "depth16": ["depth16"],
+    "normal": ["normal", "normal_opengl", "normal_directx"], "seg": ["seg", "mask", "parts"],
+    "shaded": ["shaded"],
+}
+
+
+def depth_range(depth: np.ndarray, mask: np.ndarray) -> tuple[float, float] | None:
+    if not mask.any():
+        return None
+    d = depth[mask]
+    return float(d.min()), float(d.max())
+
+
+def merge_ranges(ranges):
+    ranges = [r for r in ranges if r is not None]
+    if not ranges:
+        return None
+    return min(r[0] for r in ranges), max(r[1] for r in ranges)
+
+
+def depth_to_u8(depth, mask, near, far, floor=DEPTH_FLOOR) -> np.ndarray:
+    """Near = 255, the far end of the range = floor × 255, background 0."""
+    span = max(far - near, 1e-6)
+    v = floor + (1.0 - floor) * (far - depth) / span
+    v = np.clip(v, floor, 1.0)
+    out = np.where(mask, np.round(v * 255.0), 0).astype(np.uint8)
+    return np.repeat(out[:, :, None], 3, axis=2)
+
+
+def depth_to_mm16(depth, mask) -> np.ndarray:
+    """Metric depth in millimetres along the view axis, 0 for background, clipped at 65.535 m."""
+    return np.where(mask, np.clip(np.round(depth * 1000.0), 1, 65535), 0).astype(np.uint16)
+
+
+def world_to_camera_normals(normal_world: np.ndarray, cam_rotation) -> np.ndarray:
+    """Cycles' Normal pass is in world space; rotate into the camera frame (x right, y up,
+    z towards the viewer) and renormalise."""
+    r = np.asarray(cam_rotation, float)
+    n = normal_world @ r  # row vectors: n_cam = R^T n_world
+    length = np.linalg.norm(n, axis=-1, keepdims=True)
+    return n / np.maximum(length, 1e-12)
+
+
+def normals_to_rgb(n_cam, mask, convention="controlnet", background="flat") -> np.ndarray:
+    """controlnet: red = left, green = up, blue = front (ControlNet 1.1 / NYU-V2);
+    opengl: red = right, green = up; directx: red = right, green = down."""
+    if convention not in NORMAL_CONVENTIONS:
+        raise ValueError(f"normal convention {convention!r} unknown; allowed: {', '.join(NORMAL_CONVENTIONS)}")
+    n = n_cam.copy()
+    if convention == "controlnet":
+        n[..., 0] = -n[..., 0]
+    elif convention == "directx":
+        n[..., 1] = -n[..., 1]
+    rgb = np.round((n + 1.0) * 0.5 * 255.0)
+    bg = (128, 128, 255) if background == "flat" else (0, 0, 0)
+    rgb = np.where(mask[..., None], rgb, np.array(bg, float))
+    return np.clip(rgb, 0, 255).astype(np.uint8)
+
+
+def rgb_to_normals(rgb, convention="controlnet") -> np.ndarray:
+    """The inverse of normals_to_rgb (for checks and loaders)."""
+    n = rgb.astype(np.float64) / 255.0 * 2.0 - 1.0
+    if convention == "controlnet":
+        n[..., 0] = -n[..., 0]
+    elif convention == "directx":
+        n[..., 1] = -n[..., 1]
+    return n
+
+
+def seg_image(mask) -> np.ndarray:
+    out = np.zeros(mask.shape + (3,), np.uint8)
+    out[mask] = ADE20K_PERSON
+    return out
+
+
+def mask_image(mask) -> np.ndarray:
+    return np.where(mask, 255, 0).astype(np.uint8)
