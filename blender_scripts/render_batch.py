@@ -31,19 +31,6 @@ def progress(state, done, total, **extra):
     print("@@progress " + json.dumps({"state": state, "done": done, "total": total, **extra}), flush=True)
 
 
-def read_data_passes(path):
-    import OpenEXR
-
-    with OpenEXR.File(path, separate_channels=True) as f:
-        ch = {}
-        for part in f.parts:
-            ch.update(part.channels)
-    depth = np.array(ch["ViewLayer.Depth.Z"].pixels, np.float64)
-    normal = np.stack([ch[f"ViewLayer.Normal.{c}"].pixels for c in "XYZ"], -1).astype(np.float64)
-    index = np.rint(ch["ViewLayer.Object Index.X"].pixels).astype(np.uint8)
-    return depth, normal, index
-
-
 def visibility(scene, depsgraph, cam, points, xy, depth, radius, own_parts):
     """DESIGN.md §5: a joint is visible when the camera ray to it first hits its own body part,
     or hits within that joint's radius of it; joints outside the frame are hidden."""
@@ -122,7 +109,7 @@ def render(spec, out):
             S.set_camera(cam_ob, cam, W, H)
             exr = os.path.join(tmp, "data.exr")
             S.render_to(scene, exr)
-            depth, normal_w, index = read_data_passes(exr)
+            depth, normal_w, index = S.read_data_passes(exr)
             t1 = time.perf_counter()
             mask = index > 0
             depth = np.where(mask, depth, BG_DEPTH)

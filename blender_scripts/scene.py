@@ -248,3 +248,16 @@ def setup_shaded_render(scene, width, height, samples):
 def render_to(scene, path: str):
     scene.render.filepath = path
     bpy.ops.render.render(write_still=True)
+
+
+def read_data_passes(path):
+    import OpenEXR
+
+    with OpenEXR.File(path, separate_channels=True) as f:
+        ch = {}
+        for part in f.parts:
+            ch.update(part.channels)
+    depth = np.array(ch["ViewLayer.Depth.Z"].pixels, np.float64)
+    normal = np.stack([ch[f"ViewLayer.Normal.{c}"].pixels for c in "XYZ"], -1).astype(np.float64)
+    index = np.rint(ch["ViewLayer.Object Index.X"].pixels).astype(np.uint8)
+    return depth, normal, index
