@@ -116,8 +116,7 @@ def render(spec, out):
             xy, zdepth = cameras.project(cam, kp3d)
             vis = visibility(scene, bpy.context.evaluated_depsgraph_get(), cam, kp3d, xy, zdepth, radius, own_parts)
             frame_kp = openpose.pose_keypoint_frame(
-                xy[mq.KP_BODY], xy[mq.KP_LHAND], xy[mq.KP_RHAND], xy[mq.KP_FACE], W, H,
-                vis[mq.KP_BODY], vis[mq.KP_LHAND], vis[mq.KP_RHAND], vis[mq.KP_FACE])
+                *[(xy[sl], vis[sl]) for sl in (mq.KP_BODY, mq.KP_LHAND, mq.KP_RHAND, mq.KP_FACE)], W, H)
             writer.json("keypoints", v, f, frame_kp)
             if "openpose" in wanted:
                 op = r["openpose"]
