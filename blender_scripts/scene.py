@@ -10,6 +10,7 @@ from pose_factory import mannequin as mq
 from pose_factory import rig
 
 CLAY = (0.86, 0.76, 0.68, 1.0)
+FEATURES = (0.16, 0.11, 0.09, 1.0)  # eyes, brows, mouth, hair
 
 
 def reset():
@@ -66,11 +67,11 @@ def _math(nodes, links, op, a, b=None, value=None):
     return node.outputs[0]
 
 
-def _material():
+def _material(name, colour):
     """Clay lit like a matcap: shading computed from the camera-space normal and emitted, so it
     is noise-free at any sample count (samples only anti-alias the edges) and every view is lit
     the same way. A path-traced clay needed denoising, which took 2.5 s per image on 2 cores."""
-    mat = bpy.data.materials.new("clay")
+    mat = bpy.data.materials.new(name)
     mat.use_nodes = True
     nodes, links = mat.node_tree.nodes, mat.node_tree.links
     nodes.clear()
@@ -100,7 +101,7 @@ def _material():
     tint.data_type = "RGBA"
     tint.blend_type = "MULTIPLY"
     tint.inputs["Factor"].default_value = 1.0
-    tint.inputs[6].default_value = CLAY
+    tint.inputs[6].default_value = colour
     links.new(total, tint.inputs[7])
     emit = nodes.new("ShaderNodeEmission")
     links.new(tint.outputs[2], emit.inputs["Color"])
@@ -115,14 +116,16 @@ class Rig:
     def __init__(self, scene, body: mq.Mannequin):
         self.body = body
         self.arm_ob = self._armature(scene, body.rest)
-        mat = _material()
+        materials = [_material("clay", CLAY), _material("features", FEATURES)]
         self.parts = []
         for part in body.parts:
             mesh = bpy.data.meshes.new(part.name)
             mesh.from_pydata(part.verts.tolist(), [], part.faces)
             mesh.validate()
             mesh.shade_smooth()
-            mesh.materials.append(mat)
+            for mat in materials:
+                mesh.materials.append(mat)
+            mesh.polygons.foreach_set("material_index", part.materials)
             ob = bpy.data.objects.new(part.name, mesh)
             ob.pass_index = mq.PART_LABEL[part.name]  # the label in the object-index pass
             for j in np.unique(part.joints):

@@ -33,6 +33,7 @@ class Part:
     verts: np.ndarray  # (N, 3) rest-pose positions
     faces: list  # vertex index tuples (quads and triangles)
     joints: np.ndarray  # (N,) joint index each vertex is bound to
+    materials: np.ndarray  # (F,) 0 = clay, 1 = dark features (eyes, brows, mouth, hair)
 
 
 @dataclass
@@ -139,17 +140,19 @@ def ellipsoid(centre, radii, seg=24, rings=16, squash=None):
 
 class _PartBuilder:
     def __init__(self, name):
-        self.name, self.verts, self.faces, self.joints = name, [], [], []
+        self.name, self.verts, self.faces, self.joints, self.materials = name, [], [], [], []
 
-    def add(self, mesh, joint):
+    def add(self, mesh, joint, material=0):
         v, f = mesh
         base = sum(len(x) for x in self.verts)
         self.verts.append(np.asarray(v, float))
         self.faces += [tuple(i + base for i in face) for face in f]
         self.joints.append(np.full(len(v), rig.JOINT_INDEX[joint]))
+        self.materials += [material] * len(f)
 
     def build(self):
-        return Part(self.name, np.concatenate(self.verts), self.faces, np.concatenate(self.joints))
+        return Part(self.name, np.concatenate(self.verts), self.faces, np.concatenate(self.joints),
+                    np.array(self.materials, np.int32))
 
 
 # --- the head and the face ------------------------------------------------------------------
@@ -180,13 +183,30 @@ class Head:
         return y
 
     def meshes(self):
-        yield ellipsoid(self.c, self.r, seg=32, rings=20, squash=self.squash)
-        yield ellipsoid(self.nose_c, self.nose_r, seg=12, rings=8)
+        """(mesh, material) pairs. Dark eyes, brows, mouth and hair tell front from back, which a
+        pose estimator needs to tell left from right on a mannequin."""
+        s = self.s
+        yield ellipsoid(self.c, self.r, seg=32, rings=20, squash=self.squash), 0
+        yield ellipsoid(self.nose_c, self.nose_r, seg=12, rings=8), 0
         for side in (-1, 1):  # ears: flat ellipsoids on the sides
-            yield ellipsoid(self.ear(side) + [side * 0.004 * self.s, 0, 0], np.array([0.012, 0.022, 0.032]) * self.s, 12, 8)
-        for side in (-1, 1):  # brow ridge and cheekbones give shading cues a face detector likes
+            yield ellipsoid(self.ear(side) + [side * 0.004 * s, 0, 0], np.array([0.012, 0.022, 0.032]) * s, 12, 8), 0
+        for side in (-1, 1):
             e = self.eye(side)
-            yield ellipsoid(e + np.array([0, 0.004, 0.019]) * self.s, np.array([0.024, 0.012, 0.008]) * self.s, 12, 8)
+            yield ellipsoid(e + np.array([0, 0.003, 0]) * s, np.array([0.011, 0.005, 0.0065]) * s, 12, 8), 1
+            yield ellipsoid(e + np.array([0, 0.003, 0.02]) * s, np.array([0.019, 0.006, 0.0045]) * s, 12, 8), 1
+        mx, mz = 0.0, self.c[2] + 0.01 * s - (0.53 + 0.3) * 0.082 * s
+        yield ellipsoid((mx, self.front_y(mx, mz) + 0.002 * s, mz), np.array([0.02, 0.005, 0.005]) * s, 12, 8), 1
+        yield self.hair(), 1
+
+    def hair(self):
+        """A cap over the top and back of the skull, open over the face."""
+        v, f = ellipsoid(self.c + np.array([0, 0.006, 0.01]) * self.s, self.r * [1.05, 1.04, 1.03], seg=32,
+                         rings=20, squash=self.squash)
+        rel = (v - self.c) / self.r
+        keep_v = (rel[:, 2] > 0.25) | ((rel[:, 1] > 0.05) & (rel[:, 2] > -0.55))
+        keep_v &= ~((rel[:, 1] < -0.2) & (rel[:, 2] < 0.62))  # leave the forehead and face bare
+        faces = [face for face in f if all(keep_v[i] for i in face)]
+        return v, faces
 
     def ear(self, side):
         z = self.c[2] - 0.01 * self.s
@@ -306,8 +326,8 @@ def build(height: float = 1.75, build: str = "average") -> Mannequin:
     parts["neck"].add(loft(nk - [0, 0, 0.04 * s], nk + [0, -0.005 * s, 0.13 * s],
                            [(0, 0.05 * s * g, 0.05 * s * g), (1, 0.045 * s * g, 0.047 * s * g)], seg=20), "neck")
     head = Head(s, g)
-    for m in head.meshes():
-        parts["head"].add(m, "head")
+    for m, material in head.meshes():
+        parts["head"].add(m, "head", material)
 
     for side in ("l", "r"):
         sx = 1 if side == "l" else -1
@@ -376,5 +396,7 @@ def visibility_rules():
         radius[sl] = 0.018
         radius[sl.start] = 0.05  # the wrist sits inside the forearm's end
         own[sl.start] = {PART_LABEL[f"forearm_{side}"], PART_LABEL[f"hand_{side}"]}
+    for i in (14, 15, 16, 17):  # eyes and ears: the near ones are seen even at a glancing angle
+        radius[i] = 0.04
     radius[KP_FACE] = 0.015
     return radius, own
