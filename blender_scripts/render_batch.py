@@ -143,10 +143,11 @@ def render(spec, out):
             for v, cam in enumerate(cams):
                 t0 = time.perf_counter()
                 S.set_camera(cam_ob, cam, W, H)
-                key = image_key("shaded", v, f)
-                os.makedirs(os.path.join(out, "shaded"), exist_ok=True)
-                S.render_to(scene, os.path.join(out, key))
-                writer.files.setdefault((v, f), {})["shaded"] = key
+                png = os.path.join(tmp, "shaded.png")
+                S.render_to(scene, png)
+                # re-encoded by us: Blender's PNG carries Cycles' timings, so equal renders
+                # would otherwise differ in their bytes
+                writer.image("shaded", v, f, imageio.read_png(png)[:, :, :3])
                 timings["shaded"] += time.perf_counter() - t0
     # depth: one range for the whole batch (no flicker across views and frames) unless per image
     t0 = time.perf_counter()

@@ -24,6 +24,9 @@ def reset():
     scene.render.use_persistent_data = True  # keep the BVH between views of one frame
     scene.render.use_compositing = False
     scene.render.use_sequencer = False
+    for attr in dir(scene.render):  # no date or render time in the PNGs: same spec, same bytes
+        if attr.startswith("use_stamp"):
+            setattr(scene.render, attr, False)
     world = bpy.data.worlds.new("world")
     world.use_nodes = True
     world.node_tree.nodes["Background"].inputs["Color"].default_value = (0.42, 0.44, 0.47, 1.0)

@@ -41,16 +41,14 @@ def make_sheet(batch_dir, manifest: dict, out_path: str, thumb: int = 160, max_r
     for c, name in enumerate(cols):
         draw.text((c * tw + 4, 3), name, fill=(230, 230, 230))
     for r, entry in enumerate(rows):
-        imgs = {}
+        imgs = {name: _as_rgb(name, imageio.read_png(f"{batch_dir}/{entry['files'][name]['key']}"))
+                for name in cols if name != "overlay"}
+        if "overlay" in cols:  # the skeleton over a dimmed shaded render: do they line up?
+            pose = imgs["openpose"]
+            drawn = pose.max(axis=2, keepdims=True) > 0
+            imgs["overlay"] = np.where(drawn, pose, (imgs["shaded"] * 0.6).astype(np.uint8))
         for c, name in enumerate(cols):
-            if name == "overlay":
-                shaded, pose = imgs["shaded"], imgs["openpose"]
-                drawn = pose.max(axis=2, keepdims=True) > 0
-                img = np.where(drawn, pose, (shaded * 0.6).astype(np.uint8))
-            else:
-                img = _as_rgb(name, imageio.read_png(f"{batch_dir}/{entry['files'][name]['key']}"))
-            imgs[name] = img
-            tile = Image.fromarray(img).resize((tw, th), Image.BILINEAR)
+            tile = Image.fromarray(imgs[name]).resize((tw, th), Image.BILINEAR)
             sheet.paste(tile, (c * tw, label_h + r * th))
         draw.text((4, label_h + r * th + 3), f"v{entry['view']:02d} f{entry['frame']:04d}", fill=(255, 255, 255))
     sheet.save(out_path)

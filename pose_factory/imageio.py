@@ -19,8 +19,8 @@ def write_png(path: str, array: np.ndarray, compression: int = 1) -> None:
     never sees half a file. Low compression: these files are written once per view, fast."""
     cv2 = _cv2()
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    img = array[:, :, ::-1] if array.ndim == 3 else array
-    ok, buf = cv2.imencode(".png", np.ascontiguousarray(img), [cv2.IMWRITE_PNG_COMPRESSION, compression])
+    img = cv2.cvtColor(array, cv2.COLOR_RGB2BGR) if array.ndim == 3 else array
+    ok, buf = cv2.imencode(".png", img, [cv2.IMWRITE_PNG_COMPRESSION, compression])
     if not ok:
         raise OSError(f"could not encode {path}")
     tmp = f"{path}.tmp{os.getpid()}"

@@ -46,10 +46,10 @@ def depth_to_mm16(depth, mask) -> np.ndarray:
 def world_to_camera_normals(normal_world: np.ndarray, cam_rotation) -> np.ndarray:
     """Cycles' Normal pass is in world space; rotate into the camera frame (x right, y up,
     z towards the viewer) and renormalise."""
-    r = np.asarray(cam_rotation, float)
-    n = normal_world @ r  # row vectors: n_cam = R^T n_world
+    r = np.asarray(cam_rotation, np.float32)
+    n = normal_world.astype(np.float32) @ r  # row vectors: n_cam = R^T n_world
     length = np.linalg.norm(n, axis=-1, keepdims=True)
-    return n / np.maximum(length, 1e-12)
+    return n / np.maximum(length, np.float32(1e-12))
 
 
 def normals_to_rgb(n_cam, mask, convention="controlnet", background="flat") -> np.ndarray:
@@ -57,15 +57,11 @@ def normals_to_rgb(n_cam, mask, convention="controlnet", background="flat") -> n
     opengl: red = right, green = up; directx: red = right, green = down."""
     if convention not in NORMAL_CONVENTIONS:
         raise ValueError(f"normal convention {convention!r} unknown; allowed: {', '.join(NORMAL_CONVENTIONS)}")
-    n = n_cam.copy()
-    if convention == "controlnet":
-        n[..., 0] = -n[..., 0]
-    elif convention == "directx":
-        n[..., 1] = -n[..., 1]
-    rgb = np.round((n + 1.0) * 0.5 * 255.0)
-    bg = (128, 128, 255) if background == "flat" else (0, 0, 0)
-    rgb = np.where(mask[..., None], rgb, np.array(bg, float))
-    return np.clip(rgb, 0, 255).astype(np.uint8)
+    flip = np.array([convention == "controlnet", convention == "directx", False])
+    n = np.where(flip, -n_cam, n_cam).astype(np.float32)
+    rgb = np.clip(np.rint((n + 1.0) * 127.5), 0, 255).astype(np.uint8)
+    rgb[~mask] = (128, 128, 255) if background == "flat" else (0, 0, 0)
+    return rgb
 
 
 def rgb_to_normals(rgb, convention="controlnet") -> np.ndarray:
