@@ -91,7 +91,7 @@ def render(spec, out):
     cam_ob = S.make_camera(scene)
     timings = {"startup": time.perf_counter() - T_PROCESS, "data_passes": 0.0, "shaded": 0.0, "other": 0.0}
     n_views, n_frames = len(cams), len(posed)
-    total = n_views * n_frames
+    total = n_views * n_frames * (2 if "shaded" in wanted else 1)  # every render is a step
     writer = Writer(out)
     depths = {}
     joints_3d = []
@@ -149,6 +149,8 @@ def render(spec, out):
                 # would otherwise differ in their bytes
                 writer.image("shaded", v, f, imageio.read_png(png)[:, :, :3])
                 timings["shaded"] += time.perf_counter() - t0
+                done += 1
+                progress("rendering", done, total, view=v, frame=f)
     # depth: one range for the whole batch (no flicker across views and frames) unless per image
     t0 = time.perf_counter()
     batch_range = passes.merge_ranges(passes.depth_range(d, m) for d, m in depths.values())

@@ -141,3 +141,14 @@ def test_arm_behind_torso_in_side_view_is_hidden(tmp_path):
         assert body[names.index(n), 2] == 0, n
     for n in ("r_elbow", "r_wrist", "r_shoulder", "nose", "r_eye", "r_ear", "r_knee", "r_ankle"):
         assert body[names.index(n), 2] == 1.0, n
+
+
+def test_smallest_size_non_square_renders(tmp_path):
+    spec = make_spec(["standing"], views=1, passes=["keypoints", "depth", "seg"])
+    spec["render"].update(width=64, height=96)
+    manifest, _ = render.render_batch(spec, storage_mod.LocalStorage(tmp_path))
+    folder = tmp_path / storage_mod.batch_prefix(manifest["project"], manifest["batch_id"])
+    e = manifest["entries"][0]
+    assert set(e["files"]) == {"keypoints", "depth", "seg", "mask", "parts"}
+    for name in ("depth", "seg", "mask", "parts"):
+        assert imageio.read_png(str(folder / e["files"][name]["key"])).shape[:2] == (96, 64)
