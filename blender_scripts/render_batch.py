@@ -13,6 +13,7 @@ import os
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 T_PROCESS = time.perf_counter()
 
@@ -53,14 +54,17 @@ def visibility(scene, depsgraph, cam, points, xy, depth, radius, own_parts):
 
 
 class Writer:
-    """Writes encoded images under the work folder, recording each relative key."""
+    """Writes encoded images under the work folder, recording each relative key. PNG encoding
+    runs on a small thread pool (OpenCV releases the GIL), overlapping the next render."""
 
     def __init__(self, out):
         self.out, self.files = out, {}
+        self.pool = ThreadPoolExecutor(max_workers=2)
+        self.pending = []
 
     def image(self, folder, view, frame, array):
         key = image_key(folder, view, frame)
-        imageio.write_png(os.path.join(self.out, key), array)
+        self.pending.append(self.pool.submit(imageio.write_png, os.path.join(self.out, key), array))
         self.files.setdefault((view, frame), {})[folder] = key
 
     def json(self, folder, view, frame, obj):
@@ -70,6 +74,11 @@ class Writer:
         with open(path, "w") as fh:
             json.dump(obj, fh, separators=(",", ":"))
         self.files.setdefault((view, frame), {})[folder] = key
+
+    def finish(self):
+        for job in self.pending:
+            job.result()  # re-raises a failed write
+        self.pool.shutdown()
 
 
 def render(spec, out):
@@ -157,6 +166,7 @@ def render(spec, out):
     for (v, f), (d, m) in depths.items():
         near, far = batch_range if r["depth_range"] == "batch" else (passes.depth_range(d, m) or (0.0, 1.0))
         writer.image("depth", v, f, passes.depth_to_u8(d, m, near, far))
+    writer.finish()
     timings["other"] += time.perf_counter() - t0
     timings["total"] = time.perf_counter() - T_PROCESS
     timings["render_loop"] = time.perf_counter() - t_start
