@@ -152,11 +152,11 @@ def render(spec, out):
             for v, cam in enumerate(cams):
                 t0 = time.perf_counter()
                 S.set_camera(cam_ob, cam, W, H)
-                png = os.path.join(tmp, "shaded.png")
-                S.render_to(scene, png)
-                # re-encoded by us: Blender's PNG carries Cycles' timings, so equal renders
-                # would otherwise differ in their bytes
-                writer.image("shaded", v, f, imageio.read_png(png)[:, :, :3])
+                bmp = os.path.join(tmp, "shaded.bmp")
+                S.render_to(scene, bmp)
+                # encoded by us, like every pass: Blender's PNGs also carry Cycles' timings,
+                # so equal renders would differ in their bytes
+                writer.image("shaded", v, f, imageio.read_png(bmp)[:, :, :3])
                 timings["shaded"] += time.perf_counter() - t0
                 done += 1
                 progress("rendering", done, total, view=v, frame=f)

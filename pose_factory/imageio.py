@@ -30,7 +30,7 @@ def write_png(path: str, array: np.ndarray, compression: int = 1) -> None:
 
 
 def read_png(path: str) -> np.ndarray:
-    """Returns RGB (H,W,3) or gray (H,W), keeping the bit depth."""
+    """Reads a PNG (or any format OpenCV knows). Returns RGB (H,W,3) or gray (H,W), keeping the bit depth."""
     cv2 = _cv2()
     img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
     if img is None:

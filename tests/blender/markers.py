@@ -70,6 +70,7 @@ def main(out):
         cam = cameras.explicit([dict(cfg, sensor_width=36.0, ortho_scale=cfg.get("ortho_scale", 2.5))], W, H)[0]
         S.set_camera(cam_ob, cam, W, H)
         S.setup_shaded_render(sc, W, H, 16)
+        sc.render.image_settings.file_format = "PNG"  # 16-bit: sub-pixel centroids
         sc.render.image_settings.color_depth = "16"
         xy, _ = cameras.project(cam, ours)
         for i, ob in enumerate(obs):
