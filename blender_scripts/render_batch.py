@@ -100,7 +100,7 @@ def render(spec, out):
     cam_ob = S.make_camera(scene)
     timings = {"startup": time.perf_counter() - T_PROCESS, "data_passes": 0.0, "shaded": 0.0, "other": 0.0}
     n_views, n_frames = len(cams), len(posed)
-    total = n_views * n_frames * (2 if "shaded" in wanted else 1)  # every render is a step
+    total = n_views * n_frames * (2 if "shaded" in wanted and r["shaded_samples"] > 1 else 1)
     writer = Writer(out)
     depths = {}
     joints_3d = []
@@ -118,7 +118,7 @@ def render(spec, out):
             S.set_camera(cam_ob, cam, W, H)
             exr = os.path.join(tmp, "data.exr")
             S.render_to(scene, exr)
-            depth, normal_w, index = S.read_data_passes(exr)
+            depth, normal_w, index, rgba = S.read_data_passes(exr)
             t1 = time.perf_counter()
             mask = index > 0
             depth = np.where(mask, depth, BG_DEPTH)
@@ -139,6 +139,8 @@ def render(spec, out):
                 n_cam = passes.world_to_camera_normals(normal_w, cam["rotation"])
                 for conv in passes.NORMAL_CONVENTIONS:
                     writer.image(passes.NORMAL_DIRS[conv], v, f, passes.normals_to_rgb(n_cam, mask, conv))
+            if "shaded" in wanted and r["shaded_samples"] == 1:
+                writer.image("shaded", v, f, passes.shaded_from_combined(rgba, index))
             if "seg" in wanted:
                 writer.image("seg", v, f, passes.seg_image(mask))
                 writer.image("mask", v, f, passes.mask_image(mask))
@@ -147,7 +149,7 @@ def render(spec, out):
             timings["other"] += time.perf_counter() - t1
             done += 1
             progress("rendering", done, total, view=v, frame=f)
-        if "shaded" in wanted:
+        if "shaded" in wanted and r["shaded_samples"] > 1:  # more samples: a render of its own
             S.setup_shaded_render(scene, W, H, r["shaded_samples"])
             for v, cam in enumerate(cams):
                 t0 = time.perf_counter()

@@ -8,6 +8,7 @@ from mathutils import Matrix
 
 from pose_factory import mannequin as mq
 from pose_factory import rig
+from pose_factory.passes import SHADED_BACKGROUND
 
 CLAY = (0.86, 0.76, 0.68, 1.0)
 FEATURES = (0.16, 0.11, 0.09, 1.0)  # eyes, brows, mouth, hair
@@ -29,8 +30,9 @@ def reset():
             setattr(scene.render, attr, False)
     world = bpy.data.worlds.new("world")
     world.use_nodes = True
-    world.node_tree.nodes["Background"].inputs["Color"].default_value = (0.42, 0.44, 0.47, 1.0)
-    world.node_tree.nodes["Background"].inputs["Strength"].default_value = 0.55
+    world.node_tree.nodes["Background"].inputs["Color"].default_value = (*SHADED_BACKGROUND, 1.0)
+    world.node_tree.nodes["Background"].inputs["Strength"].default_value = 1.0
+    world.cycles.sampling_method = "NONE"  # nothing is lit by it: skip its importance map on every reset
     scene.world = world
     return scene
 
@@ -218,7 +220,8 @@ def set_camera(ob, cam: dict, width: int, height: int):
 
 
 def setup_data_render(scene, width, height):
-    """1 sample through the pixel centre: exact depth, normal and part index per pixel."""
+    """1 sample through the pixel centre: exact depth, normal and part index per pixel, and the
+    clay's colour there (Combined), from which the default shaded reference is made."""
     scene.render.resolution_x, scene.render.resolution_y = width, height
     scene.cycles.samples = 1
     scene.cycles.use_denoising = False
@@ -228,7 +231,7 @@ def setup_data_render(scene, width, height):
     scene.cycles.max_bounces = 0
     scene.render.film_transparent = True
     layer = scene.view_layers[0]
-    layer.use_pass_combined = False  # nothing to shade here: a smaller EXR to write and read
+    layer.use_pass_combined = True
     layer.use_pass_z = layer.use_pass_normal = layer.use_pass_object_index = True
     fmt = scene.render.image_settings
     fmt.media_type = "MULTI_LAYER_IMAGE"
@@ -247,7 +250,6 @@ def setup_shaded_render(scene, width, height, samples):
     scene.cycles.filter_width = 1.0
     scene.cycles.max_bounces = 0
     scene.render.film_transparent = False
-    scene.view_layers[0].use_pass_combined = True
     fmt = scene.render.image_settings
     fmt.media_type = "IMAGE"
     fmt.file_format = "BMP"  # a scratch file we re-encode: Blender's PNG writer costs ~30 ms
@@ -269,4 +271,5 @@ def read_data_passes(path):
     depth = np.array(ch["ViewLayer.Depth.Z"].pixels, np.float64)
     normal = np.stack([ch[f"ViewLayer.Normal.{c}"].pixels for c in "XYZ"], -1).astype(np.float64)
     index = np.rint(ch["ViewLayer.Object Index.X"].pixels).astype(np.uint8)
-    return depth, normal, index
+    rgba = np.stack([ch[f"ViewLayer.Combined.{c}"].pixels for c in "RGBA"], -1)
+    return depth, normal, index, rgba

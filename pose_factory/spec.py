@@ -118,7 +118,7 @@ def _schema_version(v) -> str:
 
 def _render(raw) -> dict:
     f = "render"
-    d = {"width": 512, "height": 512, "passes": list(ALL_PASSES), "depth_range": "batch", "shaded_samples": 4,
+    d = {"width": 512, "height": 512, "passes": list(ALL_PASSES), "depth_range": "batch", "shaded_samples": 1,
          "openpose": {}, "device": "auto"}
     _obj(raw, f, tuple(d))
     d.update(raw)

@@ -45,3 +45,17 @@ def test_seg_uses_ade20k_person_colour():
     mask = np.array([[True, False]])
     seg = passes.seg_image(mask)
     assert tuple(seg[0, 0]) == (150, 5, 61) and tuple(seg[0, 1]) == (0, 0, 0)
+
+
+def test_shaded_from_combined_composites_encodes_and_smooths_only_edges():
+    rgba = np.zeros((6, 8, 4), np.float32)
+    rgba[:, 4:] = (0.5, 0.5, 0.5, 1.0)  # a grey subject on the right half
+    labels = np.zeros((6, 8), np.uint8)
+    labels[:, 4:] = 3
+    img = passes.shaded_from_combined(rgba, labels)
+    bg = passes.SRGB_LUT[np.rint(np.array(passes.SHADED_BACKGROUND) * 4095).astype(int)]
+    assert (img[:, 0] == bg).all()  # transparent film → the background colour
+    assert (img[:, 7] == passes.SRGB_LUT[round(0.5 * 4095)]).all()  # Standard transform: 0.5 → 188
+    assert passes.SRGB_LUT[round(0.5 * 4095)] == 188
+    edge = img[:, 3:5].astype(int)
+    assert (edge[:, 0] > bg[0]).all() and (edge[:, 1] < 188).all()  # softened across the edge only

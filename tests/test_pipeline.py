@@ -152,3 +152,16 @@ def test_smallest_size_non_square_renders(tmp_path):
     assert set(e["files"]) == {"keypoints", "depth", "seg", "mask", "parts"}
     for name in ("depth", "seg", "mask", "parts"):
         assert imageio.read_png(str(folder / e["files"][name]["key"])).shape[:2] == (96, 64)
+
+
+def test_default_shaded_matches_a_many_sample_render(tmp_path):
+    """shaded_samples 1 takes the clay from the data render and smooths its edges; it must look
+    like a real anti-aliased Cycles render of the same scene."""
+    images = []
+    for samples in (1, 16):
+        spec = make_spec(["waving"], views=1, passes=["shaded"], shaded_samples=samples)
+        manifest, _ = render.render_batch(spec, storage_mod.LocalStorage(tmp_path / str(samples)))
+        folder = tmp_path / str(samples) / storage_mod.batch_prefix(manifest["project"], manifest["batch_id"])
+        images.append(imageio.read_png(str(folder / manifest["entries"][0]["files"]["shaded"]["key"])).astype(int))
+    diff = np.abs(images[0] - images[1])
+    assert diff.mean() < 1.5 and np.percentile(diff, 99) < 40

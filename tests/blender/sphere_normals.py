@@ -25,7 +25,7 @@ cam = cameras.explicit([{"location": loc.tolist(), "look_at": [0, 0, 0], "roll":
 cam_ob = S.make_camera(sc)
 S.set_camera(cam_ob, cam, W, H)
 S.render_to(sc, out + ".exr")
-depth, normal_w, index = read_data_passes(out + ".exr")
+depth, normal_w, index, _rgba = read_data_passes(out + ".exr")
 mask = index > 0
 n_cam = passes.world_to_camera_normals(normal_w, cam["rotation"])
 encoded = {c: passes.normals_to_rgb(n_cam, mask, c) for c in passes.NORMAL_CONVENTIONS}
