@@ -59,7 +59,7 @@ def use_gpu_if_asked(scene, device: str):
     return "CPU"
 
 
-def _math(nodes, links, op, a, b=None, value=None):
+def _math(nodes, links, op, a, b=None):
     node = nodes.new("ShaderNodeMath")
     node.operation = op
     for i, v in enumerate((a, b)):
@@ -92,7 +92,7 @@ def _material(name, colour):
         links.new(n, dot.inputs[0])
         d = np.asarray(direction, float)
         dot.inputs[1].default_value = (d / np.linalg.norm(d)).tolist()
-        v = _math(nodes, links, "MULTIPLY_ADD", dot.outputs["Value"], 1 - wrap, value=None)
+        v = _math(nodes, links, "MULTIPLY_ADD", dot.outputs["Value"], 1 - wrap)
         v.node.inputs[2].default_value = wrap
         v = _math(nodes, links, "MAXIMUM", v, 0.0)
         return _math(nodes, links, "MULTIPLY", v, weight)
@@ -140,7 +140,6 @@ class Rig:
             mod.object = self.arm_ob
             scene.collection.objects.link(ob)
             self.parts.append(ob)
-        self.part_of = {ob.name: ob.name for ob in self.parts}
 
     def _armature(self, scene, rest):
         arm = bpy.data.armatures.new("mannequin")
