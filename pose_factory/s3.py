@@ -1,0 +1,167 @@
+"""S3 / Cloudflare R2 storage backend (DESIGN.md §4): the methods of ``storage.Storage`` over boto3.
+
+boto3 is imported when a backend is made, so the pack imports without it. Transient errors are
+retried by botocore with backoff; large files go through boto3's transfer manager (parallel
+multipart). The secret key is handed to boto3 and never kept, logged or shown in a repr.
+"""
+from __future__ import annotations
+
+import os
+
+from .errors import StorageError
+from .storage import validate_key
+
+_MB = 1 << 20
+
+
+def endpoint_for_account(account_id: str) -> str:
+    """R2's S3 endpoint of a Cloudflare account."""
+    if not isinstance(account_id, str) or not account_id.isalnum():
+        raise StorageError(f"Cloudflare account id {account_id!r}: expected letters and digits only")
+    return f"https://{account_id}.r2.cloudflarestorage.com"
+
+
+class S3Storage:
+    """A bucket as storage. Keys are the same relative POSIX keys as LocalStorage's."""
+
+    def __init__(self, bucket: str, endpoint_url: str, access_key: str, secret_key: str, region: str = "auto",
+                 max_workers: int = 16, retry_mode: str = "standard", max_attempts: int = 5,
+                 multipart_threshold: int = 16 * _MB):
+        import boto3
+        from boto3.s3.transfer import TransferConfig
+        from botocore.config import Config
+
+        if not bucket or not isinstance(bucket, str):
+            raise StorageError(f"bucket name {bucket!r}: expected a non-empty string")
+        self.bucket, self.endpoint_url, self.region = bucket, endpoint_url, region
+        config = Config(
+            region_name=region,
+            retries={"mode": retry_mode, "max_attempts": max_attempts},
+            max_pool_connections=max_workers + 4,  # each worker thread keeps its own connection
+            s3={"addressing_style": "path"},  # works on R2, MinIO and loopback without DNS tricks
+            # S3-compatible stores differ in the newer default checksums; send them only when required
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+            connect_timeout=10, read_timeout=60,
+        )
+        self._client = boto3.session.Session().client(
+            "s3", endpoint_url=endpoint_url, aws_access_key_id=access_key, aws_secret_access_key=secret_key,
+            config=config)
+        self._transfer = TransferConfig(multipart_threshold=multipart_threshold, multipart_chunksize=8 * _MB,
+                                        max_concurrency=max_workers, use_threads=True)
+
+    @classmethod
+    def from_env(cls, env=None, **kw) -> "S3Storage":
+        """From DESIGN.md §4's variables: CLOUDFLARE_R2_ACCESS_KEY_ID, CLOUDFLARE_R2_SECRET_ACCESS_KEY,
+        POSE_FACTORY_R2_BUCKET and CLOUDFLARE_R2_ACCOUNT_ID or POSE_FACTORY_S3_ENDPOINT_URL."""
+        env = os.environ if env is None else env
+        missing = [n for n in ("CLOUDFLARE_R2_ACCESS_KEY_ID", "CLOUDFLARE_R2_SECRET_ACCESS_KEY",
+                               "POSE_FACTORY_R2_BUCKET") if not env.get(n)]
+        endpoint = env.get("POSE_FACTORY_S3_ENDPOINT_URL")
+        if not endpoint and env.get("CLOUDFLARE_R2_ACCOUNT_ID"):
+            endpoint = endpoint_for_account(env["CLOUDFLARE_R2_ACCOUNT_ID"])
+        if not endpoint:
+            missing.append("CLOUDFLARE_R2_ACCOUNT_ID (or POSE_FACTORY_S3_ENDPOINT_URL)")
+        if missing:
+            raise StorageError("R2 storage needs these environment variables: " + ", ".join(missing))
+        return cls(env["POSE_FACTORY_R2_BUCKET"], endpoint, env["CLOUDFLARE_R2_ACCESS_KEY_ID"],
+                   env["CLOUDFLARE_R2_SECRET_ACCESS_KEY"], **kw)
+
+    def __repr__(self) -> str:
+        return f"S3Storage(bucket={self.bucket!r}, endpoint_url={self.endpoint_url!r})"
+
+    def _fail(self, key: str, e) -> StorageError:
+        code = _code(e)
+        if code in ("NoSuchKey", "404", "NotFound"):
+            return StorageError(f"no such key {key!r} in bucket {self.bucket!r}")
+        return StorageError(f"{key!r} in bucket {self.bucket!r}: {code or type(e).__name__}: {e}")
+
+    # --- the Storage methods ----------------------------------------------------------------------
+    def put_bytes(self, key: str, data: bytes) -> None:
+        validate_key(key)
+        try:
+            self._client.put_object(Bucket=self.bucket, Key=key, Body=bytes(data))
+        except Exception as e:
+            raise self._fail(key, e) from None
+
+    def put_file(self, key: str, src_path) -> None:
+        validate_key(key)
+        try:
+            self._client.upload_file(os.fspath(src_path), self.bucket, key, Config=self._transfer)
+        except Exception as e:
+            raise self._fail(key, e) from None
+
+    def get_bytes(self, key: str) -> bytes:
+        validate_key(key)
+        try:
+            return self._client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except Exception as e:
+            raise self._fail(key, e) from None
+
+    def exists(self, key: str) -> bool:
+        validate_key(key)
+        try:
+            self._client.head_object(Bucket=self.bucket, Key=key)
+            return True
+        except Exception as e:
+            if _code(e) in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise self._fail(key, e) from None
+
+    def list(self, prefix: str = "") -> list[str]:
+        """Every key that starts with prefix (a plain string prefix), sorted."""
+        if prefix:
+            validate_key(prefix.rstrip("/"))
+        keys = []
+        try:
+            for page in self._client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+                keys.extend(o["Key"] for o in page.get("Contents", ()))
+        except Exception as e:
+            raise self._fail(prefix, e) from None
+        return sorted(keys)
+
+    def delete(self, key: str) -> None:
+        validate_key(key)
+        try:
+            self._client.delete_object(Bucket=self.bucket, Key=key)  # no error when absent, as locally
+        except Exception as e:
+            raise self._fail(key, e) from None
+
+    # --- transfers for the downloader -------------------------------------------------------------
+    def iter_range(self, key: str, start: int = 0, chunk_size: int = 256 << 10):
+        """Yields the object's bytes from offset ``start`` (an HTTP Range GET when start > 0).
+        A connection that breaks mid-body raises ConnectionError, so a caller can resume."""
+        validate_key(key)
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        kw = {"Range": f"bytes={start}-"} if start else {}
+        try:
+            body = self._client.get_object(Bucket=self.bucket, Key=key, **kw)["Body"]
+        except ClientError as e:
+            raise self._fail(key, e) from None
+        except (BotoCoreError, OSError) as e:  # unreachable even after botocore's retries
+            raise ConnectionError(f"cannot fetch {key!r}: {e}") from e
+        try:
+            while chunk := body.read(chunk_size):
+                yield chunk
+        except (BotoCoreError, OSError, ValueError) as e:  # urllib3's ProtocolError is no OSError
+            raise ConnectionError(f"transfer of {key!r} broke: {e}") from e
+        except Exception as e:
+            if type(e).__module__.startswith(("urllib3", "http")):
+                raise ConnectionError(f"transfer of {key!r} broke: {e}") from e
+            raise
+        finally:
+            body.close()
+
+    def download_file(self, key: str, dest_path) -> None:
+        """A large object to a local file through the transfer manager (parallel ranged GETs)."""
+        validate_key(key)
+        try:
+            self._client.download_file(self.bucket, key, os.fspath(dest_path), Config=self._transfer)
+        except Exception as e:
+            raise self._fail(key, e) from None
+
+
+def _code(e) -> str:
+    resp = getattr(e, "response", None)
+    return str(resp.get("Error", {}).get("Code", "")) if isinstance(resp, dict) else ""
