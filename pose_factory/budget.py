@@ -1,0 +1,326 @@
+"""GPU cost control (DESIGN.md §4 "Cost"): a cost estimate per RunPod job and a local SQLite
+ledger that holds the monthly GPU budget.
+
+A cloud job goes through the ledger in three steps:
+
+    usd = estimate_cost(expected_execution_s, None, "24gb", idle_timeout_s=5)
+    ledger.reserve(job_key, usd)         # before submitting: raises BudgetExceeded if it would not fit
+    ...submit, poll...
+    ledger.settle(job_key, actual, details)   # or ledger.release(job_key) when it never ran
+
+``reserve`` checks and records in one SQLite write transaction (BEGIN IMMEDIATE), so two
+processes that reserve at once are serialised: of two jobs that only together exceed what is
+left, exactly one is refused. SQLite's own locking works the same on Linux, macOS and Windows
+(no fcntl). Money is stored as integer micro-dollars so sums are exact.
+
+The ledger file must be on a local disk: SQLite's WAL mode does not work over network shares.
+Standard library only.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import sqlite3
+import time
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+# RunPod serverless flex prices in USD per second, 2026 (DESIGN.md §5). "48gb" is the low end of
+# that class's $0.00034–0.00053 range; set gpu_class to a dearer class to plan conservatively.
+PRICES_PER_SECOND = {
+    "16gb": 0.00016,
+    "24gb": 0.00019,
+    "48gb": 0.00034,
+    "a100": 0.00076,
+    "h100": 0.00116,
+}
+
+# A cold start of the worker image (pull-cached container start, Python and bpy import): an
+# allowance, since RunPod bills it but reports it only mixed with queue time in delayTime.
+DEFAULT_STARTUP_S = 30.0
+DEFAULT_MONTHLY_LIMIT_USD = 80.0  # of the founding $100 a month: GPU $60–80 (DESIGN.md §4)
+
+_MICROS = 1_000_000
+
+
+class BudgetExceeded(RuntimeError):
+    """A job's estimate does not fit in what is left of this month's GPU budget.
+
+    Attributes (dollars): ``committed_usd`` (spent this month + open reservations),
+    ``estimate_usd``, ``limit_usd``; ``month`` is "YYYY-MM" (UTC)."""
+
+    def __init__(self, committed_usd: float, estimate_usd: float, limit_usd: float, month: str):
+        super().__init__(committed_usd, estimate_usd, limit_usd, month)  # args round-trip through pickle
+        self.committed_usd, self.estimate_usd = committed_usd, estimate_usd
+        self.limit_usd, self.month = limit_usd, month
+
+    def __str__(self) -> str:
+        left = max(self.limit_usd - self.committed_usd, 0.0)
+        return (f"monthly GPU budget: ${self.committed_usd:.2f} spent or reserved of "
+                f"${self.limit_usd:.2f} in {self.month} (UTC); this job's estimate "
+                f"${self.estimate_usd:.2f} would exceed it (${left:.2f} left). Use fewer views or "
+                f"frames, raise budget.monthly_gpu_limit_usd in the config, or wait for next month")
+
+
+def _check_usd(name: str, value) -> float:
+    """value as a float when it is a finite, non-negative number, else ValueError naming it."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name}: expected a number of dollars, got {value!r}")
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name}: expected a finite amount >= 0, got {value!r}")
+    return float(value)
+
+
+def _check_seconds(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name}: expected a number of seconds, got {value!r}")
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name}: expected a finite duration >= 0 s, got {value!r}")
+    return float(value)
+
+
+def _check_job_key(job_key) -> str:
+    if not isinstance(job_key, str) or not job_key.strip():
+        raise ValueError(f"job_key: expected a non-empty string, got {job_key!r}")
+    return job_key
+
+
+def price_per_second(gpu_class: str) -> float:
+    key = gpu_class.strip().lower() if isinstance(gpu_class, str) else gpu_class
+    if key not in PRICES_PER_SECOND:
+        raise ValueError(f"gpu_class: got {gpu_class!r}, allowed: {', '.join(PRICES_PER_SECOND)}")
+    return PRICES_PER_SECOND[key]
+
+
+def estimate_cost(execution_s, delay_s, gpu_class: str, idle_timeout_s,
+                  startup_s=DEFAULT_STARTUP_S) -> float:
+    """Estimated USD of one RunPod serverless job: (execution + start-up + idle) × price per second.
+
+    RunPod bills a worker from its start to its stop; a job's status reports only ``delayTime``
+    and ``executionTime`` (ms), so the bill is estimated term by term:
+
+    - execution: ``execution_s`` (executionTime / 1000), billed in full;
+    - start-up: a cold start is billed but delayTime also counts the unbilled wait in the queue,
+      so the term is ``min(delay_s, startup_s)``; ``delay_s=None`` (before the job ran) counts a
+      full cold start, ``startup_s``;
+    - idle allowance: after the job the worker stays up for the endpoint's idle timeout, billed;
+      counted in full for every job (an upper bound when jobs run back to back on one worker).
+    """
+    execution = _check_seconds("execution_s", execution_s)
+    startup = _check_seconds("startup_s", startup_s)
+    if delay_s is not None:
+        startup = min(_check_seconds("delay_s", delay_s), startup)
+    idle = _check_seconds("idle_timeout_s", idle_timeout_s)
+    return (execution + startup + idle) * price_per_second(gpu_class)
+
+
+def estimate_from_status(status: dict, gpu_class: str, idle_timeout_s,
+                         startup_s=DEFAULT_STARTUP_S) -> tuple[float, dict]:
+    """(USD, details) for a finished job from its v2 ``/status`` reply (delayTime and
+    executionTime in ms; a missing one counts 0). details is what ``Ledger.settle`` records."""
+    if not isinstance(status, dict):
+        raise ValueError(f"status: expected the /status reply as a dict, got {type(status).__name__}")
+    delay_ms = status.get("delayTime") or 0
+    exec_ms = status.get("executionTime") or 0
+    usd = estimate_cost(_check_seconds("executionTime", exec_ms) / 1000.0,
+                        _check_seconds("delayTime", delay_ms) / 1000.0,
+                        gpu_class, idle_timeout_s, startup_s)
+    details = {"runpod_id": status.get("id"), "status": status.get("status"),
+               "delay_ms": delay_ms, "execution_ms": exec_ms, "gpu_class": gpu_class,
+               "idle_timeout_s": idle_timeout_s, "startup_s": startup_s, "estimated": True}
+    return usd, details
+
+
+def _utc(now) -> datetime:
+    """now as an aware UTC datetime; None is the current time, a naive datetime is taken as UTC."""
+    if now is None:
+        return datetime.now(timezone.utc)
+    if not isinstance(now, datetime):
+        raise ValueError(f"now: expected a datetime, got {now!r}")
+    return now.replace(tzinfo=timezone.utc) if now.tzinfo is None else now.astimezone(timezone.utc)
+
+
+def _month(now) -> str:
+    return _utc(now).strftime("%Y-%m")
+
+
+def _micros(usd: float) -> int:
+    return round(usd * _MICROS)
+
+
+def _usd(micros) -> float:
+    return (micros or 0) / _MICROS
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS ledger (
+    job_key         TEXT PRIMARY KEY,
+    state           TEXT NOT NULL CHECK (state IN ('reserved', 'settled')),
+    estimate_micros INTEGER NOT NULL,
+    cost_micros     INTEGER,          -- set when settled
+    month           TEXT NOT NULL,    -- 'YYYY-MM' UTC: of the reservation, then of the settling
+    reserved_at     TEXT NOT NULL,    -- ISO 8601 UTC
+    settled_at      TEXT,
+    details         TEXT              -- JSON
+);
+CREATE INDEX IF NOT EXISTS ledger_month ON ledger (month, state);
+"""
+
+
+class Ledger:
+    """The monthly GPU budget in a SQLite file, shared by every process on this machine
+    (ComfyUI, the CLI, several ComfyUI instances).
+
+    Counting against the limit: costs settled in the current UTC calendar month plus every open
+    reservation (a job that is running may settle this month, whenever it was reserved). A
+    settled cost counts in the month it was settled.
+    """
+
+    # Test hook: seconds to sleep between the budget check and the write, to widen the window a
+    # non-atomic reserve would lose in. Always 0 in use.
+    _pause_after_check_s = 0.0
+
+    def __init__(self, path, monthly_limit_usd=DEFAULT_MONTHLY_LIMIT_USD, timeout_s: float = 30.0):
+        self.path = Path(path)
+        self.monthly_limit_usd = _check_usd("monthly_limit_usd", monthly_limit_usd)
+        self.timeout_s = _check_seconds("timeout_s", timeout_s)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")  # two processes creating the same file at once
+            for stmt in _SCHEMA.split(";"):
+                if stmt.strip():
+                    db.execute(stmt)
+            db.execute("COMMIT")
+
+    @contextmanager
+    def _connect(self):
+        # One short-lived connection per call: safe across threads (ComfyUI's server and
+        # executor threads) and across fork/spawn, and closing it releases the file on Windows.
+        db = sqlite3.connect(self.path, timeout=self.timeout_s, isolation_level=None)
+        try:
+            db.execute(f"PRAGMA busy_timeout = {int(self.timeout_s * 1000)}")
+            db.execute("PRAGMA journal_mode = WAL")  # readers never block the writer
+            # FULL: a settled cost survives a power cut (NORMAL in WAL may lose the last commits)
+            db.execute("PRAGMA synchronous = FULL")
+            yield db  # an error before COMMIT: close() rolls the transaction back
+        finally:
+            db.close()
+
+    def reserve(self, job_key: str, estimate_usd, now=None) -> None:
+        """Records a reservation of estimate_usd for job_key, or raises BudgetExceeded when this
+        month's spend + open reservations + the estimate would exceed the monthly limit.
+        Check and write are one transaction: concurrent reservations cannot both squeeze in."""
+        job_key = _check_job_key(job_key)
+        estimate = _micros(_check_usd("estimate_usd", estimate_usd))
+        at = _utc(now)
+        month = _month(at)
+        limit = _micros(self.monthly_limit_usd)
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")  # take the write lock before reading the totals
+            row = db.execute("SELECT state FROM ledger WHERE job_key = ?", (job_key,)).fetchone()
+            if row:
+                raise ValueError(f"job_key {job_key!r} is already in the ledger ({row[0]}); "
+                                 f"each job needs its own key")
+            committed = self._committed(db, month)
+            if self._pause_after_check_s:
+                time.sleep(self._pause_after_check_s)
+            if committed + estimate > limit:
+                raise BudgetExceeded(_usd(committed), _usd(estimate), _usd(limit), month)
+            db.execute("INSERT INTO ledger (job_key, state, estimate_micros, month, reserved_at) "
+                       "VALUES (?, 'reserved', ?, ?, ?)", (job_key, estimate, month, at.isoformat()))
+            db.execute("COMMIT")
+
+    def settle(self, job_key: str, actual_usd, details: dict | None = None, now=None) -> None:
+        """Turns job_key's reservation into a recorded cost of actual_usd (counted in the month of
+        ``now``), with details (JSON-able: RunPod id, delay/execution ms, GPU class…). Recorded
+        even when it overshoots the budget: the money is spent."""
+        job_key = _check_job_key(job_key)
+        cost = _micros(_check_usd("actual_usd", actual_usd))
+        if details is None:
+            details = {}
+        if not isinstance(details, dict):
+            raise ValueError(f"details: expected a dict, got {type(details).__name__}")
+        try:
+            details_json = json.dumps(details, sort_keys=True, allow_nan=False)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"details: must be JSON-serialisable without NaN/inf ({e})") from None
+        at = _utc(now)
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            self._require_reserved(db, job_key, "settle")
+            db.execute("UPDATE ledger SET state = 'settled', cost_micros = ?, month = ?, "
+                       "settled_at = ?, details = ? WHERE job_key = ?",
+                       (cost, _month(at), at.isoformat(), details_json, job_key))
+            db.execute("COMMIT")
+
+    def release(self, job_key: str) -> None:
+        """Drops job_key's reservation: the job was refused, failed to submit, or never ran."""
+        job_key = _check_job_key(job_key)
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            self._require_reserved(db, job_key, "release")
+            db.execute("DELETE FROM ledger WHERE job_key = ?", (job_key,))
+            db.execute("COMMIT")
+
+    def spent_this_month(self, now=None) -> float:
+        """USD settled in the current UTC calendar month (open reservations not included)."""
+        with self._connect() as db:
+            (micros,) = db.execute("SELECT SUM(cost_micros) FROM ledger WHERE state = 'settled' "
+                                   "AND month = ?", (_month(now),)).fetchone()
+        return _usd(micros)
+
+    def reserved_usd(self) -> float:
+        """USD held by open reservations (jobs reserved, not yet settled or released)."""
+        with self._connect() as db:
+            (micros,) = db.execute("SELECT SUM(estimate_micros) FROM ledger "
+                                   "WHERE state = 'reserved'").fetchone()
+        return _usd(micros)
+
+    def remaining_usd(self, now=None) -> float:
+        """What a new reservation may still take this month."""
+        with self._connect() as db:
+            committed = self._committed(db, _month(now))
+        return max(_usd(_micros(self.monthly_limit_usd) - committed), 0.0)
+
+    def entries(self, month: str | None = None) -> list[dict]:
+        """Ledger rows, oldest reservation first: every row, or those of month "YYYY-MM"."""
+        if month is not None:
+            try:
+                ok = isinstance(month, str) and datetime.strptime(month, "%Y-%m").strftime("%Y-%m") == month
+            except ValueError:
+                ok = False
+            if not ok:
+                raise ValueError(f"month: expected 'YYYY-MM' like '2026-11', got {month!r}")
+        sql = ("SELECT job_key, state, estimate_micros, cost_micros, month, reserved_at, "
+               "settled_at, details FROM ledger")
+        with self._connect() as db:
+            if month is None:
+                rows = db.execute(sql + " ORDER BY reserved_at, rowid").fetchall()
+            else:
+                rows = db.execute(sql + " WHERE month = ? ORDER BY reserved_at, rowid", (month,)).fetchall()
+        return [{"job_key": k, "state": s, "estimate_usd": _usd(e),
+                 "cost_usd": None if c is None else _usd(c), "month": m, "reserved_at": r,
+                 "settled_at": t, "details": json.loads(d) if d else None}
+                for k, s, e, c, m, r, t, d in rows]
+
+    @staticmethod
+    def _committed(db, month: str) -> int:
+        """Micro-dollars counting against month's limit: its settled costs + all open reservations."""
+        (micros,) = db.execute(
+            "SELECT COALESCE(SUM(CASE WHEN state = 'settled' AND month = ? THEN cost_micros "
+            "WHEN state = 'reserved' THEN estimate_micros ELSE 0 END), 0) FROM ledger",
+            (month,)).fetchone()
+        return micros
+
+    @staticmethod
+    def _require_reserved(db, job_key: str, action: str) -> None:
+        row = db.execute("SELECT state FROM ledger WHERE job_key = ?", (job_key,)).fetchone()
+        if row is None:
+            raise ValueError(f"cannot {action} job_key {job_key!r}: no reservation in the ledger")
+        if row[0] != "reserved":
+            raise ValueError(f"cannot {action} job_key {job_key!r}: it is already {row[0]}")
+
+    def __repr__(self) -> str:
+        return f"Ledger({os.fspath(self.path)!r}, monthly_limit_usd={self.monthly_limit_usd})"
