@@ -1,0 +1,283 @@
+"""The deployment files (issue 3 part 5): the worker's Dockerfile, the build-and-push script and
+the RunPod Hub files. No Docker engine or cloud account is used: the files are parsed and checked
+against the code they deploy (what the handler imports, the environment it reads, its input
+validation), and the build script is run without its variables."""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pose_factory import spec as spec_mod
+
+ROOT = Path(__file__).resolve().parent.parent
+HUB = ROOT / ".runpod" / "hub.json"
+TESTS = ROOT / ".runpod" / "tests.json"
+DOCKERFILE = ROOT / "Dockerfile"
+BUILD = ROOT / "scripts" / "build_and_push.sh"
+# the Hub's categories (RunPod Hub publishing guide)
+HUB_CATEGORIES = {"audio", "embedding", "language", "video", "image"}
+
+
+def load(path: Path) -> dict:
+    with open(path) as fh:
+        return json.load(fh)
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) with comments dropped and continuation lines joined."""
+    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            word, _, rest = line.partition(" ")
+            out.append((word.upper(), rest.strip()))
+    return out
+
+
+def env_vars_read(path: Path) -> set[str]:
+    """Every NAME in os.environ[...] / os.environ.get(...) / env[...] / env.get(...) in a file."""
+    text = path.read_text()
+    pat = r"""(?:os\.environ|\benv)(?:\.get\(\s*|\[\s*)["']([A-Z][A-Z0-9_]+)["']"""
+    names = set(re.findall(pat, text))
+    # names listed for a check, e.g. `for n in ("A", "B", ...) if not env.get(n)`
+    for group in re.findall(r"for \w+ in \(([^)]*)\)\s*if not env\.get", text):
+        names |= set(re.findall(r"""["']([A-Z][A-Z0-9_]+)["']""", group))
+    return names
+
+
+# --- hub.json ---------------------------------------------------------------------------------------
+def test_hub_json_has_the_hubs_required_keys():
+    hub = load(HUB)
+    for key in ("title", "description", "type", "category", "config"):
+        assert hub.get(key), f"hub.json: {key} missing or empty"
+    assert hub["type"] == "serverless"
+    assert hub["category"] in HUB_CATEGORIES
+    cfg = hub["config"]
+    assert cfg["runsOn"] == "GPU"
+    assert isinstance(cfg["containerDiskInGb"], int) and 10 <= cfg["containerDiskInGb"] <= 100
+    assert cfg["gpuCount"] == 1
+    pools = [p.strip() for p in cfg["gpuIds"].split(",")]
+    # the cheap 16 GB and 24 GB classes of DESIGN.md §5, nothing bigger
+    assert pools and set(pools) <= {"AMPERE_16", "AMPERE_24", "ADA_24"}, pools
+    for v in cfg.get("allowedCudaVersions", []):
+        assert re.fullmatch(r"\d+\.\d+", v), v
+
+
+def test_hub_env_entries_are_form_fields():
+    env = load(HUB)["config"]["env"]
+    keys = [e["key"] for e in env]
+    assert len(keys) == len(set(keys)), "duplicate env keys"
+    for e in env:
+        assert set(e) == {"key", "input"}, f"{e['key']}: a form field, not a fixed value"
+        field = e["input"]
+        assert field.get("name") and field.get("description"), e["key"]
+        assert field.get("type") in ("string", "number", "boolean"), e["key"]
+        # no secret ships in the repository
+        if "SECRET" in e["key"] or "KEY" in e["key"]:
+            assert field.get("default", "") == "", f"{e['key']} has a default value"
+
+
+def test_every_r2_variable_the_worker_reads_is_a_hub_input():
+    read = set()
+    for path in [ROOT / "pose_factory" / "s3.py", *sorted((ROOT / "pod_worker").rglob("*.py"))]:
+        read |= env_vars_read(path)
+    # the scan finds what the brief's grep finds (a failing guard if the code's style changes)
+    assert {"CLOUDFLARE_R2_ACCESS_KEY_ID", "CLOUDFLARE_R2_SECRET_ACCESS_KEY", "POSE_FACTORY_R2_BUCKET",
+            "CLOUDFLARE_R2_ACCOUNT_ID", "POSE_FACTORY_S3_ENDPOINT_URL", "PROJECT_NAME"} <= read, read
+    # set by RunPod itself, or for local runs only (the Hub's own test sets the storage root)
+    platform_or_local = {"RUNPOD_WEBHOOK_POST_OUTPUT", "RUNPOD_POD_ID", "POSE_FACTORY_STORAGE_ROOT"}
+    hub_keys = {e["key"] for e in load(HUB)["config"]["env"]}
+    missing = sorted(read - platform_or_local - hub_keys)
+    assert not missing, f"read by the worker but not a hub.json input: {missing}"
+    for name in ("POSE_FACTORY_R2_BUCKET", "CLOUDFLARE_R2_ACCOUNT_ID", "CLOUDFLARE_R2_ACCESS_KEY_ID",
+                 "CLOUDFLARE_R2_SECRET_ACCESS_KEY", "PROJECT_NAME"):
+        assert name in hub_keys, name
+
+
+def test_hub_defaults_are_valid_for_the_worker(tmp_path):
+    env = {e["key"]: e["input"] for e in load(HUB)["config"]["env"]}
+    spec_mod.validate_project_name(env["PROJECT_NAME"]["default"])
+    price = env["POSE_FACTORY_PRICE_PER_S"]["default"]
+    assert 0 <= price < 0.01
+    # an R2 field left at its default means "no R2": the worker falls back to a folder, not to a
+    # half-configured bucket
+    from pod_worker.storage_env import storage_from_env
+    from pose_factory.storage import LocalStorage
+
+    defaults = {k: str(v["default"]) for k, v in env.items()}
+    assert isinstance(storage_from_env(dict(defaults, POSE_FACTORY_STORAGE_ROOT=str(tmp_path))),
+                      LocalStorage)
+
+
+# --- tests.json -------------------------------------------------------------------------------------
+def test_tests_json_has_a_small_pose_batch_job_with_a_timeout():
+    t = load(TESTS)
+    assert t["tests"], "no test job"
+    for case in t["tests"]:
+        assert case["name"] and isinstance(case["input"], dict)
+        assert isinstance(case["timeout"], int) and 10_000 <= case["timeout"] <= 900_000  # milliseconds
+    job = t["tests"][0]["input"]
+    spec = job["spec"]
+    assert spec.get("kind", "pose_batch") == "pose_batch"
+    norm = spec_mod.normalize_spec(spec)
+    assert norm["render"]["width"] * norm["render"]["height"] <= 256 * 256, "keep the Hub's test small"
+    cfg = t["config"]
+    assert cfg["gpuTypeId"] and cfg["gpuCount"] == 1
+    for e in cfg["env"]:
+        assert set(e) == {"key", "value"}
+        assert "SECRET" not in e["key"] and "ACCESS_KEY" not in e["key"], "no credentials in tests.json"
+
+
+def test_tests_json_input_passes_the_handlers_validation(monkeypatch):
+    pytest.importorskip("runpod")  # the handler imports the SDK (the worker environment)
+    from pod_worker.handler import InputError, parse_input
+
+    monkeypatch.delenv("PROJECT_NAME", raising=False)
+    job = load(TESTS)["tests"][0]["input"]
+    req = parse_input(copy.deepcopy(job))
+    assert req["kind"] == "pose_batch" and req["force"] is False
+    assert req["project"] == job.get("project")
+    # the same validation refuses a broken copy: the check above can fail
+    bad = copy.deepcopy(job)
+    bad["spec"]["render"]["width"] = 100  # not a multiple of 8
+    with pytest.raises(InputError, match="width"):
+        parse_input(bad)
+
+
+def test_tests_json_matches_the_smoke_input():
+    """The Hub's job is the repository's own smoke job (pod_worker/test_input.json), so a change
+    to one is a change to both."""
+    hub_job = load(TESTS)["tests"][0]["input"]
+    smoke = load(ROOT / "pod_worker" / "test_input.json")["input"]
+    assert spec_mod.normalize_spec(hub_job["spec"]) == spec_mod.normalize_spec(smoke["spec"])
+
+
+# --- Dockerfile -------------------------------------------------------------------------------------
+def test_dockerfile_base_python_requirements_and_cmd():
+    ins = dockerfile_instructions()
+    words = [w for w, _ in ins]
+    text = " ".join(f"{w} {a}" for w, a in ins)
+    args = {a.split("=", 1)[0]: a.split("=", 1)[1] for w, a in ins if w == "ARG" and "=" in a}
+    base = next(a for w, a in ins if w == "FROM")
+    base = re.sub(r"\$\{(\w+)\}", lambda m: args.get(m.group(1), m.group(0)), base)
+    assert re.fullmatch(r"nvidia/cuda:[\d.]+-(runtime|base)-ubuntu(22|24)\.04", base), base
+    assert words.count("FROM") == 1
+    assert re.search(r"\bpython3\.11\b", text) and "python3.11 -m venv" in text
+    assert not re.search(r"python3\.(?!11\b)\d+", text), "only CPython 3.11 (bpy 5.0.1)"
+    assert re.search(r"pip install (?:[^&]* )?-r pod_worker/requirements\.txt", text)
+    # bpy's system libraries (ldd of bpy/__init__.so and its bundled libs)
+    for pkg in ("libx11-6", "libxi6", "libxxf86vm1", "libxfixes3", "libxrender1", "libxkbcommon0",
+                "libsm6", "libgl1", "libegl1"):
+        assert re.search(rf"\b{re.escape(pkg)}\b", text), pkg
+    cmd = [a for w, a in ins if w == "CMD"]
+    assert cmd and json.loads(cmd[-1]) == ["python", "-u", "pod_worker/handler.py"]
+
+
+def _first_party_imports() -> set[str]:
+    """Top-level packages of this repository that the handler and its job modules import, found
+    by importing them in a fresh interpreter."""
+    code = (
+        "import sys, json, importlib\n"
+        "import pod_worker.handler as h\n"
+        "for m in h.MODULES.values(): importlib.import_module(m)\n"
+        f"root = {str(ROOT)!r}\n"
+        "files = {n: getattr(m, '__file__', None) or '' for n, m in list(sys.modules.items())}\n"
+        "tops = {n.split('.')[0] for n, f in files.items()  # the repo's own code, not its venv\n"
+        "        if f.startswith(root + '/') and 'site-packages' not in f}\n"
+        "print(json.dumps(sorted(tops)))\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return set(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def test_dockerfile_copies_every_package_the_handler_needs():
+    pytest.importorskip("runpod")
+    needed = _first_party_imports()
+    assert {"pod_worker", "pose_factory"} <= needed, needed
+    # the render child runs `python -m blender_scripts.render_batch` with cwd = the repo root
+    assert "blender_scripts.render_batch" in (ROOT / "pose_factory" / "render.py").read_text()
+    needed.add("blender_scripts")
+    copied = set()  # whole directories (or the whole context) copied into the image
+    for word, args in dockerfile_instructions():
+        if word == "COPY" and not args.startswith("--from"):
+            *src, _dest = args.split()
+            copied |= {"*" if s in (".", "./") else s.rstrip("/") for s in src}
+    workdir = [a for w, a in dockerfile_instructions() if w == "WORKDIR"]
+    assert workdir, "a WORKDIR for the repository root"
+    missing = sorted(needed - copied) if "*" not in copied else []
+    assert not missing, f"imported by the worker but not copied into the image: {missing}"
+
+
+def test_dockerignore_keeps_secrets_and_venvs_out_of_the_build_context():
+    lines = {l.strip() for l in (ROOT / ".dockerignore").read_text().splitlines()
+             if l.strip() and not l.startswith("#")}
+    assert ".env" in lines
+    assert any(l.startswith(".venv") for l in lines)
+    copied = {a.split()[0].rstrip("/") for w, a in dockerfile_instructions() if w == "COPY"}
+    for src in copied:  # nothing the Dockerfile copies is excluded
+        top = src.split("/")[0]
+        assert f"{top}/" not in lines and top not in lines, src
+
+
+# --- build_and_push.sh ------------------------------------------------------------------------------
+def test_build_script_is_strict_and_builds_for_amd64():
+    text = BUILD.read_text()
+    assert text.startswith("#!/usr/bin/env bash")
+    assert "set -euo pipefail" in text
+    assert BUILD.stat().st_mode & stat.S_IXUSR, "executable"
+    assert re.search(r"docker build --platform linux/amd64\b", text)
+    assert re.search(r"docker push \"\$REF\"", text)
+
+
+def _fake_docker(tmp_path: Path) -> tuple[Path, Path]:
+    """A `docker` on the PATH that records its calls, so a run proves whether docker was called."""
+    bindir, log = tmp_path / "bin", tmp_path / "docker_calls.log"
+    bindir.mkdir()
+    fake = bindir / "docker"
+    fake.write_text(f"#!/bin/sh\necho \"$@\" >> {log}\n")
+    fake.chmod(0o755)
+    return bindir, log
+
+
+def _run_build(tmp_path, **env):
+    bindir, log = _fake_docker(tmp_path)
+    path = f"{bindir}{os.pathsep}{os.path.dirname(shutil.which('git') or '/usr/bin/git')}{os.pathsep}/usr/bin:/bin"
+    proc = subprocess.run(["bash", str(BUILD)], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                          env={"PATH": path, "HOME": str(tmp_path), **env})
+    calls = log.read_text().splitlines() if log.exists() else []
+    return proc, calls
+
+
+def test_build_script_refuses_without_image_and_never_calls_docker(tmp_path):
+    proc, calls = _run_build(tmp_path)
+    assert proc.returncode != 0
+    assert "POSE_FACTORY_IMAGE is not set" in proc.stderr
+    assert "docker.io/<user>/pose-factory-worker" in proc.stderr  # says what to set
+    assert calls == [], "docker was called without POSE_FACTORY_IMAGE"
+
+
+@pytest.mark.parametrize("image, message", [("pose-factory-worker", "expected registry/user/name"),
+                                            ("docker.io/u/pose-factory-worker:v1", "leave the tag out")])
+def test_build_script_refuses_a_malformed_image(tmp_path, image, message):
+    proc, calls = _run_build(tmp_path, POSE_FACTORY_IMAGE=image)
+    assert proc.returncode != 0 and message in proc.stderr
+    assert calls == []
+
+
+def test_build_script_builds_and_pushes_image_and_tag(tmp_path):
+    proc, calls = _run_build(tmp_path, POSE_FACTORY_IMAGE="docker.io/someone/pose-factory-worker",
+                             TAG="t1")
+    assert proc.returncode == 0, proc.stderr
+    assert calls == ["build --platform linux/amd64 -t docker.io/someone/pose-factory-worker:t1 .",
+                     "push docker.io/someone/pose-factory-worker:t1"]
