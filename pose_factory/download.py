@@ -8,7 +8,6 @@ broken transfer is resumed with a Range GET when the backend can (``iter_range``
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -16,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from .errors import StorageError
-from .storage import MANIFEST_NAME, batch_prefix, read_manifest, validate_key
+from .storage import MANIFEST_NAME, batch_prefix, read_manifest, sha256_file, validate_key
 
 PART_SUFFIX = ".part"
 
@@ -76,15 +75,7 @@ def _matches(path: Path, sha: str, size: int) -> bool:
             return False
     except FileNotFoundError:
         return False
-    return _sha256(path) == sha
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
+    return sha256_file(path)[0] == sha
 
 
 def _fetch(storage, key: str, sha: str, size: int, path: Path, attempts: int) -> None:

@@ -151,7 +151,7 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def _sha256_file(path) -> tuple[str, int]:
+def sha256_file(path) -> tuple[str, int]:
     h, size = hashlib.sha256(), 0
     with open(path, "rb") as fh:
         while chunk := fh.read(1 << 20):
@@ -180,7 +180,7 @@ class BatchWriter:
             sha, size = hashlib.sha256(data).hexdigest(), len(data)
             self.storage.put_bytes(self.prefix + name_key, data)
         else:
-            sha, size = _sha256_file(path_or_bytes)
+            sha, size = sha256_file(path_or_bytes)
             self.storage.put_file(self.prefix + name_key, path_or_bytes)
         self.written[name_key] = (sha, size)
         return {"key": name_key, "sha256": sha, "size": size}
