@@ -53,6 +53,27 @@ def visibility(scene, depsgraph, cam, points, xy, depth, radius, own_parts):
     return vis
 
 
+def visible_depth_range(scene, cam, verts, triangles, max_casts=2000):
+    """(near, far) of the visible surface of one view from the geometry, without rendering it:
+    near is the nearest in-frame vertex of a camera-facing triangle (nothing can hide it), far
+    the farthest such vertex that a ray from the camera reaches unblocked. A shard computes it
+    for every view of the batch, so the batch's depth range is the same in every shard."""
+    depth, idx = passes.facing_depths(cam, verts, triangles)
+    if not len(depth):
+        return None
+    depsgraph = bpy.context.evaluated_depsgraph_get()
+    loc, forward = np.asarray(cam["location"]), -np.asarray(cam["rotation"])[:, 2]
+    for i in range(len(idx) - 1, max(len(idx) - 1 - max_casts, -1), -1):
+        p = verts[idx[i]]
+        origin = p - forward * (depth[i] + 0.01) if cam["orthographic"] else loc
+        d = p - origin
+        dist = float(np.linalg.norm(d))
+        hit, where, *_ = scene.ray_cast(depsgraph, Vector(origin), Vector(d / dist), distance=dist + 1e-4)
+        if not hit or np.linalg.norm(np.array(where) - p) < 2e-3:
+            return float(depth[0]), float(depth[i])
+    return float(depth[0]), float(depth[-1])
+
+
 class Writer:
     """Writes encoded images under the work folder, recording each relative key. PNG encoding
     runs on a small thread pool (OpenCV releases the GIL), overlapping the next render."""
@@ -81,7 +102,8 @@ class Writer:
         self.pool.shutdown()
 
 
-def render(spec, out):
+def render(spec, out, views=None):
+    """views: (start, stop) to render only those views (a shard); cameras come from the whole spec."""
     t_start = time.perf_counter()
     r = spec["render"]
     W, H = r["width"], r["height"]
@@ -89,8 +111,8 @@ def render(spec, out):
     subject = spec["subjects"][0]
     body = mq.build(subject["height"], subject["build"])
     posed = [poses.pose_body(body, entry) for entry in subject["poses"]]
-    frame_points = [mq.posed_vertices(body, p)[::3] for p in posed]
-    cams = cameras.build_cameras(spec, np.concatenate(frame_points))
+    frame_vertices = [mq.posed_vertices(body, p) for p in posed]
+    cams = cameras.build_cameras(spec, np.concatenate([v[::3] for v in frame_vertices]))
     radius, own_parts = mq.visibility_rules()
 
     scene = S.reset()
@@ -99,21 +121,30 @@ def render(spec, out):
     rig_b = S.Rig(scene, body)
     cam_ob = S.make_camera(scene)
     timings = {"startup": time.perf_counter() - T_PROCESS, "data_passes": 0.0, "shaded": 0.0, "other": 0.0}
-    n_views, n_frames = len(cams), len(posed)
-    total = n_views * n_frames * (2 if "shaded" in wanted and r["shaded_samples"] > 1 else 1)
+    n_frames = len(posed)
+    start, stop = views or (0, len(cams))
+    if not 0 <= start < stop <= len(cams):
+        raise SystemExit(f"--views {start}:{stop}: allowed a range within 0:{len(cams)}")
+    mine = list(range(start, stop))
+    total = len(mine) * n_frames * (2 if "shaded" in wanted and r["shaded_samples"] > 1 else 1)
     writer = Writer(out)
     depths = {}
     joints_3d = []
     tmp = tempfile.mkdtemp(prefix="pf_exr_")
     done = 0
     progress("rendering", 0, total)
+    triangles = body.all_triangles()
+    view_ranges = []
     for f, pose in enumerate(posed):
         rig_b.pose(pose)
+        if "depth" in wanted:  # every view's, not only this shard's, so that shards agree
+            view_ranges += [visible_depth_range(scene, cam, frame_vertices[f], triangles) for cam in cams]
         kp3d = mq.posed_keypoints(body, pose)
         joints_3d.append({"joints": {n: [float(c) for c in p] for n, p in zip(mq.keypoint_names()[:18], kp3d[:18])},
                           "keypoints": kp3d.round(6).tolist()})
         S.setup_data_render(scene, W, H)
-        for v, cam in enumerate(cams):
+        for v in mine:
+            cam = cams[v]
             t0 = time.perf_counter()
             S.set_camera(cam_ob, cam, W, H)
             exr = os.path.join(tmp, "data.exr")
@@ -151,7 +182,8 @@ def render(spec, out):
             progress("rendering", done, total, view=v, frame=f)
         if "shaded" in wanted and r["shaded_samples"] > 1:  # more samples: a render of its own
             S.setup_shaded_render(scene, W, H, r["shaded_samples"])
-            for v, cam in enumerate(cams):
+            for v in mine:
+                cam = cams[v]
                 t0 = time.perf_counter()
                 S.set_camera(cam_ob, cam, W, H)
                 bmp = os.path.join(tmp, "shaded.bmp")
@@ -164,7 +196,7 @@ def render(spec, out):
                 progress("rendering", done, total, view=v, frame=f)
     # depth: one range for the whole batch (no flicker across views and frames) unless per image
     t0 = time.perf_counter()
-    batch_range = passes.merge_ranges(passes.depth_range(d, m) for d, m in depths.values())
+    batch_range = passes.merge_ranges(view_ranges) if depths else None
     for (v, f), (d, m) in depths.items():
         near, far = batch_range if r["depth_range"] == "batch" else (passes.depth_range(d, m) or (0.0, 1.0))
         writer.image("depth", v, f, passes.depth_to_u8(d, m, near, far))
@@ -178,7 +210,8 @@ def render(spec, out):
         "keypoint_names": mq.keypoint_names(),
         "depth_range": {"near": batch_range[0], "far": batch_range[1]} if batch_range else None,
         "entries": [{"view": v, "frame": f, "files": writer.files[(v, f)]}
-                    for f in range(n_frames) for v in range(n_views)],
+                    for f in range(n_frames) for v in mine],
+        "views": [start, stop],
         "timings": timings,
     }
     with open(os.path.join(out, "result.json"), "w") as fh:
@@ -189,13 +222,29 @@ def render(spec, out):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--spec", required=True, help="normalized JobSpec JSON file")
-    ap.add_argument("--out", required=True, help="work folder for the rendered files")
+    ap.add_argument("--spec", help="normalized JobSpec JSON file")
+    ap.add_argument("--out", help="work folder for the rendered files")
+    ap.add_argument("--views", help="START:STOP, render only these views (a shard)")
+    ap.add_argument("--standby", action="store_true",
+                    help="import Blender, then wait for one line on stdin: {\"spec\", \"out\", \"views\"}")
     a = ap.parse_args(argv)
+    if a.standby:  # a warm child: bpy is imported already when the job arrives
+        line = sys.stdin.readline()
+        if not line.strip():
+            return 0  # the parent let it go unused
+        job = json.loads(line)
+        global T_PROCESS
+        T_PROCESS = time.perf_counter()  # start-up counts from the job's arrival, not the wait
+        a.spec, a.out, views = job["spec"], job["out"], job.get("views")
+    else:
+        if not (a.spec and a.out):
+            ap.error("--spec and --out are required (or --standby)")
+        views = [int(x) for x in a.views.split(":")] if a.views else None
     with open(a.spec) as fh:
         spec = json.load(fh)
     os.makedirs(a.out, exist_ok=True)
-    render(spec, a.out)
+    render(spec, a.out, views)
+    return 0
 
 
 if __name__ == "__main__":

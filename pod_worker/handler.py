@@ -1,6 +1,7 @@
 """The RunPod serverless handler (DESIGN.md §5 "RunPod").
 
-Input: {"spec": <JobSpec>, "project": optional name, "force": optional bool}. Output: the batch's
+Input: {"spec": <JobSpec>, "project": optional name, "force": optional bool, "shard": optional
+{"views": [start, stop]}} (pod_worker/request.py). Output: the batch's
 keys in storage and counts, timings and a cost estimate, never image bytes; a bad input gives
 {"error": "<field>: <what is wrong>"}. The handler is async and Blender runs in a child process,
 so when the SDK cancels the job's task the child is killed and no manifest is written.
@@ -10,11 +11,9 @@ so when the SDK cancels the job's task the child is killed and no manifest is wr
 """
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 import time
-import traceback
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -22,56 +21,10 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 from runpod.serverless import progress_update  # noqa: E402
 from runpod.serverless.modules.rp_logger import RunPodLogger  # noqa: E402
 
-from pod_worker.jobs import MODULES, job_module  # noqa: E402
-from pod_worker.storage_env import storage_from_env  # noqa: E402
-from pose_factory import spec as spec_mod  # noqa: E402
-from pose_factory.errors import ManifestError, SpecError, StorageError  # noqa: E402
-from pose_factory.render import RenderError  # noqa: E402
+from pod_worker.request import execute  # noqa: E402
 
 log = RunPodLogger()
-INPUT_KEYS = ("spec", "project", "force")
 PROGRESS_INTERVAL_S = 1.0  # each progress_update is an HTTP post: at most one per second per state
-
-
-class InputError(ValueError):
-    pass
-
-
-def parse_input(job_input) -> dict:
-    """{"kind", "spec", "project", "force"} from a job's input; InputError names the field."""
-    if not isinstance(job_input, dict):
-        raise InputError(f"input: expected an object with 'spec' (and optional 'project', 'force'), "
-                         f"got {type(job_input).__name__}")
-    unknown = sorted(set(job_input) - set(INPUT_KEYS))
-    if unknown:
-        raise InputError(f"input.{unknown[0]}: unknown field, allowed: {', '.join(INPUT_KEYS)}")
-    raw = job_input.get("spec")
-    if not isinstance(raw, dict):
-        raise InputError("input.spec: expected a JobSpec object, got "
-                         + ("nothing" if raw is None else type(raw).__name__))
-    kind = raw.get("kind", "pose_batch")
-    if kind not in MODULES:
-        raise InputError(f"input.spec.kind: got {kind!r}, allowed: {', '.join(MODULES)}")
-    force = job_input.get("force", False)
-    if not isinstance(force, bool):
-        raise InputError(f"input.force: got {force!r}, allowed: true or false")
-    try:
-        spec_mod.normalize_spec(raw)  # refuse a bad spec before anything is queued
-    except SpecError as e:
-        raise InputError(f"input.spec.{e}" if e.field else f"input.spec: {e}") from None
-    project = job_input.get("project")
-    if project is not None:
-        try:
-            spec_mod.validate_project_name(project)
-        except SpecError as e:
-            raise InputError(f"input.{e}") from None
-    elif "project" not in raw and os.environ.get("PROJECT_NAME"):
-        project = os.environ["PROJECT_NAME"]
-        try:
-            spec_mod.validate_project_name(project)
-        except SpecError as e:
-            raise InputError(f"PROJECT_NAME (worker environment): {e.message}, allowed: {e.allowed}") from None
-    return {"kind": kind, "spec": raw, "project": project, "force": force}
 
 
 def _progress_enabled() -> bool:
@@ -112,34 +65,11 @@ def _cost(execution_s: float) -> dict:
 
 async def handler(job: dict) -> dict:
     t0 = time.perf_counter()
-    try:
-        req = parse_input(job.get("input"))
-    except InputError as e:
-        return {"error": str(e)}
-    try:
-        storage = storage_from_env()
-    except (StorageError, OSError) as e:  # the worker's environment, not the job, is wrong
-        return {"error": f"worker storage: {e}"}
-    report = Reporter(job)
-    report({"state": "queued"})
-    try:
-        out = await job_module(req["kind"]).run(req["spec"], project=req["project"], force=req["force"],
-                                                storage=storage, report=report)
-    except asyncio.CancelledError:
-        report({"state": "cancelled"})
-        raise
-    except (SpecError, StorageError, ManifestError, RenderError, OSError) as e:
-        report({"state": "failed"})
-        return {"error": f"{req['kind']} failed: {type(e).__name__}: {e}"}
-    except Exception as e:  # a bug: the traceback goes to the worker log, the client gets one line
-        log.error(traceback.format_exc(), job.get("id"))
-        report({"state": "failed"})
-        return {"error": f"{req['kind']} failed: unexpected {type(e).__name__}: {e}"}
-    if report.state != "completed":  # an existing batch: nothing was rendered
-        report({"state": "completed"})
-    execution = time.perf_counter() - t0
-    out["timings"]["handler"] = round(execution, 3)
-    out["cost"] = _cost(execution)
+    out = await execute(job.get("input"), Reporter(job), on_bug=lambda text: log.error(text, job.get("id")))
+    if "error" not in out:
+        execution = time.perf_counter() - t0
+        out["timings"]["handler"] = round(execution, 3)
+        out["cost"] = _cost(execution)
     return out
 
 

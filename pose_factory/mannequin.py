@@ -50,6 +50,15 @@ class Mannequin:
         joints = np.concatenate([p.joints for p in self.parts])
         return verts, joints
 
+    def all_triangles(self) -> np.ndarray:
+        """(T, 3) vertex indices into all_vertices(): every face, quads split in two."""
+        tris, base = [], 0
+        for p in self.parts:
+            for f in p.faces:
+                tris += [(base + f[0], base + f[i], base + f[i + 1]) for i in range(1, len(f) - 1)]
+            base += len(p.verts)
+        return np.asarray(tris, np.int64)
+
 
 # --- mesh builders --------------------------------------------------------------------------
 def _frame(direction):

@@ -29,6 +29,29 @@ def merge_ranges(ranges):
     return min(r[0] for r in ranges), max(r[1] for r in ranges)
 
 
+def facing_depths(cam, verts, triangles, edge_on=0.05):
+    """(depths ascending, vertex indices) of the vertices of camera-facing triangles that fall in
+    the frame: where the nearest and farthest visible surface of a view can be. Visible surface
+    faces the camera; triangles within ``edge_on`` (cosine) of edge-on count as facing."""
+    from .cameras import in_frame, project
+
+    v = np.asarray(verts, np.float64)
+    a, b, c = v[triangles[:, 0]], v[triangles[:, 1]], v[triangles[:, 2]]
+    n = np.cross(b - a, c - a)
+    n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
+    r, loc = np.asarray(cam["rotation"], np.float64), np.asarray(cam["location"], np.float64)
+    if cam["orthographic"]:
+        ray = np.broadcast_to(-r[:, 2], a.shape)
+    else:
+        ray = (a + b + c) / 3.0 - loc
+        ray = ray / np.maximum(np.linalg.norm(ray, axis=1, keepdims=True), 1e-12)
+    idx = np.unique(triangles[np.einsum("ij,ij->i", n, ray) < edge_on])
+    xy, depth = project(cam, v[idx])
+    keep = in_frame(cam, xy, depth)
+    order = np.argsort(depth[keep], kind="stable")
+    return depth[keep][order], idx[keep][order]
+
+
 def depth_to_u8(depth, mask, near, far, floor=DEPTH_FLOOR) -> np.ndarray:
     """Near = 255, the far end of the range = floor × 255, background 0."""
     span = max(far - near, 1e-6)

@@ -39,15 +39,20 @@ def worker_python() -> str:
                       "POSE_FACTORY_WORKER_PYTHON to a CPython 3.11 that has bpy==5.0.1")
 
 
-def _blender_command(spec: dict, workdir: str, python: str | None):
-    """(cmd, env, out dir) for one render child; the spec goes to workdir/spec.json."""
+def _child_env() -> dict:
+    return dict(os.environ, PYTHONPATH=str(REPO_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+
+
+def _child_cmd(python: str | None, *args: str) -> list:
+    return [python or worker_python(), "-m", "blender_scripts.render_batch", *args]
+
+
+def _job_files(spec: dict, workdir: str) -> tuple[str, str]:
+    """(spec path, out dir) of one render in workdir."""
     spec_path = os.path.join(workdir, "spec.json")
     with open(spec_path, "w") as fh:
         json.dump(spec, fh)
-    out = os.path.join(workdir, "files")
-    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    cmd = [python or worker_python(), "-m", "blender_scripts.render_batch", "--spec", spec_path, "--out", out]
-    return cmd, env, out
+    return spec_path, os.path.join(workdir, "files")
 
 
 def _on_line(line: str, tail: deque, on_progress) -> None:
@@ -67,11 +72,13 @@ def _read_result(code: int, tail: deque, out: str) -> dict:
     return result
 
 
-def run_blender(spec: dict, workdir: str, on_progress=None, python: str | None = None) -> dict:
-    """Runs blender_scripts.render_batch in a child process; returns its result.json."""
-    cmd, env, out = _blender_command(spec, workdir, python)
+def run_blender(spec: dict, workdir: str, on_progress=None, python: str | None = None, views=None) -> dict:
+    """Runs blender_scripts.render_batch in a child process; returns its result.json.
+    views: (start, stop) renders only those views (a shard)."""
+    spec_path, out = _job_files(spec, workdir)
+    cmd = _child_cmd(python, "--spec", spec_path, "--out", out, *(["--views", "%d:%d" % tuple(views)] if views else []))
     tail = deque(maxlen=40)  # what Blender said last, for the error message
-    with subprocess.Popen(cmd, cwd=str(REPO_ROOT), env=env, stdout=subprocess.PIPE,
+    with subprocess.Popen(cmd, cwd=str(REPO_ROOT), env=_child_env(), stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True, bufsize=1) as proc:
         for line in proc.stdout:
             _on_line(line, tail, on_progress)
@@ -79,15 +86,42 @@ def run_blender(spec: dict, workdir: str, on_progress=None, python: str | None =
     return _read_result(code, tail, out)
 
 
-async def run_blender_async(spec: dict, workdir: str, on_progress=None, python: str | None = None) -> dict:
-    """run_blender for an event loop: when the awaiting task is cancelled the child is killed
-    (and waited for) before CancelledError goes on, so no render outlives its job."""
+async def spawn_standby(python: str | None = None):
+    """A render child started ahead of its job: it imports Blender and waits on stdin, so a warm
+    worker's next render skips that start-up. Hand it to run_blender_async(standby=…)."""
     import asyncio
 
-    cmd, env, out = _blender_command(spec, workdir, python)
+    return await asyncio.create_subprocess_exec(
+        *_child_cmd(python, "--standby"), cwd=str(REPO_ROOT), env=_child_env(), stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, limit=1 << 20)
+
+
+async def run_blender_async(spec: dict, workdir: str, on_progress=None, python: str | None = None,
+                            views=None, standby=None) -> dict:
+    """run_blender for an event loop: when the awaiting task is cancelled the child is killed
+    (and waited for) before CancelledError goes on, so no render outlives its job. standby: a
+    process from spawn_standby to use instead of starting one (if it is still alive)."""
+    import asyncio
+
+    spec_path, out = _job_files(spec, workdir)
+    proc = None
+    if standby is not None and standby.returncode is None:
+        try:
+            standby.stdin.write((json.dumps({"spec": spec_path, "out": out, "views": views}) + "\n").encode())
+            await standby.stdin.drain()
+            standby.stdin.close()
+            proc = standby
+        except (BrokenPipeError, ConnectionResetError):  # it died waiting: start a fresh one
+            pass
+    if proc is None:
+        if standby is not None:
+            await standby.wait()
+        cmd = _child_cmd(python, "--spec", spec_path, "--out", out,
+                         *(["--views", "%d:%d" % tuple(views)] if views else []))
+        proc = await asyncio.create_subprocess_exec(*cmd, cwd=str(REPO_ROOT), env=_child_env(),
+                                                    stdout=asyncio.subprocess.PIPE,
+                                                    stderr=asyncio.subprocess.STDOUT, limit=1 << 20)
     tail = deque(maxlen=40)
-    proc = await asyncio.create_subprocess_exec(*cmd, cwd=str(REPO_ROOT), env=env, stdout=asyncio.subprocess.PIPE,
-                                                stderr=asyncio.subprocess.STDOUT, limit=1 << 20)
     try:
         async for raw in proc.stdout:
             _on_line(raw.decode("utf-8", "replace"), tail, on_progress)
@@ -100,7 +134,7 @@ async def run_blender_async(spec: dict, workdir: str, on_progress=None, python: 
     return _read_result(code, tail, out)
 
 
-def _prepare(raw_spec: dict, project: str | None):
+def prepare(raw_spec: dict, project: str | None):
     """(normalized spec, project, batch id)."""
     spec = spec_mod.normalize_spec(raw_spec)
     project = spec_mod.validate_project_name(project or spec["project"])
@@ -108,12 +142,12 @@ def _prepare(raw_spec: dict, project: str | None):
     return spec, project, spec_mod.batch_id(spec)
 
 
-def _upload(spec: dict, project: str, bid: str, result: dict, storage, on_progress, t0: float,
-            stop=None) -> dict:
-    """Every file into storage, then the manifest last. stop (a threading.Event) set before the
-    manifest is written aborts the batch, which then stays incomplete and unread."""
+def _upload_files(project: str, bid: str, result: dict, storage, on_progress, stop=None) -> list:
+    """Every rendered file into storage; returns the manifest entries. stop (a threading.Event)
+    set aborts, so the batch stays without a manifest."""
+    total = len(result["entries"])
     if on_progress:
-        on_progress({"state": "uploading", "done": 0, "total": len(result["entries"])})
+        on_progress({"state": "uploading", "done": 0, "total": total})
     writer = storage_mod.BatchWriter(storage, project, bid)
     entries = []
     for i, e in enumerate(result["entries"]):
@@ -123,18 +157,60 @@ def _upload(spec: dict, project: str, bid: str, result: dict, storage, on_progre
                  for name, key in e["files"].items()}
         entries.append({"view": e["view"], "frame": e["frame"], "files": files})
         if on_progress:
-            on_progress({"state": "uploading", "done": i + 1, "total": len(result["entries"])})
-    timings = dict(result["timings"], wall=time.perf_counter() - t0)
-    manifest = manifest_mod.build_manifest(
+            on_progress({"state": "uploading", "done": i + 1, "total": total})
+    return entries
+
+
+SHARD_KEYS = ("blender_version", "cameras", "frames", "joints_3d", "depth_range", "timings")
+
+
+def build_batch_manifest(spec: dict, project: str, bid: str, parts: list, timings: dict, cost: dict) -> dict:
+    """The manifest of a batch from the renders of its views: one part for a whole batch, or one
+    per shard (each {"views": [start, stop], "entries", and SHARD_KEYS}). The shards must cover
+    every view once and agree on what they share; entries come out frame-major, then view."""
+    first = parts[0]
+    n_views = len(first["cameras"])
+    covered = sorted(v for p in parts for v in range(*p["views"]))
+    if covered != list(range(n_views)):
+        raise RenderError(f"shards cover views {covered}, the batch has views 0..{n_views - 1}")
+    for p in parts[1:]:
+        for key in ("cameras", "frames", "joints_3d", "depth_range", "blender_version"):
+            if p[key] != first[key]:
+                raise RenderError(f"shards disagree on {key}: views {first['views']} vs {p['views']}")
+    entries = sorted((e for p in parts for e in p["entries"]), key=lambda e: (e["frame"], e["view"]))
+    return manifest_mod.build_manifest(
         batch_id=bid, project=project, spec=spec, recipe_version=spec_mod.RECIPE_VERSION,
-        worker_version=WORKER_VERSION, blender_version=result["blender_version"],
-        width=spec["render"]["width"], height=spec["render"]["height"],
-        views=result["cameras"], frames=result["frames"], entries=entries,
-        joints_3d=result["joints_3d"], depth_range=result["depth_range"], timings=timings,
-        cost={"estimate_usd": 0.0, "backend": "local"})
+        worker_version=WORKER_VERSION, blender_version=first["blender_version"],
+        width=spec["render"]["width"], height=spec["render"]["height"], views=first["cameras"],
+        frames=first["frames"], entries=entries, joints_3d=first["joints_3d"],
+        depth_range=first["depth_range"], timings=timings, cost=cost)
+
+
+def commit_batch(storage, manifest: dict) -> dict:
+    """Checks every listed file is stored with its hash, then writes the manifest, last."""
+    return storage_mod.BatchWriter(storage, manifest["project"], manifest["batch_id"]).commit(manifest)
+
+
+def _shard_part(project: str, bid: str, result: dict, entries: list) -> dict:
+    part = {k: result[k] for k in SHARD_KEYS}
+    part["batch_id"], part["project"] = bid, project
+    part["views"], part["entries"] = result.get("views") or [0, len(result["cameras"])], entries
+    return part
+
+
+def _upload(spec: dict, project: str, bid: str, result: dict, storage, on_progress, t0: float,
+            stop=None, views=None) -> dict:
+    """Every file into storage, then the manifest last; a shard (views set) returns its part
+    instead of a manifest, for the client to merge."""
+    entries = _upload_files(project, bid, result, storage, on_progress, stop)
+    part = _shard_part(project, bid, result, entries)
+    if views is not None:
+        return part
+    timings = dict(result["timings"], wall=time.perf_counter() - t0)
+    manifest = build_batch_manifest(spec, project, bid, [part], timings, {"estimate_usd": 0.0, "backend": "local"})
     if stop is not None and stop.is_set():
         raise RenderError("cancelled while uploading")
-    writer.commit(manifest)
+    commit_batch(storage, manifest)
     if on_progress:
         on_progress({"state": "completed", "done": len(entries), "total": len(entries)})
     return manifest
@@ -144,7 +220,7 @@ def render_batch(raw_spec: dict, storage, project: str | None = None, force: boo
                  on_progress=None, python: str | None = None) -> tuple[dict, bool]:
     """Returns (manifest, rendered). An identical spec already in storage is not rendered
     again unless force is set."""
-    spec, project, bid = _prepare(raw_spec, project)
+    spec, project, bid = prepare(raw_spec, project)
     if not force:
         existing = storage_mod.read_manifest(storage, project, bid)
         if existing is not None:
@@ -156,23 +232,28 @@ def render_batch(raw_spec: dict, storage, project: str | None = None, force: boo
 
 
 async def render_batch_async(raw_spec: dict, storage, project: str | None = None, force: bool = False,
-                             on_progress=None, python: str | None = None) -> tuple[dict, bool]:
+                             on_progress=None, python: str | None = None, views=None,
+                             standby=None) -> tuple[dict, bool]:
     """render_batch for an event loop. Cancelling the task kills the Blender child; during the
-    upload (run in a thread so the loop stays free) it stops before the manifest is written."""
+    upload (run in a thread so the loop stays free) it stops before the manifest is written.
+    views: (start, stop) renders one shard of the batch and returns its part (no manifest; see
+    build_batch_manifest) instead of the manifest. standby: a process from spawn_standby."""
     import asyncio
     import threading
 
-    spec, project, bid = _prepare(raw_spec, project)
+    spec, project, bid = prepare(raw_spec, project)
     loop = asyncio.get_running_loop()
-    if not force:
+    if not force and views is None:
         existing = await loop.run_in_executor(None, storage_mod.read_manifest, storage, project, bid)
         if existing is not None:
+            if standby is not None and standby.returncode is None:
+                standby.stdin.close()  # not needed for this job: let it exit
             return existing, False
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="pose_factory_") as work:
-        result = await run_blender_async(spec, work, on_progress, python)
+        result = await run_blender_async(spec, work, on_progress, python, views=views, standby=standby)
         stop = threading.Event()
-        fut = loop.run_in_executor(None, _upload, spec, project, bid, result, storage, on_progress, t0, stop)
+        fut = loop.run_in_executor(None, _upload, spec, project, bid, result, storage, on_progress, t0, stop, views)
         try:
             return await asyncio.shield(fut), True
         except asyncio.CancelledError:

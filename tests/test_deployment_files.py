@@ -140,7 +140,7 @@ def test_tests_json_has_a_small_pose_batch_job_with_a_timeout():
 
 def test_tests_json_input_passes_the_handlers_validation(monkeypatch):
     pytest.importorskip("runpod")  # the handler imports the SDK (the worker environment)
-    from pod_worker.handler import InputError, parse_input
+    from pod_worker.request import InputError, parse_input
 
     monkeypatch.delenv("PROJECT_NAME", raising=False)
     job = load(TESTS)["tests"][0]["input"]
@@ -281,3 +281,13 @@ def test_build_script_builds_and_pushes_image_and_tag(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert calls == ["build --platform linux/amd64 -t docker.io/someone/pose-factory-worker:t1 .",
                      "push docker.io/someone/pose-factory-worker:t1"]
+
+
+def test_hub_handler_entry_starts_the_worker_handler():
+    """The Hub's .runpod/handler.py runs pod_worker.handler.handler (a bad input shows it answers)."""
+    pytest.importorskip("runpod")
+    proc = subprocess.run([sys.executable, str(ROOT / ".runpod" / "handler.py"), "--test_input",
+                           json.dumps({"input": {"spec": {"subjects": []}}})],
+                          cwd=ROOT / ".runpod", capture_output=True, text=True, timeout=120,
+                          env={k: v for k, v in os.environ.items() if not k.startswith("RUNPOD_")})
+    assert "input.spec.subjects: got 0 subjects" in proc.stdout + proc.stderr
