@@ -21,11 +21,15 @@ PART_SUFFIX = ".part"
 
 
 def download_batch(storage, project: str, batch_id: str, cache_root, names=None, workers: int = 16,
-                   progress=None, attempts: int = 4):
+                   progress=None, attempts: int = 4, manifest: dict | None = None):
     """Fetches the batch's files (all, or only the passes in ``names``) into the cache; returns
     (manifest, folder). progress(done, total) is called as files finish. StorageError when the
-    batch has no manifest, a file cannot be fetched, or a file does not match its hash."""
-    manifest = read_manifest(storage, project, batch_id)
+    batch has no manifest, a file cannot be fetched, or a file does not match its hash.
+    ``manifest``: the batch's manifest when the caller has just read it from storage (not read again).
+    Files already in the cache with their size and hash are not fetched again; the manifest is
+    read from storage each call (see ``cached_batch`` for a look-up that touches no storage)."""
+    if manifest is None:
+        manifest = read_manifest(storage, project, batch_id)
     if manifest is None:
         raise StorageError(f"batch {project}/{batch_id} has no manifest: unknown or not complete")
     prefix = batch_prefix(project, batch_id)
@@ -58,6 +62,31 @@ def download_batch(storage, project: str, batch_id: str, cache_root, names=None,
             raise
     _write_atomic(folder / MANIFEST_NAME,
                   json.dumps(manifest, indent=1, sort_keys=True).encode("utf-8"))
+    return manifest, folder
+
+
+def cached_batch(cache_root, project: str, batch_id: str, names=None, created_at=None):
+    """(manifest, folder) from the cache alone, touching no storage, when the cached manifest is
+    this batch's (and, when ``created_at`` is given, the same render: a forced re-render writes a
+    new created_at) and every file of the passes in ``names`` (those the batch has; all when None)
+    is in place with its size. Else None. Files only get their real name once their hash matched
+    (see _fetch), so size is checked here, not the hash."""
+    folder = (Path(cache_root) / project / batch_id).resolve()
+    try:
+        manifest = json.loads((folder / MANIFEST_NAME).read_bytes())
+        if manifest.get("batch_id") != batch_id or manifest.get("project") != project:
+            return None
+        if created_at is not None and manifest.get("created_at") != created_at:
+            return None
+        wanted = None if names is None else set([names] if isinstance(names, str) else names)
+        for e in manifest["entries"]:
+            for n, info in e["files"].items():
+                if wanted is not None and n not in wanted:
+                    continue
+                if os.stat(_target(folder, info["key"])).st_size != info["size"]:
+                    return None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, StorageError):
+        return None
     return manifest, folder
 
 

@@ -1,0 +1,87 @@
+"""Times the two loader nodes on a batch of 8 views at 512x512 served from the local cache (goal:
+each <= 0.3 s). Renders the batch once in a temp folder first (bpy), loads it once to fill the
+cache, then times cached loads (median of several).
+
+    .venv/bin/python bench/bench_loaders.py [--views 8] [--size 512] [--frames 1] [--runs 7]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+import types
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--views", type=int, default=8)
+    ap.add_argument("--size", type=int, default=512)
+    ap.add_argument("--frames", type=int, default=1)
+    ap.add_argument("--runs", type=int, default=7)
+    args = ap.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="pf_bench_loaders_") as tmp:
+        tmp = Path(tmp)
+        cfg = tmp / "config.yaml"
+        cfg.write_text(json.dumps({"storage": {"local_root": str(tmp / "store"), "cache_root": str(tmp / "cache")},
+                                   "budget": {"ledger_path": str(tmp / "ledger.sqlite")}}))
+        os.environ["POSE_FACTORY_CONFIG"] = str(cfg)
+        (tmp / "comfy_temp").mkdir()
+
+        from pose_factory.render import render_batch
+        from pose_factory.storage import LocalStorage
+
+        poses = ["a_pose", "waving", "walk_left_step", "sitting"] * 64
+        spec = {"render": {"width": args.size, "height": args.size},
+                "cameras": {"type": "orbit", "views": args.views, "elevation": 10},
+                "subjects": [{"type": "mannequin", "poses": poses[:args.frames]}]}
+        t0 = time.perf_counter()
+        manifest, _ = render_batch(spec, LocalStorage(tmp / "store"), project="bench")
+        print(f"rendered {args.views} views x {args.frames} frames at {args.size}x{args.size} "
+              f"in {time.perf_counter() - t0:.1f} s (batch {manifest['batch_id']})")
+
+        from nodes.loader_nodes import PoseFactoryDepthNormalLoader, PoseFactoryLoadPoseFromR2
+
+        common = dict(project="bench", batch_id=manifest["batch_id"], views="all", frames="all", order="view_major")
+        cases = {
+            "LoadPoseFromR2": lambda: PoseFactoryLoadPoseFromR2().load(**common, hands=True, face=True),
+            "LoadPoseFromR2 hands off (redraw)": lambda: PoseFactoryLoadPoseFromR2().load(**common, hands=False,
+                                                                                          face=True),
+            "DepthNormalLoader batch depth": lambda: PoseFactoryDepthNormalLoader().load(
+                **common, depth_range="batch", normal_convention="controlnet", parts="hands"),
+            "DepthNormalLoader image depth": lambda: PoseFactoryDepthNormalLoader().load(
+                **common, depth_range="image", normal_convention="opengl", parts="hands, head"),
+        }
+        for name, fn in cases.items():
+            t0 = time.perf_counter()
+            fn()
+            first = time.perf_counter() - t0
+            times = []
+            for _ in range(args.runs):
+                t0 = time.perf_counter()
+                fn()
+                times.append(time.perf_counter() - t0)
+            print(f"{name:38s} first (download) {first:6.3f} s   cached median {statistics.median(times):6.3f} s "
+                  f"min {min(times):6.3f} s")
+        # with the preview grid ComfyUI shows (written to its temp folder)
+        sys.modules["folder_paths"] = types.SimpleNamespace(get_temp_directory=lambda: str(tmp / "comfy_temp"))
+        fn = cases["LoadPoseFromR2"]
+        times = []
+        for _ in range(args.runs):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        print(f"{'LoadPoseFromR2 + preview grid':38s} {'':22s}cached median {statistics.median(times):6.3f} s "
+              f"min {min(times):6.3f} s")
+
+
+if __name__ == "__main__":
+    main()

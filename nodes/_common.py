@@ -1,0 +1,115 @@
+"""Helpers the nodes share: settings, numpy -> tensor, and ComfyUI's modules imported lazily, so
+the pack imports (and its tests run) without torch being touched at import or ComfyUI installed."""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+PACK_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if PACK_ROOT not in sys.path:  # ComfyUI imports the pack by file path: make the core importable by name
+    sys.path.insert(0, PACK_ROOT)
+
+import numpy as np  # noqa: E402
+
+from pose_factory import index  # noqa: E402
+from pose_factory import settings as settings_mod  # noqa: E402
+
+log = logging.getLogger("pose_factory")
+CATEGORY = "3D Pose Factory"
+
+
+def get_settings() -> dict:
+    """The pack's settings ($POSE_FACTORY_CONFIG, else config/local.yaml, else defaults). Read on
+    every call, so an edited config applies without restarting ComfyUI."""
+    return settings_mod.load_settings()
+
+
+def known_batches() -> list[str]:
+    """Batch ids of the local index, newest first, every project (never the network: this runs
+    for /object_info). An unreadable config or index gives an empty list, never an error."""
+    try:
+        cache_root = get_settings()["storage"]["cache_root"]
+        data = index.load(cache_root)
+    except Exception as e:  # noqa: BLE001  INPUT_TYPES must not fail: the page would lose every node
+        log.warning("3D Pose Factory: cannot read the local batch index: %s", e)
+        return []
+    rows = [(s.get("created_at") or "", bid) for batches in data.values() for bid, s in batches.items()]
+    seen, out = set(), []
+    for _, bid in sorted(rows, reverse=True):
+        if bid not in seen:
+            seen.add(bid)
+            out.append(bid)
+    return out
+
+
+def index_entry(project: str, batch_id: str) -> dict | None:
+    try:
+        return index.load(get_settings()["storage"]["cache_root"]).get(project, {}).get(batch_id)
+    except Exception:  # noqa: BLE001  (IS_CHANGED must not raise either)
+        return None
+
+
+# --- tensors -------------------------------------------------------------------------------------
+def _torch():
+    import torch
+
+    return torch
+
+
+def image_tensor(stack):
+    """uint8 or float numpy [B,H,W,3] -> IMAGE: float32 torch tensor in 0..1."""
+    torch = _torch()
+    t = torch.from_numpy(np.ascontiguousarray(stack))
+    if t.dtype == torch.uint8:
+        return t.to(torch.float32).div_(255.0)
+    return t.to(torch.float32)
+
+
+def mask_tensor(stack):
+    """numpy [B,H,W] (float 0..1 or bool) -> MASK: float32 torch tensor."""
+    torch = _torch()
+    return torch.from_numpy(np.ascontiguousarray(stack, dtype=np.float32))
+
+
+def black(n: int, h: int, w: int, channels: int | None = 3):
+    shape = (n, h, w) if channels is None else (n, h, w, channels)
+    return np.zeros(shape, np.uint8 if channels else np.float32)
+
+
+# --- ComfyUI, when present ------------------------------------------------------------------------
+def progress_bar(total: int):
+    """comfy.utils.ProgressBar, or None outside ComfyUI."""
+    try:
+        from comfy.utils import ProgressBar
+    except ImportError:
+        return None
+    return ProgressBar(max(1, int(total)))
+
+
+def interrupt_check():
+    """comfy.model_management.throw_exception_if_processing_interrupted, or None outside ComfyUI."""
+    try:
+        from comfy.model_management import throw_exception_if_processing_interrupted
+    except ImportError:
+        return None
+    return throw_exception_if_processing_interrupted
+
+
+def send_message(event: str, data: dict) -> None:
+    """PromptServer.instance.send_sync(event, data) when the server runs; otherwise nothing."""
+    try:
+        from server import PromptServer
+    except ImportError:
+        return
+    instance = getattr(PromptServer, "instance", None)
+    if instance is not None:
+        instance.send_sync(event, data)
+
+
+def temp_directory() -> str | None:
+    try:
+        import folder_paths
+    except ImportError:
+        return None
+    return folder_paths.get_temp_directory()

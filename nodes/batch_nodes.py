@@ -1,0 +1,111 @@
+"""RequestPoseBatch: builds the JobSpec from the spec nodes and runs it (local worker or RunPod);
+an identical spec already in storage is not rendered again (DESIGN.md §3)."""
+from __future__ import annotations
+
+from ._common import CATEGORY, get_settings, interrupt_check, log, progress_bar, send_message
+from pose_factory import index
+from pose_factory import spec as spec_mod
+
+CAT = f"{CATEGORY}/batch"
+BACKENDS = ["local", "runpod"]
+
+
+def build_spec(subject, poses, cameras, width, height, depth=True, normal=True, seg=True, shaded=True,
+               depth_range="batch", hands=True, face=True, sdxl_sticks=False, project="default") -> dict:
+    """The normalized JobSpec of the node's inputs (SpecError names the first wrong field)."""
+    passes = ["openpose", "keypoints"]
+    if depth:
+        passes += ["depth", "depth16"]
+    if normal:
+        passes.append("normal")
+    if seg:
+        passes.append("seg")
+    if shaded:
+        passes.append("shaded")
+    raw = {"schema_version": spec_mod.SPEC_SCHEMA_VERSION, "kind": "pose_batch", "project": project,
+           "render": {"width": int(width), "height": int(height), "passes": passes, "depth_range": depth_range,
+                      "openpose": {"hands": bool(hands), "face": bool(face), "sdxl_sticks": bool(sdxl_sticks)}},
+           "cameras": dict(cameras),
+           "subjects": [dict(subject, poses=list(poses))]}
+    return spec_mod.normalize_spec(raw)
+
+
+class PoseFactoryRequestPoseBatch:
+    DESCRIPTION = ("Renders the subject in every pose (one frame each) from every camera, in Blender: OpenPose "
+                   "images and keypoints, depth, normals, segmentation and a shaded reference. An identical "
+                   "request is not rendered again (the batch id is a hash of the spec) unless force is on. "
+                   "backend: local (the worker on this machine) or runpod (the serverless endpoint from the "
+                   "environment/.env; credentials are never widgets).")
+    CATEGORY = CAT
+    FUNCTION = "request"
+    RETURN_TYPES = ("POSE_FACTORY_BATCH", "STRING")
+    RETURN_NAMES = ("batch", "batch_id")
+    OUTPUT_NODE = False
+    # No IS_CHANGED (DESIGN.md §5): its inputs come by links, which IS_CHANGED never sees; ComfyUI's
+    # own cache and the storage look-up already skip unchanged work.
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "subject": ("POSE_FACTORY_SUBJECT",),
+                "poses": ("POSE_FACTORY_POSES",),
+                "cameras": ("POSE_FACTORY_CAMERAS",),
+                "width": ("INT", {"default": 512, "min": 64, "max": 2048, "step": 8}),
+                "height": ("INT", {"default": 512, "min": 64, "max": 2048, "step": 8}),
+                "depth": ("BOOLEAN", {"default": True, "tooltip": "ControlNet depth and 16-bit metric depth."}),
+                "normal": ("BOOLEAN", {"default": True, "tooltip": "Normal maps in the three conventions."}),
+                "seg": ("BOOLEAN", {"default": True, "tooltip": "Segmentation, subject mask and body-part labels."}),
+                "shaded": ("BOOLEAN", {"default": True, "tooltip": "A clay reference render."}),
+                "depth_range": (["batch", "image"], {"default": "batch",
+                                                     "tooltip": "batch: one range for every image (no flicker)."}),
+                "hands": ("BOOLEAN", {"default": True, "tooltip": "Draw hands in the OpenPose images."}),
+                "face": ("BOOLEAN", {"default": True, "tooltip": "Draw the face in the OpenPose images."}),
+                "sdxl_sticks": ("BOOLEAN", {"default": False,
+                                            "tooltip": "Thicker limbs, as some SDXL OpenPose ControlNets want."}),
+                "backend": (BACKENDS, {"default": "local"}),
+                "project": ("STRING", {"default": "default",
+                                       "tooltip": "Lowercase letters, digits, '-', '_' (others are dropped)."}),
+                "force": ("BOOLEAN", {"default": False, "tooltip": "Render again even if the batch exists."}),
+            },
+            "hidden": {"unique_id": "UNIQUE_ID"},
+        }
+
+    def request(self, subject, poses, cameras, width, height, depth, normal, seg, shaded, depth_range, hands, face,
+                sdxl_sticks, backend, project, force, unique_id=None):
+        from pose_factory.client import run_job
+
+        settings = get_settings()
+        project = spec_mod.sanitize_project_name(project) if str(project).strip() else settings["project"]
+        spec = build_spec(subject, poses, cameras, width, height, depth, normal, seg, shaded, depth_range,
+                          hands, face, sdxl_sticks, project)
+        bid = spec_mod.batch_id(spec)
+        state = {"bar": None, "total": None}
+
+        def on_progress(event):
+            total = int(event.get("total") or 0)
+            done = int(event.get("done") or 0)
+            if total and state["total"] != total:
+                state["bar"], state["total"] = progress_bar(total), total
+            if state["bar"] is not None and total:
+                state["bar"].update_absolute(min(done, total), total)
+            send_message("pose_factory.progress", {"node": unique_id, "state": event.get("state"), "done": done,
+                                                   "total": total, "batch_id": bid})
+
+        result = run_job(spec, project=project, force=bool(force), backend=backend, settings=settings,
+                         on_progress=on_progress, check_cancel=interrupt_check())
+        if result.batch_id != bid:  # the client hashes the same spec: a mismatch is a bug, say so
+            log.warning("3D Pose Factory: batch id %s from the client, %s expected", result.batch_id, bid)
+        try:  # run_job records it too; this keeps the index right even for a client that does not
+            index.record(settings["storage"]["cache_root"], result.manifest)
+        except OSError as e:
+            log.warning("3D Pose Factory: could not update the local index: %s", e)
+        send_message("pose_factory.progress", {"node": unique_id, "state": "completed", "done": 1, "total": 1,
+                                               "batch_id": result.batch_id, "rendered": result.rendered})
+        log.info("3D Pose Factory: batch %s/%s %s", result.project, result.batch_id,
+                 "rendered" if result.rendered else "already in storage")
+        return ({"project": result.project, "batch_id": result.batch_id}, result.batch_id)
+
+
+NODE_CLASS_MAPPINGS = {"PoseFactoryRequestPoseBatch": PoseFactoryRequestPoseBatch}
+NODE_DISPLAY_NAME_MAPPINGS = {"PoseFactoryRequestPoseBatch": "Request Pose Batch (3D Pose Factory)"}

@@ -1,0 +1,44 @@
+"""POSE_KEYPOINT tools: draws any pack's POSE_KEYPOINT as ControlNet's OpenPose annotator does."""
+from __future__ import annotations
+
+import numpy as np
+
+from ._common import CATEGORY, image_tensor
+from pose_factory import openpose
+
+CAT = f"{CATEGORY}/keypoints"
+
+
+class PoseFactoryPoseKeypointsToImage:
+    DESCRIPTION = ("Draws POSE_KEYPOINT (from this pack or any other: DWPose, OpenPose estimators, editors) as "
+                   "ControlNet's OpenPose annotator does: one image per frame, on its canvas size. Points with "
+                   "confidence below 1 are not drawn. sdxl_sticks: thicker limbs for some SDXL ControlNets.")
+    CATEGORY = CAT
+    FUNCTION = "draw"
+    RETURN_TYPES = ("IMAGE",)
+    RETURN_NAMES = ("image",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "pose_keypoint": ("POSE_KEYPOINT",),
+            "hands": ("BOOLEAN", {"default": True}),
+            "face": ("BOOLEAN", {"default": True}),
+            "sdxl_sticks": ("BOOLEAN", {"default": False}),
+        }}
+
+    def draw(self, pose_keypoint, hands, face, sdxl_sticks):
+        frames = openpose.validate_pose_keypoint(pose_keypoint)
+        if not frames:
+            raise ValueError("pose_keypoint: got an empty list, allowed: at least one frame")
+        sizes = {(int(f["canvas_width"]), int(f["canvas_height"])) for f in frames}
+        if len(sizes) > 1:
+            raise ValueError(f"pose_keypoint: frames have different canvas sizes {sorted(sizes)}, allowed: one size "
+                             "(an IMAGE batch holds images of one size)")
+        images = np.stack([openpose.draw_pose(f, hands=bool(hands), face=bool(face), sdxl_sticks=bool(sdxl_sticks))
+                           for f in frames])
+        return (image_tensor(images),)
+
+
+NODE_CLASS_MAPPINGS = {"PoseFactoryPoseKeypointsToImage": PoseFactoryPoseKeypointsToImage}
+NODE_DISPLAY_NAME_MAPPINGS = {"PoseFactoryPoseKeypointsToImage": "Pose Keypoints to Image (3D Pose Factory)"}

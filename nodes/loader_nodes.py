@@ -1,0 +1,199 @@
+"""Loaders: a batch's passes from storage (R2 or the local folder) through the local cache, as
+IMAGE / MASK / POSE_KEYPOINT in manifest order (view-major or frame-major)."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import uuid
+
+from ._common import (CATEGORY, black, get_settings, image_tensor, index_entry, known_batches, log, mask_tensor,
+                      progress_bar, temp_directory)
+from pose_factory import loading
+from pose_factory import spec as spec_mod
+from pose_factory.passes import NORMAL_CONVENTIONS
+
+CAT = f"{CATEGORY}/loaders"
+_BATCH_RE = re.compile(r"[0-9a-f]{16}")
+PREVIEW_MAX_SIDE = 1024
+
+
+def _selection_inputs() -> dict:
+    batches = known_batches() or [""]
+    return {
+        "project": ("STRING", {"default": "default", "tooltip": "Used when no batch input is linked."}),
+        "batch_id": (batches, {"default": batches[0],
+                               "tooltip": "Batches this machine made or loaded (the local index); any batch id "
+                                          "is accepted. Ignored when a batch input is linked."}),
+        "views": ("STRING", {"default": "all", "tooltip": "'all', '0,2', '0-3' or both ('0,2-3')."}),
+        "frames": ("STRING", {"default": "all", "tooltip": "'all', '0,2', '0-3' or both; frame i is pose i."}),
+        "order": (list(loading.ORDERS), {"default": "view_major",
+                                         "tooltip": "view_major: every frame of view 0, then view 1...; "
+                                                    "frame_major: every view of frame 0, then frame 1..."}),
+    }
+
+
+def _validate_batch_id(batch_id, project=None):
+    if batch_id not in (None, "") and not (isinstance(batch_id, str) and _BATCH_RE.fullmatch(batch_id)):
+        return (f"batch_id: got {batch_id!r}, allowed: 16 hexadecimal characters (a batch id), "
+                "or empty with a batch linked")
+    if project not in (None, ""):
+        try:
+            spec_mod.validate_project_name(project)
+        except ValueError as e:
+            return str(e)
+    return True
+
+
+def _resolve(batch, project, batch_id) -> tuple[str, str]:
+    if batch is not None:
+        if not isinstance(batch, dict) or "project" not in batch or "batch_id" not in batch:
+            raise ValueError(f"batch: got {type(batch).__name__}, allowed: the batch output of Request Pose Batch")
+        project, batch_id = batch["project"], batch["batch_id"]
+    spec_mod.validate_project_name(project)
+    if not isinstance(batch_id, str) or not _BATCH_RE.fullmatch(batch_id):
+        raise loading.SelectionError("batch_id", f"got {batch_id!r}",
+                                     "a batch id (16 hexadecimal characters), or link a batch input")
+    return project, batch_id
+
+
+def _is_changed(widgets: dict) -> str:
+    """Widget values plus the index's record of the batch (its created_at changes when it is rendered
+    again with force): equal strings let ComfyUI reuse the last output."""
+    entry = index_entry(widgets.get("project") or "", widgets.get("batch_id") or "") or {}
+    payload = {k: v for k, v in widgets.items() if k != "batch"}
+    payload["_index"] = entry.get("created_at")
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _fetch(settings, project, batch_id, names):
+    state = {"bar": None}
+
+    def progress(done, total):
+        if state["bar"] is None:
+            state["bar"] = progress_bar(total)
+        if state["bar"] is not None:
+            state["bar"].update_absolute(done, total)
+
+    return loading.fetch_batch(settings, project, batch_id, names, progress=progress)
+
+
+def _or_black(arr, what, batch_id, n, h, w, channels=3):
+    if arr is None:
+        log.warning("3D Pose Factory: batch %s has no %s pass; returning black images", batch_id, what)
+        return black(n, h, w, channels)
+    return arr
+
+
+class PoseFactoryLoadPoseFromR2:
+    DESCRIPTION = ("Loads a batch's OpenPose images, POSE_KEYPOINT and shaded references from storage (R2 or the "
+                   "local folder) through the local cache: views and frames as 'all', '0,2' or '0-3'. hands/face "
+                   "off redraws the skeletons from the keypoints without them. A pass the batch lacks comes "
+                   "back black.")
+    CATEGORY = CAT
+    FUNCTION = "load"
+    RETURN_TYPES = ("IMAGE", "POSE_KEYPOINT", "IMAGE")
+    RETURN_NAMES = ("openpose", "pose_keypoint", "shaded")
+    OUTPUT_NODE = False
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        required = _selection_inputs()
+        required["hands"] = ("BOOLEAN", {"default": True})
+        required["face"] = ("BOOLEAN", {"default": True})
+        return {"required": required, "optional": {"batch": ("POSE_FACTORY_BATCH",)}}
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, batch_id=None, project=None):
+        return _validate_batch_id(batch_id, project)
+
+    @classmethod
+    def IS_CHANGED(cls, **widgets):
+        return _is_changed(widgets)
+
+    def load(self, project, batch_id, views, frames, order, hands, face, batch=None):
+        settings = get_settings()
+        project, batch_id = _resolve(batch, project, batch_id)
+        manifest, folder = _fetch(settings, project, batch_id, loading.POSE_PASSES)
+        entries = loading.select_entries(manifest, views, frames, order)
+        got = loading.load_pose(folder, manifest, entries, hands=bool(hands), face=bool(face))
+        n, h, w = len(entries), int(manifest["height"]), int(manifest["width"])
+        shaded = _or_black(got["shaded"], "shaded", batch_id, n, h, w)
+        result = (image_tensor(got["openpose"]), got["keypoints"], image_tensor(shaded))
+        out = {"result": result}
+        ui = self._preview(got["openpose"], got["shaded"], batch_id)
+        if ui is not None:
+            out["ui"] = {"images": [ui]}
+        return out
+
+    @staticmethod
+    def _preview(openpose, shaded, batch_id):
+        """One grid of the loaded images (skeletons over the shaded render) in ComfyUI's temp folder."""
+        folder = temp_directory()
+        if folder is None:
+            return None
+        from pose_factory.imageio import write_png
+
+        tiles = loading.grid(openpose, max_side=PREVIEW_MAX_SIDE)  # overlay after shrinking: fewer pixels
+        img = tiles if shaded is None else loading.overlay(tiles, loading.grid(shaded, max_side=PREVIEW_MAX_SIDE))
+        name = f"pose_factory_{batch_id}_{uuid.uuid4().hex[:8]}.png"
+        write_png(os.path.join(folder, name), img)
+        return {"filename": name, "subfolder": "", "type": "temp"}
+
+
+class PoseFactoryDepthNormalLoader:
+    DESCRIPTION = ("Loads a batch's depth, normal and segmentation maps and masks through the local cache. "
+                   "depth_range batch: as rendered (one range for the batch by default); image: each image "
+                   "re-normalised over its own subject (from the 16-bit depth). normal_convention: controlnet "
+                   "(red left, green up), opengl (red right, green up), directx (red right, green down). parts: "
+                   "groups (head, face, neck, torso, arms, hands, legs, feet, all) or part names (hand_l, "
+                   "thigh_r...) whose pixels make the parts mask.")
+    CATEGORY = CAT
+    FUNCTION = "load"
+    RETURN_TYPES = ("IMAGE", "IMAGE", "IMAGE", "MASK", "MASK")
+    RETURN_NAMES = ("depth", "normal", "seg", "subject_mask", "parts_mask")
+    OUTPUT_NODE = False
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        required = _selection_inputs()
+        required["depth_range"] = (list(loading.DEPTH_RANGES), {"default": "batch"})
+        required["normal_convention"] = (list(NORMAL_CONVENTIONS), {"default": "controlnet"})
+        required["parts"] = ("STRING", {"default": "hands",
+                                        "tooltip": "Comma-separated part groups or part names for the parts mask."})
+        return {"required": required, "optional": {"batch": ("POSE_FACTORY_BATCH",)}}
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, batch_id=None, project=None):
+        return _validate_batch_id(batch_id, project)
+
+    @classmethod
+    def IS_CHANGED(cls, **widgets):
+        return _is_changed(widgets)
+
+    def load(self, project, batch_id, views, frames, order, depth_range, normal_convention, parts, batch=None):
+        settings = get_settings()
+        project, batch_id = _resolve(batch, project, batch_id)
+        names = loading.depth_normal_passes(depth_range, normal_convention)
+        label_ids = loading.parse_parts(parts)  # refuse a bad list before any download
+        manifest, folder = _fetch(settings, project, batch_id, names)
+        entries = loading.select_entries(manifest, views, frames, order)
+        got = loading.load_depth_normal(folder, manifest, entries, depth_range, normal_convention, label_ids)
+        n, h, w = len(entries), int(manifest["height"]), int(manifest["width"])
+        return (image_tensor(_or_black(got["depth"], "depth" if depth_range == "batch" else "depth16", batch_id,
+                                       n, h, w)),
+                image_tensor(_or_black(got["normal"], "normal", batch_id, n, h, w)),
+                image_tensor(_or_black(got["seg"], "seg", batch_id, n, h, w)),
+                mask_tensor(_or_black(got["subject"], "mask", batch_id, n, h, w, None)),
+                mask_tensor(_or_black(got["parts"], "parts", batch_id, n, h, w, None)))
+
+
+NODE_CLASS_MAPPINGS = {
+    "PoseFactoryLoadPoseFromR2": PoseFactoryLoadPoseFromR2,
+    "PoseFactoryDepthNormalLoader": PoseFactoryDepthNormalLoader,
+}
+NODE_DISPLAY_NAME_MAPPINGS = {
+    "PoseFactoryLoadPoseFromR2": "Load Pose Batch (3D Pose Factory)",
+    "PoseFactoryDepthNormalLoader": "Load Depth / Normal / Seg (3D Pose Factory)",
+}

@@ -1,0 +1,327 @@
+"""The loaders' core (pure numpy; OpenCV lazily): which (view, frame) entries a selection names,
+fetching them through the local cache, and decoding each pass into image stacks.
+
+    entries = select_entries(manifest, views="0-3", frames="all", order="view_major")
+    manifest, folder = fetch_batch(settings, project, batch_id, names=("openpose", "keypoints"))
+    pose = load_pose(folder, manifest, entries, hands=True, face=False)
+    maps = load_depth_normal(folder, manifest, entries, depth_range="image",
+                             normal_convention="opengl", parts="hands, head")
+
+Image stacks come back as uint8 [B, H, W, 3] (``as_float`` gives float32 in 0..1, what ComfyUI's
+IMAGE holds), masks as float32 [B, H, W] in {0, 1}. A pass the batch was rendered without comes
+back as ``None``; the nodes turn that into black images and say so in the log.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from . import index
+from .errors import SpecError
+from .mannequin import PART_GROUPS, PART_LABEL, PARTS
+from .passes import NORMAL_CONVENTIONS, NORMAL_DIRS, depth_to_u8
+
+ORDERS = ("view_major", "frame_major")
+DEPTH_RANGES = ("batch", "image")
+SELECTION_HELP = "'all', a list like '0,2', a range like '0-3', or both ('0,2-3')"
+POSE_PASSES = ("openpose", "keypoints", "shaded")
+_TOKEN = re.compile(r"(\d+)(?:\s*-\s*(\d+))?")
+_DECODE_WORKERS = min(8, os.cpu_count() or 1)
+
+
+class SelectionError(SpecError):
+    """A loader selection (views, frames, order, parts...) is wrong; names the field and what is allowed."""
+
+
+# --- selection ---------------------------------------------------------------------------------
+def parse_indices(text, n: int, field: str) -> list[int]:
+    """'all' (or empty) -> 0..n-1; '0,2' -> [0, 2]; '0-3' -> [0, 1, 2, 3]; '3-1' -> [3, 2, 1].
+    Order as written, repeats dropped. SelectionError names the field and the batch's range."""
+    allowed = f"0..{n - 1} for this batch ({SELECTION_HELP})" if n > 0 else "nothing: the batch is empty"
+    if isinstance(text, (int, np.integer)) and not isinstance(text, bool):
+        text = str(int(text))
+    if not isinstance(text, str):
+        raise SelectionError(field, f"got {text!r}", allowed)
+    s = text.strip().lower()
+    if s in ("", "all", "*"):
+        return list(range(n))
+    out = []
+    for token in s.split(","):
+        token = token.strip()
+        m = _TOKEN.fullmatch(token)
+        if not m:
+            raise SelectionError(field, f"got {token!r}" if token else f"an empty item in {text!r}", allowed)
+        a = int(m.group(1))
+        b = int(m.group(2)) if m.group(2) is not None else a
+        for v in (a, b):
+            if v >= n:
+                raise SelectionError(field, f"got {str(v)!r}", allowed)
+        step = 1 if b >= a else -1
+        for v in range(a, b + step, step):
+            if v not in out:
+                out.append(v)
+    return out
+
+
+def select_entries(manifest: dict, views="all", frames="all", order="view_major") -> list[dict]:
+    """The manifest's entries for the selected views and frames: view_major = every frame of the
+    first view, then the next view; frame_major = every view of the first frame, then the next."""
+    if order not in ORDERS:
+        raise SelectionError("order", f"got {order!r}", "one of " + ", ".join(ORDERS))
+    v_sel = parse_indices(views, len(manifest["views"]), "views")
+    f_sel = parse_indices(frames, int(manifest["frames"]), "frames")
+    by_key = {(int(e["view"]), int(e["frame"])): e for e in manifest["entries"]}
+    pairs = ([(v, f) for v in v_sel for f in f_sel] if order == "view_major"
+             else [(v, f) for f in f_sel for v in v_sel])
+    missing = [p for p in pairs if p not in by_key]
+    if missing:
+        v, f = missing[0]
+        raise SelectionError("views", f"view {v} frame {f} is not in the batch's manifest",
+                             "the (view, frame) pairs the manifest lists")
+    return [by_key[p] for p in pairs]
+
+
+def batch_passes(manifest: dict) -> set:
+    return {name for e in manifest["entries"] for name in e["files"]}
+
+
+def parse_parts(text) -> list[int]:
+    """'hands, head' -> the part label ids (1..17) of those groups or part names, sorted.
+    Groups: PART_GROUPS (head, face, neck, torso, arms, hands, legs, feet) plus 'all'; part names:
+    mannequin.PARTS (hand_l, thigh_r, ...). Empty -> []."""
+    if not isinstance(text, str):
+        raise SelectionError("parts", f"got {text!r}", "a comma-separated list of part groups or part names")
+    ids = set()
+    for token in re.split(r"[,\s]+", text.strip().lower()):
+        if not token:
+            continue
+        if token == "all":
+            ids.update(PART_LABEL.values())
+        elif token in PART_GROUPS:
+            ids.update(PART_LABEL[p] for p in PART_GROUPS[token])
+        elif token in PART_LABEL:
+            ids.add(PART_LABEL[token])
+        else:
+            raise SelectionError("parts", f"got {token!r}",
+                                 "groups " + ", ".join(["all", *PART_GROUPS]) + "; or parts " + ", ".join(PARTS))
+    return sorted(ids)
+
+
+# --- fetching --------------------------------------------------------------------------------
+def fetch_batch(settings: dict, project: str, batch_id: str, names, progress=None, storage=None):
+    """(manifest, folder) with the named passes (those the batch has) of every entry in the local
+    cache. A batch already cached whole for these passes — and not re-rendered since, by the
+    index's created_at — is served from the cache without touching storage; otherwise the missing
+    files are downloaded (parallel, verified). The batch is recorded in the local index."""
+    from .download import cached_batch, download_batch
+    from .storage import read_manifest
+
+    cache_root = settings["storage"]["cache_root"]
+    known = index.load(cache_root).get(project, {}).get(batch_id)
+    hit = cached_batch(cache_root, project, batch_id, names, created_at=(known or {}).get("created_at"))
+    if hit is not None:
+        if known is None:
+            index.record(cache_root, hit[0])
+        return hit
+    if storage is None:
+        from .settings import make_storage
+
+        storage = make_storage(settings)
+    manifest = read_manifest(storage, project, batch_id)
+    if manifest is None:
+        from .errors import StorageError
+
+        raise StorageError(f"batch {project}/{batch_id} has no manifest in storage: unknown, or not "
+                           "complete yet (a batch without a manifest is never loaded)")
+    have = batch_passes(manifest)
+    wanted = [n for n in names if n in have]
+    manifest, folder = download_batch(storage, project, batch_id, cache_root, names=wanted, progress=progress,
+                                      manifest=manifest)
+    index.record(cache_root, manifest)
+    return manifest, folder
+
+
+# --- decoding --------------------------------------------------------------------------------
+def _cv2():
+    from .imageio import _cv2 as get
+
+    return get()
+
+
+def _read(path, flags):
+    cv2 = _cv2()
+    img = cv2.imread(os.fspath(path), flags)
+    if img is None:
+        raise OSError(f"could not read image {path}")
+    return img
+
+
+def _decode(folder, entries, name, mode):
+    """Stack of the pass's images for the entries: mode 'rgb' -> uint8 [B,H,W,3], 'gray' ->
+    [B,H,W] at the file's bit depth. None when an entry lacks the pass."""
+    if any(name not in e["files"] for e in entries):
+        return None
+    cv2 = _cv2()
+    paths = [os.path.join(folder, e["files"][name]["key"]) for e in entries]
+    first = _read(paths[0], cv2.IMREAD_UNCHANGED)
+    out = np.empty((len(paths),) + first.shape[:2] + ((3,) if mode == "rgb" else ()),
+                   np.uint8 if mode == "rgb" else first.dtype)
+
+    def one(i):
+        img = first if i == 0 else _read(paths[i], cv2.IMREAD_UNCHANGED)
+        if img.shape[:2] != out.shape[1:3]:
+            raise ValueError(f"{paths[i]}: size {img.shape[1]}x{img.shape[0]} differs from the batch's "
+                             f"{out.shape[2]}x{out.shape[1]}")
+        if mode == "rgb":
+            if img.ndim == 2:
+                img = np.repeat(img[:, :, None], 3, axis=2)
+            cv2.cvtColor(img[:, :, :3], cv2.COLOR_BGR2RGB, dst=out[i])
+        else:
+            out[i] = img if img.ndim == 2 else img[:, :, 0]
+
+    _map(one, range(len(paths)))
+    return out
+
+
+def _map(fn, items):
+    items = list(items)
+    if len(items) <= 1:
+        for i in items:
+            fn(i)
+        return
+    with ThreadPoolExecutor(max_workers=min(_DECODE_WORKERS, len(items))) as pool:
+        for f in [pool.submit(fn, i) for i in items]:
+            f.result()
+
+
+def as_float(u8: np.ndarray) -> np.ndarray:
+    """uint8 -> float32 in 0..1."""
+    out = u8.astype(np.float32)
+    out *= np.float32(1.0 / 255.0)
+    return out
+
+
+def read_keypoints(folder, entries) -> list:
+    """The POSE_KEYPOINT frames (one dict per entry) of the selection, as stored."""
+    frames = []
+    for e in entries:
+        if "keypoints" not in e["files"]:
+            raise SelectionError("keypoints", "the batch has no keypoints pass", "a batch rendered with keypoints")
+        with open(os.path.join(folder, e["files"]["keypoints"]["key"]), encoding="utf-8") as fh:
+            frames.append(json.load(fh))
+    return frames
+
+
+def _openpose_flags(manifest) -> dict:
+    op = manifest.get("spec", {}).get("render", {}).get("openpose", {})
+    return {"hands": bool(op.get("hands", True)), "face": bool(op.get("face", True)),
+            "sdxl_sticks": bool(op.get("sdxl_sticks", False))}
+
+
+def load_pose(folder, manifest, entries, hands: bool = True, face: bool = True) -> dict:
+    """{"openpose": uint8 [B,H,W,3], "keypoints": [frame, ...], "shaded": uint8 [B,H,W,3] or None}.
+    The stored OpenPose images when hands/face match how the batch drew them; otherwise redrawn
+    from the keypoints with openpose.draw_pose (same sticks)."""
+    keypoints = read_keypoints(folder, entries)
+    drawn = _openpose_flags(manifest)
+    openpose = None
+    if (hands, face) == (drawn["hands"], drawn["face"]):
+        openpose = _decode(folder, entries, "openpose", "rgb")
+    if openpose is None:
+        from .openpose import draw_pose
+
+        openpose = np.stack([draw_pose(k, hands=hands, face=face, sdxl_sticks=drawn["sdxl_sticks"])
+                             for k in keypoints])
+    return {"openpose": openpose, "keypoints": keypoints, "shaded": _decode(folder, entries, "shaded", "rgb")}
+
+
+def depth_normal_passes(depth_range: str, normal_convention: str) -> tuple:
+    if depth_range not in DEPTH_RANGES:
+        raise SelectionError("depth_range", f"got {depth_range!r}", "one of " + ", ".join(DEPTH_RANGES))
+    if normal_convention not in NORMAL_CONVENTIONS:
+        raise SelectionError("normal_convention", f"got {normal_convention!r}",
+                             "one of " + ", ".join(NORMAL_CONVENTIONS))
+    depth = ("depth",) if depth_range == "batch" else ("depth16",)
+    return depth + (NORMAL_DIRS[normal_convention], "seg", "mask", "parts")
+
+
+def image_depth(depth_mm: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """ControlNet depth of one image re-normalised over its own subject: uint8 [H,W,3]."""
+    mask = mask & (depth_mm > 0)
+    if not mask.any():
+        return np.zeros(depth_mm.shape + (3,), np.uint8)
+    d = depth_mm.astype(np.float32)
+    sub = d[mask]
+    return depth_to_u8(d, mask, float(sub.min()), float(sub.max()))
+
+
+def load_depth_normal(folder, manifest, entries, depth_range: str = "batch", normal_convention: str = "controlnet",
+                      parts="hands") -> dict:
+    """{"depth", "normal", "seg": uint8 [B,H,W,3] or None; "subject", "parts": float32 [B,H,W] or None}.
+    depth_range 'batch': the depth images as stored (the spec's range: one per batch by default);
+    'image': from depth16 and the mask, each image over its own near..far. parts: the groups or
+    part names (parse_parts) whose labels make the parts mask."""
+    names = depth_normal_passes(depth_range, normal_convention)
+    label_ids = parse_parts(parts) if isinstance(parts, str) else sorted(int(p) for p in parts)
+    out = {}
+    mask_u8 = _decode(folder, entries, "mask", "gray")
+    out["subject"] = None if mask_u8 is None else (mask_u8 > 127).astype(np.float32)
+    if depth_range == "batch":
+        out["depth"] = _decode(folder, entries, "depth", "rgb")
+    else:
+        mm = _decode(folder, entries, "depth16", "gray")
+        if mm is None:
+            out["depth"] = None
+        else:
+            masks = mm > 0 if mask_u8 is None else (mask_u8 > 127)
+            out["depth"] = np.stack([image_depth(mm[i], masks[i]) for i in range(len(mm))])
+    out["normal"] = _decode(folder, entries, names[1], "rgb")
+    out["seg"] = _decode(folder, entries, "seg", "rgb")
+    labels = _decode(folder, entries, "parts", "gray")
+    if labels is None:
+        out["parts"] = None
+    else:
+        lut = np.zeros(256, np.float32)
+        lut[label_ids] = 1.0
+        out["parts"] = lut[labels]
+    return out
+
+
+# --- previews --------------------------------------------------------------------------------
+def overlay(top: np.ndarray, under: np.ndarray | None) -> np.ndarray:
+    """Non-black pixels of ``top`` over ``under`` (uint8 stacks of one shape)."""
+    if under is None:
+        return top
+    drawn = top.any(axis=-1, keepdims=True)
+    return np.where(drawn, top, under)
+
+
+def grid(images: np.ndarray, max_side: int = 1024, cols: int | None = None, gap: int = 2) -> np.ndarray:
+    """One uint8 image tiling the stack [B,H,W,3] (or [B,H,W]) row by row, each tile shrunk so
+    the whole grid fits max_side; gaps black."""
+    images = np.asarray(images)
+    if images.ndim == 3:
+        images = np.repeat(images[..., None], 3, axis=-1)
+    if images.dtype != np.uint8:
+        images = np.clip(np.rint(images * 255.0), 0, 255).astype(np.uint8)
+    b, h, w = images.shape[:3]
+    if b == 0:
+        raise ValueError("grid: no images")
+    cols = cols or (b if b <= 4 else math.ceil(math.sqrt(b)))
+    cols = max(1, min(cols, b))
+    rows = math.ceil(b / cols)
+    scale = min(1.0, (max_side - gap * (cols - 1)) / (cols * w), (max_side - gap * (rows - 1)) / (rows * h))
+    tw, th = max(1, int(w * scale)), max(1, int(h * scale))
+    if (tw, th) != (w, h):
+        cv2 = _cv2()
+        images = np.stack([cv2.resize(im, (tw, th), interpolation=cv2.INTER_AREA) for im in images])
+    out = np.zeros((rows * th + gap * (rows - 1), cols * tw + gap * (cols - 1), 3), np.uint8)
+    for i, im in enumerate(images):
+        r, c = divmod(i, cols)
+        out[r * (th + gap):r * (th + gap) + th, c * (tw + gap):c * (tw + gap) + tw] = im
+    return out

@@ -1,0 +1,466 @@
+"""The ComfyUI nodes: loaded the way ComfyUI loads the pack (no ComfyUI needed), their contract,
+and their outputs on real batches rendered with bpy."""
+import importlib.util
+import inspect
+import json
+import re
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from pose_factory import index, openpose, settings as settings_mod
+from pose_factory.errors import SpecError
+from pose_factory.imageio import read_png
+from pose_factory.mannequin import PART_LABEL
+from pose_factory.render import render_batch
+from pose_factory.storage import LocalStorage
+
+ROOT = Path(__file__).resolve().parent.parent
+W, H = 96, 64
+NODE_IDS = ["PoseFactoryMannequin", "PoseFactoryPosePreset", "PoseFactoryPoseFromJSON", "PoseFactoryPoseList",
+            "PoseFactoryCameraOrbit", "PoseFactoryRequestPoseBatch", "PoseFactoryLoadPoseFromR2",
+            "PoseFactoryDepthNormalLoader", "PoseFactoryPoseKeypointsToImage"]
+KNOWN_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "IMAGE", "MASK", "POSE_KEYPOINT", "POSE_FACTORY_SUBJECT",
+               "POSE_FACTORY_POSES", "POSE_FACTORY_CAMERAS", "POSE_FACTORY_BATCH"}
+
+
+def load_pack_like_comfyui():
+    """ComfyUI's load_custom_node: the pack folder's __init__.py as a module named after the folder."""
+    name = "pose_factory_pack_under_test"
+    spec = importlib.util.spec_from_file_location(name, str(ROOT / "__init__.py"))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def pack():
+    return load_pack_like_comfyui()
+
+
+@pytest.fixture(scope="module")
+def nodes(pack):
+    return {k: v for k, v in pack.NODE_CLASS_MAPPINGS.items()}
+
+
+def test_pack_registers_every_node_with_a_display_name(pack):
+    assert sorted(pack.NODE_CLASS_MAPPINGS) == sorted(NODE_IDS)
+    assert set(pack.NODE_DISPLAY_NAME_MAPPINGS) == set(NODE_IDS)
+    assert all(n.endswith("(3D Pose Factory)") for n in pack.NODE_DISPLAY_NAME_MAPPINGS.values())
+    assert pack.NODE_DISPLAY_NAME_MAPPINGS["PoseFactoryRequestPoseBatch"] == "Request Pose Batch (3D Pose Factory)"
+    assert pack.WEB_DIRECTORY == "./web/js"
+
+
+def test_importing_the_pack_pulls_in_neither_torch_nor_bpy():
+    import subprocess
+
+    code = ("import importlib.util, sys\n"
+            f"s = importlib.util.spec_from_file_location('pk', {str(ROOT / '__init__.py')!r})\n"
+            "m = importlib.util.module_from_spec(s); sys.modules['pk'] = m; s.loader.exec_module(m)\n"
+            "print(len(m.NODE_CLASS_MAPPINGS), 'torch' in sys.modules, 'bpy' in sys.modules, 'comfy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd="/", capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == [str(len(NODE_IDS)), "False", "False", "False"]
+
+
+@pytest.mark.parametrize("node_id", NODE_IDS)
+def test_node_contract(nodes, node_id):
+    cls = nodes[node_id]
+    for attr in ("INPUT_TYPES", "RETURN_TYPES", "RETURN_NAMES", "FUNCTION", "CATEGORY", "DESCRIPTION"):
+        assert hasattr(cls, attr), attr
+    assert cls.CATEGORY.startswith("3D Pose Factory/") and cls.CATEGORY.split("/")[1] in (
+        "spec", "batch", "loaders", "keypoints")
+    assert isinstance(cls.DESCRIPTION, str) and len(cls.DESCRIPTION) > 20
+    assert len(cls.RETURN_TYPES) == len(cls.RETURN_NAMES)
+    assert all(t in KNOWN_TYPES for t in cls.RETURN_TYPES)
+    types_ = cls.INPUT_TYPES()
+    assert set(types_) <= {"required", "optional", "hidden"}
+    names = []
+    for section in ("required", "optional"):
+        for name, spec in types_.get(section, {}).items():
+            names.append(name)
+            kind, opts = spec[0], (spec[1] if len(spec) > 1 else {})
+            if isinstance(kind, list):  # COMBO
+                assert kind and all(isinstance(v, str) for v in kind), name
+                assert opts.get("default", kind[0]) in kind, name
+                continue
+            assert kind in KNOWN_TYPES, (name, kind)
+            if kind in ("INT", "FLOAT"):
+                assert opts["min"] <= opts["default"] <= opts["max"], name
+                if kind == "INT":
+                    assert all(isinstance(opts[k], int) for k in ("min", "max", "default"))
+                    if opts.get("step", 1) > 1:
+                        assert opts["default"] % opts["step"] == 0
+            elif kind == "BOOLEAN":
+                assert isinstance(opts["default"], bool)
+            elif kind == "STRING":
+                assert isinstance(opts.get("default", ""), str)
+    fn = getattr(cls, cls.FUNCTION)
+    params = inspect.signature(fn).parameters
+    required = [n for n in types_["required"]]
+    for n in required:
+        assert n in params, (node_id, n)
+    for n in list(types_.get("optional", {})) + list(types_.get("hidden", {})):
+        assert n in params or any(p.kind == p.VAR_KEYWORD for p in params.values()), (node_id, n)
+    for n, p in params.items():
+        if n == "self" or p.kind == p.VAR_KEYWORD:
+            continue
+        assert n in names or n in types_.get("hidden", {}), (node_id, n)
+    # no secret ever appears as a widget
+    assert not [n for n in names if re.search(r"(api|access)_?key|secret|token|password|endpoint", n.lower())]
+
+
+def test_request_has_no_is_changed_and_loaders_validate_batch_ids(nodes):
+    assert not hasattr(nodes["PoseFactoryRequestPoseBatch"], "IS_CHANGED")
+    req = nodes["PoseFactoryRequestPoseBatch"].INPUT_TYPES()
+    assert req["hidden"] == {"unique_id": "UNIQUE_ID"}
+    assert req["required"]["backend"][0] == ["local", "runpod"]
+    for nid in ("PoseFactoryLoadPoseFromR2", "PoseFactoryDepthNormalLoader"):
+        cls = nodes[nid]
+        assert "batch_id" in inspect.signature(cls.VALIDATE_INPUTS).parameters
+        assert cls.VALIDATE_INPUTS(batch_id="0123456789abcdef") is True
+        assert cls.VALIDATE_INPUTS(batch_id="") is True  # a batch input linked
+        assert "16 hexadecimal" in cls.VALIDATE_INPUTS(batch_id="nope")
+        assert "project" in cls.VALIDATE_INPUTS(batch_id="0123456789abcdef", project="Bad Name")
+        assert cls.INPUT_TYPES()["optional"] == {"batch": ("POSE_FACTORY_BATCH",)}
+
+
+# --- spec nodes -----------------------------------------------------------------------------------
+def test_spec_nodes_build_a_valid_spec(nodes):
+    from nodes.batch_nodes import build_spec
+
+    (subject,) = nodes["PoseFactoryMannequin"]().make(1.8, "slim")
+    (p1,) = nodes["PoseFactoryPosePreset"]().make("waving", True, "open")
+    (p2,) = nodes["PoseFactoryPosePreset"]().make("a_pose", False, "preset default")
+    (p3,) = nodes["PoseFactoryPoseFromJSON"]().make('{"l_elbow": {"flex": 90}}', "standing")
+    (poses,) = nodes["PoseFactoryPoseList"]().join(p1, poses_3=p3, poses_2=p2)
+    assert poses == [{"preset": "waving", "mirror": True, "hands": "open"}, {"preset": "a_pose", "mirror": False},
+                     {"preset": "standing", "joints": {"l_elbow": {"flex": 90}}}]
+    (cams,) = nodes["PoseFactoryCameraOrbit"]().make(3, 10.0, 0.0, 50.0, False, 0.0, 0.0)
+    assert cams["distance"] == "auto" and cams["views"] == 3
+    (cams2,) = nodes["PoseFactoryCameraOrbit"]().make(3, 10.0, 4.0, 50.0, False, 0.0, 0.0)
+    assert cams2["distance"] == 4.0
+    spec = build_spec(subject, poses, cams, 128, 64, depth=False, shaded=False, project="p1")
+    assert spec["render"]["passes"] == ["openpose", "keypoints", "normal", "seg"]
+    assert spec["subjects"][0]["height"] == 1.8 and len(spec["subjects"][0]["poses"]) == 3
+    assert spec["project"] == "p1"
+
+
+def test_spec_nodes_name_the_wrong_field(nodes):
+    with pytest.raises(SpecError, match=r"joints\.l_elbow\.flex"):
+        nodes["PoseFactoryPoseFromJSON"]().make('{"l_elbow": {"flex": 400}}', "rest")
+    with pytest.raises(SpecError, match=r"unknown joint 'l_elbo'"):
+        nodes["PoseFactoryPoseFromJSON"]().make('{"l_elbo": {"flex": 10}}', "rest")
+    with pytest.raises(SpecError, match=r"joints: not valid JSON \(line 1"):
+        nodes["PoseFactoryPoseFromJSON"]().make('{"l_elbow": ', "rest")
+    with pytest.raises(SpecError, match=r"cameras\.distance"):
+        nodes["PoseFactoryCameraOrbit"]().make(3, 10.0, 0.2, 50.0, False, 0.0, 0.0)
+    (whole,) = nodes["PoseFactoryPoseFromJSON"]().make('{"preset": "waving", "mirror": true}', "rest")
+    assert whole == [{"preset": "waving", "mirror": True}]
+
+
+# --- keypoints ------------------------------------------------------------------------------------
+def test_keypoints_to_image_equals_draw_pose(nodes):
+    body = [0.0] * 54
+    points = {0: (40, 10), 1: (40, 20), 2: (30, 20), 3: (25, 35), 5: (50, 20), 8: (34, 45), 11: (46, 45)}
+    for j, (x, y) in points.items():
+        body[3 * j:3 * j + 3] = [x, y, 1.0]
+    hand = [v for i in range(21) for v in (20 + i, 40 + (i % 4), 1.0)]
+    frame = {"people": [{"pose_keypoints_2d": body, "hand_left_keypoints_2d": hand,
+                         "face_keypoints_2d": [v for i in range(70) for v in (35 + i % 10, 5 + i // 10, 1.0)]}],
+             "canvas_width": 80, "canvas_height": 64}
+    node = nodes["PoseFactoryPoseKeypointsToImage"]()
+    for hands, face, sticks in ((True, True, False), (False, True, False), (True, False, True)):
+        (img,) = node.draw([frame, frame], hands, face, sticks)
+        want = openpose.draw_pose(frame, hands=hands, face=face, sdxl_sticks=sticks)
+        assert img.dtype == torch.float32 and tuple(img.shape) == (2, 64, 80, 3)
+        assert np.array_equal(np.rint(img[1].numpy() * 255).astype(np.uint8), want)
+    (single,) = node.draw(frame, True, True, False)  # one frame dict, as some packs give
+    assert single.shape[0] == 1
+    with pytest.raises(ValueError, match="pose_keypoints_2d"):
+        bad = {"people": [{"pose_keypoints_2d": [1, 2]}], "canvas_width": 8, "canvas_height": 8}
+        node.draw([bad], True, True, False)
+    with pytest.raises(ValueError, match="different canvas sizes"):
+        node.draw([frame, dict(frame, canvas_width=90)], True, True, False)
+
+
+# --- loaders on a real batch ------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def env(tmp_path_factory, pack):
+    """A config pointing storage, cache and ledger at a temp folder (through $POSE_FACTORY_CONFIG,
+    as a user's config would), and a batch rendered into that storage."""
+    tmp = tmp_path_factory.mktemp("nodes")
+    cfg = tmp / "config.yaml"
+    cfg.write_text(json.dumps({"storage": {"local_root": str(tmp / "store"), "cache_root": str(tmp / "cache")},
+                               "budget": {"ledger_path": str(tmp / "ledger.sqlite")}, "project": "demo"}))
+    mp = pytest.MonkeyPatch()
+    mp.setenv("POSE_FACTORY_CONFIG", str(cfg))
+    spec = {"render": {"width": W, "height": H}, "cameras": {"type": "orbit", "views": 2, "elevation": 5},
+            "subjects": [{"type": "mannequin", "poses": ["a_pose", {"preset": "waving", "hands": "open"}]}]}
+    manifest, _ = render_batch(spec, LocalStorage(tmp / "store"), project="demo")
+    src = tmp / "store" / "projects" / "demo" / "batches" / manifest["batch_id"]
+    yield {"tmp": tmp, "manifest": manifest, "bid": manifest["batch_id"], "src": src,
+           "settings": settings_mod.load_settings()}
+    mp.undo()
+
+
+def u8(t):
+    return np.rint(t.numpy() * 255).astype(np.uint8)
+
+
+def load_pose(nodes, env, **kw):
+    args = dict(project="demo", batch_id=env["bid"], views="all", frames="all", order="view_major", hands=True,
+                face=True)
+    args.update(kw)
+    return nodes["PoseFactoryLoadPoseFromR2"]().load(**args)
+
+
+def load_maps(nodes, env, **kw):
+    args = dict(project="demo", batch_id=env["bid"], views="all", frames="all", order="view_major",
+                depth_range="batch", normal_convention="controlnet", parts="hands")
+    args.update(kw)
+    return nodes["PoseFactoryDepthNormalLoader"]().load(**args)
+
+
+@pytest.mark.blender
+def test_pose_loader_tensors_order_and_keypoints(nodes, env):
+    out = load_pose(nodes, env, order="frame_major", views="1,0")
+    assert "ui" not in out  # no ComfyUI: no preview
+    op, kp, shaded = out["result"]
+    pairs = [(1, 0), (0, 0), (1, 1), (0, 1)]
+    for t in (op, shaded):
+        assert t.dtype == torch.float32 and tuple(t.shape) == (4, H, W, 3)
+        assert float(t.min()) >= 0.0 and float(t.max()) <= 1.0
+    for i, (v, f) in enumerate(pairs):
+        name = f"v{v:02d}_f{f:04d}"
+        assert np.array_equal(u8(op[i]), read_png(str(env["src"] / "openpose" / f"{name}.png")))
+        assert np.array_equal(u8(shaded[i]), read_png(str(env["src"] / "shaded" / f"{name}.png")))
+        assert kp[i] == json.loads((env["src"] / "keypoints" / f"{name}.json").read_text())
+    vm = load_pose(nodes, env, order="view_major", views="1,0")["result"][0]
+    assert torch.equal(vm[1], op[2]) and torch.equal(vm[0], op[0])  # (1,1) moved
+    assert env["bid"] in index.batches(env["settings"]["storage"]["cache_root"], "demo")
+    assert env["bid"] in nodes["PoseFactoryLoadPoseFromR2"].INPUT_TYPES()["required"]["batch_id"][0]
+
+
+@pytest.mark.blender
+def test_pose_loader_hands_face_and_batch_input(nodes, env):
+    full = load_pose(nodes, env, views="0", frames="1")["result"][0]
+    no_hands = load_pose(nodes, env, views="0", frames="1", hands=False)["result"][0]
+    kp = json.loads((env["src"] / "keypoints" / "v00_f0001.json").read_text())
+    assert not torch.equal(full, no_hands)
+    assert np.array_equal(u8(no_hands[0]), openpose.draw_pose(kp, hands=False))
+    linked = load_pose(nodes, env, views="0", frames="1", project="other", batch_id="",
+                       batch={"project": "demo", "batch_id": env["bid"]})["result"][0]
+    assert torch.equal(linked, full)
+
+
+@pytest.mark.blender
+def test_loaders_refuse_bad_selections(nodes, env):
+    with pytest.raises(SpecError, match=r"views: got '9', allowed: 0\.\.1 for this batch"):
+        load_pose(nodes, env, views="9")
+    with pytest.raises(SpecError, match=r"frames: got 'x'"):
+        load_maps(nodes, env, frames="x")
+    with pytest.raises(SpecError, match=r"parts: got 'wings'"):
+        load_maps(nodes, env, parts="wings")
+    with pytest.raises(SpecError, match=r"batch_id: got ''"):
+        load_pose(nodes, env, batch_id="")
+    from pose_factory.errors import StorageError
+
+    with pytest.raises(StorageError, match="no manifest"):
+        load_pose(nodes, env, batch_id="0123456789abcdef")
+
+
+@pytest.mark.blender
+def test_depth_normal_loader(nodes, env):
+    depth, normal, seg, subject, parts = load_maps(nodes, env, views="1", frames="0-1", parts="hands, head")
+    for t in (depth, normal, seg):
+        assert t.dtype == torch.float32 and tuple(t.shape) == (2, H, W, 3)
+        assert 0.0 <= float(t.min()) and float(t.max()) <= 1.0
+    for m in (subject, parts):
+        assert m.dtype == torch.float32 and tuple(m.shape) == (2, H, W)
+    for i, f in enumerate((0, 1)):
+        name = f"v01_f{f:04d}.png"
+        assert np.array_equal(u8(depth[i]), read_png(str(env["src"] / "depth" / name)))
+        assert np.array_equal(u8(normal[i]), read_png(str(env["src"] / "normal" / name)))
+        assert np.array_equal(u8(seg[i]), read_png(str(env["src"] / "seg" / name)))
+        assert np.array_equal(subject[i].numpy() == 1, read_png(str(env["src"] / "mask" / name)) > 127)
+        labels = read_png(str(env["src"] / "parts" / name))
+        want = np.isin(labels, [PART_LABEL["hand_l"], PART_LABEL["hand_r"], PART_LABEL["head"]])
+        assert want.any() and np.array_equal(parts[i].numpy() == 1, want)
+    gl = load_maps(nodes, env, views="1", frames="0", normal_convention="opengl")[1]
+    assert np.array_equal(u8(gl[0]), read_png(str(env["src"] / "normal_opengl" / "v01_f0000.png")))
+    dx = load_maps(nodes, env, views="1", frames="0", normal_convention="directx")[1]
+    assert np.array_equal(u8(dx[0]), read_png(str(env["src"] / "normal_directx" / "v01_f0000.png")))
+    per_image = load_maps(nodes, env, depth_range="image")[0]
+    for i in range(per_image.shape[0]):
+        d = u8(per_image[i])[:, :, 0]
+        assert d.max() == 255 and d[d > 0].min() == round(0.15 * 255)
+
+
+@pytest.mark.blender
+def test_second_load_reads_no_storage(nodes, env, monkeypatch):
+    load_pose(nodes, env)
+    load_maps(nodes, env, depth_range="image", normal_convention="directx")
+
+    def no_storage(*a, **k):
+        raise AssertionError("storage was opened for a cached batch")
+
+    monkeypatch.setattr(settings_mod, "make_storage", no_storage)
+    op = load_pose(nodes, env)["result"][0]
+    assert op.shape[0] == 4
+    load_maps(nodes, env, depth_range="image", normal_convention="directx")
+    import shutil
+
+    cached = Path(env["settings"]["storage"]["cache_root"]) / "demo" / env["bid"]
+    shutil.rmtree(cached / "normal_opengl", ignore_errors=True)
+    with pytest.raises(AssertionError, match="storage was opened"):  # and the check itself can fail
+        load_maps(nodes, env, normal_convention="opengl")
+
+
+@pytest.mark.blender
+def test_is_changed_follows_widgets_and_the_index(nodes, env):
+    cls = nodes["PoseFactoryLoadPoseFromR2"]
+    w = dict(project="demo", batch_id=env["bid"], views="all", frames="all", order="view_major", hands=True,
+             face=True, batch=None)
+    load_pose(nodes, env)
+    a, b = cls.IS_CHANGED(**w), cls.IS_CHANGED(**w)
+    assert a == b and isinstance(a, str)
+    assert cls.IS_CHANGED(**dict(w, views="0")) != a
+    cache_root = env["settings"]["storage"]["cache_root"]
+    index.record(cache_root, dict(env["manifest"], created_at="2099-01-01T00:00:00+00:00"))  # a forced re-render
+    try:
+        assert cls.IS_CHANGED(**w) != a
+    finally:
+        index.record(cache_root, env["manifest"])
+    assert cls.IS_CHANGED(**w) == a
+
+
+@pytest.mark.blender
+def test_preview_grid_in_comfyui_temp_folder(nodes, env, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "folder_paths",
+                        types.SimpleNamespace(get_temp_directory=lambda: str(tmp_path)))
+    out = load_pose(nodes, env, views="0,1", frames="0")
+    (img,) = out["ui"]["images"]
+    assert img["type"] == "temp" and img["subfolder"] == ""
+    grid = read_png(str(tmp_path / img["filename"]))
+    assert grid.shape == (H, 2 * W + 2, 3)
+    op = u8(out["result"][0][0])
+    drawn = op.any(axis=-1)
+    assert np.array_equal(grid[:H, :W][drawn], op[drawn])
+
+
+# --- RequestPoseBatch end to end, with the local worker ----------------------------------------------
+@pytest.fixture
+def comfy_stubs(monkeypatch):
+    """Just enough of ComfyUI's modules to see what the node sends them."""
+    events = {"bars": [], "messages": [], "checks": 0}
+
+    class ProgressBar:
+        def __init__(self, total):
+            self.total, self.values = total, []
+            events["bars"].append(self)
+
+        def update_absolute(self, value, total=None, preview=None):
+            self.values.append((value, total))
+
+    def throw_exception_if_processing_interrupted():
+        events["checks"] += 1
+
+    class Server:
+        def send_sync(self, event, data, sid=None):
+            events["messages"].append((event, data))
+
+    comfy = types.ModuleType("comfy")
+    monkeypatch.setitem(sys.modules, "comfy", comfy)
+    monkeypatch.setitem(sys.modules, "comfy.utils", types.SimpleNamespace(ProgressBar=ProgressBar))
+    monkeypatch.setitem(sys.modules, "comfy.model_management", types.SimpleNamespace(
+        throw_exception_if_processing_interrupted=throw_exception_if_processing_interrupted))
+    monkeypatch.setitem(sys.modules, "server", types.SimpleNamespace(
+        PromptServer=types.SimpleNamespace(instance=Server())))
+    return events
+
+
+@pytest.mark.blender
+def test_request_pose_batch_end_to_end_local(nodes, env, comfy_stubs, monkeypatch):
+    from pose_factory import client
+
+    results = []
+    real = client.run_job
+
+    def recording(*a, **k):
+        res = real(*a, **k)
+        results.append(res)
+        return res
+
+    monkeypatch.setattr(client, "run_job", recording)
+    (subject,) = nodes["PoseFactoryMannequin"]().make(1.7, "average")
+    (poses,) = nodes["PoseFactoryPosePreset"]().make("t_pose", False, "fist")
+    (cams,) = nodes["PoseFactoryCameraOrbit"]().make(2, 5.0, 0.0, 50.0, False, 0.0, 30.0)
+    req = nodes["PoseFactoryRequestPoseBatch"]()
+    args = dict(subject=subject, poses=poses, cameras=cams, width=64, height=64, depth=True, normal=True, seg=False,
+                shaded=True, depth_range="batch", hands=True, face=True, sdxl_sticks=False, backend="local",
+                project="E2E Test", force=False, unique_id="7")
+    try:
+        batch, bid = req.request(**args)
+        assert batch == {"project": "e2e-test", "batch_id": bid} and results[-1].rendered
+        assert comfy_stubs["checks"] > 0  # interrupt checks reached the client
+        states = [d["state"] for e, d in comfy_stubs["messages"] if e == "pose_factory.progress"]
+        assert "rendering" in states and states[-1] == "completed"
+        assert all(d["node"] == "7" and d["batch_id"] == bid for _, d in comfy_stubs["messages"])
+        assert comfy_stubs["bars"] and comfy_stubs["bars"][-1].values
+        assert bid in index.batches(env["settings"]["storage"]["cache_root"], "e2e-test")
+        op, kp, shaded = nodes["PoseFactoryLoadPoseFromR2"]().load("ignored", "", "all", "all", "view_major",
+                                                                   True, True, batch=batch)["result"]
+        assert tuple(op.shape) == (2, 64, 64, 3) and float(op.max()) > 0 and len(kp) == 2
+        assert float(shaded.std()) > 0
+        depth, normal, seg, subject_mask, _ = nodes["PoseFactoryDepthNormalLoader"]().load(
+            "ignored", "", "all", "all", "view_major", "batch", "controlnet", "hands", batch=batch)
+        assert float(depth.max()) > 0.9 and float(seg.max()) == 0.0  # seg was not rendered: black
+        assert float(subject_mask.max()) == 0.0  # the mask comes with seg
+        batch2, bid2 = req.request(**args)
+        assert (batch2, bid2) == (batch, bid) and results[-1].rendered is False
+    finally:
+        client.close_clients()
+
+
+@pytest.mark.blender
+def test_request_pose_batch_interrupt_cancels_without_a_manifest(nodes, env, comfy_stubs, monkeypatch):
+    class Interrupted(Exception):
+        pass
+
+    started = {"rendering": False}
+
+    def interrupted():
+        if started["rendering"]:
+            raise Interrupted("processing interrupted")
+
+    monkeypatch.setattr(sys.modules["comfy.model_management"], "throw_exception_if_processing_interrupted", interrupted)
+    real_send = sys.modules["server"].PromptServer.instance.send_sync
+
+    def send(event, data, sid=None):
+        if data.get("state") == "rendering":
+            started["rendering"] = True
+        real_send(event, data, sid)
+
+    monkeypatch.setattr(sys.modules["server"].PromptServer.instance, "send_sync", send)
+    (subject,) = nodes["PoseFactoryMannequin"]().make(1.9, "heavy")
+    (poses,) = nodes["PoseFactoryPosePreset"]().make("lunge", False, "preset default")
+    (cams,) = nodes["PoseFactoryCameraOrbit"]().make(4, 5.0, 0.0, 50.0, False, 0.0, 0.0)
+    req = nodes["PoseFactoryRequestPoseBatch"]()
+    try:
+        with pytest.raises(Interrupted):
+            req.request(subject=subject, poses=poses, cameras=cams, width=256, height=256, depth=True, normal=True,
+                        seg=True, shaded=True, depth_range="batch", hands=True, face=True, sdxl_sticks=False,
+                        backend="local", project="cancel-test", force=True, unique_id="9")
+        assert started["rendering"]
+        store = Path(env["settings"]["storage"]["local_root"]) / "projects" / "cancel-test"
+        assert not list(store.glob("batches/*/manifest.json"))
+    finally:
+        from pose_factory import client
+
+        client.close_clients()
