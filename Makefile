@@ -1,18 +1,38 @@
 # The two commands of the README: `make demo` and `make test`.
 PY := .venv/bin/python
+PY_COMFY := .venv-comfy/bin/python
 
-.PHONY: setup demo test bench clean
+.PHONY: setup setup-comfy-side demo test test-worker-side test-comfy-side bench clean
 setup:
 	scripts/setup.sh
+
+# The ComfyUI-side venv (DESIGN.md §2): numpy 2.x and the newest opencv-python, as a user's ComfyUI has them.
+setup-comfy-side:
+	scripts/setup_comfy_side.sh
 
 demo: setup
 	$(PY) -m pose_factory demo --out out/demo
 
-test: setup
+# Both suites: the whole suite in .venv (bpy, MediaPipe, runpod), then the ComfyUI-side tests in
+# .venv-comfy; the second runs even when the first fails, and either failing fails `make test`.
+test: setup setup-comfy-side
+	@status=0; \
+	$(MAKE) --no-print-directory test-worker-side || status=1; \
+	$(MAKE) --no-print-directory test-comfy-side || status=1; \
+	exit $$status
+
+test-worker-side: setup
 	$(PY) -m pytest -q
+
+# Tests that need neither bpy nor MediaPipe nor runpod (marked `blender` / `mediapipe`, or importorskip).
+test-comfy-side: setup-comfy-side
+	$(PY_COMFY) -m pytest -q -m "not blender and not mediapipe"
 
 bench: setup
 	$(PY) bench/bench_render.py
+	$(PY) bench/bench_download.py
+	$(PY) bench/bench_client.py
+	$(PY) bench/bench_loaders.py
 
 clean:
 	rm -rf out .cache .pytest_cache

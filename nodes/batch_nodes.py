@@ -3,7 +3,6 @@ an identical spec already in storage is not rendered again (DESIGN.md §3)."""
 from __future__ import annotations
 
 from ._common import CATEGORY, get_settings, interrupt_check, log, progress_bar, send_message
-from pose_factory import index
 from pose_factory import spec as spec_mod
 
 CAT = f"{CATEGORY}/batch"
@@ -96,10 +95,6 @@ class PoseFactoryRequestPoseBatch:
                          on_progress=on_progress, check_cancel=interrupt_check())
         if result.batch_id != bid:  # the client hashes the same spec: a mismatch is a bug, say so
             log.warning("3D Pose Factory: batch id %s from the client, %s expected", result.batch_id, bid)
-        try:  # run_job records it too; this keeps the index right even for a client that does not
-            index.record(settings["storage"]["cache_root"], result.manifest)
-        except OSError as e:
-            log.warning("3D Pose Factory: could not update the local index: %s", e)
         send_message("pose_factory.progress", {"node": unique_id, "state": "completed", "done": 1, "total": 1,
                                                "batch_id": result.batch_id, "rendered": result.rendered})
         log.info("3D Pose Factory: batch %s/%s %s", result.project, result.batch_id,

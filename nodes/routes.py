@@ -1,1 +1,328 @@
-"""Server routes under /pose_factory/ (filled in by the nodes issue's routes work)."""
+"""Server routes under /pose_factory/ (DESIGN.md §5: ``PromptServer.instance.routes``).
+
+    GET  /pose_factory/projects                                   {"projects": [...], "default": ...}
+    GET  /pose_factory/projects/{project}/batches                 {"project", "batches": [{batch_id, summary…, thumbnail}]}
+    GET  /pose_factory/batches/{project}/{batch_id}/manifest      the manifest (storage, else the local cache)
+    GET  /pose_factory/batches/{project}/{batch_id}/thumbnail     JPEG grid of frame 0's views (?pass=shaded|openpose|…)
+    GET  /pose_factory/jobs                                       {"jobs": [...]} running in this process
+    POST /pose_factory/refresh   optional JSON {"project"}        re-lists storage into the local index
+
+The logic is plain functions taking settings/storage (``list_projects``, ``list_project_batches``,
+``get_manifest``, ``get_thumbnail``, ``list_jobs``, ``refresh``) that raise ``RouteError(status,
+message)``; the aiohttp handlers made by ``register(routes)`` are thin wrappers that run them in a
+thread and answer ``{"error": "..."}`` with that status. ComfyUI's ``server`` and aiohttp are
+imported lazily, so the package imports without ComfyUI; the routes are registered only when
+``server.PromptServer.instance`` exists.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import math
+import os
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+_PACK_ROOT = str(Path(__file__).resolve().parent.parent)
+if _PACK_ROOT not in sys.path:  # as nodes/_common.py: ComfyUI imports the pack by file path, and the
+    sys.path.insert(0, _PACK_ROOT)  # core must be the one `pose_factory` module the nodes use too
+
+from pose_factory import index as index_mod  # noqa: E402
+from pose_factory import settings as settings_mod  # noqa: E402
+from pose_factory.errors import StorageError  # noqa: E402
+from pose_factory.spec import PROJECT_RULE, validate_project_name  # noqa: E402
+from pose_factory.storage import batch_prefix, read_manifest  # noqa: E402
+
+log = logging.getLogger("pose_factory.routes")
+
+PREFIX = "/pose_factory"
+BATCH_ID_RE = re.compile(r"[0-9a-f]{16}")
+BATCH_ID_RULE = "16 lowercase hexadecimal characters (0-9, a-f)"
+THUMB_PASSES = ("shaded", "openpose", "depth", "normal", "seg")  # preferred order for the thumbnail
+THUMB_TILE = 128          # longest side of one view in the grid, pixels
+THUMB_MAX_VIEWS = 16      # a 64-view orbit shows its first 16 views
+THUMB_DIR = ".thumbnails"  # under the cache root; a project name cannot start with "."
+
+
+class RouteError(Exception):
+    """An answer other than 200: ``status`` and a message naming what is wrong and what is allowed."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+# --- validation -----------------------------------------------------------------------------------
+def check_project(project) -> str:
+    try:
+        return validate_project_name(project)
+    except ValueError:
+        raise RouteError(400, f"project: got {project!r}, allowed: {PROJECT_RULE}") from None
+
+
+def check_batch_id(batch_id) -> str:
+    if not isinstance(batch_id, str) or not BATCH_ID_RE.fullmatch(batch_id):
+        raise RouteError(400, f"batch_id: got {batch_id!r}, allowed: {BATCH_ID_RULE}")
+    return batch_id
+
+
+def thumbnail_url(project: str, batch_id: str) -> str:
+    return f"{PREFIX}/batches/{project}/{batch_id}/thumbnail"
+
+
+# --- the logic (no aiohttp, no ComfyUI) -------------------------------------------------------------
+def list_projects(settings: dict) -> dict:
+    """Projects in the local index (no network), and the configured default project."""
+    return {"projects": index_mod.projects(settings["storage"]["cache_root"]), "default": settings["project"]}
+
+
+def list_project_batches(settings: dict, project) -> dict:
+    """The project's batches in the local index, newest first: id, summary and a thumbnail URL."""
+    project = check_project(project)
+    cache_root = settings["storage"]["cache_root"]
+    known = index_mod.load(cache_root).get(project, {})
+    out = [dict(known[bid], batch_id=bid, thumbnail=thumbnail_url(project, bid))
+           for bid in index_mod.batches(cache_root, project)]
+    return {"project": project, "batches": out}
+
+
+def _cached_manifest(settings: dict, project: str, batch_id: str) -> dict | None:
+    path = Path(settings["storage"]["cache_root"]) / project / batch_id / "manifest.json"
+    try:
+        m = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    from_manifest = m.get("batch_id") if isinstance(m, dict) else None
+    return m if from_manifest == batch_id else None
+
+
+def get_manifest(settings: dict, storage, project, batch_id) -> dict:
+    """The batch's manifest from storage; the local cache's copy when storage cannot be reached.
+    404 when neither has it (unknown or incomplete batch)."""
+    project, batch_id = check_project(project), check_batch_id(batch_id)
+    try:
+        m = read_manifest(storage, project, batch_id)
+    except ValueError as e:  # a manifest that fails validation
+        raise RouteError(502, f"batch {project}/{batch_id}: stored manifest is not valid ({e})") from None
+    except (StorageError, OSError) as e:
+        m = _cached_manifest(settings, project, batch_id)
+        if m is None:
+            raise RouteError(502, f"storage could not be read ({e}) and the cache has no copy of "
+                                  f"{project}/{batch_id}") from None
+    if m is None:
+        raise RouteError(404, f"batch {project}/{batch_id} not found: no manifest in storage "
+                              "(unknown, or not complete yet)")
+    return m
+
+
+def _image_passes(manifest: dict) -> list[str]:
+    return sorted({name for e in manifest["entries"] for name, f in e["files"].items()
+                   if f["key"].endswith(".png") and name not in ("depth16", "parts", "mask")})
+
+
+def _read_file(settings: dict, storage, project: str, batch_id: str, info: dict) -> bytes:
+    """A batch file: from the download cache when it is there with the right size, else storage."""
+    cached = Path(settings["storage"]["cache_root"]) / project / batch_id / info["key"]
+    try:
+        if cached.stat().st_size == info["size"]:
+            return cached.read_bytes()
+    except OSError:
+        pass
+    return storage.get_bytes(batch_prefix(project, batch_id) + info["key"])
+
+
+def _grid_jpeg(images: list, tile: int) -> bytes:
+    from PIL import Image
+
+    tiles = []
+    for im in images:
+        im = im.convert("RGB")
+        im.thumbnail((tile, tile), Image.BILINEAR)
+        tiles.append(im)
+    cols = math.ceil(math.sqrt(len(tiles)))
+    rows = math.ceil(len(tiles) / cols)
+    tw, th = max(t.width for t in tiles), max(t.height for t in tiles)
+    sheet = Image.new("RGB", (cols * tw, rows * th), (24, 24, 24))
+    for i, t in enumerate(tiles):
+        sheet.paste(t, ((i % cols) * tw + (tw - t.width) // 2, (i // cols) * th + (th - t.height) // 2))
+    buf = io.BytesIO()
+    sheet.save(buf, "JPEG", quality=85)
+    return buf.getvalue()
+
+
+def get_thumbnail(settings: dict, storage, project, batch_id, pass_name=None) -> bytes:
+    """A small JPEG grid of frame 0's views (up to 16) in the shaded pass (else openpose, depth…,
+    or ``pass_name``). Cached on disk under <cache_root>/.thumbnails/, named by the
+    images' sha256, so a forced re-render never serves an old picture."""
+    manifest = get_manifest(settings, storage, project, batch_id)
+    available = _image_passes(manifest)
+    if pass_name is None:
+        pass_name = next((p for p in THUMB_PASSES if p in available), available[0] if available else None)
+        if pass_name is None:
+            raise RouteError(404, f"batch {project}/{batch_id} has no image pass to show")
+    elif pass_name not in available:
+        raise RouteError(400, f"pass: got {pass_name!r}, allowed: one of this batch's image passes "
+                              f"({', '.join(available)})")
+    frame0 = sorted((e for e in manifest["entries"] if e["frame"] == 0 and pass_name in e["files"]),
+                    key=lambda e: e["view"])[:THUMB_MAX_VIEWS]
+    if not frame0:
+        raise RouteError(404, f"batch {project}/{batch_id} has no {pass_name} image for frame 0")
+    content = hashlib.sha256("".join(e["files"][pass_name]["sha256"] for e in frame0).encode()).hexdigest()
+    cache = Path(settings["storage"]["cache_root"]) / THUMB_DIR / project / f"{batch_id}_{pass_name}_{content[:12]}.jpg"
+    try:
+        return cache.read_bytes()
+    except OSError:
+        pass
+    from PIL import Image
+
+    try:
+        images = [Image.open(io.BytesIO(_read_file(settings, storage, project, batch_id, e["files"][pass_name])))
+                  for e in frame0]
+        data = _grid_jpeg(images, THUMB_TILE)
+    except (StorageError, OSError) as e:  # PIL's UnidentifiedImageError is an OSError
+        raise RouteError(502, f"batch {project}/{batch_id}: could not read its {pass_name} images ({e})") from None
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=cache.parent, prefix=".thumb.", suffix=".tmp")  # one per request
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, cache)
+        for old in cache.parent.glob(f"{batch_id}_{pass_name}_*.jpg"):  # from before a forced re-render
+            if old != cache:
+                old.unlink(missing_ok=True)
+    except OSError as e:  # a read-only cache still serves the picture
+        log.warning("pose_factory: could not cache thumbnail %s: %s", cache, e)
+    return data
+
+
+def list_jobs() -> dict:
+    """Jobs running in this process (pose_factory.client.active_jobs)."""
+    try:
+        from pose_factory import client
+
+        jobs = client.active_jobs()
+    except (ImportError, AttributeError):  # a core without the job client
+        jobs = []
+    return {"jobs": jobs}
+
+
+def refresh(settings: dict, storage, body=None) -> dict:
+    """Re-lists storage into the local index: every project under projects/, or only
+    body["project"]. Returns the projects and, for each re-listed project, its batch ids (newest
+    first) with their summaries."""
+    if body is None:
+        body = {}
+    if not isinstance(body, dict):
+        raise RouteError(400, f"body: got {type(body).__name__}, allowed: a JSON object {{\"project\": name}} or nothing")
+    unknown = set(body) - {"project"}
+    if unknown:
+        raise RouteError(400, f"body: unknown key(s) {sorted(unknown)}, allowed: project")
+    project = body.get("project")
+    names = None if project is None else [check_project(project)]
+    cache_root = settings["storage"]["cache_root"]
+    try:
+        projects = index_mod.refresh(cache_root, storage, names)
+    except (StorageError, OSError) as e:
+        raise RouteError(502, f"storage could not be listed ({e})") from None
+    refreshed = names if names is not None else sorted(projects)
+    return {"projects": sorted(projects),
+            "batches": {p: list_project_batches(settings, p)["batches"] for p in refreshed}}
+
+
+# --- aiohttp wrappers -----------------------------------------------------------------------------
+def default_context(need_storage: bool):
+    """The pack's settings and, when asked, its configured storage (read per request, so a
+    changed config/local.yaml or .env takes effect without a restart)."""
+    settings = settings_mod.load_settings()
+    return settings, (settings_mod.make_storage(settings) if need_storage else None)
+
+
+def _run(context, fn, need_storage: bool, *args):
+    """Loads settings (and storage) through context, calls fn; returns (status, payload)."""
+    try:
+        settings, storage = context(need_storage)
+        if need_storage:
+            return 200, fn(settings, storage, *args)
+        return 200, fn(settings, *args)
+    except RouteError as e:
+        return e.status, {"error": e.message}
+    except settings_mod.SettingsError as e:
+        return 500, {"error": f"pose_factory settings: {e}"}
+    except Exception as e:  # never a bare 500 page: the UI shows the message
+        log.exception("pose_factory route failed")
+        return 500, {"error": f"{type(e).__name__}: {e}"}
+
+
+def register(routes, context=None) -> None:
+    """Adds the handlers to an aiohttp RouteTableDef (PromptServer.instance.routes in ComfyUI).
+    context(need_storage) -> (settings, storage): default_context, or a stand-in for tests."""
+    import asyncio
+
+    from aiohttp import web
+
+    context = context or default_context
+
+    async def call(fn, need_storage, *args):
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, _run, context, fn, need_storage, *args)
+
+    def answer(status, payload):
+        return web.json_response(payload, status=status)
+
+    @routes.get(PREFIX + "/projects")
+    async def _projects(request):
+        return answer(*await call(list_projects, False))
+
+    @routes.get(PREFIX + "/projects/{project}/batches")
+    async def _batches(request):
+        return answer(*await call(list_project_batches, False, request.match_info["project"]))
+
+    @routes.get(PREFIX + "/batches/{project}/{batch_id}/manifest")
+    async def _manifest(request):
+        m = request.match_info
+        return answer(*await call(get_manifest, True, m["project"], m["batch_id"]))
+
+    @routes.get(PREFIX + "/batches/{project}/{batch_id}/thumbnail")
+    async def _thumbnail(request):
+        m = request.match_info
+        status, payload = await call(get_thumbnail, True, m["project"], m["batch_id"],
+                                     request.query.get("pass"))
+        if status != 200:
+            return answer(status, payload)
+        return web.Response(body=payload, content_type="image/jpeg",
+                            headers={"Cache-Control": "no-cache"})
+
+    @routes.get(PREFIX + "/jobs")
+    async def _jobs(request):
+        return answer(200, list_jobs())
+
+    @routes.post(PREFIX + "/refresh")
+    async def _refresh(request):
+        body = None
+        if request.can_read_body:
+            raw = await request.read()
+            if raw.strip():
+                try:
+                    body = json.loads(raw)
+                except ValueError:
+                    return answer(400, {"error": "body: not valid JSON, allowed: {\"project\": name} or nothing"})
+        return answer(*await call(refresh, True, body))
+
+
+def _register_with_comfyui() -> bool:
+    try:
+        import server  # ComfyUI's server module; absent outside ComfyUI
+    except Exception:
+        return False
+    prompt_server = getattr(getattr(server, "PromptServer", None), "instance", None)
+    if prompt_server is None or not hasattr(prompt_server, "routes"):
+        return False
+    register(prompt_server.routes)
+    return True
+
+
+REGISTERED = _register_with_comfyui()

@@ -26,17 +26,18 @@ class RenderError(RuntimeError):
 
 def worker_python() -> str:
     """The Python that has bpy: $POSE_FACTORY_WORKER_PYTHON, else this one if it can import bpy,
-    else the project's venv."""
+    else the pack's worker venv (scripts/setup_worker.sh), else its test venv (scripts/setup.sh)."""
     env = os.environ.get("POSE_FACTORY_WORKER_PYTHON")
     if env:
         return env
     if importlib.util.find_spec("bpy") is not None:
         return sys.executable
-    venv = REPO_ROOT / ".venv" / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-    if venv.exists():
-        return str(venv)
-    raise RenderError("no worker Python with bpy found: run scripts/setup.sh, or set "
-                      "POSE_FACTORY_WORKER_PYTHON to a CPython 3.11 that has bpy==5.0.1")
+    for venv in (".venv-worker", ".venv"):
+        python = REPO_ROOT / venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+        if python.exists():
+            return str(python)
+    raise RenderError("no worker Python with bpy found: run scripts/setup_worker.sh, or set worker_python "
+                      "in config/local.yaml to a CPython 3.11 that has bpy==5.0.1")
 
 
 def _child_env() -> dict:

@@ -3,11 +3,7 @@
 # the drawing oracle for the tests. Idempotent: re-runs only when a requirements file changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY311=${PY311:-$(command -v python3.11 || true)}
-if [ -z "$PY311" ]; then
-  echo "setup: needs CPython 3.11 (bpy 5.0.1 requires exactly 3.11); install it (e.g. 'uv python install 3.11') and set PY311=/path/to/python3.11" >&2
-  exit 1
-fi
+. scripts/python311.sh
 if [ ! -x .venv/bin/python ]; then
   "$PY311" -m venv .venv
 fi

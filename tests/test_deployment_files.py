@@ -189,7 +189,8 @@ def _first_party_imports() -> set[str]:
     code = (
         "import sys, json, importlib\n"
         "import pod_worker.handler as h\n"
-        "for m in h.MODULES.values(): importlib.import_module(m)\n"
+        "from pod_worker.jobs import MODULES\n"
+        "for m in MODULES.values(): importlib.import_module(m)\n"
         f"root = {str(ROOT)!r}\n"
         "files = {n: getattr(m, '__file__', None) or '' for n, m in list(sys.modules.items())}\n"
         "tops = {n.split('.')[0] for n, f in files.items()  # the repo's own code, not its venv\n"
