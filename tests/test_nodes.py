@@ -430,6 +430,8 @@ def test_request_pose_batch_end_to_end_local(nodes, env, comfy_stubs, monkeypatc
 
 @pytest.mark.blender
 def test_request_pose_batch_interrupt_cancels_without_a_manifest(nodes, env, comfy_stubs, monkeypatch):
+    psutil = pytest.importorskip("psutil")
+
     class Interrupted(Exception):
         pass
 
@@ -443,8 +445,9 @@ def test_request_pose_batch_interrupt_cancels_without_a_manifest(nodes, env, com
     real_send = sys.modules["server"].PromptServer.instance.send_sync
 
     def send(event, data, sid=None):
-        if data.get("state") == "rendering":
-            started["rendering"] = True
+        if data.get("state") == "rendering" and data.get("done") and not started["rendering"]:
+            started["rendering"] = [p for p in psutil.Process().children(recursive=True)
+                                    if "blender_scripts.render_batch" in " ".join(p.cmdline())]
         real_send(event, data, sid)
 
     monkeypatch.setattr(sys.modules["server"].PromptServer.instance, "send_sync", send)
@@ -457,7 +460,9 @@ def test_request_pose_batch_interrupt_cancels_without_a_manifest(nodes, env, com
             req.request(subject=subject, poses=poses, cameras=cams, width=256, height=256, depth=True, normal=True,
                         seg=True, shaded=True, depth_range="batch", hands=True, face=True, sdxl_sticks=False,
                         backend="local", project="cancel-test", force=True, unique_id="9")
-        assert started["rendering"]
+        assert started["rendering"], "the job's Blender render process was running"
+        gone, alive = psutil.wait_procs(started["rendering"], timeout=15)
+        assert not alive, "the render process outlived the cancelled job"
         store = Path(env["settings"]["storage"]["local_root"]) / "projects" / "cancel-test"
         assert not list(store.glob("batches/*/manifest.json"))
     finally:
