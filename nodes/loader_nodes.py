@@ -86,23 +86,12 @@ def _or_black(arr, what, batch_id, n, h, w, channels=3):
     return arr
 
 
-class PoseFactoryLoadPoseFromR2:
-    DESCRIPTION = ("Loads a batch's OpenPose images, POSE_KEYPOINT and shaded references from storage (R2 or the "
-                   "local folder) through the local cache: views and frames as 'all', '0,2' or '0-3'. hands/face "
-                   "off redraws the skeletons from the keypoints without them. A pass the batch lacks comes "
-                   "back black.")
+class _BatchLoader:
+    """What both loaders share: any batch id is accepted (VALIDATE_INPUTS names batch_id, so ids
+    made after the page loaded pass the dropdown), and a re-run follows the widgets and the index."""
     CATEGORY = CAT
     FUNCTION = "load"
-    RETURN_TYPES = ("IMAGE", "POSE_KEYPOINT", "IMAGE")
-    RETURN_NAMES = ("openpose", "pose_keypoint", "shaded")
     OUTPUT_NODE = False
-
-    @classmethod
-    def INPUT_TYPES(cls):
-        required = _selection_inputs()
-        required["hands"] = ("BOOLEAN", {"default": True})
-        required["face"] = ("BOOLEAN", {"default": True})
-        return {"required": required, "optional": {"batch": ("POSE_FACTORY_BATCH",)}}
 
     @classmethod
     def VALIDATE_INPUTS(cls, batch_id=None, project=None):
@@ -111,6 +100,22 @@ class PoseFactoryLoadPoseFromR2:
     @classmethod
     def IS_CHANGED(cls, **widgets):
         return _is_changed(widgets)
+
+
+class PoseFactoryLoadPoseFromR2(_BatchLoader):
+    DESCRIPTION = ("Loads a batch's OpenPose images, POSE_KEYPOINT and shaded references from storage (R2 or the "
+                   "local folder) through the local cache: views and frames as 'all', '0,2' or '0-3'. hands/face "
+                   "off redraws the skeletons from the keypoints without them. A pass the batch lacks comes "
+                   "back black.")
+    RETURN_TYPES = ("IMAGE", "POSE_KEYPOINT", "IMAGE")
+    RETURN_NAMES = ("openpose", "pose_keypoint", "shaded")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        required = _selection_inputs()
+        required["hands"] = ("BOOLEAN", {"default": True})
+        required["face"] = ("BOOLEAN", {"default": True})
+        return {"required": required, "optional": {"batch": ("POSE_FACTORY_BATCH",)}}
 
     def load(self, project, batch_id, views, frames, order, hands, face, batch=None):
         settings = get_settings()
@@ -142,18 +147,15 @@ class PoseFactoryLoadPoseFromR2:
         return {"filename": name, "subfolder": "", "type": "temp"}
 
 
-class PoseFactoryDepthNormalLoader:
+class PoseFactoryDepthNormalLoader(_BatchLoader):
     DESCRIPTION = ("Loads a batch's depth, normal and segmentation maps and masks through the local cache. "
                    "depth_range batch: as rendered (one range for the batch by default); image: each image "
                    "re-normalised over its own subject (from the 16-bit depth). normal_convention: controlnet "
                    "(red left, green up), opengl (red right, green up), directx (red right, green down). parts: "
                    "groups (head, face, neck, torso, arms, hands, legs, feet, all) or part names (hand_l, "
                    "thigh_r...) whose pixels make the parts mask.")
-    CATEGORY = CAT
-    FUNCTION = "load"
     RETURN_TYPES = ("IMAGE", "IMAGE", "IMAGE", "MASK", "MASK")
     RETURN_NAMES = ("depth", "normal", "seg", "subject_mask", "parts_mask")
-    OUTPUT_NODE = False
 
     @classmethod
     def INPUT_TYPES(cls):
@@ -163,14 +165,6 @@ class PoseFactoryDepthNormalLoader:
         required["parts"] = ("STRING", {"default": "hands",
                                         "tooltip": "Comma-separated part groups or part names for the parts mask."})
         return {"required": required, "optional": {"batch": ("POSE_FACTORY_BATCH",)}}
-
-    @classmethod
-    def VALIDATE_INPUTS(cls, batch_id=None, project=None):
-        return _validate_batch_id(batch_id, project)
-
-    @classmethod
-    def IS_CHANGED(cls, **widgets):
-        return _is_changed(widgets)
 
     def load(self, project, batch_id, views, frames, order, depth_range, normal_convention, parts, batch=None):
         settings = get_settings()
