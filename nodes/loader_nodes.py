@@ -8,6 +8,8 @@ import os
 import re
 import uuid
 
+import numpy as np
+
 from ._common import (CATEGORY, black, get_settings, image_tensor, index_entry, known_batches, log, mask_tensor,
                       progress_bar, temp_directory)
 from pose_factory import loading
@@ -86,6 +88,24 @@ def _or_black(arr, what, batch_id, n, h, w, channels=3):
     return arr
 
 
+def _overlay_grid(openpose, shaded):
+    tiles = loading.grid(openpose, max_side=PREVIEW_MAX_SIDE)  # overlay after shrinking: fewer pixels
+    return tiles if shaded is None else loading.overlay(tiles, loading.grid(shaded, max_side=PREVIEW_MAX_SIDE))
+
+
+def _with_preview(result: tuple, batch_id: str, make_grid) -> dict:
+    """The node's outputs plus one grid image of what was loaded, in ComfyUI's temp folder (shown
+    on the node); outside ComfyUI only the outputs."""
+    folder = temp_directory()
+    if folder is None:
+        return {"result": result}
+    from pose_factory.imageio import write_png
+
+    name = f"pose_factory_{batch_id}_{uuid.uuid4().hex[:8]}.png"
+    write_png(os.path.join(folder, name), make_grid())
+    return {"result": result, "ui": {"images": [{"filename": name, "subfolder": "", "type": "temp"}]}}
+
+
 class _BatchLoader:
     """What both loaders share: any batch id is accepted (VALIDATE_INPUTS names batch_id, so ids
     made after the page loaded pass the dropdown), and a re-run follows the widgets and the index."""
@@ -126,25 +146,7 @@ class PoseFactoryLoadPoseFromR2(_BatchLoader):
         n, h, w = len(entries), int(manifest["height"]), int(manifest["width"])
         shaded = _or_black(got["shaded"], "shaded", batch_id, n, h, w)
         result = (image_tensor(got["openpose"]), got["keypoints"], image_tensor(shaded))
-        out = {"result": result}
-        ui = self._preview(got["openpose"], got["shaded"], batch_id)
-        if ui is not None:
-            out["ui"] = {"images": [ui]}
-        return out
-
-    @staticmethod
-    def _preview(openpose, shaded, batch_id):
-        """One grid of the loaded images (skeletons over the shaded render) in ComfyUI's temp folder."""
-        folder = temp_directory()
-        if folder is None:
-            return None
-        from pose_factory.imageio import write_png
-
-        tiles = loading.grid(openpose, max_side=PREVIEW_MAX_SIDE)  # overlay after shrinking: fewer pixels
-        img = tiles if shaded is None else loading.overlay(tiles, loading.grid(shaded, max_side=PREVIEW_MAX_SIDE))
-        name = f"pose_factory_{batch_id}_{uuid.uuid4().hex[:8]}.png"
-        write_png(os.path.join(folder, name), img)
-        return {"filename": name, "subfolder": "", "type": "temp"}
+        return _with_preview(result, batch_id, lambda: _overlay_grid(got["openpose"], got["shaded"]))
 
 
 class PoseFactoryDepthNormalLoader(_BatchLoader):
@@ -175,12 +177,15 @@ class PoseFactoryDepthNormalLoader(_BatchLoader):
         entries = loading.select_entries(manifest, views, frames, order)
         got = loading.load_depth_normal(folder, manifest, entries, depth_range, normal_convention, label_ids)
         n, h, w = len(entries), int(manifest["height"]), int(manifest["width"])
-        return (image_tensor(_or_black(got["depth"], "depth" if depth_range == "batch" else "depth16", batch_id,
-                                       n, h, w)),
-                image_tensor(_or_black(got["normal"], "normal", batch_id, n, h, w)),
-                image_tensor(_or_black(got["seg"], "seg", batch_id, n, h, w)),
-                mask_tensor(_or_black(got["subject"], "mask", batch_id, n, h, w, None)),
-                mask_tensor(_or_black(got["parts"], "parts", batch_id, n, h, w, None)))
+        depth = _or_black(got["depth"], "depth" if depth_range == "batch" else "depth16", batch_id, n, h, w)
+        normal = _or_black(got["normal"], "normal", batch_id, n, h, w)
+        result = (image_tensor(depth), image_tensor(normal),
+                  image_tensor(_or_black(got["seg"], "seg", batch_id, n, h, w)),
+                  mask_tensor(_or_black(got["subject"], "mask", batch_id, n, h, w, None)),
+                  mask_tensor(_or_black(got["parts"], "parts", batch_id, n, h, w, None)))
+        # each tile: depth | normal of one image
+        return _with_preview(result, batch_id, lambda: loading.grid(np.concatenate(
+            [depth, normal], axis=2), max_side=PREVIEW_MAX_SIDE))
 
 
 NODE_CLASS_MAPPINGS = {

@@ -224,7 +224,7 @@ def load_maps(nodes, env, **kw):
     args = dict(project="demo", batch_id=env["bid"], views="all", frames="all", order="view_major",
                 depth_range="batch", normal_convention="controlnet", parts="hands")
     args.update(kw)
-    return nodes["PoseFactoryDepthNormalLoader"]().load(**args)
+    return nodes["PoseFactoryDepthNormalLoader"]().load(**args)["result"]
 
 
 @pytest.mark.blender
@@ -352,6 +352,14 @@ def test_preview_grid_in_comfyui_temp_folder(nodes, env, tmp_path, monkeypatch):
     op = u8(out["result"][0][0])
     drawn = op.any(axis=-1)
     assert np.array_equal(grid[:H, :W][drawn], op[drawn])
+    # the depth/normal loader: each tile is depth | normal of one image
+    args = dict(project="demo", batch_id=env["bid"], views="1", frames="0", order="view_major", depth_range="batch",
+                normal_convention="controlnet", parts="hands")
+    out = nodes["PoseFactoryDepthNormalLoader"]().load(**args)
+    (img,) = out["ui"]["images"]
+    grid = read_png(str(tmp_path / img["filename"]))
+    depth, normal = u8(out["result"][0][0]), u8(out["result"][1][0])
+    assert np.array_equal(grid, np.concatenate([depth, normal], axis=1))
 
 
 # --- RequestPoseBatch end to end, with the local worker ----------------------------------------------
@@ -419,7 +427,7 @@ def test_request_pose_batch_end_to_end_local(nodes, env, comfy_stubs, monkeypatc
         assert tuple(op.shape) == (2, 64, 64, 3) and float(op.max()) > 0 and len(kp) == 2
         assert float(shaded.std()) > 0
         depth, normal, seg, subject_mask, _ = nodes["PoseFactoryDepthNormalLoader"]().load(
-            "ignored", "", "all", "all", "view_major", "batch", "controlnet", "hands", batch=batch)
+            "ignored", "", "all", "all", "view_major", "batch", "controlnet", "hands", batch=batch)["result"]
         assert float(depth.max()) > 0.9 and float(seg.max()) == 0.0  # seg was not rendered: black
         assert float(subject_mask.max()) == 0.0  # the mask comes with seg
         batch2, bid2 = req.request(**args)
