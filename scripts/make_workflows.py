@@ -77,21 +77,31 @@ class Workflow:
 
     def __init__(self, name: str, info: dict):
         self.name, self.info, self.nodes, self.groups = name, info, [], []
+        self.column_y = {}  # x -> the first free y in that column
 
     def add(self, class_type, pos, size=None, title=None, **inputs):
+        """pos: (x, y), or x alone to stack the node below the last one in that column."""
         if class_type not in self.info:
             raise KeyError(f"{self.name}: {class_type} is not in {OBJECT_INFO.name}")
         known = {n for n, _, _ in input_specs(self.info, class_type)}
         unknown = set(inputs) - known - {"control_after_generate"}
         if unknown:
             raise KeyError(f"{self.name}: {class_type} has no input {sorted(unknown)}")
-        node = Node(self, len(self.nodes) + 1, class_type, inputs, list(pos), size, title)
+        if size is None:
+            size = self._auto_size(class_type, inputs)
+        if isinstance(pos, (int, float)):
+            pos = (pos, self.column_y.get(pos, 0))
+        self.column_y[pos[0]] = max(self.column_y.get(pos[0], 0), pos[1] + size[1] + 70)
+        node = Node(self, len(self.nodes) + 1, class_type, inputs, list(pos), list(size), title)
         self.nodes.append(node)
         return node
 
-    def group(self, title, bounding, color="#3f789e"):
-        self.groups.append({"title": title, "bounding": list(bounding), "color": color, "font_size": 24,
-                            "flags": {}})
+    def _auto_size(self, class_type, inputs):
+        specs = input_specs(self.info, class_type)
+        sockets = sum(1 for _, spec, _ in specs if not is_widget(spec))
+        widgets = sum(1 + has_control_after_generate(n, spec) for n, spec, _ in specs if is_widget(spec))
+        outputs = len(self.info[class_type]["output"])
+        return [320, 16 + 24 * max(sockets, outputs) + 28 * widgets]
 
     # -- values ------------------------------------------------------------------------------
     def _widget_value(self, node, name, spec):
@@ -175,7 +185,7 @@ class Workflow:
                     if has_control_after_generate(name, spec):
                         widgets.append(node.values.get("control_after_generate", "fixed"))
             entry = {"id": node.id, "type": node.class_type, "pos": node.pos,
-                     "size": node.size or self._auto_size(node, len(node_inputs[node.id]), len(outputs), widgets),
+                     "size": node.size,
                      "flags": {}, "order": order[node.id], "mode": 0,
                      "inputs": node_inputs[node.id], "outputs": outputs,
                      "properties": {"Node name for S&R": node.class_type}, "widgets_values": widgets}
@@ -186,36 +196,26 @@ class Workflow:
                 "groups": self.groups, "config": {}, "extra": {"ds": {"scale": 0.75, "offset": [0, 0]}},
                 "version": 0.4}
 
-    @staticmethod
-    def _auto_size(node, n_in, n_out, widgets):
-        return [320, 46 + 22 * max(n_in, n_out) + 26 * len(widgets)]
-
 
 # ------------------------------------------------------------------------------------------------
-# The four workflows. x columns: spec nodes 0, batch 360, loaders 760, conditioning 1160, sampling 1560.
+# The four workflows. x columns: spec nodes 0, batch 400, loaders and prompts 800, ControlNets 1200,
+# sampling 1600, output 2000+; a node given only its x stacks below the last one in that column.
 
-def pose_spec(wf, presets, views, start_azimuth, elevation, width, height, sdxl_sticks=False, y=0):
+def pose_spec(wf, presets, views, start_azimuth, elevation, width, height, sdxl_sticks=False):
     """Mannequin + presets (+ PoseList) + CameraOrbit -> RequestPoseBatch (backend local)."""
-    subject = wf.add("PoseFactoryMannequin", (0, y), height=1.75, build="average")
-    poses = []
-    for i, (preset, hands) in enumerate(presets):
-        poses.append(wf.add("PoseFactoryPosePreset", (0, y + 130 + 130 * i), preset=preset, mirror=False,
-                            hands=hands))
+    subject = wf.add("PoseFactoryMannequin", 0, height=1.75, build="average")
+    poses = [wf.add("PoseFactoryPosePreset", 0, preset=preset, mirror=False, hands=hands)
+             for preset, hands in presets]
     if len(poses) > 1:
-        joined = wf.add("PoseFactoryPoseList", (0, y + 130 + 130 * len(poses)), size=[320, 206],
-                        **{f"poses_{i + 1}": p[0] for i, p in enumerate(poses)})
-        pose_out = joined[0]
-        cam_y = y + 360 + 130 * len(poses)
+        pose_out = wf.add("PoseFactoryPoseList", 0, **{f"poses_{i + 1}": p[0] for i, p in enumerate(poses)})[0]
     else:
         pose_out = poses[0][0]
-        cam_y = y + 270
-    cams = wf.add("PoseFactoryCameraOrbit", (0, cam_y), views=views, elevation=elevation, distance=0.0,
+    cams = wf.add("PoseFactoryCameraOrbit", 0, views=views, elevation=elevation, distance=0.0,
                   focal_length=50.0, orthographic=False, roll=0.0, start_azimuth=start_azimuth)
-    batch = wf.add("PoseFactoryRequestPoseBatch", (380, y), subject=subject[0], poses=pose_out, cameras=cams[0],
-                   width=width, height=height, depth=True, normal=True, seg=True, shaded=True,
-                   depth_range="batch", hands=True, face=True, sdxl_sticks=sdxl_sticks, backend="local",
-                   project="examples", force=False)
-    return batch
+    return wf.add("PoseFactoryRequestPoseBatch", 400, subject=subject[0], poses=pose_out, cameras=cams[0],
+                  width=width, height=height, depth=True, normal=True, seg=True, shaded=True,
+                  depth_range="batch", hands=True, face=True, sdxl_sticks=sdxl_sticks, backend="local",
+                  project="examples", force=False)
 
 
 def load_pose(wf, batch, pos):
@@ -223,21 +223,19 @@ def load_pose(wf, batch, pos):
                   frames="all", order="view_major", hands=True, face=True)
 
 
-def sdxl_base(wf, x, y, positive, width, height, batch_size):
-    ckpt = wf.add("CheckpointLoaderSimple", (x, y), size=[340, 98], ckpt_name=SDXL_CKPT)
-    pos = wf.add("CLIPTextEncode", (x, y + 150), size=[340, 160], title="Positive prompt", clip=ckpt[1],
-                 text=positive)
-    neg = wf.add("CLIPTextEncode", (x, y + 350), size=[340, 120], title="Negative prompt", clip=ckpt[1],
-                 text=NEGATIVE)
-    latent = wf.add("EmptyLatentImage", (x, y + 510), width=width, height=height, batch_size=batch_size)
+def sdxl_base(wf, x, positive, width, height, batch_size):
+    ckpt = wf.add("CheckpointLoaderSimple", x, size=[320, 98], ckpt_name=SDXL_CKPT)
+    pos = wf.add("CLIPTextEncode", x, size=[320, 160], title="Positive prompt", clip=ckpt[1], text=positive)
+    neg = wf.add("CLIPTextEncode", x, size=[320, 120], title="Negative prompt", clip=ckpt[1], text=NEGATIVE)
+    latent = wf.add("EmptyLatentImage", x, width=width, height=height, batch_size=batch_size)
     return ckpt, pos, neg, latent
 
 
-def sample(wf, x, y, ckpt, positive, negative, latent, prefix):
-    ks = wf.add("KSampler", (x, y), size=[320, 262], model=ckpt[0], seed=42, control_after_generate="fixed",
+def sample(wf, x, ckpt, positive, negative, latent):
+    ks = wf.add("KSampler", x, size=[320, 262], model=ckpt[0], seed=42, control_after_generate="fixed",
                 steps=30, cfg=6.0, sampler_name="dpmpp_2m", scheduler="karras", positive=positive,
                 negative=negative, latent_image=latent[0], denoise=1.0)
-    dec = wf.add("VAEDecode", (x, y + 310), samples=ks[0], vae=ckpt[2])
+    dec = wf.add("VAEDecode", x, samples=ks[0], vae=ckpt[2])
     return dec
 
 
@@ -246,14 +244,14 @@ def openpose_sdxl(info):
     presets = [("waving", "open"), ("fighting_stance", "fist"), ("running", "preset default"),
                ("hands_on_hips", "preset default")]
     batch = pose_spec(wf, presets, views=1, start_azimuth=20.0, elevation=5.0, width=832, height=1216)
-    pose = load_pose(wf, batch, (780, 0))
-    ckpt, pos, neg, latent = sdxl_base(wf, 780, 300, POSITIVE, 832, 1216, len(presets))
-    cn = wf.add("ControlNetLoader", (1180, 0), size=[340, 60], control_net_name=OPENPOSE_CN)
-    apply = wf.add("ControlNetApplyAdvanced", (1180, 130), positive=pos[0], negative=neg[0], control_net=cn[0],
+    pose = load_pose(wf, batch, 800)
+    ckpt, pos, neg, latent = sdxl_base(wf, 800, POSITIVE, 832, 1216, len(presets))
+    cn = wf.add("ControlNetLoader", 1200, size=[340, 60], control_net_name=OPENPOSE_CN)
+    apply = wf.add("ControlNetApplyAdvanced", 1200, positive=pos[0], negative=neg[0], control_net=cn[0],
                    image=pose[0], strength=0.9, start_percent=0.0, end_percent=1.0)
-    dec = sample(wf, 1580, 0, ckpt, apply[0], apply[1], latent, "pose_factory/openpose_sdxl")
-    wf.add("PreviewImage", (1180, 420), size=[340, 420], title="OpenPose conditioning", images=pose[0])
-    wf.add("SaveImage", (1940, 0), size=[460, 620], images=dec[0], filename_prefix="pose_factory/openpose_sdxl")
+    dec = sample(wf, 1600, ckpt, apply[0], apply[1], latent)
+    wf.add("PreviewImage", 1200, size=[340, 420], title="OpenPose conditioning", images=pose[0])
+    wf.add("SaveImage", 2000, size=[460, 620], images=dec[0], filename_prefix="pose_factory/openpose_sdxl")
     return wf
 
 
@@ -262,25 +260,25 @@ def multi_controlnet_sdxl(info):
     presets = [("sitting", "relaxed"), ("kneeling_one_knee", "preset default"), ("reaching_up", "open"),
                ("dance_disco", "preset default")]
     batch = pose_spec(wf, presets, views=1, start_azimuth=30.0, elevation=8.0, width=832, height=1216)
-    pose = load_pose(wf, batch, (780, 0))
-    dn = wf.add("PoseFactoryDepthNormalLoader", (780, 300), batch=batch[0], project="examples", batch_id="",
+    pose = load_pose(wf, batch, 800)
+    dn = wf.add("PoseFactoryDepthNormalLoader", 800, batch=batch[0], project="examples", batch_id="",
                 views="all", frames="all", order="view_major", depth_range="batch",
                 normal_convention="controlnet", parts="hands")
-    ckpt, pos, neg, latent = sdxl_base(wf, 780, 640, POSITIVE, 832, 1216, len(presets))
-    union = wf.add("ControlNetLoader", (1180, 0), size=[340, 60], title="ControlNet union (depth, normal)",
+    ckpt, pos, neg, latent = sdxl_base(wf, 800, POSITIVE, 832, 1216, len(presets))
+    union = wf.add("ControlNetLoader", 1200, size=[340, 60], title="ControlNet union (depth, normal)",
                    control_net_name=UNION_CN)
-    as_depth = wf.add("SetUnionControlNetType", (1180, 110), control_net=union[0], type="depth")
-    as_normal = wf.add("SetUnionControlNetType", (1180, 210), control_net=union[0], type="normal")
-    op = wf.add("ControlNetLoader", (1180, 310), size=[340, 60], title="ControlNet OpenPose",
+    as_depth = wf.add("SetUnionControlNetType", 1200, control_net=union[0], type="depth")
+    as_normal = wf.add("SetUnionControlNetType", 1200, control_net=union[0], type="normal")
+    op = wf.add("ControlNetLoader", 1200, size=[340, 60], title="ControlNet OpenPose",
                 control_net_name=OPENPOSE_CN)
-    a1 = wf.add("ControlNetApplyAdvanced", (1180, 420), title="Apply depth", positive=pos[0], negative=neg[0],
+    a1 = wf.add("ControlNetApplyAdvanced", 1200, title="Apply depth", positive=pos[0], negative=neg[0],
                 control_net=as_depth[0], image=dn[0], strength=0.5, start_percent=0.0, end_percent=0.6)
-    a2 = wf.add("ControlNetApplyAdvanced", (1180, 640), title="Apply normal", positive=a1[0], negative=a1[1],
+    a2 = wf.add("ControlNetApplyAdvanced", 1200, title="Apply normal", positive=a1[0], negative=a1[1],
                 control_net=as_normal[0], image=dn[1], strength=0.4, start_percent=0.0, end_percent=0.6)
-    a3 = wf.add("ControlNetApplyAdvanced", (1180, 860), title="Apply OpenPose", positive=a2[0], negative=a2[1],
+    a3 = wf.add("ControlNetApplyAdvanced", 1200, title="Apply OpenPose", positive=a2[0], negative=a2[1],
                 control_net=op[0], image=pose[0], strength=0.8, start_percent=0.0, end_percent=1.0)
-    dec = sample(wf, 1580, 0, ckpt, a3[0], a3[1], latent, "pose_factory/multi_controlnet_sdxl")
-    wf.add("SaveImage", (1940, 0), size=[460, 620], images=dec[0],
+    dec = sample(wf, 1600, ckpt, a3[0], a3[1], latent)
+    wf.add("SaveImage", 2000, size=[460, 620], images=dec[0],
            filename_prefix="pose_factory/multi_controlnet_sdxl")
     return wf
 
@@ -289,18 +287,18 @@ def character_sheet(info):
     wf = Workflow("character_sheet_4_views", info)
     batch = pose_spec(wf, [("hands_on_hips", "preset default")], views=4, start_azimuth=0.0, elevation=5.0,
                       width=832, height=1216)
-    pose = load_pose(wf, batch, (780, 0))
-    ckpt, pos, neg, latent = sdxl_base(wf, 780, 300, SHEET_POSITIVE, 832, 1216, 4)
-    cn = wf.add("ControlNetLoader", (1180, 0), size=[340, 60], control_net_name=OPENPOSE_CN)
-    apply = wf.add("ControlNetApplyAdvanced", (1180, 130), positive=pos[0], negative=neg[0], control_net=cn[0],
+    pose = load_pose(wf, batch, 800)
+    ckpt, pos, neg, latent = sdxl_base(wf, 800, SHEET_POSITIVE, 832, 1216, 4)
+    cn = wf.add("ControlNetLoader", 1200, size=[340, 60], control_net_name=OPENPOSE_CN)
+    apply = wf.add("ControlNetApplyAdvanced", 1200, positive=pos[0], negative=neg[0], control_net=cn[0],
                    image=pose[0], strength=0.9, start_percent=0.0, end_percent=1.0)
-    dec = sample(wf, 1580, 0, ckpt, apply[0], apply[1], latent, "pose_factory/character_sheet")
-    grid = wf.add("ImageGrid", (1940, 0), title="Tile the 4 views", images=dec[0], columns=4, cell_width=832,
+    dec = sample(wf, 1600, ckpt, apply[0], apply[1], latent)
+    grid = wf.add("ImageGrid", 2000, title="Tile the 4 views", images=dec[0], columns=4, cell_width=832,
                   cell_height=1216, padding=16)
-    wf.add("SaveImage", (2300, 0), size=[700, 360], images=grid[0], filename_prefix="pose_factory/character_sheet")
-    pose_grid = wf.add("ImageGrid", (1180, 420), title="Tile the 4 skeletons", images=pose[0], columns=4,
+    wf.add("SaveImage", 2400, size=[700, 360], images=grid[0], filename_prefix="pose_factory/character_sheet")
+    pose_grid = wf.add("ImageGrid", 2000, title="Tile the 4 skeletons", images=pose[0], columns=4,
                        cell_width=416, cell_height=608, padding=8)
-    wf.add("PreviewImage", (1580, 420), size=[700, 300], title="OpenPose sheet", images=pose_grid[0])
+    wf.add("PreviewImage", 2400, size=[700, 300], title="OpenPose sheet", images=pose_grid[0])
     return wf
 
 
@@ -308,17 +306,17 @@ def no_model_preview(info):
     wf = Workflow("no_model_preview", info)
     presets = [("a_pose", "preset default"), ("waving", "open"), ("fighting_stance", "fist")]
     batch = pose_spec(wf, presets, views=4, start_azimuth=0.0, elevation=10.0, width=512, height=512)
-    pose = load_pose(wf, batch, (780, 0))
-    dn = wf.add("PoseFactoryDepthNormalLoader", (780, 300), batch=batch[0], project="examples", batch_id="",
+    pose = load_pose(wf, batch, 800)
+    dn = wf.add("PoseFactoryDepthNormalLoader", 800, batch=batch[0], project="examples", batch_id="",
                 views="all", frames="all", order="view_major", depth_range="batch",
                 normal_convention="controlnet", parts="hands")
-    redraw = wf.add("PoseFactoryPoseKeypointsToImage", (780, 640), title="Redraw from keypoints (SDXL sticks)",
+    redraw = wf.add("PoseFactoryPoseKeypointsToImage", 800, title="Redraw from keypoints (SDXL sticks)",
                     pose_keypoint=pose[1], hands=True, face=False, sdxl_sticks=True)
-    mask = wf.add("MaskToImage", (780, 800), mask=dn[4])
+    mask = wf.add("MaskToImage", 800, mask=dn[4])
     previews = [("OpenPose", pose[0]), ("Shaded", pose[2]), ("Depth", dn[0]), ("Normal", dn[1]),
                 ("Segmentation", dn[2]), ("Keypoints redrawn", redraw[0]), ("Hands mask", mask[0])]
     for i, (title, src) in enumerate(previews):
-        wf.add("PreviewImage", (1180 + 380 * (i % 4), 380 * (i // 4)), size=[360, 360], title=title, images=src)
+        wf.add("PreviewImage", 1200 + 400 * (i % 4), size=[360, 380], title=title, images=src)
     return wf
 
 
@@ -430,12 +428,12 @@ def make_thumbnail(wf: Workflow, out_path: Path, workdir: Path) -> Path:
     for r, row in enumerate(grid):
         for c, im in enumerate(row):
             sheet.paste(_fit(im, cell), (c * cell[0], r * cell[1]))
-    if sheet.size != (512, 384):
-        sheet = _fit(sheet, (512, 384), (24, 24, 24))
+    label_h = 18  # the tiles fit above a caption strip: 512 x 384 in all
+    thumb = Image.new("RGB", (512, 384), (24, 24, 24))
+    thumb.paste(_fit(sheet, (512, 384 - label_h), (24, 24, 24)), (0, 0))
+    sheet = thumb
     draw = ImageDraw.Draw(sheet)
-    label = wf.name.replace("_", " ")
-    draw.rectangle((0, 384 - 18, 512, 384), fill=(24, 24, 24))
-    draw.text((6, 384 - 15), label, fill=(235, 235, 235))
+    draw.text((6, 384 - label_h + 3), f"{wf.name}   ({', '.join(cols)})", fill=(235, 235, 235))
     sheet.save(out_path, "JPEG", quality=88, optimize=True)
     return out_path
 

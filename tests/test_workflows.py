@@ -1,0 +1,318 @@
+"""The example workflows (example_workflows/, DESIGN.md §2 and §5): every UI-format template and its
+API-format copy checked against the /object_info a real ComfyUI served (tests/fixtures/object_info.json)
+and against our live node classes; the generator (scripts/make_workflows.py) reproduces them.
+No ComfyUI needed."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "example_workflows"
+API = EXAMPLES / "api"
+# POSE_FACTORY_OBJECT_INFO: check against another capture (e.g. a fresh one in /tmp).
+OBJECT_INFO = Path(os.environ.get("POSE_FACTORY_OBJECT_INFO") or ROOT / "tests" / "fixtures" / "object_info.json")
+WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
+EXPECTED = ["character_sheet_4_views", "no_model_preview", "pose_batch_multi_controlnet_sdxl",
+            "pose_batch_openpose_sdxl"]
+# Model dropdowns: their lists are empty on a ComfyUI without models (as where the fixture came from).
+MODEL_INPUTS = {("CheckpointLoaderSimple", "ckpt_name"), ("ControlNetLoader", "control_net_name")}
+MODEL_SUFFIXES = (".safetensors",)
+
+
+def load_generator():
+    spec = importlib.util.spec_from_file_location("make_workflows", ROOT / "scripts" / "make_workflows.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def info():
+    return json.loads(OBJECT_INFO.read_text(encoding="utf-8"))
+
+
+def templates():
+    return sorted(p.stem for p in EXAMPLES.glob("*.json"))
+
+
+def read(path):
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+# -- helpers over /object_info -------------------------------------------------------------------
+
+def node_def(info, class_type):
+    assert class_type in info, f"unknown node class {class_type} (not in {OBJECT_INFO.name})"
+    return info[class_type]
+
+
+def ordered_inputs(d):
+    """[(name, spec, required)] in input_order (hidden inputs are not part of a workflow)."""
+    order = d.get("input_order") or {k: list(v) for k, v in d["input"].items() if k != "hidden"}
+    return [(n, d["input"][sec][n], sec == "required") for sec in ("required", "optional") for n in order.get(sec, [])]
+
+
+def is_widget(spec):
+    return isinstance(spec[0], list) or spec[0] in WIDGET_TYPES
+
+
+def opts(spec):
+    return spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
+
+
+def combo_options(spec):
+    return spec[0] if isinstance(spec[0], list) else opts(spec).get("options", [])
+
+
+def check_widget(where, class_type, name, spec, value):
+    t = "COMBO" if isinstance(spec[0], list) else spec[0]
+    o = opts(spec)
+    if t == "INT":
+        assert isinstance(value, int) and not isinstance(value, bool), f"{where}: {name}={value!r} is not an INT"
+    elif t == "FLOAT":
+        assert isinstance(value, (int, float)) and not isinstance(value, bool), f"{where}: {name}={value!r} not FLOAT"
+    elif t == "BOOLEAN":
+        assert isinstance(value, bool), f"{where}: {name}={value!r} is not a BOOLEAN"
+    elif t == "STRING":
+        assert isinstance(value, str), f"{where}: {name}={value!r} is not a STRING"
+    elif t == "COMBO":
+        options = combo_options(spec)
+        if (class_type, name) in MODEL_INPUTS and not options:
+            assert isinstance(value, str) and value.endswith(MODEL_SUFFIXES), f"{where}: {name}={value!r}"
+        else:
+            assert value in options, f"{where}: {name}={value!r} is not one of {options}"
+    if t in ("INT", "FLOAT"):
+        if "min" in o:
+            assert value >= o["min"], f"{where}: {name}={value} below min {o['min']}"
+        if "max" in o:
+            assert value <= o["max"], f"{where}: {name}={value} above max {o['max']}"
+    if t == "INT" and o.get("step", 1) > 1:
+        assert (value - o.get("min", 0)) % o["step"] == 0 or value % o["step"] == 0, \
+            f"{where}: {name}={value} is not on a step of {o['step']}"
+
+
+def has_control_after_generate(name, spec):
+    return spec[0] == "INT" and (bool(opts(spec).get("control_after_generate")) or name in ("seed", "noise_seed"))
+
+
+def types_match(out_type, in_type):
+    return out_type == in_type or "*" in (out_type, in_type)
+
+
+# -- the folder ----------------------------------------------------------------------------------
+
+def test_the_folder_holds_the_four_templates_with_thumbnails_and_api_copies():
+    assert templates() == EXPECTED
+    top = sorted(p.name for p in EXAMPLES.iterdir())
+    assert top == sorted(["api"] + [f"{n}.json" for n in EXPECTED] + [f"{n}.jpg" for n in EXPECTED]), top
+    assert sorted(p.name for p in API.iterdir()) == sorted(f"{n}.json" for n in EXPECTED)
+    for name in EXPECTED:  # every top-level .json is listed as a template, so each must be UI format
+        data = read(EXAMPLES / f"{name}.json")
+        assert isinstance(data.get("nodes"), list) and isinstance(data.get("links"), list), name
+
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_thumbnail_is_a_small_jpeg(name):
+    from PIL import Image
+
+    path = EXAMPLES / f"{name}.jpg"
+    with Image.open(path) as im:
+        assert im.format == "JPEG" and im.mode == "RGB"
+        assert 256 <= im.width <= 1024 and 192 <= im.height <= 1024, im.size
+        extrema = im.convert("L").getextrema()
+        assert extrema[1] - extrema[0] > 100, "thumbnail looks blank"
+    assert path.stat().st_size < 200_000
+
+
+# -- the UI format -------------------------------------------------------------------------------
+
+def ui_to_api(info, wf):
+    """What ComfyUI's frontend sends to /prompt for a UI-format workflow (widgets_values mapped back
+    to the widget inputs in input_order, links to [node id, output index])."""
+    links = {l[0]: l for l in wf["links"]}
+    out = {}
+    for node in wf["nodes"]:
+        d = node_def(info, node["type"])
+        values = list(node.get("widgets_values") or [])
+        inputs = {}
+        linked = {i["name"]: i["link"] for i in node.get("inputs", []) if i.get("link") is not None}
+        for name, spec, _ in ordered_inputs(d):
+            if name in linked:
+                link = links[linked[name]]
+                inputs[name] = [str(link[1]), link[2]]
+                if is_widget(spec):  # a widget turned into a socket still holds its slot in widgets_values
+                    values.pop(0)
+                    if has_control_after_generate(name, spec):
+                        values.pop(0)
+            elif is_widget(spec):
+                inputs[name] = values.pop(0)
+                if has_control_after_generate(name, spec):
+                    values.pop(0)
+        assert values == [], f"{node['type']} #{node['id']}: widgets_values has extra values {values}"
+        out[str(node["id"])] = {"class_type": node["type"], "inputs": inputs}
+    return out
+
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_ui_template_is_valid_against_object_info(info, name):
+    wf = read(EXAMPLES / f"{name}.json")
+    assert wf["version"] == 0.4
+    for key in ("last_node_id", "last_link_id", "nodes", "links", "groups", "config", "extra"):
+        assert key in wf, key
+    nodes = {n["id"]: n for n in wf["nodes"]}
+    assert len(nodes) == len(wf["nodes"]), "duplicate node ids"
+    assert wf["last_node_id"] >= max(nodes)
+    assert wf["last_link_id"] >= max((l[0] for l in wf["links"]), default=0)
+    for node in wf["nodes"]:
+        where = f"{name}: {node['type']} #{node['id']}"
+        d = node_def(info, node["type"])
+        for key in ("pos", "size", "flags", "order", "mode", "inputs", "outputs", "properties", "widgets_values"):
+            assert key in node, f"{where}: no {key}"
+        assert node["properties"]["Node name for S&R"] == node["type"]
+        assert node["mode"] == 0
+        specs = {n: (s, req) for n, s, req in ordered_inputs(d)}
+        socket_names = [i["name"] for i in node["inputs"]]
+        assert len(set(socket_names)) == len(socket_names), f"{where}: duplicate inputs"
+        for i in node["inputs"]:
+            assert i["name"] in specs, f"{where}: unknown input {i['name']}"
+            spec, _ = specs[i["name"]]
+            if not is_widget(spec):
+                assert i["type"] == spec[0], f"{where}: input {i['name']} is {spec[0]}, not {i['type']}"
+        for n, (spec, req) in specs.items():
+            if req and not is_widget(spec):
+                linked = [i for i in node["inputs"] if i["name"] == n and i.get("link") is not None]
+                assert linked, f"{where}: required input {n} is not linked"
+        # widgets_values: one per widget input, in input_order, plus control_after_generate after a seed
+        values = list(node["widgets_values"])
+        for n, (spec, _) in specs.items():
+            if not is_widget(spec):
+                continue
+            assert values, f"{where}: widgets_values too short (no value for {n})"
+            check_widget(where, node["type"], n, spec, values.pop(0))
+            if has_control_after_generate(n, spec):
+                assert values and values.pop(0) in ("fixed", "increment", "decrement", "randomize"), where
+        assert values == [], f"{where}: widgets_values too long: {values}"
+        assert [o["type"] for o in node["outputs"]] == d["output"], where
+        assert [o["name"] for o in node["outputs"]] == (d.get("output_name") or d["output"]), where
+        assert [o.get("slot_index", k) for k, o in enumerate(node["outputs"])] == list(range(len(d["output"])))
+    # links: [id, from_node, from_slot, to_node, to_slot, type], both ends agree with the nodes
+    for link_id, src, src_slot, dst, dst_slot, ltype in wf["links"]:
+        assert src in nodes and dst in nodes, f"{name}: link {link_id} to a missing node"
+        out = nodes[src]["outputs"][src_slot]
+        inp = nodes[dst]["inputs"][dst_slot]
+        assert link_id in (out["links"] or []), f"{name}: output does not list link {link_id}"
+        assert inp["link"] == link_id, f"{name}: input does not hold link {link_id}"
+        assert ltype == out["type"] and types_match(out["type"], inp["type"]), f"{name}: link {link_id} types"
+        assert nodes[src]["order"] < nodes[dst]["order"], f"{name}: link {link_id} against the execution order"
+    all_in = {i["link"] for n in wf["nodes"] for i in n["inputs"] if i.get("link") is not None}
+    all_out = {l for n in wf["nodes"] for o in n["outputs"] for l in (o["links"] or [])}
+    assert all_in == all_out == {l[0] for l in wf["links"]}, f"{name}: dangling link ids"
+    assert sorted(n["order"] for n in wf["nodes"]) == list(range(len(nodes)))
+
+
+# -- the API format ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_api_copy_is_valid_against_object_info(info, name):
+    prompt = read(API / f"{name}.json")
+    assert prompt and all(isinstance(k, str) and k.isdigit() for k in prompt)
+    for nid, node in prompt.items():
+        where = f"{name} (api): {node.get('class_type')} #{nid}"
+        d = node_def(info, node["class_type"])
+        specs = {n: (s, req) for n, s, req in ordered_inputs(d)}
+        for n in node["inputs"]:
+            assert n in specs, f"{where}: unknown input {n}"
+        for n, (spec, req) in specs.items():
+            if req:
+                assert n in node["inputs"], f"{where}: required input {n} missing"
+            if n not in node["inputs"]:
+                continue
+            v = node["inputs"][n]
+            if isinstance(v, list):
+                assert len(v) == 2 and isinstance(v[0], str) and isinstance(v[1], int), f"{where}: {n}={v}"
+                assert v[0] in prompt, f"{where}: {n} links to missing node {v[0]}"
+                src = node_def(info, prompt[v[0]]["class_type"])
+                assert 0 <= v[1] < len(src["output"]), f"{where}: {n} links to missing output {v[1]}"
+                expected = "COMBO" if isinstance(spec[0], list) else spec[0]
+                assert types_match(src["output"][v[1]], expected), \
+                    f"{where}: {n} wants {expected}, gets {src['output'][v[1]]}"
+            else:
+                assert is_widget(spec), f"{where}: socket {n} holds a literal {v!r}"
+                check_widget(where, node["class_type"], n, spec, v)
+
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_ui_and_api_copies_describe_the_same_graph(info, name):
+    ui = ui_to_api(info, read(EXAMPLES / f"{name}.json"))
+    api = {k: {"class_type": v["class_type"], "inputs": v["inputs"]} for k, v in read(API / f"{name}.json").items()}
+    assert ui == api
+
+
+# -- our nodes -----------------------------------------------------------------------------------
+
+def test_our_nodes_in_the_workflows_match_the_live_classes(info):
+    import nodes as pack_nodes
+
+    used = set()
+    for name in EXPECTED:
+        used |= {n["class_type"] for n in read(API / f"{name}.json").values()}
+        for node in read(API / f"{name}.json").values():
+            if not node["class_type"].startswith("PoseFactory"):
+                continue
+            cls = pack_nodes.NODE_CLASS_MAPPINGS[node["class_type"]]
+            live = cls.INPUT_TYPES()
+            live_specs = {n: s for sec in ("required", "optional") for n, s in live.get(sec, {}).items()}
+            for n, v in node["inputs"].items():
+                assert n in live_specs, f"{name}: {node['class_type']} has no input {n} any more"
+                spec = live_specs[n]
+                if not isinstance(v, list) and isinstance(spec[0], (list, tuple)) and n != "batch_id":
+                    assert v in spec[0], f"{name}: {node['class_type']}.{n}={v!r} not in {list(spec[0])}"
+            for n in live.get("required", {}):
+                assert n in node["inputs"], f"{name}: {node['class_type']} lacks required {n}"
+    ours = sorted(c for c in used if c.startswith("PoseFactory"))
+    assert ours, "no PoseFactory node in the workflows"
+    for class_type in ours:  # the fixture was captured from these classes
+        cls = pack_nodes.NODE_CLASS_MAPPINGS[class_type]
+        d = node_def(info, class_type)
+        live = cls.INPUT_TYPES()
+        for sec in ("required", "optional"):
+            assert list(live.get(sec, {})) == d.get("input_order", {}).get(sec, []), f"{class_type} {sec} inputs"
+            for n, spec in live.get(sec, {}).items():
+                fixture_type = d["input"][sec][n][0]
+                if isinstance(spec[0], (list, tuple)):
+                    assert isinstance(fixture_type, list) or fixture_type == "COMBO", f"{class_type}.{n}"
+                else:
+                    assert fixture_type == spec[0], f"{class_type}.{n}: {spec[0]} vs fixture {fixture_type}"
+        assert list(cls.RETURN_TYPES) == d["output"], class_type
+
+
+def test_sdxl_workflows_name_the_documented_model_files():
+    gen = load_generator()
+    names = {}
+    for name in EXPECTED:
+        for node in read(API / f"{name}.json").values():
+            for n in ("ckpt_name", "control_net_name"):
+                if n in node["inputs"]:
+                    names.setdefault(name, set()).add(node["inputs"][n])
+    assert "no_model_preview" not in names  # runs with no model at all
+    assert names["pose_batch_openpose_sdxl"] == {gen.SDXL_CKPT, gen.OPENPOSE_CN}
+    assert names["pose_batch_multi_controlnet_sdxl"] == {gen.SDXL_CKPT, gen.OPENPOSE_CN, gen.UNION_CN}
+    assert names["character_sheet_4_views"] == {gen.SDXL_CKPT, gen.OPENPOSE_CN}
+
+
+# -- the generator -------------------------------------------------------------------------------
+
+def test_generator_reproduces_the_committed_files(tmp_path, info):
+    gen = load_generator()
+    written = gen.write_all(tmp_path, info)
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in written) == sorted(
+        [f"{n}.json" for n in EXPECTED] + [f"api/{n}.json" for n in EXPECTED])
+    for p in written:
+        rel = p.relative_to(tmp_path)
+        assert p.read_bytes() == (EXAMPLES / rel).read_bytes(), \
+            f"{rel} differs from the generator's output: run scripts/make_workflows.py"
