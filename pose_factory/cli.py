@@ -1,6 +1,7 @@
-"""Command line: render a spec file into a batch folder, or the demo batch.
+"""Command line: render a spec file into a batch folder, or the demo batch, through the job client
+(the local worker by default, or RunPod).
 
-    python -m pose_factory render SPEC.json|yaml --out FOLDER [--project NAME] [--force]
+    python -m pose_factory render SPEC.json|yaml [--out FOLDER] [--project NAME] [--force] [--backend local|runpod]
     python -m pose_factory demo [--out FOLDER]
 """
 from __future__ import annotations
@@ -10,7 +11,7 @@ import json
 import os
 import sys
 
-from . import errors, render, spec as spec_mod, storage as storage_mod
+from . import budget, client, errors, render, settings as settings_mod, spec as spec_mod, storage as storage_mod
 
 DEMO_SPEC = {
     "schema_version": "1.0",
@@ -23,13 +24,14 @@ DEMO_SPEC = {
 }
 
 
-def _progress_bar(total_hint=1):
+def _progress_bar():
+    """A tqdm bar for the job's progress events, made at the first event (a refused job shows none)."""
     from tqdm import tqdm
 
-    bar = tqdm(total=total_hint, unit="image", desc="queued")
-    state = {"name": None}
+    state = {"bar": None, "name": None}
 
     def update(p):
+        bar = state["bar"] = state["bar"] or tqdm(total=1, unit="image", desc="queued")
         if p["state"] != state["name"]:
             state["name"] = p["state"]
             bar.set_description(p["state"])
@@ -42,20 +44,29 @@ def _progress_bar(total_hint=1):
     return update
 
 
-def run(spec: dict, out: str, project: str | None, force: bool, sheet: bool) -> int:
-    store = storage_mod.LocalStorage(out)
-    manifest, rendered = render.render_batch(spec, store, project=project, force=force,
-                                             on_progress=_progress_bar())
-    prefix = storage_mod.batch_prefix(manifest["project"], manifest["batch_id"])
-    folder = store.local_path(prefix)
-    print(("rendered" if rendered else "already in storage (use --force to re-render)") + f": {folder}")
+def run(spec: dict, out: str | None, project: str | None, force: bool, sheet: bool, backend: str | None = None) -> int:
+    """Renders through the job client into the configured storage (a local folder at out, if given)."""
+    overrides = {"storage": {"backend": "local", "local_root": os.path.abspath(out)}} if out else None
+    settings = settings_mod.load_settings(overrides=overrides)
+    try:
+        res = client.run_job(spec, project=project, force=force, backend=backend, settings=settings,
+                             on_progress=_progress_bar())
+    finally:
+        client.close_clients()
+    manifest = res.manifest
+    print(("rendered" if res.rendered else "already in storage (use --force to re-render)")
+          + f": {manifest['project']}/{manifest['batch_id']} ({res.backend})")
     t = manifest.get("timings", {})
-    if rendered and t:
+    if res.rendered and t:
         print("timings: " + ", ".join(f"{k} {v:.2f}s" for k, v in t.items() if isinstance(v, (int, float))))
-    if sheet:
+    store = settings_mod.make_storage(settings)
+    if sheet and isinstance(store, storage_mod.LocalStorage):
         from .contact_sheet import make_sheet
 
-        path = make_sheet(folder, manifest, os.path.join(out, f"contact_sheet_{manifest['batch_id']}.png"))
+        folder = store.local_path(storage_mod.batch_prefix(manifest["project"], manifest["batch_id"]))
+        print(f"batch folder: {folder}")
+        path = make_sheet(folder, manifest, os.path.join(settings["storage"]["local_root"],
+                                                         f"contact_sheet_{manifest['batch_id']}.png"))
         print(f"contact sheet: {path}")
     return 0
 
@@ -65,7 +76,9 @@ def main(argv=None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("render", help="render a JobSpec file (JSON or YAML) into a batch folder")
     r.add_argument("spec", help="the JobSpec file")
-    r.add_argument("--out", required=True, help="storage root folder (batches go to projects/<p>/batches/<id>/)")
+    r.add_argument("--out", help="a local storage folder (batches go to projects/<p>/batches/<id>/); "
+                                 "default: the configured storage")
+    r.add_argument("--backend", choices=sorted(client.BACKENDS), help="job client (default: the config's)")
     r.add_argument("--project", help="overrides the spec's project")
     r.add_argument("--force", action="store_true", help="re-render even if the batch exists")
     r.add_argument("--no-sheet", action="store_true", help="skip the contact sheet")
@@ -75,8 +88,10 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     try:
         if a.cmd == "demo":
-            return run(DEMO_SPEC, a.out, None, a.force, True)
-        return run(spec_mod.load_spec_file(a.spec), a.out, a.project, a.force, not a.no_sheet)
-    except (errors.SpecError, render.RenderError, OSError, json.JSONDecodeError) as e:
+            return run(DEMO_SPEC, a.out, None, a.force, True, "local")
+        return run(spec_mod.load_spec_file(a.spec), a.out, a.project, a.force, not a.no_sheet, a.backend)
+    except (errors.SpecError, render.RenderError, client.JobFailed, client.ClientConfigError,
+            settings_mod.SettingsError, budget.BudgetExceeded, errors.StorageError, OSError,
+            json.JSONDecodeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
