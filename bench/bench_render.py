@@ -14,7 +14,6 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from pose_factory import render  # noqa: E402
-from pose_factory.cli import DEMO_SPEC  # noqa: E402
 
 POSES = ["a_pose", "walk_left_step", "running", "sitting", "waving", "arms_crossed", "fighting_stance", "crouching"]
 

@@ -7,8 +7,8 @@ import os
 import sys
 
 PACK_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if PACK_ROOT not in sys.path:  # ComfyUI imports the pack by file path: make the core importable by name
-    sys.path.insert(0, PACK_ROOT)
+if PACK_ROOT not in sys.path:  # ComfyUI imports the pack by file path: the core becomes importable by
+    sys.path.append(PACK_ROOT)  # name, one module shared by nodes and routes; appended, so it shadows nothing
 
 import numpy as np  # noqa: E402
 

@@ -23,14 +23,10 @@ import logging
 import math
 import os
 import re
-import sys
 import tempfile
 from pathlib import Path
 
-_PACK_ROOT = str(Path(__file__).resolve().parent.parent)
-if _PACK_ROOT not in sys.path:  # as nodes/_common.py: ComfyUI imports the pack by file path, and the
-    sys.path.insert(0, _PACK_ROOT)  # core must be the one `pose_factory` module the nodes use too
-
+from . import _common  # noqa: F401  (the package's __init__ imports it first anyway: pose_factory on sys.path)
 from pose_factory import index as index_mod  # noqa: E402
 from pose_factory import settings as settings_mod  # noqa: E402
 from pose_factory.errors import StorageError  # noqa: E402

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from pose_factory import budget, client, index, render, settings as settings_mod
-from pose_factory.storage import LocalStorage, batch_prefix, read_manifest
+from pose_factory.storage import LocalStorage, read_manifest
 
 psutil = pytest.importorskip("psutil")
 pytestmark = pytest.mark.blender
