@@ -21,6 +21,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
+def timed(fn, runs: int) -> list[float]:
+    """Seconds of each of runs calls of fn."""
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--views", type=int, default=8)
@@ -63,24 +73,13 @@ def main() -> None:
                 **common, depth_range="image", normal_convention="opengl", parts="hands, head"),
         }
         for name, fn in cases.items():
-            t0 = time.perf_counter()
-            fn()
-            first = time.perf_counter() - t0
-            times = []
-            for _ in range(args.runs):
-                t0 = time.perf_counter()
-                fn()
-                times.append(time.perf_counter() - t0)
+            (first,) = timed(fn, 1)
+            times = timed(fn, args.runs)
             print(f"{name:38s} first (download) {first:6.3f} s   cached median {statistics.median(times):6.3f} s "
                   f"min {min(times):6.3f} s")
         # with the preview grid ComfyUI shows (written to its temp folder)
         sys.modules["folder_paths"] = types.SimpleNamespace(get_temp_directory=lambda: str(tmp / "comfy_temp"))
-        fn = cases["LoadPoseFromR2"]
-        times = []
-        for _ in range(args.runs):
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
+        times = timed(cases["LoadPoseFromR2"], args.runs)
         print(f"{'LoadPoseFromR2 + preview grid':38s} {'':22s}cached median {statistics.median(times):6.3f} s "
               f"min {min(times):6.3f} s")
         del sys.modules["folder_paths"]
@@ -120,12 +119,7 @@ def s3_loads(tmp: Path, manifest: dict, common: dict, args) -> None:
         for round_ in range(2):
             shutil.rmtree(tmp / "cache_s3", ignore_errors=True)
             for name, fn in loaders.items():
-                t0 = time.perf_counter()
-                fn()
-                first = time.perf_counter() - t0
-                t0 = time.perf_counter()
-                fn()
-                again = time.perf_counter() - t0
+                first, again = timed(fn, 2)
                 print(f"  round {round_ + 1} {name:20s} first load (downloads) {first:6.3f} s   "
                       f"second load (cache) {again:6.3f} s")
     finally:

@@ -32,22 +32,26 @@ def progress(state, done, total, **extra):
     print("@@progress " + json.dumps({"state": state, "done": done, "total": total, **extra}), flush=True)
 
 
+def cast_from_camera(scene, depsgraph, cam, p, depth):
+    """The first hit of the camera's ray towards world point p (planar depth ``depth``): (hit,
+    where, object). An orthographic camera's ray starts just in front of p, along the view axis."""
+    forward = -np.asarray(cam["rotation"])[:, 2]
+    origin = p - forward * (depth + 0.01) if cam["orthographic"] else np.asarray(cam["location"])
+    d = p - origin
+    dist = float(np.linalg.norm(d))
+    hit, where, _n, _f, ob, _m = scene.ray_cast(depsgraph, Vector(origin), Vector(d / dist), distance=dist + 1e-4)
+    return hit, np.array(where), ob
+
+
 def visibility(scene, depsgraph, cam, points, xy, depth, radius, own_parts):
     """DESIGN.md §5: a joint is visible when the camera ray to it first hits its own body part,
     or hits within that joint's radius of it; joints outside the frame are hidden."""
     vis = cameras.in_frame(cam, xy, depth)
-    r = np.asarray(cam["rotation"])
-    loc = np.asarray(cam["location"])
-    forward = -r[:, 2]
     for i in np.nonzero(vis)[0]:
-        p = points[i]
-        origin = p - forward * (depth[i] + 0.01) if cam["orthographic"] else loc
-        d = p - origin
-        dist = float(np.linalg.norm(d))
-        hit, where, _n, _f, ob, _m = scene.ray_cast(depsgraph, Vector(origin), Vector(d / dist), distance=dist + 1e-4)
+        hit, where, ob = cast_from_camera(scene, depsgraph, cam, points[i], depth[i])
         if not hit:
             continue
-        near = np.linalg.norm(np.array(where) - p) <= radius[i]
+        near = np.linalg.norm(where - points[i]) <= radius[i]
         label = mq.PART_LABEL.get(ob.original.name if ob else "", 0)
         vis[i] = bool(near or label in own_parts[i])
     return vis
@@ -62,14 +66,10 @@ def visible_depth_range(scene, cam, verts, triangles, max_casts=2000):
     if not len(depth):
         return None
     depsgraph = bpy.context.evaluated_depsgraph_get()
-    loc, forward = np.asarray(cam["location"]), -np.asarray(cam["rotation"])[:, 2]
     for i in range(len(idx) - 1, max(len(idx) - 1 - max_casts, -1), -1):
         p = verts[idx[i]]
-        origin = p - forward * (depth[i] + 0.01) if cam["orthographic"] else loc
-        d = p - origin
-        dist = float(np.linalg.norm(d))
-        hit, where, *_ = scene.ray_cast(depsgraph, Vector(origin), Vector(d / dist), distance=dist + 1e-4)
-        if not hit or np.linalg.norm(np.array(where) - p) < 2e-3:
+        hit, where, _ = cast_from_camera(scene, depsgraph, cam, p, depth[i])
+        if not hit or np.linalg.norm(where - p) < 2e-3:
             return float(depth[0]), float(depth[i])
     return float(depth[0]), float(depth[-1])
 

@@ -32,7 +32,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import budget, index, render, settings as settings_mod
-from .errors import StorageError
 from .storage import read_manifest
 
 STATES = ("queued", "rendering", "extracting", "uploading", "completed")
@@ -507,4 +506,4 @@ def run_job(spec: dict, *, project: str | None = None, force: bool = False, back
 
 
 __all__ = ["run_job", "get_client", "close_clients", "active_jobs", "plan_shards", "JobResult", "JobFailed",
-           "JobCancelled", "JobTimeout", "ClientConfigError", "LocalClient", "RunPodClient", "StorageError"]
+           "JobCancelled", "JobTimeout", "ClientConfigError", "LocalClient", "RunPodClient"]
