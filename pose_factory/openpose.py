@@ -10,6 +10,22 @@ and builds / checks POSE_KEYPOINT frames, the keypoint type other ComfyUI packs 
 
 Pixel coordinates; a missing point is written 0, 0, 0 and a present one with c = 1.0.
 
+Points the body covers (inside the frame, hidden behind the body) are written 0, 0, 0 like any
+missing point, so every other pack's reader sees only the visible ones, and keep their true
+position in a field of our own in the person's entry, with each in-frame point's camera depth:
+
+    person["pose_factory"] = {
+        "occluded": {"pose_keypoints_2d": [x, y, 1.0 for a covered point, else 0, 0, 0, ...], ...},
+        "depth": {"pose_keypoints_2d": [metres along the view axis, 0.0 outside the frame, ...], ...}}
+
+(the same four part keys). Not a confidence between 0 and 1, because the readers disagree on the
+threshold: controlnet-aux's decode_json_as_poses and the OpenPose editor (sd-webui-openpose-editor,
+which ComfyUI's openpose editor packs embed) keep only c == 1, core's SDPose drawing drops
+c < score_threshold (a widget from 0 to 1, default 0.3), ComfyUI-ultimate-openpose-editor draws
+any c > 0. Only c = 0 is dropped by all of them. Points outside the frame stay 0, 0, 0 in both.
+draw_pose's ``occluded`` says what to do with the covered points: hide (the annotator's image),
+show, or depth (every limb, far to near).
+
 Pure numpy; OpenCV is imported only inside the drawing functions.
 """
 from __future__ import annotations
@@ -47,6 +63,9 @@ N_BODY, N_HAND = 18, 21
 FACE_SIZES = (68, 70)  # DWPose writes 68 face points, OpenPose 70
 PART_KEYS = ("pose_keypoints_2d", "hand_left_keypoints_2d", "hand_right_keypoints_2d",
              "face_keypoints_2d")
+PART_SIZES = dict(zip(PART_KEYS, ((N_BODY,), (N_HAND,), (N_HAND,), FACE_SIZES)))
+OWN_KEY = "pose_factory"  # our field in each person's entry: covered points and depths
+OCCLUDED_MODES = ("hide", "show", "depth")
 
 
 def _hsv_rgb(h, s=1.0, v=1.0):
@@ -84,18 +103,37 @@ def _on_canvas(p):
     return p is not None and int(p[0]) >= 1 and int(p[1]) >= 1
 
 
+def _own(person, what, key):
+    """Our field's list for one part (``what`` "occluded" or "depth"), or None."""
+    own = person.get(OWN_KEY)
+    return ((own.get(what) or {}).get(key) or None) if isinstance(own, dict) else None
+
+
+def _part_points(person, key, occluded):
+    """The part's present points; with occluded show/depth, the covered ones too."""
+    pts = _points(person.get(key))
+    covered = _own(person, "occluded", key) if occluded != "hide" else None
+    if covered:
+        pts = pts or [None] * (len(covered) // 3)
+        pts = [p if p is not None else c for p, c in zip(pts, _points(covered))]
+    return pts
+
+
+def _limb_poly(cv2, p1, p2, half_width):
+    (x1, y1), (x2, y2) = p1, p2
+    # Same float operations and int() truncations as the annotator, so the polygons match.
+    length = ((y1 - y2) ** 2 + (x1 - x2) ** 2) ** 0.5
+    angle = math.degrees(math.atan2(y1 - y2, x1 - x2))
+    return cv2.ellipse2Poly((int((x1 + x2) / 2), int((y1 + y2) / 2)),
+                            (int(length / 2), half_width), int(angle), 0, 360, 1)
+
+
 def _draw_body(cv2, img, pts, scale):
     half_width = STICK_WIDTH * scale
     for (a, b), color in zip(LIMB_SEQ, BODY_COLORS):
         if a >= len(pts) or b >= len(pts) or pts[a] is None or pts[b] is None:
             continue
-        (x1, y1), (x2, y2) = pts[a], pts[b]
-        # Same float operations and int() truncations as the annotator, so the polygons match.
-        length = ((y1 - y2) ** 2 + (x1 - x2) ** 2) ** 0.5
-        angle = math.degrees(math.atan2(y1 - y2, x1 - x2))
-        poly = cv2.ellipse2Poly((int((x1 + x2) / 2), int((y1 + y2) / 2)),
-                                (int(length / 2), half_width), int(angle), 0, 360, 1)
-        cv2.fillConvexPoly(img, poly, [int(c * 0.6) for c in color])
+        cv2.fillConvexPoly(img, _limb_poly(cv2, pts[a], pts[b], half_width), [int(c * 0.6) for c in color])
     for p, color in zip(pts, BODY_COLORS):
         if p is not None:
             cv2.circle(img, (int(p[0]), int(p[1])), JOINT_RADIUS, color, thickness=-1)
@@ -111,8 +149,59 @@ def _draw_hand(cv2, img, pts):
             cv2.circle(img, (int(p[0]), int(p[1])), JOINT_RADIUS, HAND_JOINT_COLOR, thickness=-1)
 
 
+def _depth_pieces(cv2, img, person, hands, face, scale):
+    """One person's drawing for occluded "depth": [(depth, [draw, ...])] in the annotator's order
+    — each body limb, then its two joints on top; lone body joints; each hand edge with its two
+    joints; lone hand joints; face dots — a piece's depth the mean of its end points'. None when
+    a point to be drawn has no depth (a frame that is not ours)."""
+    pieces = []
+
+    def depths(key, pts):
+        d = _own(person, "depth", key) or []
+        drawn = [i for i, p in enumerate(pts) if p is not None]
+        if drawn and (len(d) != len(pts) or min(d[i] for i in drawn) <= 0):
+            return None
+        return d
+
+    def dot(p, radius, color):
+        return lambda: cv2.circle(img, (int(p[0]), int(p[1])), radius, color, thickness=-1)
+
+    def chain(key, edges, edge_colors, edge, joint_color, radius=JOINT_RADIUS):
+        """Edges between drawn points, each with its two joints after it, then the lone joints."""
+        pts = _part_points(person, key, "depth")
+        if key != "pose_keypoints_2d":
+            pts = [p if _on_canvas(p) else None for p in pts]
+        d = depths(key, pts)
+        if d is None:
+            return False
+        joined = set()
+        for (a, b), color in zip(edges, edge_colors):
+            if max(a, b) < len(pts) and pts[a] is not None and pts[b] is not None:
+                joined |= {a, b}
+                pieces.append(((d[a] + d[b]) / 2, [edge(pts[a], pts[b], color)]
+                               + [dot(pts[j], radius, joint_color(j)) for j in (a, b)]))
+        pieces.extend((d[j], [dot(p, radius, joint_color(j))])
+                      for j, p in enumerate(pts) if p is not None and j not in joined)
+        return True
+
+    half_width = STICK_WIDTH * scale
+
+    def limb(p, q, color):
+        return lambda: cv2.fillConvexPoly(img, _limb_poly(cv2, p, q, half_width), [int(c * 0.6) for c in color])
+
+    def hand_edge(p, q, color):
+        return lambda: cv2.line(img, (int(p[0]), int(p[1])), (int(q[0]), int(q[1])), color, thickness=HAND_LINE)
+
+    ok = chain("pose_keypoints_2d", LIMB_SEQ, BODY_COLORS, limb, lambda j: BODY_COLORS[j])
+    for key in ("hand_left_keypoints_2d", "hand_right_keypoints_2d") if hands else ():
+        ok = ok and chain(key, HAND_EDGES, HAND_COLORS, hand_edge, lambda j: HAND_JOINT_COLOR)
+    if face:
+        ok = ok and chain("face_keypoints_2d", (), (), None, lambda j: FACE_COLOR, FACE_RADIUS)
+    return pieces if ok else None
+
+
 def draw_pose(frame: dict, hands: bool = True, face: bool = True, sdxl_sticks: bool = False,
-              canvas: np.ndarray | None = None) -> np.ndarray:
+              canvas: np.ndarray | None = None, occluded: str = "hide") -> np.ndarray:
     """Draws one POSE_KEYPOINT frame as ControlNet's OpenPose annotator does.
 
     Returns an (H, W, 3) uint8 RGB image, H and W the frame's canvas size: black, or a copy of
@@ -125,8 +214,19 @@ def draw_pose(frame: dict, hands: bool = True, face: bool = True, sdxl_sticks: b
     do: they drop c < 1; we write c = 1.0 for visible points). A present body point is drawn
     wherever it is (OpenCV clips). A present hand or face point is drawn only when int(x) >= 1
     and int(y) >= 1, as controlnet-aux skips those at the canvas's top and left edge.
+
+    occluded: what becomes of the points the body covers (kept in our own field, see the module
+    docstring). "hide" draws only the present points: the annotator's image, what a detector
+    finds in a photo. "show" draws the covered points too, in the annotator's order. "depth"
+    draws them too, every piece ordered far to near by the camera depth of its end points (a
+    limb or hand edge with its two joints on top; face dots), so near limbs overdraw far ones.
+    A frame without our field (another pack's) draws the same in all three; one without depths
+    draws "depth" as "show".
     """
     import cv2
+
+    if occluded not in OCCLUDED_MODES:
+        raise ValueError(f"occluded: got {occluded!r}, allowed: one of {', '.join(OCCLUDED_MODES)}")
 
     w, h = int(frame["canvas_width"]), int(frame["canvas_height"])
     if canvas is None:
@@ -137,53 +237,91 @@ def draw_pose(frame: dict, hands: bool = True, face: bool = True, sdxl_sticks: b
                              f"got {canvas.dtype} {canvas.shape}")
         img = canvas.copy()
     scale = stick_scale(w, h) if sdxl_sticks else 1
-    for person in frame.get("people", []):
-        _draw_body(cv2, img, _points(person.get("pose_keypoints_2d")), scale)
+    people = frame.get("people", [])
+    if occluded == "depth":
+        per_person = [_depth_pieces(cv2, img, person, hands, face, scale) for person in people]
+        if all(p is not None for p in per_person):
+            # every person's pieces together, far to near; a stable sort keeps the annotator's
+            # order among equal depths
+            for _, draws in sorted((piece for p in per_person for piece in p), key=lambda piece: -piece[0]):
+                for draw in draws:
+                    draw()
+            return img
+    for person in people:
+        _draw_body(cv2, img, _part_points(person, "pose_keypoints_2d", occluded), scale)
         if hands:
-            _draw_hand(cv2, img, _points(person.get("hand_left_keypoints_2d")))
-            _draw_hand(cv2, img, _points(person.get("hand_right_keypoints_2d")))
+            _draw_hand(cv2, img, _part_points(person, "hand_left_keypoints_2d", occluded))
+            _draw_hand(cv2, img, _part_points(person, "hand_right_keypoints_2d", occluded))
         if face:
-            for p in _points(person.get("face_keypoints_2d")):
+            for p in _part_points(person, "face_keypoints_2d", occluded):
                 if _on_canvas(p):
                     cv2.circle(img, (int(p[0]), int(p[1])), FACE_RADIUS, FACE_COLOR, thickness=-1)
     return img
 
 
 def _flat(part, name, n_allowed):
-    """(xy (N, 2), visible (N,)) or None -> [x, y, c, ...] of plain floats."""
+    """A part (see pose_keypoint_frame) or None -> (public [x, y, c, ...], covered [x, y, c, ...]
+    or None, depth [z, ...] or None), plain floats."""
     if part is None:
-        return []
-    xy, visible = part
-    xy = np.asarray(xy, dtype=np.float64)
-    visible = np.asarray(visible, dtype=bool)
+        return [], None, None
+    if not isinstance(part, (tuple, list)) or len(part) not in (2, 4):
+        raise ValueError(f"{name} must be (xy, visible) or (xy, visible, in_frame, depth)")
+    xy = np.asarray(part[0], dtype=np.float64)
+    visible = np.asarray(part[1], dtype=bool)
     if xy.ndim != 2 or xy.shape[1] != 2 or xy.shape[0] not in n_allowed:
         raise ValueError(f"{name} points must have shape (N, 2) with N in {n_allowed}, "
                          f"got {xy.shape}")
-    if visible.shape != (xy.shape[0],):
-        raise ValueError(f"{name} visibility must have shape ({xy.shape[0]},), got {visible.shape}")
-    if not np.isfinite(xy[visible]).all():
-        raise ValueError(f"{name} has a visible point that is not finite")
-    out = []
-    for (x, y), v in zip(xy.tolist(), visible.tolist()):
-        out += [x, y, 1.0] if v else [0.0, 0.0, 0.0]
-    return out
+    n = xy.shape[0]
+    if visible.shape != (n,):
+        raise ValueError(f"{name} visibility must have shape ({n},), got {visible.shape}")
+    if len(part) == 2:
+        inside, depth = visible, None
+    else:
+        inside = np.asarray(part[2], dtype=bool)
+        depth = np.asarray(part[3], dtype=np.float64)
+        if inside.shape != (n,) or depth.shape != (n,):
+            raise ValueError(f"{name} in_frame and depth must have shape ({n},), got {inside.shape} "
+                             f"and {depth.shape}")
+        if (visible & ~inside).any():
+            raise ValueError(f"{name} has a visible point outside the frame (in_frame false)")
+        if not (np.isfinite(depth[inside]).all() and (depth[inside] > 0).all()):
+            raise ValueError(f"{name} has a point in the frame whose depth is not a positive number")
+    if not np.isfinite(xy[inside]).all():
+        raise ValueError(f"{name} has a visible point that is not finite" if depth is None
+                         else f"{name} has a point in the frame that is not finite")
+
+    def triples(keep):
+        out = []
+        for (x, y), k in zip(xy.tolist(), keep.tolist()):
+            out += [x, y, 1.0] if k else [0.0, 0.0, 0.0]
+        return out
+
+    if depth is None:
+        return triples(visible), None, None
+    return triples(visible), triples(inside & ~visible), [round(z, 6) if k else 0.0
+                                                          for z, k in zip(depth.tolist(), inside.tolist())]
 
 
 def pose_keypoint_frame(body, hands_left, hands_right, face, width: int, height: int) -> dict:
     """One POSE_KEYPOINT frame with one person.
 
-    Each part is a pair `(xy, visible)`: xy an (N, 2) array of pixel coordinates and visible an
-    (N,) bool array (N = 18 body, 21 per hand, 68 or 70 face); an invisible point is written
-    0, 0, 0 and a visible one x, y, 1.0. `body` is required; a hand or the face may be None,
-    written as an empty list (readers treat it as absent). Plain Python floats, so json.dumps
-    takes the result.
+    Each part is `(xy, visible)` or `(xy, visible, in_frame, depth)`: xy an (N, 2) array of
+    pixel coordinates, visible and in_frame (N,) bool arrays, depth (N,) camera depths (metres
+    along the view axis) (N = 18 body, 21 per hand, 68 or 70 face). A point that is not visible
+    is written 0, 0, 0 and a visible one x, y, 1.0. With in_frame and depth, the person also
+    gets our own field (module docstring): the points inside the frame but not visible (covered
+    by the body) at their true position, and the depth of every point inside the frame.
+    `body` is required; a hand or the face may be None, written as an empty list (readers treat
+    it as absent). Plain Python floats, so json.dumps takes the result.
     """
     if body is None:
         raise ValueError("body is required: (xy (18, 2), visible (18,))")
-    person = {"pose_keypoints_2d": _flat(body, "body", (N_BODY,)),
-              "hand_left_keypoints_2d": _flat(hands_left, "hands_left", (N_HAND,)),
-              "hand_right_keypoints_2d": _flat(hands_right, "hands_right", (N_HAND,)),
-              "face_keypoints_2d": _flat(face, "face", FACE_SIZES)}
+    parts = {key: _flat(part, name, PART_SIZES[key]) for key, part, name in zip(
+        PART_KEYS, (body, hands_left, hands_right, face), ("body", "hands_left", "hands_right", "face"))}
+    person = {key: public for key, (public, _, _) in parts.items()}
+    if any(depth is not None for _, _, depth in parts.values()):
+        person[OWN_KEY] = {"occluded": {key: covered or [] for key, (_, covered, _) in parts.items()},
+                           "depth": {key: depth or [] for key, (_, _, depth) in parts.items()}}
     frame = {"people": [person], "canvas_width": int(width), "canvas_height": int(height)}
     validate_pose_keypoint(frame)
     return frame
@@ -205,28 +343,49 @@ def _check_frame(frame, where):
     people = frame.get("people")
     if not isinstance(people, (list, tuple)):
         raise ValueError(f"{where}people must be a list of person dicts, got {type(people).__name__}")
-    sizes = {"pose_keypoints_2d": (N_BODY,), "hand_left_keypoints_2d": (N_HAND,),
-             "hand_right_keypoints_2d": (N_HAND,), "face_keypoints_2d": FACE_SIZES}
     for i, person in enumerate(people):
         at = f"{where}people[{i}]"
         if not isinstance(person, dict):
             raise ValueError(f"{at} must be a dict, got {type(person).__name__}")
-        for key, allowed in sizes.items():
-            nums = person.get(key)
-            if nums is None or (isinstance(nums, (list, tuple)) and not nums):
-                continue  # absent part: readers skip it
-            if not isinstance(nums, (list, tuple)):
-                raise ValueError(f"{at}.{key} must be a list of numbers [x, y, c, ...], "
-                                 f"got {type(nums).__name__}")
-            if len(nums) % 3:
-                raise ValueError(f"{at}.{key} must have a multiple of 3 numbers, got {len(nums)}")
-            if len(nums) // 3 not in allowed:
-                want = " or ".join(str(n) for n in allowed)
-                raise ValueError(f"{at}.{key} must have {want} points ({want} x 3 numbers), "
-                                 f"got {len(nums) // 3}")
-            for j, v in enumerate(nums):
-                if not _is_number(v) or not math.isfinite(v):
-                    raise ValueError(f"{at}.{key}[{j}] must be a finite number, got {v!r}")
+        counts = {key: _check_part(person.get(key), f"{at}.{key}", allowed, 3, "[x, y, c, ...]")
+                  for key, allowed in PART_SIZES.items()}
+        if OWN_KEY in person:
+            _check_own(person[OWN_KEY], f"{at}.{OWN_KEY}", counts)
+
+
+def _check_part(nums, at, allowed, stride, form):
+    """The number of points of one part list (0 when absent), or ValueError."""
+    if nums is None or (isinstance(nums, (list, tuple)) and not nums):
+        return 0  # absent part: readers skip it
+    if not isinstance(nums, (list, tuple)):
+        raise ValueError(f"{at} must be a list of numbers {form}, got {type(nums).__name__}")
+    if len(nums) % stride:
+        raise ValueError(f"{at} must have a multiple of {stride} numbers, got {len(nums)}")
+    if len(nums) // stride not in allowed:
+        want = " or ".join(str(n) for n in allowed)
+        raise ValueError(f"{at} must have {want} points ({want} x {stride} numbers), "
+                         f"got {len(nums) // stride}")
+    for j, v in enumerate(nums):
+        if not _is_number(v) or not math.isfinite(v):
+            raise ValueError(f"{at}[{j}] must be a finite number, got {v!r}")
+    return len(nums) // stride
+
+
+def _check_own(own, at, counts):
+    """Our field: {"occluded": {part: [x, y, c, ...]}, "depth": {part: [z, ...]}}, each list
+    as long as the part's own (when both are there)."""
+    if not isinstance(own, dict):
+        raise ValueError(f"{at} must be a dict with occluded and depth, got {type(own).__name__}")
+    for what, stride, form in (("occluded", 3, "[x, y, c, ...]"), ("depth", 1, "[depth, ...]")):
+        lists = own.get(what, {})
+        if not isinstance(lists, dict):
+            raise ValueError(f"{at}.{what} must be a dict of part lists, got {type(lists).__name__}")
+        for key, nums in lists.items():
+            if key not in PART_SIZES:
+                raise ValueError(f"{at}.{what}.{key}: unknown part, allowed: " + ", ".join(PART_KEYS))
+            n = _check_part(nums, f"{at}.{what}.{key}", PART_SIZES[key], stride, form)
+            if n and counts[key] and n != counts[key]:
+                raise ValueError(f"{at}.{what}.{key} has {n} points, allowed: as many as {key} ({counts[key]})")
 
 
 def validate_pose_keypoint(obj):

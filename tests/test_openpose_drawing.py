@@ -1,86 +1,23 @@
-"""OpenPose drawing against controlnet-aux's own drawing functions (DESIGN.md §6 "Oracles").
-
-The oracle is controlnet_aux/open_pose/util.py from the controlnet-aux wheel on PyPI (version
-pinned in scripts/fetch_oracles.sh, which extracts that one file to .cache/oracles/). Loading it:
-
-- Its only package-relative import is `from .body import BodyResult, Keypoint`; the real body.py
-  imports torch, scipy and the network model. The drawing functions only read `.x` and `.y` of
-  the keypoints, so we load util.py under a stand-in package whose `body` module defines those two
-  NamedTuples with controlnet-aux's fields. Every line of util.py itself runs unmodified.
-- draw_handpose imports matplotlib (for hsv_to_rgb) inside the function; the real matplotlib is
-  used (it is in the venv as a mediapipe dependency; fetch_oracles.sh installs it if missing).
-
-The oracle takes coordinates normalised to 0..1 and multiplies them by W and H; we give it
-x / W and y / H. The oracle's data model: a missing body point is None; a missing hand or face
-point is (-1, -1), as its detector writes them. 0.0.10 has no stick-scale parameter, so the
-SDXL sticks are checked against the oracle at scale 1 and by property tests above that.
+"""OpenPose drawing against controlnet-aux's own drawing functions (DESIGN.md §6 "Oracles"),
+loaded as tests/oracles.py says. The oracle takes coordinates normalised to 0..1 and multiplies
+them by W and H; we give it x / W and y / H. The oracle's data model: a missing body point is
+None; a missing hand or face point is (-1, -1), as its detector writes them. 0.0.10 has no
+stick-scale parameter, so the SDXL sticks are checked against the oracle at scale 1 and by
+property tests above that. Covered joints (occluded hide/show/depth) on synthetic frames here; on
+a real render in tests/test_occluded.py.
 """
-import importlib.util
 import json
-import sys
-import types
-from pathlib import Path
-from typing import List, NamedTuple, Optional
 
 import numpy as np
 import pytest
 
+from oracles import controlnet_aux_util, oracle_draw
 from pose_factory import openpose as op
-
-ROOT = Path(__file__).resolve().parent.parent
-ORACLE = ROOT / ".cache" / "oracles" / "controlnet_aux_open_pose_util.py"
 
 
 @pytest.fixture(scope="module")
 def oracle():
-    if not ORACLE.exists():
-        pytest.fail(f"OpenPose oracle missing ({ORACLE.relative_to(ROOT)}): "
-                    "run scripts/fetch_oracles.sh (or `make setup`)", pytrace=False)
-    pkg_name = "_cnaux_open_pose"
-    pkg = types.ModuleType(pkg_name)
-    pkg.__path__ = []
-    body = types.ModuleType(pkg_name + ".body")
-
-    class Keypoint(NamedTuple):
-        x: float
-        y: float
-        score: float = 1.0
-        id: int = -1
-
-    class BodyResult(NamedTuple):
-        keypoints: List[Optional[Keypoint]]
-        total_score: float
-        total_parts: int
-
-    body.Keypoint, body.BodyResult = Keypoint, BodyResult
-    sys.modules[pkg_name], sys.modules[body.__name__] = pkg, body
-    spec = importlib.util.spec_from_file_location(pkg_name + ".util", ORACLE)
-    util = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(util)
-    util.Keypoint = Keypoint
-    return util
-
-
-def oracle_draw(util, frame, hands=True, face=True):
-    """controlnet-aux's draw_poses loop over util.py, fed one POSE_KEYPOINT frame."""
-    w, h = frame["canvas_width"], frame["canvas_height"]
-    kp = util.Keypoint
-
-    def points(flat, missing):
-        if not flat:
-            return None
-        return [kp(flat[i] / w, flat[i + 1] / h) if flat[i + 2] >= 1 else missing
-                for i in range(0, len(flat), 3)]
-
-    canvas = np.zeros((h, w, 3), np.uint8)
-    for p in frame["people"]:
-        canvas = util.draw_bodypose(canvas, points(p["pose_keypoints_2d"], None))
-        if hands:
-            canvas = util.draw_handpose(canvas, points(p["hand_left_keypoints_2d"], kp(-1, -1)))
-            canvas = util.draw_handpose(canvas, points(p["hand_right_keypoints_2d"], kp(-1, -1)))
-        if face:
-            canvas = util.draw_facepose(canvas, points(p["face_keypoints_2d"], kp(-1, -1)))
-    return canvas
+    return controlnet_aux_util()
 
 
 # --- random poses -----------------------------------------------------------------------------
@@ -386,3 +323,157 @@ def test_validate_pose_keypoint_accepts():
     bare = {"people": [{"pose_keypoints_2d": [0] * 54}], "canvas_width": 64.0, "canvas_height": 64}
     assert op.validate_pose_keypoint(bare) == [bare]
     assert op.draw_pose(bare).shape == (64, 64, 3)
+
+
+# --- covered joints: our own field, and occluded hide / show / depth ---------------------------
+def _covered_frame(rng, w=320, h=240):
+    """A frame from pose_keypoint_frame's (xy, visible, in_frame, depth) parts: some points
+    visible, some covered (in frame, not visible), some outside the frame."""
+    parts = []
+    for n in (18, 21, 21, 70):
+        xy = np.stack([rng.uniform(2, w - 2, n), rng.uniform(2, h - 2, n)], 1)
+        inside = rng.random(n) < 0.85
+        xy[~inside] = rng.choice([-50.0, np.nan, 1e6], size=(int((~inside).sum()), 2))
+        visible = inside & (rng.random(n) < 0.6)
+        depth = rng.uniform(1.5, 2.5, n)
+        depth[~inside] = rng.choice([-1.0, np.nan], size=int((~inside).sum()))
+        parts.append((xy, visible, inside, depth))
+    return op.pose_keypoint_frame(*parts, w, h), parts
+
+
+def _without_own(frame):
+    out = json.loads(json.dumps(frame))
+    for person in out["people"]:
+        person.pop(op.OWN_KEY, None)
+    return out
+
+
+def _promoted(frame):
+    """The frame as if the covered points were visible (c = 1 in the readers' lists)."""
+    out = _without_own(frame)
+    for person, mine in zip(out["people"], frame["people"]):
+        for key in op.PART_KEYS:
+            covered = mine[op.OWN_KEY]["occluded"][key]
+            for i in range(0, len(covered), 3):
+                if covered[i + 2] == 1.0:
+                    person[key][i:i + 3] = covered[i:i + 3]
+    return out
+
+
+def test_covered_points_are_zero_for_readers_and_kept_in_our_field():
+    frame, parts = _covered_frame(np.random.default_rng(5))
+    assert json.loads(json.dumps(frame)) == frame and op.validate_pose_keypoint(frame) == [frame]
+    person = frame["people"][0]
+    assert set(person[op.OWN_KEY]) == {"occluded", "depth"}
+    for key, (xy, visible, inside, depth) in zip(op.PART_KEYS, parts):
+        public = np.array(person[key]).reshape(-1, 3)
+        covered = np.array(person[op.OWN_KEY]["occluded"][key]).reshape(-1, 3)
+        d = np.array(person[op.OWN_KEY]["depth"][key])
+        hidden = inside & ~visible
+        assert hidden.any() and (~inside).any() and visible.any()
+        assert (public[visible] == np.c_[xy[visible], np.ones(visible.sum())]).all()
+        assert (public[~visible] == 0).all()  # covered and outside alike: 0, 0, 0 for every reader
+        assert (covered[hidden] == np.c_[xy[hidden], np.ones(hidden.sum())]).all()
+        assert (covered[~hidden] == 0).all()  # visible ones are in the readers' list, outside ones nowhere
+        assert np.allclose(d[inside], depth[inside], atol=1e-6) and (d[~inside] == 0).all()
+    # the plain (xy, visible) form writes no field of ours, as before
+    plain = op.pose_keypoint_frame(*[p[:2] for p in parts], 320, 240)
+    assert op.OWN_KEY not in plain["people"][0] and _without_own(frame) == plain
+
+
+@pytest.mark.parametrize("change,msg", [
+    (lambda p: (p[0], p[1], p[2][:5], p[3]), r"body in_frame and depth must have shape \(18,\)"),
+    (lambda p: (p[0], np.ones(18, bool), np.r_[False, np.ones(17, bool)], p[3]), "visible point outside the frame"),
+    (lambda p: (p[0], p[1], np.ones(18, bool), np.r_[0.0, np.ones(17)]), "depth is not a positive number"),
+    (lambda p: (np.r_[[[np.nan, 1.0]], np.ones((17, 2))], np.r_[False, np.ones(17, bool)], np.ones(18, bool),
+                np.ones(18)), "point in the frame that is not finite"),
+    (lambda p: p[:3], r"body must be \(xy, visible\) or \(xy, visible, in_frame, depth\)"),
+])
+def test_covered_parts_errors(change, msg):
+    body = (np.ones((18, 2)), np.ones(18, bool), np.ones(18, bool), np.ones(18))
+    with pytest.raises(ValueError, match=msg):
+        op.pose_keypoint_frame(change(body), None, None, None, 64, 64)
+
+
+def test_hide_is_todays_image_and_show_draws_the_covered_points(oracle):
+    rng = np.random.default_rng(11)
+    for _ in range(40):
+        frame, _ = _covered_frame(rng, *(int(v) for v in rng.integers(64, 700, 2)))
+        hide = op.draw_pose(frame)
+        assert np.array_equal(hide, op.draw_pose(frame, occluded="hide"))
+        # what readers draw of our frame: controlnet-aux, as before this field existed
+        assert np.array_equal(hide, oracle_draw(oracle, frame))
+        assert np.array_equal(hide, op.draw_pose(_without_own(frame)))
+        show = op.draw_pose(frame, occluded="show")
+        assert np.array_equal(show, oracle_draw(oracle, _promoted(frame)))  # every point, annotator's order
+        assert not np.array_equal(show, hide)
+        # depth: the same pieces, in another order (the same pixels drawn, other colours on top)
+        depth = op.draw_pose(frame, occluded="depth")
+        assert np.array_equal(depth.any(axis=2), show.any(axis=2))
+
+
+def _crossing(depth_right, depth_left):
+    """Right upper arm (limb 2) and left upper arm (limb 4) crossing in an X at (50, 50)."""
+    xy = np.zeros((18, 2))
+    xy[[2, 3, 5, 6]] = [(20.5, 20.5), (80.5, 80.5), (80.5, 20.5), (20.5, 80.5)]
+    inside = np.zeros(18, bool)
+    inside[[2, 3, 5, 6]] = True
+    depth = np.ones(18)
+    depth[[2, 3]], depth[[5, 6]] = depth_right, depth_left
+    visible = inside.copy()
+    visible[[5, 6]] = False  # the left arm is covered
+    return op.pose_keypoint_frame((xy, visible, inside, depth), None, None, None, 100, 100)
+
+
+def test_depth_draws_far_to_near():
+    right, left = (tuple(int(c * 0.6) for c in op.BODY_COLORS[i]) for i in (2, 4))  # limb colours
+    near_right = _crossing(2.0, 2.4)
+    assert tuple(op.draw_pose(near_right, occluded="hide")[50, 50]) == right  # the left arm is not drawn
+    assert tuple(op.draw_pose(near_right, occluded="show")[50, 50]) == left  # annotator's order: limb 4 last
+    assert tuple(op.draw_pose(near_right, occluded="depth")[50, 50]) == right  # the near one wins
+    assert tuple(op.draw_pose(_crossing(2.4, 2.0), occluded="depth")[50, 50]) == left
+    # joints go on top of their limb, as the annotator draws them
+    img = op.draw_pose(near_right, occluded="depth")
+    assert tuple(img[80, 80]) == op.BODY_COLORS[3] and tuple(img[80, 20]) == op.BODY_COLORS[6]
+
+
+def test_depth_without_depths_draws_as_show_and_other_packs_frames_draw_the_same():
+    frame = _crossing(2.0, 2.4)
+    no_depth = json.loads(json.dumps(frame))
+    del no_depth["people"][0][op.OWN_KEY]["depth"]
+    assert np.array_equal(op.draw_pose(no_depth, occluded="depth"), op.draw_pose(frame, occluded="show"))
+    theirs = _good()
+    drawn = [op.draw_pose(theirs, occluded=mode) for mode in op.OCCLUDED_MODES]
+    assert np.array_equal(drawn[0], drawn[1]) and np.array_equal(drawn[0], drawn[2])
+    with pytest.raises(ValueError, match="occluded: got 'behind', allowed: one of hide, show, depth"):
+        op.draw_pose(frame, occluded="behind")
+
+
+def test_hands_and_face_follow_the_option():
+    xy = np.tile([[40.5, 40.5]], (21, 1)) + np.arange(21)[:, None] * [2.0, 1.0]
+    visible, inside = np.zeros(21, bool), np.ones(21, bool)  # a hand behind the back
+    body = (np.zeros((18, 2)), np.zeros(18, bool), np.zeros(18, bool), np.zeros(18))
+    frame = op.pose_keypoint_frame(body, (xy, visible, inside, np.full(21, 2.0)), None,
+                                   (xy[:1].repeat(70, 0) + [[30, 0]], visible[:1].repeat(70), inside[:1].repeat(70),
+                                    np.full(70, 2.0)), 120, 100)
+    assert not op.draw_pose(frame).any()
+    for mode in ("show", "depth"):
+        img = op.draw_pose(frame, occluded=mode)
+        assert tuple(img[40, 40]) == op.HAND_JOINT_COLOR and tuple(img[40, 70]) == op.FACE_COLOR
+        assert not op.draw_pose(frame, occluded=mode, hands=False, face=False).any()
+
+
+@pytest.mark.parametrize("own,msg", [
+    ([1, 2], r"people\[0\]\.pose_factory must be a dict with occluded and depth, got list"),
+    ({"occluded": []}, r"pose_factory\.occluded must be a dict of part lists"),
+    ({"depth": {"feet": [1.0]}}, r"pose_factory\.depth\.feet: unknown part"),
+    ({"depth": {"pose_keypoints_2d": [1.0] * 17}}, r"pose_factory\.depth\.pose_keypoints_2d must have 18 points"),
+    ({"occluded": {"pose_keypoints_2d": [0.0] * 53}}, r"pose_factory\.occluded\.pose_keypoints_2d must have a multiple of 3"),
+    ({"depth": {"face_keypoints_2d": [1.0] * 70}}, r"face_keypoints_2d has 70 points, allowed: as many as face_keypoints_2d \(68\)"),
+    ({"depth": {"pose_keypoints_2d": [1.0] * 17 + ["x"]}}, r"depth\.pose_keypoints_2d\[17\] must be a finite number"),
+])
+def test_validate_our_field(own, msg):
+    frame = _good()
+    frame["people"][0][op.OWN_KEY] = own
+    with pytest.raises(ValueError, match=msg):
+        op.validate_pose_keypoint(frame)
