@@ -155,13 +155,16 @@ def render(spec, out, views=None):
             depth = np.where(mask, depth, BG_DEPTH)
             xy, zdepth = cameras.project(cam, kp3d)
             vis = visibility(scene, bpy.context.evaluated_depsgraph_get(), cam, kp3d, xy, zdepth, radius, own_parts)
+            inside = cameras.in_frame(cam, xy, zdepth)  # covered points inside it keep their place
             frame_kp = openpose.pose_keypoint_frame(
-                *[(xy[sl], vis[sl]) for sl in (mq.KP_BODY, mq.KP_LHAND, mq.KP_RHAND, mq.KP_FACE)], W, H)
+                *[(xy[sl], vis[sl], inside[sl], zdepth[sl]) for sl in (mq.KP_BODY, mq.KP_LHAND, mq.KP_RHAND,
+                                                                      mq.KP_FACE)], W, H)
             writer.json("keypoints", v, f, frame_kp)
             if "openpose" in wanted:
                 op = r["openpose"]
                 writer.image("openpose", v, f, openpose.draw_pose(frame_kp, hands=op["hands"], face=op["face"],
-                                                                 sdxl_sticks=op["sdxl_sticks"]))
+                                                                 sdxl_sticks=op["sdxl_sticks"],
+                                                                 occluded=op["occluded"]))
             if "depth16" in wanted:
                 writer.image("depth16", v, f, passes.depth_to_mm16(depth, mask))
             if "depth" in wanted:

@@ -19,6 +19,17 @@ log = logging.getLogger("pose_factory")
 CATEGORY = "3D Pose Factory"
 
 
+def occluded_input() -> dict:
+    """The `occluded` widget the drawing nodes share: an optional input, so workflows saved
+    before it existed still load and queue (they get hide, what they drew then)."""
+    from pose_factory.openpose import OCCLUDED_MODES
+
+    return {"occluded": (list(OCCLUDED_MODES), {
+        "default": "hide",
+        "tooltip": "Joints the body covers: hide (as a detector sees the photo: the default), show (every limb), "
+                   "depth (every limb, far to near, so near limbs overdraw far ones)."})}
+
+
 def get_settings() -> dict:
     """The pack's settings ($POSE_FACTORY_CONFIG, else config/local.yaml, else defaults). Read on
     every call, so an edited config applies without restarting ComfyUI."""

@@ -2,7 +2,7 @@
 an identical spec already in storage is not rendered again (DESIGN.md §3)."""
 from __future__ import annotations
 
-from ._common import CATEGORY, get_settings, interrupt_check, log, progress_bar, send_message
+from ._common import CATEGORY, get_settings, interrupt_check, log, occluded_input, progress_bar, send_message
 from pose_factory import spec as spec_mod
 
 CAT = f"{CATEGORY}/batch"
@@ -10,7 +10,8 @@ BACKENDS = ["local", "runpod"]
 
 
 def build_spec(subject, poses, cameras, width, height, depth=True, normal=True, seg=True, shaded=True,
-               depth_range="batch", hands=True, face=True, sdxl_sticks=False, project="default") -> dict:
+               depth_range="batch", hands=True, face=True, sdxl_sticks=False, project="default",
+               occluded="hide") -> dict:
     """The normalized JobSpec of the node's inputs (SpecError names the first wrong field)."""
     passes = ["openpose", "keypoints"]
     if depth:
@@ -23,7 +24,8 @@ def build_spec(subject, poses, cameras, width, height, depth=True, normal=True, 
         passes.append("shaded")
     raw = {"schema_version": spec_mod.SPEC_SCHEMA_VERSION, "kind": "pose_batch", "project": project,
            "render": {"width": int(width), "height": int(height), "passes": passes, "depth_range": depth_range,
-                      "openpose": {"hands": bool(hands), "face": bool(face), "sdxl_sticks": bool(sdxl_sticks)}},
+                      "openpose": {"hands": bool(hands), "face": bool(face), "sdxl_sticks": bool(sdxl_sticks),
+                                   "occluded": occluded}},
            "cameras": dict(cameras),
            "subjects": [dict(subject, poses=list(poses))]}
     return spec_mod.normalize_spec(raw)
@@ -34,7 +36,8 @@ class PoseFactoryRequestPoseBatch:
                    "images and keypoints, depth, normals, segmentation and a shaded reference. An identical "
                    "request is not rendered again (the batch id is a hash of the spec) unless force is on. "
                    "backend: local (the worker on this machine) or runpod (the serverless endpoint from the "
-                   "environment/.env; credentials are never widgets).")
+                   "environment/.env; credentials are never widgets). occluded: how the OpenPose images treat "
+                   "joints the body covers (hide, show, depth); the keypoints keep them either way.")
     CATEGORY = CAT
     FUNCTION = "request"
     RETURN_TYPES = ("POSE_FACTORY_BATCH", "STRING")
@@ -67,17 +70,18 @@ class PoseFactoryRequestPoseBatch:
                                        "tooltip": "Lowercase letters, digits, '-', '_' (others are dropped)."}),
                 "force": ("BOOLEAN", {"default": False, "tooltip": "Render again even if the batch exists."}),
             },
+            "optional": occluded_input(),
             "hidden": {"unique_id": "UNIQUE_ID"},
         }
 
     def request(self, subject, poses, cameras, width, height, depth, normal, seg, shaded, depth_range, hands, face,
-                sdxl_sticks, backend, project, force, unique_id=None):
+                sdxl_sticks, backend, project, force, occluded="hide", unique_id=None):
         from pose_factory.client import run_job
 
         settings = get_settings()
         project = spec_mod.sanitize_project_name(project) if str(project).strip() else settings["project"]
         spec = build_spec(subject, poses, cameras, width, height, depth, normal, seg, shaded, depth_range,
-                          hands, face, sdxl_sticks, project)
+                          hands, face, sdxl_sticks, project, occluded)
         bid = spec_mod.batch_id(spec)
         state = {"bar": None, "total": None}
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import CATEGORY, image_tensor
+from ._common import CATEGORY, image_tensor, occluded_input
 from pose_factory import openpose
 
 CAT = f"{CATEGORY}/keypoints"
@@ -12,7 +12,9 @@ CAT = f"{CATEGORY}/keypoints"
 class PoseFactoryPoseKeypointsToImage:
     DESCRIPTION = ("Draws POSE_KEYPOINT (from this pack or any other: DWPose, OpenPose estimators, editors) as "
                    "ControlNet's OpenPose annotator does: one image per frame, on its canvas size. Points with "
-                   "confidence below 1 are not drawn. sdxl_sticks: thicker limbs for some SDXL ControlNets.")
+                   "confidence below 1 are not drawn. sdxl_sticks: thicker limbs for some SDXL ControlNets. "
+                   "occluded: joints the body covers (kept in this pack's keypoints): hide, show, or depth "
+                   "(far to near); other packs' keypoints draw the same in all three.")
     CATEGORY = CAT
     FUNCTION = "draw"
     RETURN_TYPES = ("IMAGE",)
@@ -25,9 +27,9 @@ class PoseFactoryPoseKeypointsToImage:
             "hands": ("BOOLEAN", {"default": True}),
             "face": ("BOOLEAN", {"default": True}),
             "sdxl_sticks": ("BOOLEAN", {"default": False}),
-        }}
+        }, "optional": occluded_input()}
 
-    def draw(self, pose_keypoint, hands, face, sdxl_sticks):
+    def draw(self, pose_keypoint, hands, face, sdxl_sticks, occluded="hide"):
         frames = openpose.validate_pose_keypoint(pose_keypoint)
         if not frames:
             raise ValueError("pose_keypoint: got an empty list, allowed: at least one frame")
@@ -35,8 +37,8 @@ class PoseFactoryPoseKeypointsToImage:
         if len(sizes) > 1:
             raise ValueError(f"pose_keypoint: frames have different canvas sizes {sorted(sizes)}, allowed: one size "
                              "(an IMAGE batch holds images of one size)")
-        images = np.stack([openpose.draw_pose(f, hands=bool(hands), face=bool(face), sdxl_sticks=bool(sdxl_sticks))
-                           for f in frames])
+        images = np.stack([openpose.draw_pose(f, hands=bool(hands), face=bool(face), sdxl_sticks=bool(sdxl_sticks),
+                                              occluded=occluded) for f in frames])
         return (image_tensor(images),)
 
 

@@ -11,8 +11,9 @@ import uuid
 import numpy as np
 
 from ._common import (CATEGORY, black, get_settings, image_tensor, index_entry, known_batches, log, mask_tensor,
-                      progress_bar, temp_directory)
+                      occluded_input, progress_bar, temp_directory)
 from pose_factory import loading
+from pose_factory.openpose import OWN_KEY
 from pose_factory import spec as spec_mod
 from pose_factory.passes import NORMAL_CONVENTIONS
 
@@ -125,8 +126,9 @@ class _BatchLoader:
 class PoseFactoryLoadPoseFromR2(_BatchLoader):
     DESCRIPTION = ("Loads a batch's OpenPose images, POSE_KEYPOINT and shaded references from storage (R2 or the "
                    "local folder) through the local cache: views and frames as 'all', '0,2' or '0-3'. hands/face "
-                   "off redraws the skeletons from the keypoints without them. A pass the batch lacks comes "
-                   "back black.")
+                   "off, or an occluded choice other than the batch's, redraws the skeletons from the keypoints "
+                   "(no re-render). occluded: joints the body covers: hide, show, or depth (far to near). A pass "
+                   "the batch lacks comes back black.")
     RETURN_TYPES = ("IMAGE", "POSE_KEYPOINT", "IMAGE")
     RETURN_NAMES = ("openpose", "pose_keypoint", "shaded")
 
@@ -135,14 +137,17 @@ class PoseFactoryLoadPoseFromR2(_BatchLoader):
         required = _selection_inputs()
         required["hands"] = ("BOOLEAN", {"default": True})
         required["face"] = ("BOOLEAN", {"default": True})
-        return {"required": required, "optional": {"batch": ("POSE_FACTORY_BATCH",)}}
+        return {"required": required, "optional": {"batch": ("POSE_FACTORY_BATCH",), **occluded_input()}}
 
-    def load(self, project, batch_id, views, frames, order, hands, face, batch=None):
+    def load(self, project, batch_id, views, frames, order, hands, face, batch=None, occluded="hide"):
         settings = get_settings()
         project, batch_id = _resolve(batch, project, batch_id)
         manifest, folder = _fetch(settings, project, batch_id, loading.POSE_PASSES)
         entries = loading.select_entries(manifest, views, frames, order)
-        got = loading.load_pose(folder, manifest, entries, hands=bool(hands), face=bool(face))
+        got = loading.load_pose(folder, manifest, entries, hands=bool(hands), face=bool(face), occluded=occluded)
+        if occluded != "hide" and not any(OWN_KEY in p for k in got["keypoints"] for p in k.get("people", [])):
+            log.warning("3D Pose Factory: batch %s was rendered before covered joints were kept; occluded %s "
+                        "draws what hide does (render it again with force to get them)", batch_id, occluded)
         n, h, w = len(entries), int(manifest["height"]), int(manifest["width"])
         shaded = _or_black(got["shaded"], "shaded", batch_id, n, h, w)
         result = (image_tensor(got["openpose"]), got["keypoints"], image_tensor(shaded))

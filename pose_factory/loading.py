@@ -3,7 +3,7 @@ fetching them through the local cache, and decoding each pass into image stacks.
 
     entries = select_entries(manifest, views="0-3", frames="all", order="view_major")
     manifest, folder = fetch_batch(settings, project, batch_id, names=("openpose", "keypoints"))
-    pose = load_pose(folder, manifest, entries, hands=True, face=False)
+    pose = load_pose(folder, manifest, entries, hands=True, face=False, occluded="depth")
     maps = load_depth_normal(folder, manifest, entries, depth_range="image",
                              normal_convention="opengl", parts="hands, head")
 
@@ -220,22 +220,24 @@ def read_keypoints(folder, entries) -> list:
 def _openpose_flags(manifest) -> dict:
     op = manifest.get("spec", {}).get("render", {}).get("openpose", {})
     return {"hands": bool(op.get("hands", True)), "face": bool(op.get("face", True)),
-            "sdxl_sticks": bool(op.get("sdxl_sticks", False))}
+            "sdxl_sticks": bool(op.get("sdxl_sticks", False)), "occluded": op.get("occluded", "hide")}
 
 
-def load_pose(folder, manifest, entries, hands: bool = True, face: bool = True) -> dict:
+def load_pose(folder, manifest, entries, hands: bool = True, face: bool = True, occluded: str = "hide") -> dict:
     """{"openpose": uint8 [B,H,W,3], "keypoints": [frame, ...], "shaded": uint8 [B,H,W,3] or None}.
-    The stored OpenPose images when hands/face match how the batch drew them; otherwise redrawn
-    from the keypoints with openpose.draw_pose (same sticks)."""
+    The stored OpenPose images when hands/face/occluded match how the batch drew them; otherwise
+    redrawn from the keypoints with openpose.draw_pose (same sticks): no re-render."""
+    from .openpose import OCCLUDED_MODES, draw_pose
+
+    if occluded not in OCCLUDED_MODES:
+        raise SelectionError("occluded", f"got {occluded!r}", "one of " + ", ".join(OCCLUDED_MODES))
     keypoints = read_keypoints(folder, entries)
     drawn = _openpose_flags(manifest)
     openpose = None
-    if (hands, face) == (drawn["hands"], drawn["face"]):
+    if (hands, face, occluded) == (drawn["hands"], drawn["face"], drawn["occluded"]):
         openpose = _decode(folder, entries, "openpose", "rgb")
     if openpose is None:
-        from .openpose import draw_pose
-
-        openpose = np.stack([draw_pose(k, hands=hands, face=face, sdxl_sticks=drawn["sdxl_sticks"])
+        openpose = np.stack([draw_pose(k, hands=hands, face=face, sdxl_sticks=drawn["sdxl_sticks"], occluded=occluded)
                              for k in keypoints])
     return {"openpose": openpose, "keypoints": keypoints, "shaded": _decode(folder, entries, "shaded", "rgb")}
 

@@ -18,7 +18,7 @@ import re
 from .errors import SpecError
 
 SPEC_SCHEMA_VERSION = "1.0"
-RECIPE_VERSION = 2  # 2: batch depth range from the geometry (shards agree); bump whenever the render output for the same spec changes
+RECIPE_VERSION = 3  # 2: batch depth range from the geometry (shards agree); 3: keypoints keep covered points and depths; bump whenever the render output for the same spec changes
 KINDS = ("pose_batch",)  # extract, posture, reconstruct come later
 ALL_PASSES = ("openpose", "keypoints", "depth", "depth16", "normal", "seg", "shaded")
 MAX_VIEWS = 64
@@ -127,9 +127,12 @@ def _render(raw) -> dict:
         raise SpecError(_at(f, "passes"), f"got {_describe(passes)}", "a non-empty list of " + ", ".join(ALL_PASSES))
     for i, p in enumerate(passes):
         _choice(p, _at(_at(f, "passes"), i), ALL_PASSES)
-    op = {"hands": True, "face": True, "sdxl_sticks": False}
+    op = {"hands": True, "face": True, "sdxl_sticks": False, "occluded": "hide"}
     _obj(d["openpose"], _at(f, "openpose"), tuple(op))
     op.update(d["openpose"])
+    from .openpose import OCCLUDED_MODES  # lazy, as poses below: it brings numpy
+
+    occluded = _choice(op.pop("occluded"), _at(_at(f, "openpose"), "occluded"), OCCLUDED_MODES)
     return {
         "width": _int(d["width"], _at(f, "width"), 64, 2048, 8),
         "height": _int(d["height"], _at(f, "height"), 64, 2048, 8),
@@ -137,7 +140,7 @@ def _render(raw) -> dict:
         "passes": [p for p in ALL_PASSES if p in passes or p == "keypoints"],
         "depth_range": _choice(d["depth_range"], _at(f, "depth_range"), ("batch", "image")),
         "shaded_samples": _int(d["shaded_samples"], _at(f, "shaded_samples"), 1, 1024),
-        "openpose": {k: _bool(v, _at(_at(f, "openpose"), k)) for k, v in op.items()},
+        "openpose": {**{k: _bool(v, _at(_at(f, "openpose"), k)) for k, v in op.items()}, "occluded": occluded},
         "device": _choice(d["device"], _at(f, "device"), ("auto", "cpu", "gpu")),
     }
 

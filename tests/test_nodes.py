@@ -127,7 +127,20 @@ def test_request_has_no_is_changed_and_loaders_validate_batch_ids(nodes):
         assert cls.VALIDATE_INPUTS(batch_id="") is True  # a batch input linked
         assert "16 hexadecimal" in cls.VALIDATE_INPUTS(batch_id="nope")
         assert "project" in cls.VALIDATE_INPUTS(batch_id="0123456789abcdef", project="Bad Name")
-        assert cls.INPUT_TYPES()["optional"] == {"batch": ("POSE_FACTORY_BATCH",)}
+        optional = cls.INPUT_TYPES()["optional"]
+        assert optional.pop("batch") == ("POSE_FACTORY_BATCH",)
+        assert optional == ({} if nid == "PoseFactoryDepthNormalLoader" else
+                            {"occluded": (["hide", "show", "depth"], optional["occluded"][1])})
+
+
+@pytest.mark.parametrize("node_id", ["PoseFactoryRequestPoseBatch", "PoseFactoryLoadPoseFromR2",
+                                     "PoseFactoryPoseKeypointsToImage"])
+def test_drawing_nodes_take_occluded_optional_default_hide(nodes, node_id):
+    # optional, so workflows saved before it existed still load and queue
+    kind, opts = nodes[node_id].INPUT_TYPES()["optional"]["occluded"]
+    assert kind == list(openpose.OCCLUDED_MODES) == ["hide", "show", "depth"] and opts["default"] == "hide"
+    cls = nodes[node_id]
+    assert inspect.signature(getattr(cls, cls.FUNCTION)).parameters["occluded"].default == "hide"
 
 
 # --- spec nodes -----------------------------------------------------------------------------------
@@ -147,6 +160,10 @@ def test_spec_nodes_build_a_valid_spec(nodes):
     assert cams2["distance"] == 4.0
     spec = build_spec(subject, poses, cams, 128, 64, depth=False, shaded=False, project="p1")
     assert spec["render"]["passes"] == ["openpose", "keypoints", "normal", "seg"]
+    assert spec["render"]["openpose"]["occluded"] == "hide"
+    assert build_spec(subject, poses, cams, 128, 64, occluded="depth")["render"]["openpose"]["occluded"] == "depth"
+    with pytest.raises(SpecError, match=r"render\.openpose\.occluded: got 'all', allowed: one of hide, show, depth"):
+        build_spec(subject, poses, cams, 128, 64, occluded="all")
     assert spec["subjects"][0]["height"] == 1.8 and len(spec["subjects"][0]["poses"]) == 3
     assert spec["project"] == "p1"
 
@@ -180,6 +197,17 @@ def test_keypoints_to_image_equals_draw_pose(nodes):
         want = openpose.draw_pose(frame, hands=hands, face=face, sdxl_sticks=sticks)
         assert img.dtype == torch.float32 and tuple(img.shape) == (2, 64, 80, 3)
         assert np.array_equal(np.rint(img[1].numpy() * 255).astype(np.uint8), want)
+    # another pack's frame has no covered points of ours: the three choices draw the same
+    for mode in openpose.OCCLUDED_MODES:
+        (img,) = node.draw([frame], True, True, False, occluded=mode)
+        assert np.array_equal(u8(img[0]), openpose.draw_pose(frame))
+    xy, vis = np.array([[20.5, 20.5]] * 18), np.zeros(18, bool)
+    vis[1] = True
+    xy[2] = (40.5, 40.5)
+    ours = openpose.pose_keypoint_frame((xy, vis, np.ones(18, bool), np.full(18, 2.0)), None, None, None, 80, 64)
+    (hide,), (show,) = node.draw([ours], True, True, False), node.draw([ours], True, True, False, occluded="show")
+    assert np.array_equal(u8(show[0]), openpose.draw_pose(ours, occluded="show")) and not u8(hide[0])[40, 40].any()
+    assert tuple(u8(show[0])[40, 40]) == openpose.BODY_COLORS[2]
     (single,) = node.draw(frame, True, True, False)  # one frame dict, as some packs give
     assert single.shape[0] == 1
     with pytest.raises(ValueError, match="pose_keypoints_2d"):

@@ -46,7 +46,8 @@ def test_defaults_filled_and_input_untouched():
     assert raw == before  # a NEW dict; the caller's is not modified
     assert s["schema_version"] == "1.0" and s["kind"] == "pose_batch" and s["project"] == "default"
     assert s["render"] == {"width": 512, "height": 512, "passes": list(S.ALL_PASSES), "depth_range": "batch",
-                           "shaded_samples": 1, "openpose": {"hands": True, "face": True, "sdxl_sticks": False},
+                           "shaded_samples": 1, "openpose": {"hands": True, "face": True, "sdxl_sticks": False,
+                                                                   "occluded": "hide"},
                            "device": "auto"}
     assert s["cameras"] == {"type": "orbit", "views": 4, "elevation": 10.0, "start_azimuth": 0.0,
                             "distance": "auto", "focal_length": 50.0, "orthographic": False, "ortho_scale": "auto",
@@ -97,6 +98,7 @@ def test_schema_minor_versions_accepted():
     ({"render.depth_range": "frame"}, "render.depth_range", ("batch, image",)),
     ({"render.device": "cuda"}, "render.device", ("auto, cpu, gpu",)),
     ({"render.openpose": {"hands": 1}}, "render.openpose.hands", ("true or false",)),
+    ({"render.openpose": {"occluded": "behind"}}, "render.openpose.occluded", ("got 'behind'", "hide, show, depth")),
     ({"cameras.distance": -2.0}, "cameras.distance", ("got -2.0", '"auto" or a number from 0.5')),
     ({"cameras.distance": 0}, "cameras.distance", ("got 0",)),
     ({"cameras.distance": "far"}, "cameras.distance", ("got 'far'",)),
