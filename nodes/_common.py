@@ -19,6 +19,18 @@ log = logging.getLogger("pose_factory")
 CATEGORY = "3D Pose Factory"
 
 
+def _move_pack_data_out() -> None:
+    """Inside ComfyUI the data root is outside the pack (settings.py): an older in-pack data/
+    moves there when ComfyUI loads the pack, before any node or route touches it."""
+    try:
+        settings_mod.migrate_pack_data()
+    except Exception as e:  # noqa: BLE001  importing the pack must never fail (DESIGN.md §2)
+        log.warning("3D Pose Factory: could not move the pack's data/ to the data root: %s", e)
+
+
+_move_pack_data_out()
+
+
 def get_settings() -> dict:
     """The pack's settings ($POSE_FACTORY_CONFIG, else config/local.yaml, else defaults). Read on
     every call, so an edited config applies without restarting ComfyUI."""
