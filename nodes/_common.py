@@ -38,21 +38,14 @@ def get_settings() -> dict:
 
 
 def known_batches() -> list[str]:
-    """Batch ids of the local index, newest first, every project (never the network: this runs
-    for /object_info). An unreadable config or index gives an empty list, never an error."""
+    """The local index's batches as "project/batch_id", newest first, every project (never the
+    network: this runs for /object_info). An unreadable config or index gives an empty list,
+    never an error."""
     try:
-        cache_root = get_settings()["storage"]["cache_root"]
-        data = index.load(cache_root)
+        return index.choices(get_settings()["storage"]["cache_root"])
     except Exception as e:  # noqa: BLE001  INPUT_TYPES must not fail: the page would lose every node
         log.warning("3D Pose Factory: cannot read the local batch index: %s", e)
         return []
-    rows = [(s.get("created_at") or "", bid) for batches in data.values() for bid, s in batches.items()]
-    seen, out = set(), []
-    for _, bid in sorted(rows, reverse=True):
-        if bid not in seen:
-            seen.add(bid)
-            out.append(bid)
-    return out
 
 
 def index_entry(project: str, batch_id: str) -> dict | None:

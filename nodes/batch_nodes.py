@@ -95,8 +95,14 @@ class PoseFactoryRequestPoseBatch:
                          on_progress=on_progress, check_cancel=interrupt_check())
         if result.batch_id != bid:  # the client hashes the same spec: a mismatch is a bug, say so
             log.warning("3D Pose Factory: batch id %s from the client, %s expected", result.batch_id, bid)
-        send_message("pose_factory.progress", {"node": unique_id, "state": "completed", "done": 1, "total": 1,
-                                               "batch_id": result.batch_id, "rendered": result.rendered})
+        images = len(result.manifest["entries"])  # every (view, frame): "completed N/N"
+        if state["bar"] is None or state["total"] != images:
+            state["bar"] = progress_bar(images)
+        if state["bar"] is not None:
+            state["bar"].update_absolute(images, images)
+        send_message("pose_factory.progress", {"node": unique_id, "state": "completed", "done": images,
+                                               "total": images, "batch_id": result.batch_id,
+                                               "rendered": result.rendered})
         log.info("3D Pose Factory: batch %s/%s %s", result.project, result.batch_id,
                  "rendered" if result.rendered else "already in storage")
         return ({"project": result.project, "batch_id": result.batch_id}, result.batch_id)

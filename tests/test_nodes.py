@@ -276,6 +276,47 @@ def test_loaders_refuse_bad_selections(nodes, env):
 
 
 @pytest.mark.blender
+def test_a_new_loader_runs_with_its_defaults_once_a_batch_exists(nodes, env):
+    """Issue 9.2: the dropdown's entries carry their project, so the defaults always agree."""
+    cache_root = env["settings"]["storage"]["cache_root"]
+    index.record(cache_root, env["manifest"])  # what Request Pose Batch does when it makes one
+    newest = index.choices(cache_root)[0]
+    for node_id in ("PoseFactoryLoadPoseFromR2", "PoseFactoryDepthNormalLoader"):
+        cls = nodes[node_id]
+        defaults = {name: opts[1]["default"] for name, opts in cls.INPUT_TYPES()["required"].items()}
+        assert defaults["batch_id"] == newest and defaults["project"] == "default"
+        assert cls.VALIDATE_INPUTS(batch_id=defaults["batch_id"], project=defaults["project"]) is True
+        images = cls().load(**defaults)["result"][0]
+        project, bid = newest.split("/")
+        assert images.shape[0] == index.load(cache_root)[project][bid]["views"] * index.load(cache_root)[project][bid]["frames"]
+
+
+@pytest.mark.blender
+def test_a_batch_outside_the_chosen_project_names_the_project_that_has_it(nodes, env):
+    from pose_factory.errors import StorageError
+
+    index.record(env["settings"]["storage"]["cache_root"], env["manifest"])
+    with pytest.raises(StorageError) as e:  # a bare id (an older workflow) with the project widget left at default
+        load_pose(nodes, env, project="default", batch_id=env["bid"])
+    assert str(e.value) == (f"batch {env['bid']} is not in project 'default'; it is in project 'demo': "
+                            f"pick 'demo/{env['bid']}' in batch_id")
+    # the entry's own project wins over the widget; a bare id with the right project still loads
+    a = load_pose(nodes, env, project="default", batch_id=f"demo/{env['bid']}", views="0", frames="0")["result"][0]
+    b = load_pose(nodes, env, project="demo", batch_id=env["bid"], views="0", frames="0")["result"][0]
+    assert torch.equal(a, b)
+
+
+def test_loader_selection_entries_carry_their_project(nodes):
+    cls = nodes["PoseFactoryLoadPoseFromR2"]
+    assert cls.VALIDATE_INPUTS(batch_id="demo/0123456789abcdef", project="default") is True
+    assert cls.VALIDATE_INPUTS(batch_id="demo/0123456789abcdef", project=None) is True  # project linked
+    assert "allowed: 1 to 64" in cls.VALIDATE_INPUTS(batch_id="Bad Name/0123456789abcdef", project="default")
+    assert "16 hexadecimal" in cls.VALIDATE_INPUTS(batch_id="demo/nope", project="default")
+    assert cls.IS_CHANGED(project="x", batch_id="demo/0123456789abcdef") != cls.IS_CHANGED(
+        project="x", batch_id="demo/0123456789abcdee")
+
+
+@pytest.mark.blender
 def test_depth_normal_loader(nodes, env):
     depth, normal, seg, subject, parts = load_maps(nodes, env, views="1", frames="0-1", parts="hands, head")
     for t in (depth, normal, seg):
@@ -419,6 +460,9 @@ def test_request_pose_batch_end_to_end_local(nodes, env, comfy_stubs, monkeypatc
         assert comfy_stubs["checks"] > 0  # interrupt checks reached the client
         states = [d["state"] for e, d in comfy_stubs["messages"] if e == "pose_factory.progress"]
         assert "rendering" in states and states[-1] == "completed"
+        last = [d for e, d in comfy_stubs["messages"] if e == "pose_factory.progress"][-1]
+        assert (last["done"], last["total"]) == (2, 2)  # issue 9.7: 2 views x 1 pose, not "1/1"
+        assert comfy_stubs["bars"][-1].values[-1] == (2, 2)
         assert all(d["node"] == "7" and d["batch_id"] == bid for _, d in comfy_stubs["messages"])
         assert comfy_stubs["bars"] and comfy_stubs["bars"][-1].values
         assert bid in index.batches(env["settings"]["storage"]["cache_root"], "e2e-test")
@@ -432,6 +476,8 @@ def test_request_pose_batch_end_to_end_local(nodes, env, comfy_stubs, monkeypatc
         assert float(subject_mask.max()) == 0.0  # the mask comes with seg
         batch2, bid2 = req.request(**args)
         assert (batch2, bid2) == (batch, bid) and results[-1].rendered is False
+        last = [d for e, d in comfy_stubs["messages"] if e == "pose_factory.progress"][-1]
+        assert (last["state"], last["done"], last["total"]) == ("completed", 2, 2)  # from storage: still N/N
     finally:
         client.close_clients()
 
