@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 
 PACK_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -14,6 +15,7 @@ import numpy as np  # noqa: E402
 
 from pose_factory import index  # noqa: E402
 from pose_factory import settings as settings_mod  # noqa: E402
+from pose_factory.errors import SpecError  # noqa: E402
 
 log = logging.getLogger("pose_factory")
 CATEGORY = "3D Pose Factory"
@@ -46,6 +48,28 @@ def known_batches() -> list[str]:
     except Exception as e:  # noqa: BLE001  INPUT_TYPES must not fail: the page would lose every node
         log.warning("3D Pose Factory: cannot read the local batch index: %s", e)
         return []
+
+
+# JobSpec paths -> the words a node shows: its widgets, and "frame i" for pose i
+_PLAIN_PATHS = ((re.compile(r"^subjects\[0\]\.poses\[(\d+)\]"), r"frame \1"), (re.compile(r"^subjects\[0\]\.?"), ""),
+                (re.compile(r"^render\.(openpose\.)?"), ""), (re.compile(r"^cameras\.?"), ""),
+                (re.compile(r"^pose\b\.?"), ""), (re.compile(r"\bjoints\."), ""), (re.compile(r"\[(\d+)\]"), r" \1"))
+
+
+def plain_error(e: SpecError, widget: str | None = None) -> SpecError:
+    """A SpecError in a node's words, short, no traceback: field 'subjects[0].poses[2].joints.l_elbow.flex'
+    becomes 'frame 2 l_elbow flex'; with widget, the error names the widget and says where inside it:
+    'joints: l_elbow flex: got 400, allowed -10..150 (...)'."""
+    where = e.field or ""
+    for pattern, repl in _PLAIN_PATHS:
+        where = pattern.sub(repl, where)
+    where = where.replace(".", " ").strip()
+    text = str(e)[len(e.field) + 2:] if e.field else str(e)
+    if widget is None:
+        return SpecError(where, text)
+    if where and where != widget and f"'{where.split()[-1]}'" not in text:  # unless the text names it already
+        text = f"{where}: {text}"
+    return SpecError(widget, text)
 
 
 def index_entry(project: str, batch_id: str) -> dict | None:

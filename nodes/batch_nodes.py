@@ -2,8 +2,9 @@
 an identical spec already in storage is not rendered again (DESIGN.md §3)."""
 from __future__ import annotations
 
-from ._common import CATEGORY, get_settings, interrupt_check, log, progress_bar, send_message
+from ._common import CATEGORY, get_settings, interrupt_check, log, plain_error, progress_bar, send_message
 from pose_factory import spec as spec_mod
+from pose_factory.errors import SpecError
 
 CAT = f"{CATEGORY}/batch"
 BACKENDS = ["local", "runpod"]
@@ -76,8 +77,11 @@ class PoseFactoryRequestPoseBatch:
 
         settings = get_settings()
         project = spec_mod.sanitize_project_name(project) if str(project).strip() else settings["project"]
-        spec = build_spec(subject, poses, cameras, width, height, depth, normal, seg, shaded, depth_range,
-                          hands, face, sdxl_sticks, project)
+        try:
+            spec = build_spec(subject, poses, cameras, width, height, depth, normal, seg, shaded, depth_range,
+                              hands, face, sdxl_sticks, project)
+        except SpecError as e:  # in the node's words: "frame 2 l_elbow flex: ...", not a JobSpec path
+            raise plain_error(e) from None
         bid = spec_mod.batch_id(spec)
         state = {"bar": None, "total": None}
 

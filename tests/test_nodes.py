@@ -21,7 +21,8 @@ from pose_factory.storage import LocalStorage
 
 ROOT = Path(__file__).resolve().parent.parent
 W, H = 96, 64
-NODE_IDS = ["PoseFactoryMannequin", "PoseFactoryPosePreset", "PoseFactoryPoseFromJSON", "PoseFactoryPoseList",
+NODE_IDS = ["PoseFactoryMannequin", "PoseFactoryPosePreset", "PoseFactoryPoseFromJSON", "PoseFactoryPoseSequence",
+            "PoseFactoryPoseList",
             "PoseFactoryCameraOrbit", "PoseFactoryRequestPoseBatch", "PoseFactoryLoadPoseFromR2",
             "PoseFactoryDepthNormalLoader", "PoseFactoryPoseKeypointsToImage"]
 KNOWN_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "IMAGE", "MASK", "POSE_KEYPOINT", "POSE_FACTORY_SUBJECT",
@@ -111,6 +112,10 @@ def test_node_contract(nodes, node_id):
         if n == "self" or p.kind == p.VAR_KEYWORD:
             continue
         assert n in names or n in types_.get("hidden", {}), (node_id, n)
+    if hasattr(cls, "VALIDATE_INPUTS"):  # ComfyUI passes it the named widgets only; linked ones are absent
+        for n, p in inspect.signature(cls.VALIDATE_INPUTS).parameters.items():
+            assert n in names and p.default is None, (node_id, n)
+        assert cls.VALIDATE_INPUTS() is True  # everything linked: nothing to check at queue time
     # no secret ever appears as a widget
     assert not [n for n in names if re.search(r"(api|access)_?key|secret|token|password|endpoint", n.lower())]
 
@@ -152,16 +157,95 @@ def test_spec_nodes_build_a_valid_spec(nodes):
 
 
 def test_spec_nodes_name_the_wrong_field(nodes):
-    with pytest.raises(SpecError, match=r"joints\.l_elbow\.flex"):
+    with pytest.raises(SpecError, match=r"^joints: l_elbow flex: got 400, allowed -5\.\.150"):
         nodes["PoseFactoryPoseFromJSON"]().make('{"l_elbow": {"flex": 400}}', "rest")
-    with pytest.raises(SpecError, match=r"unknown joint 'l_elbo'"):
+    with pytest.raises(SpecError, match=r"^joints: unknown joint 'l_elbo'"):
         nodes["PoseFactoryPoseFromJSON"]().make('{"l_elbo": {"flex": 10}}', "rest")
     with pytest.raises(SpecError, match=r"joints: not valid JSON \(line 1"):
         nodes["PoseFactoryPoseFromJSON"]().make('{"l_elbow": ', "rest")
-    with pytest.raises(SpecError, match=r"cameras\.distance"):
+    with pytest.raises(SpecError, match=r"^distance: got 0\.2, allowed: 0 \(auto"):
         nodes["PoseFactoryCameraOrbit"]().make(3, 10.0, 0.2, 50.0, False, 0.0, 0.0)
     (whole,) = nodes["PoseFactoryPoseFromJSON"]().make('{"preset": "waving", "mirror": true}', "rest")
     assert whole == [{"preset": "waving", "mirror": True}]
+
+
+# Issue 9.3: each widget checked when the prompt is queued, in the node's words (ComfyUI shows
+# "<widget> - <message>"), the same check as at run time.
+QUEUE_CHECKS = [
+    ("PoseFactoryPoseFromJSON", "joints", '{"l_elbow": {"flex": 400}}', "l_elbow flex: got 400, allowed -5..150"),
+    ("PoseFactoryPoseFromJSON", "joints", '{"l_elbo": {"flex": 10}}', "unknown joint 'l_elbo'; did you mean 'l_elbow'"),
+    ("PoseFactoryPoseFromJSON", "joints", '{"l_elbow": {"flex": ', "not valid JSON (line 1, column"),
+    ("PoseFactoryPoseFromJSON", "joints", '{"preset": "wavng"}', "preset: unknown preset 'wavng'; did you mean 'waving'"),
+    ("PoseFactoryPoseFromJSON", "joints", '{"offset": [0, 9, 0]}', "offset 1: got 9, allowed -5..5 (metres)"),
+    ("PoseFactoryPosePreset", "preset", "wavng", "unknown preset 'wavng'; did you mean 'waving'"),
+    ("PoseFactoryMannequin", "height", 3.0, "got 3.0, allowed: a number from 1.2 to 2.2 m"),
+    ("PoseFactoryCameraOrbit", "distance", 0.2, "got 0.2, allowed: 0 (auto: the subject fits the frame) or 0.5 to 100"),
+    ("PoseFactoryPoseSequence", "poses", "a_pose\nwavng", "line 2 preset: unknown preset 'wavng'; did you mean"),
+    ("PoseFactoryPoseSequence", "poses", "a_pose mirr", "line 1: unknown option 'mirr', allowed: mirror, hands=<"),
+    ("PoseFactoryPoseSequence", "poses", "# nothing", "got 0 poses, allowed: 1 to 256 lines"),
+]
+
+
+@pytest.mark.parametrize("node_id,widget,value,message", QUEUE_CHECKS)
+def test_spec_nodes_validate_their_widgets_at_queue_time(nodes, node_id, widget, value, message):
+    cls = nodes[node_id]
+    got = cls.VALIDATE_INPUTS(**{widget: value})
+    assert isinstance(got, str) and got.startswith(message), got
+    assert "subjects[" not in got and "pose." not in got and "Traceback" not in got and "\n" not in got
+    assert cls.VALIDATE_INPUTS(**{widget: None}) is True  # linked: checked when it runs
+
+
+def test_spec_nodes_accept_good_widgets_at_queue_time(nodes):
+    assert nodes["PoseFactoryPoseFromJSON"].VALIDATE_INPUTS(joints='{"l_elbow": {"flex": 90}}') is True
+    assert nodes["PoseFactoryPoseFromJSON"].VALIDATE_INPUTS(joints="") is True  # the preset alone
+    assert nodes["PoseFactoryPosePreset"].VALIDATE_INPUTS(preset="waving") is True
+    assert nodes["PoseFactoryMannequin"].VALIDATE_INPUTS(height=1.2) is True
+    assert nodes["PoseFactoryCameraOrbit"].VALIDATE_INPUTS(distance=0.0) is True
+    assert nodes["PoseFactoryCameraOrbit"].VALIDATE_INPUTS(distance=0.5) is True
+    default = nodes["PoseFactoryPoseSequence"].INPUT_TYPES()["required"]["poses"][1]["default"]
+    assert nodes["PoseFactoryPoseSequence"].VALIDATE_INPUTS(poses=default) is True
+
+
+def test_request_pose_batch_run_time_errors_are_in_plain_words(nodes):
+    from nodes._common import plain_error
+
+    e = SpecError("subjects[0].poses[2].joints.l_elbow.flex", "got 400, allowed -5..150")
+    assert str(plain_error(e)) == "frame 2 l_elbow flex: got 400, allowed -5..150"
+    assert str(plain_error(SpecError("render.width", "got 100", "a multiple of 8"))) == \
+        "width: got 100, allowed: a multiple of 8"
+    (subject,) = nodes["PoseFactoryMannequin"]().make(1.75, "average")
+    (cams,) = nodes["PoseFactoryCameraOrbit"]().make(1, 10.0, 0.0, 50.0, False, 0.0, 0.0)
+    bad = [{"preset": "a_pose"}, {"preset": "rest", "joints": {"l_elbow": {"flex": 400}}}]  # as a linked value
+    with pytest.raises(SpecError, match=r"^frame 1 l_elbow flex: got 400"):
+        nodes["PoseFactoryRequestPoseBatch"]().request(subject, bad, cams, 64, 64, *[True] * 4, "batch", True, True,
+                                                        False, "local", "x", False)
+
+
+# --- long sequences (issue 9.5) ---------------------------------------------------------------------
+def test_pose_sequence_makes_one_pose_per_line(nodes):
+    text = "a_pose\n\n  waving mirror hands=open  # wave back\n# a comment line\npointing hands=point mirror\n"
+    (poses,) = nodes["PoseFactoryPoseSequence"]().make(text)
+    assert poses == [{"preset": "a_pose"}, {"preset": "waving", "mirror": True, "hands": "open"},
+                     {"preset": "pointing", "hands": "point", "mirror": True}]
+    from nodes.batch_nodes import build_spec
+    from pose_factory import poses as poses_mod
+
+    spec = build_spec({"type": "mannequin"}, poses, {"type": "orbit", "views": 1}, 64, 64)
+    want = [poses_mod.normalize_pose_entry(p, "p") for p in
+            ("a_pose", {"preset": "waving", "mirror": True, "hands": "open"},
+             {"preset": "pointing", "mirror": True, "hands": "point"})]
+    assert spec["subjects"][0]["poses"] == want
+    with pytest.raises(SpecError, match=r"^poses: line 3 hands: unknown hand shape 'fst'"):
+        nodes["PoseFactoryPoseSequence"]().make("a_pose\nrest\nwaving hands=fst")
+
+
+def test_pose_list_takes_more_than_eight_inputs_in_order(nodes):
+    cls = nodes["PoseFactoryPoseList"]
+    optional = cls.INPUT_TYPES()["optional"]
+    assert list(optional) == [f"poses_{i}" for i in range(2, 65)]
+    parts = {f"poses_{i}": [{"preset": "rest", "joints": {"l_elbow": {"flex": float(i)}}}] for i in range(2, 21)}
+    (out,) = cls().join([{"preset": "a_pose"}], **dict(reversed(list(parts.items()))))
+    assert [p.get("joints", {}).get("l_elbow", {}).get("flex") for p in out] == [None, *map(float, range(2, 21))]
 
 
 # --- keypoints ------------------------------------------------------------------------------------
@@ -244,7 +328,7 @@ def test_pose_loader_tensors_order_and_keypoints(nodes, env):
     vm = load_pose(nodes, env, order="view_major", views="1,0")["result"][0]
     assert torch.equal(vm[1], op[2]) and torch.equal(vm[0], op[0])  # (1,1) moved
     assert env["bid"] in index.batches(env["settings"]["storage"]["cache_root"], "demo")
-    assert env["bid"] in nodes["PoseFactoryLoadPoseFromR2"].INPUT_TYPES()["required"]["batch_id"][0]
+    assert f"demo/{env['bid']}" in nodes["PoseFactoryLoadPoseFromR2"].INPUT_TYPES()["required"]["batch_id"][0]
 
 
 @pytest.mark.blender
