@@ -566,6 +566,54 @@ def test_request_pose_batch_end_to_end_local(nodes, env, comfy_stubs, monkeypatc
         client.close_clients()
 
 
+def _pack_files() -> dict:
+    """Every file under the pack's folder (sizes), leaving out what Python, git and the shared venvs
+    keep there (symlinks are not followed)."""
+    import os
+
+    out = {}
+    for folder, dirs, files in os.walk(ROOT):
+        dirs[:] = [d for d in dirs if d not in ("__pycache__", ".pytest_cache", ".git")
+                   and not os.path.islink(os.path.join(folder, d))]
+        for f in files:
+            path = Path(folder, f)
+            if not path.is_symlink():
+                out[str(path.relative_to(ROOT))] = path.stat().st_size
+    return out
+
+
+@pytest.mark.blender
+def test_a_fresh_install_leaves_nothing_under_the_pack_after_a_render(nodes, comfy_stubs, tmp_path, monkeypatch):
+    """Issue 9.1: inside ComfyUI (its folder_paths loaded), with no config, a render and a load write
+    only under <ComfyUI output>/pose_factory."""
+    from pose_factory import client
+
+    output = tmp_path / "ComfyUI" / "output"
+    monkeypatch.setitem(sys.modules, "folder_paths", types.SimpleNamespace(
+        get_output_directory=lambda: str(output), get_temp_directory=lambda: str(tmp_path / "temp")))
+    (tmp_path / "temp").mkdir()
+    monkeypatch.delenv("POSE_FACTORY_CONFIG", raising=False)
+    monkeypatch.setattr(settings_mod, "DEFAULT_CONFIG", tmp_path / "no-config.yaml")  # a fresh install has none
+    before = _pack_files()
+    (subject,) = nodes["PoseFactoryMannequin"]().make(1.7, "average")
+    (poses,) = nodes["PoseFactoryPoseSequence"]().make("a_pose\nwaving mirror")
+    (cams,) = nodes["PoseFactoryCameraOrbit"]().make(1, float(np.random.default_rng().uniform(0, 30)), 0.0, 50.0,
+                                                    False, 0.0, 0.0)  # a new batch every run
+    try:
+        batch, bid = nodes["PoseFactoryRequestPoseBatch"]().request(
+            subject, poses, cams, 64, 64, True, False, False, True, "batch", True, True, False, "local", "fresh",
+            False, unique_id="1")
+        out = nodes["PoseFactoryLoadPoseFromR2"]().load("default", "", "all", "all", "view_major", True, True,
+                                                        batch=batch)
+    finally:
+        client.close_clients()
+    assert out["result"][0].shape[0] == 2
+    assert _pack_files() == before
+    root = output / "pose_factory"
+    assert (root / "storage" / "projects" / "fresh" / "batches" / bid / "manifest.json").is_file()
+    assert (root / "raw" / "index.json").is_file() and (root / "raw" / "fresh" / bid).is_dir()
+
+
 @pytest.mark.blender
 def test_request_pose_batch_interrupt_cancels_without_a_manifest(nodes, env, comfy_stubs, monkeypatch):
     psutil = pytest.importorskip("psutil")
