@@ -237,13 +237,15 @@ def move_tree(src: Path, dst: Path) -> list[Path]:
 
 def migrate_pack_data(settings: dict | None = None, pack_data: Path = PACK_DATA) -> list[Path]:
     """Moves what an older version kept in the pack's data/ to the data root, once (afterwards
-    data/ is gone), when the data root is elsewhere. A top-level entry of data/ that a configured
-    path still points into stays. Returns the files left in data/ (a different file of the same
-    name already at the data root: never overwritten); logs what it did."""
+    data/ is gone), when the data root is ComfyUI's default (<output>/pose_factory); a configured
+    data_root is the user's choice, and a checkout's data/ is never moved into it (a test or a
+    harness may point it at a temporary folder). A top-level entry of data/ that a configured path
+    still points into stays. Returns the files left in data/ (a different file of the same name
+    already at the data root: never overwritten); logs what it did."""
     settings = settings or load_settings()
     root = Path(settings["data_root"])
     pack_data = Path(pack_data).resolve()
-    if not pack_data.is_dir() or root == pack_data or root.is_relative_to(pack_data):
+    if not pack_data.is_dir() or root != comfyui_data_root() or root.is_relative_to(pack_data):
         return []
     in_use = {pack_data / Path(settings[s][k]).relative_to(pack_data).parts[0] for s, k in PATH_KEYS
               if Path(settings[s][k]).is_relative_to(pack_data) and Path(settings[s][k]) != pack_data}

@@ -115,7 +115,9 @@ def test_in_pack_data_moves_to_the_data_root_once_never_overwriting(tmp_path, mo
     (root / "raw" / "index.json").write_bytes(b"a newer index")  # never overwritten
     (root / "budget").mkdir()
     (root / "budget" / "ledger.sqlite").write_bytes(b"sqlite")  # the same bytes: the in-pack copy goes
-    settings = S.load_settings(overrides={"data_root": str(root)})
+    comfyui(monkeypatch, tmp_path / "output")
+    settings = S.load_settings()
+    assert S.data_root(settings) == root
 
     # interrupted after two files: nothing is lost, a second run finishes the move
     real, calls = S._move_file, {"n": 0}
@@ -141,12 +143,18 @@ def test_in_pack_data_moves_to_the_data_root_once_never_overwriting(tmp_path, mo
     assert _tree(root) == files
 
 
-def test_migration_leaves_configured_in_pack_paths_alone(tmp_path):
-    pack_data, root = tmp_path / "pack" / "data", tmp_path / "root"
+def test_migration_leaves_configured_in_pack_paths_and_configured_roots_alone(tmp_path, monkeypatch):
+    pack_data, root = tmp_path / "pack" / "data", tmp_path / "output" / "pose_factory"
     for rel in ("storage/a.txt", "raw/b.txt"):
         (pack_data / rel).parent.mkdir(parents=True, exist_ok=True)
         (pack_data / rel).write_text(rel)
-    settings = S.load_settings(overrides={"data_root": str(root), "storage": {"local_root": str(pack_data / "storage")}})
+    before = _tree(pack_data)
+    # outside ComfyUI, or with a configured data_root (a harness's temporary folder): nothing moves
+    assert S.migrate_pack_data(S.load_settings(overrides={"data_root": str(root)}), pack_data) == []
+    comfyui(monkeypatch, tmp_path / "output")
+    assert S.migrate_pack_data(S.load_settings(overrides={"data_root": str(tmp_path / "tmp")}), pack_data) == []
+    assert _tree(pack_data) == before and not root.exists() and not (tmp_path / "tmp").exists()
+    # inside ComfyUI by default: all but what a configured path still uses
+    settings = S.load_settings(overrides={"storage": {"local_root": str(pack_data / "storage")}})
     assert S.migrate_pack_data(settings, pack_data) == []
     assert _tree(pack_data) == {"storage/a.txt": b"storage/a.txt"} and _tree(root) == {"raw/b.txt": b"raw/b.txt"}
-    assert S.migrate_pack_data(S.load_settings(overrides={"data_root": str(pack_data)}), pack_data) == []
