@@ -39,12 +39,19 @@ def _queue_check(widget: str, check, value):
     try:
         _checked(widget, check, value)
     except SpecError as e:
-        return e.message if not e.allowed or "allowed" in e.message.lower() else f"{e.message}, allowed: {e.allowed}"
+        return e.message  # plain_error's message carries what is allowed
     return True
 
 
+def _float(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise SpecError("", f"got {str(value)[:40]!r}", "a number") from None
+
+
 def _mannequin(height, build="average") -> dict:
-    subject = {"type": "mannequin", "height": float(height), "build": build}
+    subject = {"type": "mannequin", "height": _float(height), "build": build}
     spec_mod.normalize_spec({"subjects": [dict(subject, poses=["rest"])]})  # refuses a bad value here
     return subject
 
@@ -102,7 +109,7 @@ def parse_sequence(text) -> list[dict]:
 
 
 def _distance(distance) -> float:
-    d = float(distance)
+    d = _float(distance)
     if d != 0 and not 0.5 <= d <= 100:
         raise SpecError("", f"got {d:g}", "0 (auto: the subject fits the frame) or 0.5 to 100 metres")
     return d
