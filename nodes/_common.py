@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 
 PACK_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -14,6 +15,7 @@ import numpy as np  # noqa: E402
 
 from pose_factory import index  # noqa: E402
 from pose_factory import settings as settings_mod  # noqa: E402
+from pose_factory.errors import SpecError  # noqa: E402
 
 log = logging.getLogger("pose_factory")
 CATEGORY = "3D Pose Factory"
@@ -30,6 +32,18 @@ def occluded_input() -> dict:
                    "depth (every limb, far to near, so near limbs overdraw far ones)."})}
 
 
+def _move_pack_data_out() -> None:
+    """Inside ComfyUI the data root is outside the pack (settings.py): an older in-pack data/
+    moves there when ComfyUI loads the pack, before any node or route touches it."""
+    try:
+        settings_mod.migrate_pack_data()
+    except Exception as e:  # noqa: BLE001  importing the pack must never fail (DESIGN.md §2)
+        log.warning("3D Pose Factory: could not move the pack's data/ to the data root: %s", e)
+
+
+_move_pack_data_out()
+
+
 def get_settings() -> dict:
     """The pack's settings ($POSE_FACTORY_CONFIG, else config/local.yaml, else defaults). Read on
     every call, so an edited config applies without restarting ComfyUI."""
@@ -37,21 +51,36 @@ def get_settings() -> dict:
 
 
 def known_batches() -> list[str]:
-    """Batch ids of the local index, newest first, every project (never the network: this runs
-    for /object_info). An unreadable config or index gives an empty list, never an error."""
+    """The local index's batches as "project/batch_id", newest first, every project (never the
+    network: this runs for /object_info). An unreadable config or index gives an empty list,
+    never an error."""
     try:
-        cache_root = get_settings()["storage"]["cache_root"]
-        data = index.load(cache_root)
+        return index.choices(get_settings()["storage"]["cache_root"])
     except Exception as e:  # noqa: BLE001  INPUT_TYPES must not fail: the page would lose every node
         log.warning("3D Pose Factory: cannot read the local batch index: %s", e)
         return []
-    rows = [(s.get("created_at") or "", bid) for batches in data.values() for bid, s in batches.items()]
-    seen, out = set(), []
-    for _, bid in sorted(rows, reverse=True):
-        if bid not in seen:
-            seen.add(bid)
-            out.append(bid)
-    return out
+
+
+# JobSpec paths -> the words a node shows: its widgets, and "frame i" for pose i
+_PLAIN_PATHS = ((re.compile(r"^subjects\[0\]\.poses\[(\d+)\]"), r"frame \1"), (re.compile(r"^subjects\[0\]\.?"), ""),
+                (re.compile(r"^render\.(openpose\.)?"), ""), (re.compile(r"^cameras\.?"), ""),
+                (re.compile(r"^pose\b\.?"), ""), (re.compile(r"\bjoints\."), ""), (re.compile(r"\[(\d+)\]"), r" \1"))
+
+
+def plain_error(e: SpecError, widget: str | None = None) -> SpecError:
+    """A SpecError in a node's words, short, no traceback: field 'subjects[0].poses[2].joints.l_elbow.flex'
+    becomes 'frame 2 l_elbow flex'; with widget, the error names the widget and says where inside it:
+    'joints: l_elbow flex: got 400, allowed -10..150 (...)'."""
+    where = e.field or ""
+    for pattern, repl in _PLAIN_PATHS:
+        where = pattern.sub(repl, where)
+    where = where.replace(".", " ").strip()
+    text = str(e)[len(e.field) + 2:] if e.field else str(e)
+    if widget is None:
+        return SpecError(where, text)
+    if where and where != widget and f"'{where.split()[-1]}'" not in text:  # unless the text names it already
+        text = f"{where}: {text}"
+    return SpecError(widget, text)
 
 
 def index_entry(project: str, batch_id: str) -> dict | None:

@@ -2,8 +2,9 @@
 an identical spec already in storage is not rendered again (DESIGN.md §3)."""
 from __future__ import annotations
 
-from ._common import CATEGORY, get_settings, interrupt_check, log, occluded_input, progress_bar, send_message
+from ._common import CATEGORY, get_settings, interrupt_check, log, occluded_input, plain_error, progress_bar, send_message
 from pose_factory import spec as spec_mod
+from pose_factory.errors import SpecError
 
 CAT = f"{CATEGORY}/batch"
 BACKENDS = ["local", "runpod"]
@@ -80,8 +81,11 @@ class PoseFactoryRequestPoseBatch:
 
         settings = get_settings()
         project = spec_mod.sanitize_project_name(project) if str(project).strip() else settings["project"]
-        spec = build_spec(subject, poses, cameras, width, height, depth, normal, seg, shaded, depth_range,
-                          hands, face, sdxl_sticks, project, occluded)
+        try:
+            spec = build_spec(subject, poses, cameras, width, height, depth, normal, seg, shaded, depth_range,
+                              hands, face, sdxl_sticks, project, occluded)
+        except SpecError as e:  # in the node's words: "frame 2 l_elbow flex: ...", not a JobSpec path
+            raise plain_error(e) from None
         bid = spec_mod.batch_id(spec)
         state = {"bar": None, "total": None}
 
@@ -99,8 +103,14 @@ class PoseFactoryRequestPoseBatch:
                          on_progress=on_progress, check_cancel=interrupt_check())
         if result.batch_id != bid:  # the client hashes the same spec: a mismatch is a bug, say so
             log.warning("3D Pose Factory: batch id %s from the client, %s expected", result.batch_id, bid)
-        send_message("pose_factory.progress", {"node": unique_id, "state": "completed", "done": 1, "total": 1,
-                                               "batch_id": result.batch_id, "rendered": result.rendered})
+        images = len(result.manifest["entries"])  # every (view, frame): "completed N/N"
+        if state["bar"] is None or state["total"] != images:
+            state["bar"] = progress_bar(images)
+        if state["bar"] is not None:
+            state["bar"].update_absolute(images, images)
+        send_message("pose_factory.progress", {"node": unique_id, "state": "completed", "done": images,
+                                               "total": images, "batch_id": result.batch_id,
+                                               "rendered": result.rendered})
         log.info("3D Pose Factory: batch %s/%s %s", result.project, result.batch_id,
                  "rendered" if result.rendered else "already in storage")
         return ({"project": result.project, "batch_id": result.batch_id}, result.batch_id)

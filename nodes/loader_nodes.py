@@ -12,9 +12,10 @@ import numpy as np
 
 from ._common import (CATEGORY, black, get_settings, image_tensor, index_entry, known_batches, log, mask_tensor,
                       occluded_input, progress_bar, temp_directory)
-from pose_factory import loading
+from pose_factory import index, loading
 from pose_factory.openpose import OWN_KEY
 from pose_factory import spec as spec_mod
+from pose_factory.errors import StorageError
 from pose_factory.passes import NORMAL_CONVENTIONS
 
 CAT = f"{CATEGORY}/loaders"
@@ -25,10 +26,13 @@ PREVIEW_MAX_SIDE = 1024
 def _selection_inputs() -> dict:
     batches = known_batches() or [""]
     return {
-        "project": ("STRING", {"default": "default", "tooltip": "Used when no batch input is linked."}),
+        "project": ("STRING", {"default": "default",
+                               "tooltip": "Only for a bare batch id (older workflows, or a linked batch_id string): "
+                                          "a batch_id entry 'project/id' carries its own project."}),
         "batch_id": (batches, {"default": batches[0],
-                               "tooltip": "Batches this machine made or loaded (the local index); any batch id "
-                                          "is accepted. Ignored when a batch input is linked."}),
+                               "tooltip": "project/batch id: the batches this machine made or loaded (the local "
+                                          "index), newest first. Any 'project/id' or bare id is accepted. Ignored "
+                                          "when a batch input is linked."}),
         "views": ("STRING", {"default": "all", "tooltip": "'all', '0,2', '0-3' or both ('0,2-3')."}),
         "frames": ("STRING", {"default": "all", "tooltip": "'all', '0,2', '0-3' or both; frame i is pose i."}),
         "order": (list(loading.ORDERS), {"default": "view_major",
@@ -37,10 +41,17 @@ def _selection_inputs() -> dict:
     }
 
 
+def _selection(project, batch_id) -> tuple:
+    """The widgets' (project, batch id): a "project/id" entry's own project wins over the widget."""
+    inner, bid = index.split_choice(batch_id or "")
+    return (inner if inner is not None else project), bid
+
+
 def _validate_batch_id(batch_id, project=None):
-    if batch_id not in (None, "") and not (isinstance(batch_id, str) and _BATCH_RE.fullmatch(batch_id)):
-        return (f"batch_id: got {batch_id!r}, allowed: 16 hexadecimal characters (a batch id), "
-                "or empty with a batch linked")
+    project, bid = _selection(project, batch_id)
+    if bid not in (None, "") and not (isinstance(bid, str) and _BATCH_RE.fullmatch(bid)):
+        return (f"batch_id: got {_short(batch_id)}, allowed: a batch from the list ('project/' and 16 hexadecimal "
+                "characters), a bare batch id, or empty with a batch linked")
     if project not in (None, ""):
         try:
             spec_mod.validate_project_name(project)
@@ -49,22 +60,31 @@ def _validate_batch_id(batch_id, project=None):
     return True
 
 
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _resolve(batch, project, batch_id) -> tuple[str, str]:
     if batch is not None:
         if not isinstance(batch, dict) or "project" not in batch or "batch_id" not in batch:
             raise ValueError(f"batch: got {type(batch).__name__}, allowed: the batch output of Request Pose Batch")
         project, batch_id = batch["project"], batch["batch_id"]
+    else:
+        project, batch_id = _selection(project, batch_id)
     spec_mod.validate_project_name(project)
     if not isinstance(batch_id, str) or not _BATCH_RE.fullmatch(batch_id):
-        raise loading.SelectionError("batch_id", f"got {batch_id!r}",
-                                     "a batch id (16 hexadecimal characters), or link a batch input")
+        raise loading.SelectionError("batch_id", f"got {_short(batch_id)}",
+                                     "a batch from the list (project/id), a batch id (16 hexadecimal characters), "
+                                     "or link a batch input")
     return project, batch_id
 
 
 def _is_changed(widgets: dict) -> str:
     """Widget values plus the index's record of the batch (its created_at changes when it is rendered
     again with force): equal strings let ComfyUI reuse the last output."""
-    entry = index_entry(widgets.get("project") or "", widgets.get("batch_id") or "") or {}
+    project, bid = _selection(widgets.get("project") or "", widgets.get("batch_id") or "")
+    entry = index_entry(project or "", bid or "") or {}
     payload = {k: v for k, v in widgets.items() if k != "batch"}
     payload["_index"] = entry.get("created_at")
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
@@ -79,7 +99,15 @@ def _fetch(settings, project, batch_id, names):
         if state["bar"] is not None:
             state["bar"].update_absolute(done, total)
 
-    return loading.fetch_batch(settings, project, batch_id, names, progress=progress)
+    try:
+        return loading.fetch_batch(settings, project, batch_id, names, progress=progress)
+    except StorageError as e:
+        elsewhere = [p for p in index.projects_holding(settings["storage"]["cache_root"], batch_id) if p != project]
+        if not elsewhere:
+            raise
+        where = " and ".join(repr(p) for p in elsewhere)
+        raise StorageError(f"batch {batch_id} is not in project {project!r}; it is in project {where}: pick "
+                           f"'{elsewhere[0]}/{batch_id}' in batch_id") from None
 
 
 def _or_black(arr, what, batch_id, n, h, w, channels=3):

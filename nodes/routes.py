@@ -44,6 +44,19 @@ THUMB_MAX_VIEWS = 16      # a 64-view orbit shows its first 16 views
 THUMB_DIR = ".thumbnails"  # under the cache root; a project name cannot start with "."
 
 
+ECHO_MAX = 40             # an error repeats at most this many characters of what it was given
+
+
+def echo(value) -> str:
+    """What an error message repeats of a request's value: its repr, a long one cut to its first
+    ECHO_MAX characters and its length."""
+    text = repr(value)
+    if len(text) <= ECHO_MAX:
+        return text
+    size = f"{len(value)} characters" if isinstance(value, str) else f"{len(text)} characters as text"
+    return f"{text[:ECHO_MAX]}... ({size})"
+
+
 class RouteError(Exception):
     """An answer other than 200: ``status`` and a message naming what is wrong and what is allowed."""
 
@@ -57,12 +70,12 @@ def check_project(project) -> str:
     try:
         return validate_project_name(project)
     except ValueError:
-        raise RouteError(400, f"project: got {project!r}, allowed: {PROJECT_RULE}") from None
+        raise RouteError(400, f"project: got {echo(project)}, allowed: {PROJECT_RULE}") from None
 
 
 def check_batch_id(batch_id) -> str:
     if not isinstance(batch_id, str) or not BATCH_ID_RE.fullmatch(batch_id):
-        raise RouteError(400, f"batch_id: got {batch_id!r}, allowed: {BATCH_ID_RULE}")
+        raise RouteError(400, f"batch_id: got {echo(batch_id)}, allowed: {BATCH_ID_RULE}")
     return batch_id
 
 
@@ -161,7 +174,7 @@ def get_thumbnail(settings: dict, storage, project, batch_id, pass_name=None) ->
         if pass_name is None:
             raise RouteError(404, f"batch {project}/{batch_id} has no image pass to show")
     elif pass_name not in available:
-        raise RouteError(400, f"pass: got {pass_name!r}, allowed: one of this batch's image passes "
+        raise RouteError(400, f"pass: got {echo(pass_name)}, allowed: one of this batch's image passes "
                               f"({', '.join(available)})")
     frame0 = sorted((e for e in manifest["entries"] if e["frame"] == 0 and pass_name in e["files"]),
                     key=lambda e: e["view"])[:THUMB_MAX_VIEWS]
@@ -208,15 +221,16 @@ def list_jobs() -> dict:
 
 def refresh(settings: dict, storage, body=None) -> dict:
     """Re-lists storage into the local index: every project under projects/, or only
-    body["project"]. Returns the projects and, for each re-listed project, its batch ids (newest
-    first) with their summaries."""
+    body["project"] (indexed only if storage has a batch of it: unknown names never fill the
+    index). Returns the projects; for each re-listed project its batch ids (newest first) with
+    their summaries; and ``choices``, the loaders' batch dropdown entries ("project/batch_id")."""
     if body is None:
         body = {}
     if not isinstance(body, dict):
         raise RouteError(400, f"body: got {type(body).__name__}, allowed: a JSON object {{\"project\": name}} or nothing")
     unknown = set(body) - {"project"}
     if unknown:
-        raise RouteError(400, f"body: unknown key(s) {sorted(unknown)}, allowed: project")
+        raise RouteError(400, f"body: unknown key(s) {echo(sorted(unknown))}, allowed: project")
     project = body.get("project")
     names = None if project is None else [check_project(project)]
     cache_root = settings["storage"]["cache_root"]
@@ -226,7 +240,8 @@ def refresh(settings: dict, storage, body=None) -> dict:
         raise RouteError(502, f"storage could not be listed ({e})") from None
     refreshed = names if names is not None else sorted(projects)
     return {"projects": sorted(projects),
-            "batches": {p: list_project_batches(settings, p)["batches"] for p in refreshed}}
+            "batches": {p: list_project_batches(settings, p)["batches"] for p in refreshed},
+            "choices": index_mod.choices(cache_root)}
 
 
 # --- aiohttp wrappers -----------------------------------------------------------------------------
@@ -250,7 +265,8 @@ def _run(context, fn, need_storage: bool, *args):
         return 500, {"error": f"pose_factory settings: {e}"}
     except Exception as e:  # never a bare 500 page: the UI shows the message
         log.exception("pose_factory route failed")
-        return 500, {"error": f"{type(e).__name__}: {e}"}
+        text = f"{type(e).__name__}: {e}"
+        return 500, {"error": text if len(text) <= 300 else text[:300] + "..."}
 
 
 def register(routes, context=None) -> None:

@@ -1,16 +1,118 @@
 """Spec nodes: the pieces of a JobSpec (subject, poses, cameras) as plain JSON-able values,
-each checked where it is made so an error points at the right node."""
+each checked where it is made so an error points at the right node.
+
+Each node checks its widgets twice with one function: in VALIDATE_INPUTS, which ComfyUI calls when
+the prompt is queued (so it outlines the node before anything runs), and when it runs (a value that
+came by a link). Errors name the widget and what is allowed in the node's own words
+(``plain_error``), never a JobSpec path such as ``subjects[0].poses[0]...``. ComfyUI skips its own
+range and list checks for an input VALIDATE_INPUTS names, so each names only the widgets its check
+covers in full, and a linked input arrives as None (nothing to check at queue time).
+"""
 from __future__ import annotations
 
 import json
 
-from ._common import CATEGORY
+from ._common import CATEGORY, plain_error
 from pose_factory import poses as poses_mod
 from pose_factory import spec as spec_mod
 from pose_factory.errors import SpecError
 
 CAT = f"{CATEGORY}/spec"
 HANDS_DEFAULT = "preset default"
+POSE_LIST_SLOTS = 64  # Pose List inputs; web/js/pose_list.js shows one empty slot after the last linked one
+SEQUENCE_HELP = "one pose per line: preset [mirror] [hands=shape]; # starts a comment"
+
+
+def _checked(widget: str, check, *args):
+    """check(*args); a SpecError comes back in the widget's words."""
+    try:
+        return check(*args)
+    except SpecError as e:
+        raise plain_error(e, widget) from None
+
+
+def _queue_check(widget: str, check, value):
+    """VALIDATE_INPUTS: True, or the message (ComfyUI shows it after the widget's name). A linked
+    input is None at queue time: it is checked when the node runs."""
+    if value is None:
+        return True
+    try:
+        _checked(widget, check, value)
+    except SpecError as e:
+        return e.message  # plain_error's message carries what is allowed
+    return True
+
+
+def _float(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise SpecError("", f"got {str(value)[:40]!r}", "a number") from None
+
+
+def _mannequin(height, build="average") -> dict:
+    subject = {"type": "mannequin", "height": _float(height), "build": build}
+    spec_mod.normalize_spec({"subjects": [dict(subject, poses=["rest"])]})  # refuses a bad value here
+    return subject
+
+
+def _preset_entry(preset, mirror=False, hands=HANDS_DEFAULT) -> dict:
+    entry = {"preset": preset, "mirror": bool(mirror)}
+    if hands != HANDS_DEFAULT:
+        entry["hands"] = hands
+    poses_mod.normalize_pose_entry(entry, "pose")
+    return entry
+
+
+def _json_entry(joints, preset="rest") -> dict:
+    text = joints if isinstance(joints, str) else json.dumps(joints)
+    try:
+        data = json.loads(text) if text.strip() else {}
+    except json.JSONDecodeError as e:
+        raise SpecError("pose", f"not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})",
+                        '{"joint": {"dof": degrees}}') from None
+    if not isinstance(data, dict):
+        raise SpecError("pose", f"got a JSON {type(data).__name__}", '{"joint": {"dof": degrees}}')
+    if data and set(data) <= set(poses_mod.ENTRY_KEYS):
+        entry = dict(data)  # a whole pose object
+        entry.setdefault("preset", preset)
+    else:
+        entry = {"preset": preset, "joints": data}
+    poses_mod.normalize_pose_entry(entry, "pose")  # refuses a bad rotation naming the joint and its limits
+    return entry
+
+
+def parse_sequence(text) -> list[dict]:
+    """The Pose Sequence text: one pose per line, 'preset [mirror] [hands=shape]', blank lines and
+    '#' comments skipped. SpecError names the line."""
+    out = []
+    for n, line in enumerate(str(text).splitlines(), 1):
+        words = line.split("#", 1)[0].split()
+        if not words:
+            continue
+        where = f"line {n}"
+        entry = {"preset": words[0]}
+        for word in words[1:]:
+            key, eq, value = word.partition("=")
+            if word == "mirror":
+                entry["mirror"] = True
+            elif key == "hands" and eq and value:
+                entry["hands"] = value
+            else:
+                raise SpecError(where, f"unknown option {word[:40]!r}",
+                                f"mirror, hands=<{'|'.join(poses_mod.HAND_SHAPES)}>")
+        poses_mod.normalize_pose_entry(entry, where)
+        out.append(entry)
+    if not 1 <= len(out) <= spec_mod.MAX_POSES:
+        raise SpecError("", f"got {len(out)} poses", f"1 to {spec_mod.MAX_POSES} lines, {SEQUENCE_HELP}")
+    return out
+
+
+def _distance(distance) -> float:
+    d = _float(distance)
+    if d != 0 and not 0.5 <= d <= 100:
+        raise SpecError("", f"got {d:g}", "0 (auto: the subject fits the frame) or 0.5 to 100 metres")
+    return d
 
 
 class PoseFactoryMannequin:
@@ -28,19 +130,25 @@ class PoseFactoryMannequin:
             "build": (["slim", "average", "heavy"], {"default": "average"}),
         }}
 
+    @classmethod
+    def VALIDATE_INPUTS(cls, height=None):
+        return _queue_check("height", _mannequin, height)
+
     def make(self, height, build):
-        subject = {"type": "mannequin", "height": float(height), "build": build}
-        spec_mod.normalize_spec({"subjects": [dict(subject, poses=["rest"])]})  # refuses a bad value here
-        return (subject,)
+        return (_checked("mannequin", _mannequin, height, build),)
 
 
-class PoseFactoryPosePreset:
-    DESCRIPTION = ("One pose (one frame) from the 30 presets, optionally mirrored left/right, with a hand shape "
-                   "for both hands ('preset default' keeps the preset's own).")
+class _PosesNode:
+    """What every node that makes a pose list shares: one POSE_FACTORY_POSES output."""
     CATEGORY = CAT
     FUNCTION = "make"
     RETURN_TYPES = ("POSE_FACTORY_POSES",)
     RETURN_NAMES = ("poses",)
+
+
+class PoseFactoryPosePreset(_PosesNode):
+    DESCRIPTION = ("One pose (one frame) from the 30 presets, optionally mirrored left/right, with a hand shape "
+                   "for both hands ('preset default' keeps the preset's own).")
 
     @classmethod
     def INPUT_TYPES(cls):
@@ -50,23 +158,19 @@ class PoseFactoryPosePreset:
             "hands": ([HANDS_DEFAULT, *poses_mod.HAND_SHAPES], {"default": HANDS_DEFAULT}),
         }}
 
+    @classmethod
+    def VALIDATE_INPUTS(cls, preset=None):
+        return _queue_check("preset", _preset_entry, preset)
+
     def make(self, preset, mirror, hands):
-        entry = {"preset": preset, "mirror": bool(mirror)}
-        if hands != HANDS_DEFAULT:
-            entry["hands"] = hands
-        poses_mod.normalize_pose_entry(entry, "pose")
-        return ([entry],)
+        return ([_checked("pose", _preset_entry, preset, mirror, hands)],)
 
 
-class PoseFactoryPoseFromJSON:
+class PoseFactoryPoseFromJSON(_PosesNode):
     DESCRIPTION = ("One pose from explicit joint rotations in degrees, on top of a preset: JSON "
                    '{"joint": {"dof": degrees}}, e.g. {"l_elbow": {"flex": 90}, "root": {"yaw": 30}}; or a whole '
                    'pose object {"preset", "mirror", "hands", "joints", "offset", "grounded"}. A rotation beyond '
                    "a joint's limit is refused with the joint and its limits (docs/poses.md).")
-    CATEGORY = CAT
-    FUNCTION = "make"
-    RETURN_TYPES = ("POSE_FACTORY_POSES",)
-    RETURN_NAMES = ("poses",)
 
     @classmethod
     def INPUT_TYPES(cls):
@@ -76,40 +180,48 @@ class PoseFactoryPoseFromJSON:
                                                  "tooltip": "The pose the rotations apply on top of."}),
         }}
 
+    @classmethod
+    def VALIDATE_INPUTS(cls, joints=None):
+        # the preset widget is ComfyUI's to check (a list); a whole pose object names its own
+        return _queue_check("joints", _json_entry, joints)
+
     def make(self, joints, preset):
-        text = joints if isinstance(joints, str) else json.dumps(joints)
-        try:
-            data = json.loads(text) if text.strip() else {}
-        except json.JSONDecodeError as e:
-            raise SpecError("joints", f"not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})",
-                            '{"joint": {"dof": degrees}}') from None
-        if not isinstance(data, dict):
-            raise SpecError("joints", f"got a JSON {type(data).__name__}", '{"joint": {"dof": degrees}}')
-        if data and set(data) <= set(poses_mod.ENTRY_KEYS):
-            entry = dict(data)  # a whole pose object
-            entry.setdefault("preset", preset)
-        else:
-            entry = {"preset": preset, "joints": data}
-        # refuses a bad rotation naming it, e.g. subjects[0].poses[0].joints.l_elbow.flex
-        spec_mod.normalize_spec({"subjects": [{"poses": [entry]}]})
-        return ([entry],)
+        return ([_checked("joints", _json_entry, joints, preset)],)
 
 
-class PoseFactoryPoseList:
-    DESCRIPTION = "Joins pose lists in order: each pose is one frame of the batch."
-    CATEGORY = CAT
+class PoseFactoryPoseSequence(_PosesNode):
+    DESCRIPTION = ("Several poses (one frame each) from a text, one per line: a preset name, then 'mirror' and/or "
+                   "'hands=<shape>' (flat, open, relaxed, fist, point, peace, thumbs_up, grip); blank lines and "
+                   "'# comments' are skipped. E.g. 'waving mirror hands=open'.")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "poses": ("STRING", {"multiline": True, "default": "a_pose\nwaving hands=open\nwaving mirror\npointing",
+                                 "tooltip": f"{SEQUENCE_HELP}. Presets: {', '.join(poses_mod.PRESETS)}."}),
+        }}
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, poses=None):
+        return _queue_check("poses", parse_sequence, poses)
+
+    def make(self, poses):
+        return (_checked("poses", parse_sequence, poses),)
+
+
+class PoseFactoryPoseList(_PosesNode):
+    DESCRIPTION = ("Joins pose lists in order: each pose is one frame of the batch. A new input appears when the "
+                   f"last one is linked (up to {POSE_LIST_SLOTS}).")
     FUNCTION = "join"
-    RETURN_TYPES = ("POSE_FACTORY_POSES",)
-    RETURN_NAMES = ("poses",)
 
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {"poses_1": ("POSE_FACTORY_POSES",)},
-                "optional": {f"poses_{i}": ("POSE_FACTORY_POSES",) for i in range(2, 9)}}
+                "optional": {f"poses_{i}": ("POSE_FACTORY_POSES",) for i in range(2, POSE_LIST_SLOTS + 1)}}
 
     def join(self, poses_1, **more):
         out = list(poses_1)
-        for i in range(2, 9):
+        for i in range(2, POSE_LIST_SLOTS + 1):
             extra = more.get(f"poses_{i}")
             if extra:
                 out.extend(extra)
@@ -141,12 +253,17 @@ class PoseFactoryCameraOrbit:
             "start_azimuth": ("FLOAT", {"default": 0.0, "min": -360.0, "max": 360.0, "step": 1.0}),
         }}
 
+    @classmethod
+    def VALIDATE_INPUTS(cls, distance=None):
+        return _queue_check("distance", _distance, distance)
+
     def make(self, views, elevation, distance, focal_length, orthographic, roll, start_azimuth):
+        distance = _checked("distance", _distance, distance)
         cams = {"type": "orbit", "views": int(views), "elevation": float(elevation),
                 "distance": "auto" if float(distance) == 0 else float(distance),
                 "focal_length": float(focal_length), "orthographic": bool(orthographic), "roll": float(roll),
                 "start_azimuth": float(start_azimuth)}
-        spec_mod.normalize_spec({"cameras": cams, "subjects": [{"poses": ["rest"]}]})
+        _checked("cameras", spec_mod.normalize_spec, {"cameras": cams, "subjects": [{"poses": ["rest"]}]})
         return (cams,)
 
 
@@ -154,6 +271,7 @@ NODE_CLASS_MAPPINGS = {
     "PoseFactoryMannequin": PoseFactoryMannequin,
     "PoseFactoryPosePreset": PoseFactoryPosePreset,
     "PoseFactoryPoseFromJSON": PoseFactoryPoseFromJSON,
+    "PoseFactoryPoseSequence": PoseFactoryPoseSequence,
     "PoseFactoryPoseList": PoseFactoryPoseList,
     "PoseFactoryCameraOrbit": PoseFactoryCameraOrbit,
 }
@@ -161,6 +279,7 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "PoseFactoryMannequin": "Mannequin (3D Pose Factory)",
     "PoseFactoryPosePreset": "Pose Preset (3D Pose Factory)",
     "PoseFactoryPoseFromJSON": "Pose from JSON (3D Pose Factory)",
+    "PoseFactoryPoseSequence": "Pose Sequence (3D Pose Factory)",
     "PoseFactoryPoseList": "Pose List (3D Pose Factory)",
     "PoseFactoryCameraOrbit": "Camera Orbit (3D Pose Factory)",
 }

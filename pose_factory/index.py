@@ -71,9 +71,32 @@ def batches(cache_root, project: str) -> list[str]:
     return sorted(found, key=lambda b: (found[b].get("created_at") or "", b), reverse=True)
 
 
+SEP = "/"  # a dropdown entry: "<project>/<batch_id>" (a project name never holds a "/")
+
+
+def choices(cache_root) -> list[str]:
+    """Every batch as "project/batch_id", newest first: the loaders' dropdown, whose entries carry
+    their project, so the selection is consistent by construction."""
+    rows = [(s.get("created_at") or "", p, b) for p, found in load(cache_root).items() for b, s in found.items()]
+    return [f"{p}{SEP}{b}" for _, p, b in sorted(rows, reverse=True)]
+
+
+def split_choice(value: str) -> tuple[str | None, str]:
+    """"project/batch_id" -> (project, batch_id); a bare batch id (older workflows) -> (None, id)."""
+    project, sep, batch_id = str(value).rpartition(SEP)
+    return (project, batch_id) if sep else (None, batch_id)
+
+
+def projects_holding(cache_root, batch_id: str) -> list[str]:
+    """The projects whose index lists this batch id."""
+    return sorted(p for p, found in load(cache_root).items() if batch_id in found)
+
+
 def refresh(cache_root, storage, project_names=None) -> dict:
     """Re-lists storage for the given projects (default: those under projects/) and replaces their
-    entries in the index; returns the index. A manifest that fails validation is left out."""
+    entries in the index; returns the index. Only projects that exist in storage (at least one
+    complete batch) are kept: a name storage does not know is never added, and a project whose
+    batches are all gone leaves the index. A manifest that fails validation is left out."""
     if project_names is None:
         project_names = sorted({k.split("/")[1] for k in storage.list("projects/") if k.count("/") >= 2})
     fresh = {}
@@ -96,6 +119,12 @@ def refresh(cache_root, storage, project_names=None) -> dict:
                 fresh[name][bid] = summary(m)
     with _lock:
         projects_now = load(cache_root)
-        projects_now.update(fresh)
-        _save(cache_root, projects_now)
+        before = json.dumps(projects_now, sort_keys=True)
+        for name, found in fresh.items():
+            if found:
+                projects_now[name] = found
+            else:
+                projects_now.pop(name, None)
+        if json.dumps(projects_now, sort_keys=True) != before or not _path(cache_root).exists():
+            _save(cache_root, projects_now)
         return projects_now

@@ -7,13 +7,23 @@
 The config file is YAML (``$POSE_FACTORY_CONFIG``, else ``config/local.yaml`` beside the pack);
 a key left out takes its default, an unknown key or a wrong value is refused with the key named.
 Relative paths are relative to the pack's folder. Secrets never come from here (DESIGN.md §4).
+
+Everything the pack keeps (storage, download cache and index, cost ledger, logs) lives under one
+data root, ``data_root(settings)``: the configured ``data_root``, else ``<ComfyUI output>/pose_factory``
+inside ComfyUI (found through ComfyUI's ``folder_paths``: never inside ``custom_nodes/``, which
+ComfyUI-Manager deletes on update), else the pack's ``data/`` (CLI, tests). A path key left empty
+takes its place under the data root (``DATA_LAYOUT``); ``migrate_pack_data`` moves an older in-pack
+``data/`` there once.
 """
 from __future__ import annotations
 
 import copy
+import filecmp
+import logging
 import math
 import os
 import re
+import shutil
 from pathlib import Path
 
 from .budget import DEFAULT_MONTHLY_LIMIT_USD, DEFAULT_STARTUP_S, PRICES_PER_SECOND
@@ -22,19 +32,26 @@ from .spec import validate_project_name
 PACK_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PACK_ROOT / "config" / "local.yaml"
 DEFAULT_ENV_FILE = PACK_ROOT / ".env"
+PACK_DATA = PACK_ROOT / "data"          # the data root outside ComfyUI (and where older versions kept it)
+COMFYUI_DATA_NAME = "pose_factory"     # the data root inside ComfyUI: <output directory>/pose_factory
 
 DEFAULTS = {
     "project": "default",
-    "storage": {"backend": "local", "local_root": "data/storage", "cache_root": "data/raw"},
+    "data_root": "",
+    "storage": {"backend": "local", "local_root": "", "cache_root": ""},
     "worker_python": "",
     "client": "local",
     "runpod": {"gpu_class": "24gb", "idle_timeout_s": 5, "startup_s": DEFAULT_STARTUP_S, "max_shard_views": 8,
                "poll_interval_s": 2, "job_timeout_s": 1800, "seconds_per_image": 0.5,
                "url_base": "https://api.runpod.ai/v2"},
-    "budget": {"monthly_gpu_limit_usd": DEFAULT_MONTHLY_LIMIT_USD, "ledger_path": "data/budget/ledger.sqlite"},
+    "budget": {"monthly_gpu_limit_usd": DEFAULT_MONTHLY_LIMIT_USD, "ledger_path": ""},
 }
+# Where an empty path key points, under the data root.
+DATA_LAYOUT = {("storage", "local_root"): "storage", ("storage", "cache_root"): "raw",
+               ("budget", "ledger_path"): "budget/ledger.sqlite"}
 SECRET_NAMES = ("CLOUDFLARE_R2_ACCESS_KEY_ID", "CLOUDFLARE_R2_SECRET_ACCESS_KEY", "RUNPOD_API_KEY")
-PATH_KEYS = (("storage", "local_root"), ("storage", "cache_root"), ("budget", "ledger_path"))
+PATH_KEYS = tuple(DATA_LAYOUT)
+log = logging.getLogger("pose_factory")
 
 
 class SettingsError(ValueError):
@@ -74,8 +91,12 @@ def validate_settings(s: dict) -> dict:
     _choice(s["storage"]["backend"], "storage.backend", ("local", "r2"))
     _choice(s["client"], "client", ("local", "runpod"))
     for section, key in PATH_KEYS:
-        if not isinstance(s[section][key], str) or not s[section][key]:
-            raise SettingsError(f"config {section}.{key}: got {s[section][key]!r}, allowed: a folder or file path")
+        if not isinstance(s[section][key], str):
+            raise SettingsError(f"config {section}.{key}: got {s[section][key]!r}, "
+                                f"allowed: a path, or empty for <data_root>/{DATA_LAYOUT[section, key]}")
+    if not isinstance(s["data_root"], str):
+        raise SettingsError(f"config data_root: got {s['data_root']!r}, allowed: a folder path, or empty "
+                            "for the default (inside ComfyUI <output>/pose_factory, else the pack's data/)")
     if not isinstance(s["worker_python"], str):
         raise SettingsError(f"config worker_python: got {s['worker_python']!r}, allowed: a path or empty")
     rp = s["runpod"]
@@ -95,9 +116,35 @@ def validate_settings(s: dict) -> dict:
     return s
 
 
+def comfyui_data_root() -> Path | None:
+    """<ComfyUI's output directory>/pose_factory when this runs inside ComfyUI, else None.
+    ComfyUI's ``folder_paths`` is imported here, lazily: the core imports without ComfyUI."""
+    try:
+        import folder_paths
+    except ImportError:
+        return None
+    get_output = getattr(folder_paths, "get_output_directory", None)
+    if get_output is None:
+        return None
+    return Path(get_output()).resolve() / COMFYUI_DATA_NAME
+
+
+def default_data_root() -> Path:
+    """The data root when none is configured: inside ComfyUI its output folder's pose_factory/,
+    else the pack's data/."""
+    return comfyui_data_root() or PACK_DATA
+
+
+def data_root(settings: dict | None = None) -> Path:
+    """The one folder everything the pack keeps lives under (absolute): storage, cache and index
+    (raw/), ledger (budget/), logs, and what the sync CLI adds beside them."""
+    return Path((settings or load_settings())["data_root"])
+
+
 def load_settings(path=None, overrides: dict | None = None) -> dict:
-    """Defaults, then the config file (when it exists), then overrides; validated. Paths made
-    absolute against the pack's folder."""
+    """Defaults, then the config file (when it exists), then overrides; validated. ``data_root``
+    resolved (empty: ``default_data_root()``); an empty path key becomes its place under it
+    (``DATA_LAYOUT``); a configured path is made absolute against the pack's folder."""
     path = Path(path or os.environ.get("POSE_FACTORY_CONFIG") or DEFAULT_CONFIG)
     s = copy.deepcopy(DEFAULTS)
     if path.is_file():
@@ -113,9 +160,118 @@ def load_settings(path=None, overrides: dict | None = None) -> dict:
     if overrides:
         s = _merge(s, overrides, "")
     validate_settings(s)
+    root = (PACK_ROOT / s["data_root"]).resolve() if s["data_root"] else default_data_root()
+    s["data_root"] = str(root)
     for section, key in PATH_KEYS:
-        s[section][key] = str((PACK_ROOT / s[section][key]).resolve())
+        given = s[section][key]
+        s[section][key] = str((PACK_ROOT / given).resolve() if given else root / DATA_LAYOUT[section, key])
     return s
+
+
+# --- moving an in-pack data/ out, once -------------------------------------------------------------
+_MOVING = ".pose_factory_moving"  # suffix of a half-copied file (a copy across file systems)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b) or filecmp.cmp(a, b, shallow=False)
+    except OSError:
+        return False
+
+
+def _move_file(src: Path, dst: Path) -> None:
+    """src -> dst without ever replacing an existing dst: a hard link (same file system) or a copy
+    to a temporary name then a link, and only then src removed. Interrupted, both may exist (the
+    next run sees equal files and drops src); nothing is lost."""
+    try:
+        os.link(src, dst)  # fails if dst exists: never overwrites
+    except FileExistsError:
+        raise
+    except OSError:  # another file system, or no hard links there
+        tmp = dst.with_name(dst.name + _MOVING)
+        shutil.copy2(src, tmp)
+        try:
+            os.link(tmp, dst)
+        except FileExistsError:
+            tmp.unlink()
+            raise
+        except OSError:  # no hard links at all: rename, after one more check
+            if dst.exists():
+                tmp.unlink()
+                raise FileExistsError(dst) from None
+            os.replace(tmp, dst)
+        else:
+            tmp.unlink()
+    src.unlink()
+
+
+def move_tree(src: Path, dst: Path) -> list[Path]:
+    """Moves every file under src to the same place under dst, never overwriting: a file already
+    at dst with the same bytes is dropped from src, one with other bytes stays in src. Empty
+    folders left in src are removed. Returns the files kept in src."""
+    kept = []
+    for folder, _, files in os.walk(src, topdown=True):
+        here = Path(folder)
+        there = dst / here.relative_to(src)
+        there.mkdir(parents=True, exist_ok=True)
+        for stale in there.glob("*" + _MOVING):  # left by an interrupted copy
+            stale.unlink(missing_ok=True)
+        for name in sorted(files):
+            if name.endswith(_MOVING):
+                continue
+            a, b = here / name, there / name
+            try:
+                _move_file(a, b)
+            except FileExistsError:
+                if _same_file(a, b):
+                    a.unlink()
+                else:
+                    kept.append(a)
+    for folder, _, _ in sorted(os.walk(src), key=lambda t: -len(t[0])):  # deepest first
+        try:
+            os.rmdir(folder)
+        except OSError:  # not empty: a kept file
+            pass
+    return kept
+
+
+def migrate_pack_data(settings: dict | None = None, pack_data: Path = PACK_DATA) -> list[Path]:
+    """Moves what an older version kept in the pack's data/ to the data root, once (afterwards
+    data/ is gone), when the data root is ComfyUI's default (<output>/pose_factory); a configured
+    data_root is the user's choice, and a checkout's data/ is never moved into it (a test or a
+    harness may point it at a temporary folder). A top-level entry of data/ that a configured path
+    still points into stays. Returns the files left in data/ (a different file of the same name
+    already at the data root: never overwritten); logs what it did."""
+    settings = settings or load_settings()
+    root = Path(settings["data_root"])
+    pack_data = Path(pack_data).resolve()
+    if not pack_data.is_dir() or root != comfyui_data_root() or root.is_relative_to(pack_data):
+        return []
+    in_use = {pack_data / Path(settings[s][k]).relative_to(pack_data).parts[0] for s, k in PATH_KEYS
+              if Path(settings[s][k]).is_relative_to(pack_data) and Path(settings[s][k]) != pack_data}
+    kept = []
+    for entry in sorted(pack_data.iterdir()):
+        if entry in in_use:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            kept += move_tree(entry, root / entry.name)
+        else:
+            root.mkdir(parents=True, exist_ok=True)
+            try:
+                _move_file(entry, root / entry.name)
+            except FileExistsError:
+                if _same_file(entry, root / entry.name):
+                    entry.unlink()
+                else:
+                    kept.append(entry)
+    try:
+        pack_data.rmdir()
+        log.info("3D Pose Factory: moved the pack's data/ to %s", root)
+    except OSError:
+        if kept:
+            log.warning("3D Pose Factory: moved the pack's data/ to %s except %d file(s) that differ from one "
+                        "already there (kept in %s, e.g. %s)", root, len(kept), pack_data, kept[0])
+    return kept
 
 
 _ENV_LINE = re.compile(r"(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)")

@@ -15,7 +15,7 @@
 # --install-requirements pip-installs requirements.txt into the harness venv first (what ComfyUI-Manager
 # does on install); by default it is not, which checks that the pack imports without its optional
 # dependencies (DESIGN.md §2: importing must never fail). Screenshots go to out/harness/.
-# The server runs with a clean config (POSE_FACTORY_CONFIG -> a temporary local storage and cache) so
+# The server runs with a clean config (POSE_FACTORY_CONFIG -> a temporary data root, storage and cache) so
 # the captured dropdowns (batch_id lists the local index) do not depend on this machine's batches;
 # --keep-config uses the pack's own config/local.yaml instead.
 set -euo pipefail
@@ -53,7 +53,10 @@ COMMIT=$(git -C "$GIT_DIR_COMFY" rev-parse HEAD 2>/dev/null || echo "")
 
 SCRATCH=$(mktemp -d)
 if [ "$KEEP_CONFIG" = 0 ]; then
-  printf 'storage:\n  backend: local\n  local_root: %s/storage\n  cache_root: %s/cache\n' "$SCRATCH" "$SCRATCH" > "$SCRATCH/config.yaml"
+  # data_root too: the ledger and logs stay in the scratch folder, and a checkout's data/ is never
+  # moved out of it (only ComfyUI's default data root takes an in-pack data/: pose_factory/settings.py)
+  printf 'data_root: %s/data\nstorage:\n  backend: local\n  local_root: %s/storage\n  cache_root: %s/cache\n' \
+    "$SCRATCH" "$SCRATCH" "$SCRATCH" > "$SCRATCH/config.yaml"
   export POSE_FACTORY_CONFIG=$SCRATCH/config.yaml
 fi
 trap '"$T/run_server.sh" --stop -p "$PORT"; rm -rf "$SCRATCH"' EXIT

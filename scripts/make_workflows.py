@@ -57,6 +57,21 @@ def input_specs(info: dict, class_type: str) -> list:
     return out
 
 
+# Nodes whose optional sockets the front end shows only up to one past the last linked one
+# (web/js/pose_list.js): a saved workflow lists just those.
+GROWING = {"PoseFactoryPoseList"}
+
+
+def shown_inputs(info: dict, class_type: str, values: dict) -> list:
+    """input_specs as the UI shows the node: a growing node's unlinked optional sockets after the
+    first one past the last linked socket left out."""
+    specs = input_specs(info, class_type)
+    if class_type not in GROWING:
+        return specs
+    linked = [i for i, (name, _, _) in enumerate(specs) if name in values]
+    return specs[:max(linked, default=-1) + 2]
+
+
 def has_control_after_generate(name: str, spec) -> bool:
     opts = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
     return spec[0] == "INT" and (bool(opts.get("control_after_generate")) or name in ("seed", "noise_seed"))
@@ -97,7 +112,7 @@ class Workflow:
         return node
 
     def _auto_size(self, class_type, inputs):
-        specs = input_specs(self.info, class_type)
+        specs = shown_inputs(self.info, class_type, inputs)
         sockets = sum(1 for _, spec, _ in specs if not is_widget(spec))
         widgets = sum(1 + has_control_after_generate(n, spec) for n, spec, _ in specs if is_widget(spec))
         outputs = len(self.info[class_type]["output"])
@@ -155,7 +170,7 @@ class Workflow:
         links, node_inputs, out_links = [], {}, {}
         for node in self.nodes:
             ins = []
-            for name, spec, required in input_specs(self.info, node.class_type):
+            for name, spec, required in shown_inputs(self.info, node.class_type, node.values):
                 if is_widget(spec):
                     continue
                 entry = {"name": name, "type": spec[0], "link": None}

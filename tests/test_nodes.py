@@ -21,7 +21,8 @@ from pose_factory.storage import LocalStorage
 
 ROOT = Path(__file__).resolve().parent.parent
 W, H = 96, 64
-NODE_IDS = ["PoseFactoryMannequin", "PoseFactoryPosePreset", "PoseFactoryPoseFromJSON", "PoseFactoryPoseList",
+NODE_IDS = ["PoseFactoryMannequin", "PoseFactoryPosePreset", "PoseFactoryPoseFromJSON", "PoseFactoryPoseSequence",
+            "PoseFactoryPoseList",
             "PoseFactoryCameraOrbit", "PoseFactoryRequestPoseBatch", "PoseFactoryLoadPoseFromR2",
             "PoseFactoryDepthNormalLoader", "PoseFactoryPoseKeypointsToImage"]
 KNOWN_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "IMAGE", "MASK", "POSE_KEYPOINT", "POSE_FACTORY_SUBJECT",
@@ -111,6 +112,10 @@ def test_node_contract(nodes, node_id):
         if n == "self" or p.kind == p.VAR_KEYWORD:
             continue
         assert n in names or n in types_.get("hidden", {}), (node_id, n)
+    if hasattr(cls, "VALIDATE_INPUTS"):  # ComfyUI passes it the named widgets only; linked ones are absent
+        for n, p in inspect.signature(cls.VALIDATE_INPUTS).parameters.items():
+            assert n in names and p.default is None, (node_id, n)
+        assert cls.VALIDATE_INPUTS() is True  # everything linked: nothing to check at queue time
     # no secret ever appears as a widget
     assert not [n for n in names if re.search(r"(api|access)_?key|secret|token|password|endpoint", n.lower())]
 
@@ -169,16 +174,95 @@ def test_spec_nodes_build_a_valid_spec(nodes):
 
 
 def test_spec_nodes_name_the_wrong_field(nodes):
-    with pytest.raises(SpecError, match=r"joints\.l_elbow\.flex"):
+    with pytest.raises(SpecError, match=r"^joints: l_elbow flex: got 400, allowed -5\.\.150"):
         nodes["PoseFactoryPoseFromJSON"]().make('{"l_elbow": {"flex": 400}}', "rest")
-    with pytest.raises(SpecError, match=r"unknown joint 'l_elbo'"):
+    with pytest.raises(SpecError, match=r"^joints: unknown joint 'l_elbo'"):
         nodes["PoseFactoryPoseFromJSON"]().make('{"l_elbo": {"flex": 10}}', "rest")
     with pytest.raises(SpecError, match=r"joints: not valid JSON \(line 1"):
         nodes["PoseFactoryPoseFromJSON"]().make('{"l_elbow": ', "rest")
-    with pytest.raises(SpecError, match=r"cameras\.distance"):
+    with pytest.raises(SpecError, match=r"^distance: got 0\.2, allowed: 0 \(auto"):
         nodes["PoseFactoryCameraOrbit"]().make(3, 10.0, 0.2, 50.0, False, 0.0, 0.0)
     (whole,) = nodes["PoseFactoryPoseFromJSON"]().make('{"preset": "waving", "mirror": true}', "rest")
     assert whole == [{"preset": "waving", "mirror": True}]
+
+
+# Issue 9.3: each widget checked when the prompt is queued, in the node's words (ComfyUI shows
+# "<widget> - <message>"), the same check as at run time.
+QUEUE_CHECKS = [
+    ("PoseFactoryPoseFromJSON", "joints", '{"l_elbow": {"flex": 400}}', "l_elbow flex: got 400, allowed -5..150"),
+    ("PoseFactoryPoseFromJSON", "joints", '{"l_elbo": {"flex": 10}}', "unknown joint 'l_elbo'; did you mean 'l_elbow'"),
+    ("PoseFactoryPoseFromJSON", "joints", '{"l_elbow": {"flex": ', "not valid JSON (line 1, column"),
+    ("PoseFactoryPoseFromJSON", "joints", '{"preset": "wavng"}', "preset: unknown preset 'wavng'; did you mean 'waving'"),
+    ("PoseFactoryPoseFromJSON", "joints", '{"offset": [0, 9, 0]}', "offset 1: got 9, allowed -5..5 (metres)"),
+    ("PoseFactoryPosePreset", "preset", "wavng", "unknown preset 'wavng'; did you mean 'waving'"),
+    ("PoseFactoryMannequin", "height", 3.0, "got 3.0, allowed: a number from 1.2 to 2.2 m"),
+    ("PoseFactoryCameraOrbit", "distance", 0.2, "got 0.2, allowed: 0 (auto: the subject fits the frame) or 0.5 to 100"),
+    ("PoseFactoryPoseSequence", "poses", "a_pose\nwavng", "line 2 preset: unknown preset 'wavng'; did you mean"),
+    ("PoseFactoryPoseSequence", "poses", "a_pose mirr", "line 1: unknown option 'mirr', allowed: mirror, hands=<"),
+    ("PoseFactoryPoseSequence", "poses", "# nothing", "got 0 poses, allowed: 1 to 256 lines"),
+]
+
+
+@pytest.mark.parametrize("node_id,widget,value,message", QUEUE_CHECKS)
+def test_spec_nodes_validate_their_widgets_at_queue_time(nodes, node_id, widget, value, message):
+    cls = nodes[node_id]
+    got = cls.VALIDATE_INPUTS(**{widget: value})
+    assert isinstance(got, str) and got.startswith(message), got
+    assert "subjects[" not in got and "pose." not in got and "Traceback" not in got and "\n" not in got
+    assert cls.VALIDATE_INPUTS(**{widget: None}) is True  # linked: checked when it runs
+
+
+def test_spec_nodes_accept_good_widgets_at_queue_time(nodes):
+    assert nodes["PoseFactoryPoseFromJSON"].VALIDATE_INPUTS(joints='{"l_elbow": {"flex": 90}}') is True
+    assert nodes["PoseFactoryPoseFromJSON"].VALIDATE_INPUTS(joints="") is True  # the preset alone
+    assert nodes["PoseFactoryPosePreset"].VALIDATE_INPUTS(preset="waving") is True
+    assert nodes["PoseFactoryMannequin"].VALIDATE_INPUTS(height=1.2) is True
+    assert nodes["PoseFactoryCameraOrbit"].VALIDATE_INPUTS(distance=0.0) is True
+    assert nodes["PoseFactoryCameraOrbit"].VALIDATE_INPUTS(distance=0.5) is True
+    default = nodes["PoseFactoryPoseSequence"].INPUT_TYPES()["required"]["poses"][1]["default"]
+    assert nodes["PoseFactoryPoseSequence"].VALIDATE_INPUTS(poses=default) is True
+
+
+def test_request_pose_batch_run_time_errors_are_in_plain_words(nodes):
+    from nodes._common import plain_error
+
+    e = SpecError("subjects[0].poses[2].joints.l_elbow.flex", "got 400, allowed -5..150")
+    assert str(plain_error(e)) == "frame 2 l_elbow flex: got 400, allowed -5..150"
+    assert str(plain_error(SpecError("render.width", "got 100", "a multiple of 8"))) == \
+        "width: got 100, allowed: a multiple of 8"
+    (subject,) = nodes["PoseFactoryMannequin"]().make(1.75, "average")
+    (cams,) = nodes["PoseFactoryCameraOrbit"]().make(1, 10.0, 0.0, 50.0, False, 0.0, 0.0)
+    bad = [{"preset": "a_pose"}, {"preset": "rest", "joints": {"l_elbow": {"flex": 400}}}]  # as a linked value
+    with pytest.raises(SpecError, match=r"^frame 1 l_elbow flex: got 400"):
+        nodes["PoseFactoryRequestPoseBatch"]().request(subject, bad, cams, 64, 64, *[True] * 4, "batch", True, True,
+                                                        False, "local", "x", False)
+
+
+# --- long sequences (issue 9.5) ---------------------------------------------------------------------
+def test_pose_sequence_makes_one_pose_per_line(nodes):
+    text = "a_pose\n\n  waving mirror hands=open  # wave back\n# a comment line\npointing hands=point mirror\n"
+    (poses,) = nodes["PoseFactoryPoseSequence"]().make(text)
+    assert poses == [{"preset": "a_pose"}, {"preset": "waving", "mirror": True, "hands": "open"},
+                     {"preset": "pointing", "hands": "point", "mirror": True}]
+    from nodes.batch_nodes import build_spec
+    from pose_factory import poses as poses_mod
+
+    spec = build_spec({"type": "mannequin"}, poses, {"type": "orbit", "views": 1}, 64, 64)
+    want = [poses_mod.normalize_pose_entry(p, "p") for p in
+            ("a_pose", {"preset": "waving", "mirror": True, "hands": "open"},
+             {"preset": "pointing", "mirror": True, "hands": "point"})]
+    assert spec["subjects"][0]["poses"] == want
+    with pytest.raises(SpecError, match=r"^poses: line 3 hands: unknown hand shape 'fst'"):
+        nodes["PoseFactoryPoseSequence"]().make("a_pose\nrest\nwaving hands=fst")
+
+
+def test_pose_list_takes_more_than_eight_inputs_in_order(nodes):
+    cls = nodes["PoseFactoryPoseList"]
+    optional = cls.INPUT_TYPES()["optional"]
+    assert list(optional) == [f"poses_{i}" for i in range(2, 65)]
+    parts = {f"poses_{i}": [{"preset": "rest", "joints": {"l_elbow": {"flex": float(i)}}}] for i in range(2, 21)}
+    (out,) = cls().join([{"preset": "a_pose"}], **dict(reversed(list(parts.items()))))
+    assert [p.get("joints", {}).get("l_elbow", {}).get("flex") for p in out] == [None, *map(float, range(2, 21))]
 
 
 # --- keypoints ------------------------------------------------------------------------------------
@@ -272,7 +356,7 @@ def test_pose_loader_tensors_order_and_keypoints(nodes, env):
     vm = load_pose(nodes, env, order="view_major", views="1,0")["result"][0]
     assert torch.equal(vm[1], op[2]) and torch.equal(vm[0], op[0])  # (1,1) moved
     assert env["bid"] in index.batches(env["settings"]["storage"]["cache_root"], "demo")
-    assert env["bid"] in nodes["PoseFactoryLoadPoseFromR2"].INPUT_TYPES()["required"]["batch_id"][0]
+    assert f"demo/{env['bid']}" in nodes["PoseFactoryLoadPoseFromR2"].INPUT_TYPES()["required"]["batch_id"][0]
 
 
 @pytest.mark.blender
@@ -301,6 +385,47 @@ def test_loaders_refuse_bad_selections(nodes, env):
 
     with pytest.raises(StorageError, match="no manifest"):
         load_pose(nodes, env, batch_id="0123456789abcdef")
+
+
+@pytest.mark.blender
+def test_a_new_loader_runs_with_its_defaults_once_a_batch_exists(nodes, env):
+    """Issue 9.2: the dropdown's entries carry their project, so the defaults always agree."""
+    cache_root = env["settings"]["storage"]["cache_root"]
+    index.record(cache_root, env["manifest"])  # what Request Pose Batch does when it makes one
+    newest = index.choices(cache_root)[0]
+    for node_id in ("PoseFactoryLoadPoseFromR2", "PoseFactoryDepthNormalLoader"):
+        cls = nodes[node_id]
+        defaults = {name: opts[1]["default"] for name, opts in cls.INPUT_TYPES()["required"].items()}
+        assert defaults["batch_id"] == newest and defaults["project"] == "default"
+        assert cls.VALIDATE_INPUTS(batch_id=defaults["batch_id"], project=defaults["project"]) is True
+        images = cls().load(**defaults)["result"][0]
+        project, bid = newest.split("/")
+        assert images.shape[0] == index.load(cache_root)[project][bid]["views"] * index.load(cache_root)[project][bid]["frames"]
+
+
+@pytest.mark.blender
+def test_a_batch_outside_the_chosen_project_names_the_project_that_has_it(nodes, env):
+    from pose_factory.errors import StorageError
+
+    index.record(env["settings"]["storage"]["cache_root"], env["manifest"])
+    with pytest.raises(StorageError) as e:  # a bare id (an older workflow) with the project widget left at default
+        load_pose(nodes, env, project="default", batch_id=env["bid"])
+    assert str(e.value) == (f"batch {env['bid']} is not in project 'default'; it is in project 'demo': "
+                            f"pick 'demo/{env['bid']}' in batch_id")
+    # the entry's own project wins over the widget; a bare id with the right project still loads
+    a = load_pose(nodes, env, project="default", batch_id=f"demo/{env['bid']}", views="0", frames="0")["result"][0]
+    b = load_pose(nodes, env, project="demo", batch_id=env["bid"], views="0", frames="0")["result"][0]
+    assert torch.equal(a, b)
+
+
+def test_loader_selection_entries_carry_their_project(nodes):
+    cls = nodes["PoseFactoryLoadPoseFromR2"]
+    assert cls.VALIDATE_INPUTS(batch_id="demo/0123456789abcdef", project="default") is True
+    assert cls.VALIDATE_INPUTS(batch_id="demo/0123456789abcdef", project=None) is True  # project linked
+    assert "allowed: 1 to 64" in cls.VALIDATE_INPUTS(batch_id="Bad Name/0123456789abcdef", project="default")
+    assert "16 hexadecimal" in cls.VALIDATE_INPUTS(batch_id="demo/nope", project="default")
+    assert cls.IS_CHANGED(project="x", batch_id="demo/0123456789abcdef") != cls.IS_CHANGED(
+        project="x", batch_id="demo/0123456789abcdee")
 
 
 @pytest.mark.blender
@@ -447,6 +572,9 @@ def test_request_pose_batch_end_to_end_local(nodes, env, comfy_stubs, monkeypatc
         assert comfy_stubs["checks"] > 0  # interrupt checks reached the client
         states = [d["state"] for e, d in comfy_stubs["messages"] if e == "pose_factory.progress"]
         assert "rendering" in states and states[-1] == "completed"
+        last = [d for e, d in comfy_stubs["messages"] if e == "pose_factory.progress"][-1]
+        assert (last["done"], last["total"]) == (2, 2)  # issue 9.7: 2 views x 1 pose, not "1/1"
+        assert comfy_stubs["bars"][-1].values[-1] == (2, 2)
         assert all(d["node"] == "7" and d["batch_id"] == bid for _, d in comfy_stubs["messages"])
         assert comfy_stubs["bars"] and comfy_stubs["bars"][-1].values
         assert bid in index.batches(env["settings"]["storage"]["cache_root"], "e2e-test")
@@ -460,8 +588,58 @@ def test_request_pose_batch_end_to_end_local(nodes, env, comfy_stubs, monkeypatc
         assert float(subject_mask.max()) == 0.0  # the mask comes with seg
         batch2, bid2 = req.request(**args)
         assert (batch2, bid2) == (batch, bid) and results[-1].rendered is False
+        last = [d for e, d in comfy_stubs["messages"] if e == "pose_factory.progress"][-1]
+        assert (last["state"], last["done"], last["total"]) == ("completed", 2, 2)  # from storage: still N/N
     finally:
         client.close_clients()
+
+
+def _pack_files() -> dict:
+    """Every file under the pack's folder (sizes), leaving out what Python, git and the shared venvs
+    keep there (symlinks are not followed)."""
+    import os
+
+    out = {}
+    for folder, dirs, files in os.walk(ROOT):
+        dirs[:] = [d for d in dirs if d not in ("__pycache__", ".pytest_cache", ".git")
+                   and not os.path.islink(os.path.join(folder, d))]
+        for f in files:
+            path = Path(folder, f)
+            if not path.is_symlink():
+                out[str(path.relative_to(ROOT))] = path.stat().st_size
+    return out
+
+
+@pytest.mark.blender
+def test_a_fresh_install_leaves_nothing_under_the_pack_after_a_render(nodes, comfy_stubs, tmp_path, monkeypatch):
+    """Issue 9.1: inside ComfyUI (its folder_paths loaded), with no config, a render and a load write
+    only under <ComfyUI output>/pose_factory."""
+    from pose_factory import client
+
+    output = tmp_path / "ComfyUI" / "output"
+    monkeypatch.setitem(sys.modules, "folder_paths", types.SimpleNamespace(
+        get_output_directory=lambda: str(output), get_temp_directory=lambda: str(tmp_path / "temp")))
+    (tmp_path / "temp").mkdir()
+    monkeypatch.delenv("POSE_FACTORY_CONFIG", raising=False)
+    monkeypatch.setattr(settings_mod, "DEFAULT_CONFIG", tmp_path / "no-config.yaml")  # a fresh install has none
+    before = _pack_files()
+    (subject,) = nodes["PoseFactoryMannequin"]().make(1.7, "average")
+    (poses,) = nodes["PoseFactoryPoseSequence"]().make("a_pose\nwaving mirror")
+    (cams,) = nodes["PoseFactoryCameraOrbit"]().make(1, float(np.random.default_rng().uniform(0, 30)), 0.0, 50.0,
+                                                    False, 0.0, 0.0)  # a new batch every run
+    try:
+        batch, bid = nodes["PoseFactoryRequestPoseBatch"]().request(
+            subject, poses, cams, 64, 64, True, False, False, True, "batch", True, True, False, "local", "fresh",
+            False, unique_id="1")
+        out = nodes["PoseFactoryLoadPoseFromR2"]().load("default", "", "all", "all", "view_major", True, True,
+                                                        batch=batch)
+    finally:
+        client.close_clients()
+    assert out["result"][0].shape[0] == 2
+    assert _pack_files() == before
+    root = output / "pose_factory"
+    assert (root / "storage" / "projects" / "fresh" / "batches" / bid / "manifest.json").is_file()
+    assert (root / "raw" / "index.json").is_file() and (root / "raw" / "fresh" / bid).is_dir()
 
 
 @pytest.mark.blender

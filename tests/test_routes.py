@@ -88,6 +88,63 @@ def test_refresh_body_checked(tmp_path):
         R.refresh(settings, storage, ["x"])
 
 
+def _serve(settings, storage, scenario, context=None):
+    """Runs scenario(client) against the real aiohttp handlers (context: R.register's)."""
+    pytest.importorskip("aiohttp")
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+
+    routes = web.RouteTableDef()
+    R.register(routes, context=context or (lambda need_storage: (settings, storage)))
+    app = web.Application()
+    app.add_routes(routes)
+
+    async def run():
+        async with TestClient(TestServer(app)) as c:
+            await scenario(c)
+
+    asyncio.run(run())
+
+
+def test_refresh_with_unknown_names_leaves_the_index_unchanged(tmp_path):
+    """Issue 9.8: a refresh indexes only projects storage has; 20 unknown names add nothing."""
+    settings, storage = make_settings(tmp_path), LocalStorage(tmp_path / "storage")
+    cache_root = settings["storage"]["cache_root"]
+    index_mod.record(cache_root, {"project": "real", "batch_id": "0123456789abcdef", "created_at": "2026-01-01",
+                                  "views": [{}], "frames": 1, "width": 64, "height": 64, "entries": []})
+    before = (tmp_path / "cache" / "index.json").read_bytes()
+
+    async def scenario(c):
+        for i in range(20):
+            r = await c.post("/pose_factory/refresh", json={"project": f"unknown-{i}"})
+            assert r.status == 200 and (await r.json())["batches"] == {f"unknown-{i}": []}
+        r = await c.get("/pose_factory/projects")
+        assert (await r.json())["projects"] == ["real"]
+
+    _serve(settings, storage, scenario)
+    assert (tmp_path / "cache" / "index.json").read_bytes() == before
+    assert index_mod.projects(cache_root) == ["real"]
+
+
+def test_error_bodies_repeat_only_a_short_prefix_of_the_input(tmp_path):
+    settings, storage = make_settings(tmp_path), LocalStorage(tmp_path / "storage")
+    long = "x" * 5000
+
+    async def scenario(c):
+        for r in (await c.post("/pose_factory/refresh", json={"project": long}),
+                  await c.post("/pose_factory/refresh", json={long: 1}),
+                  await c.get(f"/pose_factory/projects/{long.upper()}/batches"),
+                  await c.get(f"/pose_factory/batches/demo/{long}/manifest"),
+                  await c.get(f"/pose_factory/batches/{long.upper()}/0123456789abcdef/thumbnail")):
+            body = await r.read()
+            assert r.status == 400 and len(body) < 300, body[:300]
+            message = json.loads(body)["error"]
+            assert "xxxxxxxxxx" in message.lower() and "characters" in message
+
+    _serve(settings, storage, scenario)
+    assert R.echo("abc") == "'abc'" and R.echo(long) == "'" + "x" * 39 + "... (5000 characters)"
+
+
 def test_empty_index_and_no_jobs(tmp_path):
     settings = make_settings(tmp_path)
     assert R.list_projects(settings) == {"projects": [], "default": settings["project"]}
@@ -217,66 +274,47 @@ def test_refresh_fills_an_empty_index_from_storage(batch):
 # --- the aiohttp handlers ---------------------------------------------------------------------------
 @pytest.mark.blender
 def test_aiohttp_handlers(batch):
-    pytest.importorskip("aiohttp")
-    from aiohttp import web
-    from aiohttp.test_utils import TestClient, TestServer
-
     settings, storage, bid = batch["settings"], batch["storage"], batch["bid"]
-    routes = web.RouteTableDef()
-    R.register(routes, context=lambda need_storage: (settings, storage))
-    app = web.Application()
-    app.add_routes(routes)
 
-    async def scenario():
-        async with TestClient(TestServer(app)) as c:
-            r = await c.get("/pose_factory/projects")
-            assert r.status == 200 and (await r.json())["projects"] == [PROJECT]
-            r = await c.get(f"/pose_factory/projects/{PROJECT}/batches")
-            body = await r.json()
-            assert r.status == 200 and [b["batch_id"] for b in body["batches"]] == [bid]
-            r = await c.get(body["batches"][0]["thumbnail"])
-            assert r.status == 200 and r.content_type == "image/jpeg"
-            assert decode(await r.read()).shape == (64, 128, 3)
-            r = await c.get(body["batches"][0]["thumbnail"] + "?pass=nope")
-            assert r.status == 400 and "pass: got 'nope'" in (await r.json())["error"]
-            r = await c.get(f"/pose_factory/batches/{PROJECT}/{bid}/manifest")
-            assert r.status == 200 and (await r.json())["batch_id"] == bid
-            r = await c.get(f"/pose_factory/batches/{PROJECT}/{'a' * 16}/manifest")
-            assert r.status == 404 and "not found" in (await r.json())["error"]
-            r = await c.get(f"/pose_factory/batches/{PROJECT}/NOT-AN-ID/manifest")
-            assert r.status == 400 and "allowed: 16 lowercase hexadecimal" in (await r.json())["error"]
-            r = await c.get("/pose_factory/projects/Bad Name/batches")
-            assert r.status == 400 and (await r.json())["error"].startswith("project: got 'Bad Name'")
-            r = await c.get("/pose_factory/jobs")
-            assert r.status == 200 and isinstance((await r.json())["jobs"], list)
-            r = await c.post("/pose_factory/refresh", json={"project": PROJECT})
-            assert r.status == 200 and [b["batch_id"] for b in (await r.json())["batches"][PROJECT]] == [bid]
-            r = await c.post("/pose_factory/refresh")  # no body: every project
-            assert r.status == 200 and PROJECT in (await r.json())["batches"]
-            r = await c.post("/pose_factory/refresh", data=b"{not json")
-            assert r.status == 400 and "not valid JSON" in (await r.json())["error"]
+    async def scenario(c):
+        r = await c.get("/pose_factory/projects")
+        assert r.status == 200 and (await r.json())["projects"] == [PROJECT]
+        r = await c.get(f"/pose_factory/projects/{PROJECT}/batches")
+        body = await r.json()
+        assert r.status == 200 and [b["batch_id"] for b in body["batches"]] == [bid]
+        r = await c.get(body["batches"][0]["thumbnail"])
+        assert r.status == 200 and r.content_type == "image/jpeg"
+        assert decode(await r.read()).shape == (64, 128, 3)
+        r = await c.get(body["batches"][0]["thumbnail"] + "?pass=nope")
+        assert r.status == 400 and "pass: got 'nope'" in (await r.json())["error"]
+        r = await c.get(f"/pose_factory/batches/{PROJECT}/{bid}/manifest")
+        assert r.status == 200 and (await r.json())["batch_id"] == bid
+        r = await c.get(f"/pose_factory/batches/{PROJECT}/{'a' * 16}/manifest")
+        assert r.status == 404 and "not found" in (await r.json())["error"]
+        r = await c.get(f"/pose_factory/batches/{PROJECT}/NOT-AN-ID/manifest")
+        assert r.status == 400 and "allowed: 16 lowercase hexadecimal" in (await r.json())["error"]
+        r = await c.get("/pose_factory/projects/Bad Name/batches")
+        assert r.status == 400 and (await r.json())["error"].startswith("project: got 'Bad Name'")
+        r = await c.get("/pose_factory/jobs")
+        assert r.status == 200 and isinstance((await r.json())["jobs"], list)
+        r = await c.post("/pose_factory/refresh", json={"project": PROJECT})
+        assert r.status == 200 and [b["batch_id"] for b in (await r.json())["batches"][PROJECT]] == [bid]
+        r = await c.post("/pose_factory/refresh")  # no body: every project
+        assert r.status == 200 and PROJECT in (await r.json())["batches"]
+        r = await c.post("/pose_factory/refresh", data=b"{not json")
+        assert r.status == 400 and "not valid JSON" in (await r.json())["error"]
 
-    asyncio.run(scenario())
+    _serve(settings, storage, scenario)
 
 
 def test_aiohttp_settings_error_is_a_json_500(tmp_path):
-    pytest.importorskip("aiohttp")
-    from aiohttp import web
-    from aiohttp.test_utils import TestClient, TestServer
-
     def broken(need_storage):
         raise settings_mod.SettingsError("config storage.backend: got 'ftp', allowed: local, r2")
 
-    routes = web.RouteTableDef()
-    R.register(routes, context=broken)
-    app = web.Application()
-    app.add_routes(routes)
+    async def scenario(c):
+        r = await c.get("/pose_factory/projects")
+        assert r.status == 500
+        assert json.loads(await r.text()) == {
+            "error": "pose_factory settings: config storage.backend: got 'ftp', allowed: local, r2"}
 
-    async def scenario():
-        async with TestClient(TestServer(app)) as c:
-            r = await c.get("/pose_factory/projects")
-            assert r.status == 500
-            assert json.loads(await r.text()) == {
-                "error": "pose_factory settings: config storage.backend: got 'ftp', allowed: local, r2"}
-
-    asyncio.run(scenario())
+    _serve(None, None, scenario, context=broken)

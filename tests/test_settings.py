@@ -22,7 +22,7 @@ def test_config_file_values_paths_and_errors(tmp_path, monkeypatch):
     s = S.load_settings()
     assert s["project"] == "my-proj" and s["runpod"]["max_shard_views"] == 4
     assert s["storage"]["local_root"] == "/abs/store"
-    assert s["storage"]["cache_root"] == str(S.PACK_ROOT / "data" / "raw")  # relative to the pack
+    assert s["storage"]["cache_root"] == str(S.PACK_ROOT / "data" / "raw")  # outside ComfyUI: the pack's data/
     assert s["runpod"]["gpu_class"] == "24gb"  # a key left out takes its default
     for text, message in [("runpod: {gpu_class: rtx}", "runpod.gpu_class: got 'rtx', allowed: 16gb"),
                           ("storage: {bucket: b}", "storage.bucket: unknown key"),
@@ -65,3 +65,96 @@ def test_storage_from_settings(tmp_path):
     assert S.storage_env(r2, env) == {"CLOUDFLARE_R2_ACCESS_KEY_ID": "a", "POSE_FACTORY_R2_BUCKET": "b"}
     with pytest.raises(Exception, match="CLOUDFLARE_R2_SECRET_ACCESS_KEY"):
         S.make_storage(r2, env)
+
+
+# --- the data root (issue 9.1): outside the pack inside ComfyUI, moved there once -----------------------
+def comfyui(monkeypatch, output):
+    """ComfyUI's folder_paths as ComfyUI has it loaded when it imports the pack (its output folder)."""
+    import sys
+    import types
+
+    monkeypatch.setitem(sys.modules, "folder_paths", types.SimpleNamespace(get_output_directory=lambda: str(output)))
+
+
+def test_data_root_outside_comfyui_inside_comfyui_and_configured(tmp_path, monkeypatch):
+    monkeypatch.setattr(S, "DEFAULT_CONFIG", tmp_path / "no-config.yaml")
+    monkeypatch.delenv("POSE_FACTORY_CONFIG", raising=False)
+    s = S.load_settings()  # CLI and tests: the pack's data/
+    assert S.data_root(s) == S.PACK_ROOT / "data"
+    assert s["storage"]["local_root"] == str(S.PACK_ROOT / "data" / "storage")
+    comfyui(monkeypatch, tmp_path / "ComfyUI" / "output")
+    s = S.load_settings()
+    root = tmp_path / "ComfyUI" / "output" / "pose_factory"
+    assert S.data_root(s) == root and s["data_root"] == str(root)
+    assert (s["storage"]["local_root"], s["storage"]["cache_root"], s["budget"]["ledger_path"]) == (
+        str(root / "storage"), str(root / "raw"), str(root / "budget" / "ledger.sqlite"))
+    assert not S.data_root(s).is_relative_to(S.PACK_ROOT)
+    # a configured path wins, each on its own
+    s = S.load_settings(overrides={"data_root": str(tmp_path / "mine"), "storage": {"cache_root": "/abs/cache"}})
+    assert s["storage"]["local_root"] == str(tmp_path / "mine" / "storage")
+    assert s["storage"]["cache_root"] == "/abs/cache"
+    assert S.load_settings(overrides={"data_root": "elsewhere"})["data_root"] == str(S.PACK_ROOT / "elsewhere")
+    with pytest.raises(S.SettingsError, match="data_root: got 3, allowed: a folder path"):
+        S.load_settings(overrides={"data_root": 3})
+
+
+def _tree(root):
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_in_pack_data_moves_to_the_data_root_once_never_overwriting(tmp_path, monkeypatch):
+    pack_data, root = tmp_path / "pack" / "data", tmp_path / "output" / "pose_factory"
+    files = {"storage/projects/demo/batches/0123456789abcdef/manifest.json": b"{}",
+             "storage/projects/demo/batches/0123456789abcdef/openpose/v00_f0000.png": b"png" * 100,
+             "raw/index.json": b'{"version": 1}', "budget/ledger.sqlite": b"sqlite",
+             "budget/ledger.sqlite-wal": b"wal", "logs/local_worker.log": b"log"}
+    for rel, data in files.items():
+        (pack_data / rel).parent.mkdir(parents=True, exist_ok=True)
+        (pack_data / rel).write_bytes(data)
+    (root / "raw").mkdir(parents=True)
+    (root / "raw" / "index.json").write_bytes(b"a newer index")  # never overwritten
+    (root / "budget").mkdir()
+    (root / "budget" / "ledger.sqlite").write_bytes(b"sqlite")  # the same bytes: the in-pack copy goes
+    comfyui(monkeypatch, tmp_path / "output")
+    settings = S.load_settings()
+    assert S.data_root(settings) == root
+
+    # interrupted after two files: nothing is lost, a second run finishes the move
+    real, calls = S._move_file, {"n": 0}
+
+    def dies_after_two(a, b):
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        calls["n"] += 1
+        real(a, b)
+
+    monkeypatch.setattr(S, "_move_file", dies_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        S.migrate_pack_data(settings, pack_data)
+    monkeypatch.setattr(S, "_move_file", real)
+    merged = {**_tree(pack_data), **_tree(root)}
+    assert set(merged) == set(files)  # every file still somewhere
+    kept = S.migrate_pack_data(settings, pack_data)
+    assert kept == [pack_data / "raw" / "index.json"]
+    assert _tree(pack_data) == {"raw/index.json": b'{"version": 1}'}
+    assert _tree(root) == dict(files, **{"raw/index.json": b"a newer index"})
+    (root / "raw" / "index.json").unlink()  # the user resolves the conflict: the next start moves it
+    assert S.migrate_pack_data(settings, pack_data) == [] and not pack_data.exists()
+    assert _tree(root) == files
+
+
+def test_migration_leaves_configured_in_pack_paths_and_configured_roots_alone(tmp_path, monkeypatch):
+    pack_data, root = tmp_path / "pack" / "data", tmp_path / "output" / "pose_factory"
+    for rel in ("storage/a.txt", "raw/b.txt"):
+        (pack_data / rel).parent.mkdir(parents=True, exist_ok=True)
+        (pack_data / rel).write_text(rel)
+    before = _tree(pack_data)
+    # outside ComfyUI, or with a configured data_root (a harness's temporary folder): nothing moves
+    assert S.migrate_pack_data(S.load_settings(overrides={"data_root": str(root)}), pack_data) == []
+    comfyui(monkeypatch, tmp_path / "output")
+    assert S.migrate_pack_data(S.load_settings(overrides={"data_root": str(tmp_path / "tmp")}), pack_data) == []
+    assert _tree(pack_data) == before and not root.exists() and not (tmp_path / "tmp").exists()
+    # inside ComfyUI by default: all but what a configured path still uses
+    settings = S.load_settings(overrides={"storage": {"local_root": str(pack_data / "storage")}})
+    assert S.migrate_pack_data(settings, pack_data) == []
+    assert _tree(pack_data) == {"storage/a.txt": b"storage/a.txt"} and _tree(root) == {"raw/b.txt": b"raw/b.txt"}
