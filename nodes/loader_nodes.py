@@ -19,15 +19,27 @@ from pose_factory.passes import NORMAL_CONVENTIONS
 CAT = f"{CATEGORY}/loaders"
 _BATCH_RE = re.compile(r"[0-9a-f]{16}")
 PREVIEW_MAX_SIDE = 1024
+CURRENT_BATCH = "current batch"  # the batch `python -m pose_factory prepare-batch` made current
+
+
+def _current_batch() -> dict:
+    from pose_factory.sync import current_batch
+
+    info = current_batch(get_settings())
+    if info is None:
+        raise loading.SelectionError("batch_id", "'current batch' is empty",
+                                     "a batch id, or first run: python -m pose_factory prepare-batch <batch>")
+    return info
 
 
 def _selection_inputs() -> dict:
-    batches = known_batches() or [""]
+    batches = known_batches() + [CURRENT_BATCH]
     return {
         "project": ("STRING", {"default": "default", "tooltip": "Used when no batch input is linked."}),
         "batch_id": (batches, {"default": batches[0],
                                "tooltip": "Batches this machine made or loaded (the local index); any batch id "
-                                          "is accepted. Ignored when a batch input is linked."}),
+                                          "is accepted. 'current batch': the one prepare-batch made current. "
+                                          "Ignored when a batch input is linked."}),
         "views": ("STRING", {"default": "all", "tooltip": "'all', '0,2', '0-3' or both ('0,2-3')."}),
         "frames": ("STRING", {"default": "all", "tooltip": "'all', '0,2', '0-3' or both; frame i is pose i."}),
         "order": (list(loading.ORDERS), {"default": "view_major",
@@ -37,9 +49,9 @@ def _selection_inputs() -> dict:
 
 
 def _validate_batch_id(batch_id, project=None):
-    if batch_id not in (None, "") and not (isinstance(batch_id, str) and _BATCH_RE.fullmatch(batch_id)):
+    if batch_id not in (None, "", CURRENT_BATCH) and not (isinstance(batch_id, str) and _BATCH_RE.fullmatch(batch_id)):
         return (f"batch_id: got {batch_id!r}, allowed: 16 hexadecimal characters (a batch id), "
-                "or empty with a batch linked")
+                f"{CURRENT_BATCH!r}, or empty with a batch linked")
     if project not in (None, ""):
         try:
             spec_mod.validate_project_name(project)
@@ -53,6 +65,9 @@ def _resolve(batch, project, batch_id) -> tuple[str, str]:
         if not isinstance(batch, dict) or "project" not in batch or "batch_id" not in batch:
             raise ValueError(f"batch: got {type(batch).__name__}, allowed: the batch output of Request Pose Batch")
         project, batch_id = batch["project"], batch["batch_id"]
+    elif batch_id == CURRENT_BATCH:
+        current = _current_batch()
+        project, batch_id = current["project"], current["batch_id"]
     spec_mod.validate_project_name(project)
     if not isinstance(batch_id, str) or not _BATCH_RE.fullmatch(batch_id):
         raise loading.SelectionError("batch_id", f"got {batch_id!r}",
@@ -66,6 +81,12 @@ def _is_changed(widgets: dict) -> str:
     entry = index_entry(widgets.get("project") or "", widgets.get("batch_id") or "") or {}
     payload = {k: v for k, v in widgets.items() if k != "batch"}
     payload["_index"] = entry.get("created_at")
+    if widgets.get("batch_id") == CURRENT_BATCH:  # prepare-batch made another batch current
+        try:
+            current = _current_batch()
+            payload["_current"] = [current["project"], current["batch_id"], current.get("prepared_at")]
+        except loading.SelectionError:
+            payload["_current"] = None
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 

@@ -110,15 +110,45 @@ class S3Storage:
 
     def list(self, prefix: str = "") -> list[str]:
         """Every key that starts with prefix (a plain string prefix), sorted."""
+        return list(self.list_info(prefix))
+
+    def list_info(self, prefix: str = "") -> dict:
+        """{key: {"size": bytes, "etag": the object's ETag}} of every key under prefix, sorted by key."""
         if prefix:
             validate_key(prefix.rstrip("/"))
-        keys = []
+        found = {}
         try:
             for page in self._client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
-                keys.extend(o["Key"] for o in page.get("Contents", ()))
+                for o in page.get("Contents", ()):
+                    found[o["Key"]] = {"size": o["Size"], "etag": o.get("ETag")}
         except Exception as e:
             raise self._fail(prefix, e) from None
-        return sorted(keys)
+        return dict(sorted(found.items()))
+
+    def copy(self, src_key: str, dst_key: str) -> None:
+        """A server-side copy (no bytes through this machine; multipart for large objects)."""
+        validate_key(src_key)
+        validate_key(dst_key)
+        try:
+            self._client.copy({"Bucket": self.bucket, "Key": src_key}, self.bucket, dst_key, Config=self._transfer)
+        except Exception as e:
+            raise self._fail(src_key, e) from None
+
+    def sha256(self, key: str) -> str:
+        """The object's sha256, streamed (resumed once where the connection breaks)."""
+        import hashlib
+
+        h, got = hashlib.sha256(), 0
+        for attempt in range(3):
+            try:
+                for chunk in self.iter_range(key, got):
+                    h.update(chunk)
+                    got += len(chunk)
+                return h.hexdigest()
+            except ConnectionError:
+                if attempt == 2:
+                    raise StorageError(f"{key!r} in bucket {self.bucket!r}: could not be read to the end") from None
+        raise AssertionError("unreachable")
 
     def delete(self, key: str) -> None:
         validate_key(key)
