@@ -33,7 +33,7 @@ def _current_batch() -> dict:
 
 
 def _selection_inputs() -> dict:
-    batches = known_batches() + [CURRENT_BATCH]
+    batches = (known_batches() or [""]) + [CURRENT_BATCH]
     return {
         "project": ("STRING", {"default": "default", "tooltip": "Used when no batch input is linked."}),
         "batch_id": (batches, {"default": batches[0],
