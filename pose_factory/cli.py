@@ -301,7 +301,8 @@ def _projects(a, settings):
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", help="print one JSON object on stdout (for scripts)")
-    ap = _Parser(prog="python -m pose_factory", description="3D Pose Factory: render, sync and projects",
+    prog = "pose-factory" if os.path.basename(sys.argv[0] or "").startswith("pose-factory") else "python -m pose_factory"
+    ap = _Parser(prog=prog, description="3D Pose Factory: render, sync and projects",
                  epilog="exit codes: 0 ok, 1 failed, 2 usage, 3 nothing found")
     ap.add_argument("--config", help="the settings file (default: $POSE_FACTORY_CONFIG, else config/local.yaml)")
     sub = ap.add_subparsers(dest="cmd", required=True, parser_class=_Parser)

@@ -381,3 +381,24 @@ def test_loader_current_batch(tmp_path, monkeypatch, capsys):
     assert env.run(capsys, "prepare-batch", BID2)[0] == 0
     assert node.IS_CHANGED(batch_id=L.CURRENT_BATCH, **args) != before  # a re-run follows the current batch
     assert node().load(batch_id=L.CURRENT_BATCH, **args)["result"][0].shape[0] == 1
+
+
+def test_doctor_checks_the_runpod_endpoint(tmp_path, monkeypatch, capsys):
+    """Against the local server speaking RunPod's v2 API (its /health), with the right key and a wrong one."""
+    pytest.importorskip("runpod")
+    from tests.runpod_v2_server import RunPodV2Server
+
+    env = Env(tmp_path, monkeypatch, "local", LocalStorage(tmp_path / "storage"))
+    with RunPodV2Server("right-key", env={"POSE_FACTORY_STORAGE_ROOT": str(tmp_path / "rp")}, workers=1,
+                        worker_log=tmp_path / "worker") as srv:
+        monkeypatch.setenv("RUNPOD_ENDPOINT_ID", srv.endpoint_id)
+        monkeypatch.setenv("POSE_FACTORY_RUNPOD_URL", srv.url_base)
+        monkeypatch.setenv("RUNPOD_API_KEY", "right-key")
+        code, out = env.run(capsys, "doctor", "--no-worker")
+        rp = next(c for c in out["checks"] if c["check"] == "runpod endpoint")
+        assert code == 0 and rp["ok"] and rp["detail"].startswith("healthy; workers ")
+        monkeypatch.setenv("RUNPOD_API_KEY", "wrong-key")
+        code, out = env.run(capsys, "doctor", "--no-worker")
+        rp = next(c for c in out["checks"] if c["check"] == "runpod endpoint")
+        assert code == 1 and not rp["ok"] and "HTTP 401" in rp["detail"] and "RUNPOD_API_KEY" in rp["fix"]
+        assert "wrong-key" not in json.dumps(out)
