@@ -293,7 +293,7 @@ def _projects(a, settings):
         return dict(r, _text=f"renamed project {old!r} to {new!r}: {r['objects']} objects"
                     + (" (an interrupted rename, finished)" if r["resumed"] else ""))
     name = spec_mod.validate_project_name(a.name)
-    n = projects.delete(storage, name, force=a.force, workers=settings["sync"]["parallel_transfers"])
+    n = projects.delete(storage, name, force=a.force)
     return {"project": name, "deleted_objects": n, "_text": f"deleted project {name!r} ({n} objects)"}
 
 

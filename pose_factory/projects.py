@@ -129,7 +129,7 @@ def ensure(storage, name: str) -> bool:
     return True
 
 
-def delete(storage, name: str, force: bool = False, workers: int = 16, progress=None) -> int:
+def delete(storage, name: str, force: bool = False) -> int:
     """Deletes every object of the project; refuses one with batches or specs unless force.
     Returns how many objects were deleted."""
     p = prefix(name)
@@ -140,7 +140,7 @@ def delete(storage, name: str, force: bool = False, workers: int = 16, progress=
     if content and not force:
         raise ProjectError(f"project {name!r} is not empty ({len(content)} objects, e.g. {content[0]!r}); "
                            "use --force to delete it with everything in it")
-    _parallel(storage.delete, keys, workers, progress)
+    storage.delete_many(keys)
     return len(keys)
 
 
@@ -195,7 +195,8 @@ def rename(storage, old: str, new: str, workers: int = 16, progress=None) -> dic
                                f"project (e.g. {missing[0]!r}); storage was changed during the rename")
         todo = [r for r in rels if src_p + r in src
                 and not _same(storage, src_p + r, dst_p + r, src[src_p + r], dst.get(dst_p + r))]
-        _parallel(lambda r: storage.copy(src_p + r, dst_p + r), todo, workers, progress, len(rels) - len(todo))
+        _parallel(lambda r: storage.copy(src_p + r, dst_p + r, size=src[src_p + r]["size"]), todo, workers,
+                  progress, len(rels) - len(todo))
         copied = len(todo)
         dst = storage.list_info(dst_p)
         bad = [r for r in rels if src_p + r in src
@@ -205,7 +206,7 @@ def rename(storage, old: str, new: str, workers: int = 16, progress=None) -> dic
                                f"(e.g. {bad[0]!r}); nothing was deleted, run the rename again")
         journal["phase"] = "delete"
         _put_json(storage, jkey, journal)
-    _parallel(storage.delete, [src_p + r for r in rels], workers)
+    storage.delete_many([src_p + r for r in rels])
     storage.delete(jkey)  # last: until here a second run finishes the rename
     ensure(storage, new)
     return {"from": old, "to": new, "objects": len(rels), "copied": copied, "resumed": resumed}

@@ -12,6 +12,7 @@ from .errors import StorageError
 from .storage import validate_key
 
 _MB = 1 << 20
+_COPY_OBJECT_MAX = 5 * (1 << 30)  # S3's limit for a single CopyObject request
 
 
 def endpoint_for_account(account_id: str) -> str:
@@ -125,12 +126,18 @@ class S3Storage:
             raise self._fail(prefix, e) from None
         return dict(sorted(found.items()))
 
-    def copy(self, src_key: str, dst_key: str) -> None:
-        """A server-side copy (no bytes through this machine; multipart for large objects)."""
+    def copy(self, src_key: str, dst_key: str, size: int | None = None) -> None:
+        """A server-side copy (no bytes through this machine): one CopyObject request when the
+        caller knows the object is under CopyObject's 5 GB limit (``size``), else the transfer
+        manager's (a HEAD, then a multipart copy when large)."""
         validate_key(src_key)
         validate_key(dst_key)
+        source = {"Bucket": self.bucket, "Key": src_key}
         try:
-            self._client.copy({"Bucket": self.bucket, "Key": src_key}, self.bucket, dst_key, Config=self._transfer)
+            if size is not None and size < _COPY_OBJECT_MAX:
+                self._client.copy_object(CopySource=source, Bucket=self.bucket, Key=dst_key)
+            else:
+                self._client.copy(source, self.bucket, dst_key, Config=self._transfer)
         except Exception as e:
             raise self._fail(src_key, e) from None
 
@@ -156,6 +163,21 @@ class S3Storage:
             self._client.delete_object(Bucket=self.bucket, Key=key)  # no error when absent, as locally
         except Exception as e:
             raise self._fail(key, e) from None
+
+    def delete_many(self, keys) -> None:
+        """Deletes keys in requests of up to 1000 (S3 DeleteObjects); absent keys are no error."""
+        keys = [validate_key(k) for k in keys]
+        for i in range(0, len(keys), 1000):
+            chunk = keys[i:i + 1000]
+            try:
+                resp = self._client.delete_objects(Bucket=self.bucket, Delete={
+                    "Objects": [{"Key": k} for k in chunk], "Quiet": True})
+            except Exception as e:
+                raise self._fail(chunk[0], e) from None
+            if resp.get("Errors"):
+                err = resp["Errors"][0]
+                raise StorageError(f"{err.get('Key')!r} in bucket {self.bucket!r}: not deleted "
+                                   f"({err.get('Code')}: {err.get('Message')}; {len(resp['Errors'])} keys failed)")
 
     # --- transfers for the downloader -------------------------------------------------------------
     def iter_range(self, key: str, start: int = 0, chunk_size: int = 256 << 10):

@@ -58,9 +58,10 @@ class Storage(Protocol):
     def exists(self, key: str) -> bool: ...
     def list(self, prefix: str = "") -> list[str]: ...
     def list_info(self, prefix: str = "") -> dict: ...
-    def copy(self, src_key: str, dst_key: str) -> None: ...
+    def copy(self, src_key: str, dst_key: str, size: int | None = None) -> None: ...
     def sha256(self, key: str) -> str: ...
     def delete(self, key: str) -> None: ...
+    def delete_many(self, keys) -> None: ...
 
 
 class LocalStorage:
@@ -125,6 +126,10 @@ class LocalStorage:
         except FileNotFoundError:
             pass
 
+    def delete_many(self, keys) -> None:
+        for key in keys:
+            self.delete(key)
+
     def list(self, prefix: str = "") -> list[str]:
         """Every key that starts with prefix (a plain string prefix, as S3 lists), sorted."""
         return sorted(self._walk(prefix))
@@ -148,8 +153,8 @@ class LocalStorage:
                     found[key] = Path(dirpath) / name
         return found
 
-    def copy(self, src_key: str, dst_key: str) -> None:
-        """dst_key becomes a copy of src_key (written atomically)."""
+    def copy(self, src_key: str, dst_key: str, size: int | None = None) -> None:
+        """dst_key becomes a copy of src_key (written atomically); size: unused here (S3's hint)."""
         src = self._path(src_key)
         if not src.is_file():
             raise StorageError(f"no such key {src_key!r} in {self.root}")

@@ -169,3 +169,22 @@ def test_rename_sigkilled_half_way_is_finished_by_running_it_again(tmp_path, pro
     assert out["copied"] == len(originals) - len(half)  # the copies made before the kill are kept
     assert storage.list("projects/before/") == []
     assert digests(storage, "projects/after/") == originals
+
+
+def test_copy_without_a_size_hint_and_a_multipart_object(tmp_path, proxy, bucket):  # noqa: F811
+    """A multipart upload's ETag is no MD5 of the bytes ("…-2"): the rename verifies that copy by
+    sha256. A copy without a size hint goes through the transfer manager."""
+    import os as _os
+
+    storage = s3_storage(proxy.url, bucket, multipart_threshold=5 << 20)
+    big = tmp_path / "big.bin"
+    big.write_bytes(_os.urandom(6 << 20))
+    storage.put_file("projects/big/specs/big.bin", big)
+    storage.put_bytes("projects/big/project.json", b"{}")
+    assert "-" in storage.list_info("projects/big/")["projects/big/specs/big.bin"]["etag"]
+    storage.copy("projects/big/project.json", "projects/big/copy.json")  # no size: managed copy
+    assert storage.get_bytes("projects/big/copy.json") == b"{}"
+    storage.delete("projects/big/copy.json")
+    assert P.rename(storage, "big", "bigger")["objects"] == 2
+    assert storage.sha256("projects/bigger/specs/big.bin") == hashlib.sha256(big.read_bytes()).hexdigest()
+    assert storage.list("projects/big/") == []
