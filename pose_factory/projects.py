@@ -207,7 +207,7 @@ def rename(storage, old: str, new: str, workers: int = 16, progress=None) -> dic
         journal["phase"] = "delete"
         _put_json(storage, jkey, journal)
     storage.delete_many([src_p + r for r in rels])
-    storage.delete(jkey)  # last: until here a second run finishes the rename
+    storage.delete_many([jkey])  # last: until here a second run finishes the rename
     ensure(storage, new)
     return {"from": old, "to": new, "objects": len(rels), "copied": copied, "resumed": resumed}
 

@@ -127,8 +127,18 @@ class LocalStorage:
             pass
 
     def delete_many(self, keys) -> None:
+        """Deletes keys, then the folders they leave empty (a deleted project leaves no folder)."""
+        folders = set()
         for key in keys:
             self.delete(key)
+            folders.add(self._path(key).parent)
+        for folder in sorted(folders, key=lambda f: len(f.parts), reverse=True):
+            while folder != self.root and folder.is_relative_to(self.root):
+                try:
+                    folder.rmdir()
+                except OSError:  # not empty (or gone): its parents are not empty either
+                    break
+                folder = folder.parent
 
     def list(self, prefix: str = "") -> list[str]:
         """Every key that starts with prefix (a plain string prefix, as S3 lists), sorted."""

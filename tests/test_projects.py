@@ -97,6 +97,8 @@ def test_rename_moves_every_object_byte_identical(storage):
     done = P.rename(storage, "old", "new")
     assert done == {"from": "old", "to": "new", "objects": len(before), "copied": len(before), "resumed": False}
     assert storage.list("projects/old/") == []
+    if isinstance(storage, LocalStorage):  # no empty folder left behind
+        assert sorted(p.name for p in (storage.root / "projects").iterdir()) == ["new"]
     assert digests(storage, "projects/new/") == before  # every object, byte for byte; no journal left
     assert list_batches(storage, "new") == sorted(ids)  # batch ids do not change
     assert read_manifest(storage, "new", ids[0])["batch_id"] == ids[0]
