@@ -86,10 +86,10 @@ def _job_progress_bar(quiet: bool):
 
 # --- render, demo ---------------------------------------------------------------------------------
 def run(spec: dict, out: str | None, project: str | None, force: bool, sheet: bool, backend: str | None = None,
-        quiet: bool = False) -> dict:
+        quiet: bool = False, config: str | None = None) -> dict:
     """Renders through the job client into the configured storage (a local folder at out, if given)."""
     overrides = {"storage": {"backend": "local", "local_root": os.path.abspath(out)}} if out else None
-    settings = settings_mod.load_settings(overrides=overrides)
+    settings = settings_mod.load_settings(config, overrides=overrides)
     try:
         res = client.run_job(spec, project=project, force=force, backend=backend, settings=settings,
                              on_progress=_job_progress_bar(quiet))
@@ -117,11 +117,12 @@ def run(spec: dict, out: str | None, project: str | None, force: bool, sheet: bo
 
 
 def _render(a, settings):
-    return run(spec_mod.load_spec_file(a.spec), a.out, a.project, a.force, not a.no_sheet, a.backend, a.json)
+    return run(spec_mod.load_spec_file(a.spec), a.out, a.project, a.force, not a.no_sheet, a.backend, a.json,
+               a.config)
 
 
 def _demo(a, settings):
-    return run(DEMO_SPEC, a.out, None, a.force, True, "local", a.json)
+    return run(DEMO_SPEC, a.out, None, a.force, True, "local", a.json, a.config)
 
 
 # --- sync -----------------------------------------------------------------------------------------

@@ -46,7 +46,7 @@ def download_batch(storage, project: str, batch_id: str, cache_root, names=None,
                            f"it has {sorted(present)}")
     jobs = [(info["key"], info["sha256"], info["size"]) for e in manifest["entries"]
             for n, info in e["files"].items() if wanted is None or n in wanted]
-    targets = [_target(folder, key) for key, _, _ in jobs]  # refuse every unsafe key before any I/O
+    targets = [safe_path(folder, key) for key, _, _ in jobs]  # refuse every unsafe key before any I/O
 
     done = 0
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
@@ -87,14 +87,15 @@ def cached_batch(cache_root, project: str, batch_id: str, names=None, created_at
             for n, info in e["files"].items():
                 if wanted is not None and n not in wanted:
                     continue
-                if os.stat(_target(folder, info["key"])).st_size != info["size"]:
+                if os.stat(safe_path(folder, info["key"])).st_size != info["size"]:
                     return None
     except (OSError, ValueError, KeyError, TypeError, AttributeError, StorageError):
         return None
     return manifest, folder
 
 
-def _target(folder: Path, key: str) -> Path:
+def safe_path(folder: Path, key: str) -> Path:
+    """The file of a manifest key inside folder; StorageError for a key that would lead outside."""
     validate_key(key)
     path = (folder / key).resolve()
     if not path.is_relative_to(folder) or path == folder:

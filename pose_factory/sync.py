@@ -22,7 +22,7 @@ from pathlib import Path
 
 from . import index as index_mod
 from . import projects as projects_mod
-from .download import _target, cached_batch, download_batch
+from .download import cached_batch, download_batch, safe_path
 from .errors import SpecError, StorageError
 from .manifest import validate_manifest
 from .settings import data_dirs
@@ -220,9 +220,9 @@ def prepare_batch(settings: dict, get_storage, project: str, batch_id: str, prog
     linked = 0
     try:
         for key in keys:
-            dst = _target(tmp, key) if key != MANIFEST_NAME else tmp / MANIFEST_NAME
+            dst = safe_path(tmp, key) if key != MANIFEST_NAME else tmp / MANIFEST_NAME
             dst.parent.mkdir(parents=True, exist_ok=True)
-            linked += _link_or_copy(_target(folder, key) if key != MANIFEST_NAME else folder / MANIFEST_NAME, dst)
+            linked += _link_or_copy(safe_path(folder, key) if key != MANIFEST_NAME else folder / MANIFEST_NAME, dst)
         info = {"version": 1, "project": project, "batch_id": batch_id, "created_at": manifest.get("created_at"),
                 "prepared_at": _now(), **{k: index_mod.summary(manifest)[k] for k in ("views", "frames", "passes")},
                 "files": keys, "link": "hardlink" if linked == len(keys) else ("copy" if not linked else "mixed"),
@@ -285,7 +285,7 @@ def unarchive(settings: dict, project: str, batch_id: str) -> dict:
         for info in e["files"].values():
             n += 1
             try:
-                path = _target(dst, info["key"])
+                path = safe_path(dst, info["key"])
                 if (path.stat().st_size, sha256_file(path)[0]) != (info["size"], info["sha256"]):
                     bad.append(info["key"])
             except (OSError, StorageError):
@@ -378,7 +378,7 @@ def push_manifest(storage, manifest: dict, folder: Path, progress=None) -> dict:
     files = [info for e in manifest["entries"] for info in e["files"].values()]
     todo = [f for f in files if have.get(prefix + f["key"], {}).get("size") != f["size"]]
     for n, f in enumerate(todo, 1):
-        local = _target(Path(folder).resolve(), f["key"])
+        local = safe_path(Path(folder).resolve(), f["key"])
         if not local.is_file():
             raise StorageError(f"{project}/{bid}: {f['key']!r} is neither in storage nor beside the manifest "
                                f"({local})")
