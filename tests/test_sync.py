@@ -238,6 +238,9 @@ def test_projects_subcommands(env, capsys):
     assert code == 0 and out["objects"] == 4
     assert (env.dirs["mirror"] / "ballet" / BID1 / "manifest.json").is_file()  # the mirror follows
     assert not (env.dirs["mirror"] / "dance").exists()
+    # the loaders serve it from the mirror without storage, though its manifest still says "dance"
+    from pose_factory.download import cached_batch
+    assert cached_batch(env.dirs["mirror"], "ballet", BID1) is not None
     code, out = env.run(capsys, "pull", f"ballet/{BID1}")  # same batch id, already in the mirror
     assert code == 0 and out["fetched"] == 0
     code, out = env.run(capsys, "projects", "list")
