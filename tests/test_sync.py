@@ -405,3 +405,13 @@ def test_doctor_checks_the_runpod_endpoint(tmp_path, monkeypatch, capsys):
         rp = next(c for c in out["checks"] if c["check"] == "runpod endpoint")
         assert code == 1 and not rp["ok"] and "HTTP 401" in rp["detail"] and "RUNPOD_API_KEY" in rp["fix"]
         assert "wrong-key" not in json.dumps(out)
+
+
+def test_console_entry_point_is_the_cli():
+    import importlib
+    import tomllib
+
+    data = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text(encoding="utf-8"))
+    module, fn = data["project"]["scripts"]["pose-factory"].split(":")
+    assert getattr(importlib.import_module(module), fn) is cli.main
+    assert "pose_factory" in data["tool"]["setuptools"]["packages"] and "tqdm" in data["project"]["dependencies"]
