@@ -33,6 +33,7 @@ bench: setup
 	$(PY) bench/bench_download.py
 	$(PY) bench/bench_client.py
 	$(PY) bench/bench_loaders.py
+	$(PY) bench/bench_sync.py
 
 clean:
 	rm -rf out .cache .pytest_cache

@@ -21,17 +21,29 @@ from pose_factory.passes import NORMAL_CONVENTIONS
 CAT = f"{CATEGORY}/loaders"
 _BATCH_RE = re.compile(r"[0-9a-f]{16}")
 PREVIEW_MAX_SIDE = 1024
+CURRENT_BATCH = "current batch"  # the batch `python -m pose_factory prepare-batch` made current
+
+
+def _current_batch() -> dict:
+    from pose_factory.sync import current_batch
+
+    info = current_batch(get_settings())
+    if info is None:
+        raise loading.SelectionError("batch_id", "'current batch' is empty",
+                                     "a batch id, or first run: python -m pose_factory prepare-batch <batch>")
+    return info
 
 
 def _selection_inputs() -> dict:
-    batches = known_batches() or [""]
+    batches = (known_batches() or [""]) + [CURRENT_BATCH]
     return {
         "project": ("STRING", {"default": "default",
                                "tooltip": "Only for a bare batch id (older workflows, or a linked batch_id string): "
                                           "a batch_id entry 'project/id' carries its own project."}),
         "batch_id": (batches, {"default": batches[0],
                                "tooltip": "project/batch id: the batches this machine made or loaded (the local "
-                                          "index), newest first. Any 'project/id' or bare id is accepted. Ignored "
+                                          "index), newest first. Any 'project/id' or bare id is accepted. "
+                                          "'current batch': the one prepare-batch made current. Ignored "
                                           "when a batch input is linked."}),
         "views": ("STRING", {"default": "all", "tooltip": "'all', '0,2', '0-3' or both ('0,2-3')."}),
         "frames": ("STRING", {"default": "all", "tooltip": "'all', '0,2', '0-3' or both; frame i is pose i."}),
@@ -48,10 +60,12 @@ def _selection(project, batch_id) -> tuple:
 
 
 def _validate_batch_id(batch_id, project=None):
+    if batch_id == CURRENT_BATCH:
+        return True
     project, bid = _selection(project, batch_id)
     if bid not in (None, "") and not (isinstance(bid, str) and _BATCH_RE.fullmatch(bid)):
         return (f"batch_id: got {_short(batch_id)}, allowed: a batch from the list ('project/' and 16 hexadecimal "
-                "characters), a bare batch id, or empty with a batch linked")
+                f"characters), a bare batch id, {CURRENT_BATCH!r}, or empty with a batch linked")
     if project not in (None, ""):
         try:
             spec_mod.validate_project_name(project)
@@ -70,6 +84,9 @@ def _resolve(batch, project, batch_id) -> tuple[str, str]:
         if not isinstance(batch, dict) or "project" not in batch or "batch_id" not in batch:
             raise ValueError(f"batch: got {type(batch).__name__}, allowed: the batch output of Request Pose Batch")
         project, batch_id = batch["project"], batch["batch_id"]
+    elif batch_id == CURRENT_BATCH:
+        current = _current_batch()
+        project, batch_id = current["project"], current["batch_id"]
     else:
         project, batch_id = _selection(project, batch_id)
     spec_mod.validate_project_name(project)
@@ -87,6 +104,12 @@ def _is_changed(widgets: dict) -> str:
     entry = index_entry(project or "", bid or "") or {}
     payload = {k: v for k, v in widgets.items() if k != "batch"}
     payload["_index"] = entry.get("created_at")
+    if widgets.get("batch_id") == CURRENT_BATCH:  # prepare-batch made another batch current
+        try:
+            current = _current_batch()
+            payload["_current"] = [current["project"], current["batch_id"], current.get("prepared_at")]
+        except loading.SelectionError:
+            payload["_current"] = None
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 

@@ -1,6 +1,8 @@
 """Server routes under /pose_factory/ (DESIGN.md §5: ``PromptServer.instance.routes``).
 
     GET  /pose_factory/projects                                   {"projects": [...], "default": ...}
+    POST /pose_factory/projects   JSON {"name", "display_name"?}  creates a project in storage
+    POST /pose_factory/projects/{project}/rename   JSON {"to"}    renames it (every object moved, verified)
     GET  /pose_factory/projects/{project}/batches                 {"project", "batches": [{batch_id, summary…, thumbnail}]}
     GET  /pose_factory/batches/{project}/{batch_id}/manifest      the manifest (storage, else the local cache)
     GET  /pose_factory/batches/{project}/{batch_id}/thumbnail     JPEG grid of frame 0's views (?pass=shaded|openpose|…)
@@ -28,9 +30,10 @@ from pathlib import Path
 
 from . import _common  # noqa: F401  (the package's __init__ imports it first anyway: pose_factory on sys.path)
 from pose_factory import index as index_mod  # noqa: E402
+from pose_factory import projects as projects_mod  # noqa: E402
 from pose_factory import settings as settings_mod  # noqa: E402
 from pose_factory.errors import StorageError  # noqa: E402
-from pose_factory.spec import PROJECT_RULE, validate_project_name  # noqa: E402
+from pose_factory.spec import validate_project_name  # noqa: E402
 from pose_factory.storage import batch_prefix, read_manifest  # noqa: E402
 
 log = logging.getLogger("pose_factory.routes")
@@ -66,11 +69,11 @@ class RouteError(Exception):
 
 
 # --- validation -----------------------------------------------------------------------------------
-def check_project(project) -> str:
+def check_project(project, field: str = "project") -> str:
     try:
         return validate_project_name(project)
-    except ValueError:
-        raise RouteError(400, f"project: got {echo(project)}, allowed: {PROJECT_RULE}") from None
+    except ValueError as e:  # "project: got 'X' (as a project name: 'x'), allowed: ..."
+        raise RouteError(400, field + str(e)[len("project"):]) from None
 
 
 def check_batch_id(batch_id) -> str:
@@ -244,6 +247,54 @@ def refresh(settings: dict, storage, body=None) -> dict:
             "choices": index_mod.choices(cache_root)}
 
 
+def _body(body, allowed: dict) -> dict:
+    """The JSON object body with only the allowed keys ({key: required})."""
+    if not isinstance(body, dict):
+        raise RouteError(400, f"body: got {type(body).__name__}, allowed: a JSON object with "
+                              + ", ".join(f"{k}{'' if req else ' (optional)'}" for k, req in allowed.items()))
+    unknown = sorted(set(body) - set(allowed))
+    if unknown:
+        raise RouteError(400, f"body: unknown key(s) {unknown}, allowed: {', '.join(allowed)}")
+    for k, req in allowed.items():
+        if req and k not in body:
+            raise RouteError(400, f"body: {k!r} is missing")
+    return body
+
+
+def create_project(settings: dict, storage, body) -> dict:
+    """Creates projects/<name>/project.json in storage and lists the project in the local index.
+    400 for a bad name (the message shows the slug it would use), 409 when it exists."""
+    body = _body(body, {"name": True, "display_name": False})
+    name = check_project(body["name"], "name")
+    try:
+        made = projects_mod.create(storage, name, body.get("display_name"))
+    except projects_mod.ProjectError as e:
+        raise RouteError(409, str(e)) from None
+    except (StorageError, OSError) as e:
+        raise RouteError(502, f"storage could not be written ({e})") from None
+    index_mod.add_project(settings["storage"]["cache_root"], name)
+    return {"project": made, "projects": index_mod.projects(settings["storage"]["cache_root"])}
+
+
+def rename_project(settings: dict, storage, project, body) -> dict:
+    """Renames a project in storage (resuming an interrupted rename to the same name), then its
+    local mirror, archive and index entries. 404 unknown project, 409 target exists."""
+    from pose_factory import sync
+
+    old = check_project(project)
+    new = check_project(_body(body, {"to": True})["to"], "to")
+    try:
+        done = projects_mod.rename(storage, old, new, workers=settings["sync"]["parallel_transfers"])
+    except projects_mod.ProjectNotFound as e:
+        raise RouteError(404, str(e)) from None
+    except projects_mod.ProjectError as e:
+        raise RouteError(409, str(e)) from None
+    except (StorageError, OSError) as e:
+        raise RouteError(502, f"storage: {e}; run the same rename again to finish it") from None
+    sync.rename_local(settings, old, new)
+    return dict(done, projects=index_mod.projects(settings["storage"]["cache_root"]))
+
+
 # --- aiohttp wrappers -----------------------------------------------------------------------------
 def default_context(need_storage: bool):
     """The pack's settings and, when asked, its configured storage (read per request, so a
@@ -289,6 +340,27 @@ def register(routes, context=None) -> None:
     async def _projects(request):
         return answer(*await call(list_projects, False))
 
+    async def json_body(request):
+        raw = await request.read() if request.can_read_body else b""
+        try:
+            return json.loads(raw) if raw.strip() else None
+        except ValueError:
+            return _BAD_JSON
+
+    @routes.post(PREFIX + "/projects")
+    async def _create(request):
+        body = await json_body(request)
+        if body is _BAD_JSON:
+            return answer(400, {"error": "body: not valid JSON, allowed: {\"name\": ..., \"display_name\": ...}"})
+        return answer(*await call(create_project, True, body))
+
+    @routes.post(PREFIX + "/projects/{project}/rename")
+    async def _rename(request):
+        body = await json_body(request)
+        if body is _BAD_JSON:
+            return answer(400, {"error": "body: not valid JSON, allowed: {\"to\": new name}"})
+        return answer(*await call(rename_project, True, request.match_info["project"], body))
+
     @routes.get(PREFIX + "/projects/{project}/batches")
     async def _batches(request):
         return answer(*await call(list_project_batches, False, request.match_info["project"]))
@@ -323,6 +395,9 @@ def register(routes, context=None) -> None:
                 except ValueError:
                     return answer(400, {"error": "body: not valid JSON, allowed: {\"project\": name} or nothing"})
         return answer(*await call(refresh, True, body))
+
+
+_BAD_JSON = object()
 
 
 def _register_with_comfyui() -> bool:

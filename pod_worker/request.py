@@ -11,6 +11,7 @@ import traceback
 
 from pod_worker.jobs import MODULES, job_module
 from pod_worker.storage_env import storage_from_env
+from pose_factory import projects
 from pose_factory import spec as spec_mod
 from pose_factory.errors import ManifestError, SpecError, StorageError
 from pose_factory.render import RenderError
@@ -88,6 +89,8 @@ async def execute(job_input, report, *, standby=None, on_bug=None) -> dict:
         return {"error": str(e)}
     try:
         storage = storage_from_env()
+        # a job creates its project when storage has none; one made beforehand is used unchanged
+        projects.ensure(storage, req["project"] or spec_mod.normalize_spec(req["spec"])["project"])
     except (StorageError, OSError) as e:  # the worker's environment, not the job, is wrong
         return {"error": f"worker storage: {e}"}
     last = {}

@@ -21,11 +21,13 @@ PART_SUFFIX = ".part"
 
 
 def download_batch(storage, project: str, batch_id: str, cache_root, names=None, workers: int = 16,
-                   progress=None, attempts: int = 4, manifest: dict | None = None):
+                   progress=None, attempts: int = 4, manifest: dict | None = None, on_file=None):
     """Fetches the batch's files (all, or only the passes in ``names``) into the cache; returns
     (manifest, folder). progress(done, total) is called as files finish. StorageError when the
     batch has no manifest, a file cannot be fetched, or a file does not match its hash.
     ``manifest``: the batch's manifest when the caller has just read it from storage (not read again).
+    on_file(key, size, fetched): called for each file once it is in place (fetched False: it was
+    already in the cache with its hash).
     Files already in the cache with their size and hash are not fetched again; the manifest is
     read from storage each call (see ``cached_batch`` for a look-up that touches no storage)."""
     if manifest is None:
@@ -44,7 +46,7 @@ def download_batch(storage, project: str, batch_id: str, cache_root, names=None,
                            f"it has {sorted(present)}")
     jobs = [(info["key"], info["sha256"], info["size"]) for e in manifest["entries"]
             for n, info in e["files"].items() if wanted is None or n in wanted]
-    targets = [_target(folder, key) for key, _, _ in jobs]  # refuse every unsafe key before any I/O
+    targets = [safe_path(folder, key) for key, _, _ in jobs]  # refuse every unsafe key before any I/O
 
     done = 0
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
@@ -52,7 +54,9 @@ def download_batch(storage, project: str, batch_id: str, cache_root, names=None,
                    for (key, sha, size), path in zip(jobs, targets)]
         try:
             for fut in as_completed(futures):
-                fut.result()
+                key, size, fetched = fut.result()
+                if on_file is not None:
+                    on_file(key, size, fetched)
                 done += 1
                 if progress is not None:
                     progress(done, len(jobs))
@@ -74,7 +78,7 @@ def cached_batch(cache_root, project: str, batch_id: str, names=None, created_at
     folder = (Path(cache_root) / project / batch_id).resolve()
     try:
         manifest = json.loads((folder / MANIFEST_NAME).read_bytes())
-        if manifest.get("batch_id") != batch_id or manifest.get("project") != project:
+        if manifest.get("batch_id") != batch_id:  # (its "project" is the old name after a rename)
             return None
         if created_at is not None and manifest.get("created_at") != created_at:
             return None
@@ -83,14 +87,15 @@ def cached_batch(cache_root, project: str, batch_id: str, names=None, created_at
             for n, info in e["files"].items():
                 if wanted is not None and n not in wanted:
                     continue
-                if os.stat(_target(folder, info["key"])).st_size != info["size"]:
+                if os.stat(safe_path(folder, info["key"])).st_size != info["size"]:
                     return None
     except (OSError, ValueError, KeyError, TypeError, AttributeError, StorageError):
         return None
     return manifest, folder
 
 
-def _target(folder: Path, key: str) -> Path:
+def safe_path(folder: Path, key: str) -> Path:
+    """The file of a manifest key inside folder; StorageError for a key that would lead outside."""
     validate_key(key)
     path = (folder / key).resolve()
     if not path.is_relative_to(folder) or path == folder:
@@ -107,9 +112,10 @@ def _matches(path: Path, sha: str, size: int) -> bool:
     return sha256_file(path)[0] == sha
 
 
-def _fetch(storage, key: str, sha: str, size: int, path: Path, attempts: int) -> None:
+def _fetch(storage, key: str, sha: str, size: int, path: Path, attempts: int) -> tuple[str, int, bool]:
+    """(key, size, fetched): the file is in place with its hash, fetched now or found there."""
     if _matches(path, sha, size):
-        return
+        return key, size, False
     path.parent.mkdir(parents=True, exist_ok=True)
     part = path.with_name(path.name + PART_SUFFIX)
     resumed = part.exists() and part.stat().st_size > 0
@@ -125,6 +131,7 @@ def _fetch(storage, key: str, sha: str, size: int, path: Path, attempts: int) ->
     with open(part, "rb+") as fh:
         os.fsync(fh.fileno())
     os.replace(part, path)
+    return key, size, True
 
 
 def _transfer(storage, key: str, size: int, part: Path, attempts: int) -> None:

@@ -61,6 +61,27 @@ def record(cache_root, manifest: dict) -> None:
         _save(cache_root, projects)
 
 
+def add_project(cache_root, name: str) -> None:
+    """Lists a project (created here, still without batches) in the index."""
+    validate_project_name(name)
+    with _lock:
+        projects_now = load(cache_root)
+        if name not in projects_now:
+            projects_now[name] = {}
+            _save(cache_root, projects_now)
+
+
+def rename_project(cache_root, old: str, new: str) -> None:
+    """Moves a renamed project's entries (batch ids do not change)."""
+    validate_project_name(old)
+    validate_project_name(new)
+    with _lock:
+        projects_now = load(cache_root)
+        moved = projects_now.pop(old, {})
+        projects_now[new] = {**moved, **projects_now.get(new, {})}
+        _save(cache_root, projects_now)
+
+
 def projects(cache_root) -> list[str]:
     return sorted(load(cache_root))
 

@@ -12,6 +12,7 @@ from .errors import StorageError
 from .storage import validate_key
 
 _MB = 1 << 20
+_COPY_OBJECT_MAX = 5 * (1 << 30)  # S3's limit for a single CopyObject request
 
 
 def endpoint_for_account(account_id: str) -> str:
@@ -110,15 +111,51 @@ class S3Storage:
 
     def list(self, prefix: str = "") -> list[str]:
         """Every key that starts with prefix (a plain string prefix), sorted."""
+        return list(self.list_info(prefix))
+
+    def list_info(self, prefix: str = "") -> dict:
+        """{key: {"size": bytes, "etag": the object's ETag}} of every key under prefix, sorted by key."""
         if prefix:
             validate_key(prefix.rstrip("/"))
-        keys = []
+        found = {}
         try:
             for page in self._client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
-                keys.extend(o["Key"] for o in page.get("Contents", ()))
+                for o in page.get("Contents", ()):
+                    found[o["Key"]] = {"size": o["Size"], "etag": o.get("ETag")}
         except Exception as e:
             raise self._fail(prefix, e) from None
-        return sorted(keys)
+        return dict(sorted(found.items()))
+
+    def copy(self, src_key: str, dst_key: str, size: int | None = None) -> None:
+        """A server-side copy (no bytes through this machine): one CopyObject request when the
+        caller knows the object is under CopyObject's 5 GB limit (``size``), else the transfer
+        manager's (a HEAD, then a multipart copy when large)."""
+        validate_key(src_key)
+        validate_key(dst_key)
+        source = {"Bucket": self.bucket, "Key": src_key}
+        try:
+            if size is not None and size < _COPY_OBJECT_MAX:
+                self._client.copy_object(CopySource=source, Bucket=self.bucket, Key=dst_key)
+            else:
+                self._client.copy(source, self.bucket, dst_key, Config=self._transfer)
+        except Exception as e:
+            raise self._fail(src_key, e) from None
+
+    def sha256(self, key: str) -> str:
+        """The object's sha256, streamed (resumed once where the connection breaks)."""
+        import hashlib
+
+        h, got = hashlib.sha256(), 0
+        for attempt in range(3):
+            try:
+                for chunk in self.iter_range(key, got):
+                    h.update(chunk)
+                    got += len(chunk)
+                return h.hexdigest()
+            except ConnectionError:
+                if attempt == 2:
+                    raise StorageError(f"{key!r} in bucket {self.bucket!r}: could not be read to the end") from None
+        raise AssertionError("unreachable")
 
     def delete(self, key: str) -> None:
         validate_key(key)
@@ -126,6 +163,21 @@ class S3Storage:
             self._client.delete_object(Bucket=self.bucket, Key=key)  # no error when absent, as locally
         except Exception as e:
             raise self._fail(key, e) from None
+
+    def delete_many(self, keys) -> None:
+        """Deletes keys in requests of up to 1000 (S3 DeleteObjects); absent keys are no error."""
+        keys = [validate_key(k) for k in keys]
+        for i in range(0, len(keys), 1000):
+            chunk = keys[i:i + 1000]
+            try:
+                resp = self._client.delete_objects(Bucket=self.bucket, Delete={
+                    "Objects": [{"Key": k} for k in chunk], "Quiet": True})
+            except Exception as e:
+                raise self._fail(chunk[0], e) from None
+            if resp.get("Errors"):
+                err = resp["Errors"][0]
+                raise StorageError(f"{err.get('Key')!r} in bucket {self.bucket!r}: not deleted "
+                                   f"({err.get('Code')}: {err.get('Message')}; {len(resp['Errors'])} keys failed)")
 
     # --- transfers for the downloader -------------------------------------------------------------
     def iter_range(self, key: str, start: int = 0, chunk_size: int = 256 << 10):

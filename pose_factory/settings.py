@@ -45,12 +45,16 @@ DEFAULTS = {
                "poll_interval_s": 2, "job_timeout_s": 1800, "seconds_per_image": 0.5,
                "url_base": "https://api.runpod.ai/v2"},
     "budget": {"monthly_gpu_limit_usd": DEFAULT_MONTHLY_LIMIT_USD, "ledger_path": ""},
+    # the sync CLI: storage.cache_root is the mirror (raw/); these sit beside it under the data root
+    "sync": {"working_root": "", "archive_root": "", "parallel_transfers": 16},
 }
 # Where an empty path key points, under the data root.
 DATA_LAYOUT = {("storage", "local_root"): "storage", ("storage", "cache_root"): "raw",
-               ("budget", "ledger_path"): "budget/ledger.sqlite"}
+               ("budget", "ledger_path"): "budget/ledger.sqlite", ("sync", "working_root"): "working",
+               ("sync", "archive_root"): "archive"}
 SECRET_NAMES = ("CLOUDFLARE_R2_ACCESS_KEY_ID", "CLOUDFLARE_R2_SECRET_ACCESS_KEY", "RUNPOD_API_KEY")
 PATH_KEYS = tuple(DATA_LAYOUT)
+CURRENT_BATCH = "current_batch"  # the active batch's folder under sync.working_root
 log = logging.getLogger("pose_factory")
 
 
@@ -113,6 +117,9 @@ def validate_settings(s: dict) -> dict:
     if not isinstance(rp["url_base"], str) or not re.match(r"https?://", rp["url_base"]):
         raise SettingsError(f"config runpod.url_base: got {rp['url_base']!r}, allowed: an http(s) URL")
     _number(s["budget"]["monthly_gpu_limit_usd"], "budget.monthly_gpu_limit_usd", 0, 1e6)
+    par = s["sync"]["parallel_transfers"]
+    if isinstance(par, bool) or not isinstance(par, int) or not 1 <= par <= 64:
+        raise SettingsError(f"config sync.parallel_transfers: got {par!r}, allowed: an integer from 1 to 64")
     return s
 
 
@@ -272,6 +279,15 @@ def migrate_pack_data(settings: dict | None = None, pack_data: Path = PACK_DATA)
             log.warning("3D Pose Factory: moved the pack's data/ to %s except %d file(s) that differ from one "
                         "already there (kept in %s, e.g. %s)", root, len(kept), pack_data, kept[0])
     return kept
+
+
+def data_dirs(settings: dict) -> dict:
+    """The local data folders (DESIGN.md §7), all from the loaded settings: ``mirror`` (read-only
+    copy of storage, written only by pulls and loaders; storage.cache_root), ``working`` and its
+    ``current_batch``, and ``archive``. Every command that writes locally takes its paths here."""
+    working = Path(settings["sync"]["working_root"])
+    return {"mirror": Path(settings["storage"]["cache_root"]), "working": working,
+            "current_batch": working / CURRENT_BATCH, "archive": Path(settings["sync"]["archive_root"])}
 
 
 _ENV_LINE = re.compile(r"(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)")

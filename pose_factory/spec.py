@@ -14,6 +14,7 @@ import math
 import numbers
 import os
 import re
+import unicodedata
 
 from .errors import SpecError
 
@@ -23,8 +24,12 @@ KINDS = ("pose_batch",)  # extract, posture, reconstruct come later
 ALL_PASSES = ("openpose", "keypoints", "depth", "depth16", "normal", "seg", "shaded")
 MAX_VIEWS = 64
 MAX_POSES = 256
-PROJECT_RULE = "1 to 64 characters: lowercase letters, digits, '-' and '_', starting with a letter or digit"
+PROJECT_RULE = ("1 to 64 characters: lowercase letters, digits, '-' and '_', starting with a letter or digit, "
+                "not a Windows device name (con, prn, aux, nul, com1-com9, lpt1-lpt9)")
 _PROJECT_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+# A folder of these names cannot be made on Windows (with or without an extension).
+WINDOWS_RESERVED = frozenset(["con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)),
+                              *(f"lpt{i}" for i in range(1, 10))])
 _SCHEMA_RE = re.compile(r"1(\.\d+)?")
 
 _ORBIT_DEFAULTS = {"type": "orbit", "views": 4, "elevation": 10.0, "start_azimuth": 0.0, "distance": "auto",
@@ -260,17 +265,33 @@ def batch_id(spec_normalized: dict, recipe_version: int = RECIPE_VERSION) -> str
 
 
 # --- projects -----------------------------------------------------------------------------------
+def project_slug(text) -> str | None:
+    """The project name ``text`` would become: Unicode folded to its plain form (NFKC, so
+    full-width letters become ASCII), lowercase, every run of other characters one '-', at most 64
+    characters, a Windows device name suffixed with '-project'. None when nothing usable is left."""
+    if not isinstance(text, str):
+        return None
+    s = unicodedata.normalize("NFKC", text).lower()
+    s = re.sub(r"[^a-z0-9_]+", "-", s).strip("-_")
+    s = re.sub(r"-{2,}", "-", s)[:64].rstrip("-_")
+    if s in WINDOWS_RESERVED:
+        s += "-project"
+    return s or None
+
+
 def validate_project_name(name) -> str:
-    if not isinstance(name, str) or not _PROJECT_RE.fullmatch(name):
-        raise SpecError("project", f"got {_describe(name)}", PROJECT_RULE)
-    return name
+    """name when it is a valid project name (the one rule for projects everywhere: storage keys,
+    folders, routes, the CLI), else SpecError saying what is allowed and the slug it would use."""
+    if isinstance(name, str) and _PROJECT_RE.fullmatch(name) and name not in WINDOWS_RESERVED:
+        return name
+    slug = project_slug(name)
+    hint = f" (as a project name: {slug!r})" if slug else ""
+    raise SpecError("project", f"got {_describe(name)}{hint}", PROJECT_RULE)
 
 
 def sanitize_project_name(text) -> str:
-    """'My Poses (v2)' -> 'my-poses-v2': lowercase, spaces to '-', other characters dropped."""
-    s = re.sub(r"\s+", "-", str(text).strip().lower())
-    s = re.sub(r"[^a-z0-9_-]", "", s)
-    s = re.sub(r"-{2,}", "-", s).lstrip("-_")[:64]
+    """'My Poses (v2)' -> 'my-poses-v2': the slug of project_slug, validated."""
+    s = project_slug(str(text))
     if not s:
         raise SpecError("project", f"nothing usable left of {_describe(text)}", PROJECT_RULE)
     return validate_project_name(s)

@@ -57,7 +57,11 @@ class Storage(Protocol):
     def get_bytes(self, key: str) -> bytes: ...
     def exists(self, key: str) -> bool: ...
     def list(self, prefix: str = "") -> list[str]: ...
+    def list_info(self, prefix: str = "") -> dict: ...
+    def copy(self, src_key: str, dst_key: str, size: int | None = None) -> None: ...
+    def sha256(self, key: str) -> str: ...
     def delete(self, key: str) -> None: ...
+    def delete_many(self, keys) -> None: ...
 
 
 class LocalStorage:
@@ -122,20 +126,52 @@ class LocalStorage:
         except FileNotFoundError:
             pass
 
+    def delete_many(self, keys) -> None:
+        """Deletes keys, then the folders they leave empty (a deleted project leaves no folder)."""
+        folders = set()
+        for key in keys:
+            self.delete(key)
+            folders.add(self._path(key).parent)
+        for folder in sorted(folders, key=lambda f: len(f.parts), reverse=True):
+            while folder != self.root and folder.is_relative_to(self.root):
+                try:
+                    folder.rmdir()
+                except OSError:  # not empty (or gone): its parents are not empty either
+                    break
+                folder = folder.parent
+
     def list(self, prefix: str = "") -> list[str]:
         """Every key that starts with prefix (a plain string prefix, as S3 lists), sorted."""
+        return sorted(self._walk(prefix))
+
+    def list_info(self, prefix: str = "") -> dict:
+        """{key: {"size": bytes, "etag": None}} of every key under prefix (a folder has no etags:
+        compare contents by hash)."""
+        return {k: {"size": p.stat().st_size, "etag": None} for k, p in sorted(self._walk(prefix).items())}
+
+    def _walk(self, prefix: str) -> dict:
         folder = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
         base = self.local_path(folder + "/") if folder else self.root
         if not base.is_dir():
-            return []
-        keys = []
+            return {}
+        found = {}
         for dirpath, _dirs, files in os.walk(base):
             rel = Path(dirpath).relative_to(self.root).as_posix()
             for name in files:
                 key = name if rel == "." else f"{rel}/{name}"
                 if not name.startswith(_TMP_PREFIX) and key.startswith(prefix):
-                    keys.append(key)
-        return sorted(keys)
+                    found[key] = Path(dirpath) / name
+        return found
+
+    def copy(self, src_key: str, dst_key: str, size: int | None = None) -> None:
+        """dst_key becomes a copy of src_key (written atomically); size: unused here (S3's hint)."""
+        src = self._path(src_key)
+        if not src.is_file():
+            raise StorageError(f"no such key {src_key!r} in {self.root}")
+        self.put_file(dst_key, src)
+
+    def sha256(self, key: str) -> str:
+        return sha256_file(self._path(key))[0]
 
 
 def _fsync_dir(folder: Path) -> None:

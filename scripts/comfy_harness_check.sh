@@ -60,7 +60,7 @@ if [ "$KEEP_CONFIG" = 0 ]; then
   export POSE_FACTORY_CONFIG=$SCRATCH/config.yaml
 fi
 trap '"$T/run_server.sh" --stop -p "$PORT"; rm -rf "$SCRATCH"' EXIT
-"$T/run_server.sh" -p "$PORT" --only --strict "$ROOT"
+"$T/run_server.sh" -p "$PORT" --only --keep-links --strict "$ROOT"  # --keep-links: other checkouts may be running
 
 echo "--- routes"
 curl -sf "$URL/pose_factory/projects"; echo

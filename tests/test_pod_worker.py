@@ -50,6 +50,11 @@ def job_result(out: str) -> dict:
 
 
 def test_test_input_json_renders_a_batch_in_storage(tmp_path):
+    from pose_factory import projects
+
+    # the user created the project on their machine before any worker ran: used unchanged
+    projects.create(storage_mod.LocalStorage(tmp_path), "smoke", "Smoke Test")
+    made = (tmp_path / "projects" / "smoke" / "project.json").read_bytes()
     # pod_worker/test_input.json, read by the SDK from the current directory
     proc = run_handler(tmp_path, cwd=ROOT / "pod_worker")
     out = proc.stdout + proc.stderr
@@ -64,6 +69,7 @@ def test_test_input_json_renders_a_batch_in_storage(tmp_path):
             path = tmp_path / storage_mod.batch_prefix("smoke", res["batch_id"]) / f["key"]
             assert path.stat().st_size == f["size"]
     assert res["cost"]["backend"] == "local" and "handler" in res["timings"]
+    assert (tmp_path / "projects" / "smoke" / "project.json").read_bytes() == made
 
 
 def test_test_input_arg_uses_project_name_and_skips_existing(tmp_path):
@@ -74,6 +80,8 @@ def test_test_input_arg_uses_project_name_and_skips_existing(tmp_path):
     assert res["project"] == "from-env" and res["rendered"] is True
     assert res["manifest_key"].startswith("projects/from-env/batches/")
     assert (tmp_path / res["manifest_key"]).is_file()
+    # the job created its project (PROJECT_NAME's), which did not exist before
+    assert json.loads((tmp_path / "projects" / "from-env" / "project.json").read_text())["display_name"] == "from-env"
     again = run_handler(tmp_path, "--test_input", job, cwd=tmp_path, PROJECT_NAME="from-env")
     res2 = job_result(again.stdout + again.stderr)["output"]
     assert res2["batch_id"] == res["batch_id"] and res2["rendered"] is False  # same spec, no render

@@ -137,9 +137,10 @@ def test_error_bodies_repeat_only_a_short_prefix_of_the_input(tmp_path):
                   await c.get(f"/pose_factory/batches/demo/{long}/manifest"),
                   await c.get(f"/pose_factory/batches/{long.upper()}/0123456789abcdef/thumbnail")):
             body = await r.read()
-            assert r.status == 400 and len(body) < 300, body[:300]
+            assert r.status == 400 and len(body) < 400, body[:400]
             message = json.loads(body)["error"]
             assert "xxxxxxxxxx" in message.lower() and "characters" in message
+            assert "x" * 70 not in message.lower()  # a short prefix (and the 64-character slug), never the 5000
 
     _serve(settings, storage, scenario)
     assert R.echo("abc") == "'abc'" and R.echo(long) == "'" + "x" * 39 + "... (5000 characters)"
@@ -318,3 +319,79 @@ def test_aiohttp_settings_error_is_a_json_500(tmp_path):
             "error": "pose_factory settings: config storage.backend: got 'ftp', allowed: local, r2"}
 
     _serve(None, None, scenario, context=broken)
+
+
+# --- projects: create and rename (no render) ----------------------------------------------------------
+HOSTILE = ["../x", "a/b", "..", "", "x" * 300, "CON", "ｄｅｆａｕｌｔ", "dеfault", "a\0b"]
+
+
+def project_app(settings, storage):
+    from aiohttp import web
+
+    routes = web.RouteTableDef()
+    R.register(routes, context=lambda need_storage: (settings, storage))
+    app = web.Application()
+    app.add_routes(routes)
+    return app
+
+
+def files_under(root):
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*"))
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_hostile_project_names_refused_by_the_routes(name, tmp_path):
+    settings, storage = make_settings(tmp_path), LocalStorage(tmp_path / "storage")
+    storage.put_bytes("projects/poses/project.json", b"{}")
+    before = files_under(tmp_path)
+    for call, field in ((lambda: R.create_project(settings, storage, {"name": name}), "name"),
+                        (lambda: R.rename_project(settings, storage, "poses", {"to": name}), "to"),
+                        (lambda: R.rename_project(settings, storage, name, {"to": "fine"}), "project")):
+        with pytest.raises(R.RouteError) as info:
+            call()
+        assert info.value.status == 400 and info.value.message.startswith(f"{field}: got ")
+        assert "allowed: 1 to 64 characters" in info.value.message
+    assert files_under(tmp_path) == before
+
+
+def test_create_and_rename_project_routes(tmp_path):
+    pytest.importorskip("aiohttp")
+    from aiohttp.test_utils import TestClient, TestServer
+    from yarl import URL
+
+    settings, storage = make_settings(tmp_path), LocalStorage(tmp_path / "storage")
+    app = project_app(settings, storage)
+    before = set()
+
+    async def scenario():
+        async with TestClient(TestServer(app)) as c:
+            r = await c.post("/pose_factory/projects", json={"name": "dance", "display_name": "Dance Set"})
+            body = await r.json()
+            assert r.status == 200 and body["project"]["display_name"] == "Dance Set" and body["projects"] == ["dance"]
+            r = await c.post("/pose_factory/projects", json={"name": "dance"})
+            assert r.status == 409 and "already exists" in (await r.json())["error"]
+            r = await c.post("/pose_factory/projects", json={"name": "My Dance"})
+            err = (await r.json())["error"]
+            assert r.status == 400 and "(as a project name: 'my-dance')" in err
+            r = await c.post("/pose_factory/projects", json={"nom": "x"})
+            assert r.status == 400 and "unknown key" in (await r.json())["error"]
+            r = await c.post("/pose_factory/projects", data=b"{nope")
+            assert r.status == 400 and "not valid JSON" in (await r.json())["error"]
+            before.update(storage.list("projects/dance/"))
+            r = await c.post("/pose_factory/projects/dance/rename", json={"to": "ballet"})
+            body = await r.json()
+            assert r.status == 200 and body["to"] == "ballet" and body["objects"] == 1
+            assert "ballet" in body["projects"] and "dance" not in body["projects"]
+            r = await c.post("/pose_factory/projects/dance/rename", json={"to": "tap"})
+            assert r.status == 404
+            for path in ("/pose_factory/projects/%2E%2E/rename", "/pose_factory/projects/a%2Fb/rename",
+                         "/pose_factory/projects/CON/rename"):
+                r = await c.post(URL(path, encoded=True), json={"to": "x"})  # sent as is, not normalised
+                assert r.status == 400 and "allowed: 1 to 64" in (await r.json())["error"], path
+            r = await c.post("/pose_factory/projects/ballet/rename", json={"to": "../up"})
+            assert r.status == 400 and (await r.json())["error"].startswith("to: got '../up'")
+
+    asyncio.run(scenario())
+    assert before == {"projects/dance/project.json"}
+    assert storage.list("projects/") == ["projects/ballet/project.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "storage"]  # nothing written elsewhere
