@@ -365,18 +365,19 @@ def test_build_script_is_strict_and_builds_for_amd64():
     assert re.search(r"docker push \"\$REF\"", text)
 
 
-def _fake_docker(tmp_path: Path) -> tuple[Path, Path]:
-    """A `docker` on the PATH that records its calls, so a run proves whether docker was called."""
+def _fake_docker(tmp_path: Path, name: str = "docker") -> tuple[Path, Path]:
+    """A `docker` (or `buildah`) on the PATH that records its calls, so a run proves whether it
+    was called."""
     bindir, log = tmp_path / "bin", tmp_path / "docker_calls.log"
-    bindir.mkdir()
-    fake = bindir / "docker"
+    bindir.mkdir(exist_ok=True)
+    fake = bindir / name
     fake.write_text(f"#!/bin/sh\necho \"$@\" >> {log}\n")
     fake.chmod(0o755)
     return bindir, log
 
 
-def _run_build(tmp_path, **env):
-    bindir, log = _fake_docker(tmp_path)
+def _run_build(tmp_path, engine="docker", **env):
+    bindir, log = _fake_docker(tmp_path, engine)
     path = f"{bindir}{os.pathsep}{os.path.dirname(shutil.which('git') or '/usr/bin/git')}{os.pathsep}/usr/bin:/bin"
     proc = subprocess.run(["bash", str(BUILD)], cwd=tmp_path, capture_output=True, text=True, timeout=60,
                           env={"PATH": path, "HOME": str(tmp_path), **env})
@@ -406,6 +407,17 @@ def test_build_script_builds_and_pushes_image_and_tag(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert calls == ["build --platform linux/amd64 -t docker.io/someone/pose-factory-worker:t1 .",
                      "push docker.io/someone/pose-factory-worker:t1"]
+
+
+def test_build_script_builds_with_buildah_and_the_base_image_argument(tmp_path):
+    """Where no Docker daemon runs, the same script builds and pushes with buildah."""
+    proc, calls = _run_build(tmp_path, engine="buildah", ENGINE="buildah", TAG="t2",
+                             POSE_FACTORY_IMAGE="docker.io/someone/pose-factory-worker",
+                             BASE_IMAGE="localhost/pose-factory-base:bookworm")
+    assert proc.returncode == 0, proc.stderr
+    assert calls == ["bud --platform linux/amd64 --build-arg BASE_IMAGE=localhost/pose-factory-base:bookworm "
+                     "-t docker.io/someone/pose-factory-worker:t2 .",
+                     "push docker.io/someone/pose-factory-worker:t2"]
 
 
 # --- build_image_local.sh ---------------------------------------------------------------------------
