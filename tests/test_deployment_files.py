@@ -23,6 +23,7 @@ HUB = ROOT / ".runpod" / "hub.json"
 TESTS = ROOT / ".runpod" / "tests.json"
 DOCKERFILE = ROOT / "Dockerfile"
 BUILD = ROOT / "scripts" / "build_and_push.sh"
+BUILD_LOCAL = ROOT / "scripts" / "build_image_local.sh"
 # the Hub's categories (RunPod Hub publishing guide)
 HUB_CATEGORIES = {"audio", "embedding", "language", "video", "image"}
 
@@ -163,24 +164,147 @@ def test_tests_json_matches_the_smoke_input():
 
 
 # --- Dockerfile -------------------------------------------------------------------------------------
-def test_dockerfile_base_python_requirements_and_cmd():
-    ins = dockerfile_instructions()
-    words = [w for w, _ in ins]
-    text = " ".join(f"{w} {a}" for w, a in ins)
-    args = {a.split("=", 1)[0]: a.split("=", 1)[1] for w, a in ins if w == "ARG" and "=" in a}
-    base = next(a for w, a in ins if w == "FROM")
-    base = re.sub(r"\$\{(\w+)\}", lambda m: args.get(m.group(1), m.group(0)), base)
-    assert re.fullmatch(r"nvidia/cuda:[\d.]+-(runtime|base)-ubuntu(22|24)\.04", base), base
-    assert words.count("FROM") == 1
-    assert re.search(r"\bpython3\.11\b", text) and "python3.11 -m venv" in text
+def dockerfile_stages() -> list[dict]:
+    """The Dockerfile's stages in order: {"name", "base", "ins": [(INSTRUCTION, args), ...]}, with
+    the ARGs declared before the first FROM (and their defaults) under stage index -1's "args"."""
+    stages, head_args = [], {}
+    for word, args in dockerfile_instructions():
+        if word == "FROM":
+            base, _, name = args.partition(" AS ") if " AS " in args else args.partition(" as ")
+            stages.append({"name": name.strip() or None, "base": base.strip(), "ins": []})
+        elif not stages:
+            if word == "ARG":
+                key, _, default = args.partition("=")
+                head_args[key.strip()] = default.strip()
+        else:
+            stages[-1]["ins"].append((word, args))
+    for s in stages:
+        s["base"] = re.sub(r"\$\{?(\w+)\}?", lambda m: head_args.get(m.group(1), m.group(0)), s["base"])
+    return stages, head_args
+
+
+def final_chain() -> list[dict]:
+    """The final stage and the stages it is built FROM, oldest first: what the image contains."""
+    stages, _ = dockerfile_stages()
+    by_name = {s["name"]: s for s in stages if s["name"]}
+    chain, stage = [], stages[-1]
+    while stage is not None:
+        chain.insert(0, stage)
+        stage = by_name.get(stage["base"])
+    return chain
+
+
+def apt_packages(stage: dict) -> list[str]:
+    out = []
+    for word, args in stage["ins"]:
+        if word == "RUN":
+            for m in re.finditer(r"apt-get install ((?:[^&|;])*)", args):
+                out += [w for w in m.group(1).split() if not w.startswith("-")]
+    return out
+
+
+def requirement_names(path: Path) -> list[str]:
+    names = []
+    for line in path.read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line and not line.startswith("-"):
+            names.append(re.split(r"[\[<>=!~; ]", line)[0].lower().replace("_", "-"))
+    return names
+
+
+OPENCV = re.compile(r"opencv(-contrib)?-python(-headless)?$")
+
+
+def test_dockerfile_base_is_debian_12_with_its_own_python_311():
+    stages, head_args = dockerfile_stages()
+    # the base is a build argument: the registry's Debian 12, or the local debootstrap base
+    assert re.fullmatch(r"(docker\.io/library/)?debian:bookworm(-slim)?", head_args.get("BASE_IMAGE", "")), \
+        head_args
+    names = {s["name"] for s in stages}
+    for s in stages:  # every stage starts from the base or from an earlier stage
+        assert s["base"] == head_args["BASE_IMAGE"] or s["base"] in names, s["base"]
+    text = " ".join(f"{w} {a}" for s in stages for w, a in s["ins"])
+    assert "python3.11" in apt_packages(final_chain()[0]), "Debian's CPython 3.11 in the runtime"
+    assert "python3.11 -m venv" in text
     assert not re.search(r"python3\.(?!11\b)\d+", text), "only CPython 3.11 (bpy 5.0.1)"
-    assert re.search(r"pip install (?:[^&]* )?-r pod_worker/requirements\.txt", text)
-    # bpy's system libraries (ldd of bpy/__init__.so and its bundled libs)
-    for pkg in ("libx11-6", "libxi6", "libxxf86vm1", "libxfixes3", "libxrender1", "libxkbcommon0",
-                "libsm6", "libgl1", "libegl1"):
-        assert re.search(rf"\b{re.escape(pkg)}\b", text), pkg
-    cmd = [a for w, a in ins if w == "CMD"]
+    assert re.search(r"pip install (?:[^&]* )?-r \S*requirements\.txt", text)
+    assert "pod_worker/requirements.txt" in text
+    # bpy's and OpenCV's system libraries (readelf -d of the venv's ELF files) in the image
+    runtime = [p for s in final_chain() for p in apt_packages(s)]
+    for pkg in ("libx11-6", "libxi6", "libxfixes3", "libxrender1", "libxkbcommon0", "libsm6", "libice6",
+                "libxt6", "libxext6", "libglib2.0-0", "ca-certificates"):
+        assert pkg in runtime, pkg
+    # libGL.so.1: the glvnd dispatch libraries alone, not Debian's libgl1 with its Mesa/LLVM stack
+    assert not {"libgl1", "libglx0", "libgl1-mesa-dri", "libglx-mesa0"} & set(runtime), runtime
+    build = next(s for s in stages if s["name"] == "build")
+    assert any(w == "RUN" and re.search(r"apt-get download libgl1 libglx0 libglvnd0\b", a) for w, a in build["ins"])
+    cmd = [a for w, a in final_chain()[-1]["ins"] if w == "CMD"]
     assert cmd and json.loads(cmd[-1]) == ["python", "-u", "pod_worker/handler.py"]
+
+
+def test_dockerfile_uses_no_ppa_or_third_party_apt_source():
+    text = DOCKERFILE.read_text()
+    for bad in ("add-apt-repository", "ppa:", "software-properties-common", "sources.list", "apt-key"):
+        assert bad not in text, bad
+
+
+def test_final_image_has_no_compilers_or_headers():
+    tools = re.compile(r"(.*-dev|build-essential|gcc(-\d+)?|g\+\+(-\d+)?|cpp|clang.*|binutils.*|make|cmake)$")
+    for stage in final_chain():
+        bad = [p for p in apt_packages(stage) if tools.fullmatch(p)]
+        assert not bad, f"stage {stage['name']!r} is part of the final image and installs {bad}"
+    # the final stage takes only the venv and the unpacked glvnd libraries from the build stage
+    from_build = sorted(a.split()[1:] for w, a in final_chain()[-1]["ins"] if w == "COPY" and a.startswith("--from"))
+    assert from_build == [["/opt/glvnd/usr/", "/usr/"], ["/opt/venv", "/opt/venv"]], from_build
+
+
+def test_worker_set_names_one_opencv_and_the_dockerfile_adds_none():
+    names = requirement_names(ROOT / "pod_worker" / "requirements.txt")
+    assert len([n for n in names if OPENCV.match(n)]) == 1, names
+    text = " ".join(a for w, a in dockerfile_instructions() if w == "RUN")
+    assert not re.search(r"pip install[^&]*opencv", text), "OpenCV comes from requirements.txt only"
+
+
+def test_the_opencv_of_the_worker_set_is_the_one_mediapipe_requires():
+    """Two OpenCV distributions share one cv2/ folder; MediaPipe's own metadata says which one it
+    pulls in, so the worker set must name that one and no other."""
+    import importlib.metadata as md
+
+    try:
+        mp_reqs = md.requires("mediapipe") or []
+    except md.PackageNotFoundError:
+        pytest.skip("MediaPipe is not installed here (the worker environment has it)")
+    mp_opencv = {re.split(r"[\[<>=!~; ]", r)[0].lower() for r in mp_reqs if "opencv" in r.lower()}
+    ours = {n for n in requirement_names(ROOT / "pod_worker" / "requirements.txt") if OPENCV.match(n)}
+    assert mp_opencv, mp_reqs
+    assert len(ours | mp_opencv) == 1, f"the worker venv would hold {sorted(ours | mp_opencv)}"
+
+
+def test_the_smoke_input_is_where_the_sdk_looks_when_run_without_arguments():
+    runpod = pytest.importorskip("runpod")
+    import inspect
+
+    from runpod.serverless.modules import rp_local
+
+    # the SDK (the oracle) opens "test_input.json" relative to the working directory
+    assert 'open("test_input.json"' in inspect.getsource(rp_local), runpod.__version__
+    final = [i for s in final_chain() for i in s["ins"]]
+    workdir = [a for w, a in final if w == "WORKDIR"][-1]
+    copies = [a.split() for w, a in final if w == "COPY" and not a.startswith("--")]
+    dests = {os.path.normpath(os.path.join(workdir, dest)) for *src, dest in copies
+             if src == ["pod_worker/test_input.json"]}
+    assert os.path.join(workdir, "test_input.json") in dests, (workdir, copies)
+    cmd = [a for w, a in final if w == "CMD"][-1]
+    assert "--test_input" not in cmd and "--rp_serve_api" not in cmd  # a plain start reads the file
+
+
+def test_the_image_runs_as_a_non_root_user():
+    _, head_args = dockerfile_stages()
+    final = final_chain()[-1]["ins"]
+    args = dict(head_args, **{a.partition("=")[0]: a.partition("=")[2] for w, a in final if w == "ARG"})
+    users = [re.sub(r"\$\{?(\w+)\}?", lambda m: args.get(m.group(1), ""), a) for w, a in final if w == "USER"]
+    assert users and users[-1] not in ("", "root", "0") and not users[-1].startswith("0:"), users
+    assert any(w == "RUN" and re.search(rf"useradd .*\b{re.escape(users[-1])}$", a) for w, a in final)
 
 
 def _first_party_imports() -> set[str]:
@@ -241,18 +365,19 @@ def test_build_script_is_strict_and_builds_for_amd64():
     assert re.search(r"docker push \"\$REF\"", text)
 
 
-def _fake_docker(tmp_path: Path) -> tuple[Path, Path]:
-    """A `docker` on the PATH that records its calls, so a run proves whether docker was called."""
+def _fake_docker(tmp_path: Path, name: str = "docker") -> tuple[Path, Path]:
+    """A `docker` (or `buildah`) on the PATH that records its calls, so a run proves whether it
+    was called."""
     bindir, log = tmp_path / "bin", tmp_path / "docker_calls.log"
-    bindir.mkdir()
-    fake = bindir / "docker"
+    bindir.mkdir(exist_ok=True)
+    fake = bindir / name
     fake.write_text(f"#!/bin/sh\necho \"$@\" >> {log}\n")
     fake.chmod(0o755)
     return bindir, log
 
 
-def _run_build(tmp_path, **env):
-    bindir, log = _fake_docker(tmp_path)
+def _run_build(tmp_path, engine="docker", **env):
+    bindir, log = _fake_docker(tmp_path, engine)
     path = f"{bindir}{os.pathsep}{os.path.dirname(shutil.which('git') or '/usr/bin/git')}{os.pathsep}/usr/bin:/bin"
     proc = subprocess.run(["bash", str(BUILD)], cwd=tmp_path, capture_output=True, text=True, timeout=60,
                           env={"PATH": path, "HOME": str(tmp_path), **env})
@@ -282,6 +407,44 @@ def test_build_script_builds_and_pushes_image_and_tag(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert calls == ["build --platform linux/amd64 -t docker.io/someone/pose-factory-worker:t1 .",
                      "push docker.io/someone/pose-factory-worker:t1"]
+
+
+def test_build_script_builds_with_buildah_and_the_base_image_argument(tmp_path):
+    """Where no Docker daemon runs, the same script builds and pushes with buildah."""
+    proc, calls = _run_build(tmp_path, engine="buildah", ENGINE="buildah", TAG="t2",
+                             POSE_FACTORY_IMAGE="docker.io/someone/pose-factory-worker",
+                             BASE_IMAGE="localhost/pose-factory-base:bookworm")
+    assert proc.returncode == 0, proc.stderr
+    assert calls == ["bud --platform linux/amd64 --build-arg BASE_IMAGE=localhost/pose-factory-base:bookworm "
+                     "-t docker.io/someone/pose-factory-worker:t2 .",
+                     "push docker.io/someone/pose-factory-worker:t2"]
+
+
+# --- build_image_local.sh ---------------------------------------------------------------------------
+def test_local_build_script_is_strict_and_builds_the_dockerfile_on_the_local_base():
+    text = BUILD_LOCAL.read_text()
+    assert text.startswith("#!/usr/bin/env bash") and "set -euo pipefail" in text
+    assert BUILD_LOCAL.stat().st_mode & stat.S_IXUSR, "executable"
+    assert subprocess.run(["bash", "-n", str(BUILD_LOCAL)]).returncode == 0
+    assert "debootstrap --variant=minbase" in text
+    joined = re.sub(r"\\\n\s*", " ", text)
+    assert re.search(r"buildah bud --isolation chroot .*--build-arg \"BASE_IMAGE=\$BASE_IMAGE\" .*-f Dockerfile", joined)
+    # the handler's requests in the container: the smoke job, and room for the posture request
+    assert re.search(r"^REQUESTS=\(pod_worker/test_input\.json\)", text, re.M)
+
+
+def test_local_build_script_says_what_to_install_without_buildah(tmp_path):
+    """Run for real with a PATH that has no buildah: it stops before doing anything and names the
+    packages to install."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    for tool in ("dirname", "id"):
+        (bindir / tool).symlink_to(shutil.which(tool))
+    proc = subprocess.run(["/bin/bash", str(BUILD_LOCAL)], capture_output=True, text=True, timeout=60,
+                          cwd=tmp_path, env={"PATH": str(bindir), "HOME": str(tmp_path)})
+    assert proc.returncode != 0
+    assert "buildah is not installed" in proc.stderr
+    assert "apt-get install -y buildah" in proc.stderr and "dnf install -y buildah" in proc.stderr
 
 
 def test_hub_handler_entry_starts_the_worker_handler():
