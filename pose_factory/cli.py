@@ -3,6 +3,7 @@
 
     python -m pose_factory render SPEC.json|yaml [--out FOLDER] [--project NAME] [--force] [--backend local|runpod]
     python -m pose_factory demo [--out FOLDER]
+    python -m pose_factory budget        # this month's GPU spend and open reservations
 """
 from __future__ import annotations
 
@@ -71,6 +72,32 @@ def run(spec: dict, out: str | None, project: str | None, force: bool, sheet: bo
     return 0
 
 
+def budget_report() -> int:
+    """Prints the month's spend, the open reservations (owner, expiry) and the expired ones,
+    releasing those first (each is logged)."""
+    settings = settings_mod.load_settings()
+    ledger = budget.Ledger(settings["budget"]["ledger_path"], settings["budget"]["monthly_gpu_limit_usd"])
+    released = ledger.release_expired()
+    print(f"GPU budget {ledger.spent_this_month():.4f} USD spent this month, {ledger.reserved_usd():.4f} USD "
+          f"reserved, {ledger.remaining_usd():.4f} USD left of {ledger.monthly_limit_usd:.2f} USD "
+          f"(ledger {ledger.path})")
+    open_ = ledger.reservations()
+    print(f"open reservations: {len(open_)}")
+    for r in open_:
+        print(f"  {r['job_key']}  {r['estimate_usd']:.4f} USD  owner {r['owner'] or 'unknown'}  "
+              f"reserved {r['reserved_at']}  expires {r['expires_at']}")
+    for r in released:
+        print(f"released now (expired): {r['job_key']}  {r['estimate_usd']:.4f} USD  owner {r['owner'] or 'unknown'}  "
+              f"expired {r['expires_at']}")
+    earlier = ledger.expired()[len(released):][:20]
+    if earlier:
+        print("released earlier (expired, never settled):")
+        for r in earlier:
+            print(f"  {r['job_key']}  {r['estimate_usd']:.4f} USD  owner {r['owner'] or 'unknown'}  "
+                  f"released {r['released_at']}")
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m pose_factory", description="3D Pose Factory renderer")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -85,13 +112,17 @@ def main(argv=None) -> int:
     d = sub.add_parser("demo", help="render the demo batch (3 poses x 4 views, 512x512) and its contact sheet")
     d.add_argument("--out", default="out/demo")
     d.add_argument("--force", action="store_true")
+    sub.add_parser("budget", help="this month's GPU spend and the open budget reservations (owner, expiry); "
+                                  "releases expired ones")
     a = ap.parse_args(argv)
     try:
+        if a.cmd == "budget":
+            return budget_report()
         if a.cmd == "demo":
             return run(DEMO_SPEC, a.out, None, a.force, True, "local")
         return run(spec_mod.load_spec_file(a.spec), a.out, a.project, a.force, not a.no_sheet, a.backend)
     except (errors.SpecError, render.RenderError, client.JobFailed, client.ClientConfigError,
-            settings_mod.SettingsError, budget.BudgetExceeded, errors.StorageError, OSError,
-            json.JSONDecodeError) as e:
+            settings_mod.SettingsError, budget.BudgetExceeded, budget.LedgerError, errors.StorageError,
+            errors.ManifestError, OSError, json.JSONDecodeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -37,6 +37,7 @@ from .storage import read_manifest
 STATES = ("queued", "rendering", "extracting", "uploading", "completed")
 RUNPOD_FINAL = ("COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT")  # the SDK's own list forgets CANCELLED
 CANCEL_CHECK_S = 0.1
+RESERVATION_MARGIN_S = 900.0  # a budget reservation expires this long after the job's own timeout
 
 
 class JobFailed(RuntimeError):
@@ -345,7 +346,8 @@ class RunPodClient(_Client):
         ledger_key = f"{bid}:{job_id}"
         # one reservation for the whole batch, before anything is submitted: a refused batch costs
         # nothing, and of two batches that only together exceed the budget exactly one is refused
-        self.ledger.reserve(ledger_key, sum(self._estimate(spec, b - a) for a, b in shards))
+        self.ledger.reserve(ledger_key, sum(self._estimate(spec, b - a) for a, b in shards),
+                            expires_in_s=self.rp["job_timeout_s"] + RESERVATION_MARGIN_S)
         timeout_ms = int(self.rp["job_timeout_s"] * 1000)
         try:
             for j in jobs:
