@@ -29,7 +29,7 @@ from pathlib import Path
 from . import _common  # noqa: F401  (the package's __init__ imports it first anyway: pose_factory on sys.path)
 from pose_factory import index as index_mod  # noqa: E402
 from pose_factory import settings as settings_mod  # noqa: E402
-from pose_factory.errors import StorageError  # noqa: E402
+from pose_factory.errors import StorageError, echo  # noqa: E402
 from pose_factory.spec import PROJECT_RULE, validate_project_name  # noqa: E402
 from pose_factory.storage import batch_prefix, read_manifest  # noqa: E402
 
@@ -57,12 +57,12 @@ def check_project(project) -> str:
     try:
         return validate_project_name(project)
     except ValueError:
-        raise RouteError(400, f"project: got {project!r}, allowed: {PROJECT_RULE}") from None
+        raise RouteError(400, f"project: got {echo(project)}, allowed: {PROJECT_RULE}") from None
 
 
 def check_batch_id(batch_id) -> str:
     if not isinstance(batch_id, str) or not BATCH_ID_RE.fullmatch(batch_id):
-        raise RouteError(400, f"batch_id: got {batch_id!r}, allowed: {BATCH_ID_RULE}")
+        raise RouteError(400, f"batch_id: got {echo(batch_id)}, allowed: {BATCH_ID_RULE}")
     return batch_id
 
 
