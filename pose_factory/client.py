@@ -28,11 +28,12 @@ import threading
 import time
 import uuid
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import budget, index, render, settings as settings_mod
-from .storage import read_manifest
+from .storage import batch_lock, read_manifest
 
 STATES = ("queued", "rendering", "extracting", "uploading", "completed")
 RUNPOD_FINAL = ("COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT")  # the SDK's own list forgets CANCELLED
@@ -110,18 +111,26 @@ class _Client:
     def run(self, raw_spec: dict, *, project: str | None = None, force: bool = False, on_progress=None,
             check_cancel=None) -> JobResult:
         spec, project, bid = render.prepare(raw_spec, project)
-        if not force:
-            existing = read_manifest(self.storage, project, bid)
-            if existing is not None:
-                return JobResult(bid, project, existing, False, self.backend)
-        job_id = uuid.uuid4().hex
-        tracker = _Tracker(job_id, bid, project, self.backend, on_progress)
-        try:
-            tracker({"state": "queued"})
-            manifest, cost = self._render(job_id, spec, project, bid, force, tracker, check_cancel or (lambda: None))
-        finally:
-            tracker.close()
+        before = read_manifest(self.storage, project, bid)
+        if before is not None and not force:
+            return JobResult(bid, project, before, False, self.backend)
+        check_cancel = check_cancel or (lambda: None)
+        with self._exclusive(project, bid, force, before, check_cancel) as done:
+            if done is not None:  # rendered by another process of this machine while this one waited
+                return JobResult(bid, project, done, False, self.backend)
+            job_id = uuid.uuid4().hex
+            tracker = _Tracker(job_id, bid, project, self.backend, on_progress)
+            try:
+                tracker({"state": "queued"})
+                manifest, cost = self._render(job_id, spec, project, bid, force, tracker, check_cancel)
+            finally:
+                tracker.close()
         return JobResult(bid, project, manifest, True, self.backend, job_id, cost)
+
+    @contextmanager
+    def _exclusive(self, project, bid, force, before, check_cancel):
+        """The local worker takes the batch's lock itself (render.render_batch_async)."""
+        yield None
 
     def _render(self, job_id, spec, project, bid, force, progress, check_cancel):
         raise NotImplementedError
@@ -332,6 +341,14 @@ class RunPodClient(_Client):
                     return r.json()
             time.sleep(0.5 * 2 ** attempt)
         raise AssertionError("unreachable")
+
+    @contextmanager
+    def _exclusive(self, project, bid, force, before, check_cancel):
+        """One RunPod job per batch at a time from this machine: the batch's lock (waiting, with
+        check_cancel polled), then the batch's manifest if another process made it meanwhile
+        (else None, after checking the storage can be written)."""
+        with batch_lock(self.storage, project, bid, check=check_cancel, role="submit"):
+            yield render.done_meanwhile(self.storage, project, bid, force, before)
 
     def _estimate(self, spec: dict, views: int) -> float:
         images = views * len(spec["subjects"][0]["poses"])

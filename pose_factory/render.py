@@ -235,7 +235,7 @@ def _upload(spec: dict, project: str, bid: str, result: dict, storage, on_progre
     return manifest
 
 
-def _done_meanwhile(storage, project: str, bid: str, force: bool, before):
+def done_meanwhile(storage, project: str, bid: str, force: bool, before):
     """Under the batch lock: the batch's manifest when it needs no render after all (complete,
     and for force, rendered afresh by another process while this one waited), else None. Checks
     the storage can be written before anything is rendered for it."""
@@ -256,7 +256,7 @@ def render_batch(raw_spec: dict, storage, project: str | None = None, force: boo
     if before is not None and not force:
         return before, False
     with storage_mod.batch_lock(storage, project, bid):
-        done = _done_meanwhile(storage, project, bid, force, before)
+        done = done_meanwhile(storage, project, bid, force, before)
         if done is not None:
             return done, False
         t0 = time.perf_counter()
@@ -283,7 +283,7 @@ async def render_batch_async(raw_spec: dict, storage, project: str | None = None
     before = await loop.run_in_executor(None, storage_mod.read_manifest, storage, project, bid)
     if before is None or force:
         async with storage_mod.batch_lock_async(storage, project, bid):
-            done = await loop.run_in_executor(None, _done_meanwhile, storage, project, bid, force, before)
+            done = await loop.run_in_executor(None, done_meanwhile, storage, project, bid, force, before)
             if done is None:
                 return await _render_async(spec, project, bid, storage, on_progress, python, views, standby), True
         before = done

@@ -292,20 +292,35 @@ def lock_dir(storage) -> Path:
 
 
 @contextmanager
-def batch_lock(storage, project: str, batch_id: str):
+def batch_lock(storage, project: str, batch_id: str, check=None, role: str = "render"):
     """Holds the machine-wide lock of one batch, waiting for it (a lock file through the
-    filelock library: flock on POSIX, msvcrt on Windows; the OS releases it if the holder dies)."""
-    from filelock import FileLock
+    filelock library: flock on POSIX, msvcrt on Windows; the OS releases it if the holder dies).
+    check: called about ten times a second while waiting; what it raises ends the wait.
+    role: "render" (the worker) or "submit" (a client sending the job elsewhere): separate locks,
+    so a client holding its own never blocks a worker on the same machine."""
+    from filelock import FileLock, Timeout
 
-    with _file_lock(storage, project, batch_id, FileLock):
+    lock = _file_lock(storage, project, batch_id, FileLock, role)
+    while True:
+        if check is not None:
+            check()
+        try:
+            lock.acquire(timeout=None if check is None else 0.1)
+            break
+        except Timeout:
+            continue
+    try:
         yield
+    finally:
+        lock.release()
 
 
-def _file_lock(storage, project, batch_id, cls):
+def _file_lock(storage, project, batch_id, cls, role="render"):
     folder = lock_dir(storage)
     folder.mkdir(parents=True, exist_ok=True)
     batch_prefix(project, batch_id)  # validates both
-    return cls(str(folder / f"{project}.{batch_id}.lock"))
+    name = f"{project}.{batch_id}" + ("" if role == "render" else f".{role}")
+    return cls(str(folder / f"{name}.lock"))
 
 
 class batch_lock_async:

@@ -142,6 +142,39 @@ def test_four_processes_same_spec_render_once_and_share(tmp_path):
     assert None not in seen[first:]
 
 
+RP_RACER = r'''
+import json, sys
+from pose_factory import client, settings as settings_mod
+s = settings_mod.load_settings(overrides=json.loads(sys.argv[1]))
+r = client.RunPodClient(s, json.loads(sys.argv[2])).run(json.loads(sys.argv[3]), project="rp-race")
+print(json.dumps({"rendered": r.rendered, "created_at": r.manifest["created_at"]}))
+'''
+
+
+@pytest.mark.blender
+def test_four_processes_sending_one_spec_to_runpod_submit_one_job(tmp_path):
+    from tests.runpod_v2_server import RunPodV2Server
+
+    key = "rp-race-key"
+    store = tmp_path / "store"
+    with RunPodV2Server(key, env={"POSE_FACTORY_STORAGE_ROOT": str(store)}, workers=2,
+                        worker_log=tmp_path / "worker") as srv:
+        over = {"storage": {"local_root": str(store), "cache_root": str(tmp_path / "cache")},
+                "budget": {"ledger_path": str(tmp_path / "ledger.sqlite")},
+                "runpod": {"poll_interval_s": 0.2, "url_base": srv.url_base}}
+        env = {"RUNPOD_API_KEY": key, "RUNPOD_ENDPOINT_ID": srv.endpoint_id}
+        args = [json.dumps(over), json.dumps(env), json.dumps(TINY)]
+        procs = [subprocess.Popen([sys.executable, "-c", RP_RACER, *args], cwd=ROOT, env=child_env(),
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+        outs = [p.communicate(timeout=600) for p in procs]
+        submitted = [p for m, p in list(srv.requests) if m == "POST" and p.endswith("/run")]
+    assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
+    results = [json.loads(o[0].strip().splitlines()[-1]) for o in outs]
+    assert len(submitted) == 1 and sum(r["rendered"] for r in results) == 1
+    assert len({r["created_at"] for r in results}) == 1
+    assert len(budget.Ledger(tmp_path / "ledger.sqlite").entries()) == 1  # one job paid for
+
+
 # --- 4. budget reservations expire; the owner is recorded; the CLI lists them --------------------------
 RESERVER = r'''
 import os, signal, sys
