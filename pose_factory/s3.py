@@ -120,7 +120,12 @@ class S3Storage:
         """StorageError naming the bucket when it does not exist or cannot be reached, so a job
         fails before its render rather than at its first upload."""
         try:
-            self._client.head_bucket(Bucket=self.bucket)
+            try:
+                self._client.head_bucket(Bucket=self.bucket)
+            except Exception as e:  # a token scoped to objects may not HEAD the bucket: list one key
+                if _code(e) not in ("403", "AccessDenied"):
+                    raise
+                self._client.list_objects_v2(Bucket=self.bucket, MaxKeys=1)
         except Exception as e:
             code = _code(e)
             if code in ("404", "NoSuchBucket", "NotFound"):
