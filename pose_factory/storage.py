@@ -229,7 +229,8 @@ class BatchWriter:
     def commit(self, manifest: dict) -> dict:
         """Validates the manifest, checks every file it lists is stored with that hash, then
         writes manifest.json (replacing the previous one in one write), then removes the files
-        only the previous manifest listed."""
+        of the batch it replaced (those the previous manifest listed, and any other file under
+        the batch a killed re-render left)."""
         validate_manifest(manifest)
         if manifest["batch_id"] != self.batch_id or manifest["project"] != self.project:
             raise StorageError(f"manifest is for {manifest['project']}/{manifest['batch_id']}, "
@@ -242,7 +243,10 @@ class BatchWriter:
         old_keys = _listed_keys(self.storage, self.project, self.batch_id)
         data = json.dumps(manifest, indent=1, sort_keys=True).encode("utf-8")
         self.storage.put_bytes(self.prefix + MANIFEST_NAME, data)
-        for key in sorted(old_keys - new_keys):  # the replaced generation; a failure leaves garbage only
+        stale = old_keys - new_keys
+        if old_keys:  # a re-render: also what an earlier, killed re-render left in its generation
+            stale |= {k[len(self.prefix):] for k in self.storage.list(self.prefix)} - new_keys - {MANIFEST_NAME}
+        for key in sorted(stale):  # a failure leaves garbage only
             try:
                 self.storage.delete(self.prefix + key)
             except (StorageError, OSError) as e:

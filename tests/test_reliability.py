@@ -94,6 +94,8 @@ def test_forced_rerender_killed_mid_upload_leaves_the_batch_loadable(kind, tmp_p
     prefix = S.batch_prefix("p", BID)
     assert all(i["key"].startswith("gen-") for e in new["entries"] for i in e["files"].values())
     assert not any(storage.exists(prefix + i["key"]) for e in old["entries"] for i in e["files"].values())
+    listed = {i["key"] for e in new["entries"] for i in e["files"].values()}
+    assert set(storage.list(prefix)) == {prefix + k for k in listed} | {prefix + S.MANIFEST_NAME}  # killed one's too
     m, folder = download_batch(storage, "p", BID, tmp_path / "cache2")
     assert sorted((folder / e["files"]["openpose"]["key"]).read_bytes() for e in m["entries"]) == \
         sorted(new_files.values())
