@@ -32,7 +32,7 @@ from . import _common  # noqa: F401  (the package's __init__ imports it first an
 from pose_factory import index as index_mod  # noqa: E402
 from pose_factory import projects as projects_mod  # noqa: E402
 from pose_factory import settings as settings_mod  # noqa: E402
-from pose_factory.errors import StorageError  # noqa: E402
+from pose_factory.errors import StorageError, echo  # noqa: E402
 from pose_factory.spec import validate_project_name  # noqa: E402
 from pose_factory.storage import batch_prefix, read_manifest  # noqa: E402
 

@@ -16,6 +16,7 @@ from ._common import CATEGORY, plain_error
 from pose_factory import poses as poses_mod
 from pose_factory import spec as spec_mod
 from pose_factory.errors import SpecError
+from pose_factory.parsing import loads_json
 
 CAT = f"{CATEGORY}/spec"
 HANDS_DEFAULT = "preset default"
@@ -66,11 +67,8 @@ def _preset_entry(preset, mirror=False, hands=HANDS_DEFAULT) -> dict:
 
 def _json_entry(joints, preset="rest") -> dict:
     text = joints if isinstance(joints, str) else json.dumps(joints)
-    try:
-        data = json.loads(text) if text.strip() else {}
-    except json.JSONDecodeError as e:
-        raise SpecError("pose", f"not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})",
-                        '{"joint": {"dof": degrees}}') from None
+    data = loads_json(text, lambda message: SpecError("pose", message, '{"joint": {"dof": degrees}}')) \
+        if text.strip() else {}
     if not isinstance(data, dict):
         raise SpecError("pose", f"got a JSON {type(data).__name__}", '{"joint": {"dof": degrees}}')
     if data and set(data) <= set(poses_mod.ENTRY_KEYS):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+import traceback
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -64,8 +65,16 @@ def _cost(execution_s: float) -> dict:
 
 
 async def handler(job: dict) -> dict:
+    """The job's output, or {"error": …} for every bad input: never an exception, whose
+    traceback the SDK would hand to the API caller (it goes to the worker log instead)."""
     t0 = time.perf_counter()
-    out = await execute(job.get("input"), Reporter(job), on_bug=lambda text: log.error(text, job.get("id")))
+    job_id = job.get("id") if isinstance(job, dict) else None
+    try:
+        out = await execute(job.get("input") if isinstance(job, dict) else None, Reporter(job),
+                            on_bug=lambda text: log.error(text, job_id))
+    except Exception as e:  # a bug past execute's own checks: one line for the caller
+        log.error(traceback.format_exc(), job_id)
+        return {"error": f"worker: unexpected {type(e).__name__} (see the worker log)"}
     if "error" not in out:
         execution = time.perf_counter() - t0
         out["timings"]["handler"] = round(execution, 3)

@@ -13,14 +13,15 @@ from pod_worker.jobs import MODULES, job_module
 from pod_worker.storage_env import storage_from_env
 from pose_factory import projects
 from pose_factory import spec as spec_mod
-from pose_factory.errors import ManifestError, SpecError, StorageError
+from pose_factory.errors import ManifestError, SpecError, StorageError, clip, echo
 from pose_factory.render import RenderError
 
 INPUT_KEYS = ("spec", "project", "force", "shard")
 
 
 class InputError(ValueError):
-    pass
+    def __init__(self, message: str = "", *args):
+        super().__init__(clip(message), *args)
 
 
 def parse_input(job_input) -> dict:
@@ -30,17 +31,17 @@ def parse_input(job_input) -> dict:
                          f"got {type(job_input).__name__}")
     unknown = sorted(set(job_input) - set(INPUT_KEYS))
     if unknown:
-        raise InputError(f"input.{unknown[0]}: unknown field, allowed: {', '.join(INPUT_KEYS)}")
+        raise InputError(f"input.{clip(str(unknown[0]), 60)}: unknown field, allowed: {', '.join(INPUT_KEYS)}")
     raw = job_input.get("spec")
     if not isinstance(raw, dict):
         raise InputError("input.spec: expected a JobSpec object, got "
                          + ("nothing" if raw is None else type(raw).__name__))
     kind = raw.get("kind", "pose_batch")
-    if kind not in MODULES:
-        raise InputError(f"input.spec.kind: got {kind!r}, allowed: {', '.join(MODULES)}")
+    if not isinstance(kind, str) or kind not in MODULES:
+        raise InputError(f"input.spec.kind: got {echo(kind)}, allowed: {', '.join(MODULES)}")
     force = job_input.get("force", False)
     if not isinstance(force, bool):
-        raise InputError(f"input.force: got {force!r}, allowed: true or false")
+        raise InputError(f"input.force: got {echo(force)}, allowed: true or false")
     try:
         spec_mod.normalize_spec(raw)  # refuse a bad spec before anything is queued
     except SpecError as e:
@@ -69,7 +70,7 @@ def _shard(shard, raw: dict):
     n = _n_views(raw)
     if not (isinstance(views, list) and len(views) == 2 and all(type(v) is int for v in views)
             and 0 <= views[0] < views[1] <= n):
-        raise InputError(f"input.shard: got {shard!r}, allowed: {{\"views\": [start, stop]}} "
+        raise InputError(f"input.shard: got {echo(shard)}, allowed: {{\"views\": [start, stop]}} "
                          f"with 0 <= start < stop <= {n} (the batch's views)")
     return {"views": views}
 
@@ -87,6 +88,11 @@ async def execute(job_input, report, *, standby=None, on_bug=None) -> dict:
         req = parse_input(job_input)
     except InputError as e:
         return {"error": str(e)}
+    except Exception as e:  # no input may raise past here (the SDK would hand its traceback to the caller)
+        if on_bug:
+            on_bug(traceback.format_exc())
+        return {"error": f"input: could not be read ({type(e).__name__}: {clip(e, 300)}), allowed: "
+                         "an object with 'spec' (a JobSpec) and optional 'project', 'force', 'shard'"}
     try:
         storage = storage_from_env()
         # a job creates its project when storage has none; one made beforehand is used unchanged
@@ -109,12 +115,12 @@ async def execute(job_input, report, *, standby=None, on_bug=None) -> dict:
         raise
     except (SpecError, StorageError, ManifestError, RenderError, OSError) as e:
         track({"state": "failed"})
-        return {"error": f"{req['kind']} failed: {type(e).__name__}: {e}"}
+        return {"error": f"{req['kind']} failed: {type(e).__name__}: {clip(e)}"}
     except Exception as e:  # a bug: the traceback goes to the worker log, the client gets one line
         if on_bug:
             on_bug(traceback.format_exc())
         track({"state": "failed"})
-        return {"error": f"{req['kind']} failed: unexpected {type(e).__name__}: {e}"}
+        return {"error": f"{req['kind']} failed: unexpected {type(e).__name__}: {clip(e, 500)}"}
     if last.get("state") != "completed":  # a shard, or an existing batch: nothing to upload last
         track({"state": "completed"})
     return out

@@ -8,6 +8,11 @@ A cloud job goes through the ledger in three steps:
     ...submit, poll...
     ledger.settle(job_key, actual, details)   # or ledger.release(job_key) when it never ran
 
+A reservation carries an expiry (the job's timeout plus a margin) and its owner (host and process
+id): a client killed between reserve and settle would otherwise hold its money for ever. Every
+reserve first releases the expired ones, logging each, into a table of released reservations
+(a settle that comes late still records its cost). ``python -m pose_factory budget`` lists them.
+
 ``reserve`` checks and records in one SQLite write transaction (BEGIN IMMEDIATE), so two
 processes that reserve at once are serialised: of two jobs that only together exceed what is
 left, exactly one is refused. SQLite's own locking works the same on Linux, macOS and Windows
@@ -19,13 +24,19 @@ Standard library only.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
+import socket
 import sqlite3
 import time
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+
+from .errors import echo
+
+log = logging.getLogger("pose_factory.budget")
 
 # RunPod serverless flex prices in USD per second, 2026 (DESIGN.md §5). "48gb" is the low end of
 # that class's $0.00034–0.00053 range; set gpu_class to a dearer class to plan conservatively.
@@ -42,7 +53,14 @@ PRICES_PER_SECOND = {
 DEFAULT_STARTUP_S = 30.0
 DEFAULT_MONTHLY_LIMIT_USD = 80.0  # of the founding $100 a month: GPU $60–80 (DESIGN.md §4)
 
+# A reservation made without an expiry (or by an older version) expires after this long.
+DEFAULT_RESERVATION_S = 6 * 3600.0
 _MICROS = 1_000_000
+
+
+class LedgerError(RuntimeError):
+    """The ledger file cannot be opened or written (a bad budget.ledger_path, a full disk, a
+    damaged file); the message names the file and the setting."""
 
 
 class BudgetExceeded(RuntimeError):
@@ -64,26 +82,33 @@ class BudgetExceeded(RuntimeError):
                 f"frames, raise budget.monthly_gpu_limit_usd in the config, or wait for next month")
 
 
+def _finite(value) -> bool:
+    try:
+        return math.isfinite(value) and value < 1e15
+    except OverflowError:
+        return False
+
+
 def _check_usd(name: str, value) -> float:
     """value as a float when it is a finite, non-negative number, else ValueError naming it."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{name}: expected a number of dollars, got {value!r}")
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name}: expected a finite amount >= 0, got {value!r}")
+        raise ValueError(f"{name}: expected a number of dollars, got {echo(value)}")
+    if not _finite(value) or value < 0:
+        raise ValueError(f"{name}: expected a finite amount >= 0 (below 1e15), got {echo(value)}")
     return float(value)
 
 
 def _check_seconds(name: str, value) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{name}: expected a number of seconds, got {value!r}")
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name}: expected a finite duration >= 0 s, got {value!r}")
+        raise ValueError(f"{name}: expected a number of seconds, got {echo(value)}")
+    if not _finite(value) or value < 0:
+        raise ValueError(f"{name}: expected a finite duration >= 0 s (below 1e15), got {echo(value)}")
     return float(value)
 
 
 def _check_job_key(job_key) -> str:
-    if not isinstance(job_key, str) or not job_key.strip():
-        raise ValueError(f"job_key: expected a non-empty string, got {job_key!r}")
+    if not isinstance(job_key, str) or not job_key.strip() or len(job_key) > 200:
+        raise ValueError(f"job_key: expected a non-empty string of at most 200 characters, got {echo(job_key)}")
     return job_key
 
 
@@ -166,7 +191,21 @@ CREATE TABLE IF NOT EXISTS ledger (
     details         TEXT              -- JSON
 );
 CREATE INDEX IF NOT EXISTS ledger_month ON ledger (month, state);
+CREATE TABLE IF NOT EXISTS expired (  -- reservations released because they expired unsettled
+    job_key         TEXT PRIMARY KEY,
+    estimate_micros INTEGER NOT NULL,
+    owner           TEXT,
+    reserved_at     TEXT NOT NULL,
+    expires_at      TEXT NOT NULL,
+    released_at     TEXT NOT NULL
+);
 """
+_ADDED_COLUMNS = (("expires_at", "TEXT"), ("owner", "TEXT"))  # on ledgers made before expiry existed
+
+
+def owner_identity() -> str:
+    """This process as a reservation's owner: 'host pid N'."""
+    return f"{socket.gethostname()} pid {os.getpid()}"
 
 
 class Ledger:
@@ -186,34 +225,57 @@ class Ledger:
         self.path = Path(path)
         self.monthly_limit_usd = _check_usd("monthly_limit_usd", monthly_limit_usd)
         self.timeout_s = _check_seconds("timeout_s", timeout_s)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise self._error(e) from None
         with self._connect() as db:
             db.execute("BEGIN IMMEDIATE")  # two processes creating the same file at once
             for stmt in _SCHEMA.split(";"):
                 if stmt.strip():
                     db.execute(stmt)
+            have = {r[1] for r in db.execute("PRAGMA table_info(ledger)")}
+            for name, kind in _ADDED_COLUMNS:
+                if name not in have:
+                    db.execute(f"ALTER TABLE ledger ADD COLUMN {name} {kind}")
+            for key, reserved_at in db.execute("SELECT job_key, reserved_at FROM ledger WHERE state = "
+                                               "'reserved' AND expires_at IS NULL").fetchall():
+                expires = datetime.fromisoformat(reserved_at) + timedelta(seconds=DEFAULT_RESERVATION_S)
+                db.execute("UPDATE ledger SET expires_at = ? WHERE job_key = ?", (expires.isoformat(), key))
             db.execute("COMMIT")
+
+    def _error(self, e: Exception) -> LedgerError:
+        return LedgerError(f"budget ledger {os.fspath(self.path)}: {type(e).__name__}: {e}. Set "
+                           "budget.ledger_path in the config to a file on a local disk with free space")
 
     @contextmanager
     def _connect(self):
         # One short-lived connection per call: safe across threads (ComfyUI's server and
         # executor threads) and across fork/spawn, and closing it releases the file on Windows.
-        db = sqlite3.connect(self.path, timeout=self.timeout_s, isolation_level=None)
+        try:
+            db = sqlite3.connect(self.path, timeout=self.timeout_s, isolation_level=None)
+        except (sqlite3.Error, OSError) as e:
+            raise self._error(e) from None
         try:
             db.execute(f"PRAGMA busy_timeout = {int(self.timeout_s * 1000)}")
             db.execute("PRAGMA journal_mode = WAL")  # readers never block the writer
             # FULL: a settled cost survives a power cut (NORMAL in WAL may lose the last commits)
             db.execute("PRAGMA synchronous = FULL")
             yield db  # an error before COMMIT: close() rolls the transaction back
+        except sqlite3.Error as e:  # a full disk, a damaged file, a folder in the file's place
+            raise self._error(e) from None
         finally:
             db.close()
 
-    def reserve(self, job_key: str, estimate_usd, now=None) -> None:
-        """Records a reservation of estimate_usd for job_key, or raises BudgetExceeded when this
-        month's spend + open reservations + the estimate would exceed the monthly limit.
-        Check and write are one transaction: concurrent reservations cannot both squeeze in."""
+    def reserve(self, job_key: str, estimate_usd, now=None, expires_in_s=DEFAULT_RESERVATION_S) -> None:
+        """Records a reservation of estimate_usd for job_key, owned by this process and expiring
+        expires_in_s after now (the job's timeout plus a margin), or raises BudgetExceeded when
+        this month's spend + open reservations + the estimate would exceed the monthly limit.
+        Expired reservations are released first. Check and write are one transaction:
+        concurrent reservations cannot both squeeze in."""
         job_key = _check_job_key(job_key)
         estimate = _micros(_check_usd("estimate_usd", estimate_usd))
+        expires_in_s = _check_seconds("expires_in_s", expires_in_s)
         at = _utc(now)
         month = _month(at)
         limit = _micros(self.monthly_limit_usd)
@@ -223,14 +285,62 @@ class Ledger:
             if row:
                 raise ValueError(f"job_key {job_key!r} is already in the ledger ({row[0]}); "
                                  f"each job needs its own key")
+            released = self._release_expired(db, at)
             committed = self._committed(db, month)
             if self._pause_after_check_s:
                 time.sleep(self._pause_after_check_s)
             if committed + estimate > limit:
+                db.execute("COMMIT")  # the expired ones stay released
+                _log_released(released)
                 raise BudgetExceeded(_usd(committed), _usd(estimate), _usd(limit), month)
-            db.execute("INSERT INTO ledger (job_key, state, estimate_micros, month, reserved_at) "
-                       "VALUES (?, 'reserved', ?, ?, ?)", (job_key, estimate, month, at.isoformat()))
+            db.execute("INSERT INTO ledger (job_key, state, estimate_micros, month, reserved_at, expires_at, owner) "
+                       "VALUES (?, 'reserved', ?, ?, ?, ?, ?)",
+                       (job_key, estimate, month, at.isoformat(),
+                        (at + timedelta(seconds=expires_in_s)).isoformat(), owner_identity()))
             db.execute("COMMIT")
+        _log_released(released)
+
+    def release_expired(self, now=None) -> list[dict]:
+        """Releases (and logs) every reservation whose expiry is before now; returns them."""
+        at = _utc(now)
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            released = self._release_expired(db, at)
+            db.execute("COMMIT")
+        _log_released(released)
+        return released
+
+    @staticmethod
+    def _release_expired(db, at: datetime) -> list[dict]:
+        rows = db.execute("SELECT job_key, estimate_micros, owner, reserved_at, expires_at FROM ledger "
+                          "WHERE state = 'reserved' AND expires_at IS NOT NULL").fetchall()
+        out = []
+        for key, micros, owner, reserved_at, expires_at in rows:
+            if datetime.fromisoformat(expires_at) > at:
+                continue
+            db.execute("DELETE FROM ledger WHERE job_key = ?", (key,))
+            db.execute("INSERT OR REPLACE INTO expired (job_key, estimate_micros, owner, reserved_at, expires_at, "
+                       "released_at) VALUES (?, ?, ?, ?, ?, ?)",
+                       (key, micros, owner, reserved_at, expires_at, at.isoformat()))
+            out.append({"job_key": key, "estimate_usd": _usd(micros), "owner": owner, "reserved_at": reserved_at,
+                        "expires_at": expires_at, "released_at": at.isoformat()})
+        return out
+
+    def reservations(self) -> list[dict]:
+        """Open reservations, oldest first: job_key, estimate_usd, owner, reserved_at, expires_at."""
+        with self._connect() as db:
+            rows = db.execute("SELECT job_key, estimate_micros, owner, reserved_at, expires_at FROM ledger "
+                              "WHERE state = 'reserved' ORDER BY reserved_at, rowid").fetchall()
+        return [{"job_key": k, "estimate_usd": _usd(e), "owner": o, "reserved_at": r, "expires_at": x}
+                for k, e, o, r, x in rows]
+
+    def expired(self) -> list[dict]:
+        """Reservations released because they expired unsettled, latest first."""
+        with self._connect() as db:
+            rows = db.execute("SELECT job_key, estimate_micros, owner, reserved_at, expires_at, released_at "
+                              "FROM expired ORDER BY released_at DESC").fetchall()
+        return [{"job_key": k, "estimate_usd": _usd(e), "owner": o, "reserved_at": r, "expires_at": x,
+                 "released_at": t} for k, e, o, r, x, t in rows]
 
     def settle(self, job_key: str, actual_usd, details: dict | None = None, now=None) -> None:
         """Turns job_key's reservation into a recorded cost of actual_usd (counted in the month of
@@ -249,6 +359,13 @@ class Ledger:
         at = _utc(now)
         with self._connect() as db:
             db.execute("BEGIN IMMEDIATE")
+            late = db.execute("SELECT estimate_micros, reserved_at FROM expired WHERE job_key = ?",
+                              (job_key,)).fetchone()
+            if late and not db.execute("SELECT 1 FROM ledger WHERE job_key = ?", (job_key,)).fetchone():
+                # its reservation expired and was released; the job ran after all: record the cost
+                db.execute("DELETE FROM expired WHERE job_key = ?", (job_key,))
+                db.execute("INSERT INTO ledger (job_key, state, estimate_micros, month, reserved_at) "
+                           "VALUES (?, 'reserved', ?, ?, ?)", (job_key, late[0], _month(at), late[1]))
             self._require_reserved(db, job_key, "settle")
             db.execute("UPDATE ledger SET state = 'settled', cost_micros = ?, month = ?, "
                        "settled_at = ?, details = ? WHERE job_key = ?",
@@ -260,6 +377,9 @@ class Ledger:
         job_key = _check_job_key(job_key)
         with self._connect() as db:
             db.execute("BEGIN IMMEDIATE")
+            if db.execute("DELETE FROM expired WHERE job_key = ?", (job_key,)).rowcount:
+                db.execute("COMMIT")  # already released when it expired
+                return
             self._require_reserved(db, job_key, "release")
             db.execute("DELETE FROM ledger WHERE job_key = ?", (job_key,))
             db.execute("COMMIT")
@@ -324,3 +444,10 @@ class Ledger:
 
     def __repr__(self) -> str:
         return f"Ledger({os.fspath(self.path)!r}, monthly_limit_usd={self.monthly_limit_usd})"
+
+
+def _log_released(released: list) -> None:
+    for r in released:
+        log.warning("budget: released the expired reservation %s ($%.4f, owner %s, reserved %s, expired %s): "
+                    "its client never settled it (killed?)", r["job_key"], r["estimate_usd"], r["owner"] or "unknown",
+                    r["reserved_at"], r["expires_at"])

@@ -8,6 +8,7 @@
     archive BATCH | unarchive BATCH       mirror <-> data/archive/
     push FILE|FOLDER                      job specs and manifests -> storage
     doctor                                checks the set-up and says what to fix
+    budget                                this month's GPU spend, open and expired reservations
     projects create NAME | list | rename OLD NEW | delete NAME [--force]
 
 BATCH is a batch id (in --project, default the config's project) or PROJECT/BATCH_ID. Every
@@ -298,6 +299,29 @@ def _projects(a, settings):
     return {"project": name, "deleted_objects": n, "_text": f"deleted project {name!r} ({n} objects)"}
 
 
+def _budget(a, settings):
+    """The month's spend, the open reservations (owner, expiry) and the expired ones, releasing
+    those first (each is logged)."""
+    ledger = budget.Ledger(settings["budget"]["ledger_path"], settings["budget"]["monthly_gpu_limit_usd"])
+    released = ledger.release_expired()
+    open_ = ledger.reservations()
+    earlier = ledger.expired()[len(released):][:20]
+    lines = [f"GPU budget {ledger.spent_this_month():.4f} USD spent this month, {ledger.reserved_usd():.4f} USD "
+             f"reserved, {ledger.remaining_usd():.4f} USD left of {ledger.monthly_limit_usd:.2f} USD "
+             f"(ledger {ledger.path})", f"open reservations: {len(open_)}"]
+    lines += [f"  {r['job_key']}  {r['estimate_usd']:.4f} USD  owner {r['owner'] or 'unknown'}  "
+              f"reserved {r['reserved_at']}  expires {r['expires_at']}" for r in open_]
+    lines += [f"released now (expired): {r['job_key']}  {r['estimate_usd']:.4f} USD  owner {r['owner'] or 'unknown'}  "
+              f"expired {r['expires_at']}" for r in released]
+    if earlier:
+        lines.append("released earlier (expired, never settled):")
+        lines += [f"  {r['job_key']}  {r['estimate_usd']:.4f} USD  owner {r['owner'] or 'unknown'}  "
+                  f"released {r['released_at']}" for r in earlier]
+    return {"spent_usd": ledger.spent_this_month(), "reserved_usd": ledger.reserved_usd(),
+            "remaining_usd": ledger.remaining_usd(), "limit_usd": ledger.monthly_limit_usd,
+            "open": open_, "released_now": released, "released_earlier": earlier, "_text": "\n".join(lines)}
+
+
 # --- the parser -----------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
@@ -352,6 +376,8 @@ def build_parser() -> argparse.ArgumentParser:
     dl = psub.add_parser("delete", help="delete a project (refused when not empty, unless --force)", parents=[common])
     dl.add_argument("name")
     dl.add_argument("--force", action="store_true", help="delete it with every batch in it")
+    add("budget", _budget, "this month's GPU spend and the open budget reservations (owner, expiry); "
+                           "releases expired ones")
     return ap
 
 
@@ -364,7 +390,7 @@ def _exit_code(e: BaseException) -> int | None:
                       json.JSONDecodeError)):
         return EXIT_USAGE
     if isinstance(e, (errors.StorageError, errors.ManifestError, ProjectError, render.RenderError, client.JobFailed,
-                      budget.BudgetExceeded, OSError)):
+                      budget.BudgetExceeded, budget.LedgerError, OSError)):
         return EXIT_FAILED
     return None
 

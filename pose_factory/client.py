@@ -28,15 +28,17 @@ import threading
 import time
 import uuid
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import budget, index, render, settings as settings_mod
-from .storage import read_manifest
+from .storage import batch_lock, read_manifest
 
 STATES = ("queued", "rendering", "extracting", "uploading", "completed")
 RUNPOD_FINAL = ("COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT")  # the SDK's own list forgets CANCELLED
 CANCEL_CHECK_S = 0.1
+RESERVATION_MARGIN_S = 900.0  # a budget reservation expires this long after the job's own timeout
 
 
 class JobFailed(RuntimeError):
@@ -109,18 +111,26 @@ class _Client:
     def run(self, raw_spec: dict, *, project: str | None = None, force: bool = False, on_progress=None,
             check_cancel=None) -> JobResult:
         spec, project, bid = render.prepare(raw_spec, project)
-        if not force:
-            existing = read_manifest(self.storage, project, bid)
-            if existing is not None:
-                return JobResult(bid, project, existing, False, self.backend)
-        job_id = uuid.uuid4().hex
-        tracker = _Tracker(job_id, bid, project, self.backend, on_progress)
-        try:
-            tracker({"state": "queued"})
-            manifest, cost = self._render(job_id, spec, project, bid, force, tracker, check_cancel or (lambda: None))
-        finally:
-            tracker.close()
+        before = read_manifest(self.storage, project, bid)
+        if before is not None and not force:
+            return JobResult(bid, project, before, False, self.backend)
+        check_cancel = check_cancel or (lambda: None)
+        with self._exclusive(project, bid, force, before, check_cancel) as done:
+            if done is not None:  # rendered by another process of this machine while this one waited
+                return JobResult(bid, project, done, False, self.backend)
+            job_id = uuid.uuid4().hex
+            tracker = _Tracker(job_id, bid, project, self.backend, on_progress)
+            try:
+                tracker({"state": "queued"})
+                manifest, cost = self._render(job_id, spec, project, bid, force, tracker, check_cancel)
+            finally:
+                tracker.close()
         return JobResult(bid, project, manifest, True, self.backend, job_id, cost)
+
+    @contextmanager
+    def _exclusive(self, project, bid, force, before, check_cancel):
+        """The local worker takes the batch's lock itself (render.render_batch_async)."""
+        yield None
 
     def _render(self, job_id, spec, project, bid, force, progress, check_cancel):
         raise NotImplementedError
@@ -332,6 +342,14 @@ class RunPodClient(_Client):
             time.sleep(0.5 * 2 ** attempt)
         raise AssertionError("unreachable")
 
+    @contextmanager
+    def _exclusive(self, project, bid, force, before, check_cancel):
+        """One RunPod job per batch at a time from this machine: the batch's lock (waiting, with
+        check_cancel polled), then the batch's manifest if another process made it meanwhile
+        (else None, after checking the storage can be written)."""
+        with batch_lock(self.storage, project, bid, check=check_cancel, role="submit"):
+            yield render.done_meanwhile(self.storage, project, bid, force, before)
+
     def _estimate(self, spec: dict, views: int) -> float:
         images = views * len(spec["subjects"][0]["poses"])
         return budget.estimate_cost(images * self.rp["seconds_per_image"], None, self.rp["gpu_class"],
@@ -345,7 +363,8 @@ class RunPodClient(_Client):
         ledger_key = f"{bid}:{job_id}"
         # one reservation for the whole batch, before anything is submitted: a refused batch costs
         # nothing, and of two batches that only together exceed the budget exactly one is refused
-        self.ledger.reserve(ledger_key, sum(self._estimate(spec, b - a) for a, b in shards))
+        self.ledger.reserve(ledger_key, sum(self._estimate(spec, b - a) for a, b in shards),
+                            expires_in_s=self.rp["job_timeout_s"] + RESERVATION_MARGIN_S)
         timeout_ms = int(self.rp["job_timeout_s"] * 1000)
         try:
             for j in jobs:

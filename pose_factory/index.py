@@ -42,9 +42,16 @@ def _save(cache_root, projects: dict) -> None:
     path = _path(cache_root)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".index.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump({"version": 1, "projects": projects}, fh, indent=1, sort_keys=True)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump({"version": 1, "projects": projects}, fh, indent=1, sort_keys=True)
+        os.replace(tmp, path)
+    except BaseException:  # a full disk: the old index stays, no .index.*.tmp is left beside it
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 def summary(manifest: dict) -> dict:

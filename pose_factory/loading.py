@@ -13,7 +13,6 @@ back as ``None``; the nodes turn that into black images and say so in the log.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
@@ -22,7 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from . import index
-from .errors import SpecError
+from .errors import SpecError, StorageError, echo
+from .parsing import loads_json
 from .mannequin import PART_GROUPS, PART_LABEL, PARTS
 from .passes import NORMAL_CONVENTIONS, NORMAL_DIRS, depth_to_u8
 
@@ -30,7 +30,7 @@ ORDERS = ("view_major", "frame_major")
 DEPTH_RANGES = ("batch", "image")
 SELECTION_HELP = "'all', a list like '0,2', a range like '0-3', or both ('0,2-3')"
 POSE_PASSES = ("openpose", "keypoints", "shaded")
-_TOKEN = re.compile(r"(\d+)(?:\s*-\s*(\d+))?")
+_TOKEN = re.compile(r"(\d{1,9})(?:\s*-\s*(\d{1,9}))?")  # no index has more digits
 _DECODE_WORKERS = min(8, os.cpu_count() or 1)
 
 
@@ -46,7 +46,7 @@ def parse_indices(text, n: int, field: str) -> list[int]:
     if isinstance(text, (int, np.integer)) and not isinstance(text, bool):
         text = str(int(text))
     if not isinstance(text, str):
-        raise SelectionError(field, f"got {text!r}", allowed)
+        raise SelectionError(field, f"got {echo(text)}", allowed)
     s = text.strip().lower()
     if s in ("", "all", "*"):
         return list(range(n))
@@ -55,7 +55,7 @@ def parse_indices(text, n: int, field: str) -> list[int]:
         token = token.strip()
         m = _TOKEN.fullmatch(token)
         if not m:
-            raise SelectionError(field, f"got {token!r}" if token else f"an empty item in {text!r}", allowed)
+            raise SelectionError(field, f"got {echo(token)}" if token else f"an empty item in {echo(text)}", allowed)
         a = int(m.group(1))
         b = int(m.group(2)) if m.group(2) is not None else a
         for v in (a, b):
@@ -212,8 +212,9 @@ def read_keypoints(folder, entries) -> list:
     for e in entries:
         if "keypoints" not in e["files"]:
             raise SelectionError("keypoints", "the batch has no keypoints pass", "a batch rendered with keypoints")
-        with open(os.path.join(folder, e["files"]["keypoints"]["key"]), encoding="utf-8") as fh:
-            frames.append(json.load(fh))
+        path = os.path.join(folder, e["files"]["keypoints"]["key"])
+        with open(path, "rb") as fh:
+            frames.append(loads_json(fh.read(), lambda message, path=path: StorageError(f"{path}: {message}")))
     return frames
 
 

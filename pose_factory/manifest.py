@@ -1,7 +1,9 @@
 """The batch manifest: what a batch holds, written last (DESIGN.md §3, §4).
 
 File keys are relative to the batch folder: ``openpose/v00_f0000.png``,
-``keypoints/v00_f0000.json``. A reader refuses a manifest whose major version it does not know;
+``keypoints/v00_f0000.json``; a forced re-render writes its files under a generation folder
+(``gen-3f2a…/openpose/v00_f0000.png``) so the batch it replaces stays whole until its manifest is
+switched (storage.BatchWriter). A reader refuses a manifest whose major version it does not know;
 keys it does not know (a newer minor version) are kept, not refused. Standard library only.
 """
 from __future__ import annotations
@@ -11,11 +13,12 @@ import json
 import numbers
 import re
 
-from .errors import ManifestError, SpecError
+from .errors import ManifestError, SpecError, echo
 from .spec import validate_project_name
 
 MANIFEST_SCHEMA_VERSION = "1.0"
-KEY_RE = re.compile(r"[a-z0-9_]+/v\d\d_f\d{4}\.(png|json|exr)")
+GENERATION_RE = re.compile(r"gen-[0-9a-f]{12}")
+KEY_RE = re.compile(r"(gen-[0-9a-f]{12}/)?[a-z0-9_]+/v\d\d_f\d{4}\.(png|json|exr)")
 _NAME_RE = re.compile(r"[a-z0-9_]+")
 _SHA_RE = re.compile(r"[0-9a-f]{64}")
 _BATCH_RE = re.compile(r"[0-9a-f]{16}")
@@ -31,7 +34,8 @@ def image_key(pass_name: str, view: int, frame: int, ext: str = "png") -> str:
 def check_file_key(key, field: str) -> str:
     """A safe relative key of one batch file (no '..', no absolute path, no backslash)."""
     if not isinstance(key, str) or not KEY_RE.fullmatch(key):
-        raise ManifestError(field, f"got {key!r}, allowed: a key like 'openpose/v00_f0000.png'")
+        raise ManifestError(field, f"got {echo(key, 80)}, allowed: a key like 'openpose/v00_f0000.png' "
+                                   "(or 'gen-<12 hex digits>/openpose/v00_f0000.png')")
     return key
 
 
@@ -73,8 +77,8 @@ def build_manifest(*, batch_id: str, project: str, spec: dict, recipe_version: i
 # --- validation ---------------------------------------------------------------------------------
 def _need(ok: bool, field: str, what: str, got):
     if not ok:
-        text = repr(got) if isinstance(got, (str, int, float, bool, type(None))) else type(got).__name__
-        raise ManifestError(field, f"got {text[:60]}, expected {what}")
+        text = echo(got, 60) if isinstance(got, (str, int, float, bool, type(None))) else type(got).__name__
+        raise ManifestError(field, f"got {text}, expected {what}")
 
 
 def _is_int(v) -> bool:
@@ -131,11 +135,13 @@ def _entries(entries, n_views: int, n_frames: int):
         _need(isinstance(files, dict) and files, f"{f}.files", "a non-empty object", files)
         for name, info in files.items():
             ff = f"{f}.files.{name}"
-            _need(isinstance(name, str) and bool(_NAME_RE.fullmatch(name)), ff, "a name of [a-z0-9_]", name)
+            _need(isinstance(name, str) and bool(_NAME_RE.fullmatch(name)), f"{f}.files", "names of [a-z0-9_]", name)
             _need(isinstance(info, dict), ff, "an object {key, sha256, size}", info)
             key = check_file_key(info.get("key"), f"{ff}.key")
             # the key names this file of this entry: a mix-up between views or frames is refused
-            _need(key.startswith(f"{name}/v{v:02d}_f{fr:04d}."), f"{ff}.key", f"'{name}/v{v:02d}_f{fr:04d}.*'", key)
+            _need(key.split("/", 1)[-1].startswith(f"{name}/v{v:02d}_f{fr:04d}.") if key.startswith("gen-")
+                  else key.startswith(f"{name}/v{v:02d}_f{fr:04d}."), f"{ff}.key",
+                  f"'{name}/v{v:02d}_f{fr:04d}.*'", key)
             _need(isinstance(info.get("sha256"), str) and bool(_SHA_RE.fullmatch(info["sha256"])),
                   f"{ff}.sha256", "64 lowercase hex digits", info.get("sha256"))
             _need(_is_int(info.get("size")) and info["size"] >= 0, f"{ff}.size", "a byte count", info.get("size"))

@@ -35,6 +35,8 @@ import numbers
 
 import numpy as np
 
+from .errors import echo
+
 BODY_NAMES = ("nose", "neck", "r_shoulder", "r_elbow", "r_wrist", "l_shoulder", "l_elbow",
               "l_wrist", "r_hip", "r_knee", "r_ankle", "l_hip", "l_knee", "l_ankle", "r_eye",
               "l_eye", "r_ear", "l_ear")
@@ -60,6 +62,8 @@ HAND_JOINT_COLOR = (0, 0, 255)
 FACE_COLOR = (255, 255, 255)
 
 N_BODY, N_HAND = 18, 21
+MAX_CANVAS = 16384      # pixels a side: what a POSE_KEYPOINT frame's canvas may be
+MAX_COORD = 1_000_000   # pixels: a keypoint farther from the canvas is refused (OpenCV draws in int32)
 FACE_SIZES = (68, 70)  # DWPose writes 68 face points, OpenPose 70
 PART_KEYS = ("pose_keypoints_2d", "hand_left_keypoints_2d", "hand_right_keypoints_2d",
              "face_keypoints_2d")
@@ -228,6 +232,7 @@ def draw_pose(frame: dict, hands: bool = True, face: bool = True, sdxl_sticks: b
     if occluded not in OCCLUDED_MODES:
         raise ValueError(f"occluded: got {occluded!r}, allowed: one of {', '.join(OCCLUDED_MODES)}")
 
+    _check_frame(frame, "")  # sizes and coordinates OpenCV can draw, refused by name otherwise
     w, h = int(frame["canvas_width"]), int(frame["canvas_height"])
     if canvas is None:
         img = np.zeros((h, w, 3), np.uint8)
@@ -331,15 +336,24 @@ def _is_number(v):
     return isinstance(v, numbers.Real) and not isinstance(v, bool)
 
 
+def _in_range(v, limit) -> bool:
+    try:
+        return math.isfinite(v) and -limit <= v <= limit
+    except OverflowError:  # an integer too large for a float
+        return False
+
+
 def _check_frame(frame, where):
     if not isinstance(frame, dict):
         raise ValueError(f"{where}must be a dict with people, canvas_width and canvas_height, "
                          f"got {type(frame).__name__}")
     for key in ("canvas_width", "canvas_height"):
         v = frame.get(key)
-        ok = _is_number(v) and float(v).is_integer() and v > 0
+        ok = _is_number(v) and _in_range(v, float("inf")) and float(v).is_integer() and v > 0
         if not ok:
-            raise ValueError(f"{where}{key} must be a positive integer (pixels), got {v!r}")
+            raise ValueError(f"{where}{key} must be a positive integer (pixels), got {echo(v)}")
+        if v > MAX_CANVAS:
+            raise ValueError(f"{where}{key} must be at most {MAX_CANVAS} (pixels), got {echo(v)}")
     people = frame.get("people")
     if not isinstance(people, (list, tuple)):
         raise ValueError(f"{where}people must be a list of person dicts, got {type(people).__name__}")
@@ -366,8 +380,10 @@ def _check_part(nums, at, allowed, stride, form):
         raise ValueError(f"{at} must have {want} points ({want} x {stride} numbers), "
                          f"got {len(nums) // stride}")
     for j, v in enumerate(nums):
-        if not _is_number(v) or not math.isfinite(v):
-            raise ValueError(f"{at}[{j}] must be a finite number, got {v!r}")
+        if not _is_number(v) or not _in_range(v, float("inf")):
+            raise ValueError(f"{at}[{j}] must be a finite number, got {echo(v)}")
+        if not -MAX_COORD <= v <= MAX_COORD:
+            raise ValueError(f"{at}[{j}] must be from -{MAX_COORD} to {MAX_COORD} (pixels), got {echo(v)}")
     return len(nums) // stride
 
 

@@ -40,8 +40,26 @@ def worker_python() -> str:
                       "in config/local.yaml to a CPython 3.11 that has bpy==5.0.1")
 
 
+# What the Blender child may see of this process's environment: the system's own variables (paths,
+# locale, temp dirs, the Windows basics), the GPU runtime's and Blender's. Never storage or RunPod
+# credentials: the child only renders into a temp folder; this process uploads.
+_CHILD_ENV_NAMES = frozenset((
+    "PATH", "HOME", "USER", "USERNAME", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TMP", "TEMP",
+    "DISPLAY", "WAYLAND_DISPLAY", "XDG_RUNTIME_DIR", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME",
+    "LD_LIBRARY_PATH", "DYLD_LIBRARY_PATH", "DYLD_FALLBACK_LIBRARY_PATH", "VIRTUAL_ENV", "OMP_NUM_THREADS",
+    "SYSTEMROOT", "SYSTEMDRIVE", "WINDIR", "COMSPEC", "PATHEXT", "USERPROFILE", "APPDATA", "LOCALAPPDATA",
+    "PROGRAMDATA", "PROGRAMFILES", "PROGRAMFILES(X86)", "COMMONPROGRAMFILES", "NUMBER_OF_PROCESSORS",
+    "PROCESSOR_ARCHITECTURE", "PROCESSOR_IDENTIFIER", "OS",
+))
+_CHILD_ENV_PREFIXES = ("LC_", "CUDA_", "NVIDIA_", "HIP_", "ROCR_", "HSA_", "GPU_", "OCIO", "BLENDER_",
+                       "PYTHONHASHSEED", "PYTHONIOENCODING", "PYTHONUTF8", "PYTHONDONTWRITEBYTECODE")
+
+
 def _child_env() -> dict:
-    return dict(os.environ, PYTHONPATH=str(REPO_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = {k: v for k, v in os.environ.items()
+           if k.upper() in _CHILD_ENV_NAMES or k.upper().startswith(_CHILD_ENV_PREFIXES)}
+    env["PYTHONPATH"] = str(REPO_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")
+    return env
 
 
 def _child_cmd(python: str | None, *args: str) -> list:
@@ -217,19 +235,34 @@ def _upload(spec: dict, project: str, bid: str, result: dict, storage, on_progre
     return manifest
 
 
+def done_meanwhile(storage, project: str, bid: str, force: bool, before):
+    """Under the batch lock: the batch's manifest when it needs no render after all (complete,
+    and for force, rendered afresh by another process while this one waited), else None. Checks
+    the storage can be written before anything is rendered for it."""
+    now = storage_mod.read_manifest(storage, project, bid)
+    if now is not None and (not force or now != before):
+        return now
+    storage.check()
+    return None
+
+
 def render_batch(raw_spec: dict, storage, project: str | None = None, force: bool = False,
                  on_progress=None, python: str | None = None) -> tuple[dict, bool]:
     """Returns (manifest, rendered). An identical spec already in storage is not rendered
-    again unless force is set."""
+    again unless force is set. One render of a batch at a time on this machine: a second
+    request waits for the first and shares its batch (rendered False)."""
     spec, project, bid = prepare(raw_spec, project)
-    if not force:
-        existing = storage_mod.read_manifest(storage, project, bid)
-        if existing is not None:
-            return existing, False
-    t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="pose_factory_") as work:
-        result = run_blender(spec, work, on_progress, python)
-        return _upload(spec, project, bid, result, storage, on_progress, t0), True
+    before = storage_mod.read_manifest(storage, project, bid)
+    if before is not None and not force:
+        return before, False
+    with storage_mod.batch_lock(storage, project, bid):
+        done = done_meanwhile(storage, project, bid, force, before)
+        if done is not None:
+            return done, False
+        t0 = time.perf_counter()
+        with tempfile.TemporaryDirectory(prefix="pose_factory_") as work:
+            result = run_blender(spec, work, on_progress, python)
+            return _upload(spec, project, bid, result, storage, on_progress, t0), True
 
 
 async def render_batch_async(raw_spec: dict, storage, project: str | None = None, force: bool = False,
@@ -238,25 +271,39 @@ async def render_batch_async(raw_spec: dict, storage, project: str | None = None
     """render_batch for an event loop. Cancelling the task kills the Blender child; during the
     upload (run in a thread so the loop stays free) it stops before the manifest is written.
     views: (start, stop) renders one shard of the batch and returns its part (no manifest; see
-    build_batch_manifest) instead of the manifest. standby: a process from spawn_standby."""
+    build_batch_manifest) instead of the manifest. standby: a process from spawn_standby.
+    As render_batch, one render of a batch at a time on this machine; a waiter shares the batch."""
     import asyncio
-    import threading
 
     spec, project, bid = prepare(raw_spec, project)
     loop = asyncio.get_running_loop()
-    if not force and views is None:
-        existing = await loop.run_in_executor(None, storage_mod.read_manifest, storage, project, bid)
-        if existing is not None:
-            if standby is not None and standby.returncode is None:
-                standby.stdin.close()  # not needed for this job: let it exit
-            return existing, False
+    if views is not None:  # a shard: its own views, no manifest; the client merges and commits
+        await loop.run_in_executor(None, storage.check)
+        return await _render_async(spec, project, bid, storage, on_progress, python, views, standby), True
+    before = await loop.run_in_executor(None, storage_mod.read_manifest, storage, project, bid)
+    if before is None or force:
+        async with storage_mod.batch_lock_async(storage, project, bid):
+            done = await loop.run_in_executor(None, done_meanwhile, storage, project, bid, force, before)
+            if done is None:
+                return await _render_async(spec, project, bid, storage, on_progress, python, views, standby), True
+        before = done
+    if standby is not None and standby.returncode is None:
+        standby.stdin.close()  # not needed for this job: let it exit
+    return before, False
+
+
+async def _render_async(spec, project, bid, storage, on_progress, python, views, standby) -> dict:
+    import asyncio
+    import threading
+
+    loop = asyncio.get_running_loop()
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="pose_factory_") as work:
         result = await run_blender_async(spec, work, on_progress, python, views=views, standby=standby)
         stop = threading.Event()
         fut = loop.run_in_executor(None, _upload, spec, project, bid, result, storage, on_progress, t0, stop, views)
         try:
-            return await asyncio.shield(fut), True
+            return await asyncio.shield(fut)
         except asyncio.CancelledError:
             stop.set()
             try:  # the thread reads files from work: let it stop before they are deleted

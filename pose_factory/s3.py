@@ -2,17 +2,61 @@
 
 boto3 is imported when a backend is made, so the pack imports without it. Transient errors are
 retried by botocore with backoff; large files go through boto3's transfer manager (parallel
-multipart). The secret key is handed to boto3 and never kept, logged or shown in a repr.
+multipart). The secret key is handed to boto3 and never kept, logged or shown in a repr; botocore's
+DEBUG logs (which print the signed Authorization header, access key id included) pass through a
+filter that blanks both keys. A connection that goes silent times out after READ_TIMEOUT_S and
+is retried (resumed with a Range GET by the downloader), not left hanging for botocore's 60 s.
 """
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
+import tempfile
+from pathlib import Path
 
 from .errors import StorageError
 from .storage import validate_key
 
 _MB = 1 << 20
 _COPY_OBJECT_MAX = 5 * (1 << 30)  # S3's limit for a single CopyObject request
+CONNECT_TIMEOUT_S = 10
+READ_TIMEOUT_S = 10  # silence this long on an open connection is a stall: retry
+_LOGGERS = ("botocore", "boto3", "s3transfer", "urllib3")
+
+
+class _Redact(logging.Filter):
+    """Blanks the given secrets from every record it sees (message and arguments formatted first)."""
+
+    def __init__(self):
+        super().__init__()
+        self.secrets: set = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            try:
+                text = record.getMessage()
+            except Exception:  # a record that cannot be formatted is shown as it is
+                return True
+            if any(s in text for s in self.secrets):
+                for s in self.secrets:
+                    text = text.replace(s, "<redacted>")
+                record.msg, record.args = text, None
+        return True
+
+
+_redact = _Redact()
+
+
+def _redact_in_logs(*secrets: str) -> None:
+    """Adds secrets to the filter on every logger of boto3 and its libraries (a filter on a logger
+    sees only that logger's own records, so each one gets it; they all exist once a client is made)."""
+    _redact.secrets.update(s for s in secrets if s and len(s) >= 4)
+    for name in list(logging.root.manager.loggerDict):
+        if name.split(".")[0] in _LOGGERS:
+            logger = logging.getLogger(name)
+            if _redact not in logger.filters:
+                logger.addFilter(_redact)
 
 
 def endpoint_for_account(account_id: str) -> str:
@@ -27,7 +71,7 @@ class S3Storage:
 
     def __init__(self, bucket: str, endpoint_url: str, access_key: str, secret_key: str, region: str = "auto",
                  max_workers: int = 16, retry_mode: str = "standard", max_attempts: int = 5,
-                 multipart_threshold: int = 16 * _MB):
+                 multipart_threshold: int = 16 * _MB, read_timeout: float = READ_TIMEOUT_S):
         import boto3
         from boto3.s3.transfer import TransferConfig
         from botocore.config import Config
@@ -43,13 +87,15 @@ class S3Storage:
             # S3-compatible stores differ in the newer default checksums; send them only when required
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
-            connect_timeout=10, read_timeout=60,
+            connect_timeout=CONNECT_TIMEOUT_S, read_timeout=read_timeout,
         )
+        _redact_in_logs(access_key, secret_key)  # before the first request is logged
         self._client = boto3.session.Session().client(
             "s3", endpoint_url=endpoint_url, aws_access_key_id=access_key, aws_secret_access_key=secret_key,
             config=config)
         self._transfer = TransferConfig(multipart_threshold=multipart_threshold, multipart_chunksize=8 * _MB,
                                         max_concurrency=max_workers, use_threads=True)
+        _redact_in_logs(access_key, secret_key)  # the loggers of modules the client imported
 
     @classmethod
     def from_env(cls, env=None, **kw) -> "S3Storage":
@@ -70,6 +116,33 @@ class S3Storage:
 
     def __repr__(self) -> str:
         return f"S3Storage(bucket={self.bucket!r}, endpoint_url={self.endpoint_url!r})"
+
+    def check(self) -> None:
+        """StorageError naming the bucket when it does not exist or cannot be reached, so a job
+        fails before its render rather than at its first upload."""
+        try:
+            try:
+                self._client.head_bucket(Bucket=self.bucket)
+            except Exception as e:  # a token scoped to objects may not HEAD the bucket: list one key
+                if _code(e) not in ("403", "AccessDenied"):
+                    raise
+                self._client.list_objects_v2(Bucket=self.bucket, MaxKeys=1)
+        except Exception as e:
+            code = _code(e)
+            if code in ("404", "NoSuchBucket", "NotFound"):
+                raise StorageError(f"bucket {self.bucket!r} does not exist at {self.endpoint_url}: create it, or set "
+                                   "POSE_FACTORY_R2_BUCKET to an existing bucket") from None
+            if code in ("403", "AccessDenied"):
+                raise StorageError(f"bucket {self.bucket!r} at {self.endpoint_url}: access denied; check the "
+                                   "CLOUDFLARE_R2_ACCESS_KEY_ID / CLOUDFLARE_R2_SECRET_ACCESS_KEY token's "
+                                   "permissions on it") from None
+            raise StorageError(f"bucket {self.bucket!r} at {self.endpoint_url} cannot be reached: "
+                               f"{code or type(e).__name__}: {e}") from None
+
+    def lock_dir(self) -> Path:
+        """batch_lock's folder for this bucket on this machine."""
+        name = hashlib.sha256(f"{self.endpoint_url}\0{self.bucket}".encode("utf-8")).hexdigest()[:16]
+        return Path(tempfile.gettempdir()) / "pose-factory-locks" / name
 
     def _fail(self, key: str, e) -> StorageError:
         code = _code(e)

@@ -27,6 +27,8 @@ import shutil
 from pathlib import Path
 
 from .budget import DEFAULT_MONTHLY_LIMIT_USD, DEFAULT_STARTUP_S, PRICES_PER_SECOND
+from .errors import clip, echo
+from .parsing import decode_utf8, loads_yaml
 from .spec import validate_project_name
 
 PACK_ROOT = Path(__file__).resolve().parent.parent
@@ -61,17 +63,27 @@ log = logging.getLogger("pose_factory")
 class SettingsError(ValueError):
     """A config key or .env line is wrong; the message names it and what is allowed."""
 
+    def __init__(self, message: str = "", *args):
+        super().__init__(clip(message), *args)
+
+
+def _finite(value) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
 
 def _number(value, key: str, lo: float, hi: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value) \
             or not lo <= value <= hi:
-        raise SettingsError(f"config {key}: got {value!r}, allowed: a number from {lo:g} to {hi:g}")
+        raise SettingsError(f"config {key}: got {echo(value)}, allowed: a number from {lo:g} to {hi:g}")
     return value
 
 
 def _choice(value, key: str, allowed) -> str:
-    if value not in allowed:
-        raise SettingsError(f"config {key}: got {value!r}, allowed: {', '.join(allowed)}")
+    if not isinstance(value, str) or value not in allowed:
+        raise SettingsError(f"config {key}: got {echo(value)}, allowed: {', '.join(allowed)}")
     return value
 
 
@@ -80,7 +92,8 @@ def _merge(defaults: dict, given, where: str) -> dict:
         raise SettingsError(f"config {where or 'file'}: expected a mapping of keys, got {type(given).__name__}")
     out = copy.deepcopy(defaults)
     for key, value in given.items():
-        name = f"{where}.{key}" if where else str(key)
+        name = f"{where}.{echo(key, 60) if not isinstance(key, str) else clip(key, 60)}" if where \
+            else (clip(key, 60) if isinstance(key, str) else echo(key, 60))
         if key not in defaults:
             raise SettingsError(f"config {name}: unknown key, allowed: {', '.join(defaults)}")
         out[key] = _merge(defaults[key], value, name) if isinstance(defaults[key], dict) else value
@@ -91,18 +104,20 @@ def validate_settings(s: dict) -> dict:
     try:
         validate_project_name(s["project"])
     except ValueError as e:
-        raise SettingsError(f"config project: {e}") from None
+        raise SettingsError(f"config {e}") from None
     _choice(s["storage"]["backend"], "storage.backend", ("local", "r2"))
     _choice(s["client"], "client", ("local", "runpod"))
     for section, key in PATH_KEYS:
         if not isinstance(s[section][key], str):
-            raise SettingsError(f"config {section}.{key}: got {s[section][key]!r}, "
+            raise SettingsError(f"config {section}.{key}: got {echo(s[section][key])}, "
                                 f"allowed: a path, or empty for <data_root>/{DATA_LAYOUT[section, key]}")
-    if not isinstance(s["data_root"], str):
-        raise SettingsError(f"config data_root: got {s['data_root']!r}, allowed: a folder path, or empty "
+        if "\0" in s[section][key]:
+            raise SettingsError(f"config {section}.{key}: contains a NUL character, allowed: a folder or file path")
+    if not isinstance(s["data_root"], str) or "\0" in s["data_root"]:
+        raise SettingsError(f"config data_root: got {echo(s['data_root'])}, allowed: a folder path, or empty "
                             "for the default (inside ComfyUI <output>/pose_factory, else the pack's data/)")
     if not isinstance(s["worker_python"], str):
-        raise SettingsError(f"config worker_python: got {s['worker_python']!r}, allowed: a path or empty")
+        raise SettingsError(f"config worker_python: got {echo(s['worker_python'])}, allowed: a path or empty")
     rp = s["runpod"]
     _choice(rp["gpu_class"], "runpod.gpu_class", tuple(PRICES_PER_SECOND))
     _number(rp["idle_timeout_s"], "runpod.idle_timeout_s", 0, 3600)
@@ -112,10 +127,10 @@ def validate_settings(s: dict) -> dict:
     _number(rp["seconds_per_image"], "runpod.seconds_per_image", 0, 600)
     if isinstance(rp["max_shard_views"], bool) or not isinstance(rp["max_shard_views"], int) \
             or not 1 <= rp["max_shard_views"] <= 64:
-        raise SettingsError(f"config runpod.max_shard_views: got {rp['max_shard_views']!r}, "
+        raise SettingsError(f"config runpod.max_shard_views: got {echo(rp['max_shard_views'])}, "
                             "allowed: an integer from 1 to 64")
     if not isinstance(rp["url_base"], str) or not re.match(r"https?://", rp["url_base"]):
-        raise SettingsError(f"config runpod.url_base: got {rp['url_base']!r}, allowed: an http(s) URL")
+        raise SettingsError(f"config runpod.url_base: got {echo(rp['url_base'])}, allowed: an http(s) URL")
     _number(s["budget"]["monthly_gpu_limit_usd"], "budget.monthly_gpu_limit_usd", 0, 1e6)
     par = s["sync"]["parallel_transfers"]
     if isinstance(par, bool) or not isinstance(par, int) or not 1 <= par <= 64:
@@ -155,13 +170,11 @@ def load_settings(path=None, overrides: dict | None = None) -> dict:
     path = Path(path or os.environ.get("POSE_FACTORY_CONFIG") or DEFAULT_CONFIG)
     s = copy.deepcopy(DEFAULTS)
     if path.is_file():
-        import yaml
+        def error(message):
+            return SettingsError(f"config file {path}: {message}")
 
-        try:
-            given = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as e:
-            raise SettingsError(f"config file {path}: not valid YAML ({e})") from None
-        s = _merge(s, given, "")
+        given = loads_yaml(decode_utf8(path.read_bytes(), error), error)
+        s = _merge(s, {} if given is None else given, "")
     elif path != DEFAULT_CONFIG:
         raise SettingsError(f"config file {path}: not found")
     if overrides:
@@ -296,7 +309,8 @@ _ENV_LINE = re.compile(r"(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)")
 def read_env_file(path) -> dict:
     """KEY=value lines of a .env file (# comments, optional quotes, optional 'export')."""
     out = {}
-    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+    text = decode_utf8(Path(path).read_bytes(), lambda message: SettingsError(f"{path}: {message}"))
+    for n, line in enumerate(text.splitlines(), 1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue

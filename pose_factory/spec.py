@@ -16,7 +16,8 @@ import os
 import re
 import unicodedata
 
-from .errors import SpecError
+from .errors import SpecError, echo
+from .parsing import loads_json, loads_yaml, read_text
 
 SPEC_SCHEMA_VERSION = "1.0"
 RECIPE_VERSION = 3  # 2: batch depth range from the geometry (shards agree); 3: keypoints keep covered points and depths; bump whenever the render output for the same spec changes
@@ -25,11 +26,11 @@ ALL_PASSES = ("openpose", "keypoints", "depth", "depth16", "normal", "seg", "sha
 MAX_VIEWS = 64
 MAX_POSES = 256
 PROJECT_RULE = ("1 to 64 characters: lowercase letters, digits, '-' and '_', starting with a letter or digit, "
-                "not a Windows device name (con, prn, aux, nul, com1-com9, lpt1-lpt9)")
+                "not a Windows device name (con, prn, aux, nul, com0-com9, lpt0-lpt9)")
 _PROJECT_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 # A folder of these names cannot be made on Windows (with or without an extension).
-WINDOWS_RESERVED = frozenset(["con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)),
-                              *(f"lpt{i}" for i in range(1, 10))])
+WINDOWS_RESERVED = frozenset(["con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)),
+                              *(f"lpt{i}" for i in range(10))])
 _SCHEMA_RE = re.compile(r"1(\.\d+)?")
 
 _ORBIT_DEFAULTS = {"type": "orbit", "views": 4, "elevation": 10.0, "start_azimuth": 0.0, "distance": "auto",
@@ -55,7 +56,7 @@ def _describe(v) -> str:
         return "an object"
     if isinstance(v, (list, tuple)):
         return f"a list of {len(v)}"
-    return repr(v) if isinstance(v, numbers.Number) else type(v).__name__
+    return echo(v, 40) if isinstance(v, numbers.Number) else type(v).__name__
 
 
 def _obj(raw, field: str, keys, required=()) -> dict:
@@ -64,9 +65,10 @@ def _obj(raw, field: str, keys, required=()) -> dict:
         raise SpecError(field or "spec", f"got {_describe(raw)}", "an object")
     for k in raw:
         if k not in keys:
-            close = difflib.get_close_matches(str(k), list(keys), n=1)
+            name = k if isinstance(k, str) and len(k) <= 60 else echo(k, 60)
+            close = difflib.get_close_matches(name, list(keys), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise SpecError(_at(field, str(k)), f"unknown key {k!r}{hint}", "keys " + ", ".join(keys))
+            raise SpecError(_at(field, name), f"unknown key {echo(k, 60)}{hint}", "keys " + ", ".join(keys))
     for k in required:
         if k not in raw:
             raise SpecError(_at(field, k), "missing (required)")
@@ -80,8 +82,15 @@ def _int(v, field: str, lo: int, hi: int, step: int = 1) -> int:
     return int(v)
 
 
+def _finite(v) -> bool:
+    try:
+        return math.isfinite(v)
+    except OverflowError:  # an integer too large for a float (hundreds of digits)
+        return False
+
+
 def _num(v, field: str, lo: float, hi: float, unit: str = "") -> float:
-    if not isinstance(v, numbers.Real) or isinstance(v, bool) or not math.isfinite(v) or not lo <= v <= hi:
+    if not isinstance(v, numbers.Real) or isinstance(v, bool) or not _finite(v) or not lo <= v <= hi:
         raise SpecError(field, f"got {_describe(v)}", f"a number from {lo:g} to {hi:g}{unit}")
     return round(float(v), 4) + 0.0  # + 0.0: -0.0 becomes 0.0
 
@@ -299,24 +308,16 @@ def sanitize_project_name(text) -> str:
 
 # --- files --------------------------------------------------------------------------------------
 def load_spec_file(path) -> dict:
-    """The raw spec in a JSON or YAML file (.yaml/.yml); normalize it with normalize_spec."""
+    """The raw spec in a JSON or YAML file (.yaml/.yml); normalize it with normalize_spec.
+    SpecError (naming the file) when it is not UTF-8, not valid JSON/YAML (a YAML key given twice
+    included) or not an object; OSError when it cannot be read."""
     path = os.fspath(path)
-    with open(path, encoding="utf-8") as fh:
-        text = fh.read()
-    if path.lower().endswith((".yaml", ".yml")):
-        try:
-            import yaml
-        except ImportError:
-            raise SpecError(path, "reading YAML needs PyYAML", "a .json file, or `pip install pyyaml`") from None
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as e:
-            raise SpecError(path, f"not valid YAML ({e})") from None
-    else:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise SpecError(path, f"not valid JSON ({e})") from None
+
+    def error(message):
+        return SpecError(path, message)
+
+    text = read_text(path, error)
+    data = loads_yaml(text, error) if path.lower().endswith((".yaml", ".yml")) else loads_json(text, error)
     if not isinstance(data, dict):
         raise SpecError(path, f"got {_describe(data)}", "a JobSpec object")
     return data

@@ -6,24 +6,35 @@
 Keys are relative POSIX paths, the same on R2 and in a local folder. A backend has the few
 methods of ``Storage``; an S3/R2 backend implements the same ones. A batch without a manifest is
 incomplete and never read.
+
+A complete batch stays complete: a re-render writes its files under a new generation folder
+(``gen-<12 hex>/openpose/…``) and switches the manifest, one atomic write, only once they are all
+stored; then the replaced files are removed. ``batch_lock`` lets one process at a time render a
+batch on a machine (a lock file, Linux, macOS and Windows alike); the others wait and share it.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
+import secrets
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from .errors import ManifestError, StorageError
+from .errors import ManifestError, StorageError, echo
 from .manifest import check_file_key, validate_manifest
+from .parsing import loads_json
 from .spec import validate_project_name
 
 MANIFEST_NAME = "manifest.json"
 _TMP_PREFIX = ".tmp-"  # in-flight writes; never listed
+_LOCK_DIR = ".locks"   # batch_lock's files in a local storage root; never listed
 _BATCH_RE = re.compile(r"[0-9a-f]{16}")
+log = logging.getLogger("pose_factory.storage")
 
 
 def validate_key(key) -> str:
@@ -32,7 +43,7 @@ def validate_key(key) -> str:
            or ":" in key.split("/")[0]  # C:/... on Windows
            or any(part in ("", ".", "..") for part in key.split("/")))
     if bad:
-        raise StorageError(f"unsafe storage key {key!r}: expected a relative path like 'a/b.png' "
+        raise StorageError(f"unsafe storage key {echo(key)}: expected a relative path like 'a/b.png' "
                            f"(no '..', '.', empty parts, leading '/', backslash or NUL)")
     return key
 
@@ -40,7 +51,7 @@ def validate_key(key) -> str:
 def batch_prefix(project: str, batch_id: str) -> str:
     validate_project_name(project)
     if not isinstance(batch_id, str) or not _BATCH_RE.fullmatch(batch_id):
-        raise StorageError(f"batch id {batch_id!r}: expected 16 lowercase hex digits")
+        raise StorageError(f"batch id {echo(batch_id)}: expected 16 lowercase hex digits")
     return f"projects/{project}/batches/{batch_id}/"
 
 
@@ -62,6 +73,7 @@ class Storage(Protocol):
     def sha256(self, key: str) -> str: ...
     def delete(self, key: str) -> None: ...
     def delete_many(self, keys) -> None: ...
+    def check(self) -> None: ...  # StorageError when it cannot be written (e.g. no such bucket)
 
 
 class LocalStorage:
@@ -120,6 +132,14 @@ class LocalStorage:
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 
+    def check(self) -> None:
+        """StorageError when the root cannot be written, before any work is done for it."""
+        if not self.root.is_dir() or not os.access(self.root, os.W_OK):
+            raise StorageError(f"storage folder {self.root} is not a writable folder: check storage.local_root")
+
+    def lock_dir(self) -> Path:
+        return self.root / _LOCK_DIR
+
     def delete(self, key: str) -> None:
         try:
             self._path(key).unlink()
@@ -155,8 +175,10 @@ class LocalStorage:
         if not base.is_dir():
             return {}
         found = {}
-        for dirpath, _dirs, files in os.walk(base):
+        for dirpath, dirs, files in os.walk(base):
             rel = Path(dirpath).relative_to(self.root).as_posix()
+            if rel == ".":
+                dirs[:] = [d for d in dirs if d != _LOCK_DIR]
             for name in files:
                 key = name if rel == "." else f"{rel}/{name}"
                 if not name.startswith(_TMP_PREFIX) and key.startswith(prefix):
@@ -198,28 +220,35 @@ def sha256_file(path) -> tuple[str, int]:
 
 class BatchWriter:
     """Writes one batch: files first, ``manifest.json`` last (commit). Until commit the batch has
-    no manifest, so a writer that dies half-way leaves an incomplete batch nobody loads."""
+    no manifest, so a writer that dies half-way leaves an incomplete batch nobody loads.
+
+    When the batch is already complete (a forced re-render), the new files go under a new
+    generation folder, so the old manifest and every file it lists stay as they were until
+    commit switches the manifest; commit then removes the files only the old manifest listed."""
 
     def __init__(self, storage: Storage, project: str, batch_id: str):
         self.storage, self.project, self.batch_id = storage, project, batch_id
         self.prefix = batch_prefix(project, batch_id)
         self.written: dict[str, tuple[str, int]] = {}  # file key -> (sha256, size)
+        self.generation: str | None = None  # "gen-…/" for a re-render, decided at the first file
 
     def add_file(self, name_key: str, path_or_bytes) -> dict:
-        """Stores one file of the batch under its key ('openpose/v00_f0000.png'); returns the
-        manifest's {key, sha256, size} for it."""
+        """Stores one file of the batch under its key ('openpose/v00_f0000.png', prefixed with
+        the generation in a re-render); returns the manifest's {key, sha256, size} for it."""
         check_file_key(name_key, "key")
-        if not self.written:  # a re-render: the old manifest must not vouch for new files
-            self.storage.delete(self.prefix + MANIFEST_NAME)
+        if self.generation is None:
+            replacing = self.storage.exists(self.prefix + MANIFEST_NAME)
+            self.generation = f"gen-{secrets.token_hex(6)}/" if replacing else ""
+        key = name_key if name_key.startswith("gen-") else self.generation + name_key
         if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
             data = bytes(path_or_bytes)
             sha, size = hashlib.sha256(data).hexdigest(), len(data)
-            self.storage.put_bytes(self.prefix + name_key, data)
+            self.storage.put_bytes(self.prefix + key, data)
         else:
             sha, size = sha256_file(path_or_bytes)
-            self.storage.put_file(self.prefix + name_key, path_or_bytes)
-        self.written[name_key] = (sha, size)
-        return {"key": name_key, "sha256": sha, "size": size}
+            self.storage.put_file(self.prefix + key, path_or_bytes)
+        self.written[key] = (sha, size)
+        return {"key": key, "sha256": sha, "size": size}
 
     def _check(self, key: str, sha: str, size: int) -> None:
         if key in self.written:
@@ -235,17 +264,39 @@ class BatchWriter:
 
     def commit(self, manifest: dict) -> dict:
         """Validates the manifest, checks every file it lists is stored with that hash, then
-        writes manifest.json."""
+        writes manifest.json (replacing the previous one in one write), then removes the files
+        of the batch it replaced (those the previous manifest listed, and any other file under
+        the batch a killed re-render left)."""
         validate_manifest(manifest)
         if manifest["batch_id"] != self.batch_id or manifest["project"] != self.project:
             raise StorageError(f"manifest is for {manifest['project']}/{manifest['batch_id']}, "
                                f"this writer for {self.project}/{self.batch_id}")
+        new_keys = set()
         for entry in manifest["entries"]:
             for info in entry["files"].values():
                 self._check(info["key"], info["sha256"], info["size"])
+                new_keys.add(info["key"])
+        old_keys = _listed_keys(self.storage, self.project, self.batch_id)
         data = json.dumps(manifest, indent=1, sort_keys=True).encode("utf-8")
         self.storage.put_bytes(self.prefix + MANIFEST_NAME, data)
+        stale = old_keys - new_keys
+        if old_keys:  # a re-render: also what an earlier, killed re-render left in its generation
+            stale |= {k[len(self.prefix):] for k in self.storage.list(self.prefix)} - new_keys - {MANIFEST_NAME}
+        for key in sorted(stale):  # a failure leaves garbage only
+            try:
+                self.storage.delete(self.prefix + key)
+            except (StorageError, OSError) as e:
+                log.warning("could not remove replaced file %s: %s", self.prefix + key, e)
         return manifest
+
+
+def _listed_keys(storage: Storage, project: str, batch_id: str) -> set:
+    """The file keys the batch's current manifest lists (none when it has none or it is broken)."""
+    try:
+        m = read_manifest(storage, project, batch_id)
+    except (ManifestError, StorageError):
+        return set()
+    return set() if m is None else {i["key"] for e in m["entries"] for i in e["files"].values()}
 
 
 def read_manifest(storage: Storage, project: str, batch_id: str) -> dict | None:
@@ -253,10 +304,7 @@ def read_manifest(storage: Storage, project: str, batch_id: str) -> dict | None:
     key = manifest_key(project, batch_id)
     if not storage.exists(key):
         return None
-    try:
-        m = json.loads(storage.get_bytes(key))
-    except (ValueError, UnicodeDecodeError) as e:
-        raise ManifestError(key, f"not valid JSON ({e})") from None
+    m = loads_json(storage.get_bytes(key), lambda message: ManifestError(key, message))
     validate_manifest(m)
     if m["batch_id"] != batch_id:
         raise ManifestError("batch_id", f"got {m['batch_id']!r} in the manifest stored under {batch_id!r}")
@@ -272,3 +320,71 @@ def list_batches(storage: Storage, project: str) -> list[str]:
         if len(parts) == 2 and parts[1] == MANIFEST_NAME and _BATCH_RE.fullmatch(parts[0]):
             ids.append(parts[0])
     return ids
+
+
+def lock_dir(storage) -> Path:
+    """Where batch_lock keeps its files: the local storage root's .locks folder, else a folder of
+    this machine's temp dir named after the storage (bucket and endpoint)."""
+    if hasattr(storage, "lock_dir"):
+        return Path(storage.lock_dir())
+    name = hashlib.sha256(repr(storage).encode("utf-8")).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / "pose-factory-locks" / name
+
+
+@contextmanager
+def batch_lock(storage, project: str, batch_id: str, check=None, role: str = "render"):
+    """Holds the machine-wide lock of one batch, waiting for it (a lock file through the
+    filelock library: flock on POSIX, msvcrt on Windows; the OS releases it if the holder dies).
+    check: called about ten times a second while waiting; what it raises ends the wait.
+    role: "render" (the worker) or "submit" (a client sending the job elsewhere): separate locks,
+    so a client holding its own never blocks a worker on the same machine."""
+    from filelock import FileLock, Timeout
+
+    lock = _file_lock(storage, project, batch_id, FileLock, role)
+    while True:
+        if check is not None:
+            check()
+        try:
+            lock.acquire(timeout=None if check is None else 0.1)
+            break
+        except Timeout:
+            continue
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _file_lock(storage, project, batch_id, cls, role="render"):
+    folder = lock_dir(storage)
+    folder.mkdir(parents=True, exist_ok=True)
+    batch_prefix(project, batch_id)  # validates both
+    name = f"{project}.{batch_id}" + ("" if role == "render" else f".{role}")
+    return cls(str(folder / f"{name}.lock"))
+
+
+class batch_lock_async:
+    """``async with batch_lock_async(storage, project, batch_id):`` — batch_lock for an event
+    loop: it polls, so the loop stays free and a cancelled waiter leaves nothing held."""
+
+    POLL_S = 0.2
+
+    def __init__(self, storage, project: str, batch_id: str):
+        from filelock import FileLock
+
+        self._lock = _file_lock(storage, project, batch_id, FileLock)
+
+    async def __aenter__(self):
+        import asyncio
+
+        from filelock import Timeout
+
+        while True:
+            try:
+                self._lock.acquire(blocking=False)
+                return self
+            except Timeout:
+                await asyncio.sleep(self.POLL_S)
+
+    async def __aexit__(self, *exc):
+        self._lock.release()

@@ -75,6 +75,8 @@ class FaultProxy:
         self.puts: Counter = Counter()
         self.log: list[tuple[str, str]] = []  # (method, bucket/key) in arrival order
         self._cuts: dict[str, list[int]] = {}  # bucket/key -> [bytes to let through, cuts left]
+        self._stalls: dict[str, tuple[int, float]] = {}  # bucket/key -> (bytes, seconds silent) of the next GET
+        self.released = threading.Event()  # ends every stall at once (stop() sets it)
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -101,6 +103,13 @@ class FaultProxy:
         with self.lock:
             self._cuts[object_key] = [after_bytes, times]
 
+    def stall(self, object_key: str, after_bytes: int, hold_s: float):
+        """The next GET of ``bucket/key`` sends ``after_bytes`` bytes of body, then goes silent
+        for ``hold_s`` seconds with the connection open (a stalled peer), then closes it. The
+        log gets ("STALL-END", key) when the silence ends."""
+        with self.lock:
+            self._stalls[object_key] = (after_bytes, hold_s)
+
     def reset_counts(self):
         with self.lock:
             self.gets.clear()
@@ -109,6 +118,7 @@ class FaultProxy:
             self.log.clear()
 
     def stop(self):
+        self.released.set()
         self.server.shutdown()
         self.server.server_close()
         self._thread.join(5)
@@ -119,7 +129,7 @@ class FaultProxy:
             time.sleep(self.latency)
         body = _read_body(h)
         obj = unquote(urlsplit(h.path).path).lstrip("/")
-        cut_at = None
+        cut_at = stall = None
         with self.lock:
             self.log.append((h.command, obj))
             if h.command == "GET":
@@ -128,6 +138,7 @@ class FaultProxy:
                 rule = self._cuts.get(obj)
                 if rule and rule[1] > 0:
                     cut_at, rule[1] = rule[0], rule[1] - 1
+                stall = self._stalls.pop(obj, None)
             elif h.command == "PUT":
                 self.puts[obj] += 1
         headers = {k: v for k, v in h.headers.items() if k.lower() not in _HOP}
@@ -146,6 +157,15 @@ class FaultProxy:
                 h.send_header("Content-Length", str(len(data)))
             h.end_headers()
             if h.command == "HEAD":
+                return
+            if stall is not None and stall[0] < len(data):
+                h.wfile.write(data[:stall[0]])
+                h.wfile.flush()
+                self.released.wait(stall[1])  # silence, the connection open
+                with self.lock:
+                    self.log.append(("STALL-END", obj))
+                h.close_connection = True
+                h.connection.shutdown(socket.SHUT_RDWR)
                 return
             if cut_at is not None and cut_at < len(data):
                 h.wfile.write(data[:cut_at])

@@ -78,8 +78,13 @@ def cancel_while_rendering(run, children):
 
 
 def comparable(manifest):
-    """A manifest without what differs between two renders of one spec (when, how long, cost)."""
-    return {k: v for k, v in manifest.items() if k not in ("created_at", "timings", "cost")}
+    """A manifest without what differs between two renders of one spec (when, how long, cost, and
+    the generation folder a re-render's files go to)."""
+    out = {k: v for k, v in manifest.items() if k not in ("created_at", "timings", "cost", "entries")}
+    out["entries"] = [dict(e, files={n: dict(i, key=i["key"].split("/", 1)[1] if i["key"].startswith("gen-")
+                                               else i["key"]) for n, i in e["files"].items()})
+                      for e in manifest["entries"]]
+    return out
 
 
 # --- local ---------------------------------------------------------------------------------------

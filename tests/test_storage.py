@@ -213,13 +213,17 @@ def test_commit_refuses_other_batch_and_invalid_manifest(tmp_path):
     assert S.list_batches(store, "p") == [] and S.list_batches(store, "q") == []
 
 
-def test_rewrite_removes_stale_manifest_first(tmp_path):
+def test_rewrite_keeps_the_old_batch_until_the_new_manifest(tmp_path):
     store = S.LocalStorage(tmp_path)
     w, m = write_batch(store)
     w.commit(m)
+    old_keys = {i["key"] for e in m["entries"] for i in e["files"].values()}
+    old_bytes = {k: store.get_bytes(S.batch_prefix("p", BID) + k) for k in old_keys}
     w2 = S.BatchWriter(store, "p", BID)
-    w2.add_file("openpose/v00_f0000.png", b"new")  # a forced re-render starts
-    assert S.read_manifest(store, "p", BID) is None  # the old manifest no longer vouches for the files
+    info = w2.add_file("openpose/v00_f0000.png", b"new")  # a forced re-render starts
+    assert info["key"].startswith("gen-") and info["key"].endswith("/openpose/v00_f0000.png")
+    assert S.read_manifest(store, "p", BID) == m  # the old batch is whole: manifest and files
+    assert {k: store.get_bytes(S.batch_prefix("p", BID) + k) for k in old_keys} == old_bytes
 
 
 def test_read_manifest_refuses_bad_stored_manifest(tmp_path):
