@@ -2,6 +2,7 @@
 (the local worker by default, or RunPod).
 
     python -m pose_factory render SPEC.json|yaml [--out FOLDER] [--project NAME] [--force] [--backend local|runpod]
+                                                 [--dry-run]
     python -m pose_factory demo [--out FOLDER]
 """
 from __future__ import annotations
@@ -71,6 +72,23 @@ def run(spec: dict, out: str | None, project: str | None, force: bool, sheet: bo
     return 0
 
 
+def dry_run(spec: dict, project: str | None, backend: str | None) -> int:
+    """Prints the job's batch id and estimate, and whether the config's limits let it through;
+    submits nothing. 0 when it would be submitted, 2 (with the refusal) when not."""
+    settings = settings_mod.load_settings()
+    norm, project, bid = render.prepare(spec, project)
+    backend = backend or settings["client"]
+    est = budget.estimate_job(norm, settings["runpod"] if backend == "runpod" else None)
+    print(f"dry run, nothing submitted: {project}/{bid} ({backend})")
+    print(f"estimate: {est['text']}")
+    lim = settings["limits"]
+    print(f"limits: {lim['max_images']:g} images, {lim['max_megapixels']:g} megapixels, "
+          f"{lim['max_render_s']:g} s of estimated render time (config limits.*)")
+    client.check_limits(norm, settings, backend)  # SpecError: main prints it and returns 2
+    print("within the limits: it would be submitted (unless the batch is already in storage)")
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m pose_factory", description="3D Pose Factory renderer")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -82,6 +100,8 @@ def main(argv=None) -> int:
     r.add_argument("--project", help="overrides the spec's project")
     r.add_argument("--force", action="store_true", help="re-render even if the batch exists")
     r.add_argument("--no-sheet", action="store_true", help="skip the contact sheet")
+    r.add_argument("--dry-run", action="store_true",
+                   help="print the batch id, the size and time (and RunPod cost) estimate and the limits; submit nothing")
     d = sub.add_parser("demo", help="render the demo batch (3 poses x 4 views, 512x512) and its contact sheet")
     d.add_argument("--out", default="out/demo")
     d.add_argument("--force", action="store_true")
@@ -89,6 +109,8 @@ def main(argv=None) -> int:
     try:
         if a.cmd == "demo":
             return run(DEMO_SPEC, a.out, None, a.force, True, "local")
+        if a.dry_run:
+            return dry_run(spec_mod.load_spec_file(a.spec), a.project, a.backend)
         return run(spec_mod.load_spec_file(a.spec), a.out, a.project, a.force, not a.no_sheet, a.backend)
     except (errors.SpecError, render.RenderError, client.JobFailed, client.ClientConfigError,
             settings_mod.SettingsError, budget.BudgetExceeded, errors.StorageError, OSError,

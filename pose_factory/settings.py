@@ -29,9 +29,10 @@ DEFAULTS = {
     "worker_python": "",
     "client": "local",
     "runpod": {"gpu_class": "24gb", "idle_timeout_s": 5, "startup_s": DEFAULT_STARTUP_S, "max_shard_views": 8,
-               "poll_interval_s": 2, "job_timeout_s": 1800, "seconds_per_image": 0.5,
+               "poll_interval_s": 2, "job_timeout_s": 1800, "speed_factor": 1.0,
                "url_base": "https://api.runpod.ai/v2"},
     "budget": {"monthly_gpu_limit_usd": DEFAULT_MONTHLY_LIMIT_USD, "ledger_path": "data/budget/ledger.sqlite"},
+    "limits": {"max_images": 8192, "max_megapixels": 8192, "max_render_s": 14400},
 }
 SECRET_NAMES = ("CLOUDFLARE_R2_ACCESS_KEY_ID", "CLOUDFLARE_R2_SECRET_ACCESS_KEY", "RUNPOD_API_KEY")
 PATH_KEYS = (("storage", "local_root"), ("storage", "cache_root"), ("budget", "ledger_path"))
@@ -84,7 +85,7 @@ def validate_settings(s: dict) -> dict:
     _number(rp["startup_s"], "runpod.startup_s", 0, 3600)
     _number(rp["poll_interval_s"], "runpod.poll_interval_s", 0.05, 60)
     _number(rp["job_timeout_s"], "runpod.job_timeout_s", 1, 86400)
-    _number(rp["seconds_per_image"], "runpod.seconds_per_image", 0, 600)
+    _number(rp["speed_factor"], "runpod.speed_factor", 0.001, 1000)
     if isinstance(rp["max_shard_views"], bool) or not isinstance(rp["max_shard_views"], int) \
             or not 1 <= rp["max_shard_views"] <= 64:
         raise SettingsError(f"config runpod.max_shard_views: got {rp['max_shard_views']!r}, "
@@ -92,6 +93,8 @@ def validate_settings(s: dict) -> dict:
     if not isinstance(rp["url_base"], str) or not re.match(r"https?://", rp["url_base"]):
         raise SettingsError(f"config runpod.url_base: got {rp['url_base']!r}, allowed: an http(s) URL")
     _number(s["budget"]["monthly_gpu_limit_usd"], "budget.monthly_gpu_limit_usd", 0, 1e6)
+    for key in ("max_images", "max_megapixels", "max_render_s"):
+        _number(s["limits"][key], f"limits.{key}", 1, 1e9)
     return s
 
 
