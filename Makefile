@@ -34,6 +34,7 @@ bench: setup
 	$(PY) bench/bench_download.py
 	$(PY) bench/bench_client.py
 	$(PY) bench/bench_loaders.py
+	$(PY) bench/bench_png_bomb.py
 
 clean:
 	rm -rf out .cache .pytest_cache

@@ -224,6 +224,9 @@ def read_manifest(storage: Storage, project: str, batch_id: str) -> dict | None:
     validate_manifest(m)
     if m["batch_id"] != batch_id:
         raise ManifestError("batch_id", f"got {m['batch_id']!r} in the manifest stored under {batch_id!r}")
+    if m["project"] != project:  # never indexed or cached under another project than its folder's
+        raise ManifestError("project", f"got {m['project']!r} in the manifest stored under project {project!r}, "
+                                       f"expected {project!r}")
     return m
 
 
