@@ -117,8 +117,9 @@ def parse_parts(text) -> list[int]:
 def check_manifest_limits(manifest: dict, limits: dict | None = None) -> dict:
     """manifest when its sizes are within what a spec may ask (spec.MAX_SIZE pixels a side,
     MAX_VIEWS views, MAX_POSES frames), its files' sizes within what such images can need
-    (_file_bytes_cap) and, given the settings' ``limits``, within its caps on images and megapixels; else ManifestError naming the field, the manifest's value and the cap.
-    Checked before anything is downloaded or allocated from the manifest's sizes."""
+    (_file_bytes_cap) and, given the settings' ``limits``, within its caps on images and
+    megapixels; else ManifestError naming the field, the manifest's value and the cap. Checked
+    before anything is downloaded or allocated from the manifest's sizes."""
     from .spec import MAX_POSES, MAX_SIZE, MAX_VIEWS
 
     for field, value, cap in (("width", manifest["width"], MAX_SIZE), ("height", manifest["height"], MAX_SIZE),
@@ -135,7 +136,7 @@ def check_manifest_limits(manifest: dict, limits: dict | None = None) -> dict:
                                     f"{manifest['width']}x{manifest['height']} batch")
     if limits is not None:
         images = len(manifest["views"]) * manifest["frames"]
-        mp = images * manifest["width"] * manifest["height"] / 1e6
+        mp = images * pixels / 1e6
         for key, value, unit in (("max_images", images, "images"), ("max_megapixels", mp, "megapixels")):
             if value > limits[key]:
                 raise ManifestError("views", f"the batch holds {value:g} {unit}, allowed: at most "
@@ -203,12 +204,11 @@ class ImageHeaderError(StorageError):
 
 
 def check_png_header(head: bytes, where: str, manifest: dict, name: str, mode: str = "rgb") -> None:
-    """Refuses (ImageHeaderError naming the file, its size and the manifest's; StorageError when it
-    is no PNG at all) a pass image whose
-    PNG header (the first imageio.PNG_HEADER_BYTES of the file) does not match the manifest's
-    width and height, or is not the pass's format: 8-bit gray/RGB/RGBA for colour passes (mode
-    'rgb'), 8-bit gray for masks and labels, 16-bit gray for depth16 (mode 'gray'). Nothing is
-    decoded or allocated from the file's own sizes."""
+    """Refuses a pass image whose PNG header (the first imageio.PNG_HEADER_BYTES of the file)
+    does not match the manifest's width and height, or is not the pass's format: 8-bit
+    gray/RGB/RGBA for colour passes (mode 'rgb'), 8-bit gray for masks and labels, 16-bit gray for
+    depth16 (mode 'gray'). ImageHeaderError names the file, its size and the manifest's;
+    StorageError when it is no PNG at all. Nothing is decoded or allocated from the file's sizes."""
     from .imageio import describe_png, png_header
 
     w, h = manifest["width"], manifest["height"]
