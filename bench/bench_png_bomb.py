@@ -2,7 +2,9 @@
 since only the header is read). A real, valid 30000x30000 8-bit RGB PNG of black pixels (about
 2.6 MB, 2.7 GB decoded) is stored as a batch's openpose image with its true sha256 in the
 manifest, in a local-folder storage; Load Pose Batch (the node's own load function) then refuses
-it, first with the download into the cache, then from the cache.
+it, first with the download into the cache, then from the cache. In a 512x512 batch the file's
+size is plausible and its PNG header refuses it; in a 64x64 batch its declared size alone is more
+than such an image can need, so it is refused before it is downloaded.
 
 OpenCV and PyYAML are imported before the first call (a ComfyUI process showing the nodes has them). Peak memory: the rise of the process's peak resident set (VmHWM, reset before each call through
 /proc/self/clear_refs; Linux) over what it held before the call, and tracemalloc's peak of the
@@ -88,23 +90,26 @@ def main() -> None:
         _cv2()  # OpenCV and PyYAML imported once, as in a ComfyUI that shows the pack's nodes: not
         settings_mod.load_settings()  # part of the refusal
 
-        frame = {"people": [{"pose_keypoints_2d": [10.0, 20.0, 1.0] * 18}], "canvas_width": 64, "canvas_height": 64}
-        bid = "0123456789abcdef"
-        write_batch(LocalStorage(tmp / "store"), "bench", bid,
-                    {("openpose", 0, 0): bomb, ("keypoints", 0, 0): json.dumps(frame).encode(),
-                     ("shaded", 0, 0): png_bytes(1)}, views=1, frames=1)
-        del bomb
+        store = LocalStorage(tmp / "store")
+        for side, bid, what in ((512, "0123456789abcdef", "the header check"),
+                                (64, "fedcba9876543210", "the manifest's file size, before any download")):
+            frame = {"people": [{"pose_keypoints_2d": [10.0, 20.0, 1.0] * 18}],
+                     "canvas_width": side, "canvas_height": side}
+            write_batch(store, "bench", bid, {("openpose", 0, 0): bomb, ("shaded", 0, 0): png_bytes(1, side),
+                                              ("keypoints", 0, 0): json.dumps(frame).encode()},
+                        views=1, frames=1, width=side, height=side)
+            print(f"\nthe bomb as the openpose image of a {side}x{side} batch (refused by {what}):")
 
-        def load():
-            return PoseFactoryLoadPoseFromR2().load("bench", bid, "all", "all", "view_major", True, True)
+            def load():
+                return PoseFactoryLoadPoseFromR2().load("bench", bid, "all", "all", "view_major", True, True)
 
-        for label in ("first load (download, then refusal)", "second load (from the cache)"):
-            seconds, raised, rise, traced = measure(load)
-            rise_text = f"{rise:6.1f} MB" if rise is not None else "   n/a (not Linux)"
-            print(f"{label:38s} {seconds:7.3f} s   peak RSS rise {rise_text}   tracemalloc peak {traced:6.2f} MB"
-                  "   goal < 0.1 s, < 50 MB")
-            print(f"  refused: {type(raised).__name__}: {raised}" if raised else "  NOT REFUSED: the bomb was decoded")
-
+            for label in ("first load", "second load (the cache has what was fetched)"):
+                seconds, raised, rise, traced = measure(load)
+                rise_text = f"{rise:6.1f} MB" if rise is not None else "   n/a (not Linux)"
+                print(f"  {label:44s} {seconds:7.3f} s   peak RSS rise {rise_text}   tracemalloc peak "
+                      f"{traced:6.2f} MB   goal < 0.1 s, < 50 MB")
+                print(f"    refused: {type(raised).__name__}: {raised}" if raised
+                      else "    NOT REFUSED: the bomb was decoded")
 
 if __name__ == "__main__":
     main()
