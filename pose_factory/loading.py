@@ -146,9 +146,9 @@ def check_manifest_limits(manifest: dict, limits: dict | None = None) -> dict:
 
 def _file_bytes_cap(key: str, pixels: int) -> int:
     """The most bytes a batch file may have: a PNG or EXR no more than its pixels uncompressed
-    (16-bit RGBA, 32-bit float RGBA) plus 1 MB; a keypoints JSON 1 MB. A file over it is refused
-    before it is downloaded."""
-    per_pixel = {"png": 8, "exr": 16}.get(key.rsplit(".", 1)[-1], 0)
+    (16-bit RGBA; an EXR up to 16 float channels) plus 1 MB; a keypoints JSON 1 MB. A file over
+    it is refused before it is downloaded."""
+    per_pixel = {"png": 8, "exr": 64}.get(key.rsplit(".", 1)[-1], 0)
     return per_pixel * pixels + MAX_JSON_BYTES
 
 
