@@ -30,10 +30,12 @@ test-comfy-side: setup-comfy-side
 
 bench: setup
 	$(PY) bench/bench_render.py
+	$(PY) bench/bench_render.py --calibrate
 	$(PY) bench/bench_download.py
 	$(PY) bench/bench_client.py
 	$(PY) bench/bench_loaders.py
 	$(PY) bench/bench_sync.py
+	$(PY) bench/bench_png_bomb.py
 
 clean:
 	rm -rf out .cache .pytest_cache

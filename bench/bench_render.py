@@ -1,8 +1,11 @@
 """Render-engine figures (issue 2): 8 poses x 4 views at 512x512 and 1024x1024 in one Blender
 process per batch, against the naive way (one Blender process per view, same settings),
-measured side by side in this run.
+measured side by side in this run. ``--calibrate`` instead fits the render-time model of
+pose_factory/budget.py (RENDER_MODEL, the cost estimate) from five small batches and prints the
+fit next to the model's estimate and the measured time of each.
 
     .venv/bin/python bench/bench_render.py [--sizes 512,1024] [--no-naive]
+    .venv/bin/python bench/bench_render.py --calibrate
 """
 import argparse
 import sys
@@ -13,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from pose_factory import render  # noqa: E402
+from pose_factory import budget, render  # noqa: E402
 
 POSES = ["a_pose", "walk_left_step", "running", "sitting", "waving", "arms_crossed", "fighting_stance", "crouching"]
 
@@ -33,11 +36,64 @@ def one_batch(spec):
         return time.perf_counter() - t0, result
 
 
+CALIBRATION = {  # name: (size, passes or None for all, shaded_samples); 4 views x 2 poses each
+    "A 256 all passes": (256, None, 1),
+    "B 768 all passes": (768, None, 1),
+    "C 768 openpose only": (768, ["openpose"], 1),
+    "D 512 shaded 4 samples": (512, None, 4),
+    "E 512 shaded 32 samples": (512, None, 32),
+}
+
+
+def calibrate():
+    """Renders the CALIBRATION batches, fits budget.RENDER_MODEL's terms, prints both."""
+    runs = {}
+    for name, (size, passes, samples) in CALIBRATION.items():
+        spec = spec_for(size, POSES[:2])
+        spec["render"].update({"shaded_samples": samples}, **({"passes": passes} if passes else {}))
+        norm = render.spec_mod.normalize_spec(spec)
+        wall, res = one_batch(spec)
+        t, n = res["timings"], len(res["entries"])
+        runs[name] = {"size": render.spec_mod.job_size(norm), "wall": wall, "n": n, "mp": size * size / 1e6,
+                      "data": t["data_passes"] / n, "other": t["other"] / n, "shaded": t["shaded"] / n,
+                      "fixed": wall - t["data_passes"] - t["other"] - t["shaded"]}
+        r = runs[name]
+        print(f"{name:26s} wall {wall:6.2f} s  per image: data {r['data']:.3f} s, other {r['other']:.3f} s, "
+              f"shaded {r['shaded']:.3f} s; fixed {r['fixed']:.2f} s")
+    A, B, C, D, E = runs.values()
+    data_slope = (B["data"] - A["data"]) / (B["mp"] - A["mp"])
+    files_b, files_c = B["size"]["files_per_image"], C["size"]["files_per_image"]
+    file_slope = (B["other"] - C["other"]) / ((files_b - files_c) * B["mp"])
+    sample_slope = (E["shaded"] - D["shaded"]) / (D["mp"] * (32 - 4))
+    model = {
+        "startup_s": sorted(r["fixed"] for r in runs.values())[len(runs) // 2],
+        "image_s": (A["data"] - A["mp"] * data_slope) + (B["other"] - files_b * B["mp"] * file_slope),
+        "data_s_per_mp": data_slope,
+        "file_s_per_mp": file_slope,
+        "shaded_image_s": max(0.0, D["shaded"] - D["mp"] * 4 * sample_slope),
+        "sample_s_per_mp": sample_slope,
+    }
+    print("\nfitted RENDER_MODEL (pose_factory/budget.py holds):")
+    for k, v in model.items():
+        print(f"  {k:16s} {v:8.4f}   (in budget.py: {budget.RENDER_MODEL[k]:.4f})")
+    print("\nrun                        measured   fitted model   budget.py model")
+    for name, r in runs.items():
+        print(f"{name:26s} {r['wall']:7.2f} s  {budget.estimate_render_seconds(r['size'], model):9.2f} s  "
+              f"{budget.estimate_render_seconds(r['size']):12.2f} s")
+    big = render.spec_mod.job_size(render.spec_mod.normalize_spec(
+        {"render": {"width": 2048, "height": 2048, "shaded_samples": 1024},
+         "cameras": {"type": "orbit", "views": 64}, "subjects": [{"poses": ["a_pose"] * 256}]}))
+    print(f"\nissue 10's example, by budget.py's model: {budget.describe_size(big, budget.estimate_render_seconds(big))}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="512,1024")
     ap.add_argument("--no-naive", action="store_true")
+    ap.add_argument("--calibrate", action="store_true", help="fit budget.RENDER_MODEL instead")
     a = ap.parse_args()
+    if a.calibrate:
+        return calibrate()
     print(f"{len(POSES)} poses x 4 views, Cycles on CPU, data passes at 1 sample through pixel centres")
     for size in [int(s) for s in a.sizes.split(",")]:
         wall, res = one_batch(spec_for(size))

@@ -3,6 +3,7 @@ an identical spec already in storage is not rendered again (DESIGN.md §3)."""
 from __future__ import annotations
 
 from ._common import CATEGORY, get_settings, interrupt_check, log, occluded_input, plain_error, progress_bar, send_message
+from pose_factory import budget
 from pose_factory import spec as spec_mod
 from pose_factory.errors import SpecError
 
@@ -38,7 +39,10 @@ class PoseFactoryRequestPoseBatch:
                    "request is not rendered again (the batch id is a hash of the spec) unless force is on. "
                    "backend: local (the worker on this machine) or runpod (the serverless endpoint from the "
                    "environment/.env; credentials are never widgets). occluded: how the OpenPose images treat "
-                   "joints the body covers (hide, show, depth); the keypoints keep them either way.")
+                   "joints the body covers (hide, show, depth); the keypoints keep them either way. Before it submits, the node shows the "
+                   "job's estimate under its title (images, megapixels, render time, RunPod cost); a job over "
+                   "the config's limits (limits.max_images, max_megapixels, max_render_s) is refused with the "
+                   "cap and the value named. `python -m pose_factory render SPEC --dry-run` prints the same.")
     CATEGORY = CAT
     FUNCTION = "request"
     RETURN_TYPES = ("POSE_FACTORY_BATCH", "STRING")
@@ -87,6 +91,10 @@ class PoseFactoryRequestPoseBatch:
         except SpecError as e:  # in the node's words: "frame 2 l_elbow flex: ...", not a JobSpec path
             raise plain_error(e) from None
         bid = spec_mod.batch_id(spec)
+        estimate = budget.estimate_job(spec, settings["runpod"] if backend == "runpod" else None)["text"]
+        log.info("3D Pose Factory: batch %s/%s: %s", project, bid, estimate)
+        send_message("pose_factory.progress", {"node": unique_id, "state": "queued", "done": 0, "total": 0,
+                                               "batch_id": bid, "estimate": estimate})
         state = {"bar": None, "total": None}
 
         def on_progress(event):
@@ -97,7 +105,7 @@ class PoseFactoryRequestPoseBatch:
             if state["bar"] is not None and total:
                 state["bar"].update_absolute(min(done, total), total)
             send_message("pose_factory.progress", {"node": unique_id, "state": event.get("state"), "done": done,
-                                                   "total": total, "batch_id": bid})
+                                                   "total": total, "batch_id": bid, "estimate": estimate})
 
         result = run_job(spec, project=project, force=bool(force), backend=backend, settings=settings,
                          on_progress=on_progress, check_cancel=interrupt_check())

@@ -29,10 +29,13 @@ import tempfile
 from pathlib import Path
 
 from . import _common  # noqa: F401  (the package's __init__ imports it first anyway: pose_factory on sys.path)
+from pose_factory import download  # noqa: E402
 from pose_factory import index as index_mod  # noqa: E402
+from pose_factory import loading  # noqa: E402
 from pose_factory import projects as projects_mod  # noqa: E402
 from pose_factory import settings as settings_mod  # noqa: E402
 from pose_factory.errors import StorageError, echo  # noqa: E402
+from pose_factory.imageio import PNG_HEADER_BYTES  # noqa: E402
 from pose_factory.spec import validate_project_name  # noqa: E402
 from pose_factory.storage import batch_prefix, read_manifest  # noqa: E402
 
@@ -102,16 +105,6 @@ def list_project_batches(settings: dict, project) -> dict:
     return {"project": project, "batches": out}
 
 
-def _cached_manifest(settings: dict, project: str, batch_id: str) -> dict | None:
-    path = Path(settings["storage"]["cache_root"]) / project / batch_id / "manifest.json"
-    try:
-        m = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    from_manifest = m.get("batch_id") if isinstance(m, dict) else None
-    return m if from_manifest == batch_id else None
-
-
 def get_manifest(settings: dict, storage, project, batch_id) -> dict:
     """The batch's manifest from storage; the local cache's copy when storage cannot be reached.
     404 when neither has it (unknown or incomplete batch)."""
@@ -121,7 +114,7 @@ def get_manifest(settings: dict, storage, project, batch_id) -> dict:
     except ValueError as e:  # a manifest that fails validation
         raise RouteError(502, f"batch {project}/{batch_id}: stored manifest is not valid ({e})") from None
     except (StorageError, OSError) as e:
-        m = _cached_manifest(settings, project, batch_id)
+        m = download.cached_manifest(settings["storage"]["cache_root"], project, batch_id)  # validated
         if m is None:
             raise RouteError(502, f"storage could not be read ({e}) and the cache has no copy of "
                                   f"{project}/{batch_id}") from None
@@ -136,15 +129,19 @@ def _image_passes(manifest: dict) -> list[str]:
                    if f["key"].endswith(".png") and name not in ("depth16", "parts", "mask")})
 
 
-def _read_file(settings: dict, storage, project: str, batch_id: str, info: dict) -> bytes:
-    """A batch file: from the download cache when it is there with the right size, else storage."""
-    cached = Path(settings["storage"]["cache_root"]) / project / batch_id / info["key"]
-    try:
-        if cached.stat().st_size == info["size"]:
+def _read_file(settings: dict, storage, project: str, batch_id: str, info: dict, stamps: dict) -> bytes:
+    """A batch file: from the download cache when it holds the manifest's bytes (stamped or
+    hashed: download.verified_file), else from storage, checked against the manifest's hash."""
+    cached = download.verified_file(Path(settings["storage"]["cache_root"]) / project / batch_id, info, stamps)
+    if cached is not None:
+        try:
             return cached.read_bytes()
-    except OSError:
-        pass
-    return storage.get_bytes(batch_prefix(project, batch_id) + info["key"])
+        except OSError:
+            pass
+    data = storage.get_bytes(batch_prefix(project, batch_id) + info["key"])
+    if hashlib.sha256(data).hexdigest() != info["sha256"]:
+        raise StorageError(f"{info['key']} in storage does not match the manifest's sha256 {info['sha256'][:12]}…")
+    return data
 
 
 def _grid_jpeg(images: list, tile: int) -> bytes:
@@ -171,6 +168,10 @@ def get_thumbnail(settings: dict, storage, project, batch_id, pass_name=None) ->
     or ``pass_name``). Cached on disk under <cache_root>/.thumbnails/, named by the
     images' sha256, so a forced re-render never serves an old picture."""
     manifest = get_manifest(settings, storage, project, batch_id)
+    try:
+        loading.check_manifest_limits(manifest, settings.get("limits"))
+    except ValueError as e:
+        raise RouteError(422, f"batch {project}/{batch_id}: {e}") from None
     available = _image_passes(manifest)
     if pass_name is None:
         pass_name = next((p for p in THUMB_PASSES if p in available), available[0] if available else None)
@@ -191,10 +192,17 @@ def get_thumbnail(settings: dict, storage, project, batch_id, pass_name=None) ->
         pass
     from PIL import Image
 
+    images, stamps = [], download.load_stamps(Path(settings["storage"]["cache_root"]) / project / batch_id)
     try:
-        images = [Image.open(io.BytesIO(_read_file(settings, storage, project, batch_id, e["files"][pass_name])))
-                  for e in frame0]
+        for e in frame0:
+            info = e["files"][pass_name]
+            raw = _read_file(settings, storage, project, batch_id, info, stamps)
+            # a PNG bomb is refused from its header, before PIL decodes (and allocates) anything
+            loading.check_png_header(raw[:PNG_HEADER_BYTES], info["key"], manifest, pass_name)
+            images.append(Image.open(io.BytesIO(raw)))
         data = _grid_jpeg(images, THUMB_TILE)
+    except loading.ImageHeaderError as e:
+        raise RouteError(422, f"batch {project}/{batch_id}: {e}") from None
     except (StorageError, OSError) as e:  # PIL's UnidentifiedImageError is an OSError
         raise RouteError(502, f"batch {project}/{batch_id}: could not read its {pass_name} images ({e})") from None
     try:

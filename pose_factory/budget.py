@@ -57,6 +57,22 @@ DEFAULT_MONTHLY_LIMIT_USD = 80.0  # of the founding $100 a month: GPU $60–80 (
 DEFAULT_RESERVATION_S = 6 * 3600.0
 _MICROS = 1_000_000
 
+# Render time of a batch, in seconds of the reference machine (Cycles on CPU; README "Cost and
+# time estimates"), from the job's size (spec.job_size). Fitted by `bench/bench_render.py
+# --calibrate`, which renders small batches, fits these terms and prints the fit next to what it
+# measured:
+#   seconds = startup_s
+#           + images x (image_s + megapixels_per_image x (data_s_per_mp + files x file_s_per_mp))
+#           + images x (shaded_image_s + megapixels_per_image x samples x sample_s_per_mp)   [shaded, samples > 1]
+RENDER_MODEL = {  # fitted 2026-11-30 (README "Cost and time estimates" has the run)
+    "startup_s": 0.6,          # a warm Blender child's start and scene set-up, once per render process
+    "image_s": 0.036,          # per image: camera, visibility rays, keypoints
+    "data_s_per_mp": 0.18,     # the 1-sample data render, per megapixel
+    "file_s_per_mp": 0.016,    # each image file's encoding, per megapixel
+    "shaded_image_s": 0.066,   # a shaded render of its own (samples > 1): per image
+    "sample_s_per_mp": 0.082,  # ... and per sample and megapixel
+}
+
 
 class LedgerError(RuntimeError):
     """The ledger file cannot be opened or written (a bad budget.ledger_path, a full disk, a
@@ -156,6 +172,66 @@ def estimate_from_status(status: dict, gpu_class: str, idle_timeout_s,
                "delay_ms": delay_ms, "execution_ms": exec_ms, "gpu_class": gpu_class,
                "idle_timeout_s": idle_timeout_s, "startup_s": startup_s, "estimated": True}
     return usd, details
+
+
+def estimate_render_seconds(size: dict, model: dict | None = None) -> float:
+    """Seconds one render process takes for a job of this size (spec.job_size) by RENDER_MODEL."""
+    m = RENDER_MODEL if model is None else model
+    images, mp = size["images"], size["width"] * size["height"] / 1e6
+    t = m["startup_s"] + images * (m["image_s"] + mp * (m["data_s_per_mp"] + size["files_per_image"] * m["file_s_per_mp"]))
+    if size["shaded_samples"] > 1:
+        t += images * (m["shaded_image_s"] + mp * size["shaded_samples"] * m["sample_s_per_mp"])
+    return t
+
+
+def estimate_job(spec: dict, runpod: dict | None = None, views: int | None = None) -> dict:
+    """A normalized spec's estimate: {"size": spec.job_size, "seconds": render seconds by
+    RENDER_MODEL, "usd": the RunPod cost by estimate_cost (None unless ``runpod``, the settings'
+    runpod section, is given: seconds x speed_factor of execution, its start-up and idle)}.
+    ``views``: only that many of the spec's views (a shard)."""
+    from .spec import job_size
+
+    size = job_size(spec, views)
+    seconds = estimate_render_seconds(size)
+    usd = None
+    if runpod is not None:
+        usd = estimate_cost(seconds * runpod["speed_factor"], None, runpod["gpu_class"], runpod["idle_timeout_s"],
+                            runpod["startup_s"])
+    return {"size": size, "seconds": seconds, "usd": usd, "text": describe_size(size, seconds)
+            + ("" if usd is None else f", ~${usd:.2f} on RunPod ({runpod['gpu_class']})")}
+
+
+def describe_size(size: dict, seconds: float) -> str:
+    """'48 images (4 views x 12 poses) at 512x512, 12.6 megapixels, 10 files per image, ~1 min to render'."""
+    samples = f", shaded at {size['shaded_samples']} samples" if size["shaded_samples"] > 1 else ""
+    return (f"{size['images']} images ({size['views']} views x {size['poses']} poses) at "
+            f"{size['width']}x{size['height']}, {size['megapixels']:.1f} megapixels, {size['files_per_image']} "
+            f"files per image{samples}, ~{_duration(seconds)} to render")
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def check_job_limits(size: dict, seconds: float, limits: dict) -> None:
+    """Refuses a job over the configured caps (settings ``limits``): SpecError naming the cap,
+    the job's value and the cap's value."""
+    from .errors import SpecError
+
+    desc = describe_size(size, seconds)
+    for key, value, unit in (("max_images", size["images"], " images"),
+                             ("max_megapixels", size["megapixels"], " megapixels"),
+                             ("max_render_s", seconds, " s of estimated render time")):
+        cap = limits[key]
+        if value > cap:
+            got = desc if key == "max_images" else f"{value:.0f}{unit} (the job: {desc})"
+            raise SpecError(f"limits.{key}", f"got {got}",
+                            f"at most {cap:g}{unit}: use fewer views, poses or pixels, or raise limits.{key} "
+                            "in the config")
 
 
 def _utc(now) -> datetime:

@@ -1,6 +1,6 @@
 """The command line (``python -m pose_factory …``, or ``pose-factory …`` when the pack is pip-installed).
 
-    render SPEC [--out FOLDER] [--project NAME] [--force] [--backend local|runpod] [--no-sheet]
+    render SPEC [--out FOLDER] [--project NAME] [--force] [--backend local|runpod] [--no-sheet] [--dry-run]
     demo [--out FOLDER] [--force]
     list [PROJECT]                        projects; or a project's batches and where each one is
     pull BATCH | pull-latest [PROJECT]    storage -> data/raw/<project>/<batch>/ (the mirror)
@@ -117,7 +117,30 @@ def run(spec: dict, out: str | None, project: str | None, force: bool, sheet: bo
     return payload
 
 
+def _dry_run(a):
+    """The job's batch id and estimate, and whether the config's limits let it through; submits
+    nothing. Over a limit: the estimate is printed, then the refusal (exit 2)."""
+    settings = settings_mod.load_settings(a.config)
+    norm, project, bid = render.prepare(spec_mod.load_spec_file(a.spec), a.project)
+    backend = a.backend or settings["client"]
+    est = budget.estimate_job(norm, settings["runpod"] if backend == "runpod" else None)
+    lim = settings["limits"]
+    lines = [f"dry run, nothing submitted: {project}/{bid} ({backend})", f"estimate: {est['text']}",
+             f"limits: {lim['max_images']:g} images, {lim['max_megapixels']:g} megapixels, "
+             f"{lim['max_render_s']:g} s of estimated render time (config limits.*)"]
+    try:
+        client.check_limits(norm, settings, backend)
+    except errors.SpecError:
+        if not a.json:
+            print("\n".join(lines))
+        raise
+    lines.append("within the limits: it would be submitted (unless the batch is already in storage)")
+    return {"project": project, "batch_id": bid, "backend": backend, "estimate": est, "_text": "\n".join(lines)}
+
+
 def _render(a, settings):
+    if a.dry_run:
+        return _dry_run(a)
     return run(spec_mod.load_spec_file(a.spec), a.out, a.project, a.force, not a.no_sheet, a.backend, a.json,
                a.config)
 
@@ -348,6 +371,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--project", help="overrides the spec's project")
     r.add_argument("--force", action="store_true", help="re-render even if the batch exists")
     r.add_argument("--no-sheet", action="store_true", help="skip the contact sheet")
+    r.add_argument("--dry-run", action="store_true",
+                   help="print the batch id, the size and time (and RunPod cost) estimate and the limits; submit nothing")
     d = add("demo", _demo, "render the demo batch (3 poses x 4 views, 512x512) and its contact sheet")
     d.add_argument("--out", default="out/demo")
     d.add_argument("--force", action="store_true")

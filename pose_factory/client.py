@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import budget, index, render, settings as settings_mod
+from . import budget, index, render, settings as settings_mod, spec as spec_mod
 from .storage import batch_lock, read_manifest
 
 STATES = ("queued", "rendering", "extracting", "uploading", "completed")
@@ -114,6 +114,7 @@ class _Client:
         before = read_manifest(self.storage, project, bid)
         if before is not None and not force:
             return JobResult(bid, project, before, False, self.backend)
+        check_limits(spec, self.settings, self.backend)
         check_cancel = check_cancel or (lambda: None)
         with self._exclusive(project, bid, force, before, check_cancel) as done:
             if done is not None:  # rendered by another process of this machine while this one waited
@@ -134,6 +135,16 @@ class _Client:
 
     def _render(self, job_id, spec, project, bid, force, progress, check_cancel):
         raise NotImplementedError
+
+
+def check_limits(spec: dict, settings: dict, backend: str | None = None) -> dict:
+    """The normalized spec's estimate (budget.estimate_job; with the RunPod cost when the backend,
+    default the config's ``client``, is runpod) when it is within the settings' caps on images,
+    megapixels and estimated render seconds; else SpecError naming the cap and the value."""
+    runpod = (backend or settings["client"]) == "runpod"
+    est = budget.estimate_job(spec, settings["runpod"] if runpod else None)
+    budget.check_job_limits(est["size"], est["seconds"], settings["limits"])
+    return est
 
 
 # --- local ---------------------------------------------------------------------------------------
@@ -293,11 +304,6 @@ def plan_shards(n_views: int, max_shard_views: int) -> list[tuple[int, int]]:
     return list(zip(bounds[:-1], bounds[1:]))
 
 
-def _n_views(spec: dict) -> int:
-    c = spec["cameras"]
-    return c["views"] if c["type"] == "orbit" else len(c["cameras"])
-
-
 class RunPodClient(_Client):
     """RunPod serverless through the v2 API (DESIGN.md §5): /run, /status, /cancel."""
 
@@ -351,12 +357,11 @@ class RunPodClient(_Client):
             yield render.done_meanwhile(self.storage, project, bid, force, before)
 
     def _estimate(self, spec: dict, views: int) -> float:
-        images = views * len(spec["subjects"][0]["poses"])
-        return budget.estimate_cost(images * self.rp["seconds_per_image"], None, self.rp["gpu_class"],
-                                    self.rp["idle_timeout_s"], self.rp["startup_s"])
+        """USD of one job rendering ``views`` of the spec's views (budget.estimate_job)."""
+        return budget.estimate_job(spec, self.rp, views)["usd"]
 
     def _render(self, job_id, spec, project, bid, force, progress, check_cancel):
-        n_views = _n_views(spec)
+        n_views = spec_mod.n_views(spec)
         shards = plan_shards(n_views, self.rp["max_shard_views"])
         sharded = len(shards) > 1
         jobs = [{"views": v} for v in shards]
@@ -524,5 +529,5 @@ def run_job(spec: dict, *, project: str | None = None, force: bool = False, back
     return result
 
 
-__all__ = ["run_job", "get_client", "close_clients", "active_jobs", "plan_shards", "JobResult", "JobFailed",
+__all__ = ["run_job", "check_limits", "get_client", "close_clients", "active_jobs", "plan_shards", "JobResult", "JobFailed",
            "JobCancelled", "JobTimeout", "ClientConfigError", "LocalClient", "RunPodClient"]

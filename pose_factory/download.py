@@ -5,19 +5,28 @@
 A file is written as ``<name>.part`` and renamed into place only once its size and sha256 match
 the manifest, so a reader never sees a partial file under its real name. A ``.part`` left by a
 broken transfer is resumed with a Range GET when the backend can (``iter_range``).
+
+Reading the cache trusts a file only while it is what was verified: when its sha256 matched,
+its size, modification and change times (ns) and inode are stamped in ``.verified.json`` beside
+it. Any write to the file changes its change time, so a stamp that still matches vouches for the
+bytes without hashing them again; a file without a matching stamp is hashed (and stamped when it
+matches) before it is served (``verified_file``).
 """
 from __future__ import annotations
 
 import json
 import os
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from .errors import StorageError
+from .manifest import validate_manifest
 from .storage import MANIFEST_NAME, batch_prefix, read_manifest, sha256_file, validate_key
 
 PART_SUFFIX = ".part"
+STAMPS_NAME = ".verified.json"  # a manifest key never starts with '.'
 
 
 def download_batch(storage, project: str, batch_id: str, cache_root, names=None, workers: int = 16,
@@ -30,11 +39,11 @@ def download_batch(storage, project: str, batch_id: str, cache_root, names=None,
     already in the cache with its hash).
     Files already in the cache with their size and hash are not fetched again; the manifest is
     read from storage each call (see ``cached_batch`` for a look-up that touches no storage)."""
+    prefix = batch_prefix(project, batch_id)  # a bad project or batch id: refused before any path is made
     if manifest is None:
         manifest = read_manifest(storage, project, batch_id)
     if manifest is None:
         raise StorageError(f"batch {project}/{batch_id} has no manifest: unknown or not complete")
-    prefix = batch_prefix(project, batch_id)
     folder = Path(cache_root).resolve() / project / batch_id
     folder.mkdir(parents=True, exist_ok=True)
     folder = folder.resolve()
@@ -64,34 +73,96 @@ def download_batch(storage, project: str, batch_id: str, cache_root, names=None,
             for f in futures:
                 f.cancel()
             raise
+    stamps = load_stamps(folder)
+    for (key, sha, _), path in zip(jobs, targets):
+        stamps[key] = _stamp(path, sha)
+    save_stamps(folder, stamps)
     _write_atomic(folder / MANIFEST_NAME,
                   json.dumps(manifest, indent=1, sort_keys=True).encode("utf-8"))
     return manifest, folder
 
 
+def cached_manifest(cache_root, project: str, batch_id: str) -> dict | None:
+    """The cache's copy of the batch's manifest when it is a valid manifest of this project and
+    batch (validate_manifest); else None. Touches no storage."""
+    batch_prefix(project, batch_id)  # a bad project or batch id is refused, never made into a path
+    folder = Path(cache_root).resolve() / project / batch_id
+    try:
+        manifest = validate_manifest(json.loads((folder / MANIFEST_NAME).read_bytes()))
+    except (OSError, ValueError, RecursionError):  # ManifestError is a ValueError
+        return None
+    if manifest["batch_id"] != batch_id:
+        return None
+    # a renamed or copied batch keeps the project it was rendered in: its folder's project is the one
+    return dict(manifest, project=project)
+
+
 def cached_batch(cache_root, project: str, batch_id: str, names=None, created_at=None):
     """(manifest, folder) from the cache alone, touching no storage, when the cached manifest is
-    this batch's (and, when ``created_at`` is given, the same render: a forced re-render writes a
-    new created_at) and every file of the passes in ``names`` (those the batch has; all when None)
-    is in place with its size. Else None. Files only get their real name once their hash matched
-    (see _fetch), so size is checked here, not the hash."""
+    a valid one of this batch (and, when ``created_at`` is given, the same render: a forced
+    re-render writes a new created_at) and every file of the passes in ``names`` (those the batch
+    has; all when None) is in place with the manifest's bytes (verified_file). Else None."""
+    manifest = cached_manifest(cache_root, project, batch_id)  # validates the project and batch id first
     folder = (Path(cache_root) / project / batch_id).resolve()
+    if manifest is None or (created_at is not None and manifest["created_at"] != created_at):
+        return None
+    wanted = None if names is None else set([names] if isinstance(names, str) else names)
+    stamps = load_stamps(folder)
+    before = dict(stamps)
     try:
-        manifest = json.loads((folder / MANIFEST_NAME).read_bytes())
-        if manifest.get("batch_id") != batch_id:  # (its "project" is the old name after a rename)
-            return None
-        if created_at is not None and manifest.get("created_at") != created_at:
-            return None
-        wanted = None if names is None else set([names] if isinstance(names, str) else names)
         for e in manifest["entries"]:
             for n, info in e["files"].items():
-                if wanted is not None and n not in wanted:
-                    continue
-                if os.stat(safe_path(folder, info["key"])).st_size != info["size"]:
+                if (wanted is None or n in wanted) and verified_file(folder, info, stamps) is None:
                     return None
-    except (OSError, ValueError, KeyError, TypeError, AttributeError, StorageError):
-        return None
+    finally:
+        if stamps != before:
+            save_stamps(folder, stamps)
     return manifest, folder
+
+
+def load_stamps(folder) -> dict:
+    """{key: [size, mtime_ns, ctime_ns, inode, sha256]} of the batch folder's verified files."""
+    try:
+        stamps = json.loads((Path(folder) / STAMPS_NAME).read_bytes())
+    except (OSError, ValueError, RecursionError):
+        return {}
+    return stamps if isinstance(stamps, dict) else {}
+
+
+def save_stamps(folder, stamps: dict) -> None:
+    """Writes the stamps atomically (a unique temp file, then a rename); a cache that cannot be
+    written is still served: its files are hashed again next time."""
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=STAMPS_NAME + ".", suffix=PART_SUFFIX)
+    except OSError:
+        return
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(stamps, fh, sort_keys=True)
+        os.replace(tmp, Path(folder) / STAMPS_NAME)
+    except OSError:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def _stamp(path: Path, sha: str) -> list:
+    st = path.stat()
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, sha]
+
+
+def verified_file(folder, info: dict, stamps: dict) -> Path | None:
+    """The cached file of a manifest file entry ({key, sha256, size}) when it holds those bytes:
+    its stamp in ``stamps`` still matches the file, or its sha256 does now (then ``stamps`` gets
+    its stamp). None when it is missing or differs. An unsafe key raises StorageError."""
+    path = safe_path(Path(folder).resolve(), info["key"])
+    try:
+        if stamps.get(info["key"]) == _stamp(path, info["sha256"]):
+            return path
+        if not _matches(path, info["sha256"], info["size"]):
+            return None
+        stamps[info["key"]] = _stamp(path, info["sha256"])
+    except OSError:  # missing, a folder, unreadable
+        return None
+    return path
 
 
 def safe_path(folder: Path, key: str) -> Path:

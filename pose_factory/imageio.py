@@ -1,9 +1,39 @@
-"""PNG reading and writing (8-bit RGB/gray, 16-bit gray) through OpenCV, imported lazily."""
+"""PNG reading and writing (8-bit RGB/gray, 16-bit gray) through OpenCV, imported lazily, and a
+PNG's header read without decoding it (what a loader checks before it lets a decoder allocate)."""
 from __future__ import annotations
 
 import os
+import struct
+import zlib
 
 import numpy as np
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_HEADER_BYTES = 33  # signature (8) + IHDR: length (4), type (4), 13 bytes of data, CRC (4)
+COLOUR_TYPES = {0: "gray", 2: "RGB", 3: "palette", 4: "gray+alpha", 6: "RGBA"}
+
+
+def png_header(head: bytes, name: str = "image") -> tuple[int, int, int, int]:
+    """(width, height, bit depth, colour type) from the first PNG_HEADER_BYTES of a PNG (its IHDR
+    chunk, which the PNG standard puts first). OSError naming ``name`` when they are not a PNG's."""
+    if len(head) < PNG_HEADER_BYTES or head[:8] != PNG_SIGNATURE:
+        raise OSError(f"{name}: not a PNG file (no PNG signature)")
+    length, kind = struct.unpack(">I4s", head[8:16])
+    if kind != b"IHDR" or length != 13 or zlib.crc32(head[12:29]) != struct.unpack(">I", head[29:33])[0]:
+        raise OSError(f"{name}: not a valid PNG (its first chunk is not a sound IHDR)")
+    width, height, depth, colour = struct.unpack(">IIBB", head[16:26])
+    return width, height, depth, colour
+
+
+def read_png_header(path) -> tuple[int, int, int, int]:
+    """png_header of a file: reads its first 33 bytes, decodes nothing."""
+    with open(path, "rb") as fh:
+        return png_header(fh.read(PNG_HEADER_BYTES), os.fspath(path))
+
+
+def describe_png(depth: int, colour: int) -> str:
+    """'8-bit RGB', '16-bit gray'."""
+    return f"{depth}-bit {COLOUR_TYPES.get(colour, f'colour type {colour}')}"
 
 
 def _cv2():

@@ -4,21 +4,26 @@ the network (DESIGN.md §5: INPUT_TYPES must not call storage).
     <cache_root>/index.json   {"version": 1, "projects": {"demo": {"3f2a…": {"created_at", "views",
                                 "frames", "width", "height", "passes"}}}}
 
-It is filled when this machine makes or loads a batch (``record``) and by ``refresh``, which lists
-the configured storage. Written atomically; a damaged index is rebuilt empty, never fatal.
+It is filled when this machine makes or loads a batch (``record``, from a validated manifest) and
+by ``refresh``, which lists the configured storage. Written atomically; a damaged index is rebuilt
+empty, never fatal, and what ``load`` returns holds only valid project names and batch ids, so a
+hand-edited or poisoned file cannot put a path or a bad name in front of a route.
 """
 from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 import threading
 from pathlib import Path
 
+from .manifest import validate_manifest
 from .spec import validate_project_name
 from .storage import list_batches, read_manifest
 
 INDEX_NAME = "index.json"
+_BATCH_RE = re.compile(r"[0-9a-f]{16}")
 _lock = threading.Lock()  # one ComfyUI process, several threads (executor, server routes)
 
 
@@ -26,16 +31,25 @@ def _path(cache_root) -> Path:
     return Path(cache_root) / INDEX_NAME
 
 
-def load(cache_root) -> dict:
-    """{project: {batch_id: summary}}; empty when there is no index or it cannot be read."""
+def _valid_project(name) -> bool:
     try:
-        data = json.loads(_path(cache_root).read_text(encoding="utf-8"))
-        projects = data["projects"]
-        if isinstance(projects, dict) and all(isinstance(b, dict) for b in projects.values()):
-            return projects
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    return {}
+        validate_project_name(name)
+    except ValueError:
+        return False
+    return True
+
+
+def load(cache_root) -> dict:
+    """{project: {batch_id: summary}}; empty when there is no index or it cannot be read. Entries
+    under an invalid project name or batch id, or whose summary is not an object, are left out."""
+    try:
+        projects = json.loads(_path(cache_root).read_text(encoding="utf-8"))["projects"]
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
+        return {}
+    if not isinstance(projects, dict):
+        return {}
+    return {name: {bid: summ for bid, summ in batches.items() if _BATCH_RE.fullmatch(bid) and isinstance(summ, dict)}
+            for name, batches in projects.items() if _valid_project(name) and isinstance(batches, dict)}
 
 
 def _save(cache_root, projects: dict) -> None:
@@ -61,7 +75,8 @@ def summary(manifest: dict) -> dict:
 
 
 def record(cache_root, manifest: dict) -> None:
-    """Adds (or updates) one batch from its manifest."""
+    """Adds (or updates) one batch from its manifest; ManifestError when it is not a valid one."""
+    validate_manifest(manifest)
     with _lock:
         projects = load(cache_root)
         projects.setdefault(manifest["project"], {})[manifest["batch_id"]] = summary(manifest)

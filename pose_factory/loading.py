@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from . import index
-from .errors import SpecError, StorageError, echo
+from .errors import ManifestError, SpecError, StorageError, echo
 from .parsing import loads_json
 from .mannequin import PART_GROUPS, PART_LABEL, PARTS
 from .passes import NORMAL_CONVENTIONS, NORMAL_DIRS, depth_to_u8
@@ -32,6 +32,7 @@ SELECTION_HELP = "'all', a list like '0,2', a range like '0-3', or both ('0,2-3'
 POSE_PASSES = ("openpose", "keypoints", "shaded")
 _TOKEN = re.compile(r"(\d{1,9})(?:\s*-\s*(\d{1,9}))?")  # no index has more digits
 _DECODE_WORKERS = min(8, os.cpu_count() or 1)
+MAX_JSON_BYTES = 1 << 20  # a keypoints file: ~8 KB with hands and face
 
 
 class SelectionError(SpecError):
@@ -113,18 +114,61 @@ def parse_parts(text) -> list[int]:
 
 
 # --- fetching --------------------------------------------------------------------------------
+def check_manifest_limits(manifest: dict, limits: dict | None = None) -> dict:
+    """manifest when its sizes are within what a spec may ask (spec.MAX_SIZE pixels a side,
+    MAX_VIEWS views, MAX_POSES frames), its files' sizes within what such images can need
+    (_file_bytes_cap) and, given the settings' ``limits``, within its caps on images and
+    megapixels; else ManifestError naming the field, the manifest's value and the cap. Checked
+    before anything is downloaded or allocated from the manifest's sizes."""
+    from .spec import MAX_POSES, MAX_SIZE, MAX_VIEWS
+
+    for field, value, cap in (("width", manifest["width"], MAX_SIZE), ("height", manifest["height"], MAX_SIZE),
+                              ("views", len(manifest["views"]), MAX_VIEWS), ("frames", manifest["frames"], MAX_POSES)):
+        if value > cap:
+            raise ManifestError(field, f"got {value}, allowed: at most {cap} (the JobSpec's limit)")
+    pixels = manifest["width"] * manifest["height"]
+    for i, e in enumerate(manifest["entries"]):
+        for name, info in e["files"].items():
+            cap = _file_bytes_cap(info["key"], pixels)
+            if info["size"] > cap:
+                raise ManifestError(f"entries[{i}].files.{name}.size",
+                                    f"got {info['size']} bytes, allowed: at most {cap} for a "
+                                    f"{manifest['width']}x{manifest['height']} batch")
+    if limits is not None:
+        images = len(manifest["views"]) * manifest["frames"]
+        mp = images * pixels / 1e6
+        for key, value, unit in (("max_images", images, "images"), ("max_megapixels", mp, "megapixels")):
+            if value > limits[key]:
+                raise ManifestError("views", f"the batch holds {value:g} {unit}, allowed: at most "
+                                             f"{limits[key]:g} (limits.{key} in the config)")
+    return manifest
+
+
+def _file_bytes_cap(key: str, pixels: int) -> int:
+    """The most bytes a batch file may have: a PNG or EXR no more than its pixels uncompressed
+    (16-bit RGBA; an EXR up to 16 float channels) plus 1 MB; a keypoints JSON 1 MB. A file over
+    it is refused before it is downloaded."""
+    per_pixel = {"png": 8, "exr": 64}.get(key.rsplit(".", 1)[-1], 0)
+    return per_pixel * pixels + MAX_JSON_BYTES
+
+
 def fetch_batch(settings: dict, project: str, batch_id: str, names, progress=None, storage=None):
     """(manifest, folder) with the named passes (those the batch has) of every entry in the local
     cache. A batch already cached whole for these passes — and not re-rendered since, by the
     index's created_at — is served from the cache without touching storage; otherwise the missing
-    files are downloaded (parallel, verified). The batch is recorded in the local index."""
+    files are downloaded (parallel, verified). The manifest's sizes are checked against the
+    limits (check_manifest_limits) before anything is downloaded. The batch is recorded in the
+    local index."""
     from .download import cached_batch, download_batch
-    from .storage import read_manifest
+    from .storage import batch_prefix, read_manifest
 
+    batch_prefix(project, batch_id)  # a bad project or batch id is refused before any path is made of it
     cache_root = settings["storage"]["cache_root"]
+    limits = settings.get("limits")
     known = index.load(cache_root).get(project, {}).get(batch_id)
     hit = cached_batch(cache_root, project, batch_id, names, created_at=(known or {}).get("created_at"))
     if hit is not None:
+        check_manifest_limits(hit[0], limits)
         if known is None:
             index.record(cache_root, hit[0])
         return hit
@@ -138,6 +182,7 @@ def fetch_batch(settings: dict, project: str, batch_id: str, names, progress=Non
 
         raise StorageError(f"batch {project}/{batch_id} has no manifest in storage: unknown, or not "
                            "complete yet (a batch without a manifest is never loaded)")
+    check_manifest_limits(manifest, limits)
     have = batch_passes(manifest)
     wanted = [n for n in names if n in have]
     manifest, folder = download_batch(storage, project, batch_id, cache_root, names=wanted, progress=progress,
@@ -153,6 +198,41 @@ def _cv2():
     return get()
 
 
+class ImageHeaderError(StorageError):
+    """A batch image whose PNG header does not match its manifest (size or format): refused
+    before it is decoded."""
+
+
+def check_png_header(head: bytes, where: str, manifest: dict, name: str, mode: str = "rgb") -> None:
+    """Refuses a pass image whose PNG header (the first imageio.PNG_HEADER_BYTES of the file)
+    does not match the manifest's width and height, or is not the pass's format: 8-bit
+    gray/RGB/RGBA for colour passes (mode 'rgb'), 8-bit gray for masks and labels, 16-bit gray for
+    depth16 (mode 'gray'). ImageHeaderError names the file, its size and the manifest's;
+    StorageError when it is no PNG at all. Nothing is decoded or allocated from the file's sizes."""
+    from .imageio import describe_png, png_header
+
+    w, h = manifest["width"], manifest["height"]
+    try:
+        fw, fh, depth, colour = png_header(head, where)
+    except OSError as e:  # not a picture at all: unreadable, as a corrupt file is
+        raise StorageError(f"{name} image {e}; the manifest says a {w}x{h} PNG") from None
+    if (fw, fh) != (w, h):
+        raise ImageHeaderError(f"{name} image {where} is {fw}x{fh} pixels ({describe_png(depth, colour)}), the "
+                               f"manifest says {w}x{h}: refused before decoding")
+    want_depth, colours = ((16 if name == "depth16" else 8), (0,)) if mode == "gray" else (8, (0, 2, 6))
+    if depth != want_depth or colour not in colours:
+        allowed = " or ".join(describe_png(want_depth, c) for c in colours)
+        raise ImageHeaderError(f"{name} image {where} is {describe_png(depth, colour)}, allowed: {allowed}")
+
+
+def check_png(path, manifest: dict, name: str, mode: str = "rgb") -> None:
+    """check_png_header of a file: reads its first bytes only."""
+    from .imageio import PNG_HEADER_BYTES
+
+    with open(path, "rb") as fh:
+        check_png_header(fh.read(PNG_HEADER_BYTES), os.fspath(path), manifest, name, mode)
+
+
 def _read(path, flags):
     cv2 = _cv2()
     img = cv2.imread(os.fspath(path), flags)
@@ -161,13 +241,16 @@ def _read(path, flags):
     return img
 
 
-def _decode(folder, entries, name, mode):
+def _decode(folder, manifest, entries, name, mode):
     """Stack of the pass's images for the entries: mode 'rgb' -> uint8 [B,H,W,3], 'gray' ->
-    [B,H,W] at the file's bit depth. None when an entry lacks the pass."""
+    [B,H,W] at the file's bit depth. None when an entry lacks the pass. Every file's header is
+    checked against the manifest (check_png) before any is decoded."""
     if any(name not in e["files"] for e in entries):
         return None
     cv2 = _cv2()
     paths = [os.path.join(folder, e["files"][name]["key"]) for e in entries]
+    for path in paths:
+        check_png(path, manifest, name, mode)
     first = _read(paths[0], cv2.IMREAD_UNCHANGED)
     out = np.empty((len(paths),) + first.shape[:2] + ((3,) if mode == "rgb" else ()),
                    np.uint8 if mode == "rgb" else first.dtype)
@@ -206,15 +289,30 @@ def as_float(u8: np.ndarray) -> np.ndarray:
     return out
 
 
-def read_keypoints(folder, entries) -> list:
-    """The POSE_KEYPOINT frames (one dict per entry) of the selection, as stored."""
+def read_keypoints(folder, entries, manifest: dict) -> list:
+    """The POSE_KEYPOINT frames (one dict per entry) of the selection, as stored; each checked with
+    openpose.validate_pose_keypoint and its canvas against the manifest's size (ManifestError
+    naming the file and what is wrong)."""
+    from .openpose import validate_pose_keypoint
+
     frames = []
     for e in entries:
         if "keypoints" not in e["files"]:
             raise SelectionError("keypoints", "the batch has no keypoints pass", "a batch rendered with keypoints")
         path = os.path.join(folder, e["files"]["keypoints"]["key"])
-        with open(path, "rb") as fh:
-            frames.append(loads_json(fh.read(), lambda message, path=path: StorageError(f"{path}: {message}")))
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read(MAX_JSON_BYTES + 1)
+            if len(data) > MAX_JSON_BYTES:
+                raise ValueError(f"over {MAX_JSON_BYTES} bytes")
+            (frame,) = validate_pose_keypoint(loads_json(data, ValueError))
+        except (ValueError, RecursionError) as err:  # JSON, UTF-8 and POSE_KEYPOINT errors
+            raise ManifestError(path, f"not a valid POSE_KEYPOINT frame ({str(err)[:200]})") from None
+        canvas = (frame["canvas_width"], frame["canvas_height"])
+        if canvas != (manifest["width"], manifest["height"]):
+            raise ManifestError(path, f"canvas {canvas[0]}x{canvas[1]}, allowed: the batch's "
+                                      f"{manifest['width']}x{manifest['height']}")
+        frames.append(frame)
     return frames
 
 
@@ -232,15 +330,15 @@ def load_pose(folder, manifest, entries, hands: bool = True, face: bool = True, 
 
     if occluded not in OCCLUDED_MODES:
         raise SelectionError("occluded", f"got {occluded!r}", "one of " + ", ".join(OCCLUDED_MODES))
-    keypoints = read_keypoints(folder, entries)
+    keypoints = read_keypoints(folder, entries, manifest)
     drawn = _openpose_flags(manifest)
     openpose = None
     if (hands, face, occluded) == (drawn["hands"], drawn["face"], drawn["occluded"]):
-        openpose = _decode(folder, entries, "openpose", "rgb")
+        openpose = _decode(folder, manifest, entries, "openpose", "rgb")
     if openpose is None:
         openpose = np.stack([draw_pose(k, hands=hands, face=face, sdxl_sticks=drawn["sdxl_sticks"], occluded=occluded)
                              for k in keypoints])
-    return {"openpose": openpose, "keypoints": keypoints, "shaded": _decode(folder, entries, "shaded", "rgb")}
+    return {"openpose": openpose, "keypoints": keypoints, "shaded": _decode(folder, manifest, entries, "shaded", "rgb")}
 
 
 def depth_normal_passes(depth_range: str, normal_convention: str) -> tuple:
@@ -272,20 +370,20 @@ def load_depth_normal(folder, manifest, entries, depth_range: str = "batch", nor
     names = depth_normal_passes(depth_range, normal_convention)
     label_ids = parse_parts(parts) if isinstance(parts, str) else sorted(int(p) for p in parts)
     out = {}
-    mask_u8 = _decode(folder, entries, "mask", "gray")
+    mask_u8 = _decode(folder, manifest, entries, "mask", "gray")
     out["subject"] = None if mask_u8 is None else (mask_u8 > 127).astype(np.float32)
     if depth_range == "batch":
-        out["depth"] = _decode(folder, entries, "depth", "rgb")
+        out["depth"] = _decode(folder, manifest, entries, "depth", "rgb")
     else:
-        mm = _decode(folder, entries, "depth16", "gray")
+        mm = _decode(folder, manifest, entries, "depth16", "gray")
         if mm is None:
             out["depth"] = None
         else:
             masks = mm > 0 if mask_u8 is None else (mask_u8 > 127)
             out["depth"] = np.stack([image_depth(mm[i], masks[i]) for i in range(len(mm))])
-    out["normal"] = _decode(folder, entries, names[1], "rgb")
-    out["seg"] = _decode(folder, entries, "seg", "rgb")
-    labels = _decode(folder, entries, "parts", "gray")
+    out["normal"] = _decode(folder, manifest, entries, names[1], "rgb")
+    out["seg"] = _decode(folder, manifest, entries, "seg", "rgb")
+    labels = _decode(folder, manifest, entries, "parts", "gray")
     if labels is None:
         out["parts"] = None
     else:

@@ -44,11 +44,12 @@ DEFAULTS = {
     "worker_python": "",
     "client": "local",
     "runpod": {"gpu_class": "24gb", "idle_timeout_s": 5, "startup_s": DEFAULT_STARTUP_S, "max_shard_views": 8,
-               "poll_interval_s": 2, "job_timeout_s": 1800, "seconds_per_image": 0.5,
+               "poll_interval_s": 2, "job_timeout_s": 1800, "speed_factor": 1.0,
                "url_base": "https://api.runpod.ai/v2"},
     "budget": {"monthly_gpu_limit_usd": DEFAULT_MONTHLY_LIMIT_USD, "ledger_path": ""},
     # the sync CLI: storage.cache_root is the mirror (raw/); these sit beside it under the data root
     "sync": {"working_root": "", "archive_root": "", "parallel_transfers": 16},
+    "limits": {"max_images": 8192, "max_megapixels": 8192, "max_render_s": 14400},
 }
 # Where an empty path key points, under the data root.
 DATA_LAYOUT = {("storage", "local_root"): "storage", ("storage", "cache_root"): "raw",
@@ -124,7 +125,7 @@ def validate_settings(s: dict) -> dict:
     _number(rp["startup_s"], "runpod.startup_s", 0, 3600)
     _number(rp["poll_interval_s"], "runpod.poll_interval_s", 0.05, 60)
     _number(rp["job_timeout_s"], "runpod.job_timeout_s", 1, 86400)
-    _number(rp["seconds_per_image"], "runpod.seconds_per_image", 0, 600)
+    _number(rp["speed_factor"], "runpod.speed_factor", 0.001, 1000)
     if isinstance(rp["max_shard_views"], bool) or not isinstance(rp["max_shard_views"], int) \
             or not 1 <= rp["max_shard_views"] <= 64:
         raise SettingsError(f"config runpod.max_shard_views: got {echo(rp['max_shard_views'])}, "
@@ -135,6 +136,8 @@ def validate_settings(s: dict) -> dict:
     par = s["sync"]["parallel_transfers"]
     if isinstance(par, bool) or not isinstance(par, int) or not 1 <= par <= 64:
         raise SettingsError(f"config sync.parallel_transfers: got {par!r}, allowed: an integer from 1 to 64")
+    for key in ("max_images", "max_megapixels", "max_render_s"):
+        _number(s["limits"][key], f"limits.{key}", 1, 1e9)
     return s
 
 

@@ -25,6 +25,9 @@ KINDS = ("pose_batch",)  # extract, posture, reconstruct come later
 ALL_PASSES = ("openpose", "keypoints", "depth", "depth16", "normal", "seg", "shaded")
 MAX_VIEWS = 64
 MAX_POSES = 256
+MAX_SIZE = 2048  # render.width and render.height; also the most a loader accepts from a manifest
+# image files each pass writes per (view, frame); keypoints is one small JSON, counted as none
+PASS_FILES = {"openpose": 1, "keypoints": 0, "depth": 1, "depth16": 1, "normal": 3, "seg": 3, "shaded": 1}
 PROJECT_RULE = ("1 to 64 characters: lowercase letters, digits, '-' and '_', starting with a letter or digit, "
                 "not a Windows device name (con, prn, aux, nul, com0-com9, lpt0-lpt9)")
 _PROJECT_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
@@ -148,8 +151,8 @@ def _render(raw) -> dict:
 
     occluded = _choice(op.pop("occluded"), _at(_at(f, "openpose"), "occluded"), OCCLUDED_MODES)
     return {
-        "width": _int(d["width"], _at(f, "width"), 64, 2048, 8),
-        "height": _int(d["height"], _at(f, "height"), 64, 2048, 8),
+        "width": _int(d["width"], _at(f, "width"), 64, MAX_SIZE, 8),
+        "height": _int(d["height"], _at(f, "height"), 64, MAX_SIZE, 8),
         # keypoints are always written: every other pass is drawn from them or checked against them
         "passes": [p for p in ALL_PASSES if p in passes or p == "keypoints"],
         "depth_range": _choice(d["depth_range"], _at(f, "depth_range"), ("batch", "image")),
@@ -242,6 +245,27 @@ def normalize_spec(raw: dict) -> dict:
         "cameras": _cameras(raw.get("cameras", {})),
         "subjects": _subjects(raw["subjects"]),
     }
+
+
+# --- size of the work -----------------------------------------------------------------------------
+def n_views(spec: dict) -> int:
+    """Views of a normalized spec's camera rig."""
+    c = spec["cameras"]
+    return c["views"] if c["type"] == "orbit" else len(c["cameras"])
+
+
+def job_size(spec: dict, views: int | None = None) -> dict:
+    """What a normalized spec asks the renderer for (``views``: only that many of its views, a
+    shard): images (views x poses), width, height, megapixels (of all images together), image
+    files per image (PASS_FILES of its passes) and the shaded pass's samples (0 without it)."""
+    r = spec["render"]
+    views = n_views(spec) if views is None else views
+    poses = len(spec["subjects"][0]["poses"])
+    images = views * poses
+    return {"views": views, "poses": poses, "images": images, "width": r["width"], "height": r["height"],
+            "megapixels": images * r["width"] * r["height"] / 1e6,
+            "files_per_image": sum(PASS_FILES[p] for p in r["passes"]),
+            "shaded_samples": r["shaded_samples"] if "shaded" in r["passes"] else 0}
 
 
 # --- hashing ------------------------------------------------------------------------------------

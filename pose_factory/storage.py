@@ -308,6 +308,9 @@ def read_manifest(storage: Storage, project: str, batch_id: str) -> dict | None:
     validate_manifest(m)
     if m["batch_id"] != batch_id:
         raise ManifestError("batch_id", f"got {m['batch_id']!r} in the manifest stored under {batch_id!r}")
+    # the folder's project is the batch's project: a renamed (or copied) project's manifests keep the
+    # name they were rendered under, and are never indexed or cached under that other name
+    m["project"] = project
     return m
 
 

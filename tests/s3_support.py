@@ -243,19 +243,19 @@ def store(proxy, bucket):
 
 
 # --- batches --------------------------------------------------------------------------------------
-def camera(i: int) -> dict:
+def camera(i: int, width: int = 64, height: int = 64) -> dict:
     """A plausible manifest camera (the manifest checks shapes, not geometry)."""
     return {"index": i, "name": f"v{i:02d}", "location": [0.0, -3.0, 1.0],
             "rotation": [[1, 0, 0], [0, 0, 1], [0, -1, 0]],
             "world_to_camera": [[1, 0, 0, 0], [0, 0, -1, 1], [0, 1, 0, 3], [0, 0, 0, 1]],
-            "intrinsics": {"fx": 100.0, "fy": 100.0, "cx": 31.5, "cy": 31.5, "width": 64, "height": 64,
-                           "orthographic": False, "ortho_scale": "auto"}}
+            "intrinsics": {"fx": 100.0, "fy": 100.0, "cx": (width - 1) / 2, "cy": (height - 1) / 2,
+                           "width": width, "height": height, "orthographic": False, "ortho_scale": "auto"}}
 
 
 def write_batch(storage, project: str, batch_id: str, files: dict, views: int, frames: int,
-                commit: bool = True, on_file=None) -> dict:
+                commit: bool = True, on_file=None, width: int = 64, height: int = 64) -> dict:
     """Uploads ``files`` ({(pass, view, frame): bytes}) through BatchWriter, then the manifest
-    (unless commit is False); returns the manifest."""
+    (unless commit is False) of a width x height batch; returns the manifest."""
     from pose_factory import manifest as M
     from pose_factory.storage import BatchWriter
 
@@ -267,7 +267,8 @@ def write_batch(storage, project: str, batch_id: str, files: dict, views: int, f
         if on_file is not None:
             on_file(name, v, f)
     m = M.build_manifest(batch_id=batch_id, project=project, spec={}, recipe_version=1, worker_version="test",
-                         blender_version="none", width=64, height=64, views=[camera(i) for i in range(views)],
+                         blender_version="none", width=width, height=height,
+                         views=[camera(i, width, height) for i in range(views)],
                          frames=frames, entries=list(entries.values()))
     return w.commit(m) if commit else m
 
@@ -286,3 +287,21 @@ def png_bytes(seed: int, size: int = 64) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(img).save(buf, format="PNG")
     return buf.getvalue()
+
+
+def png_bomb(width: int, height: int, colour: int = 2, depth: int = 8) -> bytes:
+    """A real, valid PNG of width x height black pixels (colour type 0 gray, 2 RGB, 6 RGBA) that
+    compresses about a thousandfold: a few MB on disk, gigabytes once decoded. Built row by row,
+    so making it never holds the decoded image (30000x30000 RGB: about 20 s)."""
+    import struct
+    import zlib
+
+    row = bytes(1 + width * {0: 1, 2: 3, 4: 2, 6: 4}[colour] * depth // 8)  # filter byte 0, then zeros
+    comp = zlib.compressobj(9, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
+    idat = b"".join([comp.compress(row) for _ in range(height)] + [comp.flush()])
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, 0))
+            + chunk(b"IDAT", idat) + chunk(b"IEND", b""))

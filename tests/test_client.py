@@ -251,7 +251,7 @@ def test_runpod_budget_refuses_before_submitting_and_in_a_race_exactly_one(rp_se
     # holds one job: exactly one is refused, and only one job reaches RunPod
     # estimates below any real cost, so the winner's settled cost cannot make room for the loser
     # however late the loser's thread gets to reserve on a busy machine
-    race = {"startup_s": 0, "idle_timeout_s": 0, "seconds_per_image": 0.01}
+    race = {"startup_s": 0, "idle_timeout_s": 0, "speed_factor": 0.03}
     small = rp_client(rp_server, tmp_path / "race", **race)[1]._estimate(render.prepare(spec(views=1), "x")[0], 1)
     limit = small * 1.5
     barrier = threading.Barrier(2)

@@ -202,7 +202,7 @@ def test_hands_and_face_off_redraw_from_keypoints(batch):
     full = loading.load_pose(folder, m, entries)["openpose"][0]
     no_hands = loading.load_pose(folder, m, entries, hands=False)["openpose"][0]
     no_face = loading.load_pose(folder, m, entries, face=False)["openpose"][0]
-    kp = loading.read_keypoints(folder, entries)[0]
+    kp = loading.read_keypoints(folder, entries, m)[0]
     assert np.array_equal(full, openpose.draw_pose(kp))  # what the worker stored is what draw_pose draws
     assert not np.array_equal(no_hands, full) and not np.array_equal(no_face, full)
     assert np.array_equal(no_hands, openpose.draw_pose(kp, hands=False, face=True))

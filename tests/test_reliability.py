@@ -298,8 +298,9 @@ def test_deeply_nested_json_is_named(tmp_path, moto_server, bucket):  # noqa: F8
     kp = tmp_path / "keypoints" / "v00_f0000.json"
     kp.parent.mkdir()
     kp.write_text(deep(100_000))
-    with pytest.raises(StorageError, match="keypoints/v00_f0000.json: JSON nested too deeply"):
-        loading.read_keypoints(tmp_path, [{"files": {"keypoints": {"key": "keypoints/v00_f0000.json"}}}])
+    with pytest.raises(ManifestError, match="keypoints/v00_f0000.json: .*JSON nested too deeply"):
+        loading.read_keypoints(tmp_path, [{"files": {"keypoints": {"key": "keypoints/v00_f0000.json"}}}],
+                               {"width": 64, "height": 64})
 
 
 def test_pose_from_json_node_refuses_deep_nesting():

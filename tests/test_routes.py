@@ -14,6 +14,7 @@ from pose_factory import index as index_mod
 from pose_factory import settings as settings_mod
 from pose_factory.s3 import S3Storage
 from pose_factory.storage import LocalStorage, batch_prefix
+from tests.s3_support import write_batch
 
 PROJECT = "routes-test"
 SPEC = {"project": PROJECT, "render": {"width": 64, "height": 64},
@@ -110,8 +111,8 @@ def test_refresh_with_unknown_names_leaves_the_index_unchanged(tmp_path):
     """Issue 9.8: a refresh indexes only projects storage has; 20 unknown names add nothing."""
     settings, storage = make_settings(tmp_path), LocalStorage(tmp_path / "storage")
     cache_root = settings["storage"]["cache_root"]
-    index_mod.record(cache_root, {"project": "real", "batch_id": "0123456789abcdef", "created_at": "2026-01-01",
-                                  "views": [{}], "frames": 1, "width": 64, "height": 64, "entries": []})
+    index_mod.record(cache_root, write_batch(storage, "real", "0123456789abcdef", {("keypoints", 0, 0): b"{}"},
+                                             views=1, frames=1))
     before = (tmp_path / "cache" / "index.json").read_bytes()
 
     async def scenario(c):

@@ -1,5 +1,6 @@
 """The S3/R2 backend and the batch downloader against a real S3 server (moto, its own process) through
 a loopback proxy that adds 40 ms per request and cuts transfers (DESIGN.md §6)."""
+import hashlib
 import json
 import os
 import signal
@@ -113,6 +114,8 @@ def test_download_batch_parallel(store, proxy, bucket, tmp_path):
     want = {f"{n}/v{v:02d}_f{f:04d}.{'json' if n == 'keypoints' else 'png'}": data for (n, v, f), data in files.items()}
     on_disk = cached(folder)
     assert json.loads(on_disk.pop("manifest.json")) == m
+    stamps = json.loads(on_disk.pop(".verified.json"))  # each file's sha256, stamped once it matched
+    assert {k: v[-1] for k, v in stamps.items()} == {k: hashlib.sha256(d).hexdigest() for k, d in want.items()}
     assert on_disk == want
     assert seen == [(i, len(files)) for i in range(1, len(files) + 1)]
 
@@ -123,7 +126,7 @@ def test_download_batch_parallel(store, proxy, bucket, tmp_path):
 
     # only the passes asked for
     _, only = download_batch(store, "p", BID, tmp_path / "other", names=["openpose"])
-    assert sorted(cached(only)) == ["manifest.json"] + sorted(k for k in want if k.startswith("openpose/"))
+    assert sorted(cached(only)) == [".verified.json", "manifest.json"] + sorted(k for k in want if k.startswith("openpose/"))
     with pytest.raises(StorageError, match="no pass"):
         download_batch(store, "p", BID, tmp_path / "other", names=["depth"])
 

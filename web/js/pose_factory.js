@@ -1,6 +1,6 @@
 // 3D Pose Factory front-end extension (DESIGN.md §2 web/js/):
-//  1. job progress: the server sends "pose_factory.progress" {node, state, done, total, batch_id}
-//     while RequestPoseBatch runs; the node draws "state  done/total (pct%)" under its title bar,
+//  1. job progress: the server sends "pose_factory.progress" {node, state, done, total, batch_id,
+//     estimate} while RequestPoseBatch runs (estimate: the job's size and time, sent before it is submitted); the node draws "state  done/total (pct%)" under its title bar,
 //     cleared when the node's "executed" message arrives or the next run starts (RequestPoseBatch
 //     has no UI output, so ComfyUI sends it no "executed": its last state stays until then).
 //  2. a "refresh batches" button on the loaders: POST /pose_factory/refresh {project} and put the
@@ -35,6 +35,7 @@ function statusText(s) {
   let text = String(s.state ?? "");
   if (total > 0) text += `  ${done}/${total} (${Math.round((100 * done) / total)}%)`;
   if (s.batch_id) text += `  ${s.batch_id}`;
+  if (s.estimate) text += `  (${s.estimate})`;
   return text;
 }
 
