@@ -15,7 +15,7 @@ from .errors import ManifestError, SpecError
 from .spec import validate_project_name
 
 MANIFEST_SCHEMA_VERSION = "1.0"
-KEY_RE = re.compile(r"[a-z0-9_]+/v\d\d_f\d{4}\.(png|json|exr)")
+KEY_RE = re.compile(r"[a-z0-9_]+/v\d\d_f\d{4}\.(png|json|exr|npz)")
 _NAME_RE = re.compile(r"[a-z0-9_]+")
 _SHA_RE = re.compile(r"[0-9a-f]{64}")
 _BATCH_RE = re.compile(r"[0-9a-f]{16}")
