@@ -35,6 +35,43 @@ class Part:
     joints: np.ndarray  # (N,) joint index each vertex is bound to
     materials: np.ndarray  # (F,) 0 = clay, 1 = dark features (eyes, brows, mouth, hair)
 
+    def triangles(self) -> tuple[np.ndarray, np.ndarray]:
+        """((T, 3) vertex indices, (T,) material): every face as triangles, the way Blender gets
+        them, so it never splits a quad itself (triangulate)."""
+        return triangulate(self.verts, self.faces, self.materials)
+
+
+def triangulate(verts, faces, materials) -> tuple[np.ndarray, np.ndarray]:
+    """Faces as triangles, each quad split along the diagonal a mirror-invariant rule picks: the
+    shorter one, else the one whose ends (|x|, y, z) sort first. The mesh is mirror-symmetric
+    (x -> -x), so the mirror image of every quad is split the mirrored way and every triangle has
+    its mirror image: a mirrored pose renders as the flipped image, pixel for pixel."""
+    v = np.asarray(verts, np.float64)
+    tris, mats = [], []
+    for f, m in zip(faces, materials):
+        if len(f) == 3:
+            tris.append(f)
+        elif len(f) == 4:
+            a, b, c, d = f
+            tris += [(a, b, c), (a, c, d)] if _first_diagonal(v, a, b, c, d) else [(a, b, d), (b, c, d)]
+            mats.append(m)
+        else:
+            raise ValueError(f"a face of {len(f)} vertices: the mannequin has triangles and quads only")
+        mats.append(m)
+    return np.asarray(tris, np.int64), np.asarray(mats, np.int32)
+
+
+def _first_diagonal(v, a, b, c, d, tol=1e-9) -> bool:
+    """Whether quad (a, b, c, d) is split along a-c (else b-d), by a rule its mirror image agrees on."""
+    def signature(i, j):
+        ends = sorted((abs(v[k][0]), v[k][1], v[k][2]) for k in (i, j))
+        return [np.linalg.norm(v[i] - v[j]), *ends[0], *ends[1]]
+
+    for p, q in zip(signature(a, c), signature(b, d)):
+        if abs(p - q) > tol:
+            return p < q
+    return True  # a quad that is its own mirror image with the diagonals swapped: none here
+
 
 @dataclass
 class Mannequin:
@@ -51,13 +88,13 @@ class Mannequin:
         return verts, joints
 
     def all_triangles(self) -> np.ndarray:
-        """(T, 3) vertex indices into all_vertices(): every face, quads split in two."""
+        """(T, 3) vertex indices into all_vertices(): every part's triangles (Part.triangles),
+        the ones Blender renders."""
         tris, base = [], 0
         for p in self.parts:
-            for f in p.faces:
-                tris += [(base + f[0], base + f[i], base + f[i + 1]) for i in range(1, len(f) - 1)]
+            tris.append(p.triangles()[0] + base)
             base += len(p.verts)
-        return np.asarray(tris, np.int64)
+        return np.concatenate(tris)
 
 
 # --- mesh builders --------------------------------------------------------------------------
