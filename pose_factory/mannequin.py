@@ -423,13 +423,15 @@ def visibility_rules():
     """Per keypoint: the radius (m) within which a ray's first hit still counts as reaching it,
     and the body parts whose hit counts as its own (DESIGN.md §5). Surface points (face, eyes,
     ears, fingers) have no own part: only a hit right at them counts, so the far side of the
-    head or of a hand is hidden."""
+    head or of a hand is hidden. A hip lies inside the pelvis and the top of its thigh: a hit on
+    either is its own, any other must be within the thigh's radius (the abdomen of a body lying
+    face down, seen from below, covers the hips 11 cm in front of them)."""
     radius = np.full(N_KEYPOINTS, 0.02)
     own = [set() for _ in range(N_KEYPOINTS)]
     rules = {
         "neck": (0.1, ["neck", "chest"]), "shoulder": (0.08, ["upper_arm"]),
         "elbow": (0.06, ["upper_arm", "forearm"]), "wrist": (0.05, ["forearm", "hand"]),
-        "hip": (0.12, ["thigh"]), "knee": (0.07, ["thigh", "shin"]), "ankle": (0.06, ["shin", "foot"]),
+        "hip": (0.09, ["thigh", "pelvis"]), "knee": (0.07, ["thigh", "shin"]), "ankle": (0.06, ["shin", "foot"]),
     }
     for i, name in enumerate(BODY_KEYPOINTS):
         key = name.split("_", 1)[-1]

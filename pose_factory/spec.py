@@ -18,7 +18,7 @@ import re
 from .errors import SpecError
 
 SPEC_SCHEMA_VERSION = "1.0"
-RECIPE_VERSION = 3  # 3: depth range from the rendered depth, mirror-symmetric triangles; 2: batch depth range from the geometry (shards agree); bump whenever the render output for the same spec changes
+RECIPE_VERSION = 3  # 3: depth range from the rendered depth, mirror-symmetric triangles, tighter hip visibility; 2: batch depth range from the geometry (shards agree); bump whenever the render output for the same spec changes
 KINDS = ("pose_batch",)  # extract, posture, reconstruct come later
 ALL_PASSES = ("openpose", "keypoints", "depth", "depth16", "normal", "seg", "shaded")
 MAX_VIEWS = 64
