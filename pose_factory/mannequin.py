@@ -43,34 +43,40 @@ class Part:
 
 def triangulate(verts, faces, materials) -> tuple[np.ndarray, np.ndarray]:
     """Faces as triangles, each quad split along the diagonal a mirror-invariant rule picks: the
-    shorter one, else the one whose ends (|x|, y, z) sort first. The mesh is mirror-symmetric
-    (x -> -x), so the mirror image of every quad is split the mirrored way and every triangle has
-    its mirror image: a mirrored pose renders as the flipped image, pixel for pixel."""
+    shorter one, else the one whose ends (|x|, y, z), sorted, come first. The mesh is
+    mirror-symmetric (x -> -x), so the mirror image of every quad is split the mirrored way and
+    every triangle has its mirror image: a mirrored pose renders as the flipped image."""
     v = np.asarray(verts, np.float64)
-    tris, mats = [], []
-    for f, m in zip(faces, materials):
-        if len(f) == 3:
-            tris.append(f)
-        elif len(f) == 4:
-            a, b, c, d = f
-            tris += [(a, b, c), (a, c, d)] if _first_diagonal(v, a, b, c, d) else [(a, b, d), (b, c, d)]
-            mats.append(m)
-        else:
-            raise ValueError(f"a face of {len(f)} vertices: the mannequin has triangles and quads only")
-        mats.append(m)
-    return np.asarray(tris, np.int64), np.asarray(mats, np.int32)
+    sizes = np.array([len(f) for f in faces])
+    if not np.isin(sizes, (3, 4)).all():
+        raise ValueError(f"a face of {sizes[~np.isin(sizes, (3, 4))][0]} vertices: the mannequin has triangles and quads only")
+    materials = np.asarray(materials, np.int32)
+    tris = np.array([f for f in faces if len(f) == 3], np.int64).reshape(-1, 3)
+    quads = np.array([f for f in faces if len(f) == 4], np.int64).reshape(-1, 4)
+    a, b, c, d = quads.T
+    first = _first_diagonal(v, a, b, c, d)
+    split = np.where(first[:, None, None], np.stack([quads[:, [0, 1, 2]], quads[:, [0, 2, 3]]], 1),
+                     np.stack([quads[:, [0, 1, 3]], quads[:, [1, 2, 3]]], 1))
+    return (np.concatenate([tris, split.reshape(-1, 3)]),
+            np.concatenate([materials[sizes == 3], np.repeat(materials[sizes == 4], 2)]))
 
 
-def _first_diagonal(v, a, b, c, d, tol=1e-9) -> bool:
-    """Whether quad (a, b, c, d) is split along a-c (else b-d), by a rule its mirror image agrees on."""
+def _first_diagonal(v, a, b, c, d, tol=1e-9) -> np.ndarray:
+    """Per quad (a, b, c, d): whether it is split along a-c (else b-d), by a rule that its mirror
+    image agrees on: compare the diagonals' lengths, then their ends (|x|, y, z) in sorted order."""
     def signature(i, j):
-        ends = sorted((abs(v[k][0]), v[k][1], v[k][2]) for k in (i, j))
-        return [np.linalg.norm(v[i] - v[j]), *ends[0], *ends[1]]
+        ei, ej = (np.column_stack([np.abs(v[k][:, 0]), v[k][:, 1:]]) for k in (i, j))
+        diff = ei - ej
+        k = np.argmax(np.abs(diff) > tol, axis=1)  # ends equal up to rounding: either order
+        i_first = (diff[np.arange(len(diff)), k] <= 0)[:, None]
+        lo, hi = np.where(i_first, ei, ej), np.where(i_first, ej, ei)
+        return np.column_stack([np.linalg.norm(v[i] - v[j], axis=1), lo, hi])
 
-    for p, q in zip(signature(a, c), signature(b, d)):
-        if abs(p - q) > tol:
-            return p < q
-    return True  # a quad that is its own mirror image with the diagonals swapped: none here
+    diff = signature(a, c) - signature(b, d)
+    significant = np.abs(diff) > tol
+    k = np.argmax(significant, axis=1)
+    # a quad that is its own mirror image with the diagonals swapped has no symmetric split: none here
+    return ~significant.any(axis=1) | (diff[np.arange(len(diff)), k] < 0)
 
 
 @dataclass
