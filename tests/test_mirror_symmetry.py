@@ -1,5 +1,7 @@
 """A mirrored pose seen from the mirrored camera gives the horizontally flipped image, pixel for
 pixel (issue 8): the mannequin, its triangles and the renderer's sampling are mirror-symmetric."""
+import json
+
 import numpy as np
 import pytest
 
@@ -34,6 +36,13 @@ def test_every_triangle_has_its_mirror_image():
 
     mirrored = verts * [-1, 1, 1]
     assert keys(verts) == keys(mirrored)
+
+
+@pytest.mark.blender
+def test_blender_renders_exactly_these_triangles(blender, tmp_path):
+    blender("mesh_triangles.py", tmp_path / "tris.json")
+    rows = json.loads((tmp_path / "tris.json").read_text())
+    assert len(rows) == len(mq.PARTS) and all(r["same"] and r["materials"] for r in rows), rows
 
 
 def render_frames(tmp_path, camera, mirror):
