@@ -3,7 +3,8 @@
 Run by pose_factory.render in the worker environment:
     python -m blender_scripts.render_batch --spec spec.json --out WORKDIR
 Writes WORKDIR/<folder>/vNN_fNNNN.<ext> and WORKDIR/result.json (cameras, 3D joints, depth
-range, timings). Progress goes to stdout as lines '@@progress {json}'.
+range, timings). Progress goes to stdout as lines '@@progress {json}'. Blender's scratch files go
+to a pf_exr_* folder next to WORKDIR (inside the caller's work folder), removed when it ends.
 """
 from __future__ import annotations
 
@@ -57,23 +58,6 @@ def visibility(scene, depsgraph, cam, points, xy, depth, radius, own_parts):
     return vis
 
 
-def visible_depth_range(scene, cam, verts, triangles, max_casts=2000):
-    """(near, far) of the visible surface of one view from the geometry, without rendering it:
-    near is the nearest in-frame vertex of a camera-facing triangle (nothing can hide it), far
-    the farthest such vertex that a ray from the camera reaches unblocked. A shard computes it
-    for every view of the batch, so the batch's depth range is the same in every shard."""
-    depth, idx = passes.facing_depths(cam, verts, triangles)
-    if not len(depth):
-        return None
-    depsgraph = bpy.context.evaluated_depsgraph_get()
-    for i in range(len(idx) - 1, max(len(idx) - 1 - max_casts, -1), -1):
-        p = verts[idx[i]]
-        hit, where, _ = cast_from_camera(scene, depsgraph, cam, p, depth[i])
-        if not hit or np.linalg.norm(where - p) < 2e-3:
-            return float(depth[0]), float(depth[i])
-    return float(depth[0]), float(depth[-1])
-
-
 class Writer:
     """Writes encoded images under the work folder, recording each relative key. PNG encoding
     runs on a small thread pool (OpenCV releases the GIL), overlapping the next render."""
@@ -87,6 +71,15 @@ class Writer:
         key = image_key(folder, view, frame)
         self.pending.append(self.pool.submit(imageio.write_png, os.path.join(self.out, key), array))
         self.files.setdefault((view, frame), {})[folder] = key
+
+    def depth_f32(self, view, frame, depth, mask):
+        """A shard's metric depth, for the merge to write its 8-bit depth (render.write_shard_depth)."""
+        key = image_key(passes.DEPTH_F32, view, frame, "npz")
+        path = os.path.join(self.out, key)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as fh:
+            fh.write(passes.depth_f32_bytes(depth, mask))
+        self.files.setdefault((view, frame), {})[passes.DEPTH_F32] = key
 
     def json(self, folder, view, frame, obj):
         key = image_key(folder, view, frame, "json")
@@ -102,8 +95,9 @@ class Writer:
         self.pool.shutdown()
 
 
-def render(spec, out, views=None):
-    """views: (start, stop) to render only those views (a shard); cameras come from the whole spec."""
+def render(spec, out, views=None, scratch=None):
+    """views: (start, stop) to render only those views (a shard); cameras come from the whole spec.
+    scratch: a folder for Blender's files, each removed once read (default: out)."""
     t_start = time.perf_counter()
     r = spec["render"]
     W, H = r["width"], r["height"]
@@ -130,15 +124,11 @@ def render(spec, out, views=None):
     writer = Writer(out)
     depths = {}
     joints_3d = []
-    tmp = tempfile.mkdtemp(prefix="pf_exr_")
+    tmp = scratch or out
     done = 0
     progress("rendering", 0, total)
-    triangles = body.all_triangles()
-    view_ranges = []
     for f, pose in enumerate(posed):
         rig_b.pose(pose)
-        if "depth" in wanted:  # every view's, not only this shard's, so that shards agree
-            view_ranges += [visible_depth_range(scene, cam, frame_vertices[f], triangles) for cam in cams]
         kp3d = mq.posed_keypoints(body, pose)
         joints_3d.append({"joints": {n: [float(c) for c in p] for n, p in zip(mq.keypoint_names()[:18], kp3d[:18])},
                           "keypoints": kp3d.round(6).tolist()})
@@ -150,6 +140,7 @@ def render(spec, out, views=None):
             exr = os.path.join(tmp, "data.exr")
             S.render_to(scene, exr)
             depth, normal_w, index, rgba = S.read_data_passes(exr)
+            os.remove(exr)
             t1 = time.perf_counter()
             mask = index > 0
             depth = np.where(mask, depth, BG_DEPTH)
@@ -194,15 +185,24 @@ def render(spec, out, views=None):
                 # encoded by us, like every pass: Blender's PNGs also carry Cycles' timings,
                 # so equal renders would differ in their bytes
                 writer.image("shaded", v, f, imageio.read_png(bmp)[:, :, :3])
+                os.remove(bmp)
                 timings["shaded"] += time.perf_counter() - t0
                 done += 1
                 progress("rendering", done, total, view=v, frame=f)
-    # depth: one range for the whole batch (no flicker across views and frames) unless per image
+    # depth: one range for the whole batch (no flicker across views and frames) unless per image,
+    # from the rendered metric depth, so that no subject pixel is clipped. A shard of a batch-range
+    # batch cannot know the other shards' depth: it keeps its metric depth, and the merge writes
+    # the 8-bit depth with the shards' ranges merged (render.write_shard_depth).
     t0 = time.perf_counter()
-    batch_range = passes.merge_ranges(view_ranges) if depths else None
+    ranges = {k: passes.depth_range(d, m) for k, (d, m) in depths.items()}
+    batch_range = passes.merge_ranges(ranges.values())
+    deferred = r["depth_range"] == "batch" and (start, stop) != (0, len(cams))
     for (v, f), (d, m) in depths.items():
-        near, far = batch_range if r["depth_range"] == "batch" else (passes.depth_range(d, m) or (0.0, 1.0))
-        writer.image("depth", v, f, passes.depth_to_u8(d, m, near, far))
+        if deferred:
+            writer.depth_f32(v, f, d, m)
+        else:
+            near, far = (batch_range if r["depth_range"] == "batch" else ranges[(v, f)]) or (0.0, 1.0)
+            writer.image("depth", v, f, passes.depth_to_u8(d, m, near, far))
     writer.finish()
     timings["other"] += time.perf_counter() - t0
     timings["total"] = time.perf_counter() - T_PROCESS
@@ -246,7 +246,10 @@ def main(argv=None):
     with open(a.spec) as fh:
         spec = json.load(fh)
     os.makedirs(a.out, exist_ok=True)
-    render(spec, a.out, views)
+    # Blender's scratch files next to the output, in the caller's work folder: removed here when
+    # the render ends or fails, and with that folder by the caller when this process is killed
+    with tempfile.TemporaryDirectory(prefix="pf_exr_", dir=os.path.dirname(os.path.abspath(a.out))) as scratch:
+        render(spec, a.out, views, scratch)
     return 0
 
 

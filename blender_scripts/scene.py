@@ -125,12 +125,13 @@ class Rig:
         self.parts = []
         for part in body.parts:
             mesh = bpy.data.meshes.new(part.name)
-            mesh.from_pydata(part.verts.tolist(), [], part.faces)
+            triangles, tri_materials = part.triangles()  # split by us, mirror-symmetrically
+            mesh.from_pydata(part.verts.tolist(), [], triangles.tolist())
             mesh.validate()
             mesh.shade_smooth()
             for mat in materials:
                 mesh.materials.append(mat)
-            mesh.polygons.foreach_set("material_index", part.materials)
+            mesh.polygons.foreach_set("material_index", tri_materials)
             ob = bpy.data.objects.new(part.name, mesh)
             ob.pass_index = mq.PART_LABEL[part.name]  # the label in the object-index pass
             for j in np.unique(part.joints):

@@ -22,7 +22,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 from runpod.serverless import progress_update  # noqa: E402
 from runpod.serverless.modules.rp_logger import RunPodLogger  # noqa: E402
 
-from pod_worker.request import execute  # noqa: E402
+from pod_worker.request import clear_leftovers, execute  # noqa: E402
 
 log = RunPodLogger()
 PROGRESS_INTERVAL_S = 1.0  # each progress_update is an HTTP post: at most one per second per state
@@ -85,4 +85,5 @@ async def handler(job: dict) -> dict:
 if __name__ == "__main__":
     import runpod
 
+    clear_leftovers(log.info)
     runpod.serverless.start({"handler": handler})

@@ -26,7 +26,7 @@ import traceback
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from pod_worker.request import execute  # noqa: E402
+from pod_worker.request import clear_leftovers, execute  # noqa: E402
 from pose_factory import render  # noqa: E402
 
 _out = sys.stdout
@@ -61,11 +61,10 @@ class Worker:
         return proc
 
     async def release(self, proc) -> None:
-        """A standby a job did not use: let it exit (its stdin closing tells it) and reap it."""
-        if proc is not None and proc.returncode is None:
-            if not proc.stdin.is_closing():
-                proc.stdin.close()
-            await proc.wait()
+        """A standby a job did not use: let it exit (its stdin closing tells it), reap it and
+        remove its temp folder."""
+        if proc is not None:
+            await render.end_child(proc)
 
     def on_message(self, msg) -> None:
         op, job_id = (msg.get("op"), msg.get("id")) if isinstance(msg, dict) else (None, None)
@@ -130,6 +129,7 @@ async def main() -> None:
     worker = Worker()
     closed = asyncio.Event()
     loop = asyncio.get_running_loop()
+    clear_leftovers(lambda text: print(text, file=sys.stderr))
     await worker.warm()
     emit({"event": "ready", "pid": os.getpid()})
     threading.Thread(target=_read_stdin, args=(loop, worker, closed), daemon=True).start()

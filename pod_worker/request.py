@@ -14,7 +14,7 @@ from pod_worker.storage_env import storage_from_env
 from pose_factory import projects
 from pose_factory import spec as spec_mod
 from pose_factory.errors import ManifestError, SpecError, StorageError, clip, echo
-from pose_factory.render import RenderError
+from pose_factory.render import RenderError, remove_leftovers
 
 INPUT_KEYS = ("spec", "project", "force", "shard")
 
@@ -78,6 +78,13 @@ def _shard(shard, raw: dict):
 def _n_views(raw: dict) -> int:
     cams = spec_mod.normalize_spec(raw)["cameras"]
     return cams["views"] if cams["type"] == "orbit" else len(cams["cameras"])
+
+
+def clear_leftovers(log) -> None:
+    """At worker start-up: removes what renders of a killed worker left in the temp folder
+    (render.remove_leftovers), so they never pile up on a small container disk."""
+    for path in remove_leftovers():
+        log(f"removed a killed render's leftover {path}")
 
 
 async def execute(job_input, report, *, standby=None, on_bug=None) -> dict:

@@ -398,7 +398,8 @@ class RunPodClient(_Client):
             for k, v in (o.get("timings") or {}).items():
                 if isinstance(v, (int, float)) and not isinstance(v, bool):
                     timings[k] = round(timings.get(k, 0.0) + v, 3)
-        manifest = render.build_batch_manifest(spec, project, bid, [o["shard"] for o in outputs], timings,
+        parts = render.write_shard_depth(self.storage, project, bid, [o["shard"] for o in outputs])
+        manifest = render.build_batch_manifest(spec, project, bid, parts, timings,
                                                {"backend": "runpod", "estimate_usd": cost, "jobs": len(jobs)})
         render.commit_batch(self.storage, manifest)  # checks every shard's files, then writes it last
         progress({"state": "completed", "done": len(jobs), "total": len(jobs)})

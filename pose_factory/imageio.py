@@ -44,18 +44,25 @@ def _cv2():
     return cv2
 
 
-def write_png(path: str, array: np.ndarray, compression: int = 1) -> None:
-    """RGB (H,W,3) or gray (H,W) uint8/uint16. Written to a temp name then renamed, so a reader
-    never sees half a file. Low compression: these files are written once per view, fast."""
+def encode_png(array: np.ndarray, compression: int = 1) -> bytes:
+    """RGB (H,W,3) or gray (H,W) uint8/uint16 as PNG bytes. Low compression: these files are
+    written once per view, fast."""
     cv2 = _cv2()
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     img = cv2.cvtColor(array, cv2.COLOR_RGB2BGR) if array.ndim == 3 else array
     ok, buf = cv2.imencode(".png", img, [cv2.IMWRITE_PNG_COMPRESSION, compression])
     if not ok:
-        raise OSError(f"could not encode {path}")
+        raise OSError(f"could not encode a {array.dtype} image of shape {array.shape} as PNG")
+    return buf.tobytes()
+
+
+def write_png(path: str, array: np.ndarray, compression: int = 1) -> None:
+    """encode_png into a file, written to a temp name then renamed, so a reader never sees half
+    a file."""
+    data = encode_png(array, compression)
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     tmp = f"{path}.tmp{os.getpid()}"
     with open(tmp, "wb") as fh:
-        fh.write(buf.tobytes())
+        fh.write(data)
     os.replace(tmp, path)
 
 

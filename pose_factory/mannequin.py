@@ -35,6 +35,49 @@ class Part:
     joints: np.ndarray  # (N,) joint index each vertex is bound to
     materials: np.ndarray  # (F,) 0 = clay, 1 = dark features (eyes, brows, mouth, hair)
 
+    def triangles(self) -> tuple[np.ndarray, np.ndarray]:
+        """((T, 3) vertex indices, (T,) material): every face as triangles, the way Blender gets
+        them, so it never splits a quad itself (triangulate)."""
+        return triangulate(self.verts, self.faces, self.materials)
+
+
+def triangulate(verts, faces, materials) -> tuple[np.ndarray, np.ndarray]:
+    """Faces as triangles, each quad split along the diagonal a mirror-invariant rule picks: the
+    shorter one, else the one whose ends (|x|, y, z), sorted, come first. The mesh is
+    mirror-symmetric (x -> -x), so the mirror image of every quad is split the mirrored way and
+    every triangle has its mirror image: a mirrored pose renders as the flipped image."""
+    v = np.asarray(verts, np.float64)
+    sizes = np.array([len(f) for f in faces])
+    if not np.isin(sizes, (3, 4)).all():
+        raise ValueError(f"a face of {sizes[~np.isin(sizes, (3, 4))][0]} vertices: the mannequin has triangles and quads only")
+    materials = np.asarray(materials, np.int32)
+    tris = np.array([f for f in faces if len(f) == 3], np.int64).reshape(-1, 3)
+    quads = np.array([f for f in faces if len(f) == 4], np.int64).reshape(-1, 4)
+    a, b, c, d = quads.T
+    first = _first_diagonal(v, a, b, c, d)
+    split = np.where(first[:, None, None], np.stack([quads[:, [0, 1, 2]], quads[:, [0, 2, 3]]], 1),
+                     np.stack([quads[:, [0, 1, 3]], quads[:, [1, 2, 3]]], 1))
+    return (np.concatenate([tris, split.reshape(-1, 3)]),
+            np.concatenate([materials[sizes == 3], np.repeat(materials[sizes == 4], 2)]))
+
+
+def _first_diagonal(v, a, b, c, d, tol=1e-9) -> np.ndarray:
+    """Per quad (a, b, c, d): whether it is split along a-c (else b-d), by a rule that its mirror
+    image agrees on: compare the diagonals' lengths, then their ends (|x|, y, z) in sorted order."""
+    def signature(i, j):
+        ei, ej = (np.column_stack([np.abs(v[k][:, 0]), v[k][:, 1:]]) for k in (i, j))
+        diff = ei - ej
+        k = np.argmax(np.abs(diff) > tol, axis=1)  # ends equal up to rounding: either order
+        i_first = (diff[np.arange(len(diff)), k] <= 0)[:, None]
+        lo, hi = np.where(i_first, ei, ej), np.where(i_first, ej, ei)
+        return np.column_stack([np.linalg.norm(v[i] - v[j], axis=1), lo, hi])
+
+    diff = signature(a, c) - signature(b, d)
+    significant = np.abs(diff) > tol
+    k = np.argmax(significant, axis=1)
+    # a quad that is its own mirror image with the diagonals swapped has no symmetric split: none here
+    return ~significant.any(axis=1) | (diff[np.arange(len(diff)), k] < 0)
+
 
 @dataclass
 class Mannequin:
@@ -51,13 +94,13 @@ class Mannequin:
         return verts, joints
 
     def all_triangles(self) -> np.ndarray:
-        """(T, 3) vertex indices into all_vertices(): every face, quads split in two."""
+        """(T, 3) vertex indices into all_vertices(): every part's triangles (Part.triangles),
+        the ones Blender renders."""
         tris, base = [], 0
         for p in self.parts:
-            for f in p.faces:
-                tris += [(base + f[0], base + f[i], base + f[i + 1]) for i in range(1, len(f) - 1)]
+            tris.append(p.triangles()[0] + base)
             base += len(p.verts)
-        return np.asarray(tris, np.int64)
+        return np.concatenate(tris)
 
 
 # --- mesh builders --------------------------------------------------------------------------
@@ -386,13 +429,15 @@ def visibility_rules():
     """Per keypoint: the radius (m) within which a ray's first hit still counts as reaching it,
     and the body parts whose hit counts as its own (DESIGN.md §5). Surface points (face, eyes,
     ears, fingers) have no own part: only a hit right at them counts, so the far side of the
-    head or of a hand is hidden."""
+    head or of a hand is hidden. A hip lies inside the pelvis and the top of its thigh: a hit on
+    either is its own, any other must be within the thigh's radius (the abdomen of a body lying
+    face down, seen from below, covers the hips 11 cm in front of them)."""
     radius = np.full(N_KEYPOINTS, 0.02)
     own = [set() for _ in range(N_KEYPOINTS)]
     rules = {
         "neck": (0.1, ["neck", "chest"]), "shoulder": (0.08, ["upper_arm"]),
         "elbow": (0.06, ["upper_arm", "forearm"]), "wrist": (0.05, ["forearm", "hand"]),
-        "hip": (0.12, ["thigh"]), "knee": (0.07, ["thigh", "shin"]), "ankle": (0.06, ["shin", "foot"]),
+        "hip": (0.09, ["thigh", "pelvis"]), "knee": (0.07, ["thigh", "shin"]), "ankle": (0.06, ["shin", "foot"]),
     }
     for i, name in enumerate(BODY_KEYPOINTS):
         key = name.split("_", 1)[-1]

@@ -1,9 +1,12 @@
 """Turns Blender's exact float passes into ControlNet-ready images (DESIGN.md §5). Pure numpy."""
 from __future__ import annotations
 
+import io
+
 import numpy as np
 
 DEPTH_FLOOR = 0.15  # the subject's farthest point maps here, never as dark as the background
+DEPTH_F32 = "depth_f32"  # a shard's metric depth, kept until the shards' merge writes its 8-bit depth
 ADE20K_PERSON = (150, 5, 61)
 NORMAL_CONVENTIONS = ("controlnet", "opengl", "directx")
 NORMAL_DIRS = {"controlnet": "normal", "opengl": "normal_opengl", "directx": "normal_directx"}
@@ -29,36 +32,27 @@ def merge_ranges(ranges):
     return min(r[0] for r in ranges), max(r[1] for r in ranges)
 
 
-def facing_depths(cam, verts, triangles, edge_on=0.05):
-    """(depths ascending, vertex indices) of the vertices of camera-facing triangles that fall in
-    the frame: where the nearest and farthest visible surface of a view can be. Visible surface
-    faces the camera; triangles within ``edge_on`` (cosine) of edge-on count as facing."""
-    from .cameras import in_frame, project
-
-    v = np.asarray(verts, np.float64)
-    a, b, c = v[triangles[:, 0]], v[triangles[:, 1]], v[triangles[:, 2]]
-    n = np.cross(b - a, c - a)
-    n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
-    r, loc = np.asarray(cam["rotation"], np.float64), np.asarray(cam["location"], np.float64)
-    if cam["orthographic"]:
-        ray = np.broadcast_to(-r[:, 2], a.shape)
-    else:
-        ray = (a + b + c) / 3.0 - loc
-        ray = ray / np.maximum(np.linalg.norm(ray, axis=1, keepdims=True), 1e-12)
-    idx = np.unique(triangles[np.einsum("ij,ij->i", n, ray) < edge_on])
-    xy, depth = project(cam, v[idx])
-    keep = in_frame(cam, xy, depth)
-    order = np.argsort(depth[keep], kind="stable")
-    return depth[keep][order], idx[keep][order]
-
-
 def depth_to_u8(depth, mask, near, far, floor=DEPTH_FLOOR) -> np.ndarray:
     """Near = 255, the far end of the range = floor × 255, background 0."""
     span = max(far - near, 1e-6)
-    v = floor + (1.0 - floor) * (far - depth) / span
+    v = floor + (1.0 - floor) * (far - np.asarray(depth, np.float64)) / span  # float64 under numpy 1 and 2
     v = np.clip(v, floor, 1.0)
     out = np.where(mask, np.round(v * 255.0), 0).astype(np.uint8)
     return np.repeat(out[:, :, None], 3, axis=2)
+
+
+def depth_f32_bytes(depth, mask) -> bytes:
+    """A shard's metric depth as stored until the merge (DEPTH_F32): float32, 0 = background."""
+    buf = io.BytesIO()
+    np.savez_compressed(buf, depth=np.where(mask, depth, 0).astype(np.float32))
+    return buf.getvalue()
+
+
+def depth_u8_from_f32_bytes(data: bytes, near, far) -> np.ndarray:
+    """The 8-bit depth of a stored DEPTH_F32 file: the same pixels the renderer writes itself."""
+    with np.load(io.BytesIO(data)) as z:
+        depth = z["depth"]
+    return depth_to_u8(depth, depth > 0, near, far)
 
 
 def depth_to_mm16(depth, mask) -> np.ndarray:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -12,6 +14,7 @@ import time
 from collections import deque
 from pathlib import Path
 
+from . import imageio, passes
 from . import manifest as manifest_mod
 from . import spec as spec_mod
 from . import storage as storage_mod
@@ -55,11 +58,80 @@ _CHILD_ENV_PREFIXES = ("LC_", "CUDA_", "NVIDIA_", "HIP_", "ROCR_", "HSA_", "GPU_
                        "PYTHONHASHSEED", "PYTHONIOENCODING", "PYTHONUTF8", "PYTHONDONTWRITEBYTECODE")
 
 
-def _child_env() -> dict:
+WORK_PREFIX = "pose_factory_"  # a render's work folder in the temp folder: pose_factory_<pid>_…
+LEFTOVER_PREFIXES = (WORK_PREFIX, "pf_exr_")  # pf_exr_*: Blender's scratch of renders before recipe 3
+LEFTOVER_AGE_S = 3600  # a leftover that names no process is removed when untouched this long
+
+
+def work_folder():
+    """A render's work folder (a TemporaryDirectory) named after this process, so that a worker
+    starting after this one was killed can tell it is a leftover (remove_leftovers). The Blender
+    child keeps its scratch files inside it."""
+    return tempfile.TemporaryDirectory(prefix=f"{WORK_PREFIX}{os.getpid()}_")
+
+
+def _owner_alive(path: str, pid: int) -> bool:
+    import psutil  # the worker environment has it; only a worker clears leftovers
+
+    try:
+        return psutil.Process(pid).create_time() <= os.path.getmtime(path) + 1.0  # not a reused pid
+    except (psutil.NoSuchProcess, psutil.AccessDenied, OSError):
+        return False
+
+
+def remove_leftovers(folder: str | None = None) -> list:
+    """Removes from the temp folder what killed renders left there: work folders of processes
+    that are gone, and folders that name no process (older versions' pose_factory_* and pf_exr_*)
+    once untouched for LEFTOVER_AGE_S. A worker calls it at start-up. Returns the removed paths."""
+    folder = folder or tempfile.gettempdir()
+    removed = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    for name in names:
+        path = os.path.join(folder, name)
+        if not name.startswith(LEFTOVER_PREFIXES) or not os.path.isdir(path) or os.path.islink(path):
+            continue
+        m = re.match(re.escape(WORK_PREFIX) + r"(\d+)_", name)
+        try:
+            stale = (not _owner_alive(path, int(m.group(1))) if m
+                     else time.time() - os.path.getmtime(path) > LEFTOVER_AGE_S)
+        except OSError:
+            continue
+        if stale:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+def _child_env(tmp: str) -> dict:
+    """The child's environment (only _CHILD_ENV_NAMES/_PREFIXES of ours), with tmp as its temp folder: Blender's session folder and the
+    render's scratch go there, so the parent removes them even when it had to kill the child."""
+    os.makedirs(tmp, exist_ok=True)
     env = {k: v for k, v in os.environ.items()
            if k.upper() in _CHILD_ENV_NAMES or k.upper().startswith(_CHILD_ENV_PREFIXES)}
     env["PYTHONPATH"] = str(REPO_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")
+    env.update(TMPDIR=tmp, TEMP=tmp, TMP=tmp)
     return env
+
+
+def _child_tmp(proc, tmp: str):
+    proc.private_tmp = tmp
+    return proc
+
+
+def _remove_child_tmp(proc) -> None:
+    shutil.rmtree(getattr(proc, "private_tmp", None) or "", ignore_errors=True)
+
+
+async def end_child(proc) -> None:
+    """Lets a render child (a standby a job did not use, or a finished one) exit, reaps it and
+    removes its temp folder."""
+    if proc.returncode is None and proc.stdin is not None and not proc.stdin.is_closing():
+        proc.stdin.close()
+    await proc.wait()
+    _remove_child_tmp(proc)
 
 
 def _child_cmd(python: str | None, *args: str) -> list:
@@ -97,22 +169,28 @@ def run_blender(spec: dict, workdir: str, on_progress=None, python: str | None =
     spec_path, out = _job_files(spec, workdir)
     cmd = _child_cmd(python, "--spec", spec_path, "--out", out, *(["--views", "%d:%d" % tuple(views)] if views else []))
     tail = deque(maxlen=40)  # what Blender said last, for the error message
-    with subprocess.Popen(cmd, cwd=str(REPO_ROOT), env=_child_env(), stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, bufsize=1) as proc:
-        for line in proc.stdout:
-            _on_line(line, tail, on_progress)
-        code = proc.wait()
+    tmp = os.path.join(workdir, "tmp")
+    try:
+        with subprocess.Popen(cmd, cwd=str(REPO_ROOT), env=_child_env(tmp), stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, bufsize=1) as proc:
+            for line in proc.stdout:
+                _on_line(line, tail, on_progress)
+            code = proc.wait()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return _read_result(code, tail, out)
 
 
 async def spawn_standby(python: str | None = None):
     """A render child started ahead of its job: it imports Blender and waits on stdin, so a warm
-    worker's next render skips that start-up. Hand it to run_blender_async(standby=…)."""
+    worker's next render skips that start-up. Hand it to run_blender_async(standby=…), or to
+    end_child if no job takes it. Its temp folder is a work folder of this process."""
     import asyncio
 
-    return await asyncio.create_subprocess_exec(
-        *_child_cmd(python, "--standby"), cwd=str(REPO_ROOT), env=_child_env(), stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, limit=1 << 20)
+    tmp = tempfile.mkdtemp(prefix=f"{WORK_PREFIX}{os.getpid()}_standby_")
+    return _child_tmp(await asyncio.create_subprocess_exec(
+        *_child_cmd(python, "--standby"), cwd=str(REPO_ROOT), env=_child_env(tmp), stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, limit=1 << 20), tmp)
 
 
 async def run_blender_async(spec: dict, workdir: str, on_progress=None, python: str | None = None,
@@ -134,12 +212,13 @@ async def run_blender_async(spec: dict, workdir: str, on_progress=None, python: 
             pass
     if proc is None:
         if standby is not None:
-            await standby.wait()
+            await end_child(standby)
         cmd = _child_cmd(python, "--spec", spec_path, "--out", out,
                          *(["--views", "%d:%d" % tuple(views)] if views else []))
-        proc = await asyncio.create_subprocess_exec(*cmd, cwd=str(REPO_ROOT), env=_child_env(),
-                                                    stdout=asyncio.subprocess.PIPE,
-                                                    stderr=asyncio.subprocess.STDOUT, limit=1 << 20)
+        tmp = os.path.join(workdir, "tmp")
+        proc = _child_tmp(await asyncio.create_subprocess_exec(*cmd, cwd=str(REPO_ROOT), env=_child_env(tmp),
+                                                               stdout=asyncio.subprocess.PIPE,
+                                                               stderr=asyncio.subprocess.STDOUT, limit=1 << 20), tmp)
     tail = deque(maxlen=40)
     try:
         async for raw in proc.stdout:
@@ -150,6 +229,8 @@ async def run_blender_async(spec: dict, workdir: str, on_progress=None, python: 
             proc.kill()
         await asyncio.shield(proc.wait())
         raise
+    finally:
+        _remove_child_tmp(proc)
     return _read_result(code, tail, out)
 
 
@@ -183,17 +264,44 @@ def _upload_files(project: str, bid: str, result: dict, storage, on_progress, st
 SHARD_KEYS = ("blender_version", "cameras", "frames", "joints_3d", "depth_range", "timings")
 
 
+def write_shard_depth(storage, project: str, bid: str, parts: list) -> list:
+    """The 8-bit depth of a batch rendered in shards with one depth range for the batch: each
+    shard measured its own range and kept its metric depth (passes.DEPTH_F32); here the ranges
+    are merged and every image's 8-bit depth is written with it (the same pixels one worker
+    writes for the whole batch), and the metric depth files are removed. Returns the parts
+    with their depth files and the batch's range."""
+    depth_range = _merged_depth_range(parts)
+    near_far = (depth_range["near"], depth_range["far"]) if depth_range else (0.0, 1.0)
+    writer = storage_mod.BatchWriter(storage, project, bid)
+    out = []
+    for p in parts:
+        entries = []
+        for e in p["entries"]:
+            files = dict(e["files"])
+            f32 = files.pop(passes.DEPTH_F32, None)
+            if f32 is not None:
+                key = writer.prefix + f32["key"]
+                u8 = passes.depth_u8_from_f32_bytes(storage.get_bytes(key), *near_far)
+                files["depth"] = writer.add_file(manifest_mod.image_key("depth", e["view"], e["frame"]),
+                                                 imageio.encode_png(u8))
+                storage.delete(key)
+            entries.append(dict(e, files=files))
+        out.append(dict(p, entries=entries, depth_range=depth_range))
+    return out
+
+
 def build_batch_manifest(spec: dict, project: str, bid: str, parts: list, timings: dict, cost: dict) -> dict:
     """The manifest of a batch from the renders of its views: one part for a whole batch, or one
     per shard (each {"views": [start, stop], "entries", and SHARD_KEYS}). The shards must cover
-    every view once and agree on what they share; entries come out frame-major, then view."""
+    every view once and agree on what they share (their depth ranges are merged, see
+    write_shard_depth); entries come out frame-major, then view."""
     first = parts[0]
     n_views = len(first["cameras"])
     covered = sorted(v for p in parts for v in range(*p["views"]))
     if covered != list(range(n_views)):
         raise RenderError(f"shards cover views {covered}, the batch has views 0..{n_views - 1}")
     for p in parts[1:]:
-        for key in ("cameras", "frames", "joints_3d", "depth_range", "blender_version"):
+        for key in ("cameras", "frames", "joints_3d", "blender_version"):
             if p[key] != first[key]:
                 raise RenderError(f"shards disagree on {key}: views {first['views']} vs {p['views']}")
     entries = sorted((e for p in parts for e in p["entries"]), key=lambda e: (e["frame"], e["view"]))
@@ -202,7 +310,13 @@ def build_batch_manifest(spec: dict, project: str, bid: str, parts: list, timing
         worker_version=WORKER_VERSION, blender_version=first["blender_version"],
         width=spec["render"]["width"], height=spec["render"]["height"], views=first["cameras"],
         frames=first["frames"], entries=entries, joints_3d=first["joints_3d"],
-        depth_range=first["depth_range"], timings=timings, cost=cost)
+        depth_range=_merged_depth_range(parts), timings=timings, cost=cost)
+
+
+def _merged_depth_range(parts: list) -> dict | None:
+    merged = passes.merge_ranges((p["depth_range"]["near"], p["depth_range"]["far"]) if p["depth_range"] else None
+                                 for p in parts)
+    return {"near": merged[0], "far": merged[1]} if merged else None
 
 
 def commit_batch(storage, manifest: dict) -> dict:
@@ -260,7 +374,7 @@ def render_batch(raw_spec: dict, storage, project: str | None = None, force: boo
         if done is not None:
             return done, False
         t0 = time.perf_counter()
-        with tempfile.TemporaryDirectory(prefix="pose_factory_") as work:
+        with work_folder() as work:
             result = run_blender(spec, work, on_progress, python)
             return _upload(spec, project, bid, result, storage, on_progress, t0), True
 
@@ -298,7 +412,7 @@ async def _render_async(spec, project, bid, storage, on_progress, python, views,
 
     loop = asyncio.get_running_loop()
     t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="pose_factory_") as work:
+    with work_folder() as work:
         result = await run_blender_async(spec, work, on_progress, python, views=views, standby=standby)
         stop = threading.Event()
         fut = loop.run_in_executor(None, _upload, spec, project, bid, result, storage, on_progress, t0, stop, views)

@@ -20,7 +20,7 @@ from .errors import SpecError, echo
 from .parsing import loads_json, loads_yaml, read_text
 
 SPEC_SCHEMA_VERSION = "1.0"
-RECIPE_VERSION = 3  # 2: batch depth range from the geometry (shards agree); 3: keypoints keep covered points and depths; bump whenever the render output for the same spec changes
+RECIPE_VERSION = 4  # 4: depth range from the rendered depth, mirror-symmetric triangles, tighter hip visibility; 3: keypoints keep covered points and depths; 2: batch depth range from the geometry (shards agree); bump whenever the render output for the same spec changes
 KINDS = ("pose_batch",)  # extract, posture, reconstruct come later
 ALL_PASSES = ("openpose", "keypoints", "depth", "depth16", "normal", "seg", "shaded")
 MAX_VIEWS = 64

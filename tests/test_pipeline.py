@@ -127,6 +127,21 @@ def test_determinism_identical_files_and_new_id_for_new_recipe(batch, tmp_path, 
     assert spec_mod.batch_id(spec, spec_mod.RECIPE_VERSION + 1) != manifest["batch_id"]
 
 
+def test_hips_covered_by_the_abdomen_seen_from_below_are_hidden(tmp_path):
+    # lying face down, seen from below at the side: the abdomen lies 11 cm in front of both hips
+    spec = make_spec(["lying_front"], views=1, passes=["keypoints"])
+    spec["cameras"] = {"type": "orbit", "views": 1, "elevation": -60, "start_azimuth": 90}
+    manifest, _ = render.render_batch(spec, storage_mod.LocalStorage(tmp_path))
+    e = manifest["entries"][0]
+    folder = tmp_path / storage_mod.batch_prefix(manifest["project"], manifest["batch_id"])
+    body = np.array(json.loads((folder / e["files"]["keypoints"]["key"]).read_text())["people"][0]["pose_keypoints_2d"]).reshape(18, 3)
+    names = mq.BODY_KEYPOINTS
+    for n in ("r_hip", "l_hip"):
+        assert body[names.index(n), 2] < 1.0, n
+    for n in ("r_knee", "l_knee"):  # the thighs are in plain view
+        assert body[names.index(n), 2] == 1.0, n
+
+
 def test_arm_behind_torso_in_side_view_is_hidden(tmp_path):
     # the left arm hangs straight; a camera on the subject's right (azimuth 270) sees the torso
     # and the right arm in front of it

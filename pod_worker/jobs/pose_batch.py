@@ -1,6 +1,7 @@
 """pose_batch: render a JobSpec in a Blender child process, upload every file, manifest last.
 A shard ({"views": [start, stop]}) renders only those views and returns its part of the
-manifest for the client to merge (render.build_batch_manifest); it writes no manifest."""
+manifest for the client to merge (render.write_shard_depth, then render.build_batch_manifest); it
+writes no manifest. Its 8-bit depth, when the batch has one depth range, is written at the merge."""
 from __future__ import annotations
 
 from pose_factory import render
