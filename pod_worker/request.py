@@ -102,6 +102,7 @@ async def execute(job_input, report, *, standby=None, on_bug=None) -> dict:
                          "an object with 'spec' (a JobSpec) and optional 'project', 'force', 'shard'"}
     try:
         storage = storage_from_env()
+        storage.check()  # a missing bucket is named before anything is written or rendered
         # a job creates its project when storage has none; one made beforehand is used unchanged
         projects.ensure(storage, req["project"] or spec_mod.normalize_spec(req["spec"])["project"])
     except (StorageError, OSError) as e:  # the worker's environment, not the job, is wrong
