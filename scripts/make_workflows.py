@@ -333,7 +333,7 @@ def sample(wf, x, ckpt, positive, negative, latent):
 
 
 def openpose_sdxl(info):
-    wf = Workflow("pose_batch_openpose_sdxl", info, "Pose batch to SDXL with OpenPose ControlNet")
+    wf = Workflow("pose_batch_openpose_sdxl", info, "OpenPose to SDXL - 4 poses")
     presets = [("waving", "open"), ("fighting_stance", "fist"), ("running", "preset default"),
                ("hands_on_hips", "preset default")]
     batch = pose_spec(wf, presets, views=1, start_azimuth=20.0, elevation=5.0, width=832, height=1216)
@@ -352,7 +352,7 @@ def openpose_sdxl(info):
 
 
 def multi_controlnet_sdxl(info):
-    wf = Workflow("pose_batch_multi_controlnet_sdxl", info, "Depth, normal and OpenPose ControlNets with SDXL")
+    wf = Workflow("pose_batch_multi_controlnet_sdxl", info, "Depth, normal, pose to SDXL")
     presets = [("sitting", "relaxed"), ("kneeling_one_knee", "preset default"), ("reaching_up", "open"),
                ("dance_disco", "preset default")]
     batch = pose_spec(wf, presets, views=1, start_azimuth=30.0, elevation=8.0, width=832, height=1216)
@@ -382,7 +382,7 @@ def multi_controlnet_sdxl(info):
 
 
 def character_sheet(info):
-    wf = Workflow("character_sheet_4_views", info, "Character sheet - one pose from 4 views with SDXL")
+    wf = Workflow("character_sheet_4_views", info, "Character sheet - 4 views")
     batch = pose_spec(wf, [("hands_on_hips", "preset default")], views=4, start_azimuth=0.0, elevation=5.0,
                       width=832, height=1216)
     pose = load_pose(wf, batch, 800)
@@ -404,7 +404,7 @@ def character_sheet(info):
 
 
 def no_model_preview(info):
-    wf = Workflow("no_model_preview", info, "Preview a pose batch - no models needed")
+    wf = Workflow("no_model_preview", info, "Pose preview - no models")
     presets = [("a_pose", "preset default"), ("waving", "open"), ("fighting_stance", "fist")]
     batch = pose_spec(wf, presets, views=4, start_azimuth=0.0, elevation=10.0, width=512, height=512)
     pose = load_pose(wf, batch, 800)

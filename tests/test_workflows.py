@@ -22,10 +22,10 @@ EXPECTED = ["character_sheet_4_views", "no_model_preview", "pose_batch_multi_con
 # The front end (1.49) shows a custom node pack's template by its file name (title, and description
 # with "-"/"_" as spaces): the UI templates are named for people, the API copies for scripts.
 TITLES = {
-    "character_sheet_4_views": "Character sheet - one pose from 4 views with SDXL",
-    "no_model_preview": "Preview a pose batch - no models needed",
-    "pose_batch_multi_controlnet_sdxl": "Depth, normal and OpenPose ControlNets with SDXL",
-    "pose_batch_openpose_sdxl": "Pose batch to SDXL with OpenPose ControlNet",
+    "character_sheet_4_views": "Character sheet - 4 views",
+    "no_model_preview": "Pose preview - no models",
+    "pose_batch_multi_controlnet_sdxl": "Depth, normal, pose to SDXL",
+    "pose_batch_openpose_sdxl": "OpenPose to SDXL - 4 poses",
 }
 FRONTEND_ONLY = {"MarkdownNote", "Note"}  # drawn by the front end, never sent to /prompt
 # What the front end's Missing Models dialog offers to download (its isModelDownloadable, 1.49.6):
