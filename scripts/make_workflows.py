@@ -215,7 +215,8 @@ class Workflow:
         nodes = []
         for node in self.nodes:
             if node.class_type in FRONTEND_ONLY:
-                nodes.append({"id": node.id, "type": node.class_type, "pos": node.pos, "size": node.size,
+                nodes.append({"id": node.id, "type": node.class_type, "title": "About this template",
+                              "pos": node.pos, "size": node.size,
                               "flags": {}, "order": order[node.id], "mode": 0, "inputs": [], "outputs": [],
                               "properties": {}, "widgets_values": [node.values["text"]],
                               "color": "#232", "bgcolor": "#353"})

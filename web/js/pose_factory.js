@@ -9,9 +9,9 @@
 //     re-run because the loaders set HAS_INTERMEDIATE_OUTPUT): a new loader is made tall enough.
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
+import { LOADER_NODES, toast } from "./common.js";
 
 const REQUEST_NODE = "PoseFactoryRequestPoseBatch";
-const LOADER_NODES = ["PoseFactoryLoadPoseFromR2", "PoseFactoryDepthNormalLoader"];
 const PREVIEW_ROOM = 320; // px under a loader's widgets for its preview (scripts/make_workflows.py: the same)
 const STATE_COLOURS = {
   queued: "#aaa", rendering: "#7cf", extracting: "#7cf", uploading: "#7cf",
@@ -43,12 +43,6 @@ function statusText(s) {
 function setStatus(node, status) {
   node.__poseFactoryStatus = status;
   node.setDirtyCanvas?.(true, true);
-}
-
-function toast(severity, summary, detail) {
-  const t = app.extensionManager?.toast;
-  if (t?.add) t.add({ severity, summary, detail, life: severity === "error" ? 8000 : 3000 });
-  else console.warn(`[3D Pose Factory] ${summary}: ${detail}`);
 }
 
 async function refreshBatches(node) {
