@@ -353,12 +353,30 @@ class Session {
     await this.page.evaluate((id) => window.app.canvas.centerOnNode?.(window.app.graph.getNodeById(id)), id);
     await sleep(500);
     await this.shot('sidebar_click');
+    // a batch dropdown whose values carry their project ("<project>/<batch_id>") gets that form
+    const qualified = await this.page.evaluate(async ({ id, target }) => {
+      const n = window.app.graph.getNodeById(id);
+      const w = n.widgets.find((x) => x.name === 'batch_id');
+      w.options.values = ['other/0123456789abcdef'];
+      w.value = 'other/0123456789abcdef';
+      window.app.canvas.selectNode(n);
+      const [p, b] = target.split('/');
+      document.querySelector(`.pf-batch[data-project="${p}"][data-batch="${b}"]`).click();
+      await new Promise((r) => setTimeout(r, 500));
+      return w.value;
+    }, { id, target });
+    this.check('a project/batch dropdown gets project/batch', qualified === target, qualified);
+    await this.page.evaluate((id) => window.app.graph.remove(window.app.graph.getNodeById(id)), id); // not valid here
 
     // a forced re-render: its progress in the tab
     await this.page.evaluate(() => {
       const req = (window.app.graph._nodes ?? window.app.graph.nodes).find((n) => n.type === 'PoseFactoryRequestPoseBatch');
       req.widgets.find((w) => w.name === 'force').value = true;
     });
+    // an earlier forced run of the same graph would be served from ComfyUI's cache: drop it first
+    await fetch(this.o.url + '/api/free', { method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ free_memory: true }) });
+    await sleep(2500);
     const seen = new Set();
     let midShot = null;
     const run = this.queueAndWait();
@@ -382,6 +400,13 @@ class Session {
   }
 
   async models() {
+    const listed = (await getJson(this.o.url + '/api/workflow_templates'))[this.o.module];
+    for (const title of listed) { // every template as it opens: no node on another
+      await this.page.evaluate(() => window.app.graph.clear());
+      await this.loadTemplate(title);
+      const bad = overlaps(await this.nodeBoxes());
+      this.check(`"${title}" opens with no node over another`, bad.length === 0, bad.length ? bad : undefined);
+    }
     await this.page.evaluate(() => window.app.graph.clear());
     await this.loadTemplate(SDXL);
     await sleep(3000);
