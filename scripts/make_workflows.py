@@ -297,8 +297,7 @@ def load_depth_normal(wf, batch, pos):
 
 
 WORKER_NEEDS = ("the pack's local worker (Blender as a Python module): set it up once as the README says "
-                "(`scripts/setup_worker.sh`); the first batch takes a minute or two on a CPU, a re-run with "
-                "the same settings is served from storage")
+                "(`scripts/setup_worker.sh`); a re-run with the same settings is served from storage")
 
 
 def add_note(wf, makes, change, pos=(-460, 0), size=(420, 460)):
@@ -308,7 +307,8 @@ def add_note(wf, makes, change, pos=(-460, 0), size=(420, 460)):
     for m in wf.models():
         lines.append(f"- [{m['name']}]({m['url']}) in `ComfyUI/models/{m['directory']}/`")
     if wf.models():
-        lines.append("  (the Missing Models dialog offers these downloads; restart or press R after)")
+        lines.append("  (the Missing Models panel, under View details, offers these downloads; press R after to "
+                     "refresh the model lists)")
     else:
         lines.append("- no model files")
     lines += [f"- {WORKER_NEEDS}", "", f"**Change:** {change}", "",
