@@ -164,6 +164,9 @@ class _BatchLoader:
     CATEGORY = CAT
     FUNCTION = "load"
     OUTPUT_NODE = False
+    # ComfyUI keeps the preview (ui) of such a node with its cached outputs and sends it again when a
+    # re-run finds the node cached (execution.py _send_cached_ui); without it the preview vanished.
+    HAS_INTERMEDIATE_OUTPUT = True
 
     @classmethod
     def VALIDATE_INPUTS(cls, batch_id=None, project=None):

@@ -39,9 +39,12 @@ def get_json(url: str, timeout: float = 60):
         return json.load(r)
 
 
+FRONTEND_ONLY = {"Note", "MarkdownNote", "Reroute", "PrimitiveNode"}  # drawn by the UI, never in /object_info
+
+
 def workflow_classes(folder: Path) -> set:
     """Node classes named in UI-format ("nodes": [{"type"}]) and API-format ({id: {"class_type"}})
-    workflows under folder."""
+    workflows under folder, the front end's own nodes left out."""
     found = set()
     for path in sorted(folder.rglob("*.json")):
         try:
@@ -50,7 +53,8 @@ def workflow_classes(folder: Path) -> set:
             print(f"capture: skipping unreadable {path}", file=sys.stderr)
             continue
         if isinstance(data, dict) and isinstance(data.get("nodes"), list):
-            found |= {n["type"] for n in data["nodes"] if isinstance(n, dict) and isinstance(n.get("type"), str)}
+            found |= {n["type"] for n in data["nodes"] if isinstance(n, dict) and isinstance(n.get("type"), str)
+                      and n["type"] not in FRONTEND_ONLY}
         elif isinstance(data, dict):
             found |= {n["class_type"] for n in data.values() if isinstance(n, dict) and "class_type" in n}
     return found

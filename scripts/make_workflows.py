@@ -1,7 +1,13 @@
 #!/usr/bin/env python3
 """Writes the example workflows (DESIGN.md §2, §5): each one is described once below, in Python,
-and written twice — the UI format ComfyUI lists as a template (``example_workflows/<name>.json``)
+and written twice — the UI format ComfyUI lists as a template (``example_workflows/<title>.json``)
 and the API format ``POST /prompt`` takes (``example_workflows/api/<name>.json``).
+
+ComfyUI's front end (1.49) shows a custom node pack's template by its file name, as its title and
+(with "-" and "_" read as spaces) its description, so a UI template's file name is its title for
+people. Each UI template also carries a Note saying what it makes and what it needs, and every
+model file it names with a download URL and target folder: ``properties.models`` on the loader node
+and the workflow's ``models`` list, which the "Missing Models" dialog turns into downloads.
 
     python scripts/make_workflows.py [--out DIR] [--thumbnails]
 
@@ -23,10 +29,22 @@ ROOT = Path(__file__).resolve().parent.parent
 OBJECT_INFO = ROOT / "tests" / "fixtures" / "object_info.json"
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 
-# Model files the SDXL workflows name (download pages in the README).
+# Model files the SDXL workflows name, where to get them, and the ComfyUI/models/ folder they go
+# in: the front end offers a download for a URL on huggingface.co (or civitai) naming a
+# .safetensors file, saved under the name the host gives it, so each name is the host's file name.
 SDXL_CKPT = "sd_xl_base_1.0.safetensors"
 OPENPOSE_CN = "OpenPoseXL2.safetensors"
-UNION_CN = "controlnet-union-sdxl-1.0-promax.safetensors"
+UNION_CN = "diffusion_pytorch_model_promax.safetensors"
+MODELS = {
+    SDXL_CKPT: ("checkpoints", "https://huggingface.co/stabilityai/stable-diffusion-xl-base-1.0/resolve/main/"
+                               "sd_xl_base_1.0.safetensors"),
+    OPENPOSE_CN: ("controlnet", "https://huggingface.co/thibaud/controlnet-openpose-sdxl-1.0/resolve/main/"
+                                "OpenPoseXL2.safetensors"),
+    UNION_CN: ("controlnet", "https://huggingface.co/xinsir/controlnet-union-sdxl-1.0/resolve/main/"
+                             "diffusion_pytorch_model_promax.safetensors"),
+}
+MODEL_INPUTS = ("ckpt_name", "control_net_name")  # widgets that name a file in MODELS
+FRONTEND_ONLY = {"MarkdownNote"}  # nodes the front end draws and never sends to /prompt
 
 POSITIVE = ("full body photo of a young woman in a red bomber jacket, white t-shirt and blue jeans, "
             "sneakers, plain light grey studio background, soft studio light, sharp focus, high detail")
@@ -90,9 +108,27 @@ class Workflow:
     """A graph described once. ``add(type, pos, **inputs)``: an input is a literal (a widget value)
     or ``other_node[output_index]`` (a link). Widgets left out take their default."""
 
-    def __init__(self, name: str, info: dict):
-        self.name, self.info, self.nodes, self.groups = name, info, [], []
+    def __init__(self, name: str, info: dict, title: str):
+        """name: the API copy's file name; title: the UI template's file name, what people see."""
+        self.name, self.info, self.title, self.nodes, self.groups = name, info, title, [], []
         self.column_y = {}  # x -> the first free y in that column
+
+    def note(self, pos, size, text):
+        """A Markdown note on the canvas (front end only: not in the API copy)."""
+        node = Node(self, len(self.nodes) + 1, "MarkdownNote", {"text": text}, list(pos), list(size), None)
+        self.nodes.append(node)
+        return node
+
+    def models(self) -> list:
+        """[{name, url, directory}] for every model file a widget names, in first-use order."""
+        out = []
+        for node in self.nodes:
+            for key in MODEL_INPUTS:
+                name = node.values.get(key)
+                if name is not None and all(m["name"] != name for m in out):
+                    directory, url = MODELS[name]
+                    out.append({"name": name, "url": url, "directory": directory})
+        return out
 
     def add(self, class_type, pos, size=None, title=None, **inputs):
         """pos: (x, y), or x alone to stack the node below the last one in that column."""
@@ -138,6 +174,8 @@ class Workflow:
     def api(self) -> dict:
         out = {}
         for node in self.nodes:
+            if node.class_type in FRONTEND_ONLY:
+                continue
             inputs = {}
             for name, spec, required in input_specs(self.info, node.class_type):
                 if is_widget(spec):
@@ -170,6 +208,9 @@ class Workflow:
         links, node_inputs, out_links = [], {}, {}
         for node in self.nodes:
             ins = []
+            if node.class_type in FRONTEND_ONLY:
+                node_inputs[node.id] = ins
+                continue
             for name, spec, required in shown_inputs(self.info, node.class_type, node.values):
                 if is_widget(spec):
                     continue
@@ -188,6 +229,13 @@ class Workflow:
         order = self._order()
         nodes = []
         for node in self.nodes:
+            if node.class_type in FRONTEND_ONLY:
+                nodes.append({"id": node.id, "type": node.class_type, "title": "About this template",
+                              "pos": node.pos, "size": node.size,
+                              "flags": {}, "order": order[node.id], "mode": 0, "inputs": [], "outputs": [],
+                              "properties": {}, "widgets_values": [node.values["text"]],
+                              "color": "#232", "bgcolor": "#353"})
+                continue
             d = self.info[node.class_type]
             outputs = []
             for i, (otype, oname) in enumerate(zip(d["output"], d.get("output_name") or d["output"])):
@@ -199,17 +247,24 @@ class Workflow:
                     widgets.append(self._widget_value(node, name, spec))
                     if has_control_after_generate(name, spec):
                         widgets.append(node.values.get("control_after_generate", "fixed"))
+            properties = {"Node name for S&R": node.class_type}
+            models = [m for m in self.models() if m["name"] in [node.values.get(k) for k in MODEL_INPUTS]]
+            if models:
+                properties["models"] = models
             entry = {"id": node.id, "type": node.class_type, "pos": node.pos,
                      "size": node.size,
                      "flags": {}, "order": order[node.id], "mode": 0,
                      "inputs": node_inputs[node.id], "outputs": outputs,
-                     "properties": {"Node name for S&R": node.class_type}, "widgets_values": widgets}
+                     "properties": properties, "widgets_values": widgets}
             if node.title:
                 entry["title"] = node.title
             nodes.append(entry)
-        return {"last_node_id": len(self.nodes), "last_link_id": len(links), "nodes": nodes, "links": links,
-                "groups": self.groups, "config": {}, "extra": {"ds": {"scale": 0.75, "offset": [0, 0]}},
-                "version": 0.4}
+        out = {"last_node_id": len(self.nodes), "last_link_id": len(links), "nodes": nodes, "links": links,
+               "groups": self.groups, "config": {}, "extra": {"ds": {"scale": 0.75, "offset": [0, 0]}},
+               "version": 0.4}
+        if self.models():
+            out["models"] = self.models()
+        return out
 
 
 # ------------------------------------------------------------------------------------------------
@@ -233,9 +288,48 @@ def pose_spec(wf, presets, views, start_azimuth, elevation, width, height, sdxl_
                   project="examples", force=False)
 
 
+# A loader shows a grid of what it loaded under its widgets once it has run: its size leaves room
+# for it, so the preview fits the node and never covers the node below (the front end grows a
+# node that is too small for its preview, over its neighbour).
+LOADER_EXTRA_WIDGETS = 1   # the "refresh batches" button web/js/pose_factory.js adds
+LOADER_PREVIEW_HEIGHT = 320
+
+
+def loader(wf, class_type, pos, **inputs):
+    w, h = wf._auto_size(class_type, inputs)
+    return wf.add(class_type, pos, size=[w, h + 28 * LOADER_EXTRA_WIDGETS + LOADER_PREVIEW_HEIGHT], **inputs)
+
+
 def load_pose(wf, batch, pos):
-    return wf.add("PoseFactoryLoadPoseFromR2", pos, batch=batch[0], project="examples", batch_id="", views="all",
-                  frames="all", order="view_major", hands=True, face=True)
+    return loader(wf, "PoseFactoryLoadPoseFromR2", pos, batch=batch[0], project="examples", batch_id="",
+                  views="all", frames="all", order="view_major", hands=True, face=True)
+
+
+def load_depth_normal(wf, batch, pos):
+    return loader(wf, "PoseFactoryDepthNormalLoader", pos, batch=batch[0], project="examples", batch_id="",
+                  views="all", frames="all", order="view_major", depth_range="batch",
+                  normal_convention="controlnet", parts="hands")
+
+
+WORKER_NEEDS = ("the pack's local worker (Blender as a Python module): set it up once as the README says "
+                "(`scripts/setup_worker.sh`); a re-run with the same settings is served from storage")
+
+
+def add_note(wf, makes, change, pos=(-460, 0), size=(420, 460)):
+    """The template's note: what it makes, what it needs (models with their links and folders, the
+    worker) and what to change. Added last, so it lists every model the graph names."""
+    lines = [f"## {wf.title}", "", f"**Makes:** {makes}", "", "**Needs:**"]
+    for m in wf.models():
+        lines.append(f"- [{m['name']}]({m['url']}) in `ComfyUI/models/{m['directory']}/`")
+    if wf.models():
+        lines.append("  (the Missing Models panel, under View details, offers these downloads; press R after to "
+                     "refresh the model lists)")
+    else:
+        lines.append("- no model files")
+    lines += [f"- {WORKER_NEEDS}", "", f"**Change:** {change}", "",
+              "Batches are listed in the *Pose batches* sidebar tab; clicking one puts it into the "
+              "selected loader."]
+    return wf.note(pos, size, "\n".join(lines))
 
 
 def sdxl_base(wf, x, positive, width, height, batch_size):
@@ -255,7 +349,7 @@ def sample(wf, x, ckpt, positive, negative, latent):
 
 
 def openpose_sdxl(info):
-    wf = Workflow("pose_batch_openpose_sdxl", info)
+    wf = Workflow("pose_batch_openpose_sdxl", info, "OpenPose to SDXL - 4 poses")
     presets = [("waving", "open"), ("fighting_stance", "fist"), ("running", "preset default"),
                ("hands_on_hips", "preset default")]
     batch = pose_spec(wf, presets, views=1, start_azimuth=20.0, elevation=5.0, width=832, height=1216)
@@ -267,18 +361,19 @@ def openpose_sdxl(info):
     dec = sample(wf, 1600, ckpt, apply[0], apply[1], latent)
     wf.add("PreviewImage", 1200, size=[340, 420], title="OpenPose conditioning", images=pose[0])
     wf.add("SaveImage", 2000, size=[460, 620], images=dec[0], filename_prefix="pose_factory/openpose_sdxl")
+    add_note(wf, "4 SDXL images (832x1216), one per pose (waving, fighting stance, running, hands on "
+                 "hips), each following the OpenPose skeleton the pack renders from its 3D mannequin.",
+             "the poses in the Pose Preset nodes, the camera in Camera Orbit, the text in Positive prompt.")
     return wf
 
 
 def multi_controlnet_sdxl(info):
-    wf = Workflow("pose_batch_multi_controlnet_sdxl", info)
+    wf = Workflow("pose_batch_multi_controlnet_sdxl", info, "Depth, normal, pose to SDXL")
     presets = [("sitting", "relaxed"), ("kneeling_one_knee", "preset default"), ("reaching_up", "open"),
                ("dance_disco", "preset default")]
     batch = pose_spec(wf, presets, views=1, start_azimuth=30.0, elevation=8.0, width=832, height=1216)
     pose = load_pose(wf, batch, 800)
-    dn = wf.add("PoseFactoryDepthNormalLoader", 800, batch=batch[0], project="examples", batch_id="",
-                views="all", frames="all", order="view_major", depth_range="batch",
-                normal_convention="controlnet", parts="hands")
+    dn = load_depth_normal(wf, batch, 800)
     ckpt, pos, neg, latent = sdxl_base(wf, 800, POSITIVE, 832, 1216, len(presets))
     union = wf.add("ControlNetLoader", 1200, size=[340, 60], title="ControlNet union (depth, normal)",
                    control_net_name=UNION_CN)
@@ -295,11 +390,15 @@ def multi_controlnet_sdxl(info):
     dec = sample(wf, 1600, ckpt, a3[0], a3[1], latent)
     wf.add("SaveImage", 2000, size=[460, 620], images=dec[0],
            filename_prefix="pose_factory/multi_controlnet_sdxl")
+    add_note(wf, "4 SDXL images (832x1216) guided by three ControlNets at once: the batch's depth and "
+                 "normal maps (one union ControlNet, switched by Set Union ControlNet Type) and its "
+                 "OpenPose skeletons.",
+             "each Apply node's strength and end percent to weigh depth, normal and pose.")
     return wf
 
 
 def character_sheet(info):
-    wf = Workflow("character_sheet_4_views", info)
+    wf = Workflow("character_sheet_4_views", info, "Character sheet - 4 views")
     batch = pose_spec(wf, [("hands_on_hips", "preset default")], views=4, start_azimuth=0.0, elevation=5.0,
                       width=832, height=1216)
     pose = load_pose(wf, batch, 800)
@@ -314,17 +413,18 @@ def character_sheet(info):
     pose_grid = wf.add("ImageGrid", 2000, title="Tile the 4 skeletons", images=pose[0], columns=4,
                        cell_width=416, cell_height=608, padding=8)
     wf.add("PreviewImage", 2400, size=[700, 300], title="OpenPose sheet", images=pose_grid[0])
+    add_note(wf, "a turnaround sheet: one pose seen from the front, side, back and other side (4 "
+                 "cameras 90 degrees apart), generated as 4 SDXL images and tiled into one.",
+             "the views in Camera Orbit (and the grid's columns), the character in Positive prompt.")
     return wf
 
 
 def no_model_preview(info):
-    wf = Workflow("no_model_preview", info)
+    wf = Workflow("no_model_preview", info, "Pose preview - no models")
     presets = [("a_pose", "preset default"), ("waving", "open"), ("fighting_stance", "fist")]
     batch = pose_spec(wf, presets, views=4, start_azimuth=0.0, elevation=10.0, width=512, height=512)
     pose = load_pose(wf, batch, 800)
-    dn = wf.add("PoseFactoryDepthNormalLoader", 800, batch=batch[0], project="examples", batch_id="",
-                views="all", frames="all", order="view_major", depth_range="batch",
-                normal_convention="controlnet", parts="hands")
+    dn = load_depth_normal(wf, batch, 800)
     redraw = wf.add("PoseFactoryPoseKeypointsToImage", 800, title="Redraw from keypoints (SDXL sticks)",
                     pose_keypoint=pose[1], hands=True, face=False, sdxl_sticks=True)
     mask = wf.add("MaskToImage", 800, mask=dn[4])
@@ -332,6 +432,10 @@ def no_model_preview(info):
                 ("Segmentation", dn[2]), ("Keypoints redrawn", redraw[0]), ("Hands mask", mask[0])]
     for i, (title, src) in enumerate(previews):
         wf.add("PreviewImage", 1200 + 400 * (i % 4), size=[360, 380], title=title, images=src)
+    add_note(wf, "a pose batch (3 poses from 4 views) and a preview of every pass the pack renders: "
+                 "OpenPose, shaded, depth, normal, segmentation, keypoints redrawn, a hands mask. "
+                 "Start here: it runs with no model files.",
+             "the presets, the number of views, the size; then try a loader's views/frames selection.")
     return wf
 
 
@@ -352,7 +456,7 @@ def write_all(out: Path, info=None) -> list:
     (out / "api").mkdir(parents=True, exist_ok=True)
     written = []
     for wf in build_all(info):
-        for path, data in ((out / f"{wf.name}.json", wf.ui()), (out / "api" / f"{wf.name}.json", wf.api())):
+        for path, data in ((out / f"{wf.title}.json", wf.ui()), (out / "api" / f"{wf.name}.json", wf.api())):
             path.write_text(dump(data), encoding="utf-8")
             written.append(path)
     return written
@@ -448,7 +552,7 @@ def make_thumbnail(wf: Workflow, out_path: Path, workdir: Path) -> Path:
     thumb.paste(_fit(sheet, (512, 384 - label_h), (24, 24, 24)), (0, 0))
     sheet = thumb
     draw = ImageDraw.Draw(sheet)
-    draw.text((6, 384 - label_h + 3), f"{wf.name}   ({', '.join(cols)})", fill=(235, 235, 235))
+    draw.text((6, 384 - label_h + 3), f"{', '.join(cols)}", fill=(235, 235, 235))
     sheet.save(out_path, "JPEG", quality=88, optimize=True)
     return out_path
 
@@ -466,7 +570,7 @@ def main(argv=None) -> int:
         sys.path.insert(0, str(ROOT))
         with tempfile.TemporaryDirectory(prefix="pose_factory_thumbs_") as tmp:
             for wf in build_all(info):
-                print(f"wrote {make_thumbnail(wf, Path(args.out) / f'{wf.name}.jpg', Path(tmp))}", flush=True)
+                print(f"wrote {make_thumbnail(wf, Path(args.out) / f'{wf.title}.jpg', Path(tmp))}", flush=True)
     return 0
 
 

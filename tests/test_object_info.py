@@ -22,6 +22,7 @@ def served(cls_name: str) -> dict:
         "input_order": {sec: list(types[sec]) for sec in ("required", "optional", "hidden") if sec in types},
         "output": list(cls.RETURN_TYPES), "output_name": list(getattr(cls, "RETURN_NAMES", cls.RETURN_TYPES)),
         "output_node": bool(getattr(cls, "OUTPUT_NODE", False)), "category": cls.CATEGORY,
+        "has_intermediate_output": bool(getattr(cls, "HAS_INTERMEDIATE_OUTPUT", False)),
         "display_name": nodes.NODE_DISPLAY_NAME_MAPPINGS[cls_name], "description": getattr(cls, "DESCRIPTION", ""),
     }
 
@@ -33,7 +34,8 @@ def test_every_node_is_in_the_capture_and_nothing_else():
 @pytest.mark.parametrize("name", OURS)
 def test_node_matches_what_comfyui_served(name):
     live, got = served(name), FIXTURE[name]
-    for key in ("output", "output_name", "output_node", "category", "display_name", "description", "input_order"):
+    for key in ("output", "output_name", "output_node", "has_intermediate_output", "category", "display_name",
+                "description", "input_order"):
         assert json.loads(json.dumps(live[key])) == got[key], f"{name}.{key}"
     for sec, inputs in live["input"].items():
         for inp, spec in inputs.items():

@@ -184,6 +184,24 @@ def test_projects_and_batches_from_the_index(batch):
 
 
 @pytest.mark.blender
+def test_the_batch_browser_reads_only_fields_the_routes_serve(batch):
+    """web/js/batch_browser.js shows a batch from list_project_batches ("b.<field>") and its bytes
+    from the manifest (entries[].files[].size): every field it reads must be there."""
+    import re
+    from pathlib import Path
+
+    js = (Path(__file__).resolve().parent.parent / "web" / "js" / "batch_browser.js").read_text(encoding="utf-8")
+    read = set(re.findall(r"\bb\.([a-z_]+)", js))
+    assert {"batch_id", "thumbnail", "views", "frames", "passes"} <= read, read
+    entry = R.list_project_batches(batch["settings"], PROJECT)["batches"][0]
+    assert read <= set(entry), f"the browser reads {sorted(read - set(entry))}, not served"
+    assert "m.entries.reduce" in js and "f.size" in js
+    manifest = R.get_manifest(batch["settings"], batch["storage"], PROJECT, batch["bid"])
+    sizes = [f["size"] for e in manifest["entries"] for f in e["files"].values()]
+    assert sizes and all(isinstance(n, int) and n > 0 for n in sizes)
+
+
+@pytest.mark.blender
 def test_manifest_from_storage_then_cache_then_404(batch, tmp_path):
     settings, storage, bid = batch["settings"], batch["storage"], batch["bid"]
     assert R.get_manifest(settings, storage, PROJECT, bid) == batch["manifest"]

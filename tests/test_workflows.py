@@ -19,6 +19,20 @@ OBJECT_INFO = Path(os.environ.get("POSE_FACTORY_OBJECT_INFO") or ROOT / "tests" 
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 EXPECTED = ["character_sheet_4_views", "no_model_preview", "pose_batch_multi_controlnet_sdxl",
             "pose_batch_openpose_sdxl"]
+# The front end (1.49) shows a custom node pack's template by its file name (title, and description
+# with "-"/"_" as spaces): the UI templates are named for people, the API copies for scripts.
+TITLES = {
+    "character_sheet_4_views": "Character sheet - 4 views",
+    "no_model_preview": "Pose preview - no models",
+    "pose_batch_multi_controlnet_sdxl": "Depth, normal, pose to SDXL",
+    "pose_batch_openpose_sdxl": "OpenPose to SDXL - 4 poses",
+}
+FRONTEND_ONLY = {"MarkdownNote", "Note"}  # drawn by the front end, never sent to /prompt
+# What the front end's Missing Models dialog offers to download (its isModelDownloadable, 1.49.6):
+# a URL on one of these hosts naming a file with one of these suffixes.
+DOWNLOAD_HOSTS = ("https://civitai.com/", "https://civitai.red/", "https://huggingface.co/")
+DOWNLOAD_SUFFIXES = (".safetensors", ".sft", ".ckpt", ".pth", ".pt")
+MODEL_FOLDERS = {"ckpt_name": "checkpoints", "control_net_name": "controlnet"}
 # Model dropdowns: their lists are empty on a ComfyUI without models (as where the fixture came from).
 MODEL_INPUTS = {("CheckpointLoaderSimple", "ckpt_name"), ("ControlNetLoader", "control_net_name")}
 MODEL_SUFFIXES = (".safetensors",)
@@ -38,6 +52,10 @@ def info():
 
 def templates():
     return sorted(p.stem for p in EXAMPLES.glob("*.json"))
+
+
+def ui_path(name):
+    return EXAMPLES / f"{TITLES[name]}.json"
 
 
 def read(path):
@@ -107,12 +125,12 @@ def types_match(out_type, in_type):
 # -- the folder ----------------------------------------------------------------------------------
 
 def test_the_folder_holds_the_four_templates_with_thumbnails_and_api_copies():
-    assert templates() == EXPECTED
+    assert templates() == sorted(TITLES.values())
     top = sorted(p.name for p in EXAMPLES.iterdir())
-    assert top == sorted(["api"] + [f"{n}.json" for n in EXPECTED] + [f"{n}.jpg" for n in EXPECTED]), top
+    assert top == sorted(["api"] + [f"{t}.json" for t in TITLES.values()] + [f"{t}.jpg" for t in TITLES.values()]), top
     assert sorted(p.name for p in API.iterdir()) == sorted(f"{n}.json" for n in EXPECTED)
     for name in EXPECTED:  # every top-level .json is listed as a template, so each must be UI format
-        data = read(EXAMPLES / f"{name}.json")
+        data = read(ui_path(name))
         assert isinstance(data.get("nodes"), list) and isinstance(data.get("links"), list), name
 
 
@@ -120,7 +138,7 @@ def test_the_folder_holds_the_four_templates_with_thumbnails_and_api_copies():
 def test_thumbnail_is_a_small_jpeg(name):
     from PIL import Image
 
-    path = EXAMPLES / f"{name}.jpg"
+    path = EXAMPLES / f"{TITLES[name]}.jpg"
     with Image.open(path) as im:
         assert im.format == "JPEG" and im.mode == "RGB"
         assert 256 <= im.width <= 1024 and 192 <= im.height <= 1024, im.size
@@ -137,6 +155,8 @@ def ui_to_api(info, wf):
     links = {l[0]: l for l in wf["links"]}
     out = {}
     for node in wf["nodes"]:
+        if node["type"] in FRONTEND_ONLY:
+            continue
         d = node_def(info, node["type"])
         values = list(node.get("widgets_values") or [])
         inputs = {}
@@ -160,7 +180,7 @@ def ui_to_api(info, wf):
 
 @pytest.mark.parametrize("name", EXPECTED)
 def test_ui_template_is_valid_against_object_info(info, name):
-    wf = read(EXAMPLES / f"{name}.json")
+    wf = read(ui_path(name))
     assert wf["version"] == 0.4
     for key in ("last_node_id", "last_link_id", "nodes", "links", "groups", "config", "extra"):
         assert key in wf, key
@@ -170,6 +190,10 @@ def test_ui_template_is_valid_against_object_info(info, name):
     assert wf["last_link_id"] >= max((l[0] for l in wf["links"]), default=0)
     for node in wf["nodes"]:
         where = f"{name}: {node['type']} #{node['id']}"
+        if node["type"] in FRONTEND_ONLY:
+            assert node["inputs"] == node["outputs"] == [], where
+            assert [type(v) for v in node["widgets_values"]] == [str], where
+            continue
         d = node_def(info, node["type"])
         for key in ("pos", "size", "flags", "order", "mode", "inputs", "outputs", "properties", "widgets_values"):
             assert key in node, f"{where}: no {key}"
@@ -248,7 +272,7 @@ def test_api_copy_is_valid_against_object_info(info, name):
 
 @pytest.mark.parametrize("name", EXPECTED)
 def test_ui_and_api_copies_describe_the_same_graph(info, name):
-    ui = ui_to_api(info, read(EXAMPLES / f"{name}.json"))
+    ui = ui_to_api(info, read(ui_path(name)))
     api = {k: {"class_type": v["class_type"], "inputs": v["inputs"]} for k, v in read(API / f"{name}.json").items()}
     assert ui == api
 
@@ -305,13 +329,84 @@ def test_sdxl_workflows_name_the_documented_model_files():
     assert names["character_sheet_4_views"] == {gen.SDXL_CKPT, gen.OPENPOSE_CN}
 
 
+# -- what a new user sees: models to download, a note, previews with room -------------------------
+
+def model_widgets(wf):
+    """[(node, widget name, file name)] for every model file a node's widget names."""
+    out = []
+    for node in wf["nodes"]:
+        if node["type"] == "CheckpointLoaderSimple":
+            out.append((node, "ckpt_name", node["widgets_values"][0]))
+        elif node["type"] == "ControlNetLoader":
+            out.append((node, "control_net_name", node["widgets_values"][0]))
+    return out
+
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_every_model_a_template_names_has_a_download_url_and_folder(name):
+    """The "Missing Models" dialog offers a download for a model whose node (properties.models) or
+    workflow (models) gives its url and directory; without them it shows only the file name."""
+    wf = read(ui_path(name))
+    used = model_widgets(wf)
+    if name == "no_model_preview":
+        assert used == [] and "models" not in wf
+        return
+    assert used, f"{name}: names no model"
+    listed = {m["name"]: m for m in wf["models"]}
+    for node, widget, file_name in used:
+        where = f"{name}: {node['type']} #{node['id']} {file_name}"
+        on_node = [m for m in node["properties"].get("models", []) if m["name"] == file_name]
+        assert len(on_node) == 1, f"{where}: no properties.models entry"
+        for m in (on_node[0], listed.get(file_name)):
+            assert m is not None, f"{where}: not in the workflow's models list"
+            assert m["directory"] == MODEL_FOLDERS[widget], where
+            assert m["url"].startswith(DOWNLOAD_HOSTS) and file_name.endswith(DOWNLOAD_SUFFIXES), where
+            assert m["url"].split("?")[0].rsplit("/", 1)[1] == file_name, \
+                f"{where}: the host serves {m['url']} under another name than the workflow asks for"
+    assert set(listed) == {f for _, _, f in used}, f"{name}: models lists files the graph does not name"
+
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_every_template_has_a_note_saying_what_it_makes_and_needs(name):
+    wf = read(ui_path(name))
+    notes = [n for n in wf["nodes"] if n["type"] in FRONTEND_ONLY]
+    assert len(notes) == 1, f"{name}: {len(notes)} notes"
+    text = notes[0]["widgets_values"][0]
+    assert TITLES[name] in text and "**Makes:**" in text and "**Needs:**" in text, text
+    for m in wf.get("models", []):
+        assert f"[{m['name']}]({m['url']})" in text and f"models/{m['directory']}/" in text, f"{name}: {m['name']}"
+    if name == "no_model_preview":
+        assert "no model files" in text
+
+
+def boxes_overlap(a, b, title_h=30):
+    """LiteGraph node boxes: pos is the body's top-left, the title bar sits title_h above it."""
+    (ax, ay), (aw, ah) = a["pos"], a["size"]
+    (bx, by), (bw, bh) = b["pos"], b["size"]
+    return ax < bx + bw and bx < ax + aw and ay - title_h < by + bh and by - title_h < ay + ah
+
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_no_two_nodes_overlap_and_loaders_leave_room_for_their_preview(name):
+    gen = load_generator()
+    wf = read(ui_path(name))
+    for i, a in enumerate(wf["nodes"]):
+        for b in wf["nodes"][i + 1:]:
+            assert not boxes_overlap(a, b), f"{name}: #{a['id']} {a['type']} overlaps #{b['id']} {b['type']}"
+    loaders = [n for n in wf["nodes"] if n["type"] in ("PoseFactoryLoadPoseFromR2", "PoseFactoryDepthNormalLoader")]
+    assert loaders
+    for node in loaders:  # 28 px per widget row: its widgets, the refresh button, then the preview
+        rows = len(node["widgets_values"]) + gen.LOADER_EXTRA_WIDGETS
+        assert node["size"][1] >= 16 + 24 * len(node["outputs"]) + 28 * rows + gen.LOADER_PREVIEW_HEIGHT, node
+
+
 # -- the generator -------------------------------------------------------------------------------
 
 def test_generator_reproduces_the_committed_files(tmp_path, info):
     gen = load_generator()
     written = gen.write_all(tmp_path, info)
     assert sorted(p.relative_to(tmp_path).as_posix() for p in written) == sorted(
-        [f"{n}.json" for n in EXPECTED] + [f"api/{n}.json" for n in EXPECTED])
+        [f"{t}.json" for t in TITLES.values()] + [f"api/{n}.json" for n in EXPECTED])
     for p in written:
         rel = p.relative_to(tmp_path)
         assert p.read_bytes() == (EXAMPLES / rel).read_bytes(), \

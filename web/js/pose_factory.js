@@ -5,12 +5,14 @@
 //     has no UI output, so ComfyUI sends it no "executed": its last state stays until then).
 //  2. a "refresh batches" button on the loaders: POST /pose_factory/refresh {project} and put the
 //     returned batch ids into the batch_id dropdown, without restarting ComfyUI.
-// The loaders' grid preview is ComfyUI's own ui.images output: nothing to do here.
+//  3. room for the loaders' grid preview (ComfyUI's own ui.images output, sent again on a cached
+//     re-run because the loaders set HAS_INTERMEDIATE_OUTPUT): a new loader is made tall enough.
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
+import { LOADER_NODES, toast } from "./common.js";
 
 const REQUEST_NODE = "PoseFactoryRequestPoseBatch";
-const LOADER_NODES = ["PoseFactoryLoadPoseFromR2", "PoseFactoryDepthNormalLoader"];
+const PREVIEW_ROOM = 320; // px under a loader's widgets for its preview (scripts/make_workflows.py: the same)
 const STATE_COLOURS = {
   queued: "#aaa", rendering: "#7cf", extracting: "#7cf", uploading: "#7cf",
   completed: "#7d7", failed: "#f77", cancelled: "#fb5",
@@ -42,12 +44,6 @@ function statusText(s) {
 function setStatus(node, status) {
   node.__poseFactoryStatus = status;
   node.setDirtyCanvas?.(true, true);
-}
-
-function toast(severity, summary, detail) {
-  const t = app.extensionManager?.toast;
-  if (t?.add) t.add({ severity, summary, detail, life: severity === "error" ? 8000 : 3000 });
-  else console.warn(`[3D Pose Factory] ${summary}: ${detail}`);
 }
 
 async function refreshBatches(node) {
@@ -141,6 +137,10 @@ app.registerExtension({
           serialize: false,
         });
         button.serialize = false; // not a value: keeps widgets_values aligned with the inputs
+        // Room for the preview grid under the widgets, so it fits the node and the node does not
+        // grow over its neighbours when the grid arrives (a saved workflow's size replaces this).
+        const [w, h] = this.computeSize?.() ?? this.size;
+        this.setSize?.([Math.max(this.size[0], w), Math.max(this.size[1], h + PREVIEW_ROOM)]);
         return r;
       };
     }

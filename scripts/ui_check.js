@@ -1,0 +1,454 @@
+#!/usr/bin/env node
+// The pack in a real ComfyUI front end (headless Chromium through playwright-core, as the shared
+// harness's ui_shot.js), for what only a browser shows. CI cannot run it: run it by hand against a
+// ComfyUI that has this pack loaded (../shared/tools/comfy_harness/run_server.sh), with a local
+// storage config, e.g. POSE_FACTORY_CONFIG pointing at a scratch folder. Checks, in the classic
+// canvas and in the Vue node renderer ("Nodes 2.0", setting Comfy.VueNodes.Enabled):
+//   templates  the pack's templates are listed by their titles (/api/workflow_templates); a
+//              screenshot of the Templates dialog
+//   previews   the no-model template runs from the UI; the loaders show their preview and no two
+//              nodes' boxes overlap (canvas: node.getBounding(); Vue: the nodes' DOM rectangles);
+//              after a page reload the same run is served from the cache and the loaders show
+//              their previews again
+//   sidebar    the "Pose batches" tab lists every batch of /pose_factory/projects/*/batches;
+//              clicking one sets a selected new Load Pose Batch's project and batch widgets; a
+//              forced re-render shows its job's progress in the tab
+//   models     an SDXL template opens with the missing-models panel offering a download per model
+// Screenshots and report.json go to --out-dir; --docs DIR also writes the README's screenshots
+// there (graph.png, batch_browser.png, missing_models.png: classic canvas). Exit 0 when every
+// check passed, 1 otherwise.
+//
+//   node scripts/ui_check.js [--url http://127.0.0.1:8188] [--out-dir out/ui_check] [--docs docs]
+//                            [--renderer classic|vue|both] [--only templates,previews,sidebar,models]
+'use strict';
+const fs = require('fs');
+const path = require('path');
+const os = require('os');
+
+const H = process.env.COMFY_HARNESS || path.join(os.homedir(), '.cache', 'comfy-harness');
+let pw;
+for (const cand of [process.env.PLAYWRIGHT_CORE, path.join(H, 'pw/node_modules/playwright-core'), 'playwright-core']) {
+  if (!cand) continue;
+  try { pw = require(cand); break; } catch (e) { /* next */ }
+}
+if (!pw) { console.error('playwright-core not found (run the harness setup.sh, or set PLAYWRIGHT_CORE)'); process.exit(2); }
+
+const NO_MODEL = 'Pose preview - no models';
+const SDXL = 'OpenPose to SDXL - 4 poses';
+const LOADERS = ['PoseFactoryLoadPoseFromR2', 'PoseFactoryDepthNormalLoader'];
+const CHECKS = ['templates', 'previews', 'sidebar', 'models'];
+
+function parseArgs(argv) {
+  const o = { url: 'http://127.0.0.1:8188', outDir: 'out/ui_check', renderers: ['classic', 'vue'], only: CHECKS };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i], v = () => argv[++i];
+    if (a === '--url') o.url = v().replace(/\/$/, '');
+    else if (a === '--out-dir') o.outDir = v();
+    else if (a === '--docs') o.docs = v();
+    else if (a === '--renderer') { const r = v(); o.renderers = r === 'both' ? ['classic', 'vue'] : [r]; }
+    else if (a === '--only') o.only = v().split(',');
+    else if (a === '-h' || a === '--help') {
+      console.log(fs.readFileSync(__filename, 'utf8').split('\n').slice(1, 24).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
+      process.exit(0);
+    } else { console.error('unknown argument ' + a); process.exit(2); }
+  }
+  return o;
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function getJson(url, init) {
+  const r = await fetch(url, init);
+  if (!r.ok) throw new Error(`${r.status} ${url}`);
+  return r.json();
+}
+
+// Overlapping pairs among [{id, type, box: [x, y, w, h]}] (touching edges do not count).
+function overlaps(nodes) {
+  const out = [];
+  for (let i = 0; i < nodes.length; i++) {
+    for (let j = i + 1; j < nodes.length; j++) {
+      const [ax, ay, aw, ah] = nodes[i].box, [bx, by, bw, bh] = nodes[j].box;
+      const dx = Math.min(ax + aw, bx + bw) - Math.max(ax, bx), dy = Math.min(ay + ah, by + bh) - Math.max(ay, by);
+      if (dx > 1 && dy > 1) out.push(`#${nodes[i].id} ${nodes[i].type} / #${nodes[j].id} ${nodes[j].type} (${Math.round(dx)}x${Math.round(dy)})`);
+    }
+  }
+  return out;
+}
+
+class Session {
+  constructor(o, renderer, report) {
+    this.o = o; this.renderer = renderer; this.report = report;
+    this.vue = renderer === 'vue';
+  }
+
+  check(name, ok, detail) {
+    this.report.checks.push({ renderer: this.renderer, name, ok: !!ok, detail });
+    console.log(`${ok ? 'ok  ' : 'FAIL'} [${this.renderer}] ${name}${detail !== undefined ? ': ' + (typeof detail === 'string' ? detail : JSON.stringify(detail)) : ''}`);
+  }
+
+  async shot(name) {
+    const file = path.join(this.o.outDir, `${this.renderer}_${name}.png`);
+    await this.page.screenshot({ path: file });
+    this.report.screenshots.push(file);
+    return file;
+  }
+
+  // A README screenshot (classic canvas only): the page as it is, or the whole graph at a zoom
+  // where LiteGraph draws text (graph: true).
+  async docShot(name, { graph = false } = {}) {
+    if (!this.o.docs || this.vue) return;
+    const file = path.join(this.o.docs, name);
+    if (!graph) { await this.page.screenshot({ path: file }); return; }
+    const scale = 0.62;
+    await this.page.evaluate(() => window.app.extensionManager.setting.set('Comfy.RightSidePanel.IsOpen', false));
+    const size = await this.page.evaluate((scale) => {
+      const nodes = window.app.graph._nodes ?? window.app.graph.nodes;
+      const b = nodes.map((n) => n.getBounding());
+      const x0 = Math.min(...b.map((r) => r[0])), y0 = Math.min(...b.map((r) => r[1]));
+      const x1 = Math.max(...b.map((r) => r[0] + r[2])), y1 = Math.max(...b.map((r) => r[1] + r[3]));
+      return { x0, y0, w: Math.ceil((x1 - x0) * scale), h: Math.ceil((y1 - y0) * scale) };
+    }, scale);
+    const margin = 80;
+    await this.page.setViewportSize({ width: size.w + 2 * margin, height: size.h + 2 * margin });
+    await sleep(800);
+    const box = await this.page.evaluate(({ size, scale, margin }) => {
+      const ds = window.app.canvas.ds;
+      const r = window.app.canvas.canvas.getBoundingClientRect();
+      ds.scale = scale;
+      ds.offset = [(margin - r.x + 10) / scale - size.x0, (margin - r.y + 10) / scale - size.y0];
+      window.app.graph.setDirtyCanvas(true, true);
+      return { x: margin + 10 - 10, y: margin + 10 - 10 };
+    }, { size, scale, margin });
+    await sleep(1000);
+    await this.page.screenshot({ path: file, clip: { x: box.x, y: box.y, width: size.w + 20, height: size.h + 20 } });
+    await this.page.setViewportSize({ width: 1600, height: 1000 });
+    await sleep(500);
+  }
+
+  async open() {
+    await fetch(this.o.url + '/api/settings', { method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ 'Comfy.TutorialCompleted': true, 'Comfy.VueNodes.Enabled': this.vue,
+        'Comfy.RightSidePanel.IsOpen': false, 'Comfy.Minimap.Visible': false }) });
+    this.userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pf-ui-check-'));
+    this.context = await pw.chromium.launchPersistentContext(this.userDataDir, {
+      executablePath: process.env.CHROMIUM || '/usr/bin/chromium', headless: true,
+      viewport: { width: 1600, height: 1000 },
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+        '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+    });
+    const local = new URL(this.o.url).host;
+    await this.context.route('**/*', (route) => {
+      const u = new URL(route.request().url());
+      return u.protocol.startsWith('http') && u.host !== local ? route.abort() : route.continue();
+    });
+    this.page = this.context.pages()[0] || await this.context.newPage();
+    this.page.setDefaultTimeout(120000);
+    this.page.on('pageerror', (e) => this.report.pageErrors.push(`[${this.renderer}] ${e}`));
+    this.page.on('console', (m) => {
+      // ours only; the CSP refusals of internet URLs are the offline harness (its README, pitfall 5)
+      if (m.type() === 'error' && /pose_factory|PoseFactory|batch_browser/i.test(m.text() + (m.location()?.url ?? '')) &&
+          !/Content Security Policy/.test(m.text())) {
+        this.report.consoleErrors.push(`[${this.renderer}] ${m.text()}`);
+      }
+    });
+    await this.reload();
+  }
+
+  async reload() {
+    await this.page.goto(this.o.url + '/', { waitUntil: 'domcontentloaded' });
+    await this.page.waitForFunction(() => window.app?.graph && window.LiteGraph && window.__poseFactoryLoaded &&
+      document.querySelector('canvas'));
+    await sleep(1500);
+  }
+
+  async close() {
+    await this.context?.close();
+    if (this.userDataDir) fs.rmSync(this.userDataDir, { recursive: true, force: true });
+  }
+
+  // The template through the front end's own path: /api/workflow_templates/<pack>/<title>.json.
+  async loadTemplate(title) {
+    const res = await this.page.evaluate(async ({ module, title }) => {
+      const resp = await fetch(`/api/workflow_templates/${module}/${encodeURIComponent(title)}.json`);
+      if (!resp.ok) return { ok: false, error: `HTTP ${resp.status}` };
+      await window.app.loadGraphData(await resp.json(), true, true, title);
+      return { ok: true };
+    }, { module: this.o.module, title });
+    await sleep(1000);
+    return res;
+  }
+
+  async fit() {
+    await this.page.evaluate(() => window.app.extensionManager.command.execute('Comfy.Canvas.FitView'));
+    await this.page.evaluate(() => window.app.graph.setDirtyCanvas(true, true));
+    await sleep(800);
+  }
+
+  async queueAndWait() {
+    const before = new Set(Object.keys(await getJson(this.o.url + '/api/history?max_items=10000')));
+    await this.page.evaluate(() => window.app.queuePrompt(0, 1));
+    const deadline = Date.now() + 600000;
+    while (Date.now() < deadline) {
+      const hist = await getJson(this.o.url + '/api/history?max_items=10000');
+      const fresh = Object.keys(hist).filter((k) => !before.has(k));
+      const e = fresh.length && hist[fresh[fresh.length - 1]];
+      if (e?.status?.completed || ['success', 'error'].includes(e?.status?.status_str)) {
+        await sleep(2500);
+        const cached = (e.status.messages || []).find((m) => m[0] === 'execution_cached')?.[1]?.nodes ?? [];
+        return { status: e.status.status_str, cached };
+      }
+      await sleep(500);
+    }
+    return { status: 'timeout', cached: [] };
+  }
+
+  // Every node's box and whether it shows images: canvas coordinates (classic), DOM pixels (Vue).
+  async nodeBoxes() {
+    return this.page.evaluate((vue) => (window.app.graph._nodes ?? window.app.graph.nodes).map((n) => {
+      const out = { id: String(n.id), type: n.type };
+      const el = document.querySelector(`[data-node-id="${n.id}"]`);
+      if (vue && el) {
+        const r = el.getBoundingClientRect();
+        out.box = [r.x, r.y, r.width, r.height];
+        out.images = [...el.querySelectorAll('img')].filter((i) => i.complete && i.naturalWidth > 0).length;
+      } else {
+        out.box = Array.from(n.getBounding());
+        out.images = (n.imgs ?? []).filter((i) => i.complete && i.naturalWidth > 0).length;
+      }
+      return out;
+    }), this.vue);
+  }
+
+  // The boxes once every loader's preview has loaded (or after 30 s).
+  async boxesWithPreviews() {
+    let nodes = [];
+    for (let i = 0; i < 60; i++) {
+      nodes = await this.nodeBoxes();
+      if (nodes.filter((n) => LOADERS.includes(n.type)).every((n) => n.images > 0)) break;
+      await sleep(500);
+    }
+    return nodes;
+  }
+
+  // --- the checks ---------------------------------------------------------------------------------
+  async templates() {
+    const listed = await getJson(this.o.url + '/api/workflow_templates');
+    const names = listed[this.o.module] ?? [];
+    this.check('templates listed by title', names.includes(NO_MODEL) && names.includes(SDXL), names);
+    await this.page.evaluate(() => window.app.extensionManager.command.execute('Comfy.BrowseTemplates'));
+    await sleep(2500);
+    try {
+      await this.page.getByRole('dialog').getByText(this.o.module, { exact: true }).first().click({ timeout: 5000 });
+      await sleep(2000);
+    } catch (e) { /* the dialog's layout: the screenshot shows what is there */ }
+    const text = await this.page.evaluate(() => document.body.innerText);
+    this.check('Templates dialog shows the titles', text.includes(NO_MODEL) && text.includes(SDXL));
+    await this.shot('templates_dialog');
+    await this.page.keyboard.press('Escape');
+    await sleep(500);
+  }
+
+  async previews() {
+    const load = await this.loadTemplate(NO_MODEL);
+    this.check('no-model template loads', load.ok, load.error);
+    const run = await this.queueAndWait();
+    this.check('no-model template runs from the UI', run.status === 'success', run.status);
+    await this.fit();
+    let nodes = await this.boxesWithPreviews();
+    let loaders = nodes.filter((n) => LOADERS.includes(n.type));
+    this.check('loaders show their preview', loaders.length === 2 && loaders.every((n) => n.images > 0),
+      loaders.map((n) => `#${n.id} ${n.images} image(s)`).join(', '));
+    const bad = overlaps(nodes);
+    this.check('no node overlaps another after the run', bad.length === 0, bad.length ? bad : `${nodes.length} nodes`);
+    this.report.boxes[`${this.renderer}_run`] = nodes;
+    await this.shot('previews_after_run');
+    await this.docShot('graph.png', { graph: true });
+
+    await this.reload(); // the previews are gone with the page; the server still has the outputs cached
+    await this.loadTemplate(NO_MODEL);
+    const again = await this.queueAndWait();
+    const loaderIds = loaders.map((n) => n.id);
+    this.check('re-run served from the cache', again.status === 'success' && loaderIds.every((id) => again.cached.includes(id)),
+      `cached: ${again.cached.join(',')}`);
+    await this.fit();
+    nodes = await this.boxesWithPreviews();
+    loaders = nodes.filter((n) => LOADERS.includes(n.type));
+    this.check('loaders show their preview after a cached re-run', loaders.every((n) => n.images > 0),
+      loaders.map((n) => `#${n.id} ${n.images} image(s)`).join(', '));
+    const bad2 = overlaps(nodes);
+    this.check('no node overlaps another after the cached re-run', bad2.length === 0, bad2.length ? bad2 : `${nodes.length} nodes`);
+    this.report.boxes[`${this.renderer}_cached`] = nodes;
+    await this.shot('previews_after_cached_run');
+
+    // a new loader, with a node placed right under it as it was created: the preview fits the loader
+    const batch = (await getJson(`${this.o.url}/pose_factory/projects/examples/batches`)).batches[0].batch_id;
+    await this.page.evaluate((batch) => {
+      const g = window.app.graph;
+      g.clear();
+      const loader = window.LiteGraph.createNode('PoseFactoryLoadPoseFromR2');
+      loader.pos = [0, 0];
+      g.add(loader);
+      loader.widgets.find((w) => w.name === 'project').value = 'examples';
+      loader.widgets.find((w) => w.name === 'batch_id').value = batch;
+      const preview = window.LiteGraph.createNode('PreviewImage');
+      preview.pos = [0, loader.size[1] + 60];
+      g.add(preview);
+      loader.connect(0, preview, 0);
+    }, batch);
+    await sleep(800);
+    const fresh = await this.queueAndWait();
+    await this.fit();
+    nodes = await this.boxesWithPreviews();
+    const loader = nodes.find((n) => n.type === 'PoseFactoryLoadPoseFromR2');
+    const bad3 = overlaps(nodes);
+    this.check('a new loader leaves room for its preview', fresh.status === 'success' && loader.images > 0 && bad3.length === 0,
+      bad3.length ? bad3 : `${loader.images} image(s), box ${loader.box.map(Math.round)}`);
+    await this.shot('previews_new_loader');
+  }
+
+  async sidebar() {
+    const { projects } = await getJson(this.o.url + '/pose_factory/projects');
+    const expected = [];
+    for (const p of projects) {
+      for (const b of (await getJson(`${this.o.url}/pose_factory/projects/${p}/batches`)).batches) expected.push(`${p}/${b.batch_id}`);
+    }
+    await this.loadTemplate(NO_MODEL);
+    await this.page.evaluate(() => window.app.extensionManager.command.execute('Workspace.ToggleSidebarTab.pose-factory-batches'));
+    await this.page.waitForSelector('.pf-batch', { timeout: 15000 }).catch(() => {});
+    await sleep(2500);
+    const shown = await this.page.$$eval('.pf-batch', (els) => els.map((e) => `${e.dataset.project}/${e.dataset.batch}`));
+    this.check('sidebar lists every batch', expected.length > 0 && expected.every((b) => shown.includes(b)) && shown.length === expected.length,
+      { expected, shown });
+    const thumbs = await this.page.$$eval('.pf-batch img', (els) => els.filter((i) => i.complete && i.naturalWidth > 0).length);
+    const sizes = await this.page.$$eval('.pf-batch .pf-size', (els) => els.map((e) => e.textContent));
+    this.check('batches show a thumbnail and their size', thumbs === shown.length && sizes.every((s) => /\d/.test(s)),
+      { thumbs, sizes });
+    await this.shot('sidebar');
+
+    // click -> a selected new loader gets the batch
+    const target = expected[0];
+    const id = await this.page.evaluate(() => {
+      const n = window.LiteGraph.createNode('PoseFactoryLoadPoseFromR2');
+      n.pos = [800, 1800];
+      window.app.graph.add(n);
+      window.app.canvas.deselectAll?.();
+      window.app.canvas.selectNode(n);
+      return n.id;
+    });
+    await sleep(500);
+    await this.page.click(`.pf-batch[data-project="${target.split('/')[0]}"][data-batch="${target.split('/')[1]}"]`);
+    await sleep(800);
+    const widgets = await this.page.evaluate((id) => {
+      const n = window.app.graph.getNodeById(id);
+      return Object.fromEntries(n.widgets.filter((w) => ['project', 'batch_id'].includes(w.name)).map((w) => [w.name, w.value]));
+    }, id);
+    const [proj, bid] = target.split('/');
+    this.check('click puts the batch into the selected loader',
+      widgets.project === proj && (widgets.batch_id === bid || widgets.batch_id === target), widgets);
+    if (this.vue) {
+      const domText = await this.page.evaluate((id) => document.querySelector(`[data-node-id="${id}"]`)?.innerText ?? '', id);
+      this.check('the Vue node shows the new values', domText.includes(bid), domText.slice(0, 200));
+    }
+    await this.page.evaluate((id) => window.app.canvas.centerOnNode?.(window.app.graph.getNodeById(id)), id);
+    await sleep(500);
+    await this.shot('sidebar_click');
+    // a batch dropdown whose values carry their project ("<project>/<batch_id>") gets that form
+    const qualified = await this.page.evaluate(async ({ id, target }) => {
+      const n = window.app.graph.getNodeById(id);
+      const w = n.widgets.find((x) => x.name === 'batch_id');
+      w.options.values = ['other/0123456789abcdef'];
+      w.value = 'other/0123456789abcdef';
+      window.app.canvas.selectNode(n);
+      const [p, b] = target.split('/');
+      document.querySelector(`.pf-batch[data-project="${p}"][data-batch="${b}"]`).click();
+      await new Promise((r) => setTimeout(r, 500));
+      return w.value;
+    }, { id, target });
+    this.check('a project/batch dropdown gets project/batch', qualified === target, qualified);
+    await this.page.evaluate((id) => window.app.graph.remove(window.app.graph.getNodeById(id)), id); // not valid here
+
+    // a forced re-render: its progress in the tab
+    await this.page.evaluate(() => {
+      const req = (window.app.graph._nodes ?? window.app.graph.nodes).find((n) => n.type === 'PoseFactoryRequestPoseBatch');
+      req.widgets.find((w) => w.name === 'force').value = true;
+    });
+    // an earlier forced run of the same graph would be served from ComfyUI's cache: drop it first
+    await fetch(this.o.url + '/api/free', { method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ free_memory: true }) });
+    await sleep(2500);
+    const seen = new Set();
+    let midShot = null;
+    const run = this.queueAndWait();
+    const poll = (async () => {
+      for (let i = 0; i < 600; i++) {
+        const jobs = await this.page.$$eval('.pf-job', (els) => els.map((e) => e.innerText.split('\n')[0])).catch(() => []);
+        for (const j of jobs) seen.add(j);
+        if (!midShot && jobs.some((j) => /rendering [1-9]/.test(j))) {
+          midShot = await this.shot('sidebar_progress');
+          await this.docShot('batch_browser.png');
+        }
+        if (jobs.some((j) => /^completed/.test(j))) break;
+        await sleep(250);
+      }
+    })();
+    await Promise.all([run, poll]);
+    this.check('running job shows its progress in the tab', [...seen].some((s) => /\d+\/\d+/.test(s)) &&
+      [...seen].some((s) => /^completed/.test(s)), [...seen]);
+    await this.shot('sidebar_after_job');
+    await this.page.evaluate(() => window.app.extensionManager.command.execute('Workspace.ToggleSidebarTab.pose-factory-batches'));
+  }
+
+  async models() {
+    const listed = (await getJson(this.o.url + '/api/workflow_templates'))[this.o.module];
+    for (const title of listed) { // every template as it opens: no node on another
+      await this.page.evaluate(() => window.app.graph.clear());
+      await this.loadTemplate(title);
+      const bad = overlaps(await this.nodeBoxes());
+      this.check(`"${title}" opens with no node over another`, bad.length === 0, bad.length ? bad : undefined);
+    }
+    await this.page.evaluate(() => window.app.graph.clear());
+    await this.loadTemplate(SDXL);
+    await sleep(3000);
+    // 1.49 surfaces missing models as errors: "View details" opens the panel that lists them
+    await this.page.getByRole('button', { name: /view details/i }).first().click({ timeout: 10000 }).catch(() => {});
+    await sleep(2500);
+    const text = await this.page.evaluate(() => document.body.innerText);
+    this.report.missingModelsText = text.slice(0, 4000);
+    const urls = await this.page.evaluate(() => [...document.querySelectorAll('a[href]')].map((a) => a.href)
+      .filter((h) => /huggingface\.co/.test(h)));
+    this.check('missing models are listed', text.includes('sd_xl_base_1.0.safetensors') && text.includes('OpenPoseXL2.safetensors'));
+    const downloads = await this.page.getByText('Download', { exact: true }).count();
+    this.check('each missing model offers a download', downloads === 2, `${downloads} Download button(s); links: ${urls.join(' ')}`);
+    await this.shot('missing_models');
+    await this.docShot('missing_models.png');
+  }
+}
+
+(async () => {
+  const o = parseArgs(process.argv.slice(2));
+  fs.mkdirSync(o.outDir, { recursive: true });
+  const report = { url: o.url, checks: [], screenshots: [], boxes: {}, pageErrors: [], consoleErrors: [] };
+  const listed = await getJson(o.url + '/api/workflow_templates');
+  o.module = Object.keys(listed).find((k) => listed[k].includes(NO_MODEL));
+  if (!o.module) { console.error(`no pack lists "${NO_MODEL}" at ${o.url}/api/workflow_templates`); process.exit(2); }
+  for (const renderer of o.renderers) {
+    const s = new Session(o, renderer, report);
+    try {
+      await s.open();
+      for (const name of CHECKS) {
+        if (!o.only.includes(name)) continue;
+        try { await s[name](); } catch (e) {
+          s.check(`${name} (script error)`, false, String(e && e.stack || e).slice(0, 600));
+          try { await s.shot(`${name}_error`); } catch (_) { /* ignore */ }
+        }
+      }
+    } finally { await s.close(); }
+  }
+  for (const e of [...report.pageErrors, ...report.consoleErrors]) console.log('page/console error: ' + e);
+  const failed = report.checks.filter((c) => !c.ok).length + report.pageErrors.length + report.consoleErrors.length;
+  fs.writeFileSync(path.join(o.outDir, 'report.json'), JSON.stringify(report, null, 2));
+  console.log(`${report.checks.length - report.checks.filter((c) => !c.ok).length}/${report.checks.length} checks passed; ` +
+    `screenshots in ${o.outDir}`);
+  process.exit(failed ? 1 : 0);
+})().catch((e) => { console.error(e); process.exit(2); });
