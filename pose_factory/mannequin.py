@@ -431,7 +431,9 @@ def visibility_rules():
     ears, fingers) have no own part: only a hit right at them counts, so the far side of the
     head or of a hand is hidden. A hip lies inside the pelvis and the top of its thigh: a hit on
     either is its own, any other must be within the thigh's radius (the abdomen of a body lying
-    face down, seen from below, covers the hips 11 cm in front of them)."""
+    face down, seen from below, covers the hips 11 cm in front of them). The neck is OpenPose's
+    midpoint of the shoulders, which a detector places wherever it sees the shoulders: a hit on
+    the neck, the chest or either upper arm (the near shoulder covers it in a side view) is its own."""
     radius = np.full(N_KEYPOINTS, 0.02)
     own = [set() for _ in range(N_KEYPOINTS)]
     rules = {
@@ -446,6 +448,7 @@ def visibility_rules():
             radius[i] = rad
             side = name[0] if name[:2] in ("l_", "r_") else None
             own[i] = {PART_LABEL[p if p in PART_LABEL else f"{p}_{side}"] for p in parts}
+    own[BODY_KEYPOINTS.index("neck")] |= {PART_LABEL["upper_arm_l"], PART_LABEL["upper_arm_r"]}
     for sl, side in ((KP_LHAND, "l"), (KP_RHAND, "r")):
         radius[sl] = 0.018
         radius[sl.start] = 0.05  # the wrist sits inside the forearm's end
