@@ -95,7 +95,7 @@ def test_visual_hull_iou_with_the_mannequin(hulls, truth, capsys):
 def test_job_states_follow_the_founding_pipeline(hulls):
     states = hulls[8][2]
     order = [s for i, s in enumerate(states) if i == 0 or states[i - 1] != s]
-    assert order == ["queued", "generating_images", "reconstructing_3d", "post_processing", "completed"]
+    assert order == ["generating_images", "reconstructing_3d", "post_processing", "completed"]
 
 
 @pytest.mark.blender

@@ -98,8 +98,7 @@ def reconstruct(images, masks, raw_spec: dict, storage, project: str | None = No
                 on_progress=None, python: str | None = None) -> tuple[dict, bool]:
     """(manifest, made). images: uint8 (H, W, 3) arrays or sources for inputs.load_image (paths,
     URLs, bytes); masks: None (made from the background) or one per view."""
-    report = on_progress or (lambda event: None)
-    report({"state": "queued"})
+    report = on_progress or (lambda event: None)  # the caller reports "queued" (the job's first state)
     spec = normalize(raw_spec)
     project = spec_mod.validate_project_name(project or spec["project"])
     spec["project"] = project
