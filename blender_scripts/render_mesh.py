@@ -2,7 +2,7 @@
 conventions), seg/mask/parts and the shaded reference, with the mannequin's render set-up, pass
 encoders and file layout, so the same loaders read them. Called by render_batch.render for a spec
 of kind 'mesh_passes'; the mesh comes as an .npz (vertices Z-up in metres, triangle faces) named by
-the spec's 'mesh_file'."""
+the spec's 'mesh_file' (or any file meshdata.load_file reads)."""
 from __future__ import annotations
 
 import json
@@ -38,7 +38,8 @@ def render(spec, out, views=None, scratch=None):
     r = spec["render"]
     W, H = r["width"], r["height"]
     wanted = set(r["passes"])
-    vertices, faces = meshdata.read_npz(spec["mesh_file"])
+    path = spec["mesh_file"]
+    vertices, faces = meshdata.read_npz(path) if path.endswith(".npz") else meshdata.load_file(path)
     cams = cameras.build_cameras(spec, meshdata.fit_points(vertices))
     scene = S.reset()
     device = S.use_gpu_if_asked(scene, r["device"])

@@ -1,5 +1,7 @@
 """Exact passes of any mesh: a sphere mesh written as a GLB file, rendered through the mesh-pass job
 into a batch and read back with the mannequin's loaders, against the analytic sphere."""
+import types
+
 import numpy as np
 import pytest
 
@@ -37,15 +39,24 @@ def sphere_batch(tmp_path_factory):
     m = trimesh.creation.uv_sphere(radius=1.0, count=[64, 128])
     m.apply_translation(CENTRE_GLTF)
     m.export(glb)
-    v, f = meshdata.load_file(glb)
     storage = LocalStorage(tmp / "store")
     spec = {"render": {"width": W, "height": H}, "cameras": {"type": "list", "cameras": [camera()]}}
-    manifest, rendered = mesh_passes.render_mesh_passes(v, f, spec, storage, project="meshes")
-    again, rendered_again = mesh_passes.render_mesh_passes(v, f, spec, storage, project="meshes")
+    manifest, rendered = mesh_passes.render_mesh_passes(glb, spec, storage, project="meshes")  # read by Blender's side
+    again, rendered_again = mesh_passes.render_mesh_passes(glb, spec, storage, project="meshes")
     assert rendered and not rendered_again and again["batch_id"] == manifest["batch_id"]
+    # the same sphere as ComfyUI core's MESH (Y-up torch tensors, batch of 1): the same pixels
+    torch = pytest.importorskip("torch")
+    core_mesh = types.SimpleNamespace(vertices=torch.tensor(m.vertices[None], dtype=torch.float32),
+                                      faces=torch.tensor(m.faces[None], dtype=torch.int64),
+                                      vertex_counts=None, face_counts=None)
+    from_core, _ = mesh_passes.render_mesh_passes(meshdata.from_comfy_mesh(core_mesh), spec, storage, project="meshes")
+    assert from_core["batch_id"] != manifest["batch_id"]
     folder = storage.local_path(batch_prefix("meshes", manifest["batch_id"]))
     entries = loading.select_entries(manifest)
     out = {conv: loading.load_depth_normal(folder, manifest, entries, "image", conv) for conv in passes.NORMAL_CONVENTIONS}
+    core_folder = storage.local_path(batch_prefix("meshes", from_core["batch_id"]))
+    core_mask = loading.load_depth_normal(core_folder, from_core, loading.select_entries(from_core))["subject"][0]
+    assert (core_mask == out["controlnet"]["subject"][0]).mean() > 0.999  # float32 tensors: a rim pixel may differ
     mm = loading._decode(folder, manifest, entries, "depth16", "gray")[0]
     cam = manifest["views"][0]
     r, c, k = np.array(cam["rotation"]), np.array(cam["location"]), cam["intrinsics"]

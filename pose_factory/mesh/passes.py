@@ -61,18 +61,35 @@ def batch_id(spec: dict, mesh_digest: str) -> str:
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
 
 
-def render_mesh_passes(vertices, faces, raw_spec: dict, storage, project: str | None = None, force: bool = False,
+def _mesh_source(mesh) -> tuple[str, bytes, str]:
+    """(file extension, bytes to hand the renderer, geometry digest) of a mesh file path or (vertices, faces)."""
+    if isinstance(mesh, (str, os.PathLike)):
+        path = os.fspath(mesh)
+        ext = os.path.splitext(path)[1].lower().lstrip(".")
+        if ext not in meshdata.FILE_FORMATS + ("npz",):
+            raise SpecError("mesh_file", f"a .{ext or '(no extension)'} file",
+                            "one of " + ", ".join("." + e for e in meshdata.FILE_FORMATS + ("npz",)))
+        if not os.path.isfile(path):
+            raise SpecError("mesh_file", f"{path!r} does not exist", "a mesh file")
+        with open(path, "rb") as fh:
+            data = fh.read()
+        return ext, data, "file:" + hashlib.sha256(data).hexdigest()
+    vertices, faces = meshdata.check(*mesh)
+    return "npz", meshdata.npz_bytes(vertices, faces), meshdata.digest(vertices, faces)
+
+
+def render_mesh_passes(mesh, raw_spec: dict, storage, project: str | None = None, force: bool = False,
                        on_progress=None, python: str | None = None) -> tuple[dict, bool]:
-    """(manifest, rendered): the mesh's passes as a batch in storage (one entry per view, frame 0;
-    view 0 also lists the mesh itself as 'mesh/v00_f0000.npz'). The same mesh and spec are not
-    rendered twice unless force is set."""
-    vertices, faces = meshdata.check(vertices, faces)
+    """(manifest, rendered): the passes of mesh — a file (.glb, .gltf, .obj, .stl, .ply, read in the
+    worker environment by meshdata.load_file; .npz as meshdata.npz_bytes) or (vertices, faces) Z-up —
+    as a batch in storage (one entry per view, frame 0; view 0 also lists the mesh itself when it
+    is GLB, OBJ or npz). The same mesh and spec are not rendered twice unless force is set."""
     spec = normalize(raw_spec)
     project = spec_mod.validate_project_name(project or spec["project"])
     spec["project"] = project
-    digest = meshdata.digest(vertices, faces)
+    ext, data, digest = _mesh_source(mesh)
     bid = batch_id(spec, digest)
-    spec["mesh"] = dict(spec["mesh"], sha256=digest, vertices=len(vertices), faces=len(faces))  # for the record
+    spec["mesh"] = dict(spec["mesh"], source=digest)  # for the record
     before = storage_mod.read_manifest(storage, project, bid)
     if before is not None and not force:
         return before, False
@@ -82,14 +99,15 @@ def render_mesh_passes(vertices, faces, raw_spec: dict, storage, project: str | 
             return done, False
         t0 = time.perf_counter()
         with render_mod.work_folder() as work:
-            mesh_file = os.path.join(work, "mesh.npz")
+            mesh_file = os.path.join(work, f"mesh.{ext}")
             with open(mesh_file, "wb") as fh:
-                fh.write(meshdata.npz_bytes(vertices, faces))
+                fh.write(data)
             result = render_mod.run_blender(dict(spec, mesh_file=mesh_file), work, on_progress, python)
-            key = "mesh/v00_f0000.npz"
-            os.makedirs(os.path.join(result["files_dir"], "mesh"), exist_ok=True)
-            os.replace(mesh_file, os.path.join(result["files_dir"], key))
-            result["entries"][0]["files"]["mesh"] = key
+            if ext in ("glb", "obj", "npz"):
+                key = f"mesh/v00_f0000.{ext}"
+                os.makedirs(os.path.join(result["files_dir"], "mesh"), exist_ok=True)
+                os.replace(mesh_file, os.path.join(result["files_dir"], key))
+                result["entries"][0]["files"]["mesh"] = key
             manifest = render_mod._upload(spec, project, bid, result, storage, on_progress, t0,
                                           recipe_version=RECIPE_VERSION)
             return manifest, True
