@@ -17,10 +17,11 @@ API = EXAMPLES / "api"
 # POSE_FACTORY_OBJECT_INFO: check against another capture (e.g. a fresh one in /tmp).
 OBJECT_INFO = Path(os.environ.get("POSE_FACTORY_OBJECT_INFO") or ROOT / "tests" / "fixtures" / "object_info.json")
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
-EXPECTED = ["character_sheet_4_views", "no_model_preview", "pose_batch_multi_controlnet_sdxl",
-            "pose_batch_openpose_sdxl"]
+EXPECTED = ["character_sheet_4_views", "core_image_to_3d_mesh_passes", "mesh_from_mannequin_views", "no_model_preview",
+            "pose_batch_multi_controlnet_sdxl", "pose_batch_openpose_sdxl"]
 # Model dropdowns: their lists are empty on a ComfyUI without models (as where the fixture came from).
-MODEL_INPUTS = {("CheckpointLoaderSimple", "ckpt_name"), ("ControlNetLoader", "control_net_name")}
+MODEL_INPUTS = {("CheckpointLoaderSimple", "ckpt_name"), ("ControlNetLoader", "control_net_name"),
+                ("ImageOnlyCheckpointLoader", "ckpt_name")}
 MODEL_SUFFIXES = (".safetensors",)
 
 
@@ -101,7 +102,9 @@ def has_control_after_generate(name, spec):
 
 
 def types_match(out_type, in_type):
-    return out_type == in_type or "*" in (out_type, in_type)
+    """As ComfyUI links them: equal, '*', or one of an input's comma-separated types (Preview 3D's
+    model_file takes "STRING,FILE_3D_GLB,…")."""
+    return out_type == in_type or "*" in (out_type, in_type) or out_type in in_type.split(",")
 
 
 # -- the folder ----------------------------------------------------------------------------------
