@@ -6,17 +6,12 @@ import json
 import numpy as np
 import pytest
 
-from pose_factory import loading, mannequin as mq, poses, render
+from pose_factory import loading, render
 from pose_factory.errors import SpecError
-from pose_factory.mesh import backends, inputs, meshdata, reconstruct, views
+from pose_factory.mesh import backends, inputs, meshdata, metrics, reconstruct, views
 from pose_factory.storage import LocalStorage, batch_prefix
 
 PITCH = 0.01  # metres: the IoU's voxels
-
-
-def occupancy(trimesh, vertices, faces) -> set:
-    vg = trimesh.Trimesh(vertices, faces, process=False).voxelized(PITCH).fill()
-    return set(map(tuple, np.rint(vg.points / PITCH).astype(int)))
 
 
 @pytest.fixture(scope="module")
@@ -38,15 +33,8 @@ def mannequin_views(tmp_path_factory):
 @pytest.fixture(scope="module")
 def truth(mannequin_views):
     """The mannequin's own occupancy: the union of its parts' filled voxels."""
-    trimesh = pytest.importorskip("trimesh")
-    m = mannequin_views[8][0]
-    body = mq.build()
-    verts = mq.posed_vertices(body, poses.pose_body(body, m["spec"]["subjects"][0]["poses"][0]))
-    occ, base = set(), 0
-    for part in body.parts:
-        occ |= occupancy(trimesh, verts[base:base + len(part.verts)], part.triangles()[0])
-        base += len(part.verts)
-    return occ
+    pytest.importorskip("trimesh")
+    return metrics.mannequin_occupancy(mannequin_views[8][0]["spec"]["subjects"][0]["poses"][0], PITCH)
 
 
 @pytest.fixture(scope="module")
@@ -76,13 +64,12 @@ def test_background_masks_match_the_rendered_masks(mannequin_views):
 
 @pytest.mark.blender
 def test_visual_hull_iou_with_the_mannequin(hulls, truth, capsys):
-    trimesh = pytest.importorskip("trimesh")
     iou = {}
     for n, (manifest, storage, _states) in hulls.items():
         path = storage.local_path(batch_prefix("assets", manifest["batch_id"]) + reconstruct.asset_key(manifest, "glb"))
         v, f = meshdata.load_file(path)  # the stored GLB, back in our Z-up frame
-        rec = occupancy(trimesh, v, f)
-        iou[n] = len(rec & truth) / len(rec | truth)
+        rec = metrics.occupancy(v, f, PITCH)
+        iou[n] = metrics.iou(rec, truth)
         # a visual hull holds the object, up to the masks' anti-aliased rim, smoothing and the voxels
         assert len(truth - rec) / len(truth) < 0.15
     with capsys.disabled():
