@@ -499,7 +499,7 @@ def _combined_progress(jobs: list) -> dict:
         state = state if state in STATES or (len(jobs) == 1 and state in MESH_STATES) else "rendering"
         n = out.get("total") or 0
         frac = {"queued": 0.0, "rendering": 0.8 * (out.get("done") or 0) / max(n, 1), "extracting": 0.8,
-                "uploading": 0.8 + 0.2 * (out.get("done") or 0) / max(n, 1), "completed": 1.0}[state]
+                "uploading": 0.8 + 0.2 * (out.get("done") or 0) / max(n, 1), "completed": 1.0}.get(state, 0.0)
         states.append(state)
         images = (j["views"][1] - j["views"][0])
         done, total = done + frac * images, total + images

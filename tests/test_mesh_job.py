@@ -87,3 +87,30 @@ def test_cancel_stops_the_job_and_writes_no_manifest(local):
     # the worker takes the next job
     assert request_mesh(images, None, {"cameras": m["views"], "quality_tier": "draft", "post": {"uvs": False}},
                         project="cancelled", backend="local", settings=s).rendered
+
+
+@pytest.mark.blender
+def test_request_mesh_on_runpod_reserves_and_settles_its_cost(local, tmp_path):
+    """The same job through the RunPod v2 API stand-in, whose workers run the real handler under the
+    real SDK (tests/runpod_v2_server.py)."""
+    pytest.importorskip("runpod")
+    from tests.runpod_v2_server import RunPodV2Server
+
+    _s, m, images = local
+    with RunPodV2Server("rp-mesh-key", env={"POSE_FACTORY_STORAGE_ROOT": str(tmp_path / "store")}, workers=1,
+                        worker_log=tmp_path / "worker") as srv:
+        s = settings_mod.load_settings(overrides={
+            "storage": {"local_root": str(tmp_path / "store"), "cache_root": str(tmp_path / "cache")},
+            "budget": {"ledger_path": str(tmp_path / "ledger.sqlite")},
+            "runpod": {"poll_interval_s": 0.2, "url_base": srv.url_base}})
+        env = {"RUNPOD_API_KEY": "rp-mesh-key", "RUNPOD_ENDPOINT_ID": srv.endpoint_id}
+        events = []
+        res = request_mesh(images, None, {"cameras": m["views"], "quality_tier": "draft"}, project="rp-mesh",
+                           backend="runpod", settings=s, env=env, on_progress=events.append)
+        assert res.rendered and res.backend == "runpod" and res.cost_usd > 0
+        assert read_manifest(LocalStorage(tmp_path / "store"), "rp-mesh", res.batch_id)["asset"]["faces"] > 1000
+        ledger = client.get_client("runpod", s, env).ledger.entries()
+        assert len(ledger) == 1 and ledger[0]["state"] == "settled"
+        with pytest.raises(client.JobFailed, match=r"could not download 'http://127.0.0.1:1/v.png'"):
+            request_mesh(["http://127.0.0.1:1/v.png"] * 4, None, {}, project="rp-mesh", backend="runpod",
+                         settings=s, env=env)
