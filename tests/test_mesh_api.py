@@ -2,6 +2,7 @@
 images in the input folder followed to completed and its file served; bad requests are 400s, a bad
 job id a 404; the job's record lives in storage, so a restarted server still answers for it."""
 import asyncio
+import datetime
 import json
 import time
 
@@ -98,9 +99,12 @@ def test_from_image_follows_the_states_to_completed_and_serves_the_file(env):
 def test_a_job_left_running_by_a_gone_server_reads_as_failed(tmp_path):
     storage = LocalStorage(tmp_path)
     job_id = jobs.new_job_id()
-    storage.put_bytes(jobs.key(job_id), json.dumps({
-        "job_id": job_id, "state": "reconstructing_3d", "message": "", "project": "p", "batch_id": None,
-        "asset_key": None, "output_format": "glb", "created_at": "x", "owner": "12345-deadbeef"}).encode())
+    record = {"job_id": job_id, "state": "reconstructing_3d", "message": "", "project": "p", "batch_id": None,
+              "asset_key": None, "output_format": "glb", "created_at": "x", "owner": "elsewhere:12345"}
+    jobs.write(storage, record)  # fresh: another server's running job, left alone
+    assert jobs.read(storage, job_id)["state"] == "reconstructing_3d"
+    stale = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=jobs.STALE_S + 5)
+    storage.put_bytes(jobs.key(job_id), json.dumps(dict(record, updated_at=stale.isoformat())).encode())
     record = jobs.read(storage, job_id)
     assert record["state"] == "failed" and "server restarted while the job ran" in record["message"]
     assert json.loads(storage.get_bytes(jobs.key(job_id)))["state"] == "failed"

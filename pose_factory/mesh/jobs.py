@@ -1,8 +1,10 @@
 """The founding 3D API's jobs (POST /pose_factory/3d/from-image …): each job's record is a JSON
 file in storage (``jobs/3d/<job_id>.json``), so a job's state outlives the ComfyUI process that
 started it. A record: {"job_id", "state" (reconstruct.STATES), "message", "project", "batch_id",
-"asset_key", "output_format", "created_at", "updated_at", "owner"}. A job whose owner (the server
-process that ran it) is gone before it ended is reported failed, with the reason."""
+"asset_key", "output_format", "created_at", "updated_at", "owner"}. While a job runs, its server
+rewrites the record every HEARTBEAT_S; a job not ended whose record is older than STALE_S (its
+server is gone: stopped, restarted or killed) is reported failed, with the reason. Several servers
+may share one storage: each one's running jobs stay fresh."""
 from __future__ import annotations
 
 import datetime
@@ -10,21 +12,32 @@ import json
 import os
 import re
 import secrets
+import socket
 import threading
 
 from ..errors import StorageError
 from . import reconstruct
 
 PREFIX = "jobs/3d/"
+HEARTBEAT_S = 20.0
+STALE_S = 120.0
 JOB_ID_RE = re.compile(r"[0-9a-f]{32}")
 FINAL = ("completed", "failed")
-_OWNER = f"{os.getpid()}-{secrets.token_hex(4)}"  # this process; a restart is another owner
+_OWNER = f"{socket.gethostname()}:{os.getpid()}"  # for the record: which server ran the job
 _running: set = set()
 _lock = threading.Lock()
 
 
 def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def _age_s(stamp) -> float:
+    try:
+        then = datetime.datetime.fromisoformat(stamp)
+    except (TypeError, ValueError):
+        return float("inf")
+    return (datetime.datetime.now(datetime.timezone.utc) - then).total_seconds()
 
 
 def new_job_id() -> str:
@@ -54,7 +67,7 @@ def read(storage, job_id) -> dict | None:
         return None
     with _lock:
         mine = job_id in _running
-    if record["state"] not in FINAL and not mine and record.get("owner") != _OWNER:
+    if record["state"] not in FINAL and not mine and _age_s(record.get("updated_at")) > STALE_S:
         record = write(storage, dict(record, state="failed", message="the server restarted while the job ran "
                                                                       f"(it was {record['state']}); submit it again"))
     return record
@@ -70,11 +83,24 @@ def start(storage, request: dict, run) -> dict:
     with _lock:
         _running.add(job_id)
     state = {"record": record}
+    done = threading.Event()
+    lock = threading.Lock()  # one writer of the record at a time: progress, heartbeat, end
+
+    def update(**changes):
+        with lock:
+            state["record"] = write(storage, dict(state["record"], **changes))
 
     def on_progress(event):
         s = event.get("state")
         if s in reconstruct.STATES and s != state["record"]["state"] and s not in FINAL:
-            state["record"] = write(storage, dict(state["record"], state=s))
+            update(state=s)
+
+    def heartbeat():
+        while not done.wait(HEARTBEAT_S):
+            try:
+                update()
+            except (StorageError, OSError):
+                pass  # the next beat tries again
 
     def work():
         try:
@@ -82,15 +108,17 @@ def start(storage, request: dict, run) -> dict:
             from ..storage import batch_prefix
 
             asset = reconstruct.asset_key(manifest, request["output_format"])
-            state["record"] = write(storage, dict(
-                state["record"], state="completed", message="", project=manifest["project"],
-                batch_id=manifest["batch_id"], asset_key=batch_prefix(manifest["project"], manifest["batch_id"]) + asset))
+            done.set()
+            update(state="completed", message="", project=manifest["project"], batch_id=manifest["batch_id"],
+                   asset_key=batch_prefix(manifest["project"], manifest["batch_id"]) + asset)
         except Exception as e:  # every failure ends the job with its message (never a stuck record)
-            text = f"{type(e).__name__}: {e}"
-            state["record"] = write(storage, dict(state["record"], state="failed", message=text[:2000]))
+            done.set()
+            update(state="failed", message=f"{type(e).__name__}: {e}"[:2000])
         finally:
+            done.set()
             with _lock:
                 _running.discard(job_id)
 
+    threading.Thread(target=heartbeat, name=f"pose_factory-3d-beat-{job_id[:8]}", daemon=True).start()
     threading.Thread(target=work, name=f"pose_factory-3d-{job_id[:8]}", daemon=True).start()
     return record
