@@ -17,7 +17,7 @@ from ..errors import SpecError
 
 MAX_FACES = 5_000_000
 MAX_VERTICES = 5_000_000
-FILE_FORMATS = ("glb", "gltf", "obj", "stl", "ply")  # what load_file reads (FBX: import into Blender first)
+FILE_FORMATS = ("glb", "obj", "stl", "ply")  # single-file formats load_file reads (a .gltf or FBX: export it as GLB)
 Y_UP_TO_Z_UP = np.array([[1.0, 0, 0], [0, 0, -1.0], [0, 1.0, 0]])  # rows: new x, y, z from old
 
 

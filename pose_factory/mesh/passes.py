@@ -80,7 +80,7 @@ def _mesh_source(mesh) -> tuple[str, bytes, str]:
 
 def render_mesh_passes(mesh, raw_spec: dict, storage, project: str | None = None, force: bool = False,
                        on_progress=None, python: str | None = None) -> tuple[dict, bool]:
-    """(manifest, rendered): the passes of mesh — a file (.glb, .gltf, .obj, .stl, .ply, read in the
+    """(manifest, rendered): the passes of mesh — a file (.glb, .obj, .stl, .ply, read in the
     worker environment by meshdata.load_file; .npz as meshdata.npz_bytes) or (vertices, faces) Z-up —
     as a batch in storage (one entry per view, frame 0; view 0 also lists the mesh itself when it
     is GLB, OBJ or npz). The same mesh and spec are not rendered twice unless force is set."""
