@@ -95,9 +95,49 @@ class Writer:
         self.pool.shutdown()
 
 
+def write_data_passes(writer, wanted, v, f, cam, depth, normal_w, index, rgba, mask, depths, shaded_samples):
+    """The image passes of one rendered view (all but openpose and keypoints): the mannequin's and
+    any mesh's alike. The 8-bit depth waits in ``depths`` for its range (finish_depth)."""
+    if "depth16" in wanted:
+        writer.image("depth16", v, f, passes.depth_to_mm16(depth, mask))
+    if "depth" in wanted:
+        depths[(v, f)] = (depth.astype(np.float32), mask)
+    if "normal" in wanted:
+        n_cam = passes.world_to_camera_normals(normal_w, cam["rotation"])
+        for conv in passes.NORMAL_CONVENTIONS:
+            writer.image(passes.NORMAL_DIRS[conv], v, f, passes.normals_to_rgb(n_cam, mask, conv))
+    if "shaded" in wanted and shaded_samples == 1:
+        writer.image("shaded", v, f, passes.shaded_from_combined(rgba, index))
+    if "seg" in wanted:
+        writer.image("seg", v, f, passes.seg_image(mask))
+        writer.image("mask", v, f, passes.mask_image(mask))
+        writer.image("parts", v, f, index)
+
+
+def finish_depth(writer, depths, depth_range, deferred):
+    """The 8-bit depth of every rendered view: one range for the whole batch (no flicker across
+    views and frames) unless per image, from the rendered metric depth, so that no subject pixel is
+    clipped. A shard of a batch-range batch (deferred) cannot know the other shards' depth: it
+    keeps its metric depth, and the merge writes the 8-bit depth with the shards' ranges merged
+    (render.write_shard_depth). Returns the batch's range."""
+    ranges = {k: passes.depth_range(d, m) for k, (d, m) in depths.items()}
+    batch_range = passes.merge_ranges(ranges.values())
+    for (v, f), (d, m) in depths.items():
+        if deferred:
+            writer.depth_f32(v, f, d, m)
+        else:
+            near, far = (batch_range if depth_range == "batch" else ranges[(v, f)]) or (0.0, 1.0)
+            writer.image("depth", v, f, passes.depth_to_u8(d, m, near, far))
+    return batch_range
+
+
 def render(spec, out, views=None, scratch=None):
     """views: (start, stop) to render only those views (a shard); cameras come from the whole spec.
     scratch: a folder for Blender's files, each removed once read (default: out)."""
+    if spec.get("kind") == "mesh_passes":  # any mesh instead of the mannequin: the same passes
+        from blender_scripts import render_mesh
+
+        return render_mesh.render(spec, out, views, scratch)
     t_start = time.perf_counter()
     r = spec["render"]
     W, H = r["width"], r["height"]
@@ -156,20 +196,8 @@ def render(spec, out, views=None, scratch=None):
                 writer.image("openpose", v, f, openpose.draw_pose(frame_kp, hands=op["hands"], face=op["face"],
                                                                  sdxl_sticks=op["sdxl_sticks"],
                                                                  occluded=op["occluded"]))
-            if "depth16" in wanted:
-                writer.image("depth16", v, f, passes.depth_to_mm16(depth, mask))
-            if "depth" in wanted:
-                depths[(v, f)] = (depth.astype(np.float32), mask)
-            if "normal" in wanted:
-                n_cam = passes.world_to_camera_normals(normal_w, cam["rotation"])
-                for conv in passes.NORMAL_CONVENTIONS:
-                    writer.image(passes.NORMAL_DIRS[conv], v, f, passes.normals_to_rgb(n_cam, mask, conv))
-            if "shaded" in wanted and r["shaded_samples"] == 1:
-                writer.image("shaded", v, f, passes.shaded_from_combined(rgba, index))
-            if "seg" in wanted:
-                writer.image("seg", v, f, passes.seg_image(mask))
-                writer.image("mask", v, f, passes.mask_image(mask))
-                writer.image("parts", v, f, index)
+            write_data_passes(writer, wanted, v, f, cam, depth, normal_w, index, rgba, mask, depths,
+                              r["shaded_samples"])
             timings["data_passes"] += t1 - t0
             timings["other"] += time.perf_counter() - t1
             done += 1
@@ -189,20 +217,9 @@ def render(spec, out, views=None, scratch=None):
                 timings["shaded"] += time.perf_counter() - t0
                 done += 1
                 progress("rendering", done, total, view=v, frame=f)
-    # depth: one range for the whole batch (no flicker across views and frames) unless per image,
-    # from the rendered metric depth, so that no subject pixel is clipped. A shard of a batch-range
-    # batch cannot know the other shards' depth: it keeps its metric depth, and the merge writes
-    # the 8-bit depth with the shards' ranges merged (render.write_shard_depth).
     t0 = time.perf_counter()
-    ranges = {k: passes.depth_range(d, m) for k, (d, m) in depths.items()}
-    batch_range = passes.merge_ranges(ranges.values())
     deferred = r["depth_range"] == "batch" and (start, stop) != (0, len(cams))
-    for (v, f), (d, m) in depths.items():
-        if deferred:
-            writer.depth_f32(v, f, d, m)
-        else:
-            near, far = (batch_range if r["depth_range"] == "batch" else ranges[(v, f)]) or (0.0, 1.0)
-            writer.image("depth", v, f, passes.depth_to_u8(d, m, near, far))
+    batch_range = finish_depth(writer, depths, r["depth_range"], deferred)
     writer.finish()
     timings["other"] += time.perf_counter() - t0
     timings["total"] = time.perf_counter() - T_PROCESS

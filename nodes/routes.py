@@ -8,6 +8,7 @@
     GET  /pose_factory/batches/{project}/{batch_id}/thumbnail     JPEG grid of frame 0's views (?pass=shaded|openpose|…)
     GET  /pose_factory/jobs                                       {"jobs": [...]} running in this process
     POST /pose_factory/refresh   optional JSON {"project"}        re-lists storage into the local index
+    POST /pose_factory/3d/from-image, GET …/3d/status/{job_id}, GET …/3d/download/{job_id}: nodes/mesh_routes.py
 
 The logic is plain functions taking settings/storage (``list_projects``, ``list_project_batches``,
 ``get_manifest``, ``get_thumbnail``, ``list_jobs``, ``refresh``) that raise ``RouteError(status,
@@ -403,6 +404,10 @@ def register(routes, context=None) -> None:
                 except ValueError:
                     return answer(400, {"error": "body: not valid JSON, allowed: {\"project\": name} or nothing"})
         return answer(*await call(refresh, True, body))
+
+    from . import mesh_routes  # the founding 3D API: /pose_factory/3d/…
+
+    mesh_routes.register(routes, call, answer, json_body, _BAD_JSON, RouteError)
 
 
 _BAD_JSON = object()

@@ -16,7 +16,8 @@ from pose_factory import spec as spec_mod
 from pose_factory.errors import ManifestError, SpecError, StorageError, clip, echo
 from pose_factory.render import RenderError, remove_leftovers
 
-INPUT_KEYS = ("spec", "project", "force", "shard")
+INPUT_KEYS = ("spec", "project", "force", "shard", "images", "masks")  # images, masks: reconstruct only
+MAX_VIEW_SOURCES = 64
 
 
 class InputError(ValueError):
@@ -42,6 +43,12 @@ def parse_input(job_input) -> dict:
     force = job_input.get("force", False)
     if not isinstance(force, bool):
         raise InputError(f"input.force: got {echo(force)}, allowed: true or false")
+    if kind == "reconstruct":
+        return _reconstruct_input(job_input, raw, force)
+    for name in ("images", "masks"):
+        if name in job_input:
+            raise InputError(f"input.{name}: only a reconstruct job takes it, allowed for {kind}: spec, project, "
+                             "force, shard")
     try:
         spec_mod.normalize_spec(raw)  # refuse a bad spec before anything is queued
     except SpecError as e:
@@ -60,6 +67,44 @@ def parse_input(job_input) -> dict:
             raise InputError(f"PROJECT_NAME (worker environment): {e.message}, allowed: {e.allowed}") from None
     return {"kind": kind, "spec": raw, "project": project, "force": force,
             "shard": _shard(job_input.get("shard"), raw)}
+
+
+def _sources(value, name: str, project: str, required: bool):
+    """A reconstruct job's image list: http(s) URLs or storage keys under the project's uploads/."""
+    if value is None and not required:
+        return None
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_VIEW_SOURCES:
+        raise InputError(f"input.{name}: got {echo(value)}, allowed: a list of 1 to {MAX_VIEW_SOURCES} image "
+                         f"sources (http(s) URLs, or keys under projects/{project}/uploads/)")
+    prefix = f"projects/{project}/uploads/"
+    for i, s in enumerate(value):
+        ok = isinstance(s, str) and (s.lower().startswith(("http://", "https://"))
+                                     or (s.startswith(prefix) and ".." not in s and "\\" not in s))
+        if not ok:
+            raise InputError(f"input.{name}[{i}]: got {echo(s)}, allowed: an http(s) URL or a key under {prefix}")
+    return value
+
+
+def _reconstruct_input(job_input: dict, raw: dict, force: bool) -> dict:
+    from pose_factory.mesh import reconstruct
+
+    if job_input.get("shard") is not None:
+        raise InputError("input.shard: a reconstruct job is never sharded, allowed: no shard")
+    try:
+        spec = reconstruct.normalize(raw)
+    except SpecError as e:
+        raise InputError(f"input.spec.{e}" if e.field else f"input.spec: {e}") from None
+    project = job_input.get("project") or spec["project"]
+    try:
+        spec_mod.validate_project_name(project)
+    except SpecError as e:
+        raise InputError(f"input.{e}") from None
+    images = _sources(job_input.get("images"), "images", project, True)
+    masks = _sources(job_input.get("masks"), "masks", project, False)
+    if masks is not None and len(masks) != len(images):
+        raise InputError(f"input.masks: got {len(masks)} masks for {len(images)} images, allowed: one per image")
+    return {"kind": "reconstruct", "spec": raw, "project": project, "force": force, "shard": None,
+            "images": images, "masks": masks}
 
 
 def _shard(shard, raw: dict):
@@ -105,6 +150,7 @@ async def execute(job_input, report, *, standby=None, on_bug=None) -> dict:
         storage.check()  # a missing bucket is named before anything is written or rendered
         # a job creates its project when storage has none; one made beforehand is used unchanged
         projects.ensure(storage, req["project"] or spec_mod.normalize_spec(req["spec"])["project"])
+        extra = {k: req[k] for k in ("images", "masks") if k in req}
     except (StorageError, OSError) as e:  # the worker's environment, not the job, is wrong
         return {"error": f"worker storage: {e}"}
     last = {}
@@ -117,7 +163,7 @@ async def execute(job_input, report, *, standby=None, on_bug=None) -> dict:
     try:
         out = await job_module(req["kind"]).run(req["spec"], project=req["project"], force=req["force"],
                                                 storage=storage, report=track, shard=req["shard"],
-                                                standby=standby)
+                                                standby=standby, **extra)
     except asyncio.CancelledError:
         track({"state": "cancelled"})
         raise

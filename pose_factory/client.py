@@ -36,6 +36,7 @@ from . import budget, index, render, settings as settings_mod, spec as spec_mod
 from .storage import batch_lock, read_manifest
 
 STATES = ("queued", "rendering", "extracting", "uploading", "completed")
+MESH_STATES = ("generating_images", "reconstructing_3d", "post_processing")  # a reconstruct job's own (one job)
 RUNPOD_FINAL = ("COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT")  # the SDK's own list forgets CANCELLED
 CANCEL_CHECK_S = 0.1
 RESERVATION_MARGIN_S = 900.0  # a budget reservation expires this long after the job's own timeout
@@ -233,11 +234,12 @@ class LocalClient(_Client):
             except (OSError, ValueError) as e:
                 raise JobFailed(f"the local worker is gone ({e}); it restarts on the next job") from None
 
-    def _render(self, job_id, spec, project, bid, force, progress, check_cancel):
+    def _submit(self, job_id, job_input: dict, progress, check_cancel, estimate_usd: float = 0.0) -> tuple[dict, float]:
+        """Runs one job input in the worker, forwarding its progress; (its output, cost 0)."""
         self.ensure_started()
         q = self._queues[job_id] = queue.Queue()
         try:
-            self._send({"op": "run", "id": job_id, "input": {"spec": spec, "project": project, "force": force}})
+            self._send({"op": "run", "id": job_id, "input": job_input})
             while True:
                 try:
                     check_cancel()
@@ -255,7 +257,7 @@ class LocalClient(_Client):
                     output = msg.get("output") or {}
                     if "error" in output:
                         raise JobFailed(output["error"])
-                    break
+                    return output, 0.0
                 elif event == "cancelled":
                     raise JobCancelled(f"job {job_id} was cancelled in the local worker")
                 elif event == "exit":
@@ -263,6 +265,9 @@ class LocalClient(_Client):
                                     f"on the next job. Its log ({self._log}) ends:\n{self._log_tail()}")
         finally:
             self._queues.pop(job_id, None)
+
+    def _render(self, job_id, spec, project, bid, force, progress, check_cancel):
+        self._submit(job_id, {"spec": spec, "project": project, "force": force}, progress, check_cancel)
         manifest = read_manifest(self.storage, project, bid)
         if manifest is None:
             raise JobFailed(f"the local worker finished but batch {project}/{bid} has no manifest in storage")
@@ -405,6 +410,24 @@ class RunPodClient(_Client):
         progress({"state": "completed", "done": len(jobs), "total": len(jobs)})
         return manifest, cost
 
+    def _submit(self, job_id, job_input: dict, progress, check_cancel, estimate_usd: float = 0.0) -> tuple[dict, float]:
+        """One RunPod job of any kind (a reconstruct): its estimate reserved in the budget ledger
+        first, settled from its status after; (its output, cost)."""
+        ledger_key = f"{job_input.get('spec', {}).get('kind', 'job')}:{job_id}"
+        self.ledger.reserve(ledger_key, estimate_usd, expires_in_s=self.rp["job_timeout_s"] + RESERVATION_MARGIN_S)
+        job = {"views": [0, 1], "status": {"status": "IN_QUEUE"}}
+        try:
+            reply = self._request("POST", "run", {"input": job_input,
+                                                  "policy": {"executionTimeout": int(self.rp["job_timeout_s"] * 1000)}})
+            job["id"], job["status"] = reply["id"], {"status": reply.get("status", "IN_QUEUE")}
+            self._wait([job], progress, check_cancel)
+        except BaseException:
+            self._cancel_all([job])
+            raise
+        finally:
+            self._settle(ledger_key, [job])
+        return job["status"].get("output") or {}, round(job.get("cost", 0.0), 6)
+
     def _wait(self, jobs: list, progress, check_cancel) -> None:
         deadline = time.monotonic() + self.rp["job_timeout_s"] + 60  # the policy times out first
         next_poll = 0.0
@@ -473,10 +496,10 @@ def _combined_progress(jobs: list) -> dict:
         out = st.get("output") if isinstance(st.get("output"), dict) else {}
         state = "completed" if st["status"] == "COMPLETED" else out.get("state") or (
             "rendering" if st["status"] == "IN_PROGRESS" else "queued")
-        state = state if state in STATES else "rendering"
+        state = state if state in STATES or (len(jobs) == 1 and state in MESH_STATES) else "rendering"
         n = out.get("total") or 0
         frac = {"queued": 0.0, "rendering": 0.8 * (out.get("done") or 0) / max(n, 1), "extracting": 0.8,
-                "uploading": 0.8 + 0.2 * (out.get("done") or 0) / max(n, 1), "completed": 1.0}[state]
+                "uploading": 0.8 + 0.2 * (out.get("done") or 0) / max(n, 1), "completed": 1.0}.get(state, 0.0)
         states.append(state)
         images = (j["views"][1] - j["views"][0])
         done, total = done + frac * images, total + images

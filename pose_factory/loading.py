@@ -32,6 +32,7 @@ SELECTION_HELP = "'all', a list like '0,2', a range like '0-3', or both ('0,2-3'
 POSE_PASSES = ("openpose", "keypoints", "shaded")
 _TOKEN = re.compile(r"(\d{1,9})(?:\s*-\s*(\d{1,9}))?")  # no index has more digits
 _DECODE_WORKERS = min(8, os.cpu_count() or 1)
+MAX_MESH_BYTES = 1 << 30  # a mesh of 5 million faces as OBJ text is about 400 MB
 MAX_JSON_BYTES = 1 << 20  # a keypoints file: ~8 KB with hands and face
 
 
@@ -147,7 +148,9 @@ def check_manifest_limits(manifest: dict, limits: dict | None = None) -> dict:
 def _file_bytes_cap(key: str, pixels: int) -> int:
     """The most bytes a batch file may have: a PNG or EXR no more than its pixels uncompressed
     (16-bit RGBA; an EXR up to 16 float channels) plus 1 MB; a keypoints JSON 1 MB. A file over
-    it is refused before it is downloaded."""
+    it is refused before it is downloaded. A mesh file (a reconstruct or mesh-pass batch's) MAX_MESH_BYTES."""
+    if key.rsplit(".", 1)[-1] in ("glb", "obj", "fbx", "npz"):
+        return MAX_MESH_BYTES
     per_pixel = {"png": 8, "exr": 64}.get(key.rsplit(".", 1)[-1], 0)
     return per_pixel * pixels + MAX_JSON_BYTES
 

@@ -18,7 +18,7 @@ from .spec import validate_project_name
 
 MANIFEST_SCHEMA_VERSION = "1.0"
 GENERATION_RE = re.compile(r"gen-[0-9a-f]{12}")
-KEY_RE = re.compile(r"(gen-[0-9a-f]{12}/)?[a-z0-9_]+/v\d\d_f\d{4}\.(png|json|exr|npz)")
+KEY_RE = re.compile(r"(gen-[0-9a-f]{12}/)?[a-z0-9_]+/v\d\d_f\d{4}\.(png|json|exr|npz|glb|obj|fbx)")  # meshes: a reconstruct batch
 _NAME_RE = re.compile(r"[a-z0-9_]+")
 _SHA_RE = re.compile(r"[0-9a-f]{64}")
 _BATCH_RE = re.compile(r"[0-9a-f]{16}")

@@ -290,7 +290,8 @@ def write_shard_depth(storage, project: str, bid: str, parts: list) -> list:
     return out
 
 
-def build_batch_manifest(spec: dict, project: str, bid: str, parts: list, timings: dict, cost: dict) -> dict:
+def build_batch_manifest(spec: dict, project: str, bid: str, parts: list, timings: dict, cost: dict,
+                         recipe_version: int = spec_mod.RECIPE_VERSION) -> dict:
     """The manifest of a batch from the renders of its views: one part for a whole batch, or one
     per shard (each {"views": [start, stop], "entries", and SHARD_KEYS}). The shards must cover
     every view once and agree on what they share (their depth ranges are merged, see
@@ -306,7 +307,7 @@ def build_batch_manifest(spec: dict, project: str, bid: str, parts: list, timing
                 raise RenderError(f"shards disagree on {key}: views {first['views']} vs {p['views']}")
     entries = sorted((e for p in parts for e in p["entries"]), key=lambda e: (e["frame"], e["view"]))
     return manifest_mod.build_manifest(
-        batch_id=bid, project=project, spec=spec, recipe_version=spec_mod.RECIPE_VERSION,
+        batch_id=bid, project=project, spec=spec, recipe_version=recipe_version,
         worker_version=WORKER_VERSION, blender_version=first["blender_version"],
         width=spec["render"]["width"], height=spec["render"]["height"], views=first["cameras"],
         frames=first["frames"], entries=entries, joints_3d=first["joints_3d"],
@@ -332,7 +333,7 @@ def _shard_part(project: str, bid: str, result: dict, entries: list) -> dict:
 
 
 def _upload(spec: dict, project: str, bid: str, result: dict, storage, on_progress, t0: float,
-            stop=None, views=None) -> dict:
+            stop=None, views=None, recipe_version: int = spec_mod.RECIPE_VERSION) -> dict:
     """Every file into storage, then the manifest last; a shard (views set) returns its part
     instead of a manifest, for the client to merge."""
     entries = _upload_files(project, bid, result, storage, on_progress, stop)
@@ -340,7 +341,8 @@ def _upload(spec: dict, project: str, bid: str, result: dict, storage, on_progre
     if views is not None:
         return part
     timings = dict(result["timings"], wall=time.perf_counter() - t0)
-    manifest = build_batch_manifest(spec, project, bid, [part], timings, {"estimate_usd": 0.0, "backend": "local"})
+    manifest = build_batch_manifest(spec, project, bid, [part], timings, {"estimate_usd": 0.0, "backend": "local"},
+                                    recipe_version)
     if stop is not None and stop.is_set():
         raise RenderError("cancelled while uploading")
     commit_batch(storage, manifest)

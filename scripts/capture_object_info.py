@@ -31,6 +31,9 @@ CORE_NODES = (
     "CLIPTextEncode", "KSampler", "EmptyLatentImage", "VAEDecode", "VAEEncode", "SaveImage", "PreviewImage",
     "LoadImage", "ImageScale", "ImageScaleBy", "ImageBatch", "ImageStitch", "ImageGrid", "ImageFromBatch",
     "RebatchImages", "ImageCrop", "ImageCompositeMasked", "MaskToImage", "ImageToMask",
+    # meshes: core's 3D preview and its image-to-3D (Hunyuan3D 2) chain, which Render Mesh Passes follows
+    "Preview3D", "ImageOnlyCheckpointLoader", "CLIPVisionEncode", "Hunyuan3Dv2Conditioning",
+    "EmptyLatentHunyuan3Dv2", "VAEDecodeHunyuan3D", "VoxelToMeshBasic", "SaveGLB",
 )
 
 

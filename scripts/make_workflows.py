@@ -35,6 +35,7 @@ WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 SDXL_CKPT = "sd_xl_base_1.0.safetensors"
 OPENPOSE_CN = "OpenPoseXL2.safetensors"
 UNION_CN = "diffusion_pytorch_model_promax.safetensors"
+HUNYUAN3D_CKPT = "hunyuan3d-dit-v2.safetensors"  # core's image-to-3D (Hunyuan3D 2.0, single view)
 MODELS = {
     SDXL_CKPT: ("checkpoints", "https://huggingface.co/stabilityai/stable-diffusion-xl-base-1.0/resolve/main/"
                                "sd_xl_base_1.0.safetensors"),
@@ -42,7 +43,11 @@ MODELS = {
                                 "OpenPoseXL2.safetensors"),
     UNION_CN: ("controlnet", "https://huggingface.co/xinsir/controlnet-union-sdxl-1.0/resolve/main/"
                              "diffusion_pytorch_model_promax.safetensors"),
+    # served as model.fp16.safetensors: a download by hand, renamed (RENAME_AFTER_DOWNLOAD)
+    HUNYUAN3D_CKPT: ("checkpoints", "https://huggingface.co/tencent/Hunyuan3D-2/resolve/main/hunyuan3d-dit-v2-0/"
+                                    "model.fp16.safetensors"),
 }
+RENAME_AFTER_DOWNLOAD = {HUNYUAN3D_CKPT}  # the host's file name differs: the note says to rename it
 MODEL_INPUTS = ("ckpt_name", "control_net_name")  # widgets that name a file in MODELS
 FRONTEND_ONLY = {"MarkdownNote"}  # nodes the front end draws and never sends to /prompt
 
@@ -320,7 +325,9 @@ def add_note(wf, makes, change, pos=(-460, 0), size=(420, 460)):
     worker) and what to change. Added last, so it lists every model the graph names."""
     lines = [f"## {wf.title}", "", f"**Makes:** {makes}", "", "**Needs:**"]
     for m in wf.models():
-        lines.append(f"- [{m['name']}]({m['url']}) in `ComfyUI/models/{m['directory']}/`")
+        rename = (f" (the host names it `{m['url'].rsplit('/', 1)[1]}`: save it as `{m['name']}`)"
+                  if m["name"] in RENAME_AFTER_DOWNLOAD else "")
+        lines.append(f"- [{m['name']}]({m['url']}) in `ComfyUI/models/{m['directory']}/`{rename}")
     if wf.models():
         lines.append("  (the Missing Models panel, under View details, offers these downloads; press R after to "
                      "refresh the model lists)")
@@ -439,7 +446,65 @@ def no_model_preview(info):
     return wf
 
 
-WORKFLOWS = (openpose_sdxl, multi_controlnet_sdxl, character_sheet, no_model_preview)
+def mesh_from_mannequin_views(info):
+    """No model files: the mannequin from the 8 canonical views → Request Mesh From Images (visual hull)
+    → Preview 3D, and its passes from 4 new views."""
+    wf = Workflow("mesh_from_mannequin_views", info, "Mesh from views - no models")
+    mv = wf.add("PoseFactoryMultiViewPrompts", 0, subject="a clay mannequin", views="8")
+    subject = wf.add("PoseFactoryMannequin", 0, height=1.75, build="average")
+    pose = wf.add("PoseFactoryPosePreset", 0, preset="a_pose", mirror=False, hands="preset default")
+    batch = wf.add("PoseFactoryRequestPoseBatch", 400, subject=subject[0], poses=pose[0], cameras=mv[1], width=384,
+                   height=384, depth=False, normal=False, seg=True, shaded=True, depth_range="batch", hands=True,
+                   face=True, sdxl_sticks=False, backend="local", project="examples", force=False)
+    views = load_pose(wf, batch, 400)
+    mesh = wf.add("PoseFactoryRequestMeshFromImages", 800, images=views[2], batch=batch[0],
+                  reconstruction="visual_hull", quality_tier="standard", format="glb", smooth=10,
+                  target_faces=20000, uvs=True, backend="local", project="examples", force=False)
+    wf.add("Preview3D", 1200, size=[420, 420], title="The mesh (Preview 3D)", model_file=mesh[1])
+    orbit = wf.add("PoseFactoryCameraOrbit", 800, views=4, elevation=20.0, distance=0.0, focal_length=50.0,
+                   orthographic=False, roll=0.0, start_azimuth=45.0)
+    passes = wf.add("PoseFactoryRenderMeshPasses", 800, cameras=orbit[0], pose_factory_mesh=mesh[0], width=512,
+                    height=512, depth_range="batch", shading="smooth", project="examples", force=False)
+    dn = load_depth_normal(wf, passes, 1200)
+    for i, (title, src) in enumerate([("Input views", views[2]), ("Mesh depth", dn[0]), ("Mesh normal", dn[1]),
+                                      ("Mesh seg", dn[2])]):
+        wf.add("PreviewImage", 1660 + 400 * (i % 2), size=[360, 380], title=title, images=src)
+    add_note(wf, "a 3D mesh of the mannequin from its 8 canonical views (visual hull, no learned model), "
+                 "shown in Preview 3D, then its exact depth, normal and seg passes from 4 new cameras.",
+             "the subject and pose, the number of views in Multi-View Prompts, the faces and format of the mesh.")
+    return wf
+
+
+def core_image_to_3d_passes(info):
+    """Core's image-to-3D (Hunyuan3D 2.0: hunyuan3d-dit-v2.safetensors in models/checkpoints) → its MESH
+    straight into Render Mesh Passes → depth/normal ControlNet images from 8 views."""
+    wf = Workflow("core_image_to_3d_mesh_passes", info, "Image to 3D - mesh passes")
+    ckpt = wf.add("ImageOnlyCheckpointLoader", 0, size=[340, 98], ckpt_name=HUNYUAN3D_CKPT)
+    image = wf.add("LoadImage", 0, size=[340, 320], title="The object (plain background)", image="example.png")
+    clip = wf.add("CLIPVisionEncode", 400, clip_vision=ckpt[1], image=image[0], crop="none")
+    cond = wf.add("Hunyuan3Dv2Conditioning", 400, clip_vision_output=clip[0])
+    latent = wf.add("EmptyLatentHunyuan3Dv2", 400, resolution=3072, batch_size=1)
+    ks = wf.add("KSampler", 800, size=[320, 262], model=ckpt[0], seed=42, control_after_generate="fixed", steps=30,
+                cfg=5.0, sampler_name="euler", scheduler="normal", positive=cond[0], negative=cond[1],
+                latent_image=latent[0], denoise=1.0)
+    voxel = wf.add("VAEDecodeHunyuan3D", 800, samples=ks[0], vae=ckpt[2], num_chunks=8000, octree_resolution=256)
+    mesh = wf.add("VoxelToMeshBasic", 800, voxel=voxel[0], threshold=0.6)
+    wf.add("SaveGLB", 1200, mesh=mesh[0], filename_prefix="pose_factory/image_to_3d")
+    orbit = wf.add("PoseFactoryCameraOrbit", 1200, views=8, elevation=15.0, distance=0.0, focal_length=50.0,
+                   orthographic=False, roll=0.0, start_azimuth=0.0)
+    passes = wf.add("PoseFactoryRenderMeshPasses", 1200, cameras=orbit[0], mesh=mesh[0], width=512, height=512,
+                    depth_range="batch", shading="smooth", project="examples", force=False)
+    dn = load_depth_normal(wf, passes, 1600)
+    wf.add("PreviewImage", 2000, size=[360, 380], title="Depth, 8 views", images=dn[0])
+    wf.add("PreviewImage", 2000, size=[360, 380], title="Normal, 8 views", images=dn[1])
+    add_note(wf, "core's image-to-3D (Hunyuan3D 2.0) turns one photo of an object into a mesh; Render Mesh "
+                 "Passes renders its exact depth and normal maps from 8 cameras for ControlNet.",
+             "the photo in Load Image (an object on a plain background), the cameras in Camera Orbit.")
+    return wf
+
+
+WORKFLOWS = (openpose_sdxl, multi_controlnet_sdxl, character_sheet, no_model_preview, mesh_from_mannequin_views,
+             core_image_to_3d_passes)
 
 
 def build_all(info=None) -> list:
@@ -508,7 +573,25 @@ THUMB_LAYOUT = {  # rows/columns (pass names), which (view, frame) entries, cell
     "pose_batch_multi_controlnet_sdxl": (["depth", "normal", "openpose", "shaded"], [(0, 0), (0, 2)], (128, 192)),
     "character_sheet_4_views": (["shaded", "openpose"], "transpose", (128, 192)),
     "no_model_preview": (["shaded", "openpose", "depth", "normal"], [(0, 0), (1, 1), (3, 2)], (128, 128)),
+    "mesh_from_mannequin_views": (["shaded", "seg"], "transpose", (128, 128)),
+    "core_image_to_3d_mesh_passes": (["depth", "normal"], "transpose", (128, 128)),
 }
+
+
+def mesh_thumbnail_batch(wf: Workflow, storage) -> dict:
+    """A workflow without a pose batch (its mesh comes from a model): the passes of a stand-in
+    shape (a torus, trimesh) from the workflow's own Render Mesh Passes camera rig, at 256 px."""
+    import trimesh
+
+    from pose_factory.mesh.passes import render_mesh_passes
+
+    node = next(n for n in wf.nodes if n.class_type == "PoseFactoryCameraOrbit")
+    cls = __import__("nodes").NODE_CLASS_MAPPINGS[node.class_type]
+    cams = cls().make(**node.values)[0]
+    torus = trimesh.creation.torus(major_radius=0.6, minor_radius=0.22)
+    torus.apply_transform(trimesh.transformations.rotation_matrix(0.9, [1, 0, 0]))
+    spec = {"render": {"width": 256, "height": 256, "passes": ["depth", "normal"]}, "cameras": cams}
+    return render_mesh_passes((torus.vertices, torus.faces), spec, storage, project="thumbs")[0]
 
 
 def make_thumbnail(wf: Workflow, out_path: Path, workdir: Path) -> Path:
@@ -519,9 +602,11 @@ def make_thumbnail(wf: Workflow, out_path: Path, workdir: Path) -> Path:
     from pose_factory.render import render_batch
     from pose_factory.storage import LocalStorage, batch_prefix
 
-    spec = thumbnail_spec(wf)
     storage = LocalStorage(workdir)
-    manifest, _ = render_batch(spec, storage, project="thumbs")
+    if any(n.class_type == "PoseFactoryRequestPoseBatch" for n in wf.nodes):
+        manifest, _ = render_batch(thumbnail_spec(wf), storage, project="thumbs")
+    else:
+        manifest = mesh_thumbnail_batch(wf, storage)
     bdir = storage.local_path(batch_prefix("thumbs", manifest["batch_id"]))
 
     def img(entry, name):

@@ -17,8 +17,8 @@ API = EXAMPLES / "api"
 # POSE_FACTORY_OBJECT_INFO: check against another capture (e.g. a fresh one in /tmp).
 OBJECT_INFO = Path(os.environ.get("POSE_FACTORY_OBJECT_INFO") or ROOT / "tests" / "fixtures" / "object_info.json")
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
-EXPECTED = ["character_sheet_4_views", "no_model_preview", "pose_batch_multi_controlnet_sdxl",
-            "pose_batch_openpose_sdxl"]
+EXPECTED = ["character_sheet_4_views", "core_image_to_3d_mesh_passes", "mesh_from_mannequin_views",
+            "no_model_preview", "pose_batch_multi_controlnet_sdxl", "pose_batch_openpose_sdxl"]
 # The front end (1.49) shows a custom node pack's template by its file name (title, and description
 # with "-"/"_" as spaces): the UI templates are named for people, the API copies for scripts.
 TITLES = {
@@ -26,6 +26,8 @@ TITLES = {
     "no_model_preview": "Pose preview - no models",
     "pose_batch_multi_controlnet_sdxl": "Depth, normal, pose to SDXL",
     "pose_batch_openpose_sdxl": "OpenPose to SDXL - 4 poses",
+    "mesh_from_mannequin_views": "Mesh from views - no models",
+    "core_image_to_3d_mesh_passes": "Image to 3D - mesh passes",
 }
 FRONTEND_ONLY = {"MarkdownNote", "Note"}  # drawn by the front end, never sent to /prompt
 # What the front end's Missing Models dialog offers to download (its isModelDownloadable, 1.49.6):
@@ -34,7 +36,8 @@ DOWNLOAD_HOSTS = ("https://civitai.com/", "https://civitai.red/", "https://huggi
 DOWNLOAD_SUFFIXES = (".safetensors", ".sft", ".ckpt", ".pth", ".pt")
 MODEL_FOLDERS = {"ckpt_name": "checkpoints", "control_net_name": "controlnet"}
 # Model dropdowns: their lists are empty on a ComfyUI without models (as where the fixture came from).
-MODEL_INPUTS = {("CheckpointLoaderSimple", "ckpt_name"), ("ControlNetLoader", "control_net_name")}
+MODEL_INPUTS = {("CheckpointLoaderSimple", "ckpt_name"), ("ControlNetLoader", "control_net_name"),
+                ("ImageOnlyCheckpointLoader", "ckpt_name")}
 MODEL_SUFFIXES = (".safetensors",)
 
 
@@ -119,7 +122,9 @@ def has_control_after_generate(name, spec):
 
 
 def types_match(out_type, in_type):
-    return out_type == in_type or "*" in (out_type, in_type)
+    """As ComfyUI links them: equal, '*', or one of an input's comma-separated types (Preview 3D's
+    model_file takes "STRING,FILE_3D_GLB,…")."""
+    return out_type == in_type or "*" in (out_type, in_type) or out_type in in_type.split(",")
 
 
 # -- the folder ----------------------------------------------------------------------------------
@@ -335,7 +340,7 @@ def model_widgets(wf):
     """[(node, widget name, file name)] for every model file a node's widget names."""
     out = []
     for node in wf["nodes"]:
-        if node["type"] == "CheckpointLoaderSimple":
+        if node["type"] in ("CheckpointLoaderSimple", "ImageOnlyCheckpointLoader"):
             out.append((node, "ckpt_name", node["widgets_values"][0]))
         elif node["type"] == "ControlNetLoader":
             out.append((node, "control_net_name", node["widgets_values"][0]))
@@ -346,9 +351,10 @@ def model_widgets(wf):
 def test_every_model_a_template_names_has_a_download_url_and_folder(name):
     """The "Missing Models" dialog offers a download for a model whose node (properties.models) or
     workflow (models) gives its url and directory; without them it shows only the file name."""
+    gen = load_generator()
     wf = read(ui_path(name))
     used = model_widgets(wf)
-    if name == "no_model_preview":
+    if name in ("no_model_preview", "mesh_from_mannequin_views"):
         assert used == [] and "models" not in wf
         return
     assert used, f"{name}: names no model"
@@ -361,6 +367,8 @@ def test_every_model_a_template_names_has_a_download_url_and_folder(name):
             assert m is not None, f"{where}: not in the workflow's models list"
             assert m["directory"] == MODEL_FOLDERS[widget], where
             assert m["url"].startswith(DOWNLOAD_HOSTS) and file_name.endswith(DOWNLOAD_SUFFIXES), where
+            if file_name in gen.RENAME_AFTER_DOWNLOAD:  # the note says to save it under the workflow's name
+                continue
             assert m["url"].split("?")[0].rsplit("/", 1)[1] == file_name, \
                 f"{where}: the host serves {m['url']} under another name than the workflow asks for"
     assert set(listed) == {f for _, _, f in used}, f"{name}: models lists files the graph does not name"
@@ -375,8 +383,11 @@ def test_every_template_has_a_note_saying_what_it_makes_and_needs(name):
     assert TITLES[name] in text and "**Makes:**" in text and "**Needs:**" in text, text
     for m in wf.get("models", []):
         assert f"[{m['name']}]({m['url']})" in text and f"models/{m['directory']}/" in text, f"{name}: {m['name']}"
-    if name == "no_model_preview":
+    if name in ("no_model_preview", "mesh_from_mannequin_views"):
         assert "no model files" in text
+    for m in wf.get("models", []):
+        if m["name"] in load_generator().RENAME_AFTER_DOWNLOAD:
+            assert f"save it as `{m['name']}`" in text, f"{name}: {m['name']} needs a rename after download"
 
 
 def boxes_overlap(a, b, title_h=30):

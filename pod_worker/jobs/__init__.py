@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-MODULES = {"pose_batch": "pod_worker.jobs.pose_batch"}  # extract, posture, reconstruct come later
+MODULES = {"pose_batch": "pod_worker.jobs.pose_batch", "reconstruct": "pod_worker.jobs.reconstruct"}
 
 
 def job_module(kind: str):
