@@ -1,0 +1,189 @@
+"""Retargeting a clip (bone world matrices, read by Blender's BVH importer) onto the mannequin.
+
+For every mapped joint the source bone's world rotation relative to its rest (its "delta") is
+carried over in the mannequin's frame, after aligning the two rest poses (a source bone's rest
+direction may differ: a T-pose clip has its arms out where the mannequin's hang). Joint by joint,
+parents first, the local rotation is decomposed into the joint's DOFs (rig.py: an Euler
+decomposition about the DOF axes; numerically for the thumb's oblique axes), the solution within
+the limits and nearest the previous frame is taken, and what is still beyond a limit is clamped
+and counted in the report. The root's motion is scaled by the legs' length ratio (so a 1.6 m
+actor's stride fits a 1.9 m mannequin) and starts at the origin. Pure numpy.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import rig
+from ..poses import MAX_OFFSET, POSABLE_JOINTS
+
+ANGLE_DECIMALS = 4  # as the JobSpec rounds
+
+
+def _frame(v_left, v_up) -> np.ndarray:
+    """The rotation taking world vectors into the frame of a left and an up direction."""
+    x = v_left / np.linalg.norm(v_left)
+    z = v_up - (v_up @ x) * x
+    z = z / np.linalg.norm(z)
+    return np.stack([x, np.cross(z, x), z])
+
+
+def _align(a, b) -> np.ndarray:
+    """The smallest rotation turning direction a onto direction b."""
+    a, b = a / np.linalg.norm(a), b / np.linalg.norm(b)
+    v, c = np.cross(a, b), float(a @ b)
+    if c < -1 + 1e-9:  # opposite: half a turn about any perpendicular
+        p = np.cross(a, [1.0, 0, 0]) if abs(a[0]) < 0.9 else np.cross(a, [0, 1.0, 0])
+        return rig.rotation(p / np.linalg.norm(p), 180.0)
+    k = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
+    return np.eye(3) + k + k @ k / (1 + c)
+
+
+def _wrap(a):
+    return (np.asarray(a) + 180.0) % 360.0 - 180.0
+
+
+def _axes(joint):
+    return [rig.dof_axis(joint, d) for d in rig.JOINTS[joint].dofs]
+
+
+def _orthonormal(axes) -> bool:
+    return all(abs(axes[i] @ axes[k]) < 1e-9 for i in range(len(axes)) for k in range(i + 1, len(axes)))
+
+
+def _euler_candidates(axes, r) -> list:
+    """Angle sets (degrees) with R = Rot(u1,a) Rot(u2,b) Rot(u3,c) for orthonormal DOF axes (a
+    joint with fewer DOFs is completed to three, the rest dropped): both Euler solutions."""
+    u = list(axes)
+    n = len(u)
+    if n == 1:
+        u2 = np.cross(u[0], [1.0, 0, 0]) if abs(u[0][0]) < 0.9 else np.cross(u[0], [0, 1.0, 0])
+        u.append(u2 / np.linalg.norm(u2))
+    if len(u) == 2:
+        u.append(np.cross(u[0], u[1]))
+    sign = 1.0
+    if np.linalg.det(np.stack(u, 1)) < 0:
+        u[2], sign = -u[2], -1.0
+    b_ = np.stack(u, 1)
+    m = b_.T @ r @ b_  # = Rx(a) Ry(b) Rz(c)
+    if n == 1:  # the rotation about the one axis nearest to R
+        return [np.array([np.degrees(np.arctan2(m[2, 1] - m[1, 2], m[1, 1] + m[2, 2]))])]
+    b = np.degrees(np.arcsin(np.clip(m[0, 2], -1.0, 1.0)))
+    a = np.degrees(np.arctan2(-m[1, 2], m[2, 2]))
+    c = np.degrees(np.arctan2(-m[0, 1], m[0, 0]))
+    sols = [np.array([a, b, sign * c]), _wrap(np.array([a + 180.0, 180.0 - b, sign * (c + 180.0)]))]
+    return [s[:n] for s in sols]
+
+
+def _numeric(joint, r, start) -> np.ndarray:
+    """Least-squares DOF angles for oblique axes (the thumb): Gauss-Newton on the rotation error."""
+    x = np.array(start, float)
+    names = [d.name for d in rig.JOINTS[joint].dofs]
+    for _ in range(30):
+        def err(v):
+            e = rig.local_rotation(joint, dict(zip(names, v))).T @ r
+            return np.array([e[2, 1] - e[1, 2], e[0, 2] - e[2, 0], e[1, 0] - e[0, 1]]) / 2
+        e0 = err(x)
+        jac = np.stack([(err(x + h) - e0) / 1e-4 for h in np.eye(len(x)) * 1e-4], 1)
+        step = np.linalg.lstsq(jac, -e0, rcond=None)[0]
+        x = x + step
+        if np.abs(step).max() < 1e-7:
+            break
+    return x
+
+
+def _solve(joint, r, previous) -> np.ndarray:
+    dofs = rig.JOINTS[joint].dofs
+    lo, hi = np.array([d.lo for d in dofs]), np.array([d.hi for d in dofs])
+    axes = _axes(joint)
+    cands = _euler_candidates(axes, r) if _orthonormal(axes) else [_numeric(joint, r, previous)]
+
+    def cost(s):
+        over = np.maximum(lo - s, 0) + np.maximum(s - hi, 0)
+        return over.sum() * 1000 + np.abs(s - previous).sum()
+    return min(cands, key=cost)
+
+
+def retarget(data: dict, found: dict, height: float, frames_out=None) -> tuple[list, dict]:
+    """(pose entries, report). data: the Blender dump (names, rest_heads, rest_rot, pose_heads,
+    pose_rot); found: {joint: bone index} (names.resolve); height: the mannequin's."""
+    rest_heads, rest_rot = np.asarray(data["rest_heads"], float), np.asarray(data["rest_rot"], float)
+    pose_heads, pose_rot = np.asarray(data["pose_heads"], float), np.asarray(data["pose_rot"], float)
+    ours = rig.rest_positions(height)
+    up_joint = next((j for j in ("neck", "head", "chest", "spine") if j in found), None)
+    up = (rest_heads[found[up_joint]] - rest_heads[found["root"]]) if up_joint else np.array([0, 0, 1.0])
+    ji = rig.JOINT_INDEX
+    our_up = ours[ji[up_joint]] - ours[ji["root"]] if up_joint else np.array([0, 0, 1.0])
+    # the clip's rest frame (hips' left-right line, root to neck) onto the mannequin's same frame
+    f = _frame(ours[ji["l_hip"]] - ours[ji["r_hip"]], our_up).T @ _frame(
+        rest_heads[found["l_hip"]] - rest_heads[found["r_hip"]], up)
+    # scale: the legs' length (hip centre to ankle centre), else the hips' width
+    if "l_ankle" in found and "r_ankle" in found:
+        src = np.linalg.norm(rest_heads[[found["l_hip"], found["r_hip"]]].mean(0)
+                             - rest_heads[[found["l_ankle"], found["r_ankle"]]].mean(0))
+        dst = np.linalg.norm(ours[[rig.JOINT_INDEX["l_hip"], rig.JOINT_INDEX["r_hip"]]].mean(0)
+                             - ours[[rig.JOINT_INDEX["l_ankle"], rig.JOINT_INDEX["r_ankle"]]].mean(0))
+    else:
+        src = np.linalg.norm(rest_heads[found["l_hip"]] - rest_heads[found["r_hip"]])
+        dst = np.linalg.norm(ours[rig.JOINT_INDEX["l_hip"]] - ours[rig.JOINT_INDEX["r_hip"]])
+    scale = float(dst / src) if src > 1e-9 else 1.0
+    # rest alignment per mapped joint: our rest bone direction onto the clip's
+    align = {}
+    for j, bi in found.items():
+        kids = sorted((c for c in rig.JOINT_NAMES if rig.JOINTS[c].parent == j and c in found),
+                      key=lambda c: not c.endswith("middle1"))  # a hand points along its middle finger
+        child = kids[0] if kids else None
+        if child is None or rig.side_of(j) is None:
+            align[j] = np.eye(3)
+            continue
+        d_src = f @ (rest_heads[found[child]] - rest_heads[bi])
+        d_our = ours[rig.JOINT_INDEX[child]] - ours[rig.JOINT_INDEX[j]]
+        align[j] = _align(d_our, d_src) if np.linalg.norm(d_src) > 1e-9 else np.eye(3)
+    mapped_fingers = {s: any(f"{s}_{fj}" in found for fj in ("thumb1", "index1", "middle1", "ring1", "pinky1"))
+                      for s in rig.SIDES}
+    n_frames = pose_rot.shape[0]
+    root0 = pose_heads[0, found["root"]]
+    clamps: dict = {}
+    offset_clamped = 0
+    entries = []
+    previous = {j: np.zeros(len(rig.JOINTS[j].dofs)) for j in POSABLE_JOINTS}
+    for t in range(n_frames):
+        world = {}
+        for j, bi in found.items():
+            delta = pose_rot[t, bi] @ rest_rot[bi].T
+            world[j] = f @ delta @ f.T @ align[j]
+        actual = {}
+        joints = {}
+        for name in rig.JOINT_NAMES:
+            parent = rig.JOINTS[name].parent
+            pw = actual[parent] if parent else np.eye(3)
+            if not rig.JOINTS[name].dofs or name not in world:
+                actual[name] = pw  # an unmapped joint keeps its rest (local identity)
+                continue
+            local = pw.T @ world[name]
+            angles = _solve(name, local, previous[name])
+            for d, v in zip(rig.JOINTS[name].dofs, angles):
+                if not d.lo - 1e-6 <= v <= d.hi + 1e-6:
+                    c = clamps.setdefault(f"{name}.{d.name}", {"frames": 0, "worst": 0.0})
+                    c["frames"] += 1
+                    c["worst"] = max(c["worst"], float(v - d.hi if v > d.hi else d.lo - v))
+            angles = np.clip(angles, [d.lo for d in rig.JOINTS[name].dofs], [d.hi for d in rig.JOINTS[name].dofs])
+            previous[name] = angles
+            values = {d.name: round(float(v), ANGLE_DECIMALS) + 0.0 for d, v in zip(rig.JOINTS[name].dofs, angles)}
+            values = {k: v for k, v in values.items() if v}
+            if values:
+                joints[name] = values
+            actual[name] = pw @ rig.local_rotation(name, values)
+        move = scale * (f @ (pose_heads[t, found["root"]] - rest_heads[found["root"]]))
+        move[:2] -= scale * (f @ (root0 - rest_heads[found["root"]]))[:2]  # the clip starts at the origin
+        if np.abs(move).max() > MAX_OFFSET:
+            offset_clamped += 1
+            move = np.clip(move, -MAX_OFFSET, MAX_OFFSET)
+        entries.append({"preset": "rest", "joints": joints,
+                        "hands": {"left": "flat" if mapped_fingers["l"] else "relaxed",
+                                  "right": "flat" if mapped_fingers["r"] else "relaxed"},
+                        "offset": [round(float(c), ANGLE_DECIMALS) + 0.0 for c in move], "grounded": False})
+    report = {"scale": scale, "clamped": clamps, "offset_clamped_frames": offset_clamped,
+              "unmapped_joints": [j for j in POSABLE_JOINTS if j not in found
+                                  and not (rig.side_of(j) and j[2:].rstrip("123") in rig.FINGERS)],
+              "hands": mapped_fingers}
+    return entries, report
