@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import rig
 from ..poses import MAX_OFFSET, POSABLE_JOINTS
+from .dofs import solve_dofs
 
 ANGLE_DECIMALS = 4  # as the JobSpec rounds
 
@@ -36,71 +37,6 @@ def _align(a, b) -> np.ndarray:
         return rig.rotation(p / np.linalg.norm(p), 180.0)
     k = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
     return np.eye(3) + k + k @ k / (1 + c)
-
-
-def _wrap(a):
-    return (np.asarray(a) + 180.0) % 360.0 - 180.0
-
-
-def _axes(joint):
-    return [rig.dof_axis(joint, d) for d in rig.JOINTS[joint].dofs]
-
-
-def _orthonormal(axes) -> bool:
-    return all(abs(axes[i] @ axes[k]) < 1e-9 for i in range(len(axes)) for k in range(i + 1, len(axes)))
-
-
-def _euler_candidates(axes, r) -> list:
-    """Angle sets (degrees) with R = Rot(u1,a) Rot(u2,b) Rot(u3,c) for orthonormal DOF axes (a
-    joint with fewer DOFs is completed to three, the rest dropped): both Euler solutions."""
-    u = list(axes)
-    n = len(u)
-    if n == 1:
-        u2 = np.cross(u[0], [1.0, 0, 0]) if abs(u[0][0]) < 0.9 else np.cross(u[0], [0, 1.0, 0])
-        u.append(u2 / np.linalg.norm(u2))
-    if len(u) == 2:
-        u.append(np.cross(u[0], u[1]))
-    sign = 1.0
-    if np.linalg.det(np.stack(u, 1)) < 0:
-        u[2], sign = -u[2], -1.0
-    b_ = np.stack(u, 1)
-    m = b_.T @ r @ b_  # = Rx(a) Ry(b) Rz(c)
-    if n == 1:  # the rotation about the one axis nearest to R
-        return [np.array([np.degrees(np.arctan2(m[2, 1] - m[1, 2], m[1, 1] + m[2, 2]))])]
-    b = np.degrees(np.arcsin(np.clip(m[0, 2], -1.0, 1.0)))
-    a = np.degrees(np.arctan2(-m[1, 2], m[2, 2]))
-    c = np.degrees(np.arctan2(-m[0, 1], m[0, 0]))
-    sols = [np.array([a, b, sign * c]), _wrap(np.array([a + 180.0, 180.0 - b, sign * (c + 180.0)]))]
-    return [s[:n] for s in sols]
-
-
-def _numeric(joint, r, start) -> np.ndarray:
-    """Least-squares DOF angles for oblique axes (the thumb): Gauss-Newton on the rotation error."""
-    x = np.array(start, float)
-    names = [d.name for d in rig.JOINTS[joint].dofs]
-    for _ in range(30):
-        def err(v):
-            e = rig.local_rotation(joint, dict(zip(names, v))).T @ r
-            return np.array([e[2, 1] - e[1, 2], e[0, 2] - e[2, 0], e[1, 0] - e[0, 1]]) / 2
-        e0 = err(x)
-        jac = np.stack([(err(x + h) - e0) / 1e-4 for h in np.eye(len(x)) * 1e-4], 1)
-        step = np.linalg.lstsq(jac, -e0, rcond=None)[0]
-        x = x + step
-        if np.abs(step).max() < 1e-7:
-            break
-    return x
-
-
-def _solve(joint, r, previous) -> np.ndarray:
-    dofs = rig.JOINTS[joint].dofs
-    lo, hi = np.array([d.lo for d in dofs]), np.array([d.hi for d in dofs])
-    axes = _axes(joint)
-    cands = _euler_candidates(axes, r) if _orthonormal(axes) else [_numeric(joint, r, previous)]
-
-    def cost(s):
-        over = np.maximum(lo - s, 0) + np.maximum(s - hi, 0)
-        return over.sum() * 1000 + np.abs(s - previous).sum()
-    return min(cands, key=cost)
 
 
 def retarget(data: dict, found: dict, height: float, frames_out=None) -> tuple[list, dict]:
@@ -160,7 +96,7 @@ def retarget(data: dict, found: dict, height: float, frames_out=None) -> tuple[l
                 actual[name] = pw  # an unmapped joint keeps its rest (local identity)
                 continue
             local = pw.T @ world[name]
-            angles = _solve(name, local, previous[name])
+            angles = solve_dofs(name, local, previous[name])
             for d, v in zip(rig.JOINTS[name].dofs, angles):
                 if not d.lo - 1e-6 <= v <= d.hi + 1e-6:
                     c = clamps.setdefault(f"{name}.{d.name}", {"frames": 0, "worst": 0.0})
