@@ -96,3 +96,16 @@ def test_custom_map_and_missing_root():
     used, found, _ = names.resolve(["Hips", "LeftUpLeg", "RightUpLeg", "Spine"], "custom",
                                    '{"base": "mixamo", "joints": {"chest": "Spine", "spine": null}}')
     assert found == {"root": 0, "l_hip": 1, "r_hip": 2, "chest": 3}
+
+
+def test_frame_selection_range_step_and_rate():
+    from pose_factory.motion.clip import select_frames
+
+    assert select_frames(10, 30.0) == list(range(10))
+    assert select_frames(10, 30.0, 2, 8, 3) == [2, 5, 8]
+    assert select_frames(10, 30.0, fps=15.0) == [0, 2, 4, 6, 8]  # half the rate: every other frame
+    assert select_frames(4, 30.0, fps=60.0) == [0, 1, 1, 2, 2, 3, 3]  # double: the nearest frame (ties up)
+    with pytest.raises(SpecError, match="^start: got 10, allowed: 0 to 9"):
+        select_frames(10, 30.0, 10)
+    with pytest.raises(SpecError, match="^step: got 0"):
+        select_frames(10, 30.0, step=0)

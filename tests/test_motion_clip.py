@@ -8,6 +8,7 @@ import pytest
 
 from pose_factory import cameras, mannequin as mq, poses, spec as spec_mod
 from pose_factory.motion import clip as clip_mod
+from pose_factory.errors import SpecError
 from pose_factory.motion import names
 
 pytestmark = pytest.mark.blender
@@ -106,3 +107,39 @@ def test_limits_clamped_and_reported(blender, tmp_path):
     assert entries[1]["joints"]["l_knee"]["flex"] == -5.0
     assert "l_knee.flex: 1 frames" in report
     spec_mod.normalize_spec({"subjects": [{"poses": entries}]})
+
+
+# --- the Motion Clip node -----------------------------------------------------------------------------
+def test_motion_clip_node_from_a_path_a_storage_key_and_the_input_folder(blender, tmp_path, monkeypatch):
+    from nodes import motion_nodes
+    from pose_factory import settings as settings_mod
+    from pose_factory.storage import LocalStorage
+
+    walk = [{"preset": "walk_left_step", "offset": [0.0, -0.1 * i, 0.0]} for i in range(6)]
+    prefix = "mixamorig:"
+    bvh_path = make_clip(blender, tmp_path, walk, {j: prefix + b for j, b in names.MAPS["mixamo"].items()})
+    node = motion_nodes.PoseFactoryMotionClip()
+    subject = {"type": "mannequin", "height": 1.75, "build": "average"}
+    poses_p, report = node.load(motion_nodes.NO_FILE, str(bvh_path), 1, 4, 2, 0.0, "auto", subject)
+    assert len(poses_p) == 2 and "frames used: 2 (1..3)" in report and "naming: mixamo" in report
+    store = LocalStorage(tmp_path / "store")
+    store.put_bytes("clips/walk.bvh", bvh_path.read_bytes())
+    monkeypatch.setattr(settings_mod, "make_storage", lambda settings, env=None: store)
+    poses_k, report_k = node.load(motion_nodes.NO_FILE, "key:clips/walk.bvh", 1, 4, 2, 0.0, "auto", subject)
+    assert poses_k == poses_p
+    inputs = tmp_path / "input"
+    (inputs / "mocap").mkdir(parents=True)
+    (inputs / "mocap" / "walk.bvh").write_bytes(bvh_path.read_bytes())
+    monkeypatch.setattr(motion_nodes, "_input_dir", lambda: str(inputs))
+    assert "mocap/walk.bvh" in motion_nodes.PoseFactoryMotionClip.INPUT_TYPES()["required"]["clip"][0]
+    poses_i, _ = node.load("mocap/walk.bvh", "", 1, 4, 2, 0.0, "mixamo", subject)
+    assert poses_i == poses_p
+    for bad, widget in (("../walk.bvh", "clip"), (motion_nodes.NO_FILE, "clip")):
+        with pytest.raises(SpecError, match=f"^{widget}: "):
+            node.load(bad, "", 0, -1, 1, 0.0, "auto", subject)
+    with pytest.raises(SpecError, match="^path_or_key: no .bvh file at"):
+        node.load(motion_nodes.NO_FILE, str(tmp_path / "nope.bvh"), 0, -1, 1, 0.0, "auto", subject)
+    with pytest.raises(SpecError, match=r"^frames: the selection gives 300 frames, allowed: at most 256"):
+        clip_mod.select_frames(300, 30.0)
+    with pytest.raises(SpecError, match=r"^end: got 9, allowed: -1 \(the last frame\) or 0 to 5"):
+        node.load(motion_nodes.NO_FILE, str(bvh_path), 0, 9, 1, 0.0, "auto", subject)

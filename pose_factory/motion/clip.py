@@ -40,7 +40,7 @@ def select_frames(total: int, clip_fps: float, start: int = 0, end: int = -1, st
     if fps:
         stride = step * clip_fps / fps
         count = int(np.floor((end - start) / stride + 1e-9)) + 1
-        frames = [start + int(round(k * stride)) for k in range(count)]
+        frames = [start + int(np.floor(k * stride + 0.5)) for k in range(count)]
     else:
         frames = list(range(start, end + 1, step))
     if len(frames) > MAX_POSES:
@@ -85,6 +85,20 @@ def report_text(source: str, clip: bvh.BvhClip, frames: list, naming: str, found
     if rep["offset_clamped_frames"]:
         lines.append(f"root motion beyond 5 m clamped in {rep['offset_clamped_frames']} frames")
     return "\n".join(lines)
+
+
+def load_clip_from_storage(storage, key: str, **options) -> tuple[list, str]:
+    """load_clip of a BVH stored under key (local folder or R2), copied into a work folder."""
+    if not key.lower().endswith(".bvh"):
+        raise SpecError("key", f"got {key[:80]!r}", "a storage key of a .bvh file")
+    data = storage.get_bytes(key)  # StorageError names a bad or missing key
+    if len(data) > bvh.MAX_BYTES:
+        raise SpecError(key, f"{len(data)} bytes", f"a BVH file of at most {bvh.MAX_BYTES // 2**20} MB")
+    with render.work_folder() as work:
+        path = os.path.join(work, os.path.basename(key))
+        with open(path, "wb") as fh:
+            fh.write(data)
+        return load_clip(path, **options)
 
 
 def load_clip(path, height: float = 1.75, start: int = 0, end: int = -1, step: int = 1, fps: float = 0.0,
