@@ -267,7 +267,8 @@ class PoseFactoryPoseList(_PosesNode):
 class PoseFactoryCameraOrbit:
     DESCRIPTION = ("Cameras on an orbit around the subject: views evenly spaced in azimuth (0 looks at the "
                    "subject's front, 90 at its left side), all at one elevation. distance 0 = auto: the whole "
-                   "subject, over every frame, fits the frame.")
+                   "subject, over every frame, fits the frame. follow: the rig moves with the subject's root from "
+                   "frame to frame (a walk stays in the middle of the frame).")
     CATEGORY = CAT
     FUNCTION = "make"
     RETURN_TYPES = ("POSE_FACTORY_CAMERAS",)
@@ -285,18 +286,22 @@ class PoseFactoryCameraOrbit:
             "orthographic": ("BOOLEAN", {"default": False}),
             "roll": ("FLOAT", {"default": 0.0, "min": -180.0, "max": 180.0, "step": 1.0}),
             "start_azimuth": ("FLOAT", {"default": 0.0, "min": -360.0, "max": 360.0, "step": 1.0}),
+        }, "optional": {
+            "follow": ("BOOLEAN", {"default": False, "tooltip": "Move the cameras with the subject's root "
+                                   "(horizontally) from frame to frame, e.g. for a walk; off: one fixed rig "
+                                   "that sees every frame."}),
         }}
 
     @classmethod
     def VALIDATE_INPUTS(cls, distance=None):
         return _queue_check("distance", _distance, distance)
 
-    def make(self, views, elevation, distance, focal_length, orthographic, roll, start_azimuth):
+    def make(self, views, elevation, distance, focal_length, orthographic, roll, start_azimuth, follow=False):
         distance = _checked("distance", _distance, distance)
         cams = {"type": "orbit", "views": int(views), "elevation": float(elevation),
                 "distance": "auto" if float(distance) == 0 else float(distance),
                 "focal_length": float(focal_length), "orthographic": bool(orthographic), "roll": float(roll),
-                "start_azimuth": float(start_azimuth)}
+                "start_azimuth": float(start_azimuth), **({"follow": True} if follow else {})}
         _checked("cameras", spec_mod.normalize_spec, {"cameras": cams, "subjects": [{"poses": ["rest"]}]})
         return (cams,)
 

@@ -87,3 +87,14 @@ def test_bad_options_name_the_line():
         parse_keys("a_pose frames=200\nwaving frames=100")
     with pytest.raises(SpecError, match=r"^path_amount: got 9, allowed: -5 to 5 \(metres\)"):
         parse_sequence("a_pose", "walk_forward", 9)
+
+
+def test_follow_is_optional_and_keeps_old_batch_ids():
+    base = {"cameras": {"views": 2}, "subjects": [{"poses": ["rest"]}]}
+    before = spec_mod.batch_id(base)
+    assert "follow" not in spec_mod.normalize_spec(base)["cameras"]
+    assert spec_mod.batch_id({"cameras": {"views": 2, "follow": False}, "subjects": [{"poses": ["rest"]}]}) == before
+    following = spec_mod.normalize_spec({"cameras": {"views": 2, "follow": True}, "subjects": [{"poses": ["rest"]}]})
+    assert following["cameras"]["follow"] is True and spec_mod.batch_id(following) != before
+    with pytest.raises(SpecError, match=r"^cameras.follow: got 'yes', allowed: true or false"):
+        spec_mod.normalize_spec({"cameras": {"follow": "yes"}, "subjects": [{"poses": ["rest"]}]})
