@@ -31,6 +31,9 @@ CORE_NODES = (
     "CLIPTextEncode", "KSampler", "EmptyLatentImage", "VAEDecode", "VAEEncode", "SaveImage", "PreviewImage",
     "LoadImage", "ImageScale", "ImageScaleBy", "ImageBatch", "ImageStitch", "ImageGrid", "ImageFromBatch",
     "RebatchImages", "ImageCrop", "ImageCompositeMasked", "MaskToImage", "ImageToMask",
+    # the motion examples: a Wan VACE video graph and an animated preview
+    "UNETLoader", "CLIPLoader", "VAELoader", "WanVaceToVideo", "TrimVideoLatent", "ImageBlend",
+    "SaveAnimatedWEBP",
 )
 
 

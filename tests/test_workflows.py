@@ -17,10 +17,11 @@ API = EXAMPLES / "api"
 # POSE_FACTORY_OBJECT_INFO: check against another capture (e.g. a fresh one in /tmp).
 OBJECT_INFO = Path(os.environ.get("POSE_FACTORY_OBJECT_INFO") or ROOT / "tests" / "fixtures" / "object_info.json")
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
-EXPECTED = ["character_sheet_4_views", "no_model_preview", "pose_batch_multi_controlnet_sdxl",
-            "pose_batch_openpose_sdxl"]
+EXPECTED = ["character_sheet_4_views", "motion_walk_preview", "motion_walk_vace_wan", "no_model_preview",
+            "pose_batch_multi_controlnet_sdxl", "pose_batch_openpose_sdxl"]
 # Model dropdowns: their lists are empty on a ComfyUI without models (as where the fixture came from).
-MODEL_INPUTS = {("CheckpointLoaderSimple", "ckpt_name"), ("ControlNetLoader", "control_net_name")}
+MODEL_INPUTS = {("CheckpointLoaderSimple", "ckpt_name"), ("ControlNetLoader", "control_net_name"),
+                ("UNETLoader", "unet_name"), ("CLIPLoader", "clip_name"), ("VAELoader", "vae_name")}
 MODEL_SUFFIXES = (".safetensors",)
 
 
@@ -82,7 +83,7 @@ def check_widget(where, class_type, name, spec, value):
         assert isinstance(value, str), f"{where}: {name}={value!r} is not a STRING"
     elif t == "COMBO":
         options = combo_options(spec)
-        if (class_type, name) in MODEL_INPUTS and not options:
+        if (class_type, name) in MODEL_INPUTS and value not in options:  # a model file (VAELoader lists one built-in)
             assert isinstance(value, str) and value.endswith(MODEL_SUFFIXES), f"{where}: {name}={value!r}"
         else:
             assert value in options, f"{where}: {name}={value!r} is not one of {options}"
@@ -106,7 +107,7 @@ def types_match(out_type, in_type):
 
 # -- the folder ----------------------------------------------------------------------------------
 
-def test_the_folder_holds_the_four_templates_with_thumbnails_and_api_copies():
+def test_the_folder_holds_the_templates_with_thumbnails_and_api_copies():
     assert templates() == EXPECTED
     top = sorted(p.name for p in EXAMPLES.iterdir())
     assert top == sorted(["api"] + [f"{n}.json" for n in EXPECTED] + [f"{n}.jpg" for n in EXPECTED]), top
@@ -296,10 +297,11 @@ def test_sdxl_workflows_name_the_documented_model_files():
     names = {}
     for name in EXPECTED:
         for node in read(API / f"{name}.json").values():
-            for n in ("ckpt_name", "control_net_name"):
+            for n in ("ckpt_name", "control_net_name", "unet_name", "clip_name", "vae_name"):
                 if n in node["inputs"]:
                     names.setdefault(name, set()).add(node["inputs"][n])
-    assert "no_model_preview" not in names  # runs with no model at all
+    assert "no_model_preview" not in names and "motion_walk_preview" not in names  # run with no model at all
+    assert names["motion_walk_vace_wan"] == {gen.WAN_VACE, gen.WAN_TEXT, gen.WAN_VAE}
     assert names["pose_batch_openpose_sdxl"] == {gen.SDXL_CKPT, gen.OPENPOSE_CN}
     assert names["pose_batch_multi_controlnet_sdxl"] == {gen.SDXL_CKPT, gen.OPENPOSE_CN, gen.UNION_CN}
     assert names["character_sheet_4_views"] == {gen.SDXL_CKPT, gen.OPENPOSE_CN}
