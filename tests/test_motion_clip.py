@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from pose_factory import cameras, mannequin as mq, poses, spec as spec_mod
+from pose_factory import cameras, mannequin as mq, poses, rig, spec as spec_mod
 from pose_factory.motion import clip as clip_mod
 from pose_factory.errors import SpecError
 from pose_factory.motion import names
@@ -143,3 +143,164 @@ def test_motion_clip_node_from_a_path_a_storage_key_and_the_input_folder(blender
         clip_mod.select_frames(300, 30.0)
     with pytest.raises(SpecError, match=r"^end: got 9, allowed: -1 \(the last frame\) or 0 to 5"):
         node.load(motion_nodes.NO_FILE, str(bvh_path), 0, 9, 1, 0.0, "auto", subject)
+
+
+# --- a clip whose rest pose is not the mannequin's: a Y-up T-pose skeleton written by hand --------------
+TPOSE_BVH = """HIERARCHY
+ROOT Hips
+{
+  OFFSET 0 0.95 0
+  CHANNELS 6 Xposition Yposition Zposition Zrotation Xrotation Yrotation
+  JOINT LeftUpLeg
+  {
+    OFFSET 0.09 -0.05 0
+    CHANNELS 3 Zrotation Xrotation Yrotation
+    JOINT LeftLeg
+    {
+      OFFSET 0 -0.42 0
+      CHANNELS 3 Zrotation Xrotation Yrotation
+      JOINT LeftFoot
+      {
+        OFFSET 0 -0.41 0
+        CHANNELS 3 Zrotation Xrotation Yrotation
+        End Site
+        {
+          OFFSET 0 -0.05 0.12
+        }
+      }
+    }
+  }
+  JOINT RightUpLeg
+  {
+    OFFSET -0.09 -0.05 0
+    CHANNELS 3 Zrotation Xrotation Yrotation
+    JOINT RightLeg
+    {
+      OFFSET 0 -0.42 0
+      CHANNELS 3 Zrotation Xrotation Yrotation
+      JOINT RightFoot
+      {
+        OFFSET 0 -0.41 0
+        CHANNELS 3 Zrotation Xrotation Yrotation
+        End Site
+        {
+          OFFSET 0 -0.05 0.12
+        }
+      }
+    }
+  }
+  JOINT Spine1
+  {
+    OFFSET 0 0.3 0
+    CHANNELS 3 Zrotation Xrotation Yrotation
+    JOINT Neck
+    {
+      OFFSET 0 0.21 0
+      CHANNELS 3 Zrotation Xrotation Yrotation
+      JOINT Head
+      {
+        OFFSET 0 0.11 0
+        CHANNELS 3 Zrotation Xrotation Yrotation
+        End Site
+        {
+          OFFSET 0 0.12 0
+        }
+      }
+    }
+    JOINT LeftArm
+    {
+      OFFSET 0.185 0.18 0
+      CHANNELS 3 Zrotation Xrotation Yrotation
+      JOINT LeftForeArm
+      {
+        OFFSET 0.28 0 0
+        CHANNELS 3 Zrotation Xrotation Yrotation
+        JOINT LeftHand
+        {
+          OFFSET 0.25 0 0
+          CHANNELS 3 Zrotation Xrotation Yrotation
+          End Site
+          {
+            OFFSET 0.08 0 0
+          }
+        }
+      }
+    }
+    JOINT RightArm
+    {
+      OFFSET -0.185 0.18 0
+      CHANNELS 3 Zrotation Xrotation Yrotation
+      JOINT RightForeArm
+      {
+        OFFSET -0.28 0 0
+        CHANNELS 3 Zrotation Xrotation Yrotation
+        JOINT RightHand
+        {
+          OFFSET -0.25 0 0
+          CHANNELS 3 Zrotation Xrotation Yrotation
+          End Site
+          {
+            OFFSET -0.08 0 0
+          }
+        }
+      }
+    }
+  }
+}
+MOTION
+Frames: 3
+Frame Time: 0.04
+"""
+
+
+def _frame(**channels):
+    order = ["Hips"] * 2 + ["LeftUpLeg", "LeftLeg", "LeftFoot", "RightUpLeg", "RightLeg", "RightFoot", "Spine1", "Neck",
+                            "Head", "LeftArm", "LeftForeArm", "LeftHand", "RightArm", "RightForeArm", "RightHand"]
+    values = {"Hips_pos": [0, 0.95, 0], **channels}
+    row = list(values["Hips_pos"])
+    for name in order[1:]:
+        row += values.get(name, [0, 0, 0])  # Z X Y rotation
+    return " ".join(f"{v:g}" for v in row)
+
+
+def test_t_pose_y_up_clip_lands_upright_with_its_arms_where_the_clip_has_them(blender, tmp_path):
+    """A Y-up BVH facing +Z with a T-pose rest (arms out where the mannequin's hang): frame 0 is
+    the T-pose (shoulders abducted 90), frame 1 lowers both arms (abduct 0), frame 2 turns the body
+    90 degrees to its left (about the clip's up axis) and moves it 0.5 m forward."""
+    text = TPOSE_BVH + "\n".join([
+        _frame(),
+        _frame(LeftArm=[-90, 0, 0], RightArm=[90, 0, 0]),
+        _frame(Hips=[0, 0, 90], Hips_pos=[0, 0.95, 0.5]),
+    ]) + "\n"
+    path = tmp_path / "tpose.bvh"
+    path.write_text(text)
+    entries, report = clip_mod.load_clip(path, height=HEIGHT)
+    assert "naming: cmu" in report
+    # the clip's straight arm is about 6 degrees straighter than the mannequin's rest: its elbows
+    # are held at their limit (-5), reported; nothing else is clamped (the hands follow the forearms)
+    clamped = report.split("clamped to the joint limits (frames, worst excess in degrees):\n")[1].splitlines()
+    assert [c.split(":")[0].strip() for c in clamped] == ["l_elbow.flex", "r_elbow.flex"]
+    assert all(float(c.rsplit(",", 1)[1]) < 2.0 for c in clamped)
+    angles = [poses.pose_angles(poses.normalize_pose_entry(e, "p"))[0] for e in entries]
+    body = mq.build(HEIGHT, "average")
+
+    def arm(entry, side):  # the upper arm's direction
+        posed = poses.pose_body(body, poses.normalize_pose_entry(entry, "p"))
+        d = posed.position(f"{side}_elbow") - posed.position(f"{side}_shoulder")
+        return d / np.linalg.norm(d)
+
+    # the clip's vertical (its rest root-to-neck line) is the mannequin's root-to-neck line, which
+    # leans 2.2 degrees forward: a hanging arm hangs along it
+    down = body.rest[rig.JOINT_INDEX["root"]] - body.rest[rig.JOINT_INDEX["neck"]]
+    down /= np.linalg.norm(down)
+    for side, out in (("l", [1, 0, 0]), ("r", [-1, 0, 0])):  # frame 0: straight out to the side
+        assert np.degrees(np.arccos(np.clip(arm(entries[0], side) @ out, -1, 1))) < 0.5
+        assert np.degrees(np.arccos(np.clip(arm(entries[1], side) @ down, -1, 1))) < 0.5  # frame 1: hanging
+    assert angles[2]["root"]["yaw"] == pytest.approx(90, abs=0.5)
+    for j in ("spine", "chest", "neck"):  # upright: the torso at rest
+        assert all(abs(v) < 0.5 for v in angles[1][j].values()), (j, angles[1][j])
+    for j in ("l_hip", "r_hip", "l_knee", "r_knee"):  # the legs follow the clip's straight legs: a few degrees
+        assert all(abs(v) < 5 for v in angles[1][j].values()), (j, angles[1][j])  # from the mannequin's rest
+    scale = float(report.split("root motion scale: ")[1].split()[0])
+    assert entries[2]["offset"][1] == pytest.approx(-0.5 * scale, abs=1e-3)  # forward is -Y
+    assert abs(entries[2]["offset"][0]) < 1e-3

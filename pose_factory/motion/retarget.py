@@ -63,16 +63,25 @@ def retarget(data: dict, found: dict, height: float, frames_out=None) -> tuple[l
         dst = np.linalg.norm(ours[rig.JOINT_INDEX["l_hip"]] - ours[rig.JOINT_INDEX["r_hip"]])
     scale = float(dst / src) if src > 1e-9 else 1.0
     # rest alignment per mapped joint: our rest bone direction onto the clip's
+    # (an end of a chain, e.g. a hand without finger bones, has no direction to compare: it keeps
+    # the alignment of the nearest mapped joint above it, so it stays straight as in the clip)
     align = {}
-    for j, bi in found.items():
+    for j in rig.JOINT_NAMES:
+        if j not in found:
+            continue
         kids = sorted((c for c in rig.JOINT_NAMES if rig.JOINTS[c].parent == j and c in found),
                       key=lambda c: not c.endswith("middle1"))  # a hand points along its middle finger
-        child = kids[0] if kids else None
-        if child is None or rig.side_of(j) is None:
+        if rig.side_of(j) is None:
             align[j] = np.eye(3)
             continue
-        d_src = f @ (rest_heads[found[child]] - rest_heads[bi])
-        d_our = ours[rig.JOINT_INDEX[child]] - ours[rig.JOINT_INDEX[j]]
+        if not kids:
+            up = rig.JOINTS[j].parent
+            while up is not None and up not in align:
+                up = rig.JOINTS[up].parent
+            align[j] = align[up] if up is not None and rig.side_of(up) else np.eye(3)
+            continue
+        d_src = f @ (rest_heads[found[kids[0]]] - rest_heads[found[j]])
+        d_our = ours[rig.JOINT_INDEX[kids[0]]] - ours[rig.JOINT_INDEX[j]]
         align[j] = _align(d_our, d_src) if np.linalg.norm(d_src) > 1e-9 else np.eye(3)
     mapped_fingers = {s: any(f"{s}_{fj}" in found for fj in ("thumb1", "index1", "middle1", "ring1", "pinky1"))
                       for s in rig.SIDES}
