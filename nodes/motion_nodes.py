@@ -82,6 +82,19 @@ class PoseFactoryMotionClip:
         }}
 
     @classmethod
+    def IS_CHANGED(cls, clip=None, path_or_key="", **_widgets):
+        """The clip file's size and time (a clip replaced under the same name runs again); a
+        storage key as it is (no network here); never an exception."""
+        try:
+            kind, where = _source(clip, path_or_key)
+            if kind == "key":
+                return f"key:{where}"
+            st = os.stat(where)
+            return f"{where}:{st.st_size}:{st.st_mtime_ns}"
+        except (SpecError, OSError) as e:
+            return f"unavailable: {e}"
+
+    @classmethod
     def VALIDATE_INPUTS(cls, clip=None):
         return True  # a clip added to the input folder after the page loaded is checked when it runs
 

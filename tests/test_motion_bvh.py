@@ -109,3 +109,19 @@ def test_frame_selection_range_step_and_rate():
         select_frames(10, 30.0, 10)
     with pytest.raises(SpecError, match="^step: got 0"):
         select_frames(10, 30.0, step=0)
+
+
+def test_motion_clip_node_reruns_when_its_file_changes(tmp_path):
+    import os
+
+    from nodes.motion_nodes import NO_FILE, PoseFactoryMotionClip
+
+    clip = tmp_path / "walk.bvh"
+    clip.write_text(GOOD)
+    first = PoseFactoryMotionClip.IS_CHANGED(NO_FILE, str(clip))
+    assert first == PoseFactoryMotionClip.IS_CHANGED(NO_FILE, str(clip))  # unchanged: cached
+    clip.write_text(GOOD.replace("0.033333", "0.04"))
+    os.utime(clip, ns=(os.stat(clip).st_atime_ns, os.stat(clip).st_mtime_ns + 10**9))
+    assert PoseFactoryMotionClip.IS_CHANGED(NO_FILE, str(clip)) != first
+    assert PoseFactoryMotionClip.IS_CHANGED(NO_FILE, "key:clips/a.bvh") == "key:clips/a.bvh"
+    assert PoseFactoryMotionClip.IS_CHANGED(NO_FILE, str(tmp_path / "gone.bvh")).startswith("unavailable")
