@@ -146,7 +146,11 @@ def render(spec, out, views=None, scratch=None):
     body = mq.build(subject["height"], subject["build"])
     posed = [poses.pose_body(body, entry) for entry in subject["poses"]]
     frame_vertices = [mq.posed_vertices(body, p) for p in posed]
-    cams = cameras.build_cameras(spec, np.concatenate([v[::3] for v in frame_vertices]))
+    # a rig that follows the subject moves with its root (horizontally): it is fitted to every
+    # frame's body as seen from the moving rig, and each frame's cameras are moved by the root's shift
+    follow = bool(spec["cameras"].get("follow"))
+    shifts = cameras.root_shifts([p.position("root") for p in posed]) if follow else np.zeros((len(posed), 3))
+    cams = cameras.build_cameras(spec, np.concatenate([v[::3] - s for v, s in zip(frame_vertices, shifts)]))
     radius, own_parts = mq.visibility_rules()
 
     scene = S.reset()
@@ -174,7 +178,7 @@ def render(spec, out, views=None, scratch=None):
                           "keypoints": kp3d.round(6).tolist()})
         S.setup_data_render(scene, W, H)
         for v in mine:
-            cam = cams[v]
+            cam = cameras.moved(cams[v], shifts[f]) if follow else cams[v]
             t0 = time.perf_counter()
             S.set_camera(cam_ob, cam, W, H)
             exr = os.path.join(tmp, "data.exr")
@@ -205,7 +209,7 @@ def render(spec, out, views=None, scratch=None):
         if "shaded" in wanted and r["shaded_samples"] > 1:  # more samples: a render of its own
             S.setup_shaded_render(scene, W, H, r["shaded_samples"])
             for v in mine:
-                cam = cams[v]
+                cam = cameras.moved(cams[v], shifts[f]) if follow else cams[v]
                 t0 = time.perf_counter()
                 S.set_camera(cam_ob, cam, W, H)
                 bmp = os.path.join(tmp, "shaded.bmp")
@@ -229,7 +233,8 @@ def render(spec, out, views=None, scratch=None):
         "cameras": cams, "frames": n_frames, "joints_3d": joints_3d,
         "keypoint_names": mq.keypoint_names(),
         "depth_range": {"near": batch_range[0], "far": batch_range[1]} if batch_range else None,
-        "entries": [{"view": v, "frame": f, "files": writer.files[(v, f)]}
+        "entries": [{"view": v, "frame": f, "files": writer.files[(v, f)],
+                     **({"camera_shift": [float(c) for c in shifts[f]]} if follow else {})}
                     for f in range(n_frames) for v in mine],
         "views": [start, stop],
         "timings": timings,

@@ -16,12 +16,14 @@ from ._common import CATEGORY, plain_error
 from pose_factory import poses as poses_mod
 from pose_factory import spec as spec_mod
 from pose_factory.errors import SpecError
+from pose_factory.motion import sequence
 from pose_factory.parsing import loads_json
 
 CAT = f"{CATEGORY}/spec"
 HANDS_DEFAULT = "preset default"
 POSE_LIST_SLOTS = 64  # Pose List inputs; web/js/pose_list.js shows one empty slot after the last linked one
-SEQUENCE_HELP = "one pose per line: preset [mirror] [hands=shape]; # starts a comment"
+SEQUENCE_HELP = ("one pose per line: preset [mirror] [hands=shape] [frames=N] [ease=linear|in_out]; "
+                 "# starts a comment")
 
 
 def _checked(widget: str, check, *args):
@@ -80,30 +82,56 @@ def _json_entry(joints, preset="rest") -> dict:
     return entry
 
 
-def parse_sequence(text) -> list[dict]:
-    """The Pose Sequence text: one pose per line, 'preset [mirror] [hands=shape]', blank lines and
-    '#' comments skipped. SpecError names the line."""
-    out = []
+def parse_keys(text) -> list[dict]:
+    """The Pose Sequence text as keys: one pose per line, 'preset [mirror] [hands=shape] [frames=N]
+    [ease=linear|in_out]', blank lines and '#' comments skipped. SpecError names the line."""
+    keys = []
     for n, line in enumerate(str(text).splitlines(), 1):
         words = line.split("#", 1)[0].split()
         if not words:
             continue
         where = f"line {n}"
-        entry = {"preset": words[0]}
+        entry, key = {"preset": words[0]}, {"frames": 1, "ease": "linear"}
         for word in words[1:]:
-            key, eq, value = word.partition("=")
+            name, eq, value = word.partition("=")
             if word == "mirror":
                 entry["mirror"] = True
-            elif key == "hands" and eq and value:
+            elif name == "hands" and eq and value:
                 entry["hands"] = value
+            elif name == "frames" and eq:
+                if not value.isdigit() or not 1 <= int(value) <= spec_mod.MAX_POSES:
+                    raise SpecError(f"{where} frames", f"got {value[:20]!r}", f"an integer from 1 to {spec_mod.MAX_POSES}")
+                key["frames"] = int(value)
+            elif name == "ease" and eq:
+                if value not in sequence.EASES:
+                    raise SpecError(f"{where} ease", f"got {value[:20]!r}", ", ".join(sequence.EASES))
+                key["ease"] = value
             else:
                 raise SpecError(where, f"unknown option {word[:40]!r}",
-                                f"mirror, hands=<{'|'.join(poses_mod.HAND_SHAPES)}>")
+                                f"mirror, hands=<{'|'.join(poses_mod.HAND_SHAPES)}>, frames=<1..{spec_mod.MAX_POSES}>, "
+                                f"ease=<{'|'.join(sequence.EASES)}>")
         poses_mod.normalize_pose_entry(entry, where)
-        out.append(entry)
-    if not 1 <= len(out) <= spec_mod.MAX_POSES:
-        raise SpecError("", f"got {len(out)} poses", f"1 to {spec_mod.MAX_POSES} lines, {SEQUENCE_HELP}")
-    return out
+        keys.append({"pose": entry, **key})
+    if not 1 <= len(keys) <= spec_mod.MAX_POSES:
+        raise SpecError("", f"got {len(keys)} poses", f"1 to {spec_mod.MAX_POSES} lines, {SEQUENCE_HELP}")
+    total = sum(k["frames"] for k in keys)
+    if total > spec_mod.MAX_POSES:
+        raise SpecError("", f"the lines make {total} frames", f"at most {spec_mod.MAX_POSES} (fewer frames=)")
+    return keys
+
+
+def parse_sequence(text, path="none", amount=0.0) -> list[dict]:
+    """The Pose Sequence's poses: its keys (parse_keys) with their in-betweens (quaternion slerp,
+    eased) and the root path; a key comes out as written."""
+    keys = parse_keys(text)
+    if path not in sequence.PATHS:
+        raise SpecError("path", f"got {str(path)[:40]!r}", ", ".join(sequence.PATHS))
+    amount = _float(amount)
+    limit = poses_mod.MAX_OFFSET if path == "walk_forward" else 3600.0
+    if not -limit <= amount <= limit:
+        raise SpecError("path_amount", f"got {amount:g}", f"-{limit:g} to {limit:g} "
+                        f"({'metres' if path == 'walk_forward' else 'degrees'})")
+    return sequence.expand(keys, path, amount)[0]
 
 
 def _distance(distance) -> float:
@@ -188,23 +216,31 @@ class PoseFactoryPoseFromJSON(_PosesNode):
 
 
 class PoseFactoryPoseSequence(_PosesNode):
-    DESCRIPTION = ("Several poses (one frame each) from a text, one per line: a preset name, then 'mirror' and/or "
-                   "'hands=<shape>' (flat, open, relaxed, fist, point, peace, thumbs_up, grip); blank lines and "
-                   "'# comments' are skipped. E.g. 'waving mirror hands=open'.")
+    DESCRIPTION = ("Poses from a text, one per line: a preset name, then 'mirror', 'hands=<shape>' (flat, open, "
+                   "relaxed, fist, point, peace, thumbs_up, grip), 'frames=N' (the line's pose, then N-1 frames "
+                   "turning towards the next line's pose: each joint's rotation slerped; on the last line the pose "
+                   "is held) and 'ease=linear|in_out'; blank lines and '# comments' are skipped. "
+                   "E.g. 'walk_left_step frames=6 ease=in_out'. path moves the root over the whole sequence: "
+                   "walk_forward (path_amount metres, the way the mannequin faces) or turn_in_place (path_amount "
+                   "degrees, to its left). docs/motion.md.")
 
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {
             "poses": ("STRING", {"multiline": True, "default": "a_pose\nwaving hands=open\nwaving mirror\npointing",
                                  "tooltip": f"{SEQUENCE_HELP}. Presets: {', '.join(poses_mod.PRESETS)}."}),
+        }, "optional": {
+            "path": (list(sequence.PATHS), {"default": "none", "tooltip": "A root path over the whole sequence."}),
+            "path_amount": ("FLOAT", {"default": 0.0, "min": -3600.0, "max": 3600.0, "step": 0.1,
+                                      "tooltip": "walk_forward: metres (at most 5); turn_in_place: degrees."}),
         }}
 
     @classmethod
     def VALIDATE_INPUTS(cls, poses=None):
-        return _queue_check("poses", parse_sequence, poses)
+        return _queue_check("poses", parse_keys, poses)
 
-    def make(self, poses):
-        return (_checked("poses", parse_sequence, poses),)
+    def make(self, poses, path="none", path_amount=0.0):
+        return (_checked("poses", parse_sequence, poses, path, path_amount),)
 
 
 class PoseFactoryPoseList(_PosesNode):
@@ -231,7 +267,8 @@ class PoseFactoryPoseList(_PosesNode):
 class PoseFactoryCameraOrbit:
     DESCRIPTION = ("Cameras on an orbit around the subject: views evenly spaced in azimuth (0 looks at the "
                    "subject's front, 90 at its left side), all at one elevation. distance 0 = auto: the whole "
-                   "subject, over every frame, fits the frame.")
+                   "subject, over every frame, fits the frame. follow: the rig moves with the subject's root from "
+                   "frame to frame (a walk stays in the middle of the frame).")
     CATEGORY = CAT
     FUNCTION = "make"
     RETURN_TYPES = ("POSE_FACTORY_CAMERAS",)
@@ -249,18 +286,22 @@ class PoseFactoryCameraOrbit:
             "orthographic": ("BOOLEAN", {"default": False}),
             "roll": ("FLOAT", {"default": 0.0, "min": -180.0, "max": 180.0, "step": 1.0}),
             "start_azimuth": ("FLOAT", {"default": 0.0, "min": -360.0, "max": 360.0, "step": 1.0}),
+        }, "optional": {
+            "follow": ("BOOLEAN", {"default": False, "tooltip": "Move the cameras with the subject's root "
+                                   "(horizontally) from frame to frame, e.g. for a walk; off: one fixed rig "
+                                   "that sees every frame."}),
         }}
 
     @classmethod
     def VALIDATE_INPUTS(cls, distance=None):
         return _queue_check("distance", _distance, distance)
 
-    def make(self, views, elevation, distance, focal_length, orthographic, roll, start_azimuth):
+    def make(self, views, elevation, distance, focal_length, orthographic, roll, start_azimuth, follow=False):
         distance = _checked("distance", _distance, distance)
         cams = {"type": "orbit", "views": int(views), "elevation": float(elevation),
                 "distance": "auto" if float(distance) == 0 else float(distance),
                 "focal_length": float(focal_length), "orthographic": bool(orthographic), "roll": float(roll),
-                "start_azimuth": float(start_azimuth)}
+                "start_azimuth": float(start_azimuth), **({"follow": True} if follow else {})}
         _checked("cameras", spec_mod.normalize_spec, {"cameras": cams, "subjects": [{"poses": ["rest"]}]})
         return (cams,)
 

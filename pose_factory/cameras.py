@@ -167,6 +167,20 @@ def explicit(spec_list: list[dict], width: int, height: int) -> list[dict]:
     return out
 
 
+def root_shifts(roots) -> np.ndarray:
+    """(F, 3) horizontal moves of the subject's root from frame 0 (z kept 0): what a rig that
+    follows the subject adds to its cameras' locations in each frame."""
+    shift = np.asarray(roots, float) - np.asarray(roots, float)[0]
+    shift[:, 2] = 0.0
+    return shift
+
+
+def moved(cam: dict, shift) -> dict:
+    """The camera moved by shift (metres), looking the same way."""
+    out = dict(cam, location=np.asarray(cam["location"], float) + np.asarray(shift, float))
+    return _finish(out, cam["intrinsics"]["width"], cam["intrinsics"]["height"])
+
+
 def build_cameras(spec: dict, points) -> list[dict]:
     r = spec["render"]
     c = spec["cameras"]

@@ -255,7 +255,8 @@ def _upload_files(project: str, bid: str, result: dict, storage, on_progress, st
             raise RenderError("cancelled while uploading")
         files = {name: writer.add_file(key, os.path.join(result["files_dir"], key))
                  for name, key in e["files"].items()}
-        entries.append({"view": e["view"], "frame": e["frame"], "files": files})
+        entries.append({"view": e["view"], "frame": e["frame"], "files": files,
+                        **({"camera_shift": e["camera_shift"]} if "camera_shift" in e else {})})
         if on_progress:
             on_progress({"state": "uploading", "done": i + 1, "total": total})
     return entries

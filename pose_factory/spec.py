@@ -177,9 +177,11 @@ def _cameras(raw) -> dict:
     kind = _choice(raw.get("type", "orbit"), _at(f, "type"), ("orbit", "list"))
     if kind == "orbit":
         d = dict(_ORBIT_DEFAULTS)
-        _obj(raw, f, tuple(d))
+        _obj(raw, f, (*d, "follow"))
         d.update(raw)
-        return {"type": "orbit", **_lens(d, f),
+        # follow: written only when true, so that every spec made before it keeps its batch id
+        follow = {"follow": True} if _bool(d.get("follow", False), _at(f, "follow")) else {}
+        return {"type": "orbit", **_lens(d, f), **follow,
                 "views": _int(d["views"], _at(f, "views"), 1, MAX_VIEWS),
                 "elevation": _num(d["elevation"], _at(f, "elevation"), -89, 89, " degrees"),
                 "start_azimuth": _num(d["start_azimuth"], _at(f, "start_azimuth"), -360, 360, " degrees"),

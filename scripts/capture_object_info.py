@@ -34,6 +34,9 @@ CORE_NODES = (
     # meshes: core's 3D preview and its image-to-3D (Hunyuan3D 2) chain, which Render Mesh Passes follows
     "Preview3D", "ImageOnlyCheckpointLoader", "CLIPVisionEncode", "Hunyuan3Dv2Conditioning",
     "EmptyLatentHunyuan3Dv2", "VAEDecodeHunyuan3D", "VoxelToMeshBasic", "SaveGLB",
+    # the motion examples: a Wan VACE video graph and an animated preview
+    "UNETLoader", "CLIPLoader", "VAELoader", "WanVaceToVideo", "TrimVideoLatent", "ImageBlend",
+    "SaveAnimatedWEBP",
 )
 
 

@@ -36,6 +36,11 @@ SDXL_CKPT = "sd_xl_base_1.0.safetensors"
 OPENPOSE_CN = "OpenPoseXL2.safetensors"
 UNION_CN = "diffusion_pytorch_model_promax.safetensors"
 HUNYUAN3D_CKPT = "hunyuan3d-dit-v2.safetensors"  # core's image-to-3D (Hunyuan3D 2.0, single view)
+# The motion example's Wan 2.1 VACE video model (Comfy-Org/Wan_2.1_ComfyUI_repackaged).
+WAN_VACE = "wan2.1_vace_1.3B_fp16.safetensors"
+WAN_TEXT = "umt5_xxl_fp8_e4m3fn_scaled.safetensors"
+WAN_VAE = "wan_2.1_vae.safetensors"
+_WAN = "https://huggingface.co/Comfy-Org/Wan_2.1_ComfyUI_repackaged/resolve/main/split_files/"
 MODELS = {
     SDXL_CKPT: ("checkpoints", "https://huggingface.co/stabilityai/stable-diffusion-xl-base-1.0/resolve/main/"
                                "sd_xl_base_1.0.safetensors"),
@@ -46,10 +51,17 @@ MODELS = {
     # served as model.fp16.safetensors: a download by hand, renamed (RENAME_AFTER_DOWNLOAD)
     HUNYUAN3D_CKPT: ("checkpoints", "https://huggingface.co/tencent/Hunyuan3D-2/resolve/main/hunyuan3d-dit-v2-0/"
                                     "model.fp16.safetensors"),
+    WAN_VACE: ("diffusion_models", _WAN + "diffusion_models/" + WAN_VACE),
+    WAN_TEXT: ("text_encoders", _WAN + "text_encoders/" + WAN_TEXT),
+    WAN_VAE: ("vae", _WAN + "vae/" + WAN_VAE),
 }
 RENAME_AFTER_DOWNLOAD = {HUNYUAN3D_CKPT}  # the host's file name differs: the note says to rename it
-MODEL_INPUTS = ("ckpt_name", "control_net_name")  # widgets that name a file in MODELS
+MODEL_INPUTS = ("ckpt_name", "control_net_name", "unet_name", "clip_name", "vae_name")  # widgets that name a file in MODELS
 FRONTEND_ONLY = {"MarkdownNote"}  # nodes the front end draws and never sends to /prompt
+WALK_CYCLE = "\n".join(["walk_left_step frames=6 ease=in_out", "walk_right_step frames=6 ease=in_out"] * 2
+                       + ["walk_left_step  # the cycle's 24 frames, then its closing frame (25 = 4 x 6 + 1)"])
+VIDEO_POSITIVE = ("a young woman in a red bomber jacket, white t-shirt and blue jeans walking down a quiet city "
+                  "street at dusk, full body, smooth camera tracking shot, cinematic light")
 
 POSITIVE = ("full body photo of a young woman in a red bomber jacket, white t-shirt and blue jeans, "
             "sneakers, plain light grey studio background, soft studio light, sharp focus, high detail")
@@ -273,7 +285,7 @@ class Workflow:
 
 
 # ------------------------------------------------------------------------------------------------
-# The four workflows. x columns: spec nodes 0, batch 400, loaders and prompts 800, ControlNets 1200,
+# The workflows. x columns: spec nodes 0, batch 400, loaders and prompts 800, ControlNets 1200,
 # sampling 1600, output 2000+; a node given only its x stacks below the last one in that column.
 
 def pose_spec(wf, presets, views, start_azimuth, elevation, width, height, sdxl_sticks=False):
@@ -300,9 +312,10 @@ LOADER_EXTRA_WIDGETS = 1   # the "refresh batches" button web/js/pose_factory.js
 LOADER_PREVIEW_HEIGHT = 320
 
 
-def loader(wf, class_type, pos, **inputs):
+def loader(wf, class_type, pos, title=None, **inputs):
     w, h = wf._auto_size(class_type, inputs)
-    return wf.add(class_type, pos, size=[w, h + 28 * LOADER_EXTRA_WIDGETS + LOADER_PREVIEW_HEIGHT], **inputs)
+    return wf.add(class_type, pos, size=[w, h + 28 * LOADER_EXTRA_WIDGETS + LOADER_PREVIEW_HEIGHT], title=title,
+                  **inputs)
 
 
 def load_pose(wf, batch, pos):
@@ -503,8 +516,75 @@ def core_image_to_3d_passes(info):
     return wf
 
 
+def walk_batch(wf):
+    """The walk cycle (Pose Sequence, walking 2 m) from 2 views with a rig that follows the root."""
+    subject = wf.add("PoseFactoryMannequin", 0, height=1.75, build="average")
+    poses = wf.add("PoseFactoryPoseSequence", 0, size=[320, 260], title="Walk cycle (24 frames + closing frame)",
+                   poses=WALK_CYCLE, path="walk_forward", path_amount=2.0)
+    cams = wf.add("PoseFactoryCameraOrbit", 0, views=2, elevation=5.0, distance=0.0, focal_length=50.0,
+                  orthographic=False, roll=0.0, start_azimuth=30.0, follow=True)
+    return wf.add("PoseFactoryRequestPoseBatch", 400, subject=subject[0], poses=poses[0], cameras=cams[0],
+                  width=512, height=512, depth=True, normal=False, seg=False, shaded=True, depth_range="batch",
+                  hands=True, face=True, sdxl_sticks=False, backend="local", project="examples", force=False)
+
+
+def walk_loaders(wf, batch, view):
+    """Frames x one view, frame-major: a clip ready for a video graph."""
+    pose = loader(wf, "PoseFactoryLoadPoseFromR2", 800, title=f"OpenPose frames, view {view}", batch=batch[0],
+                  project="examples", batch_id="", views=str(view), frames="all", order="frame_major",
+                  hands=True, face=True)
+    dn = loader(wf, "PoseFactoryDepthNormalLoader", 800, title=f"Depth frames, view {view}", batch=batch[0],
+                project="examples", batch_id="", views=str(view), frames="all", order="frame_major",
+                depth_range="batch", normal_convention="controlnet", parts="hands")
+    return pose, dn
+
+
+def motion_walk_vace(info):
+    wf = Workflow("motion_walk_vace_wan", info, "Walk video - Wan VACE")
+    batch = walk_batch(wf)
+    pose, dn = walk_loaders(wf, batch, 0)
+    control = wf.add("ImageBlend", 1200, title="OpenPose over depth (control video)", image1=dn[0], image2=pose[0],
+                     blend_factor=1.0, blend_mode="screen")
+    unet = wf.add("UNETLoader", 1200, size=[340, 82], unet_name=WAN_VACE, weight_dtype="default")
+    clip = wf.add("CLIPLoader", 1200, size=[340, 106], clip_name=WAN_TEXT, type="wan")
+    vae = wf.add("VAELoader", 1200, size=[340, 58], vae_name=WAN_VAE)
+    pos = wf.add("CLIPTextEncode", 1600, size=[340, 160], title="Positive prompt", clip=clip[0], text=VIDEO_POSITIVE)
+    neg = wf.add("CLIPTextEncode", 1600, size=[340, 120], title="Negative prompt", clip=clip[0], text=NEGATIVE)
+    vace = wf.add("WanVaceToVideo", 1600, positive=pos[0], negative=neg[0], vae=vae[0], width=512, height=512,
+                  length=25, batch_size=1, strength=1.0, control_video=control[0])
+    ks = wf.add("KSampler", 2000, size=[320, 262], model=unet[0], seed=42, control_after_generate="fixed", steps=20,
+                cfg=6.0, sampler_name="uni_pc", scheduler="simple", positive=vace[0], negative=vace[1],
+                latent_image=vace[2], denoise=1.0)
+    trim = wf.add("TrimVideoLatent", 2000, samples=ks[0], trim_amount=0)
+    dec = wf.add("VAEDecode", 2000, samples=trim[0], vae=vae[0])
+    wf.add("SaveAnimatedWEBP", 2400, size=[420, 480], images=dec[0], filename_prefix="pose_factory/walk_vace",
+           fps=12.0, lossless=False, quality=90, method="default")
+    wf.add("PreviewImage", 2400, size=[420, 420], title="Control video", images=control[0])
+    add_note(wf, "a 25-frame walk cycle rendered from the 3D mannequin (2 cameras following it), its OpenPose "
+                 "skeleton laid over its depth as the control video of Wan 2.1 VACE, which makes a 512x512 clip.",
+             "the walk in Pose Sequence (or a BVH clip with Motion Clip), the view in the loaders, the prompt.")
+    return wf
+
+
+def motion_walk_preview(info):
+    wf = Workflow("motion_walk_preview", info, "Walk cycle - no models")
+    batch = walk_batch(wf)
+    for view in (0, 1):
+        pose, dn = walk_loaders(wf, batch, view)
+        wf.add("SaveAnimatedWEBP", 1200 + 400 * view, size=[360, 420], title=f"OpenPose clip, view {view}",
+               images=pose[0], filename_prefix=f"pose_factory/walk_openpose_v{view}", fps=12.0, lossless=True,
+               quality=90, method="default")
+        wf.add("SaveAnimatedWEBP", 1200 + 400 * view, size=[360, 420], title=f"Depth clip, view {view}",
+               images=dn[0], filename_prefix=f"pose_factory/walk_depth_v{view}", fps=12.0, lossless=True,
+               quality=90, method="default")
+    add_note(wf, "a 25-frame walk cycle from 2 cameras following the mannequin, as animated OpenPose and "
+                 "depth clips (frames of one view, frame-major), ready for a video ControlNet graph.",
+             "the lines of Pose Sequence (frames= and ease=), the path, the cameras; or use Motion Clip.")
+    return wf
+
+
 WORKFLOWS = (openpose_sdxl, multi_controlnet_sdxl, character_sheet, no_model_preview, mesh_from_mannequin_views,
-             core_image_to_3d_passes)
+             core_image_to_3d_passes, motion_walk_vace, motion_walk_preview)
 
 
 def build_all(info=None) -> list:
@@ -575,6 +655,8 @@ THUMB_LAYOUT = {  # rows/columns (pass names), which (view, frame) entries, cell
     "no_model_preview": (["shaded", "openpose", "depth", "normal"], [(0, 0), (1, 1), (3, 2)], (128, 128)),
     "mesh_from_mannequin_views": (["shaded", "seg"], "transpose", (128, 128)),
     "core_image_to_3d_mesh_passes": (["depth", "normal"], "transpose", (128, 128)),
+    "motion_walk_vace_wan": (["openpose", "depth", "shaded"], [(0, 0), (0, 6), (0, 12), (0, 18)], (128, 128)),
+    "motion_walk_preview": (["openpose", "depth"], [(0, 0), (0, 8), (1, 4), (1, 12)], (128, 128)),
 }
 
 

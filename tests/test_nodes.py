@@ -22,7 +22,7 @@ from pose_factory.storage import LocalStorage
 ROOT = Path(__file__).resolve().parent.parent
 W, H = 96, 64
 NODE_IDS = ["PoseFactoryMannequin", "PoseFactoryPosePreset", "PoseFactoryPoseFromJSON", "PoseFactoryPoseSequence",
-            "PoseFactoryPoseList",
+            "PoseFactoryPoseList", "PoseFactoryMotionClip",
             "PoseFactoryCameraOrbit", "PoseFactoryRequestPoseBatch", "PoseFactoryLoadPoseFromR2",
             "PoseFactoryDepthNormalLoader", "PoseFactoryPoseKeypointsToImage",
             "PoseFactoryMultiViewPrompts", "PoseFactoryRequestMeshFromImages", "PoseFactoryRenderMeshPasses"]

@@ -18,7 +18,8 @@ API = EXAMPLES / "api"
 OBJECT_INFO = Path(os.environ.get("POSE_FACTORY_OBJECT_INFO") or ROOT / "tests" / "fixtures" / "object_info.json")
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 EXPECTED = ["character_sheet_4_views", "core_image_to_3d_mesh_passes", "mesh_from_mannequin_views",
-            "no_model_preview", "pose_batch_multi_controlnet_sdxl", "pose_batch_openpose_sdxl"]
+            "motion_walk_preview", "motion_walk_vace_wan", "no_model_preview", "pose_batch_multi_controlnet_sdxl",
+            "pose_batch_openpose_sdxl"]
 # The front end (1.49) shows a custom node pack's template by its file name (title, and description
 # with "-"/"_" as spaces): the UI templates are named for people, the API copies for scripts.
 TITLES = {
@@ -28,16 +29,20 @@ TITLES = {
     "pose_batch_openpose_sdxl": "OpenPose to SDXL - 4 poses",
     "mesh_from_mannequin_views": "Mesh from views - no models",
     "core_image_to_3d_mesh_passes": "Image to 3D - mesh passes",
+    "motion_walk_preview": "Walk cycle - no models",
+    "motion_walk_vace_wan": "Walk video - Wan VACE",
 }
 FRONTEND_ONLY = {"MarkdownNote", "Note"}  # drawn by the front end, never sent to /prompt
 # What the front end's Missing Models dialog offers to download (its isModelDownloadable, 1.49.6):
 # a URL on one of these hosts naming a file with one of these suffixes.
 DOWNLOAD_HOSTS = ("https://civitai.com/", "https://civitai.red/", "https://huggingface.co/")
 DOWNLOAD_SUFFIXES = (".safetensors", ".sft", ".ckpt", ".pth", ".pt")
-MODEL_FOLDERS = {"ckpt_name": "checkpoints", "control_net_name": "controlnet"}
+MODEL_FOLDERS = {"ckpt_name": "checkpoints", "control_net_name": "controlnet", "unet_name": "diffusion_models",
+                 "clip_name": "text_encoders", "vae_name": "vae"}
 # Model dropdowns: their lists are empty on a ComfyUI without models (as where the fixture came from).
 MODEL_INPUTS = {("CheckpointLoaderSimple", "ckpt_name"), ("ControlNetLoader", "control_net_name"),
-                ("ImageOnlyCheckpointLoader", "ckpt_name")}
+                ("ImageOnlyCheckpointLoader", "ckpt_name"), ("UNETLoader", "unet_name"),
+                ("CLIPLoader", "clip_name"), ("VAELoader", "vae_name")}
 MODEL_SUFFIXES = (".safetensors",)
 
 
@@ -103,7 +108,7 @@ def check_widget(where, class_type, name, spec, value):
         assert isinstance(value, str), f"{where}: {name}={value!r} is not a STRING"
     elif t == "COMBO":
         options = combo_options(spec)
-        if (class_type, name) in MODEL_INPUTS and not options:
+        if (class_type, name) in MODEL_INPUTS and value not in options:  # a model file (VAELoader lists one built-in)
             assert isinstance(value, str) and value.endswith(MODEL_SUFFIXES), f"{where}: {name}={value!r}"
         else:
             assert value in options, f"{where}: {name}={value!r} is not one of {options}"
@@ -129,7 +134,7 @@ def types_match(out_type, in_type):
 
 # -- the folder ----------------------------------------------------------------------------------
 
-def test_the_folder_holds_the_four_templates_with_thumbnails_and_api_copies():
+def test_the_folder_holds_the_templates_with_thumbnails_and_api_copies():
     assert templates() == sorted(TITLES.values())
     top = sorted(p.name for p in EXAMPLES.iterdir())
     assert top == sorted(["api"] + [f"{t}.json" for t in TITLES.values()] + [f"{t}.jpg" for t in TITLES.values()]), top
@@ -325,10 +330,11 @@ def test_sdxl_workflows_name_the_documented_model_files():
     names = {}
     for name in EXPECTED:
         for node in read(API / f"{name}.json").values():
-            for n in ("ckpt_name", "control_net_name"):
+            for n in ("ckpt_name", "control_net_name", "unet_name", "clip_name", "vae_name"):
                 if n in node["inputs"]:
                     names.setdefault(name, set()).add(node["inputs"][n])
-    assert "no_model_preview" not in names  # runs with no model at all
+    assert "no_model_preview" not in names and "motion_walk_preview" not in names  # run with no model at all
+    assert names["motion_walk_vace_wan"] == {gen.WAN_VACE, gen.WAN_TEXT, gen.WAN_VAE}
     assert names["pose_batch_openpose_sdxl"] == {gen.SDXL_CKPT, gen.OPENPOSE_CN}
     assert names["pose_batch_multi_controlnet_sdxl"] == {gen.SDXL_CKPT, gen.OPENPOSE_CN, gen.UNION_CN}
     assert names["character_sheet_4_views"] == {gen.SDXL_CKPT, gen.OPENPOSE_CN}
@@ -344,6 +350,9 @@ def model_widgets(wf):
             out.append((node, "ckpt_name", node["widgets_values"][0]))
         elif node["type"] == "ControlNetLoader":
             out.append((node, "control_net_name", node["widgets_values"][0]))
+        elif node["type"] in ("UNETLoader", "CLIPLoader", "VAELoader"):
+            widget = {"UNETLoader": "unet_name", "CLIPLoader": "clip_name", "VAELoader": "vae_name"}[node["type"]]
+            out.append((node, widget, node["widgets_values"][0]))
     return out
 
 
@@ -354,7 +363,7 @@ def test_every_model_a_template_names_has_a_download_url_and_folder(name):
     gen = load_generator()
     wf = read(ui_path(name))
     used = model_widgets(wf)
-    if name in ("no_model_preview", "mesh_from_mannequin_views"):
+    if name in ("no_model_preview", "mesh_from_mannequin_views", "motion_walk_preview"):
         assert used == [] and "models" not in wf
         return
     assert used, f"{name}: names no model"
@@ -383,7 +392,7 @@ def test_every_template_has_a_note_saying_what_it_makes_and_needs(name):
     assert TITLES[name] in text and "**Makes:**" in text and "**Needs:**" in text, text
     for m in wf.get("models", []):
         assert f"[{m['name']}]({m['url']})" in text and f"models/{m['directory']}/" in text, f"{name}: {m['name']}"
-    if name in ("no_model_preview", "mesh_from_mannequin_views"):
+    if name in ("no_model_preview", "mesh_from_mannequin_views", "motion_walk_preview"):
         assert "no model files" in text
     for m in wf.get("models", []):
         if m["name"] in load_generator().RENAME_AFTER_DOWNLOAD:
