@@ -1,7 +1,13 @@
 """A job's input, validated before anything runs: shared by the RunPod handler and the local worker.
 
     {"spec": <JobSpec>, "project": optional name, "force": optional bool,
-     "shard": optional {"views": [start, stop]}}
+     "shard": optional {"views": [start, stop]}}                      # a pose batch (render)
+    {"front": b64, "side": b64} or {"input": {"front_image": b64, "side_image": b64}}  # posture
+    {"extract": {"images": [b64, ...], "hands": bool, "world": bool}}  # extract, inline
+
+A posture request is recognised by its shape (DESIGN.md §7: no extra field), so a client written
+against the founding documents works unchanged; an empty input is taken as one (its error names
+both forms and the JobSpec). Posture and inline extract store nothing and need no project.
 """
 from __future__ import annotations
 
@@ -9,9 +15,10 @@ import asyncio
 import os
 import traceback
 
-from pod_worker.jobs import MODULES, job_module
+from pod_worker.jobs import job_module
 from pod_worker.storage_env import storage_from_env
 from pose_factory import projects
+from pose_factory.extract import posture
 from pose_factory import spec as spec_mod
 from pose_factory.errors import ManifestError, SpecError, StorageError, clip, echo
 from pose_factory.render import RenderError, remove_leftovers
@@ -25,7 +32,12 @@ class InputError(ValueError):
 
 
 def parse_input(job_input) -> dict:
-    """{"kind", "spec", "project", "force", "shard"} from a job's input; InputError names the field."""
+    """{"kind", "spec", "project", "force", "shard"} from a job's input; InputError names the field.
+    A posture or inline extract input gives {"kind", "input"}: its job checks the rest."""
+    if posture.is_posture_input(job_input):
+        return {"kind": "posture", "input": job_input}
+    if isinstance(job_input, dict) and "extract" in job_input and "spec" not in job_input:
+        return {"kind": "extract", "input": job_input}
     if not isinstance(job_input, dict):
         raise InputError(f"input: expected an object with 'spec' (and optional 'project', 'force'), "
                          f"got {type(job_input).__name__}")
@@ -37,8 +49,8 @@ def parse_input(job_input) -> dict:
         raise InputError("input.spec: expected a JobSpec object, got "
                          + ("nothing" if raw is None else type(raw).__name__))
     kind = raw.get("kind", "pose_batch")
-    if not isinstance(kind, str) or kind not in MODULES:
-        raise InputError(f"input.spec.kind: got {echo(kind)}, allowed: {', '.join(MODULES)}")
+    if not isinstance(kind, str) or kind not in spec_mod.KINDS:  # posture and extract take no JobSpec
+        raise InputError(f"input.spec.kind: got {echo(kind)}, allowed: {', '.join(spec_mod.KINDS)}")
     force = job_input.get("force", False)
     if not isinstance(force, bool):
         raise InputError(f"input.force: got {echo(force)}, allowed: true or false")
@@ -80,6 +92,21 @@ def _n_views(raw: dict) -> int:
     return cams["views"] if cams["type"] == "orbit" else len(cams["cameras"])
 
 
+async def _run_inline(req: dict, report, on_bug) -> dict:
+    report({"state": "queued"})
+    try:
+        return await job_module(req["kind"]).run(req["input"], report=report)
+    except asyncio.CancelledError:
+        report({"state": "cancelled"})
+        raise
+    except Exception as e:  # a bug: the traceback goes to the worker log, the client gets one line
+        if on_bug:
+            on_bug(traceback.format_exc())
+        report({"state": "failed"})
+        message = f"{req['kind']} failed: unexpected {type(e).__name__}: {clip(e, 500)}"
+        return posture.error(message) if req["kind"] == "posture" else {"error": message}
+
+
 def clear_leftovers(log) -> None:
     """At worker start-up: removes what renders of a killed worker left in the temp folder
     (render.remove_leftovers), so they never pile up on a small container disk."""
@@ -100,6 +127,8 @@ async def execute(job_input, report, *, standby=None, on_bug=None) -> dict:
             on_bug(traceback.format_exc())
         return {"error": f"input: could not be read ({type(e).__name__}: {clip(e, 300)}), allowed: "
                          "an object with 'spec' (a JobSpec) and optional 'project', 'force', 'shard'"}
+    if "input" in req:  # posture, inline extract: nothing stored
+        return await _run_inline(req, report, on_bug)
     try:
         storage = storage_from_env()
         # a job creates its project when storage has none; one made beforehand is used unchanged

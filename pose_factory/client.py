@@ -234,10 +234,23 @@ class LocalClient(_Client):
                 raise JobFailed(f"the local worker is gone ({e}); it restarts on the next job") from None
 
     def _render(self, job_id, spec, project, bid, force, progress, check_cancel):
+        self._call(job_id, {"spec": spec, "project": project, "force": force}, progress, check_cancel)
+        manifest = read_manifest(self.storage, project, bid)
+        if manifest is None:
+            raise JobFailed(f"the local worker finished but batch {project}/{bid} has no manifest in storage")
+        return manifest, 0.0
+
+    def call(self, job_input: dict, on_progress=None, check_cancel=None) -> dict:
+        """Runs one job input that stores nothing (posture, inline extract) in the worker; its
+        output (a posture error is the contract's {"status": "error"} answer). JobFailed for an
+        {"error": …} output or when the worker fails."""
+        return self._call(uuid.uuid4().hex, job_input, on_progress or (lambda e: None), check_cancel or (lambda: None))
+
+    def _call(self, job_id, job_input, progress, check_cancel) -> dict:
         self.ensure_started()
         q = self._queues[job_id] = queue.Queue()
         try:
-            self._send({"op": "run", "id": job_id, "input": {"spec": spec, "project": project, "force": force}})
+            self._send({"op": "run", "id": job_id, "input": job_input})
             while True:
                 try:
                     check_cancel()
@@ -255,7 +268,7 @@ class LocalClient(_Client):
                     output = msg.get("output") or {}
                     if "error" in output:
                         raise JobFailed(output["error"])
-                    break
+                    return output
                 elif event == "cancelled":
                     raise JobCancelled(f"job {job_id} was cancelled in the local worker")
                 elif event == "exit":
@@ -263,10 +276,6 @@ class LocalClient(_Client):
                                     f"on the next job. Its log ({self._log}) ends:\n{self._log_tail()}")
         finally:
             self._queues.pop(job_id, None)
-        manifest = read_manifest(self.storage, project, bid)
-        if manifest is None:
-            raise JobFailed(f"the local worker finished but batch {project}/{bid} has no manifest in storage")
-        return manifest, 0.0
 
     def _cancel(self, job_id: str, q: queue.Queue) -> None:
         """Asks the worker to cancel, then waits until it says the job (and its render) ended."""
@@ -512,6 +521,16 @@ def close_clients() -> None:
             c.close()
 
 
+def run_worker_job(job_input: dict, *, settings: dict | None = None, env: dict | None = None, on_progress=None,
+                   check_cancel=None) -> dict:
+    """A job that stores nothing (posture, inline extract: pod_worker/request.py) in the local
+    worker, where MediaPipe lives (never in this process); its output. Raises
+    ClientConfigError, JobFailed (with the worker's message when it cannot extract)."""
+    settings = settings_mod.load_settings() if settings is None else settings
+    env = settings_mod.load_env() if env is None else env
+    return get_client("local", settings, env).call(job_input, on_progress, check_cancel)
+
+
 def run_job(spec: dict, *, project: str | None = None, force: bool = False, backend: str | None = None,
             settings: dict | None = None, env: dict | None = None, on_progress=None,
             check_cancel=None) -> JobResult:
@@ -530,5 +549,5 @@ def run_job(spec: dict, *, project: str | None = None, force: bool = False, back
     return result
 
 
-__all__ = ["run_job", "check_limits", "get_client", "close_clients", "active_jobs", "plan_shards", "JobResult", "JobFailed",
+__all__ = ["run_job", "run_worker_job", "check_limits", "get_client", "close_clients", "active_jobs", "plan_shards", "JobResult", "JobFailed",
            "JobCancelled", "JobTimeout", "ClientConfigError", "LocalClient", "RunPodClient"]
