@@ -38,6 +38,9 @@ def parse_input(job_input) -> dict:
         return {"kind": "posture", "input": job_input}
     if isinstance(job_input, dict) and "extract" in job_input and "spec" not in job_input:
         return {"kind": "extract", "input": job_input}
+    if job_input is None:
+        raise InputError("input: the job has none: RunPod hands the worker only the request body's \"input\", so "
+                         "post {\"input\": {...}} (a posture request: {\"input\": {\"front\": b64, \"side\": b64}})")
     if not isinstance(job_input, dict):
         raise InputError(f"input: expected an object with 'spec' (and optional 'project', 'force'), "
                          f"got {type(job_input).__name__}")

@@ -235,3 +235,93 @@ def test_posture_angles_agree_with_the_rigs(renders):
     within = {k for k, v in errors.items() if abs(v) <= 3}
     assert within >= {"front.shoulder_tilt", "front.pelvic_tilt", "front.head_tilt", "front.body_tilt",
                       "side.body_tilt", "side.hip_tilt"}, errors
+
+
+# --- through the real handler under the local v2 server, with the unmodified runpod.Endpoint ------
+@pytest.mark.blender
+@pytest.mark.mediapipe
+def test_both_posture_forms_through_the_v2_server_and_runpod_endpoint(renders, tmp_path, monkeypatch):
+    runpod = pytest.importorskip("runpod")
+    import requests
+
+    from tests.runpod_v2_server import RunPodV2Server
+
+    front, _ = truth_and_measured(renders, "front", 0, 0)
+    side, _ = truth_and_measured(renders, "side", 1, 1)
+    f, s = b64_png(front), b64_png(side)
+    direct = execute({"front": f, "side": s})["data"]
+    with RunPodV2Server("k", env={"POSE_FACTORY_STORAGE_ROOT": str(tmp_path / "store")}, workers=1,
+                        worker_log=tmp_path / "worker") as srv:
+        monkeypatch.setattr(runpod, "api_key", "k")
+        monkeypatch.setattr(runpod, "endpoint_url_base", srv.url_base)
+        ep = runpod.Endpoint(srv.endpoint_id)
+        # the simplified form: the SDK wraps it in "input" (as the README's curl does by hand)
+        out = ep.run({"front": f, "side": s}).output(timeout=120)
+        assert out["status"] == "success" and out["data"] == direct
+        # the founding documents' second form is already a body with "input"
+        out = ep.run({"input": {"front_image": f, "side_image": s}}).output(timeout=120)
+        assert out["status"] == "success" and out["data"] == direct
+        assert ep.run_sync({"input": {"front_image": f, "side_image": s}}, timeout=120)["data"] == direct
+        # a bad input COMPLETES with the contract's error answer as its output
+        job = ep.run({"front": f, "side": "not base64!"})
+        bad = job.output(timeout=60)
+        assert job.status() == "COMPLETED"
+        assert bad["status"] == "error" and bad["message"] == "Image validation failed: side image: not valid base64"
+        # posted unwrapped as the whole body (the founding document's example): RunPod queues it, its
+        # worker gets no input, and the handler says how to wrap it
+        r = requests.post(f"{srv.url_base}/{srv.endpoint_id}/runsync", json={"front": f, "side": s},
+                          headers={"Authorization": "Bearer k"}, timeout=120)
+        st = r.json()
+        assert r.status_code == 200 and st["status"] == "FAILED", st
+        assert st["error"].startswith("input: the job has none") and '{"input": {"front": b64' in st["error"]
+
+
+# --- the nodes, through the local worker (MediaPipe never imports in this process) ---------------
+@pytest.mark.blender
+@pytest.mark.mediapipe
+def test_extract_and_posture_nodes_through_the_local_worker(renders, tmp_path, monkeypatch):
+    import sys
+
+    import torch
+
+    from pose_factory import client, openpose
+    from tests.test_nodes import load_pack_like_comfyui
+
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(json.dumps({"storage": {"local_root": str(tmp_path / "store"), "cache_root": str(tmp_path / "cache")},
+                               "budget": {"ledger_path": str(tmp_path / "ledger.sqlite")}}))
+    monkeypatch.setenv("POSE_FACTORY_CONFIG", str(cfg))
+    nodes = load_pack_like_comfyui().NODE_CLASS_MAPPINGS
+    front, front_truth = truth_and_measured(renders, "front", 0, 0)
+    side, _ = truth_and_measured(renders, "side", 1, 1)
+    blank = np.full((200, 300, 3), 128, np.uint8)
+    try:
+        had_mediapipe = "mediapipe" in sys.modules
+        images = torch.from_numpy(np.stack([front, np.pad(blank, ((0, 312), (0, 212), (0, 0)), constant_values=128)])
+                                  .astype(np.float32) / 255)
+        skel, frames, info = nodes["PoseFactoryExtractPose"]().extract(images, False, False)
+        assert tuple(skel.shape) == (2, 512, 512, 3) and skel.dtype == torch.float32
+        assert len(frames[0]["people"]) == 1 and frames[1]["people"] == []
+        assert "backend: solutions" in info and "found in 1 of 2" in info
+        # the skeleton is this pack's own drawing of the keypoints; nothing on the blank image
+        drawn = np.rint(skel[0].numpy() * 255).astype(np.uint8)
+        assert np.array_equal(drawn, openpose.draw_pose(frames[0], hands=False, face=False))
+        assert float(skel[1].max()) == 0.0
+        assert not had_mediapipe and "mediapipe" not in sys.modules  # it ran in the worker
+
+        node = nodes["PoseFactoryPostureAnalysis"]
+        out = node().analyse(torch.from_numpy(front[None].astype(np.float32) / 255),
+                             torch.from_numpy(side[None].astype(np.float32) / 255))
+        assert len(out) == len(node.RETURN_TYPES) == 10
+        answer = json.loads(out[0])
+        assert answer["status"] == "success" and set(answer) == {"status", "data", "message"}
+        assert out[1] == answer["data"]["front_view"]["shoulder_tilt"] and abs(out[1] - front_truth["shoulder_tilt"]) <= 3
+        assert out[8] == answer["data"]["side_view"]["hip_tilt"]
+        preview = out[9]
+        assert tuple(preview.shape) == (1, 512, 1024, 3)
+        assert not torch.equal(preview[0, :, :512], torch.from_numpy(front.astype(np.float32) / 255))  # lines drawn
+        blank_t = torch.from_numpy(blank[None].astype(np.float32) / 255)
+        with pytest.raises(ValueError, match="Could not detect pose landmarks in the front image"):
+            node().analyse(blank_t, blank_t)
+    finally:
+        client.close_clients()
