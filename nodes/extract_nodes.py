@@ -1,4 +1,4 @@
-"""MediaPipe nodes: Extract Pose and Posture Analysis. MediaPipe runs in the local worker (the
+"""MediaPipe nodes: Extract Pose, Pose From Photo and Posture Analysis. MediaPipe runs in the local worker (the
 worker environment, its own process; DESIGN.md §2), never in ComfyUI's Python: these nodes send
 the images to it as PNGs and draw what comes back with the renders' own drawing code."""
 from __future__ import annotations
@@ -62,6 +62,37 @@ class PoseFactoryExtractPose:
         return image_tensor(skel), frames, info
 
 
+class PoseFactoryPoseFromPhoto:
+    DESCRIPTION = ("Turns the person in each photo into a mannequin pose (one frame per image) that plugs into Request "
+                   "Pose Batch like a preset: MediaPipe's 3D world landmarks (in the local worker) fitted onto the "
+                   "mannequin's joints within their limits, the photo's camera taken as the front view (azimuth 0). "
+                   "info lists the fit's residual per bone in degrees.")
+    CATEGORY = CAT
+    FUNCTION = "make"
+    RETURN_TYPES = ("POSE_FACTORY_POSES", "STRING")
+    RETURN_NAMES = ("poses", "info")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"image": ("IMAGE",)}}
+
+    def make(self, image):
+        from pose_factory import poses as poses_mod
+
+        out = _worker({"extract": {"images": [_png_b64(im) for im in image], "fit": True}})
+        missing = [i for i, f in enumerate(out["fits"]) if f is None]
+        if missing:
+            raise ValueError(f"image: no person found in image(s) {', '.join(map(str, missing))} of the batch "
+                             f"(MediaPipe, {out.get('backend')} backend)")
+        entries, lines = [], []
+        for i, fit in enumerate(out["fits"]):
+            entries.append(poses_mod.normalize_pose_entry(fit["pose"], f"image {i}"))
+            worst = sorted(fit["residual_deg"].items(), key=lambda kv: -kv[1])
+            lines.append(f"image {i}: median residual {fit['median_deg']:.1f}°; per bone: "
+                         + ", ".join(f"{k} {v:.1f}°" for k, v in worst))
+        return entries, "\n".join(lines)
+
+
 def _annotate(image: np.ndarray, pts, view: str) -> np.ndarray:
     """The measured lines on a copy of the image: tilts in yellow, leans in cyan."""
     import cv2
@@ -116,7 +147,8 @@ class PoseFactoryPostureAnalysis:
         return (json.dumps(answer, indent=2),) + angles + (image_tensor(np.concatenate(pics, axis=1)[None]),)
 
 
-NODE_CLASS_MAPPINGS = {"PoseFactoryExtractPose": PoseFactoryExtractPose,
+NODE_CLASS_MAPPINGS = {"PoseFactoryExtractPose": PoseFactoryExtractPose, "PoseFactoryPoseFromPhoto": PoseFactoryPoseFromPhoto,
                        "PoseFactoryPostureAnalysis": PoseFactoryPostureAnalysis}
 NODE_DISPLAY_NAME_MAPPINGS = {"PoseFactoryExtractPose": "Extract Pose (MediaPipe) (3D Pose Factory)",
+                              "PoseFactoryPoseFromPhoto": "Pose From Photo (3D Pose Factory)",
                               "PoseFactoryPostureAnalysis": "Posture Analysis (3D Pose Factory)"}

@@ -309,6 +309,14 @@ def test_extract_and_posture_nodes_through_the_local_worker(renders, tmp_path, m
         assert float(skel[1].max()) == 0.0
         assert not had_mediapipe and "mediapipe" not in sys.modules  # it ran in the worker
 
+        poses_out, fit_info = nodes["PoseFactoryPoseFromPhoto"]().make(images[:1])
+        assert len(poses_out) == 1 and poses_out[0]["preset"] == "rest" and poses_out[0]["joints"]
+        assert fit_info.startswith("image 0: median residual") and "trunk" in fit_info and "r_knee" in fit_info
+        from pose_factory import poses as poses_mod
+        assert poses_mod.normalize_pose_entry(poses_out[0], "pose") == poses_out[0]  # plugs in like a preset
+        with pytest.raises(ValueError, match="no person found in image"):
+            nodes["PoseFactoryPoseFromPhoto"]().make(images)
+
         node = nodes["PoseFactoryPostureAnalysis"]
         out = node().analyse(torch.from_numpy(front[None].astype(np.float32) / 255),
                              torch.from_numpy(side[None].astype(np.float32) / 255))
@@ -325,3 +333,41 @@ def test_extract_and_posture_nodes_through_the_local_worker(renders, tmp_path, m
             node().analyse(blank_t, blank_t)
     finally:
         client.close_clients()
+
+
+# --- Pose From Photo ----------------------------------------------------------------------------------
+FIT_PRESETS = ["standing", "walk_left_step", "waving", "reaching_forward", "a_pose", "t_pose", "hands_on_hips"]
+FRONT_AND_SIDE = {"type": "list", "cameras": [{"location": [0, -4.5, 1.0], "look_at": [0, 0, 0.95]},
+                                              {"location": [4.5, 0, 1.0], "look_at": [0, 0, 0.95]}]}
+
+
+def render_poses(store, poses):
+    spec = {"schema_version": "1.0", "kind": "pose_batch", "project": "fit-tests",
+            "render": {"width": 512, "height": 512, "passes": ["keypoints", "shaded"]}, "cameras": FRONT_AND_SIDE,
+            "subjects": [{"type": "mannequin", "poses": poses}]}
+    manifest, _ = render.render_batch(spec, store)
+    return manifest, store.root / storage_mod.batch_prefix(manifest["project"], manifest["batch_id"])
+
+
+@pytest.mark.blender
+@pytest.mark.mediapipe
+def test_pose_from_photo_rerendered_from_the_side_matches_the_original(tmp_path):
+    """Render a pose, extract it from the front shaded render, fit, re-render from a 90° side view:
+    the body keypoints lie within 10% of torso size of the original's (median over joints)."""
+    store = storage_mod.LocalStorage(tmp_path)
+    manifest, folder = render_poses(store, FIT_PRESETS)
+    photos = [b64_png(entry_files(manifest, folder, 0, f)[0]) for f in range(len(FIT_PRESETS))]
+    out = execute({"extract": {"images": photos, "fit": True}})
+    assert out["found"] == [True] * len(FIT_PRESETS) and len(out["fits"]) == len(FIT_PRESETS)
+    fitted, ffolder = render_poses(store, [f["pose"] for f in out["fits"]])  # explicit poses render as they are
+    medians = {}
+    for f, name in enumerate(FIT_PRESETS):
+        ours = all_points(entry_files(manifest, folder, 1, f)[1])
+        again = all_points(entry_files(fitted, ffolder, 1, f)[1])
+        torso = np.linalg.norm(ours[1] - (ours[8] + ours[11]) / 2)
+        medians[name] = float(np.median(np.linalg.norm(again - ours, axis=1)) / torso)
+        assert set(out["fits"][f]["residual_deg"]) >= {"trunk", "l_elbow", "r_knee"}
+    print("Pose From Photo, side view, median distance / torso:", {k: round(v, 3) for k, v in medians.items()})
+    # the issue asks for 3 presets; 6 of these 7 pass (reaching_forward, bent 34° towards the camera, does
+    # not: MediaPipe sees little of that depth from the front)
+    assert sum(v <= 0.10 for v in medians.values()) >= 5, medians

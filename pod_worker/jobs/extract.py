@@ -2,9 +2,12 @@
 the local worker) → one POSE_KEYPOINT frame per image (DESIGN.md §5), plus MediaPipe's world
 landmarks for Pose From Photo. Nothing is stored.
 
-    input:  {"extract": {"images": ["<base64 PNG or JPEG>", ...], "hands": false, "world": false}}
+    input:  {"extract": {"images": ["<base64 PNG or JPEG>", ...], "hands": false, "world": false,
+                         "fit": false}}
     output: {"frames": [<POSE_KEYPOINT frame>, ...], "found": [true, ...], "backend": "solutions",
-             "world": [[[x, y, z, visibility] * 33] or null, ...]  (with "world": true)}
+             "world": [[[x, y, z, visibility] * 33] or null, ...]   (with "world": true)
+             "fits": [{"pose": <pose entry>, "residual_deg": {bone: deg}, "median_deg": d} or null, ...]}
+                                                                    (with "fit": true: Pose From Photo)
 
 An image with no person gives a frame with no people and found false. The detector is loaded
 once per worker process and kept (one per hands setting).
@@ -16,10 +19,12 @@ import asyncio
 from pose_factory.extract import keypoint_frame
 from pose_factory.extract import posture as P
 from pose_factory.extract.detector import Detector, ExtractorUnavailable
+from pose_factory.extract.fit import fit_world_landmarks
 from pose_factory.extract.mapping import hand_pixels
 from pose_factory.errors import echo
 
 MAX_IMAGES = 256
+FLAGS = ("hands", "world", "fit")
 _detectors: dict = {}
 
 
@@ -39,17 +44,18 @@ def parse(job_input) -> dict:
     if not isinstance(req, dict) or set(job_input) != {"extract"}:
         raise ExtractInputError("input.extract: expected {\"images\": [base64, ...], \"hands\": bool, "
                                 "\"world\": bool} as the only field")
-    unknown = sorted(set(req) - {"images", "hands", "world"}, key=str)
+    unknown = sorted(set(req) - {"images", *FLAGS}, key=str)
     if unknown:
-        raise ExtractInputError(f"input.extract.{echo(unknown[0], 60)}: unknown field, allowed: images, hands, world")
+        raise ExtractInputError(f"input.extract.{echo(unknown[0], 60)}: unknown field, allowed: images, "
+                                f"{', '.join(FLAGS)}")
     images = req.get("images")
     if not isinstance(images, list) or not 1 <= len(images) <= MAX_IMAGES:
         raise ExtractInputError(f"input.extract.images: expected a list of 1 to {MAX_IMAGES} base64 images, "
                                 f"got {echo(images) if not isinstance(images, list) else f'{len(images)} images'}")
-    for key in ("hands", "world"):
+    for key in FLAGS:
         if not isinstance(req.get(key, False), bool):
             raise ExtractInputError(f"input.extract.{key}: got {echo(req.get(key))}, allowed: true or false")
-    return {"images": images, "hands": req.get("hands", False), "world": req.get("world", False)}
+    return {"images": images, **{key: req.get(key, False) for key in FLAGS}}
 
 
 async def run(job_input: dict, *, report) -> dict:
@@ -64,7 +70,7 @@ async def run(job_input: dict, *, report) -> dict:
         det = detector(req["hands"])
     except ExtractorUnavailable as e:
         return {"error": f"extract: {e}"}
-    frames, found, world = [], [], []
+    frames, found, world, fits = [], [], [], []
     report({"state": "extracting", "done": 0, "total": len(decoded)})
     for i, img in enumerate(decoded):
         d = await asyncio.to_thread(det.detect, img)
@@ -73,11 +79,15 @@ async def run(job_input: dict, *, report) -> dict:
         frames.append(keypoint_frame(None if d is None else d.landmarks, w, h, hands))
         found.append(d is not None)
         world.append(None if d is None else [[round(float(c), 5) for c in p] for p in d.world])
+        if req["fit"]:
+            fits.append(None if d is None else await asyncio.to_thread(fit_world_landmarks, d.world, d.landmarks, w, h))
         report({"state": "extracting", "done": i + 1, "total": len(decoded)})
     out = {"frames": frames, "found": found, "backend": det.backend, "model": det.model}
     if det.hands_note:
         out["note"] = det.hands_note
     if req["world"]:
         out["world"] = world
+    if req["fit"]:
+        out["fits"] = fits
     report({"state": "completed", "done": len(decoded), "total": len(decoded)})
     return out
