@@ -1,7 +1,7 @@
 """A job's input, validated before anything runs: shared by the RunPod handler and the local worker.
 
     {"spec": <JobSpec>, "project": optional name, "force": optional bool,
-     "shard": optional {"views": [start, stop]}}                      # a pose batch (render)
+     "shard": optional {"views": [start, stop]}, "validate": optional bool}   # a pose batch (render)
     {"front": b64, "side": b64} or {"input": {"front_image": b64, "side_image": b64}}  # posture
     {"extract": {"images": [b64, ...], "hands": bool, "world": bool}}  # extract, inline
 
@@ -19,11 +19,12 @@ from pod_worker.jobs import job_module
 from pod_worker.storage_env import storage_from_env
 from pose_factory import projects
 from pose_factory.extract import posture
+from pose_factory.extract.detector import ExtractorUnavailable
 from pose_factory import spec as spec_mod
 from pose_factory.errors import ManifestError, SpecError, StorageError, clip, echo
 from pose_factory.render import RenderError, remove_leftovers
 
-INPUT_KEYS = ("spec", "project", "force", "shard")
+INPUT_KEYS = ("spec", "project", "force", "shard", "validate")
 
 
 class InputError(ValueError):
@@ -57,6 +58,9 @@ def parse_input(job_input) -> dict:
     force = job_input.get("force", False)
     if not isinstance(force, bool):
         raise InputError(f"input.force: got {echo(force)}, allowed: true or false")
+    validate = job_input.get("validate", False)
+    if not isinstance(validate, bool):
+        raise InputError(f"input.validate: got {echo(validate)}, allowed: true or false")
     try:
         spec_mod.normalize_spec(raw)  # refuse a bad spec before anything is queued
     except SpecError as e:
@@ -73,8 +77,11 @@ def parse_input(job_input) -> dict:
             spec_mod.validate_project_name(project)
         except SpecError as e:
             raise InputError(f"PROJECT_NAME (worker environment): {e.message}, allowed: {e.allowed}") from None
+    if validate and not {"shaded", "keypoints"} <= set(spec_mod.normalize_spec(raw)["render"]["passes"]):
+        raise InputError("input.validate: render validation reads the shaded renders and our keypoints, allowed: "
+                         "true only with 'shaded' and 'keypoints' in spec.render.passes")
     return {"kind": kind, "spec": raw, "project": project, "force": force,
-            "shard": _shard(job_input.get("shard"), raw)}
+            "shard": _shard(job_input.get("shard"), raw), "validate": validate}
 
 
 def _shard(shard, raw: dict):
@@ -148,11 +155,11 @@ async def execute(job_input, report, *, standby=None, on_bug=None) -> dict:
     try:
         out = await job_module(req["kind"]).run(req["spec"], project=req["project"], force=req["force"],
                                                 storage=storage, report=track, shard=req["shard"],
-                                                standby=standby)
+                                                standby=standby, validate=req["validate"])
     except asyncio.CancelledError:
         track({"state": "cancelled"})
         raise
-    except (SpecError, StorageError, ManifestError, RenderError, OSError) as e:
+    except (SpecError, StorageError, ManifestError, RenderError, OSError, ExtractorUnavailable) as e:
         track({"state": "failed"})
         return {"error": f"{req['kind']} failed: {type(e).__name__}: {clip(e)}"}
     except Exception as e:  # a bug: the traceback goes to the worker log, the client gets one line

@@ -371,3 +371,46 @@ def test_pose_from_photo_rerendered_from_the_side_matches_the_original(tmp_path)
     # the issue asks for 3 presets; 6 of these 7 pass (reaching_forward, bent 34° towards the camera, does
     # not: MediaPipe sees little of that depth from the front)
     assert sum(v <= 0.10 for v in medians.values()) >= 5, medians
+
+
+# --- render validation: a worker option, its PCK in the manifest ------------------------------------
+@pytest.mark.blender
+@pytest.mark.mediapipe
+def test_render_validation_writes_pck_into_the_manifest(tmp_path):
+    from pose_factory import client, settings as settings_mod
+    from pose_factory.storage import read_manifest
+
+    settings = settings_mod.load_settings(overrides={
+        "storage": {"local_root": str(tmp_path / "store"), "cache_root": str(tmp_path / "cache")},
+        "budget": {"ledger_path": str(tmp_path / "ledger.sqlite")}})
+    spec = {"schema_version": "1.0", "kind": "pose_batch",
+            "render": {"width": 512, "height": 512, "passes": ["keypoints", "shaded"]},
+            "cameras": {"type": "orbit", "views": 2, "elevation": 10, "start_azimuth": -45},
+            "subjects": [{"type": "mannequin", "poses": ["standing", "walk_left_step"]}]}
+    try:
+        with pytest.raises(client.JobFailed, match="input.validate: .*'shaded' and 'keypoints'"):
+            client.run_job(dict(spec, render={"width": 256, "height": 256, "passes": ["openpose"]}), project="val",
+                           backend="local", settings=settings, env={}, validate=True)
+        res = client.run_job(spec, project="val", backend="local", settings=settings, env={}, validate=True)
+    finally:
+        client.close_clients()
+    stored = read_manifest(settings_mod.make_storage(settings, {}), "val", res.batch_id)
+    v = stored["validation"]
+    assert v["method"] == "mediapipe-pck" and v["backend"] == "solutions" and v["images"] == 4 and v["found"] == 4
+    assert v["joints"] >= 40 and v["pck@0.2"] >= v["pck@0.1"] >= 0.85
+    assert set(v["per_joint"]) >= {"nose", "neck", "l_wrist", "r_ankle"}
+    assert all(j["n"] >= 1 for j in v["per_joint"].values())
+    # the oracle: the same PCK from the stored images, counted here
+    from pose_factory.extract.detector import Detector
+    from pose_factory.extract.validation import image_hits, torso_size
+
+    det, seen_n, hits_n = Detector(), 0, 0
+    folder = tmp_path / "store" / storage_mod.batch_prefix("val", res.batch_id)
+    for e in stored["entries"]:
+        img = imageio.read_png(str(folder / e["files"]["shaded"]["key"]))
+        found = det.detect(img)
+        seen, hits = image_hits(mediapipe_to_openpose(found.landmarks, 512, 512)[0],
+                                json.loads((folder / e["files"]["keypoints"]["key"]).read_text()),
+                                torso_size(stored, e["view"], e["frame"]))
+        seen_n, hits_n = seen_n + seen.sum(), hits_n + hits[0].sum()
+    assert v["pck@0.1"] == round(hits_n / seen_n, 4)
