@@ -414,3 +414,31 @@ def test_render_validation_writes_pck_into_the_manifest(tmp_path):
                                 torso_size(stored, e["view"], e["frame"]))
         seen_n, hits_n = seen_n + seen.sum(), hits_n + hits[0].sum()
     assert v["pck@0.1"] == round(hits_n / seen_n, 4)
+
+
+@pytest.mark.blender
+@pytest.mark.mediapipe
+def test_hands_found_on_a_close_view_go_to_their_own_side(tmp_path):
+    """MediaPipe's hand model on a close front view of open hands reaching forward: both hands
+    found, each on the subject's own side (left on the image's right), near our exact hand points."""
+    store = storage_mod.LocalStorage(tmp_path)
+    spec = {"render": {"width": 512, "height": 512, "passes": ["keypoints", "shaded"]},
+            "cameras": {"type": "list", "cameras": [{"location": [0, -1.8, 1.3], "look_at": [0, 0, 1.25]}]},
+            "subjects": [{"type": "mannequin", "poses": [{"preset": "reaching_forward", "hands": "open"}]}]}
+    manifest, _ = render.render_batch(spec, store, project="hands")
+    folder = tmp_path / storage_mod.batch_prefix("hands", manifest["batch_id"])
+    img, kp = entry_files(manifest, folder, 0, 0)
+    out = execute({"extract": {"images": [b64_png(img)], "hands": True}})
+    person, ours = out["frames"][0]["people"][0], kp["people"][0]
+    for key in ("hand_left_keypoints_2d", "hand_right_keypoints_2d"):
+        theirs = np.array(person[key]).reshape(21, 3)
+        exact = np.array(ours[key]).reshape(21, 3)
+        seen = exact[:, 2] == 1.0
+        assert seen.sum() >= 15 and (theirs[:, 2] == 1.0).all(), key
+        size = np.linalg.norm(exact[seen, :2].max(0) - exact[seen, :2].min(0))
+        med = np.median(np.linalg.norm(theirs[seen, :2] - exact[seen, :2], axis=1))
+        print(key, "median distance / hand size:", round(med / size, 3))
+        assert med <= 0.15 * size, (key, med, size)
+    left_x = np.array(person["hand_left_keypoints_2d"]).reshape(21, 3)[:, 0].mean()
+    right_x = np.array(person["hand_right_keypoints_2d"]).reshape(21, 3)[:, 0].mean()
+    assert left_x > 256 > right_x  # facing the camera: the subject's left hand on the image's right
