@@ -441,3 +441,35 @@ def test_hands_found_on_a_close_view_go_to_their_own_side(tmp_path):
     left_x = np.array(person["hand_left_keypoints_2d"]).reshape(21, 3)[:, 0].mean()
     right_x = np.array(person["hand_right_keypoints_2d"]).reshape(21, 3)[:, 0].mean()
     assert left_x > 256 > right_x  # facing the camera: the subject's left hand on the image's right
+
+
+@pytest.mark.blender
+@pytest.mark.mediapipe
+def test_draw_landmarks_script_draws_on_the_frame_or_says_nobody_is_there(tmp_path):
+    import subprocess
+    import sys
+
+    from pose_factory import openpose
+
+    photo, blank = tmp_path / "photo.png", tmp_path / "blank.png"
+    rgb = np.full((400, 300, 3), 128, np.uint8)
+    imageio.write_png(str(blank), rgb)
+    from pathlib import Path
+
+    script = [sys.executable, str(Path(__file__).resolve().parent.parent / "scripts" / "draw_landmarks.py")]
+    proc = subprocess.run(script + [str(blank), str(tmp_path / "o.png")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and "no person found" in proc.stderr and not (tmp_path / "o.png").exists()
+    # a person: our shaded render as the photo
+    store = storage_mod.LocalStorage(tmp_path / "s")
+    manifest, _ = render.render_batch({"render": {"width": 320, "height": 400, "passes": ["keypoints", "shaded"]},
+                                       "cameras": {"type": "orbit", "views": 1},
+                                       "subjects": [{"type": "mannequin", "poses": ["standing"]}]}, store, project="d")
+    img, _ = entry_files(manifest, tmp_path / "s" / storage_mod.batch_prefix("d", manifest["batch_id"]), 0, 0)
+    imageio.write_png(str(photo), img)
+    proc = subprocess.run(script + [str(photo), str(tmp_path / "out.png")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "of 18 body points (solutions backend" in proc.stdout, proc.stderr[-2000:]
+    out = imageio.read_png(str(tmp_path / "out.png"))
+    changed = (out != img).any(axis=2)
+    assert out.shape == img.shape and changed.sum() > 500  # the skeleton is drawn over the photo
+    colours = {tuple(c) for c in out[changed].reshape(-1, 3)}
+    assert any(c in colours for c in openpose.BODY_COLORS)  # in the annotator's joint colours
