@@ -75,12 +75,14 @@ class PoseFactoryRequestPoseBatch:
                                        "tooltip": "Lowercase letters, digits, '-', '_' (others are dropped)."}),
                 "force": ("BOOLEAN", {"default": False, "tooltip": "Render again even if the batch exists."}),
             },
-            "optional": occluded_input(),
+            "optional": {**occluded_input(), "validate": ("BOOLEAN", {
+                "default": False, "tooltip": "After rendering, MediaPipe reads the shaded renders and the PCK of its "
+                                             "keypoints against ours goes into the manifest (needs shaded)."})},
             "hidden": {"unique_id": "UNIQUE_ID"},
         }
 
     def request(self, subject, poses, cameras, width, height, depth, normal, seg, shaded, depth_range, hands, face,
-                sdxl_sticks, backend, project, force, occluded="hide", unique_id=None):
+                sdxl_sticks, backend, project, force, occluded="hide", validate=False, unique_id=None):
         from pose_factory.client import run_job
 
         settings = get_settings()
@@ -108,7 +110,7 @@ class PoseFactoryRequestPoseBatch:
                                                    "total": total, "batch_id": bid, "estimate": estimate})
 
         result = run_job(spec, project=project, force=bool(force), backend=backend, settings=settings,
-                         on_progress=on_progress, check_cancel=interrupt_check())
+                         on_progress=on_progress, check_cancel=interrupt_check(), validate=bool(validate))
         if result.batch_id != bid:  # the client hashes the same spec: a mismatch is a bug, say so
             log.warning("3D Pose Factory: batch id %s from the client, %s expected", result.batch_id, bid)
         images = len(result.manifest["entries"])  # every (view, frame): "completed N/N"

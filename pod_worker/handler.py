@@ -1,7 +1,8 @@
 """The RunPod serverless handler (DESIGN.md §5 "RunPod").
 
 Input: {"spec": <JobSpec>, "project": optional name, "force": optional bool, "shard": optional
-{"views": [start, stop]}} (pod_worker/request.py). Output: the batch's
+{"views": [start, stop]}}, or the posture API's {"front", "side"} / {"input": {"front_image",
+"side_image"}} (DESIGN.md §7), or an inline {"extract": …} (pod_worker/request.py). Output: the batch's
 keys in storage and counts, timings and a cost estimate, never image bytes; a bad input gives
 {"error": "<field>: <what is wrong>"}. The handler is async and Blender runs in a child process,
 so when the SDK cancels the job's task the child is killed and no manifest is written.
@@ -77,7 +78,7 @@ async def handler(job: dict) -> dict:
         return {"error": f"worker: unexpected {type(e).__name__} (see the worker log)"}
     if "error" not in out:
         execution = time.perf_counter() - t0
-        out["timings"]["handler"] = round(execution, 3)
+        out.setdefault("timings", {})["handler"] = round(execution, 3)
         out["cost"] = _cost(execution)
     return out
 

@@ -86,8 +86,10 @@ class Worker:
             if job_id not in self.waiting:
                 continue  # cancelled while queued
             self.waiting.discard(job_id)
-            await self.warm()
-            standby = self.take_standby()
+            renders = isinstance(job_input, dict) and "spec" in job_input  # posture, extract: no Blender
+            if renders:
+                await self.warm()
+            standby = self.take_standby() if renders else None
 
             def report(event, job_id=job_id):
                 emit({"event": "progress", "id": job_id, "progress": event})

@@ -1,7 +1,13 @@
 """A job's input, validated before anything runs: shared by the RunPod handler and the local worker.
 
     {"spec": <JobSpec>, "project": optional name, "force": optional bool,
-     "shard": optional {"views": [start, stop]}}
+     "shard": optional {"views": [start, stop]}, "validate": optional bool}   # a pose batch (render)
+    {"front": b64, "side": b64} or {"input": {"front_image": b64, "side_image": b64}}  # posture
+    {"extract": {"images": [b64, ...], "hands": bool, "world": bool}}  # extract, inline
+
+A posture request is recognised by its shape (DESIGN.md §7: no extra field), so a client written
+against the founding documents works unchanged; an empty input is taken as one (its error names
+both forms and the JobSpec). Posture and inline extract store nothing and need no project.
 """
 from __future__ import annotations
 
@@ -12,11 +18,13 @@ import traceback
 from pod_worker.jobs import MODULES, job_module
 from pod_worker.storage_env import storage_from_env
 from pose_factory import projects
+from pose_factory.extract import posture
+from pose_factory.extract.detector import ExtractorUnavailable
 from pose_factory import spec as spec_mod
 from pose_factory.errors import ManifestError, SpecError, StorageError, clip, echo
 from pose_factory.render import RenderError, remove_leftovers
 
-INPUT_KEYS = ("spec", "project", "force", "shard", "images", "masks")  # images, masks: reconstruct only
+INPUT_KEYS = ("spec", "project", "force", "shard", "validate", "images", "masks")  # images, masks: reconstruct only
 MAX_VIEW_SOURCES = 64
 
 
@@ -26,7 +34,15 @@ class InputError(ValueError):
 
 
 def parse_input(job_input) -> dict:
-    """{"kind", "spec", "project", "force", "shard"} from a job's input; InputError names the field."""
+    """{"kind", "spec", "project", "force", "shard"} from a job's input; InputError names the field.
+    A posture or inline extract input gives {"kind", "input"}: its job checks the rest."""
+    if posture.is_posture_input(job_input):
+        return {"kind": "posture", "input": job_input}
+    if isinstance(job_input, dict) and "extract" in job_input and "spec" not in job_input:
+        return {"kind": "extract", "input": job_input}
+    if job_input is None:
+        raise InputError("input: the job has none: RunPod hands the worker only the request body's \"input\", so "
+                         "post {\"input\": {...}} (a posture request: {\"input\": {\"front\": b64, \"side\": b64}})")
     if not isinstance(job_input, dict):
         raise InputError(f"input: expected an object with 'spec' (and optional 'project', 'force'), "
                          f"got {type(job_input).__name__}")
@@ -38,8 +54,9 @@ def parse_input(job_input) -> dict:
         raise InputError("input.spec: expected a JobSpec object, got "
                          + ("nothing" if raw is None else type(raw).__name__))
     kind = raw.get("kind", "pose_batch")
-    if not isinstance(kind, str) or kind not in MODULES:
-        raise InputError(f"input.spec.kind: got {echo(kind)}, allowed: {', '.join(MODULES)}")
+    spec_kinds = [k for k in MODULES if k not in ("posture", "extract")]  # posture and extract take no JobSpec
+    if not isinstance(kind, str) or kind not in spec_kinds:
+        raise InputError(f"input.spec.kind: got {echo(kind)}, allowed: {', '.join(spec_kinds)}")
     force = job_input.get("force", False)
     if not isinstance(force, bool):
         raise InputError(f"input.force: got {echo(force)}, allowed: true or false")
@@ -49,6 +66,9 @@ def parse_input(job_input) -> dict:
         if name in job_input:
             raise InputError(f"input.{name}: only a reconstruct job takes it, allowed for {kind}: spec, project, "
                              "force, shard")
+    validate = job_input.get("validate", False)
+    if not isinstance(validate, bool):
+        raise InputError(f"input.validate: got {echo(validate)}, allowed: true or false")
     try:
         spec_mod.normalize_spec(raw)  # refuse a bad spec before anything is queued
     except SpecError as e:
@@ -65,8 +85,11 @@ def parse_input(job_input) -> dict:
             spec_mod.validate_project_name(project)
         except SpecError as e:
             raise InputError(f"PROJECT_NAME (worker environment): {e.message}, allowed: {e.allowed}") from None
+    if validate and not {"shaded", "keypoints"} <= set(spec_mod.normalize_spec(raw)["render"]["passes"]):
+        raise InputError("input.validate: render validation reads the shaded renders and our keypoints, allowed: "
+                         "true only with 'shaded' and 'keypoints' in spec.render.passes")
     return {"kind": kind, "spec": raw, "project": project, "force": force,
-            "shard": _shard(job_input.get("shard"), raw)}
+            "shard": _shard(job_input.get("shard"), raw), "validate": validate}
 
 
 def _sources(value, name: str, project: str, required: bool):
@@ -125,6 +148,21 @@ def _n_views(raw: dict) -> int:
     return cams["views"] if cams["type"] == "orbit" else len(cams["cameras"])
 
 
+async def _run_inline(req: dict, report, on_bug) -> dict:
+    report({"state": "queued"})
+    try:
+        return await job_module(req["kind"]).run(req["input"], report=report)
+    except asyncio.CancelledError:
+        report({"state": "cancelled"})
+        raise
+    except Exception as e:  # a bug: the traceback goes to the worker log, the client gets one line
+        if on_bug:
+            on_bug(traceback.format_exc())
+        report({"state": "failed"})
+        message = f"{req['kind']} failed: unexpected {type(e).__name__}: {clip(e, 500)}"
+        return posture.error(message) if req["kind"] == "posture" else {"error": message}
+
+
 def clear_leftovers(log) -> None:
     """At worker start-up: removes what renders of a killed worker left in the temp folder
     (render.remove_leftovers), so they never pile up on a small container disk."""
@@ -145,6 +183,8 @@ async def execute(job_input, report, *, standby=None, on_bug=None) -> dict:
             on_bug(traceback.format_exc())
         return {"error": f"input: could not be read ({type(e).__name__}: {clip(e, 300)}), allowed: "
                          "an object with 'spec' (a JobSpec) and optional 'project', 'force', 'shard'"}
+    if "input" in req:  # posture, inline extract: nothing stored
+        return await _run_inline(req, report, on_bug)
     try:
         storage = storage_from_env()
         storage.check()  # a missing bucket is named before anything is written or rendered
@@ -163,11 +203,11 @@ async def execute(job_input, report, *, standby=None, on_bug=None) -> dict:
     try:
         out = await job_module(req["kind"]).run(req["spec"], project=req["project"], force=req["force"],
                                                 storage=storage, report=track, shard=req["shard"],
-                                                standby=standby, **extra)
+                                                standby=standby, validate=req.get("validate", False), **extra)
     except asyncio.CancelledError:
         track({"state": "cancelled"})
         raise
-    except (SpecError, StorageError, ManifestError, RenderError, OSError) as e:
+    except (SpecError, StorageError, ManifestError, RenderError, OSError, ExtractorUnavailable) as e:
         track({"state": "failed"})
         return {"error": f"{req['kind']} failed: {type(e).__name__}: {clip(e)}"}
     except Exception as e:  # a bug: the traceback goes to the worker log, the client gets one line

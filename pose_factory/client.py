@@ -110,7 +110,7 @@ class _Client:
         self.storage = settings_mod.make_storage(settings, env)
 
     def run(self, raw_spec: dict, *, project: str | None = None, force: bool = False, on_progress=None,
-            check_cancel=None) -> JobResult:
+            check_cancel=None, validate: bool = False) -> JobResult:
         spec, project, bid = render.prepare(raw_spec, project)
         before = read_manifest(self.storage, project, bid)
         if before is not None and not force:
@@ -124,7 +124,8 @@ class _Client:
             tracker = _Tracker(job_id, bid, project, self.backend, on_progress)
             try:
                 tracker({"state": "queued"})
-                manifest, cost = self._render(job_id, spec, project, bid, force, tracker, check_cancel)
+                manifest, cost = self._render(job_id, spec, project, bid, force, tracker, check_cancel,
+                                              validate=validate)
             finally:
                 tracker.close()
         return JobResult(bid, project, manifest, True, self.backend, job_id, cost)
@@ -134,7 +135,7 @@ class _Client:
         """The local worker takes the batch's lock itself (render.render_batch_async)."""
         yield None
 
-    def _render(self, job_id, spec, project, bid, force, progress, check_cancel):
+    def _render(self, job_id, spec, project, bid, force, progress, check_cancel, validate=False):
         raise NotImplementedError
 
 
@@ -266,8 +267,18 @@ class LocalClient(_Client):
         finally:
             self._queues.pop(job_id, None)
 
-    def _render(self, job_id, spec, project, bid, force, progress, check_cancel):
-        self._submit(job_id, {"spec": spec, "project": project, "force": force}, progress, check_cancel)
+    def call(self, job_input: dict, on_progress=None, check_cancel=None) -> dict:
+        """Runs one job input that stores nothing (posture, inline extract) in the worker; its
+        output (a posture error is the contract's {"status": "error"} answer). JobFailed for an
+        {"error": …} output or when the worker fails."""
+        return self._submit(uuid.uuid4().hex, job_input, on_progress or (lambda e: None),
+                            check_cancel or (lambda: None))[0]
+
+    def _render(self, job_id, spec, project, bid, force, progress, check_cancel, validate=False):
+        job_input = {"spec": spec, "project": project, "force": force}
+        if validate:
+            job_input["validate"] = True
+        self._submit(job_id, job_input, progress, check_cancel)
         manifest = read_manifest(self.storage, project, bid)
         if manifest is None:
             raise JobFailed(f"the local worker finished but batch {project}/{bid} has no manifest in storage")
@@ -365,7 +376,7 @@ class RunPodClient(_Client):
         """USD of one job rendering ``views`` of the spec's views (budget.estimate_job)."""
         return budget.estimate_job(spec, self.rp, views)["usd"]
 
-    def _render(self, job_id, spec, project, bid, force, progress, check_cancel):
+    def _render(self, job_id, spec, project, bid, force, progress, check_cancel, validate=False):
         n_views = spec_mod.n_views(spec)
         shards = plan_shards(n_views, self.rp["max_shard_views"])
         sharded = len(shards) > 1
@@ -379,6 +390,8 @@ class RunPodClient(_Client):
         try:
             for j in jobs:
                 job_input = {"spec": spec, "project": project, "force": force}
+                if validate and not sharded:  # a sharded batch's manifest is the client's: not validated
+                    job_input["validate"] = True
                 if sharded:
                     job_input["shard"] = {"views": list(j["views"])}
                 reply = self._request("POST", "run", {"input": job_input, "policy": {"executionTimeout": timeout_ms}})
@@ -535,17 +548,28 @@ def close_clients() -> None:
             c.close()
 
 
+def run_worker_job(job_input: dict, *, settings: dict | None = None, env: dict | None = None, on_progress=None,
+                   check_cancel=None) -> dict:
+    """A job that stores nothing (posture, inline extract: pod_worker/request.py) in the local
+    worker, where MediaPipe lives (never in this process); its output. Raises
+    ClientConfigError, JobFailed (with the worker's message when it cannot extract)."""
+    settings = settings_mod.load_settings() if settings is None else settings
+    env = settings_mod.load_env() if env is None else env
+    return get_client("local", settings, env).call(job_input, on_progress, check_cancel)
+
+
 def run_job(spec: dict, *, project: str | None = None, force: bool = False, backend: str | None = None,
             settings: dict | None = None, env: dict | None = None, on_progress=None,
-            check_cancel=None) -> JobResult:
+            check_cancel=None, validate: bool = False) -> JobResult:
     """Renders spec (or finds it in storage) with the configured or given backend; records the
-    batch in the local index. Raises SpecError, ClientConfigError, BudgetExceeded, JobFailed
+    batch in the local index. validate: a batch rendered now gets the worker's render validation
+    in its manifest (needs the shaded and keypoints passes; not for a sharded RunPod batch). Raises SpecError, ClientConfigError, BudgetExceeded, JobFailed
     (JobCancelled, JobTimeout), StorageError, or what check_cancel raised."""
     settings = settings_mod.load_settings() if settings is None else settings
     env = settings_mod.load_env() if env is None else env
     project = project or (spec.get("project") if isinstance(spec, dict) else None) or settings["project"]
     result = get_client(backend or settings["client"], settings, env).run(
-        spec, project=project, force=force, on_progress=on_progress, check_cancel=check_cancel)
+        spec, project=project, force=force, on_progress=on_progress, check_cancel=check_cancel, validate=validate)
     try:
         index.record(settings["storage"]["cache_root"], result.manifest)
     except OSError:
@@ -553,5 +577,5 @@ def run_job(spec: dict, *, project: str | None = None, force: bool = False, back
     return result
 
 
-__all__ = ["run_job", "check_limits", "get_client", "close_clients", "active_jobs", "plan_shards", "JobResult", "JobFailed",
+__all__ = ["run_job", "run_worker_job", "check_limits", "get_client", "close_clients", "active_jobs", "plan_shards", "JobResult", "JobFailed",
            "JobCancelled", "JobTimeout", "ClientConfigError", "LocalClient", "RunPodClient"]

@@ -21,7 +21,7 @@ from .parsing import loads_json, loads_yaml, read_text
 
 SPEC_SCHEMA_VERSION = "1.0"
 RECIPE_VERSION = 4  # 4: depth range from the rendered depth, mirror-symmetric triangles, tighter hip visibility; 3: keypoints keep covered points and depths; 2: batch depth range from the geometry (shards agree); bump whenever the render output for the same spec changes
-KINDS = ("pose_batch",)  # extract, posture later; reconstruct and mesh_passes have their own specs (pose_factory/mesh)
+KINDS = ("pose_batch",)  # posture and inline extract take no JobSpec (pod_worker/request.py); reconstruct and mesh_passes have their own specs (pose_factory/mesh)
 ALL_PASSES = ("openpose", "keypoints", "depth", "depth16", "normal", "seg", "shaded")
 MAX_VIEWS = 64
 MAX_POSES = 256

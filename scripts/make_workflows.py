@@ -583,8 +583,38 @@ def motion_walk_preview(info):
     return wf
 
 
+def photo_to_pose(info):
+    """A photo from ComfyUI's input folder -> Extract Pose and Pose From Photo -> a 4-view pose batch ->
+    previews; and Posture Analysis on a front and a side photo. No model files: MediaPipe's model is
+    inside its wheel, in the worker environment."""
+    wf = Workflow("photo_to_pose", info, "Photo to pose - no models")
+    photo = wf.add("LoadImage", 0, title="Photo (a person, from the input folder)", image="example.png")
+    extracted = wf.add("PoseFactoryExtractPose", 400, image=photo[0], hands=True, sdxl_sticks=False)
+    fitted = wf.add("PoseFactoryPoseFromPhoto", 400, image=photo[0])
+    subject = wf.add("PoseFactoryMannequin", 0, height=1.75, build="average")
+    cams = wf.add("PoseFactoryCameraOrbit", 0, views=4, elevation=10.0, distance=0.0, focal_length=50.0,
+                  orthographic=False, roll=0.0, start_azimuth=0.0)
+    batch = wf.add("PoseFactoryRequestPoseBatch", 800, subject=subject[0], poses=fitted[0], cameras=cams[0],
+                   width=512, height=512, depth=False, normal=False, seg=False, shaded=True,
+                   depth_range="batch", hands=True, face=True, sdxl_sticks=False, backend="local",
+                   project="examples", force=False)
+    pose = load_pose(wf, batch, 1200)
+    wf.add("PreviewImage", 1600, size=[360, 380], title="Skeleton extracted from the photo", images=extracted[0])
+    wf.add("PreviewImage", 1600, size=[360, 380], title="The photo's pose from 4 views (OpenPose)", images=pose[0])
+    wf.add("PreviewImage", 1600, size=[360, 380], title="The photo's pose from 4 views (shaded)", images=pose[2])
+    front = wf.add("LoadImage", 0, title="Posture: front photo", image="example.png")
+    side = wf.add("LoadImage", 0, title="Posture: side photo", image="example.png")
+    posture = wf.add("PoseFactoryPostureAnalysis", 400, front_image=front[0], side_image=side[0])
+    wf.add("PreviewImage", 1600, size=[540, 320], title="Posture: measured lines", images=posture[9])
+    add_note(wf, "a photo's pose, found by MediaPipe (offline, in the worker), as an OpenPose skeleton, and "
+                 "fitted onto the 3D mannequin so it renders exactly from 4 new views; and posture angles "
+                 "from a front and a side photo.",
+             "the photos in Load Image (a person, whole body; example.png is only a placeholder).")
+    return wf
+
+
 WORKFLOWS = (openpose_sdxl, multi_controlnet_sdxl, character_sheet, no_model_preview, mesh_from_mannequin_views,
-             core_image_to_3d_passes, motion_walk_vace, motion_walk_preview)
+             core_image_to_3d_passes, motion_walk_vace, motion_walk_preview, photo_to_pose)
 
 
 def build_all(info=None) -> list:
@@ -676,9 +706,51 @@ def mesh_thumbnail_batch(wf: Workflow, storage) -> dict:
     return render_mesh_passes((torus.vertices, torus.faces), spec, storage, project="thumbs")[0]
 
 
+def photo_thumbnail(wf: Workflow, out_path: Path, workdir: Path) -> Path:
+    """photo_to_pose's thumbnail: our shaded render of a pose as the photo, the skeleton MediaPipe
+    finds on it, and the fitted pose rendered from four views (needs bpy and MediaPipe)."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    from pose_factory import imageio, openpose
+    from pose_factory.extract import keypoint_frame
+    from pose_factory.extract.detector import Detector
+    from pose_factory.extract.fit import fit_world_landmarks
+    from pose_factory.render import render_batch
+    from pose_factory.storage import LocalStorage, batch_prefix
+
+    storage = LocalStorage(workdir)
+
+    def render(poses, views, passes):
+        spec = {"render": {"width": 384, "height": 384, "passes": passes},
+                "cameras": {"type": "orbit", "views": views, "elevation": 10, "start_azimuth": 0},
+                "subjects": [{"type": "mannequin", "poses": poses}]}
+        manifest, _ = render_batch(spec, storage, project="thumbs")
+        bdir = storage.local_path(batch_prefix("thumbs", manifest["batch_id"]))
+        return [(e, bdir) for e in manifest["entries"]]
+
+    (entry, bdir), = render(["waving"], 1, ["keypoints", "shaded"])
+    photo = imageio.read_png(str(bdir / entry["files"]["shaded"]["key"]))
+    found = Detector().detect(photo)
+    skeleton = openpose.draw_pose(keypoint_frame(found.landmarks, 384, 384), face=False)
+    fit = fit_world_landmarks(found.world, found.landmarks, 384, 384)
+    views = [imageio.read_png(str(d / e["files"]["openpose"]["key"])) for e, d in render([fit["pose"]], 4, ["openpose"])]
+    cells = [Image.fromarray(np.asarray(a)[:, :, :3].astype(np.uint8)) for a in [photo, skeleton, *views]]
+    thumb = Image.new("RGB", (512, 384), (24, 24, 24))
+    for i, im in enumerate(cells):
+        thumb.paste(_fit(im, (170, 183)), ((i % 3) * 171, (i // 3) * 183))
+    ImageDraw.Draw(thumb).text((6, 369), "photo_to_pose   (photo, extracted, fitted pose x 4 views)",
+                               fill=(235, 235, 235))
+    thumb.save(out_path, "JPEG", quality=88, optimize=True)
+    return out_path
+
+
 def make_thumbnail(wf: Workflow, out_path: Path, workdir: Path) -> Path:
     import numpy as np
     from PIL import Image, ImageDraw
+
+    if wf.name == "photo_to_pose":
+        return photo_thumbnail(wf, out_path, workdir)
 
     from pose_factory import imageio
     from pose_factory.render import render_batch

@@ -24,7 +24,8 @@ W, H = 96, 64
 NODE_IDS = ["PoseFactoryMannequin", "PoseFactoryPosePreset", "PoseFactoryPoseFromJSON", "PoseFactoryPoseSequence",
             "PoseFactoryPoseList", "PoseFactoryMotionClip",
             "PoseFactoryCameraOrbit", "PoseFactoryRequestPoseBatch", "PoseFactoryLoadPoseFromR2",
-            "PoseFactoryDepthNormalLoader", "PoseFactoryPoseKeypointsToImage",
+            "PoseFactoryDepthNormalLoader", "PoseFactoryPoseKeypointsToImage", "PoseFactoryExtractPose",
+            "PoseFactoryPoseFromPhoto", "PoseFactoryPostureAnalysis",
             "PoseFactoryMultiViewPrompts", "PoseFactoryRequestMeshFromImages", "PoseFactoryRenderMeshPasses"]
 KNOWN_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "IMAGE", "MASK", "POSE_KEYPOINT", "POSE_FACTORY_SUBJECT",
                "POSE_FACTORY_POSES", "POSE_FACTORY_CAMERAS", "POSE_FACTORY_BATCH", "POSE_FACTORY_MESH",
@@ -77,7 +78,7 @@ def test_node_contract(nodes, node_id):
     for attr in ("INPUT_TYPES", "RETURN_TYPES", "RETURN_NAMES", "FUNCTION", "CATEGORY", "DESCRIPTION"):
         assert hasattr(cls, attr), attr
     assert cls.CATEGORY.startswith("3D Pose Factory/") and cls.CATEGORY.split("/")[1] in (
-        "spec", "batch", "loaders", "keypoints", "mesh")
+        "spec", "batch", "loaders", "keypoints", "extract", "mesh")
     assert isinstance(cls.DESCRIPTION, str) and len(cls.DESCRIPTION) > 20
     assert len(cls.RETURN_TYPES) == len(cls.RETURN_NAMES)
     assert all(t in KNOWN_TYPES for t in cls.RETURN_TYPES)

@@ -18,7 +18,8 @@ API = EXAMPLES / "api"
 OBJECT_INFO = Path(os.environ.get("POSE_FACTORY_OBJECT_INFO") or ROOT / "tests" / "fixtures" / "object_info.json")
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 EXPECTED = ["character_sheet_4_views", "core_image_to_3d_mesh_passes", "mesh_from_mannequin_views",
-            "motion_walk_preview", "motion_walk_vace_wan", "no_model_preview", "pose_batch_multi_controlnet_sdxl",
+            "motion_walk_preview", "motion_walk_vace_wan", "no_model_preview", "photo_to_pose",
+            "pose_batch_multi_controlnet_sdxl",
             "pose_batch_openpose_sdxl"]
 # The front end (1.49) shows a custom node pack's template by its file name (title, and description
 # with "-"/"_" as spaces): the UI templates are named for people, the API copies for scripts.
@@ -31,6 +32,7 @@ TITLES = {
     "core_image_to_3d_mesh_passes": "Image to 3D - mesh passes",
     "motion_walk_preview": "Walk cycle - no models",
     "motion_walk_vace_wan": "Walk video - Wan VACE",
+    "photo_to_pose": "Photo to pose - no models",
 }
 FRONTEND_ONLY = {"MarkdownNote", "Note"}  # drawn by the front end, never sent to /prompt
 # What the front end's Missing Models dialog offers to download (its isModelDownloadable, 1.49.6):
@@ -363,7 +365,7 @@ def test_every_model_a_template_names_has_a_download_url_and_folder(name):
     gen = load_generator()
     wf = read(ui_path(name))
     used = model_widgets(wf)
-    if name in ("no_model_preview", "mesh_from_mannequin_views", "motion_walk_preview"):
+    if name in ("no_model_preview", "mesh_from_mannequin_views", "motion_walk_preview", "photo_to_pose"):
         assert used == [] and "models" not in wf
         return
     assert used, f"{name}: names no model"
@@ -392,7 +394,7 @@ def test_every_template_has_a_note_saying_what_it_makes_and_needs(name):
     assert TITLES[name] in text and "**Makes:**" in text and "**Needs:**" in text, text
     for m in wf.get("models", []):
         assert f"[{m['name']}]({m['url']})" in text and f"models/{m['directory']}/" in text, f"{name}: {m['name']}"
-    if name in ("no_model_preview", "mesh_from_mannequin_views", "motion_walk_preview"):
+    if name in ("no_model_preview", "mesh_from_mannequin_views", "motion_walk_preview", "photo_to_pose"):
         assert "no model files" in text
     for m in wf.get("models", []):
         if m["name"] in load_generator().RENAME_AFTER_DOWNLOAD:

@@ -1,0 +1,47 @@
+"""Draws what MediaPipe finds on a photo: its OpenPose skeleton (our drawing) over the image.
+Runs in the worker environment (MediaPipe); says which backend ran, or why none could.
+
+    .venv/bin/python scripts/draw_landmarks.py photo.jpg out.png [--hands]
+"""
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from pose_factory import imageio, openpose  # noqa: E402
+from pose_factory.extract import keypoint_frame  # noqa: E402
+from pose_factory.extract.detector import Detector, ExtractorUnavailable  # noqa: E402
+from pose_factory.extract.mapping import hand_pixels  # noqa: E402
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("image")
+    ap.add_argument("out")
+    ap.add_argument("--hands", action="store_true")
+    a = ap.parse_args(argv)
+    from PIL import Image, ImageOps
+
+    rgb = np.asarray(ImageOps.exif_transpose(Image.open(a.image)).convert("RGB"))
+    try:
+        det = Detector(hands=a.hands)
+    except ExtractorUnavailable as e:
+        print(f"no MediaPipe backend: {e}", file=sys.stderr)
+        return 2
+    found = det.detect(rgb)
+    h, w = rgb.shape[:2]
+    if found is None:
+        print(f"no person found in {a.image} ({det.backend} backend)", file=sys.stderr)
+        return 1
+    hands = {s: None if p is None else hand_pixels(p, w, h) for s, p in found.hands.items()}
+    frame = keypoint_frame(found.landmarks, w, h, hands)
+    imageio.write_png(a.out, openpose.draw_pose(frame, face=False, canvas=np.ascontiguousarray(rgb)))
+    n = int(np.array(frame["people"][0]["pose_keypoints_2d"]).reshape(18, 3)[:, 2].sum())
+    print(f"{a.out}: {n} of 18 body points ({det.backend} backend, {det.model})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
