@@ -11,7 +11,7 @@ import traceback
 
 from pod_worker.jobs import MODULES, job_module
 from pod_worker.storage_env import storage_from_env
-from pose_factory import projects
+from pose_factory.storage import projects
 from pose_factory import spec as spec_mod
 from pose_factory.errors import ManifestError, SpecError, StorageError, clip, echo
 from pose_factory.render import RenderError, remove_leftovers
