@@ -16,7 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pose_factory import client, settings as settings_mod  # noqa: E402
+from pose_factory import settings as settings_mod  # noqa: E402
+from pose_factory.jobs import client  # noqa: E402
 
 
 def spec(size: int) -> dict:

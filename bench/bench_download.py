@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import boto3  # noqa: E402
 
 from pose_factory import storage as S  # noqa: E402
-from pose_factory.download import download_batch  # noqa: E402
+from pose_factory.storage.download import download_batch  # noqa: E402
 from tests.s3_support import (ACCESS_KEY, REGION, SECRET_KEY, FaultProxy, MotoServer, make_bucket,  # noqa: E402
                               png_bytes, s3_storage, write_batch)
 

@@ -3,7 +3,7 @@ process per batch, against the naive way (one Blender process per view, same set
 measured side by side in this run. --against DIR renders the same batches with another checkout
 of the pack (e.g. main's code), alternating with this one, so both sets of figures come from
 one run on the same, equally busy machine. ``--calibrate`` instead fits the render-time model of
-pose_factory/budget.py (RENDER_MODEL, the cost estimate) from five small batches and prints the
+pose_factory/jobs/budget.py (RENDER_MODEL, the cost estimate) from five small batches and prints the
 fit next to the model's estimate and the measured time of each.
 
     .venv/bin/python bench/bench_render.py [--sizes 512,1024] [--no-naive] [--against DIR] [--repeat N]
@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from pose_factory import budget, render  # noqa: E402
+from pose_factory import render  # noqa: E402
+from pose_factory.jobs import budget  # noqa: E402
 
 POSES = ["a_pose", "walk_left_step", "running", "sitting", "waving", "arms_crossed", "fighting_stance", "crouching"]
 FIGURES = (("startup", "Blender start-up (once per batch)", "s", "goal <= 3 s"),
@@ -93,7 +94,7 @@ def calibrate():
         "shaded_image_s": max(0.0, D["shaded"] - D["mp"] * 4 * sample_slope),
         "sample_s_per_mp": sample_slope,
     }
-    print("\nfitted RENDER_MODEL (pose_factory/budget.py holds):")
+    print("\nfitted RENDER_MODEL (pose_factory/jobs/budget.py holds):")
     for k, v in model.items():
         print(f"  {k:16s} {v:8.4f}   (in budget.py: {budget.RENDER_MODEL[k]:.4f})")
     print("\nrun                        measured   fitted model   budget.py model")

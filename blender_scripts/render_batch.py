@@ -23,7 +23,8 @@ import numpy as np  # noqa: E402
 from mathutils import Vector  # noqa: E402
 
 from blender_scripts import scene as S  # noqa: E402
-from pose_factory import cameras, imageio, mannequin as mq, openpose, passes, poses  # noqa: E402
+from pose_factory import imageio  # noqa: E402
+from pose_factory.render import cameras, mannequin as mq, openpose, passes, poses  # noqa: E402
 from pose_factory.manifest import image_key  # noqa: E402
 
 BG_DEPTH = 1e9  # Cycles writes ~1e10 for background

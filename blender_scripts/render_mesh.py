@@ -14,7 +14,8 @@ import numpy as np
 
 from blender_scripts import render_batch as RB
 from blender_scripts import scene as S
-from pose_factory import cameras, imageio
+from pose_factory import imageio
+from pose_factory.render import cameras
 from pose_factory.mesh import meshdata
 
 MESH_LABEL = 1  # the mesh's id in the parts (object index) pass

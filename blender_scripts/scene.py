@@ -6,9 +6,9 @@ import bpy
 import numpy as np
 from mathutils import Matrix
 
-from pose_factory import mannequin as mq
-from pose_factory import rig
-from pose_factory.passes import SHADED_BACKGROUND
+from pose_factory.render import mannequin as mq
+from pose_factory.render import rig
+from pose_factory.render.passes import SHADED_BACKGROUND
 
 CLAY = (0.86, 0.76, 0.68, 1.0)
 FEATURES = (0.16, 0.11, 0.09, 1.0)  # eyes, brows, mouth, hair
@@ -199,7 +199,7 @@ def make_camera(scene):
 
 
 def set_camera(ob, cam: dict, width: int, height: int):
-    """cam: a camera dict from pose_factory.cameras (world rotation, location, intrinsics)."""
+    """cam: a camera dict from pose_factory.render.cameras (world rotation, location, intrinsics)."""
     data = ob.data
     data.sensor_fit = "HORIZONTAL"
     data.sensor_width = cam["sensor_width"]

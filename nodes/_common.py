@@ -13,7 +13,7 @@ if PACK_ROOT not in sys.path:  # ComfyUI imports the pack by file path: the core
 
 import numpy as np  # noqa: E402
 
-from pose_factory import index  # noqa: E402
+from pose_factory.storage import index  # noqa: E402
 from pose_factory import settings as settings_mod  # noqa: E402
 from pose_factory.errors import SpecError  # noqa: E402
 
@@ -24,7 +24,7 @@ CATEGORY = "3D Pose Factory"
 def occluded_input() -> dict:
     """The `occluded` widget the drawing nodes share: an optional input, so workflows saved
     before it existed still load and queue (they get hide, what they drew then)."""
-    from pose_factory.openpose import OCCLUDED_MODES
+    from pose_factory.render.openpose import OCCLUDED_MODES
 
     return {"occluded": (list(OCCLUDED_MODES), {
         "default": "hide",

@@ -3,7 +3,7 @@ an identical spec already in storage is not rendered again (DESIGN.md §3)."""
 from __future__ import annotations
 
 from ._common import CATEGORY, get_settings, interrupt_check, log, occluded_input, plain_error, progress_bar, send_message
-from pose_factory import budget
+from pose_factory.jobs import budget
 from pose_factory import spec as spec_mod
 from pose_factory.errors import SpecError
 
@@ -83,7 +83,7 @@ class PoseFactoryRequestPoseBatch:
 
     def request(self, subject, poses, cameras, width, height, depth, normal, seg, shaded, depth_range, hands, face,
                 sdxl_sticks, backend, project, force, occluded="hide", validate=False, unique_id=None):
-        from pose_factory.client import run_job
+        from pose_factory.jobs.client import run_job
 
         settings = get_settings()
         project = spec_mod.sanitize_project_name(project) if str(project).strip() else settings["project"]

@@ -10,7 +10,7 @@ import json
 import numpy as np
 
 from ._common import CATEGORY, get_settings, image_tensor, interrupt_check
-from pose_factory import openpose
+from pose_factory.render import openpose
 from pose_factory.extract import posture as P
 
 CAT = f"{CATEGORY}/extract"
@@ -28,7 +28,7 @@ def _png_b64(image) -> str:
 
 
 def _worker(job_input: dict) -> dict:
-    from pose_factory.client import JobFailed, run_worker_job
+    from pose_factory.jobs.client import JobFailed, run_worker_job
 
     try:
         return run_worker_job(job_input, settings=get_settings(), check_cancel=interrupt_check())
@@ -77,7 +77,7 @@ class PoseFactoryPoseFromPhoto:
         return {"required": {"image": ("IMAGE",)}}
 
     def make(self, image):
-        from pose_factory import poses as poses_mod
+        from pose_factory.render import poses as poses_mod
 
         out = _worker({"extract": {"images": [_png_b64(im) for im in image], "fit": True}})
         missing = [i for i, f in enumerate(out["fits"]) if f is None]

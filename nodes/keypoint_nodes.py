@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._common import CATEGORY, image_tensor, occluded_input
-from pose_factory import openpose
+from pose_factory.render import openpose
 
 CAT = f"{CATEGORY}/keypoints"
 

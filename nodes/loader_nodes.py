@@ -12,11 +12,12 @@ import numpy as np
 
 from ._common import (CATEGORY, black, get_settings, image_tensor, index_entry, known_batches, log, mask_tensor,
                       occluded_input, progress_bar, temp_directory)
-from pose_factory import index, loading
-from pose_factory.openpose import OWN_KEY
+from pose_factory import loading
+from pose_factory.storage import index
+from pose_factory.render.openpose import OWN_KEY
 from pose_factory import spec as spec_mod
 from pose_factory.errors import StorageError
-from pose_factory.passes import NORMAL_CONVENTIONS
+from pose_factory.render.passes import NORMAL_CONVENTIONS
 
 CAT = f"{CATEGORY}/loaders"
 _BATCH_RE = re.compile(r"[0-9a-f]{16}")
@@ -25,7 +26,7 @@ CURRENT_BATCH = "current batch"  # the batch `python -m pose_factory prepare-bat
 
 
 def _current_batch() -> dict:
-    from pose_factory.sync import current_batch
+    from pose_factory.storage.sync import current_batch
 
     info = current_batch(get_settings())
     if info is None:

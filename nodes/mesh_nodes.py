@@ -207,7 +207,7 @@ class PoseFactoryRenderMeshPasses:
         manifest, rendered = render_mesh_passes(source, spec, make_storage(settings), project=project,
                                                 force=bool(force), on_progress=_progress(unique_id, {"kind": "mesh_passes"}),
                                                 python=settings["worker_python"] or None)
-        from pose_factory import index
+        from pose_factory.storage import index
 
         index.record(settings["storage"]["cache_root"], manifest)
         return ({"project": manifest["project"], "batch_id": manifest["batch_id"]}, manifest["batch_id"])

@@ -30,10 +30,10 @@ import tempfile
 from pathlib import Path
 
 from . import _common  # noqa: F401  (the package's __init__ imports it first anyway: pose_factory on sys.path)
-from pose_factory import download  # noqa: E402
-from pose_factory import index as index_mod  # noqa: E402
+from pose_factory.storage import download  # noqa: E402
+from pose_factory.storage import index as index_mod  # noqa: E402
 from pose_factory import loading  # noqa: E402
-from pose_factory import projects as projects_mod  # noqa: E402
+from pose_factory.storage import projects as projects_mod  # noqa: E402
 from pose_factory import settings as settings_mod  # noqa: E402
 from pose_factory.errors import StorageError, echo  # noqa: E402
 from pose_factory.imageio import PNG_HEADER_BYTES  # noqa: E402
@@ -221,9 +221,9 @@ def get_thumbnail(settings: dict, storage, project, batch_id, pass_name=None) ->
 
 
 def list_jobs() -> dict:
-    """Jobs running in this process (pose_factory.client.active_jobs)."""
+    """Jobs running in this process (pose_factory.jobs.client.active_jobs)."""
     try:
-        from pose_factory import client
+        from pose_factory.jobs import client
 
         jobs = client.active_jobs()
     except (ImportError, AttributeError):  # a core without the job client
@@ -288,7 +288,7 @@ def create_project(settings: dict, storage, body) -> dict:
 def rename_project(settings: dict, storage, project, body) -> dict:
     """Renames a project in storage (resuming an interrupted rename to the same name), then its
     local mirror, archive and index entries. 404 unknown project, 409 target exists."""
-    from pose_factory import sync
+    from pose_factory.storage import sync
 
     old = check_project(project)
     new = check_project(_body(body, {"to": True})["to"], "to")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 
 from ._common import CATEGORY, plain_error
-from pose_factory import poses as poses_mod
+from pose_factory.render import poses as poses_mod
 from pose_factory import spec as spec_mod
 from pose_factory.errors import SpecError
 from pose_factory.motion import sequence

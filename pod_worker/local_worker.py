@@ -1,5 +1,5 @@
 """The local worker (DESIGN.md §2): one long-lived process in the worker environment, started and
-owned by the ComfyUI side (pose_factory.client.LocalClient), spoken to over stdin/stdout with one
+owned by the ComfyUI side (pose_factory.jobs.client.LocalClient), spoken to over stdin/stdout with one
 JSON object a line. It runs the same jobs as the RunPod handler (pod_worker.request.execute).
 
     in:  {"op": "run", "id": "<job id>", "input": {<the handler's input>}}

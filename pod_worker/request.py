@@ -17,7 +17,7 @@ import traceback
 
 from pod_worker.jobs import MODULES, job_module
 from pod_worker.storage_env import storage_from_env
-from pose_factory import projects
+from pose_factory.storage import projects
 from pose_factory.extract import posture
 from pose_factory.extract.detector import ExtractorUnavailable
 from pose_factory import spec as spec_mod

@@ -27,7 +27,7 @@ def local_root(env=None) -> str:
 def storage_from_env(env=None):
     env = os.environ if env is None else env
     if env.get("POSE_FACTORY_R2_BUCKET"):
-        from pose_factory.s3 import S3Storage  # lazy: boto3 only when R2 is used
+        from pose_factory.storage.s3 import S3Storage  # lazy: boto3 only when R2 is used
 
         return S3Storage.from_env(env)
     return LocalStorage(local_root(env))

@@ -22,7 +22,8 @@ import json
 import os
 import sys
 
-from . import budget, client, errors, render, settings as settings_mod, spec as spec_mod, storage as storage_mod
+from . import errors, render, settings as settings_mod, spec as spec_mod, storage as storage_mod
+from .jobs import budget, client
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_FOUND = 0, 1, 2, 3
 
@@ -106,7 +107,7 @@ def run(spec: dict, out: str | None, project: str | None, force: bool, sheet: bo
                "backend": res.backend, "timings": t}
     store = settings_mod.make_storage(settings)
     if sheet and isinstance(store, storage_mod.LocalStorage):
-        from .contact_sheet import make_sheet
+        from .render.contact_sheet import make_sheet
 
         folder = store.local_path(storage_mod.batch_prefix(manifest["project"], manifest["batch_id"]))
         path = make_sheet(folder, manifest, os.path.join(settings["storage"]["local_root"],
@@ -165,7 +166,7 @@ def _table(rows: list[list[str]]) -> str:
 
 
 def _list(a, settings):
-    from . import sync
+    from .storage import sync
 
     storage = settings_mod.make_storage(settings)
     if a.project is None:
@@ -188,7 +189,7 @@ def _list(a, settings):
 
 
 def _batch_arg(a, settings):
-    from . import sync
+    from .storage import sync
 
     return sync.parse_batch(a.batch, settings["project"] if a.project is None else a.project)
 
@@ -199,7 +200,7 @@ def _pull_text(r: dict) -> str:
 
 
 def _pull(a, settings):
-    from . import sync
+    from .storage import sync
 
     project, bid = _batch_arg(a, settings)
     bar = _Bar(f"pull {bid}", a.json)
@@ -211,7 +212,7 @@ def _pull(a, settings):
 
 
 def _pull_latest(a, settings):
-    from . import sync
+    from .storage import sync
 
     project = spec_mod.validate_project_name(settings["project"] if a.project is None else a.project)
     storage = settings_mod.make_storage(settings)
@@ -225,7 +226,7 @@ def _pull_latest(a, settings):
 
 
 def _prepare(a, settings):
-    from . import sync
+    from .storage import sync
 
     project, bid = _batch_arg(a, settings)
     bar = _Bar(f"pull {bid}", a.json)
@@ -239,7 +240,7 @@ def _prepare(a, settings):
 
 
 def _archive(a, settings):
-    from . import sync
+    from .storage import sync
 
     r = sync.archive(settings, *_batch_arg(a, settings))
     return dict(r, _text=f"archived {r['project']}/{r['batch_id']} to {r['folder']}"
@@ -247,7 +248,7 @@ def _archive(a, settings):
 
 
 def _unarchive(a, settings):
-    from . import sync
+    from .storage import sync
 
     r = sync.unarchive(settings, *_batch_arg(a, settings))
     text = f"restored {r['project']}/{r['batch_id']} to {r['folder']}: {r['verified']} files verified"
@@ -258,7 +259,7 @@ def _unarchive(a, settings):
 
 
 def _push(a, settings):
-    from . import sync
+    from .storage import sync
 
     targets = sync.push_targets(a.path)
     if not targets:
@@ -293,7 +294,7 @@ def _doctor(a, settings):
 
 
 def _projects(a, settings):
-    from . import index, projects, sync
+    from .storage import index, projects, sync
 
     storage = settings_mod.make_storage(settings)
     mirror = settings_mod.data_dirs(settings)["mirror"]
@@ -407,7 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _exit_code(e: BaseException) -> int | None:
-    from .projects import ProjectError
+    from .storage.projects import ProjectError
 
     if isinstance(e, LookupError):
         return EXIT_NOT_FOUND

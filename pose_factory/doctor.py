@@ -75,7 +75,7 @@ def _storage(settings: dict, env: dict) -> dict:
     """Reachable (list), writable (put, read back, delete a probe object)."""
     backend = settings["storage"]["backend"]
     if backend == "r2":
-        from .s3 import S3Storage
+        from .storage.s3 import S3Storage
 
         bucket = env.get("POSE_FACTORY_R2_BUCKET") or "?"
         where = f"bucket {bucket!r}"

@@ -20,11 +20,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from . import index
+from .storage import index
 from .errors import ManifestError, SpecError, StorageError, echo
 from .parsing import loads_json
-from .mannequin import PART_GROUPS, PART_LABEL, PARTS
-from .passes import NORMAL_CONVENTIONS, NORMAL_DIRS, depth_to_u8
+from .render.mannequin import PART_GROUPS, PART_LABEL, PARTS
+from .render.passes import NORMAL_CONVENTIONS, NORMAL_DIRS, depth_to_u8
 
 ORDERS = ("view_major", "frame_major")
 DEPTH_RANGES = ("batch", "image")
@@ -162,7 +162,7 @@ def fetch_batch(settings: dict, project: str, batch_id: str, names, progress=Non
     files are downloaded (parallel, verified). The manifest's sizes are checked against the
     limits (check_manifest_limits) before anything is downloaded. The batch is recorded in the
     local index."""
-    from .download import cached_batch, download_batch
+    from .storage.download import cached_batch, download_batch
     from .storage import batch_prefix, read_manifest
 
     batch_prefix(project, batch_id)  # a bad project or batch id is refused before any path is made of it
@@ -296,7 +296,7 @@ def read_keypoints(folder, entries, manifest: dict) -> list:
     """The POSE_KEYPOINT frames (one dict per entry) of the selection, as stored; each checked with
     openpose.validate_pose_keypoint and its canvas against the manifest's size (ManifestError
     naming the file and what is wrong)."""
-    from .openpose import validate_pose_keypoint
+    from .render.openpose import validate_pose_keypoint
 
     frames = []
     for e in entries:
@@ -329,7 +329,7 @@ def load_pose(folder, manifest, entries, hands: bool = True, face: bool = True, 
     """{"openpose": uint8 [B,H,W,3], "keypoints": [frame, ...], "shaded": uint8 [B,H,W,3] or None}.
     The stored OpenPose images when hands/face/occluded match how the batch drew them; otherwise
     redrawn from the keypoints with openpose.draw_pose (same sticks): no re-render."""
-    from .openpose import OCCLUDED_MODES, draw_pose
+    from .render.openpose import OCCLUDED_MODES, draw_pose
 
     if occluded not in OCCLUDED_MODES:
         raise SelectionError("occluded", f"got {occluded!r}", "one of " + ", ".join(OCCLUDED_MODES))

@@ -26,7 +26,7 @@ import re
 import shutil
 from pathlib import Path
 
-from .budget import DEFAULT_MONTHLY_LIMIT_USD, DEFAULT_STARTUP_S, PRICES_PER_SECOND
+from .jobs.budget import DEFAULT_MONTHLY_LIMIT_USD, DEFAULT_STARTUP_S, PRICES_PER_SECOND
 from .errors import clip, echo
 from .parsing import decode_utf8, loads_yaml
 from .spec import validate_project_name
@@ -351,7 +351,7 @@ def make_storage(settings: dict, env: dict | None = None):
     """The configured storage: LocalStorage at local_root, or R2 from the environment."""
     env = load_env() if env is None else env
     if settings["storage"]["backend"] == "r2":
-        from .s3 import S3Storage
+        from .storage.s3 import S3Storage
 
         return S3Storage.from_env(env)
     from .storage import LocalStorage

@@ -147,7 +147,7 @@ def _render(raw) -> dict:
     op = {"hands": True, "face": True, "sdxl_sticks": False, "occluded": "hide"}
     _obj(d["openpose"], _at(f, "openpose"), tuple(op))
     op.update(d["openpose"])
-    from .openpose import OCCLUDED_MODES  # lazy, as poses below: it brings numpy
+    from .render.openpose import OCCLUDED_MODES  # lazy, as poses below: it brings numpy
 
     occluded = _choice(op.pop("occluded"), _at(_at(f, "openpose"), "occluded"), OCCLUDED_MODES)
     return {
@@ -216,7 +216,7 @@ def _subjects(raw) -> list:
     if not isinstance(raw, (list, tuple)) or len(raw) != 1:
         n = f"{len(raw)} subjects" if isinstance(raw, (list, tuple)) else _describe(raw)
         raise SpecError(f, f"got {n}", "a list of exactly 1 subject (several people in one scene come later)")
-    from . import poses  # lazy: poses pulls in the rig and mannequin (numpy)
+    from .render import poses  # lazy: poses pulls in the rig and mannequin (numpy)
 
     sf = _at(f, 0)
     d = {"type": "mannequin", "height": 1.75, "build": "average"}

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from pose_factory import imageio, openpose  # noqa: E402
+from pose_factory import imageio  # noqa: E402
+from pose_factory.render import openpose  # noqa: E402
 from pose_factory.extract import keypoint_frame  # noqa: E402
 from pose_factory.extract.detector import Detector, ExtractorUnavailable  # noqa: E402
 from pose_factory.extract.mapping import hand_pixels  # noqa: E402

@@ -21,7 +21,8 @@ from PIL import Image, ImageDraw
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pose_factory import openpose, storage as storage_mod  # noqa: E402
+from pose_factory import storage as storage_mod  # noqa: E402
+from pose_factory.render import openpose  # noqa: E402
 from pose_factory.imageio import read_png  # noqa: E402
 from pose_factory.render import render_batch  # noqa: E402
 

@@ -712,7 +712,8 @@ def photo_thumbnail(wf: Workflow, out_path: Path, workdir: Path) -> Path:
     import numpy as np
     from PIL import Image, ImageDraw
 
-    from pose_factory import imageio, openpose
+    from pose_factory import imageio
+    from pose_factory.render import openpose
     from pose_factory.extract import keypoint_frame
     from pose_factory.extract.detector import Detector
     from pose_factory.extract.fit import fit_world_landmarks

@@ -207,7 +207,7 @@ def make_bucket(endpoint_url: str, name: str | None = None) -> str:
 
 
 def s3_storage(endpoint_url: str, bucket: str, **kw):
-    from pose_factory.s3 import S3Storage
+    from pose_factory.storage.s3 import S3Storage
 
     return S3Storage(bucket, endpoint_url, ACCESS_KEY, SECRET_KEY, region=REGION, **kw)
 

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from pose_factory import budget
-from pose_factory.budget import BudgetExceeded, Ledger, estimate_cost, estimate_from_status
+from pose_factory.jobs import budget
+from pose_factory.jobs.budget import BudgetExceeded, Ledger, estimate_cost, estimate_from_status
 
 UTC = timezone.utc
 NOV = datetime(2026, 11, 15, 12, 0, tzinfo=UTC)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from pose_factory import cameras
+from pose_factory.render import cameras
 
 ORBIT = {"type": "orbit", "views": 4, "elevation": 10.0, "start_azimuth": 0.0, "distance": "auto",
          "focal_length": 50.0, "orthographic": False, "ortho_scale": "auto", "roll": 0.0,

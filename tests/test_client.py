@@ -1,4 +1,4 @@
-"""Job clients (pose_factory/client.py): the local worker process and the RunPod v2 client, with
+"""Job clients (pose_factory/jobs/client.py): the local worker process and the RunPod v2 client, with
 real bpy renders. The runpod client runs against tests/runpod_v2_server.py, whose workers are the
 real handler under the real SDK (DESIGN.md §6)."""
 import os
@@ -8,7 +8,9 @@ import time
 
 import pytest
 
-from pose_factory import budget, client, index, render, settings as settings_mod
+from pose_factory import render, settings as settings_mod
+from pose_factory.jobs import budget, client
+from pose_factory.storage import index
 from pose_factory.storage import LocalStorage, read_manifest
 
 psutil = pytest.importorskip("psutil")

@@ -6,7 +6,8 @@ import asyncio
 import numpy as np
 import pytest
 
-from pose_factory import imageio, passes, render
+from pose_factory import imageio, render
+from pose_factory.render import passes
 from pose_factory.cli import DEMO_SPEC
 from pose_factory.storage import LocalStorage, batch_prefix
 

@@ -14,7 +14,8 @@ import zlib
 import numpy as np
 import pytest
 
-from pose_factory import cameras, imageio, render, storage as storage_mod
+from pose_factory import imageio, render, storage as storage_mod
+from pose_factory.render import cameras
 from pose_factory.extract import mediapipe_to_openpose
 from pose_factory.extract import posture as P
 
@@ -284,7 +285,8 @@ def test_extract_and_posture_nodes_through_the_local_worker(renders, tmp_path, m
 
     import torch
 
-    from pose_factory import client, openpose
+    from pose_factory.jobs import client
+    from pose_factory.render import openpose
     from tests.test_nodes import load_pack_like_comfyui
 
     cfg = tmp_path / "config.yaml"
@@ -311,7 +313,7 @@ def test_extract_and_posture_nodes_through_the_local_worker(renders, tmp_path, m
         poses_out, fit_info = nodes["PoseFactoryPoseFromPhoto"]().make(images[:1])
         assert len(poses_out) == 1 and poses_out[0]["preset"] == "rest" and poses_out[0]["joints"]
         assert fit_info.startswith("image 0: median residual") and "trunk" in fit_info and "r_knee" in fit_info
-        from pose_factory import poses as poses_mod
+        from pose_factory.render import poses as poses_mod
         assert poses_mod.normalize_pose_entry(poses_out[0], "pose") == poses_out[0]  # plugs in like a preset
         with pytest.raises(ValueError, match="no person found in image"):
             nodes["PoseFactoryPoseFromPhoto"]().make(images)
@@ -376,7 +378,8 @@ def test_pose_from_photo_rerendered_from_the_side_matches_the_original(tmp_path)
 @pytest.mark.blender
 @pytest.mark.mediapipe
 def test_render_validation_writes_pck_into_the_manifest(tmp_path):
-    from pose_factory import client, settings as settings_mod
+    from pose_factory import settings as settings_mod
+    from pose_factory.jobs import client
     from pose_factory.storage import read_manifest
 
     settings = settings_mod.load_settings(overrides={
@@ -449,7 +452,7 @@ def test_draw_landmarks_script_draws_on_the_frame_or_says_nobody_is_there(tmp_pa
     import subprocess
     import sys
 
-    from pose_factory import openpose
+    from pose_factory.render import openpose
 
     photo, blank = tmp_path / "photo.png", tmp_path / "blank.png"
     rgb = np.full((400, 300, 3), 128, np.uint8)

@@ -9,7 +9,8 @@ import types
 
 import pytest
 
-from pose_factory import budget, cli, client, render, settings as settings_mod
+from pose_factory import cli, render, settings as settings_mod
+from pose_factory.jobs import budget, client
 from pose_factory.errors import SpecError
 
 ISSUE_SPEC = {"render": {"width": 2048, "height": 2048, "shaded_samples": 1024},  # issue 10's example

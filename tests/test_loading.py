@@ -1,4 +1,4 @@
-"""The loaders' core (pose_factory.loading) and the cache fast path of pose_factory.download, on a
+"""The loaders' core (pose_factory.loading) and the cache fast path of pose_factory.storage.download, on a
 real batch rendered with bpy."""
 import json
 import shutil
@@ -6,11 +6,13 @@ import shutil
 import numpy as np
 import pytest
 
-from pose_factory import download, index, loading, openpose, settings as settings_mod
+from pose_factory import loading, settings as settings_mod
+from pose_factory.storage import download, index
+from pose_factory.render import openpose
 from pose_factory.errors import SpecError
 from pose_factory.imageio import read_png
-from pose_factory.mannequin import PART_LABEL
-from pose_factory.passes import DEPTH_FLOOR, NORMAL_DIRS
+from pose_factory.render.mannequin import PART_LABEL
+from pose_factory.render.passes import DEPTH_FLOOR, NORMAL_DIRS
 from pose_factory.render import render_batch
 from pose_factory.storage import LocalStorage
 

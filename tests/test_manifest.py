@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from pose_factory import cameras
+from pose_factory.render import cameras
 from pose_factory import manifest as M
 from pose_factory.errors import ManifestError
 

@@ -5,7 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from pose_factory import cameras, imageio, render, storage as storage_mod
+from pose_factory import imageio, render, storage as storage_mod
+from pose_factory.render import cameras
 from pose_factory.extract import mediapipe_to_openpose
 
 pytestmark = [pytest.mark.blender, pytest.mark.mediapipe]

@@ -25,7 +25,7 @@ def env(tmp_path_factory):
     settings = settings_mod.load_settings(overrides={"data_root": str(tmp / "data")})
     storage = LocalStorage(settings["storage"]["local_root"])
     yield settings, storage, tmp / "data" / "input"
-    from pose_factory import client
+    from pose_factory.jobs import client
 
     client.close_clients()
 

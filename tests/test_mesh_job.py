@@ -2,7 +2,8 @@
 the job with its states, cancel and the batch read back; and its input checks."""
 import pytest
 
-from pose_factory import client, loading, render, settings as settings_mod
+from pose_factory import loading, render, settings as settings_mod
+from pose_factory.jobs import client
 from pose_factory.mesh import reconstruct, views
 from pose_factory.mesh.client import request_mesh
 from pose_factory.storage import LocalStorage, batch_prefix, read_manifest

@@ -40,7 +40,7 @@ def env(tmp_path_factory):
     mp.setenv("POSE_FACTORY_CONFIG", str(cfg))
     settings = settings_mod.load_settings()
     yield {"tmp": tmp, "settings": settings, "storage": LocalStorage(settings["storage"]["local_root"])}
-    from pose_factory import client
+    from pose_factory.jobs import client
 
     client.close_clients()
     mp.undo()

@@ -5,7 +5,8 @@ import types
 import numpy as np
 import pytest
 
-from pose_factory import loading, passes
+from pose_factory import loading
+from pose_factory.render import passes
 from pose_factory.errors import SpecError
 from pose_factory.mesh import meshdata
 from pose_factory.mesh import passes as mesh_passes

@@ -5,7 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from pose_factory import imageio, mannequin as mq, passes, render, spec as spec_mod
+from pose_factory import imageio, render, spec as spec_mod
+from pose_factory.render import mannequin as mq, passes
 
 PRESETS = ["waving", "fighting_stance", "walk_left_step"]
 W, H = 200, 240

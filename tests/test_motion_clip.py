@@ -6,7 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from pose_factory import cameras, mannequin as mq, poses, rig, spec as spec_mod
+from pose_factory import spec as spec_mod
+from pose_factory.render import cameras, mannequin as mq, poses, rig
 from pose_factory.motion import clip as clip_mod
 from pose_factory.errors import SpecError
 from pose_factory.motion import names

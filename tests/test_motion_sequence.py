@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from nodes.spec_nodes import parse_keys, parse_sequence
-from pose_factory import poses, rig, spec as spec_mod
+from pose_factory import spec as spec_mod
+from pose_factory.render import poses, rig
 from pose_factory.errors import SpecError
 from pose_factory.motion import sequence
 

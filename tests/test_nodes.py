@@ -12,10 +12,12 @@ import numpy as np
 import pytest
 import torch
 
-from pose_factory import index, openpose, settings as settings_mod
+from pose_factory import settings as settings_mod
+from pose_factory.storage import index
+from pose_factory.render import openpose
 from pose_factory.errors import SpecError
 from pose_factory.imageio import read_png
-from pose_factory.mannequin import PART_LABEL
+from pose_factory.render.mannequin import PART_LABEL
 from pose_factory.render import render_batch
 from pose_factory.storage import LocalStorage
 
@@ -248,7 +250,7 @@ def test_pose_sequence_makes_one_pose_per_line(nodes):
     assert poses == [{"preset": "a_pose"}, {"preset": "waving", "mirror": True, "hands": "open"},
                      {"preset": "pointing", "hands": "point", "mirror": True}]
     from nodes.batch_nodes import build_spec
-    from pose_factory import poses as poses_mod
+    from pose_factory.render import poses as poses_mod
 
     spec = build_spec({"type": "mannequin"}, poses, {"type": "orbit", "views": 1}, 64, 64)
     want = [poses_mod.normalize_pose_entry(p, "p") for p in
@@ -551,7 +553,7 @@ def comfy_stubs(monkeypatch):
 
 @pytest.mark.blender
 def test_request_pose_batch_end_to_end_local(nodes, env, comfy_stubs, monkeypatch):
-    from pose_factory import client
+    from pose_factory.jobs import client
 
     results = []
     real = client.run_job
@@ -617,7 +619,7 @@ def _pack_files() -> dict:
 def test_a_fresh_install_leaves_nothing_under_the_pack_after_a_render(nodes, comfy_stubs, tmp_path, monkeypatch):
     """Issue 9.1: inside ComfyUI (its folder_paths loaded), with no config, a render and a load write
     only under <ComfyUI output>/pose_factory."""
-    from pose_factory import client
+    from pose_factory.jobs import client
 
     output = tmp_path / "ComfyUI" / "output"
     monkeypatch.setitem(sys.modules, "folder_paths", types.SimpleNamespace(
@@ -683,6 +685,6 @@ def test_request_pose_batch_interrupt_cancels_without_a_manifest(nodes, env, com
         store = Path(env["settings"]["storage"]["local_root"]) / "projects" / "cancel-test"
         assert not list(store.glob("batches/*/manifest.json"))
     finally:
-        from pose_factory import client
+        from pose_factory.jobs import client
 
         client.close_clients()

@@ -18,8 +18,9 @@ import numpy as np
 import pytest
 
 from oracles import controlnet_aux_util, oracle_draw, sdpose_draw_node, sdpose_source
-from pose_factory import loading, openpose as op, settings as settings_mod
-from pose_factory import mannequin as mq
+from pose_factory import loading, settings as settings_mod
+from pose_factory.render import openpose as op
+from pose_factory.render import mannequin as mq
 from pose_factory.imageio import read_png
 from pose_factory.render import render_batch
 from pose_factory.storage import LocalStorage, batch_prefix

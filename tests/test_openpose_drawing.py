@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from oracles import controlnet_aux_util, oracle_draw
-from pose_factory import openpose as op
+from pose_factory.render import openpose as op
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 import numpy as np
 
-from pose_factory import passes
+from pose_factory.render import passes
 
 
 def test_depth_near_is_bright_far_is_floor_background_black():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from pose_factory import imageio, render, spec as spec_mod, storage as storage_mod
-from pose_factory import mannequin as mq
+from pose_factory.render import mannequin as mq
 
 pytestmark = pytest.mark.blender
 W, H = 192, 256

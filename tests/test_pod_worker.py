@@ -50,7 +50,7 @@ def job_result(out: str) -> dict:
 
 
 def test_test_input_json_renders_a_batch_in_storage(tmp_path):
-    from pose_factory import projects
+    from pose_factory.storage import projects
 
     # the user created the project on their machine before any worker ran: used unchanged
     projects.create(storage_mod.LocalStorage(tmp_path), "smoke", "Smoke Test")

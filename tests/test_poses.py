@@ -1,4 +1,4 @@
-"""Presets, hand shapes, explicit-pose validation, mirroring and grounding (pose_factory/poses.py)."""
+"""Presets, hand shapes, explicit-pose validation, mirroring and grounding (pose_factory/render/poses.py)."""
 import itertools
 import json
 import math
@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pose_factory import mannequin as mq
-from pose_factory import poses, rig
+from pose_factory.render import mannequin as mq
+from pose_factory.render import poses, rig
 from pose_factory.errors import SpecError
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "poses.md"

@@ -1,4 +1,4 @@
-"""Projects (pose_factory/projects.py): the name rules, create/list/delete, and rename (copy,
+"""Projects (pose_factory/storage/projects.py): the name rules, create/list/delete, and rename (copy,
 verify, delete, journal) on the local-folder backend and on moto's S3 server through the fault
 proxy, including a rename SIGKILLed half-way and finished by running it again."""
 import hashlib
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pose_factory import projects as P
+from pose_factory.storage import projects as P
 from pose_factory import spec as S
 from pose_factory.errors import SpecError
 from pose_factory.storage import LocalStorage, list_batches, read_manifest

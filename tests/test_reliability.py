@@ -16,10 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from pose_factory import budget, index, loading, openpose, settings as settings_mod, spec as spec_mod
+from pose_factory import loading, settings as settings_mod, spec as spec_mod
+from pose_factory.jobs import budget
+from pose_factory.storage import index
+from pose_factory.render import openpose
 from pose_factory import manifest as M
 from pose_factory import storage as S
-from pose_factory.download import download_batch
+from pose_factory.storage.download import download_batch
 from pose_factory.errors import ManifestError, SpecError, StorageError
 from tests.s3_support import (ACCESS_KEY, SECRET_KEY, bucket, moto_server, png_bytes, proxy,  # noqa: F401
                               s3_storage, store, write_batch)
@@ -146,7 +149,8 @@ def test_four_processes_same_spec_render_once_and_share(tmp_path):
 
 RP_RACER = r'''
 import json, sys
-from pose_factory import client, settings as settings_mod
+from pose_factory import settings as settings_mod
+from pose_factory.jobs import client
 s = settings_mod.load_settings(overrides=json.loads(sys.argv[1]))
 r = client.RunPodClient(s, json.loads(sys.argv[2])).run(json.loads(sys.argv[3]), project="rp-race")
 print(json.dumps({"rendered": r.rendered, "created_at": r.manifest["created_at"]}))
@@ -180,7 +184,7 @@ def test_four_processes_sending_one_spec_to_runpod_submit_one_job(tmp_path):
 # --- 4. budget reservations expire; the owner is recorded; the CLI lists them --------------------------
 RESERVER = r'''
 import os, signal, sys
-from pose_factory import budget
+from pose_factory.jobs import budget
 budget.Ledger(sys.argv[1], 1.0).reserve("job-killed", 0.9, expires_in_s=600)
 print(os.getpid(), flush=True)
 os.kill(os.getpid(), signal.SIGKILL)  # killed between reserve and settle
@@ -341,7 +345,7 @@ import resource, signal, sys
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG, as on a full disk
 what, path = sys.argv[1:3]
 if what == "ledger":
-    from pose_factory import budget
+    from pose_factory.jobs import budget
     ledger = budget.Ledger(path, 1e6)
     resource.setrlimit(resource.RLIMIT_FSIZE, (64 << 10, 64 << 10))
     try:
@@ -351,7 +355,7 @@ if what == "ledger":
     except budget.LedgerError as e:
         print("LedgerError:", e)
 else:
-    from pose_factory import index
+    from pose_factory.storage import index
     resource.setrlimit(resource.RLIMIT_FSIZE, (64 << 10, 64 << 10))
     try:
         index._save(path, index.load(path))

@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from pose_factory import passes
+from pose_factory.render import passes
 
 pytestmark = pytest.mark.blender
 

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from nodes import routes as R
-from pose_factory import client as client_mod
-from pose_factory import index as index_mod
+from pose_factory.jobs import client as client_mod
+from pose_factory.storage import index as index_mod
 from pose_factory import settings as settings_mod
-from pose_factory.s3 import S3Storage
+from pose_factory.storage.s3 import S3Storage
 from pose_factory.storage import LocalStorage, batch_prefix
 from tests.s3_support import write_batch
 
@@ -216,7 +216,7 @@ def test_manifest_from_storage_then_cache_then_404(batch, tmp_path):
     with pytest.raises(R.RouteError) as info:
         R.get_manifest(settings, down, PROJECT, bid)
     assert info.value.status == 502 and "cache has no copy" in info.value.message
-    from pose_factory.download import download_batch
+    from pose_factory.storage.download import download_batch
 
     download_batch(storage, PROJECT, bid, settings["storage"]["cache_root"], names=["shaded"])
     assert R.get_manifest(settings, down, PROJECT, bid) == batch["manifest"]

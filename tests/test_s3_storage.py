@@ -13,9 +13,9 @@ import boto3
 import pytest
 
 from pose_factory import storage as S
-from pose_factory.download import download_batch
+from pose_factory.storage.download import download_batch
 from pose_factory.errors import ManifestError, StorageError
-from pose_factory.s3 import S3Storage, endpoint_for_account
+from pose_factory.storage.s3 import S3Storage, endpoint_for_account
 from tests.s3_support import (ACCESS_KEY, REGION, SECRET_KEY, bucket, moto_server, png_bytes,  # noqa: F401
                               proxy, s3_storage, store, write_batch)
 

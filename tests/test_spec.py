@@ -164,7 +164,7 @@ def test_error_is_a_value_error_that_pickles():
 
 
 # --- pose entries: content checks are poses.normalize_pose_entry's (lead's module) ------------------
-# These depend on pose_factory.poses: they check that normalize_spec hands each entry over with
+# These depend on pose_factory.render.poses: they check that normalize_spec hands each entry over with
 # its field path and keeps what comes back.
 def test_pose_string_shorthand_equals_object():
     a = S.normalize_spec(make(**{"subjects": [{"poses": ["walk_left_step"]}]}))

@@ -1,4 +1,4 @@
-"""Storage layout, the local-folder backend and batch writing (pose_factory/storage.py)."""
+"""Storage layout, the local-folder backend and batch writing (pose_factory/storage/__init__.py)."""
 import hashlib
 import json
 import os

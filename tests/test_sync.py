@@ -239,7 +239,7 @@ def test_projects_subcommands(env, capsys):
     assert (env.dirs["mirror"] / "ballet" / BID1 / "manifest.json").is_file()  # the mirror follows
     assert not (env.dirs["mirror"] / "dance").exists()
     # the loaders serve it from the mirror without storage, though its manifest still says "dance"
-    from pose_factory.download import cached_batch
+    from pose_factory.storage.download import cached_batch
     assert cached_batch(env.dirs["mirror"], "ballet", BID1) is not None
     code, out = env.run(capsys, "pull", f"ballet/{BID1}")  # same batch id, already in the mirror
     assert code == 0 and out["fetched"] == 0

@@ -10,9 +10,10 @@ import pytest
 
 from nodes import routes as R
 from nodes.loader_nodes import PoseFactoryDepthNormalLoader, PoseFactoryLoadPoseFromR2
-from pose_factory import download, index, loading, settings as settings_mod
+from pose_factory import loading, settings as settings_mod
+from pose_factory.storage import download, index
 from pose_factory.errors import ManifestError, SpecError, StorageError
-from pose_factory.s3 import S3Storage
+from pose_factory.storage.s3 import S3Storage
 from pose_factory.storage import MANIFEST_NAME, batch_prefix, manifest_key
 from tests.s3_support import (ACCESS_KEY, SECRET_KEY, make_bucket, moto_server, png_bomb, png_bytes,  # noqa: F401
                               proxy, s3_storage, write_batch)

@@ -3,7 +3,7 @@ angles, photo → mannequin pose.
 
 The pure parts (mapping, posture angles, request parsing) import anywhere; the detector
 (detector.py) imports MediaPipe, which lives only in the worker environment: ComfyUI's side asks
-the local worker (pose_factory.client.run_worker_job) and never imports it."""
+the local worker (pose_factory.jobs.client.run_worker_job) and never imports it."""
 from .mapping import MEDIAPIPE_TO_OPENPOSE, hand_pixels, keypoint_frame, mediapipe_to_openpose
 
 __all__ = ["MEDIAPIPE_TO_OPENPOSE", "mediapipe_to_openpose", "hand_pixels", "keypoint_frame"]

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import poses, rig
+from ..render import poses, rig
 
 # the DOFs that move the body's keypoints (hands, wrists and the head's nod stay at rest)
 FIT_DOFS = [("root", d) for d in ("yaw", "pitch", "roll")] + \

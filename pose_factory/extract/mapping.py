@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import openpose
+from ..render import openpose
 
 # OpenPose COCO-18 index → MediaPipe landmark index (or a pair whose midpoint it is)
 MEDIAPIPE_TO_OPENPOSE = [0, (11, 12), 12, 14, 16, 11, 13, 15, 24, 26, 28, 23, 25, 27, 5, 2, 8, 7]

@@ -17,7 +17,7 @@ import json
 
 import numpy as np
 
-from .. import cameras, openpose
+from ..render import cameras, openpose
 from ..storage import batch_prefix
 from .mapping import mediapipe_to_openpose
 

@@ -5,7 +5,7 @@ the view set it uses: "images", "masks", "cameras") and
                                                                   faces (M, 3), info dict)
 
 images: uint8 (H, W, 3) per view; masks: bool (H, W); cameras: resolved camera dicts
-(pose_factory.cameras, as a manifest lists them); report(done, total) for progress.
+(pose_factory.render.cameras, as a manifest lists them); report(done, total) for progress.
 
 Shipped: 'visual_hull' (pose_factory/mesh/hull.py; no weights). A learned backend (TripoSR,
 TRELLIS, Hunyuan3D…) plugs in without changing the job's contract, in either of two ways:

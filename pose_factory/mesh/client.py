@@ -1,5 +1,5 @@
 """The ComfyUI side of a reconstruct job: the views uploaded to storage (the project's uploads/,
-named by their content), one worker job (local or RunPod, through pose_factory.client with its
+named by their content), one worker job (local or RunPod, through pose_factory.jobs.client with its
 progress, cancel, budget and cost), the mesh batch's manifest read back. Numpy and the core only:
 no trimesh, scikit-image or scipy here (they live in the worker environment)."""
 from __future__ import annotations
@@ -9,8 +9,9 @@ import uuid
 
 import numpy as np
 
-from .. import budget, imageio
-from .. import client as client_mod
+from .. import imageio
+from ..jobs import budget
+from ..jobs import client as client_mod
 from .. import settings as settings_mod
 from .. import spec as spec_mod
 from ..errors import SpecError

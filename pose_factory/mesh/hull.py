@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import cameras as cameras_mod
+from ..render import cameras as cameras_mod
 from ..errors import SpecError
 
 COARSE = 48  # voxels along the longest side of the first, box-finding pass

@@ -20,8 +20,8 @@ def iou(a: set, b: set) -> float:
 
 def mannequin_occupancy(pose_entry, pitch: float, height: float = 1.75, build: str = "average") -> set:
     """The posed mannequin's occupancy: the union of its parts'."""
-    from .. import mannequin as mq
-    from .. import poses
+    from ..render import mannequin as mq
+    from ..render import poses
 
     body = mq.build(height, build)
     verts = mq.posed_vertices(body, poses.pose_body(body, pose_entry))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import cameras
+from ..render import cameras
 from ..errors import SpecError
 
 VIEW_COUNTS = (4, 8)

@@ -8,7 +8,8 @@ import subprocess
 
 import numpy as np
 
-from .. import render, rig
+from .. import render
+from ..render import rig
 from ..errors import SpecError
 from ..parsing import decode_utf8
 from ..spec import MAX_POSES

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import rig
+from ..render import rig
 
 
 def _wrap(a):

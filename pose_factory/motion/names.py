@@ -10,7 +10,7 @@ retargeting works with world rotations.
 """
 from __future__ import annotations
 
-from .. import rig
+from ..render import rig
 from ..errors import SpecError
 from ..parsing import loads_json
 

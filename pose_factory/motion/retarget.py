@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import rig
-from ..poses import MAX_OFFSET, POSABLE_JOINTS
+from ..render import rig
+from ..render.poses import MAX_OFFSET, POSABLE_JOINTS
 from .dofs import solve_dofs
 
 ANGLE_DECIMALS = 4  # as the JobSpec rounds

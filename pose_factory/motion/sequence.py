@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import poses, rig
+from ..render import poses, rig
 from .dofs import matrix, quaternion, slerp, solve_dofs
 
 EASES = ("linear", "in_out")

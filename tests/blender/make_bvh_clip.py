@@ -9,8 +9,8 @@ import sys
 import bpy
 
 from blender_scripts import scene as S
-from pose_factory import mannequin as mq
-from pose_factory import poses
+from pose_factory.render import mannequin as mq
+from pose_factory.render import poses
 
 
 def main(job_path, out):

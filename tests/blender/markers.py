@@ -9,7 +9,7 @@ import bpy
 import numpy as np
 
 from blender_scripts import scene as S
-from pose_factory import cameras, mannequin as mq, rig
+from pose_factory.render import cameras, mannequin as mq, rig
 
 ANGLES = {"root": {"yaw": 20}, "l_shoulder": {"abduct": 70, "flex": 20}, "r_shoulder": {"flex": 60, "twist": 20},
           "r_elbow": {"flex": 70}, "l_elbow": {"flex": 30}, "l_hip": {"flex": 30}, "l_knee": {"flex": 45},

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 
 from blender_scripts import scene as S
-from pose_factory import mannequin as mq
+from pose_factory.render import mannequin as mq
 
 body = mq.build()
 rig = S.Rig(S.reset(), body)

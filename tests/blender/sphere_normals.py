@@ -8,7 +8,7 @@ import numpy as np
 
 from blender_scripts import scene as S
 read_data_passes = S.read_data_passes
-from pose_factory import cameras, passes
+from pose_factory.render import cameras, passes
 
 out = sys.argv[1]
 W, H = 256, 192

@@ -23,12 +23,12 @@ from pathlib import Path
 from . import index as index_mod
 from . import projects as projects_mod
 from .download import cached_batch, download_batch, safe_path
-from .errors import SpecError, StorageError
-from .manifest import validate_manifest
-from .settings import data_dirs
-from .spec import batch_id as spec_batch_id
-from .spec import load_spec_file, normalize_spec, validate_project_name
-from .storage import MANIFEST_NAME, BatchWriter, batch_prefix, read_manifest, sha256_file
+from ..errors import SpecError, StorageError
+from ..manifest import validate_manifest
+from ..settings import data_dirs
+from ..spec import batch_id as spec_batch_id
+from ..spec import load_spec_file, normalize_spec, validate_project_name
+from . import MANIFEST_NAME, BatchWriter, batch_prefix, read_manifest, sha256_file
 
 BATCH_FILE = "batch.json"  # the index file of the current batch
 _BATCH_RE = re.compile(r"[0-9a-f]{16}")

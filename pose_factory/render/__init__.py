@@ -14,12 +14,13 @@ import time
 from collections import deque
 from pathlib import Path
 
-from . import imageio, passes
-from . import manifest as manifest_mod
-from . import spec as spec_mod
-from . import storage as storage_mod
+from . import passes
+from .. import imageio
+from .. import manifest as manifest_mod
+from .. import spec as spec_mod
+from .. import storage as storage_mod
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 WORKER_VERSION = "0.1.0"
 
 

@@ -19,8 +19,8 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
-from .errors import StorageError
-from .spec import validate_project_name
+from ..errors import StorageError
+from ..spec import validate_project_name
 
 PROJECT_FILE = "project.json"
 JOURNAL = "rename-journal.json"

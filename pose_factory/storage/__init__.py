@@ -25,10 +25,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from .errors import ManifestError, StorageError, echo
-from .manifest import check_file_key, validate_manifest
-from .parsing import loads_json
-from .spec import validate_project_name
+from ..errors import ManifestError, StorageError, echo
+from ..manifest import check_file_key, validate_manifest
+from ..parsing import loads_json
+from ..spec import validate_project_name
 
 MANIFEST_NAME = "manifest.json"
 _TMP_PREFIX = ".tmp-"  # in-flight writes; never listed

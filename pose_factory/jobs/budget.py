@@ -34,7 +34,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from .errors import echo
+from ..errors import echo
 
 log = logging.getLogger("pose_factory.budget")
 
@@ -189,7 +189,7 @@ def estimate_job(spec: dict, runpod: dict | None = None, views: int | None = Non
     RENDER_MODEL, "usd": the RunPod cost by estimate_cost (None unless ``runpod``, the settings'
     runpod section, is given: seconds x speed_factor of execution, its start-up and idle)}.
     ``views``: only that many of the spec's views (a shard)."""
-    from .spec import job_size
+    from ..spec import job_size
 
     size = job_size(spec, views)
     seconds = estimate_render_seconds(size)
@@ -220,7 +220,7 @@ def _duration(seconds: float) -> str:
 def check_job_limits(size: dict, seconds: float, limits: dict) -> None:
     """Refuses a job over the configured caps (settings ``limits``): SpecError naming the cap,
     the job's value and the cap's value."""
-    from .errors import SpecError
+    from ..errors import SpecError
 
     desc = describe_size(size, seconds)
     for key, value, unit in (("max_images", size["images"], " images"),

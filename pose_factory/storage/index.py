@@ -18,9 +18,9 @@ import tempfile
 import threading
 from pathlib import Path
 
-from .manifest import validate_manifest
-from .spec import validate_project_name
-from .storage import list_batches, read_manifest
+from ..manifest import validate_manifest
+from ..spec import validate_project_name
+from . import list_batches, read_manifest
 
 INDEX_NAME = "index.json"
 _BATCH_RE = re.compile(r"[0-9a-f]{16}")

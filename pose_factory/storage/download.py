@@ -21,9 +21,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-from .errors import StorageError
-from .manifest import validate_manifest
-from .storage import MANIFEST_NAME, batch_prefix, read_manifest, sha256_file, validate_key
+from ..errors import StorageError
+from ..manifest import validate_manifest
+from . import MANIFEST_NAME, batch_prefix, read_manifest, sha256_file, validate_key
 
 PART_SUFFIX = ".part"
 STAMPS_NAME = ".verified.json"  # a manifest key never starts with '.'

@@ -32,8 +32,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import budget, index, render, settings as settings_mod, spec as spec_mod
-from .storage import batch_lock, read_manifest
+from . import budget
+from ..storage import index
+from .. import render, settings as settings_mod, spec as spec_mod
+from ..storage import batch_lock, read_manifest
 
 STATES = ("queued", "rendering", "extracting", "uploading", "completed")
 MESH_STATES = ("generating_images", "reconstructing_3d", "post_processing")  # a reconstruct job's own (one job)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw
 
-from . import imageio
+from .. import imageio
 
 COLUMNS = ("shaded", "overlay", "openpose", "depth", "normal", "normal_opengl", "normal_directx",
            "seg", "parts", "depth16")

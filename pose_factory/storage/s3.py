@@ -15,8 +15,8 @@ import os
 import tempfile
 from pathlib import Path
 
-from .errors import StorageError
-from .storage import validate_key
+from ..errors import StorageError
+from . import validate_key
 
 _MB = 1 << 20
 _COPY_OBJECT_MAX = 5 * (1 << 30)  # S3's limit for a single CopyObject request

@@ -35,7 +35,7 @@ import numbers
 
 import numpy as np
 
-from .errors import echo
+from ..errors import echo
 
 BODY_NAMES = ("nose", "neck", "r_shoulder", "r_elbow", "r_wrist", "l_shoulder", "l_elbow",
               "l_wrist", "r_hip", "r_knee", "r_ankle", "l_hip", "l_knee", "l_ankle", "r_eye",

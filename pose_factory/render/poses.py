@@ -282,7 +282,7 @@ PRESET_DESCRIPTIONS = {
 
 # --- errors -------------------------------------------------------------------------------
 def _fail(field: str, message: str):
-    from .errors import SpecError
+    from ..errors import SpecError
 
     raise SpecError(field, message)
 
