@@ -106,7 +106,7 @@ def render(spec, out, views=None, scratch=None):
     body = mq.build(subject["height"], subject["build"])
     posed = [poses.pose_body(body, entry) for entry in subject["poses"]]
     frame_vertices = [mq.posed_vertices(body, p) for p in posed]
-    cams = cameras.build_cameras(spec, np.concatenate([v[::3] for v in frame_vertices]))
+    cams = cameras.build_cameras(spec, cameras.framing_points(frame_vertices))
     radius, own_parts = mq.visibility_rules()
 
     scene = S.reset()

@@ -8,6 +8,9 @@
     GET  /pose_factory/batches/{project}/{batch_id}/thumbnail     JPEG grid of frame 0's views (?pass=shaded|openpose|…)
     GET  /pose_factory/jobs                                       {"jobs": [...]} running in this process
     POST /pose_factory/refresh   optional JSON {"project"}        re-lists storage into the local index
+    GET  /pose_factory/viewer/mesh?height=&build=                 the mannequin's rest mesh (pose_factory.viewer.mesh)
+    GET  /pose_factory/viewer/limits                              posable joints, DOFs and limits, presets
+    POST /pose_factory/viewer/scene   JSON {subject, poses, frame, cameras, render}   posed joints, keypoints, cameras
 
 The logic is plain functions taking settings/storage (``list_projects``, ``list_project_batches``,
 ``get_manifest``, ``get_thumbnail``, ``list_jobs``, ``refresh``) that raise ``RouteError(status,
@@ -34,7 +37,8 @@ from pose_factory import index as index_mod  # noqa: E402
 from pose_factory import loading  # noqa: E402
 from pose_factory import projects as projects_mod  # noqa: E402
 from pose_factory import settings as settings_mod  # noqa: E402
-from pose_factory.errors import StorageError, echo  # noqa: E402
+from pose_factory import viewer  # noqa: E402
+from pose_factory.errors import SpecError, StorageError, echo  # noqa: E402
 from pose_factory.imageio import PNG_HEADER_BYTES  # noqa: E402
 from pose_factory.spec import validate_project_name  # noqa: E402
 from pose_factory.storage import batch_prefix, read_manifest  # noqa: E402
@@ -255,6 +259,33 @@ def refresh(settings: dict, storage, body=None) -> dict:
             "choices": index_mod.choices(cache_root)}
 
 
+VIEWER_MAX_BODY = 256 * 1024  # bytes of a viewer scene request (256 poses of hand-set joints fit)
+
+
+def viewer_mesh(settings: dict, height=None, build=None) -> dict:
+    """The mannequin's rest mesh for the 3D viewer (query strings: height in metres, build)."""
+    try:
+        h = 1.75 if height in (None, "") else float(height)
+    except ValueError:
+        raise RouteError(400, f"height: got {echo(height)}, allowed: a number of metres") from None
+    try:
+        return viewer.mesh(h, build or "average")
+    except SpecError as e:
+        raise RouteError(400, str(e)) from None
+
+
+def viewer_limits(settings: dict) -> dict:
+    return viewer.limits()
+
+
+def viewer_scene(settings: dict, body) -> dict:
+    """The viewer's scene (pose_factory.viewer.scene); 400 naming the wrong field."""
+    try:
+        return viewer.scene(body)
+    except SpecError as e:
+        raise RouteError(400, str(e)) from None
+
+
 def _body(body, allowed: dict) -> dict:
     """The JSON object body with only the allowed keys ({key: required})."""
     if not isinstance(body, dict):
@@ -403,6 +434,26 @@ def register(routes, context=None) -> None:
                 except ValueError:
                     return answer(400, {"error": "body: not valid JSON, allowed: {\"project\": name} or nothing"})
         return answer(*await call(refresh, True, body))
+
+
+    @routes.get(PREFIX + "/viewer/mesh")
+    async def _viewer_mesh(request):
+        q = request.query
+        return answer(*await call(viewer_mesh, False, q.get("height"), q.get("build")))
+
+    @routes.get(PREFIX + "/viewer/limits")
+    async def _viewer_limits(request):
+        return answer(*await call(viewer_limits, False))
+
+    @routes.post(PREFIX + "/viewer/scene")
+    async def _viewer_scene(request):
+        if (request.content_length or 0) > VIEWER_MAX_BODY:
+            return answer(413, {"error": f"body: {request.content_length} bytes, allowed: at most {VIEWER_MAX_BODY}"})
+        body = await json_body(request)
+        if body is _BAD_JSON:
+            return answer(400, {"error": "body: not valid JSON, allowed: {\"subject\", \"poses\", \"frame\", "
+                                         "\"cameras\", \"render\"}"})
+        return answer(*await call(viewer_scene, False, {} if body is None else body))
 
 
 _BAD_JSON = object()

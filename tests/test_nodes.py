@@ -23,10 +23,10 @@ ROOT = Path(__file__).resolve().parent.parent
 W, H = 96, 64
 NODE_IDS = ["PoseFactoryMannequin", "PoseFactoryPosePreset", "PoseFactoryPoseFromJSON", "PoseFactoryPoseSequence",
             "PoseFactoryPoseList",
-            "PoseFactoryCameraOrbit", "PoseFactoryRequestPoseBatch", "PoseFactoryLoadPoseFromR2",
+            "PoseFactoryCameraOrbit", "PoseFactoryCameraList", "PoseFactoryCameraFromLoad3D", "PoseFactoryRequestPoseBatch", "PoseFactoryLoadPoseFromR2",
             "PoseFactoryDepthNormalLoader", "PoseFactoryPoseKeypointsToImage"]
 KNOWN_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "IMAGE", "MASK", "POSE_KEYPOINT", "POSE_FACTORY_SUBJECT",
-               "POSE_FACTORY_POSES", "POSE_FACTORY_CAMERAS", "POSE_FACTORY_BATCH"}
+               "POSE_FACTORY_POSES", "POSE_FACTORY_CAMERAS", "POSE_FACTORY_BATCH", "LOAD3D_CAMERA"}
 
 
 def load_pack_like_comfyui():
