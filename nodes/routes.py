@@ -278,10 +278,61 @@ def viewer_limits(settings: dict) -> dict:
     return viewer.limits()
 
 
-def viewer_scene(settings: dict, body) -> dict:
-    """The viewer's scene (pose_factory.viewer.scene); 400 naming the wrong field."""
+VIEWER_MAX_NODES = 80  # spec nodes in one scene request (a Pose List of 64 and its neighbours)
+VIEWER_INPUTS = {"subject": "POSE_FACTORY_SUBJECT", "poses": "POSE_FACTORY_POSES", "cameras": "POSE_FACTORY_CAMERAS"}
+
+
+def _spec_nodes() -> dict:
+    from . import spec_nodes
+
+    return spec_nodes.NODE_CLASS_MAPPINGS
+
+
+def evaluate_fragment(fragment, want: str, budget: list, where: str):
+    """The value of an API-format fragment {"class_type", "inputs"} of spec nodes (a linked input
+    is a nested fragment): the nodes' own functions make it, exactly as when the prompt runs."""
+    if not isinstance(fragment, dict) or set(fragment) != {"class_type", "inputs"} \
+            or not isinstance(fragment["inputs"], dict):
+        raise RouteError(400, f"{where}: got {echo(fragment)}, allowed: {{\"class_type\": spec node, \"inputs\": {{...}}}}")
+    nodes = _spec_nodes()
+    cls = nodes.get(fragment["class_type"])
+    if cls is None or cls.RETURN_TYPES != (want,):
+        makers = sorted(n for n, c in nodes.items() if c.RETURN_TYPES == (want,))
+        raise RouteError(400, f"{where}: got {echo(fragment['class_type'])}, allowed: a node that makes {want} "
+                              f"({', '.join(makers)}); the viewer shows spec nodes only")
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise RouteError(400, f"{where}: more than {VIEWER_MAX_NODES} nodes, allowed: at most {VIEWER_MAX_NODES}")
+    spec = {**cls.INPUT_TYPES().get("required", {}), **cls.INPUT_TYPES().get("optional", {})}
+    args = {}
+    for name, value in fragment["inputs"].items():
+        if name not in spec:
+            raise RouteError(400, f"{where}.{name}: unknown input of {fragment['class_type']}, allowed: {', '.join(spec)}")
+        kind = spec[name][0]
+        args[name] = evaluate_fragment(value, kind, budget, f"{where}.{name}") if isinstance(kind, str) \
+            and kind.startswith("POSE_FACTORY_") else value
+    missing = [n for n in cls.INPUT_TYPES().get("required", {}) if n not in args]
+    if missing:
+        raise RouteError(400, f"{where}: {fragment['class_type']} needs {', '.join(missing)} (not linked or not given)")
     try:
-        return viewer.scene(body)
+        return getattr(cls(), cls.FUNCTION)(**args)[0]
+    except SpecError as e:
+        raise RouteError(400, f"{where} ({fragment['class_type']}) {e}") from None
+
+
+def viewer_scene(settings: dict, body) -> dict:
+    """The viewer's scene (pose_factory.viewer.scene) of a graph's spec nodes: body {"subject",
+    "poses", "cameras": API-format fragments or null (defaults), "width", "height", "frame"};
+    400 naming the wrong node and field."""
+    body = _body(body, {"subject": False, "poses": False, "cameras": False, "width": False, "height": False,
+                        "frame": False})
+    budget = [VIEWER_MAX_NODES]
+    pieces = {name: None if body.get(name) is None else evaluate_fragment(body[name], kind, budget, name)
+              for name, kind in VIEWER_INPUTS.items()}
+    render = {k: body[k] for k in ("width", "height") if body.get(k) is not None}
+    try:
+        return viewer.scene({"subject": pieces["subject"], "poses": pieces["poses"], "cameras": pieces["cameras"],
+                             "render": render or None, "frame": body.get("frame", 0)})
     except SpecError as e:
         raise RouteError(400, str(e)) from None
 

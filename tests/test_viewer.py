@@ -79,6 +79,30 @@ def test_scene_refuses_bad_input_naming_the_field(body, field):
     assert field in str(e.value)
 
 
+POSES = {"class_type": "PoseFactoryPoseSequence", "inputs": {"poses": "t_pose\nwaving mirror"}}
+ORBIT = {"class_type": "PoseFactoryCameraOrbit", "inputs": {
+    "views": 2, "elevation": 0, "distance": 0, "focal_length": 50, "orthographic": False, "roll": 0, "start_azimuth": 0}}
+
+
+def test_scene_of_graph_fragments_is_what_the_nodes_make():
+    """The viewer sends the graph's spec nodes; the nodes' own functions make the pieces."""
+    listed = {"class_type": "PoseFactoryPoseList", "inputs": {
+        "poses_1": POSES, "poses_2": {"class_type": "PoseFactoryPoseFromJSON",
+                                      "inputs": {"joints": '{"l_elbow": {"flex": 45}}', "preset": "a_pose"}}}}
+    got = R.viewer_scene({}, {"poses": listed, "cameras": ORBIT, "frame": 2, "width": 256, "height": 256})
+    (poses,) = S.PoseFactoryPoseList().join(S.PoseFactoryPoseSequence().make("t_pose\nwaving mirror")[0],
+                                            poses_2=S.PoseFactoryPoseFromJSON().make('{"l_elbow": {"flex": 45}}', "a_pose")[0])
+    (cams,) = S.PoseFactoryCameraOrbit().make(2, 0, 0, 50, False, 0, 0)
+    want = viewer.scene({"poses": poses, "cameras": cams, "frame": 2, "render": {"width": 256, "height": 256}})
+    assert got == want and got["angles"]["l_elbow"]["flex"] == 45
+    budget = {"class_type": "PoseFactoryPoseList", "inputs": {f"poses_{i}": POSES for i in range(1, 65)}}
+    with pytest.raises(R.RouteError, match="more than 80 nodes"):
+        R.viewer_scene({}, {"poses": {"class_type": "PoseFactoryPoseList", "inputs": {"poses_1": budget, "poses_2": budget}}})
+    with pytest.raises(R.RouteError, match=r"poses.poses_1.x: unknown input of PoseFactoryPoseSequence, allowed: poses"):
+        R.viewer_scene({}, {"poses": {"class_type": "PoseFactoryPoseList", "inputs": {
+            "poses_1": {"class_type": "PoseFactoryPoseSequence", "inputs": {"poses": "rest", "x": 1}}}}})
+
+
 def test_viewer_routes():
     pytest.importorskip("aiohttp")
     from aiohttp import web
@@ -97,11 +121,16 @@ def test_viewer_routes():
         assert r.status == 400 and "height" in (await r.json())["error"]
         r = await c.get("/pose_factory/viewer/limits")
         assert r.status == 200 and (await r.json())["joints"][0]["name"] == "root"
-        r = await c.post("/pose_factory/viewer/scene", json={"poses": ["t_pose"], "cameras": {"type": "orbit", "views": 2}})
+        r = await c.post("/pose_factory/viewer/scene", json={"poses": POSES, "cameras": ORBIT, "width": 640})
         scene = await r.json()
         assert r.status == 200 and len(scene["cameras"]) == 2 and len(scene["keypoints"]) == 3 * mq.N_KEYPOINTS
-        r = await c.post("/pose_factory/viewer/scene", json={"poses": [{"joints": {"l_knee": {"flex": 170}}}]})
+        assert scene["frames"] == 2 and scene["pose"]["preset"] == "t_pose"
+        assert scene["render"] == {"width": 640, "height": 512}
+        bad = {"class_type": "PoseFactoryPoseFromJSON", "inputs": {"joints": '{"l_knee": {"flex": 170}}', "preset": "rest"}}
+        r = await c.post("/pose_factory/viewer/scene", json={"poses": bad})
         assert r.status == 400 and "allowed -5..155 (l_knee flex" in (await r.json())["error"]
+        r = await c.post("/pose_factory/viewer/scene", json={"poses": {"class_type": "LoadImage", "inputs": {}}})
+        assert r.status == 400 and "spec nodes only" in (await r.json())["error"]
         r = await c.post("/pose_factory/viewer/scene", data=b"{")
         assert r.status == 400 and "not valid JSON" in (await r.json())["error"]
         r = await c.post("/pose_factory/viewer/scene", data=b"[" + b"0," * R.VIEWER_MAX_BODY + b"0]")

@@ -68,7 +68,7 @@ def limits() -> dict:
 def scene(body) -> dict:
     """body: {"subject": {height, build}, "poses": [pose entries], "frame": i, "cameras": a spec
     cameras object, "render": {"width", "height"}} (every key optional). Returns the shown
-    frame's normalized pose and its posed joints (positions, rotations as row-major 3x3),
+    frame's normalized pose, its effective angles (preset, hands, overrides, mirror) and its posed joints (positions, rotations as row-major 3x3),
     keypoints (130 x 3) and the cameras (cameras.build_cameras, framed on every pose as the
     worker frames them). SpecError names a wrong field."""
     if not isinstance(body, dict):
@@ -95,8 +95,9 @@ def scene(body) -> dict:
     shown = posed[frame]
     keep = ("index", "name", "location", "rotation", "intrinsics", "focal_length", "sensor_width",
             "orthographic", "ortho_scale", "shift", "roll")
+    angles, _, _ = poses_mod.pose_angles(entries[frame])
     return {"subject": subject, "render": {k: spec["render"][k] for k in ("width", "height")},
-            "frame": frame, "pose": entries[frame],
+            "frame": frame, "frames": len(entries), "pose": entries[frame], "angles": angles,
             "positions": np.round(shown.positions, DIGITS).ravel().tolist(),
             "rotations": np.round(shown.rotations, 7).ravel().tolist(),
             "keypoints": np.round(mq.posed_keypoints(man, shown), DIGITS).ravel().tolist(),
