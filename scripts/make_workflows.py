@@ -208,7 +208,8 @@ class Workflow:
                 entry["title"] = node.title
             nodes.append(entry)
         return {"last_node_id": len(self.nodes), "last_link_id": len(links), "nodes": nodes, "links": links,
-                "groups": self.groups, "config": {}, "extra": {"ds": {"scale": 0.75, "offset": [0, 0]}},
+                "groups": self.groups, "config": {},
+                "extra": {"ds": getattr(self, "extra_ds", None) or {"scale": 0.75, "offset": [0, 0]}},
                 "version": 0.4}
 
 
@@ -335,7 +336,36 @@ def no_model_preview(info):
     return wf
 
 
-WORKFLOWS = (openpose_sdxl, multi_controlnet_sdxl, character_sheet, no_model_preview)
+# Three saved views: front, three-quarter from the subject's left, and its right side (metres, Z up,
+# the subject facing -Y), as the 3D viewer's "add this view" writes them.
+SAVED_VIEWS = [
+    {"location": [0.0, -4.2, 1.1], "look_at": [0.0, 0.0, 0.95], "focal_length": 50.0},
+    {"location": [2.9, -2.9, 1.6], "look_at": [0.0, 0.0, 0.9], "focal_length": 50.0},
+    {"location": [-4.2, 0.0, 1.0], "look_at": [0.0, 0.0, 0.95], "focal_length": 50.0},
+]
+
+
+def posing_in_3d(info):
+    """The 3D viewer (web/js/viewer.js) on the spec nodes: a posed figure on Pose from JSON and three
+    saved views on Camera List, rendered by Request Pose Batch and previewed."""
+    wf = Workflow("posing_in_3d", info)
+    subject = wf.add("PoseFactoryMannequin", (0, 0), height=1.75, build="average")
+    pose = wf.add("PoseFactoryPoseFromJSON", (0, 160), size=[440, 640], preset="waving",
+                  joints=json.dumps({"l_elbow": {"flex": 70}, "neck": {"twist": 20}}))
+    cams = wf.add("PoseFactoryCameraList", (480, 0), size=[440, 560],
+                  cameras=json.dumps(SAVED_VIEWS, separators=(", ", ": ")))
+    batch = wf.add("PoseFactoryRequestPoseBatch", (480, 620), size=[440, 820], subject=subject[0], poses=pose[0],
+                   cameras=cams[0], width=384, height=512, depth=False, normal=False, seg=False, shaded=True,
+                   depth_range="batch", hands=True, face=True, sdxl_sticks=False, backend="local",
+                   project="examples", force=False)
+    loaded = load_pose(wf, batch, (960, 0))
+    wf.add("PreviewImage", (960, 420), size=[420, 380], title="OpenPose (rendered)", images=loaded[0])
+    wf.add("PreviewImage", (960, 840), size=[420, 380], title="Shaded (rendered)", images=loaded[2])
+    wf.extra_ds = {"scale": 0.62, "offset": [20, 20]}
+    return wf
+
+
+WORKFLOWS = (openpose_sdxl, multi_controlnet_sdxl, character_sheet, no_model_preview, posing_in_3d)
 
 
 def build_all(info=None) -> list:
@@ -404,6 +434,7 @@ THUMB_LAYOUT = {  # rows/columns (pass names), which (view, frame) entries, cell
     "pose_batch_multi_controlnet_sdxl": (["depth", "normal", "openpose", "shaded"], [(0, 0), (0, 2)], (128, 192)),
     "character_sheet_4_views": (["shaded", "openpose"], "transpose", (128, 192)),
     "no_model_preview": (["shaded", "openpose", "depth", "normal"], [(0, 0), (1, 1), (3, 2)], (128, 128)),
+    "posing_in_3d": (["shaded", "openpose"], "transpose", (128, 170)),
 }
 
 
@@ -458,6 +489,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(ROOT / "example_workflows"))
     ap.add_argument("--object-info", default=str(OBJECT_INFO))
     ap.add_argument("--thumbnails", action="store_true", help="render each pose batch (Blender) into <name>.jpg")
+    ap.add_argument("--only", action="append", help="with --thumbnails: render only this workflow's (repeatable)")
     args = ap.parse_args(argv)
     info = load_object_info(args.object_info)
     for p in write_all(Path(args.out), info):
@@ -466,6 +498,8 @@ def main(argv=None) -> int:
         sys.path.insert(0, str(ROOT))
         with tempfile.TemporaryDirectory(prefix="pose_factory_thumbs_") as tmp:
             for wf in build_all(info):
+                if args.only and wf.name not in args.only:
+                    continue
                 print(f"wrote {make_thumbnail(wf, Path(args.out) / f'{wf.name}.jpg', Path(tmp))}", flush=True)
     return 0
 

@@ -18,7 +18,7 @@ API = EXAMPLES / "api"
 OBJECT_INFO = Path(os.environ.get("POSE_FACTORY_OBJECT_INFO") or ROOT / "tests" / "fixtures" / "object_info.json")
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 EXPECTED = ["character_sheet_4_views", "no_model_preview", "pose_batch_multi_controlnet_sdxl",
-            "pose_batch_openpose_sdxl"]
+            "pose_batch_openpose_sdxl", "posing_in_3d"]
 # Model dropdowns: their lists are empty on a ComfyUI without models (as where the fixture came from).
 MODEL_INPUTS = {("CheckpointLoaderSimple", "ckpt_name"), ("ControlNetLoader", "control_net_name")}
 MODEL_SUFFIXES = (".safetensors",)
