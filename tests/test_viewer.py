@@ -183,39 +183,71 @@ def _xyz(v):
     return {"x": v[0], "y": v[1], "z": v[2]}
 
 
+LOAD3D_CASES = [  # three.js cameras (Y up): a zoomed landscape one, a rolled portrait one, an off-centre orthographic one
+    dict(type="perspective", fov=40, zoom=1.3, width=640, height=480, position=[1.5, 1.6, 2.5], target=[0, 1.0, 0]),
+    dict(type="perspective", fov=28, zoom=1.0, width=384, height=512, position=[-2.0, 0.8, -3.0], target=[0.1, 0.9, 0],
+         roll=15, quaternion=True),
+    dict(type="orthographic", zoom=1.5, width=512, height=768, position=[0, 1.2, 6], target=[0, 1.0, 0],
+         frustum={"left": -0.9, "right": 1.1, "top": 1.6, "bottom": -1.4}),
+]
+
+
+def _converted(c, three) -> dict:
+    """The case as core's camera_info (the quaternion three.js computed, where the case has one),
+    through the Camera From Load 3D node: our listed camera."""
+    info = {"position": _xyz(c["position"]), "target": _xyz(c["target"]), "zoom": c["zoom"], "cameraType": c["type"]}
+    if c["type"] == "perspective":
+        info.update(fov=c["fov"], aspect=c["width"] / c["height"])
+    else:
+        info["frustum"] = c["frustum"]
+    if c.get("quaternion"):
+        info["quaternion"] = three["quaternion"]
+    (cam,) = S.PoseFactoryCameraFromLoad3D().make(info, c["width"], c["height"])[0]["cameras"]
+    return cam
+
+
+def _three_px(points_z_up, tmp_path):
+    """three.js's pixels (and quaternions) of each LOAD3D_CASES camera for these points (our Z-up world)."""
+    y_up = np.asarray(points_z_up) @ Y_UP_TO_Z_UP  # our (x, y, z) -> three.js (x, z, -y)
+    return _three([dict(c, points=y_up.tolist()) for c in LOAD3D_CASES], tmp_path)
+
+
 def test_load3d_camera_projects_as_three_js(tmp_path):
     body = mq.build()
     points = mq.posed_keypoints(body, poses_mod.pose_body(body, "waving"))[:60]  # body and hands, metres, Z up
-    y_up = points @ Y_UP_TO_Z_UP  # our (x, y, z) -> three.js (x, z, -y)
-    assert np.allclose(y_up @ Y_UP_TO_Z_UP.T, points)
-    cases = [
-        dict(type="perspective", fov=40, zoom=1.3, width=640, height=480, position=[1.5, 1.6, 2.5], target=[0, 1.0, 0]),
-        dict(type="perspective", fov=28, zoom=1.0, width=384, height=512, position=[-2.0, 0.8, -3.0], target=[0.1, 0.9, 0],
-             roll=15, quaternion=True),
-        dict(type="orthographic", zoom=1.5, width=512, height=768, position=[0, 1.2, 6], target=[0, 1.0, 0],
-             frustum={"left": -0.9, "right": 1.1, "top": 1.6, "bottom": -1.4}),
-    ]
-    for c in cases:
-        c["points"] = y_up.tolist()
-    got = _three(cases, tmp_path)
-    for c, three in zip(cases, got):
-        info = {"position": _xyz(c["position"]), "target": _xyz(c["target"]), "zoom": c["zoom"], "cameraType": c["type"]}
-        if c["type"] == "perspective":
-            info.update(fov=c["fov"], aspect=c["width"] / c["height"])
-        else:
-            info["frustum"] = c["frustum"]
-        if c.get("quaternion"):
-            info["quaternion"] = three["quaternion"]
-        (cam,) = S.PoseFactoryCameraFromLoad3D().make(info, c["width"], c["height"])[0]["cameras"]
-        (ours,) = cameras_mod.explicit([cam], c["width"], c["height"])
+    assert np.allclose((points @ Y_UP_TO_Z_UP) @ Y_UP_TO_Z_UP.T, points)
+    got = _three_px(points, tmp_path)
+    for c, three in zip(LOAD3D_CASES, got):
+        (ours,) = cameras_mod.explicit([_converted(c, three)], c["width"], c["height"])
         xy, depth = cameras_mod.project(ours, points)
         assert (depth > 0).all()
         err = np.abs(xy - np.array(three["px"])).max()
         assert err < 0.5, (c["type"], err)
     # the rolled camera really carries a roll, recovered from the quaternion
-    rolled = camera_from_load3d(dict(info, quaternion=got[1]["quaternion"], cameraType="perspective", fov=28,
-                                     position=_xyz(cases[1]["position"]), target=_xyz(cases[1]["target"])), 384, 512)
-    assert math.isclose(rolled["roll"], 15, abs_tol=1e-6)
+    assert math.isclose(_converted(LOAD3D_CASES[1], got[1])["roll"], 15, abs_tol=1e-6)
+
+
+@pytest.mark.blender
+def test_load3d_camera_renders_in_blender_as_three_js_draws(blender, tmp_path):
+    """End to end: a camera framed in three.js, converted by Camera From Load 3D and rendered by
+    Blender, puts small emissive markers at the joints of Blender's own posed armature on the pixels
+    three.js projects them to (intensity centroids within 0.5 px)."""
+    quats = _three_px(np.zeros((0, 3)), tmp_path)
+    configs = [dict(_converted(c, q), size=[c["width"], c["height"]]) for c, q in zip(LOAD3D_CASES, quats)]
+    (tmp_path / "configs.json").write_text(json.dumps(configs))
+    out = tmp_path / "markers.json"
+    blender("markers.py", out, tmp_path / "m.png", tmp_path / "configs.json")
+    rows = json.loads(out.read_text())
+    world = [r["world"] for r in rows if r["config"] == configs[0]]
+    three = _three_px(world, tmp_path)
+    errors = []
+    for k, (c, cfg) in enumerate(zip(LOAD3D_CASES, configs)):
+        found = [r["found"] for r in rows if r["config"] == cfg]
+        inside = [i for i, (x, y) in enumerate(three[k]["px"])  # a marker cut by the frame edge is off
+                  if 5 <= x <= c["width"] - 6 and 5 <= y <= c["height"] - 6]
+        assert len(inside) >= 15 and all(found[i] is not None for i in inside), (cfg, inside)
+        errors.append(max(math.dist(found[i], three[k]["px"][i]) for i in inside))
+    assert max(errors) <= 0.5, f"worst marker error {max(errors):.3f} px per camera {errors}"
 
 
 def test_load3d_camera_by_hand():
