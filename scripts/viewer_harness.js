@@ -53,10 +53,13 @@ async function loadWorkflow(page, file) {
   const wf = JSON.parse(fs.readFileSync(file, 'utf8'));
   await page.evaluate(async (w) => { await window.app.loadGraphData(w); }, wf);
   await page.evaluate(async () => { await window.app.extensionManager.command.execute('Comfy.Canvas.FitView'); });
-  // every viewer has its scene (or an error to report)
+  // every viewer has its scene (or an error to report) and has drawn it at its current size (the
+  // fit above resizes the nodes: a click computed before the redraw would miss)
+  await page.waitForTimeout(500);
   await page.waitForFunction(() => {
     const vs = [...window.__poseFactoryViewer.viewers].filter((v) => v.node.graph);
-    return vs.length > 0 && vs.every((v) => v.data || v.error);
+    return vs.length > 0 && vs.every((v) => (v.data || v.error) && v.canvas.width === v.canvas.clientWidth
+      && v.canvas.height === v.canvas.clientHeight);
   });
 }
 

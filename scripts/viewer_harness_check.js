@@ -3,7 +3,8 @@
 //   1. example_workflows/posing_in_3d.json loads; every viewer shows its scene; 0 console errors;
 //      screenshot preset.png (the figure in the preset pose, the saved views' frusta)
 //   2. a click on the left elbow selects it; its flex slider moved by +45 degrees changes the
-//      Pose from JSON node's joints JSON; a slider past the limit stops at the limit
+//      Pose from JSON node's joints JSON; a value past the limit stops at the limit; undo; a drag
+//      along the gizmo's flex ring turns the elbow by the dragged 30 degrees (one undo step)
 //   3. the free view is turned by a mouse drag; "add this view" appends it to the Camera List;
 //      screenshot posed.png
 //   4. the prompt is queued; the rendered batch's keypoints of the added view match the browser's
@@ -74,6 +75,24 @@ async function main() {
   await page.evaluate(`${viewerOf('PoseFactoryPoseFromJSON')}.step(${viewerOf('PoseFactoryPoseFromJSON')}.undo, ${viewerOf('PoseFactoryPoseFromJSON')}.redo)`);
   await page.waitForFunction(`${viewerOf('PoseFactoryPoseFromJSON')}.data.angles.l_elbow.flex === ${before + 45}`);
   check('undo_back_to_45', true);
+  // the gizmo: drag along the flex ring by 30 degrees (the ring's own points, projected), then undo it
+  const arc = await page.evaluate(`(() => { const v = ${viewerOf('PoseFactoryPoseFromJSON')};
+    const ring = v.jointDots.children.find((o) => o.userData.gizmo && o.userData.gizmo.dof === "flex");
+    const pos = ring.geometry.attributes.position; const r = v.canvas.getBoundingClientRect();
+    const out = [];
+    for (let t = 0; t <= 4; t++) { const p = new window.__poseFactoryViewer.THREE.Vector3().fromBufferAttribute(pos, 2 * t).project(v.camera);
+      out.push([r.left + (p.x + 1) / 2 * r.width, r.top + (1 - p.y) / 2 * r.height]); }
+    return out; })()`);
+  await page.mouse.move(...arc[0]);
+  await page.mouse.down();
+  for (const pt of arc.slice(1)) await page.mouse.move(...pt, { steps: 3 });
+  await page.mouse.up();
+  await page.waitForTimeout(500);
+  const dragged = await page.evaluate(`(() => { const v = ${viewerOf('PoseFactoryPoseFromJSON')}; return { flex: v.data.angles.l_elbow.flex, undo: v.undo.length }; })()`);
+  check('gizmo_drag_turns_the_elbow_by_30', Math.abs(Math.abs(dragged.flex - (before + 45)) - 30) < 3, dragged);
+  await page.evaluate(`${viewerOf('PoseFactoryPoseFromJSON')}.step(${viewerOf('PoseFactoryPoseFromJSON')}.undo, ${viewerOf('PoseFactoryPoseFromJSON')}.redo)`);
+  await page.waitForFunction(`${viewerOf('PoseFactoryPoseFromJSON')}.data.angles.l_elbow.flex === ${before + 45}`);
+  check('one_undo_step_per_drag', true);
 
   // 3. turn the free view with the mouse, then "add this view"
   const box = await page.evaluate(`(() => { const r = ${viewerOf('PoseFactoryPoseFromJSON')}.canvas.getBoundingClientRect(); return [r.left, r.top, r.width, r.height]; })()`);

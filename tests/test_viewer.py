@@ -289,3 +289,27 @@ def test_camera_list_appends_and_checks():
         '[{"location": [3, 0, 1], "look_at": [0, 0, 1], "focal_length": 1}]')
     with pytest.raises(SpecError, match="append_to: got an orbit"):
         S.PoseFactoryCameraList().make(S.DEFAULT_CAMERA_LIST, {"type": "orbit", "views": 2})
+
+
+@pytest.mark.parametrize("joint, dof, child", [("l_elbow", "flex", "l_wrist"), ("l_shoulder", "twist", "l_wrist"),
+                                               ("r_shoulder", "abduct", "r_elbow"), ("spine", "side", "neck")])
+def test_gizmo_axis_turns_the_limb_as_the_rig_does(joint, dof, child):
+    """Turning a DOF by 10 degrees moves the limb below as a rotation about the served axis through
+    the joint: the axis the gizmo's ring is drawn around and dragged about."""
+    pose = {"preset": "waving", "joints": {"l_shoulder": {"flex": 30, "abduct": 40}, "spine": {"flex": 10}}}
+    a = viewer.scene({"poses": [pose]})
+    value = a["angles"][joint][dof]
+    turned = dict(pose, joints={**pose["joints"], joint: {**pose["joints"].get(joint, {}), dof: value + 10}})
+    b = viewer.scene({"poses": [turned]})
+    pos_a, pos_b = np.reshape(a["positions"], (-1, 3)), np.reshape(b["positions"], (-1, 3))
+    j, c = rig.JOINT_INDEX[joint], rig.JOINT_INDEX[child]
+    axis = a["dof_axes"][joint][[d.name for d in rig.JOINTS[joint].dofs].index(dof)]
+    want = rig.rotation(axis, 10) @ (pos_a[c] - pos_a[j]) + pos_a[j]
+    assert np.allclose(pos_b[c] - pos_b[j], want - pos_a[j], atol=1e-4)
+    assert not np.allclose(pos_b[c], pos_a[c], atol=1e-3)  # it did move
+
+
+def test_limits_carry_the_mirror_sign():
+    by_name = {j["name"]: {d["name"]: d["mirror_sign"] for d in j["dofs"]} for j in viewer.limits()["joints"]}
+    assert by_name["root"]["yaw"] == -1 and by_name["spine"]["flex"] == 1 and by_name["l_shoulder"]["twist"] == 1
+    assert poses_mod.mirror_angles({"spine": {"side": 10, "flex": 5}}) == {"spine": {"side": -10, "flex": 5}}

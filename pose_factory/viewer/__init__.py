@@ -60,15 +60,35 @@ def limits() -> dict:
         j = rig.JOINTS[name]
         joints.append({"name": name, "parent": j.parent, "mirror": rig.mirror_name(name),
                        "dofs": [{"name": d.name, "axis": [float(c) for c in rig.dof_axis(name, d)],
-                                 "lo": d.lo, "hi": d.hi, "meaning": d.meaning} for d in j.dofs]})
+                                 "lo": d.lo, "hi": d.hi, "meaning": d.meaning,
+                                 "mirror_sign": poses_mod.mirror_sign(name, d.name)} for d in j.dofs]})
     return {"joints": joints, "presets": list(poses_mod.PRESETS), "hand_shapes": list(poses_mod.HAND_SHAPES),
             "keypoint_names": mq.keypoint_names(), "body_keypoints": list(mq.BODY_KEYPOINTS)}
+
+
+def dof_axes(posed: rig.Posed, angles: dict) -> dict:
+    """{joint: [world axis of each DOF]} of a posed body: a DOF turns about its axis carried by the
+    parent's rotation and the joint's earlier DOFs (rig.local_rotation's order), the ring the
+    viewer's gizmo draws."""
+    out = {}
+    for name in poses_mod.POSABLE_JOINTS:
+        i = rig.JOINT_INDEX[name]
+        p = rig.PARENT_INDEX[i]
+        r = posed.rotations[p] if p >= 0 else np.eye(3)
+        axes = []
+        for dof in rig.JOINTS[name].dofs:
+            axis = rig.dof_axis(name, dof)
+            axes.append(np.round(r @ axis, 6).tolist())
+            r = r @ rig.rotation(axis, angles[name].get(dof.name, 0.0))
+        out[name] = axes
+    return out
 
 
 def scene(body) -> dict:
     """body: {"subject": {height, build}, "poses": [pose entries], "frame": i, "cameras": a spec
     cameras object, "render": {"width", "height"}} (every key optional). Returns the shown
-    frame's normalized pose, its effective angles (preset, hands, overrides, mirror) and its posed joints (positions, rotations as row-major 3x3),
+    frame's normalized pose, its effective angles (preset, hands, overrides, mirror), each DOF's
+    world axis (dof_axes) and its posed joints (positions, rotations as row-major 3x3),
     keypoints (130 x 3) and the cameras (cameras.build_cameras, framed on every pose as the
     worker frames them). SpecError names a wrong field."""
     if not isinstance(body, dict):
@@ -98,6 +118,7 @@ def scene(body) -> dict:
     angles, _, _ = poses_mod.pose_angles(entries[frame])
     return {"subject": subject, "render": {k: spec["render"][k] for k in ("width", "height")},
             "frame": frame, "frames": len(entries), "pose": entries[frame], "angles": angles,
+            "dof_axes": dof_axes(shown, angles),
             "positions": np.round(shown.positions, DIGITS).ravel().tolist(),
             "rotations": np.round(shown.rotations, 7).ravel().tolist(),
             "keypoints": np.round(mq.posed_keypoints(man, shown), DIGITS).ravel().tolist(),

@@ -255,8 +255,13 @@ class Viewer {
     this.dofs = el("div", "display:grid;grid-template-columns:auto 1fr 44px;gap:1px 4px;align-items:center");
     this.posing.append(pbar, this.dofs);
     this.root.append(stage, bar, this.posing);
-    this.canvas.addEventListener("pointerdown", (e) => { this.down = [e.clientX, e.clientY]; });
+    // added before OrbitControls' own: a press on a gizmo ring turns the joint instead of the view
+    this.canvas.addEventListener("pointerdown", (e) => {
+      this.down = this.gizmoDown(e) ? null : [e.clientX, e.clientY];
+    });
+    this.canvas.addEventListener("pointermove", (e) => { if (this.drag) this.gizmoMove(e); });
     this.canvas.addEventListener("pointerup", (e) => {
+      if (this.drag) { this.gizmoUp(); return; }
       if (this.down && Math.hypot(e.clientX - this.down[0], e.clientY - this.down[1]) < 4) this.pick(e);
     });
     this.canvas.addEventListener("keydown", (e) => {
@@ -346,6 +351,77 @@ class Viewer {
       dot.userData.joint = name;
       this.jointDots.add(dot);
     });
+    this.drawGizmo();
+  }
+
+  // The gizmo: one ring per DOF of the selected joint, around the DOF's world axis (the scene's
+  // dof_axes, from the core's rig); dragging a ring turns that DOF only, within its limits.
+  drawGizmo() {
+    const j = this.meshData.joint_names.indexOf(this.selected);
+    const axes = this.data?.dof_axes?.[this.selected];
+    const table = this.limitsTable?.joints.find((x) => x.name === this.selected);
+    if (j < 0 || !axes || !table) return;
+    const p = this.data.positions;
+    const centre = new THREE.Vector3(p[3 * j], p[3 * j + 1], p[3 * j + 2]);
+    table.dofs.forEach((d, k) => {
+      const axis = new THREE.Vector3(...axes[k]).normalize();
+      const u = new THREE.Vector3(1, 0, 0).cross(axis);
+      if (u.lengthSq() < 1e-6) u.set(0, 1, 0).cross(axis);
+      u.normalize();
+      const v = axis.clone().cross(u);
+      const r = 0.1 + 0.025 * k, pts = [];
+      for (let i = 0; i < 48; i++) {
+        for (const t of [i, i + 1]) {
+          const a = (t / 48) * 2 * Math.PI;
+          pts.push(centre.clone().addScaledVector(u, r * Math.cos(a)).addScaledVector(v, r * Math.sin(a)));
+        }
+      }
+      const ring = new THREE.LineSegments(new THREE.BufferGeometry().setFromPoints(pts),
+        new THREE.LineBasicMaterial({ color: [0xff5252, 0x69f0ae, 0x448aff][k], depthTest: false }));
+      ring.renderOrder = 3;
+      ring.userData.gizmo = { joint: this.selected, dof: d.name, axis, centre };
+      this.jointDots.add(ring);
+    });
+  }
+
+  // Where the pointer's ray meets the plane of a ring, relative to its centre (null: edge-on).
+  ringPoint(e, g) {
+    const rect = this.canvas.getBoundingClientRect();
+    const ray = new THREE.Raycaster();
+    ray.setFromCamera(new THREE.Vector2(((e.clientX - rect.left) / rect.width) * 2 - 1,
+      -((e.clientY - rect.top) / rect.height) * 2 + 1), this.camera);
+    const o = ray.ray.origin, d = ray.ray.direction, den = g.axis.dot(d);
+    if (Math.abs(den) < 1e-3) return null;
+    const t = g.axis.dot(g.centre.clone().sub(o)) / den;
+    return o.clone().addScaledVector(d, t).sub(g.centre);
+  }
+
+  gizmoDown(e) {
+    const hit = this.hits(e).find((h) => h.object.userData.gizmo);
+    if (!hit) return false;
+    const g = hit.object.userData.gizmo;
+    const from = this.ringPoint(e, g);
+    if (!from) return false;
+    this.controls.enabled = false; // this drag turns the joint, not the view
+    this.canvas.setPointerCapture?.(e.pointerId);
+    this.drag = { g, from, start: this.data.angles[g.joint][g.dof], value: null, snap: this.snapshot() };
+    return true;
+  }
+
+  gizmoMove(e) {
+    const drag = this.drag;
+    const to = drag && this.ringPoint(e, drag.g);
+    if (!to) return;
+    const turn = Math.atan2(drag.g.axis.dot(drag.from.clone().cross(to)), drag.from.dot(to)) * 180 / Math.PI;
+    const value = this.setDof(drag.g.joint, drag.g.dof, drag.start + turn, false);
+    if (value != null) drag.value = value;
+  }
+
+  gizmoUp() {
+    const drag = this.drag;
+    this.drag = null;
+    this.controls.enabled = true;
+    if (drag?.value != null && drag.value !== drag.start) { this.undo.push(drag.snap); this.redo.length = 0; }
   }
 
   setCameras(scene) {
@@ -488,13 +564,17 @@ class Viewer {
     this.drawPreview();
   }
 
-  pick(e) {
+  hits(e) {
     const rect = this.canvas.getBoundingClientRect();
     const ndc = new THREE.Vector2(((e.clientX - rect.left) / rect.width) * 2 - 1, -((e.clientY - rect.top) / rect.height) * 2 + 1);
     const ray = new THREE.Raycaster();
-    ray.params.Line.threshold = 0.03;
+    ray.params.Line.threshold = 0.02;
     ray.setFromCamera(ndc, this.camera);
-    const hit = ray.intersectObjects([...(this.jointDots?.children ?? []), ...this.rigs.children], false)[0];
+    return ray.intersectObjects([...(this.jointDots?.children ?? []), ...this.rigs.children], false);
+  }
+
+  pick(e) {
+    const hit = this.hits(e).find((h) => !h.object.userData.gizmo);
     if (!hit) return;
     if (hit.object.userData.joint) this.select(hit.object.userData.joint);
     else if (hit.object.userData.view != null) this.lookThrough(hit.object.userData.view);
@@ -556,15 +636,16 @@ class Viewer {
   }
 
   // Sets one DOF (degrees), clamped to the joint's limits, as the core's limits table says.
-  setDof(joint, dof, value) {
+  setDof(joint, dof, value, remember = true) {
     const table = this.limitsTable?.joints.find((j) => j.name === joint);
     const d = table?.dofs.find((x) => x.name === dof);
     if (!d) return null;
     const v = Math.round(Math.min(d.hi, Math.max(d.lo, Number(value))) * 10) / 10;
     const pose = this.stored();
-    const target = pose.mirror ? table.mirror : joint; // a mirrored pose stores the other side's angle
-    pose.joints[target] = { ...(pose.joints[target] ?? {}), [dof]: v };
-    this.store(pose);
+    // a mirrored pose stores the other side's angle (and a centre joint's twist/side/yaw/roll negated)
+    const target = pose.mirror ? table.mirror : joint;
+    pose.joints[target] = { ...(pose.joints[target] ?? {}), [dof]: pose.mirror ? v * d.mirror_sign : v };
+    this.store(pose, remember);
     return v;
   }
 
