@@ -9,7 +9,8 @@
 //      screenshot posed.png
 //   4. the prompt is queued; the rendered batch's keypoints of the added view match the browser's
 //      OpenPose preview of that view within 2 px (points the render marks visible)
-//   5. collapsed: nothing drawn; the Vue node renderer ("Nodes 2.0"): the viewers draw, screenshot vue.png
+//   5. collapsed: nothing drawn; the Vue node renderer ("Nodes 2.0"): the viewers draw, a click picks
+//      the left elbow, screenshot vue.png
 // Prints one JSON report (also --out DIR/report.json); exit 1 when a check fails.
 //
 //   node scripts/viewer_harness_check.js --url http://127.0.0.1:8205 --storage DIR [--out DIR]
@@ -54,9 +55,11 @@ async function main() {
     const dot = v.jointDots.children.find((d) => d.userData.joint === "l_elbow");
     const p = dot.position.clone().project(v.camera); const r = v.canvas.getBoundingClientRect();
     return [r.left + (p.x + 1) / 2 * r.width, r.top + (1 - p.y) / 2 * r.height]; })()`);
+  const under = await page.evaluate(([x, y]) => { const e = document.elementFromPoint(x, y);
+    return e ? `${e.tagName}.${e.className}` : null; }, at);
   await page.mouse.click(at[0], at[1]);
   const selected = await page.evaluate(`${viewerOf('PoseFactoryPoseFromJSON')}.selected`);
-  check('left_elbow_selected_by_click', selected === 'l_elbow', selected);
+  check('left_elbow_selected_by_click', selected === 'l_elbow', { selected, at, under });
   const nodeId = await page.evaluate(`${viewerOf('PoseFactoryPoseFromJSON')}.node.id`);
   const slider = page.locator(`.pose-factory-viewer[data-node-id="${nodeId}"] input[type=range][data-dof="flex"]`);
   const before = Number(await slider.inputValue());
@@ -173,6 +176,15 @@ async function main() {
   });
   check('vue_nodes_viewers_draw', vue.vueNodes === true && vue.viewers.length >= 4
     && vue.viewers.every((v) => !v.error && v.draws > 0 && v.size[0] > 50), vue);
+  // picking works inside a Vue node too (the node must not take the press for a drag)
+  const vat = await page.evaluate(`(() => { const v = ${viewerOf('PoseFactoryPoseFromJSON')};
+    const dot = v.jointDots.children.find((d) => d.userData.joint === "l_elbow");
+    const p = dot.position.clone().project(v.camera); const r = v.canvas.getBoundingClientRect();
+    return [r.left + (p.x + 1) / 2 * r.width, r.top + (1 - p.y) / 2 * r.height]; })()`);
+  await page.mouse.click(vat[0], vat[1]);
+  await page.waitForTimeout(300);
+  const vsel = await page.evaluate(`${viewerOf('PoseFactoryPoseFromJSON')}.selected`);
+  check('vue_nodes_left_elbow_selected_by_click', vsel === 'l_elbow', vsel);
   await page.screenshot({ path: path.join(OUT, 'vue.png') });
   check('no_console_errors_vue', errors.length === 0, errors.slice(0, 10));
   await close();

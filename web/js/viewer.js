@@ -574,7 +574,9 @@ class Viewer {
   }
 
   pick(e) {
-    const hit = this.hits(e).find((h) => !h.object.userData.gizmo);
+    const hits = this.hits(e);
+    // a joint dot wins over a frustum line the ray also passes near (dots are the small target)
+    const hit = hits.find((h) => h.object.userData.joint) ?? hits.find((h) => h.object.userData.view != null);
     if (!hit) return;
     if (hit.object.userData.joint) this.select(hit.object.userData.joint);
     else if (hit.object.userData.view != null) this.lookThrough(hit.object.userData.view);
