@@ -63,4 +63,19 @@ async function loadWorkflow(page, file) {
   });
 }
 
-module.exports = { open, loadWorkflow, ROOT };
+// Puts a node at scale 1 near the top left of the canvas (readable screenshots, larger targets)
+// and waits until every viewer has redrawn at its new size.
+async function focusNode(page, type) {
+  await page.evaluate((t) => {
+    const node = window.app.graph._nodes.find((n) => n.comfyClass === t);
+    const ds = window.app.canvas.ds;
+    ds.scale = 1;
+    ds.offset = [-node.pos[0] + 80, -node.pos[1] + 60];
+    window.app.canvas.setDirty(true, true);
+  }, type);
+  await page.waitForTimeout(500);
+  await page.waitForFunction(() => [...window.__poseFactoryViewer.viewers].filter((v) => v.node.graph && v.visible)
+    .every((v) => v.canvas.width === v.canvas.clientWidth && v.canvas.height === v.canvas.clientHeight));
+}
+
+module.exports = { open, loadWorkflow, focusNode, ROOT };

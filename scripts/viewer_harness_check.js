@@ -18,7 +18,7 @@
 'use strict';
 const fs = require('fs');
 const path = require('path');
-const { open, loadWorkflow, ROOT } = require('./viewer_harness.js');
+const { open, loadWorkflow, focusNode, ROOT } = require('./viewer_harness.js');
 
 const args = process.argv.slice(2);
 const arg = (name, dflt) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : dflt; };
@@ -47,8 +47,8 @@ async function main() {
   check('viewers_loaded', first.all.every(([, e, d]) => !e && d > 0), first.all);
   check('preset_pose_shown', first.preset === 'waving' && first.views === 3, first);
   await page.screenshot({ path: path.join(OUT, 'preset.png') });
-  const poseViewer = page.locator('.pose-factory-viewer').nth(1);
-  await poseViewer.screenshot({ path: path.join(OUT, 'preset_viewer.png') });
+  await focusNode(page, 'PoseFactoryPoseFromJSON'); // the rest happens at scale 1
+  await page.screenshot({ path: path.join(OUT, 'preset_viewer.png') });
 
   // 2. select the left elbow by clicking it in the 3D view
   const at = await page.evaluate(`(() => { const v = ${viewerOf('PoseFactoryPoseFromJSON')};
@@ -90,7 +90,11 @@ async function main() {
   await page.mouse.down();
   for (const pt of arc.slice(1)) await page.mouse.move(...pt, { steps: 3 });
   await page.mouse.up();
-  await page.waitForTimeout(500);
+  // the scene shown is the stored pose's (the last of the drag's requests has come back)
+  await page.waitForFunction(`(() => { const v = ${viewerOf('PoseFactoryPoseFromJSON')};
+    const stored = JSON.parse(v.node.widgets.find((w) => w.name === "joints").value);
+    return v.data.angles.l_elbow.flex === stored.l_elbow.flex; })()`);
+  await page.waitForTimeout(300);
   const dragged = await page.evaluate(`(() => { const v = ${viewerOf('PoseFactoryPoseFromJSON')}; return { flex: v.data.angles.l_elbow.flex, undo: v.undo.length }; })()`);
   check('gizmo_drag_turns_the_elbow_by_30', Math.abs(Math.abs(dragged.flex - (before + 45)) - 30) < 3, dragged);
   await page.evaluate(`${viewerOf('PoseFactoryPoseFromJSON')}.step(${viewerOf('PoseFactoryPoseFromJSON')}.undo, ${viewerOf('PoseFactoryPoseFromJSON')}.redo)`);
@@ -114,7 +118,8 @@ async function main() {
   const through = await page.evaluate(`(() => { const v = ${viewerOf('PoseFactoryPoseFromJSON')}; v.lookThrough(${added});
     v.showPreview = true; v.draw(); return v.previewKeypoints(); })()`);
   await page.screenshot({ path: path.join(OUT, 'posed.png') });
-  await poseViewer.screenshot({ path: path.join(OUT, 'posed_viewer.png') });
+  await focusNode(page, 'PoseFactoryPoseFromJSON');
+  await page.screenshot({ path: path.join(OUT, 'posed_viewer.png') });
 
   // 4. queue and compare with the rendered keypoints
   const promptId = await page.evaluate(async () => {
@@ -177,14 +182,17 @@ async function main() {
   check('vue_nodes_viewers_draw', vue.vueNodes === true && vue.viewers.length >= 4
     && vue.viewers.every((v) => !v.error && v.draws > 0 && v.size[0] > 50), vue);
   // picking works inside a Vue node too (the node must not take the press for a drag)
+  await focusNode(page, 'PoseFactoryPoseFromJSON');
   const vat = await page.evaluate(`(() => { const v = ${viewerOf('PoseFactoryPoseFromJSON')};
     const dot = v.jointDots.children.find((d) => d.userData.joint === "l_elbow");
     const p = dot.position.clone().project(v.camera); const r = v.canvas.getBoundingClientRect();
     return [r.left + (p.x + 1) / 2 * r.width, r.top + (1 - p.y) / 2 * r.height]; })()`);
+  const vunder = await page.evaluate(([x, y]) => { const e = document.elementFromPoint(x, y);
+    return e ? `${e.tagName}.${e.className}` : null; }, vat);
   await page.mouse.click(vat[0], vat[1]);
   await page.waitForTimeout(300);
   const vsel = await page.evaluate(`${viewerOf('PoseFactoryPoseFromJSON')}.selected`);
-  check('vue_nodes_left_elbow_selected_by_click', vsel === 'l_elbow', vsel);
+  check('vue_nodes_left_elbow_selected_by_click', vsel === 'l_elbow', { selected: vsel, at: vat, under: vunder });
   await page.screenshot({ path: path.join(OUT, 'vue.png') });
   check('no_console_errors_vue', errors.length === 0, errors.slice(0, 10));
   await close();
