@@ -4,7 +4,8 @@
 //      screenshot preset.png (the figure in the preset pose, the saved views' frusta)
 //   2. a click on the left elbow selects it; its flex slider moved by +45 degrees changes the
 //      Pose from JSON node's joints JSON; a value past the limit stops at the limit; undo; a drag
-//      along the gizmo's flex ring turns the elbow by the dragged 30 degrees (one undo step)
+//      along the gizmo's flex ring turns the elbow by the dragged 30 degrees (one undo step);
+//      mirror and start from a preset, both undone
 //   3. the free view is turned by a mouse drag; "add this view" appends it to the Camera List;
 //      screenshot posed.png
 //   4. the prompt is queued; the rendered batch's keypoints of the added view match the browser's
@@ -100,6 +101,21 @@ async function main() {
   await page.evaluate(`${viewerOf('PoseFactoryPoseFromJSON')}.step(${viewerOf('PoseFactoryPoseFromJSON')}.undo, ${viewerOf('PoseFactoryPoseFromJSON')}.redo)`);
   await page.waitForFunction(`${viewerOf('PoseFactoryPoseFromJSON')}.data.angles.l_elbow.flex === ${before + 45}`);
   check('one_undo_step_per_drag', true);
+  // mirror (left <-> right), then start from another preset; each undone
+  const V = viewerOf('PoseFactoryPoseFromJSON');
+  await page.locator(`.pose-factory-viewer[data-node-id="${nodeId}"] button`, { hasText: 'mirror' }).click();
+  await page.waitForFunction(`${V}.data.pose.mirror === true`);
+  const mirrored = await page.evaluate(`(() => { const v = ${V}; return { joints: v.node.widgets.find((w) => w.name === "joints").value,
+    r_elbow: v.data.angles.r_elbow.flex, l_elbow: v.data.angles.l_elbow.flex }; })()`);
+  check('mirror_swaps_left_and_right', mirrored.r_elbow === before + 45 && JSON.parse(mirrored.joints).mirror === true, mirrored);
+  await page.locator(`.pose-factory-viewer[data-node-id="${nodeId}"] select`).selectOption('t_pose');
+  await page.waitForFunction(`${V}.data.pose.preset === "t_pose"`);
+  const fresh = await page.evaluate(`(() => { const v = ${V}; return [v.node.widgets.find((w) => w.name === "preset").value,
+    v.node.widgets.find((w) => w.name === "joints").value]; })()`);
+  check('start_from_preset', fresh[0] === 't_pose' && fresh[1] === '{}', fresh);
+  for (let i = 0; i < 2; i++) await page.evaluate(`${V}.step(${V}.undo, ${V}.redo)`);
+  await page.waitForFunction(`${V}.data.pose.preset === "waving" && !${V}.data.pose.mirror && ${V}.data.angles.l_elbow.flex === ${before + 45}`);
+  check('undo_back_to_the_posed_waving', true);
 
   // 3. turn the free view with the mouse, then "add this view"
   const box = await page.evaluate(`(() => { const r = ${viewerOf('PoseFactoryPoseFromJSON')}.canvas.getBoundingClientRect(); return [r.left, r.top, r.width, r.height]; })()`);

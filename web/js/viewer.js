@@ -614,7 +614,8 @@ class Viewer {
     to.push(this.snapshot());
     this.widget("joints").value = s.joints;
     this.widget("preset").value = s.preset;
-    this.refresh();
+    this.node.setDirtyCanvas?.(true, true);
+    refreshAll(); // every viewer showing this pose
   }
 
   startFrom(preset) {
