@@ -37,9 +37,12 @@ function check(name, ok, detail) {
 
 const viewerOf = (type) => `[...window.__poseFactoryViewer.viewers].find((v) => v.node.graph && v.node.comfyClass === ${JSON.stringify(type)})`;
 
+let closeBrowser = null; // the open browser's close (its profile folder is removed with it)
+
 async function main() {
   fs.mkdirSync(OUT, { recursive: true });
   let { page, errors, close } = await open(URL_);
+  closeBrowser = close;
   await loadWorkflow(page, WORKFLOW);
   const first = await page.evaluate(`(() => { const v = ${viewerOf('PoseFactoryPoseFromJSON')};
     return { error: v.error, preset: v.data.pose.preset, joints: v.node.widgets.find((w) => w.name === "joints").value,
@@ -183,10 +186,12 @@ async function main() {
   });
   check('collapsed_draws_nothing', collapsed.before === collapsed.after, collapsed);
   check('no_console_errors_classic', errors.length === 0, errors.slice(0, 10));
+  closeBrowser = null;
   await close();
 
   // the Vue node renderer
   ({ page, errors, close } = await open(URL_, { vueNodes: true }));
+  closeBrowser = close;
   await loadWorkflow(page, WORKFLOW);
   await page.waitForTimeout(1500);
   const vue = await page.evaluate(() => {
@@ -211,10 +216,12 @@ async function main() {
   check('vue_nodes_left_elbow_selected_by_click', vsel === 'l_elbow', { selected: vsel, at: vat, under: vunder });
   await page.screenshot({ path: path.join(OUT, 'vue.png') });
   check('no_console_errors_vue', errors.length === 0, errors.slice(0, 10));
+  closeBrowser = null;
   await close();
 }
 
-main().catch((e) => { check('script', false, String((e && e.stack) || e)); }).finally(() => {
+main().catch((e) => { check('script', false, String((e && e.stack) || e)); }).finally(async () => {
+  if (closeBrowser) await closeBrowser().catch(() => {});
   fs.mkdirSync(OUT, { recursive: true });
   fs.writeFileSync(path.join(OUT, 'report.json'), JSON.stringify(report, null, 1));
   console.log(JSON.stringify(report, null, 1));
