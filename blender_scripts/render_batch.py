@@ -151,7 +151,7 @@ def render(spec, out, views=None, scratch=None):
     # frame's body as seen from the moving rig, and each frame's cameras are moved by the root's shift
     follow = bool(spec["cameras"].get("follow"))
     shifts = cameras.root_shifts([p.position("root") for p in posed]) if follow else np.zeros((len(posed), 3))
-    cams = cameras.build_cameras(spec, np.concatenate([v[::3] - s for v, s in zip(frame_vertices, shifts)]))
+    cams = cameras.build_cameras(spec, cameras.framing_points([v - s for v, s in zip(frame_vertices, shifts)]))
     radius, own_parts = mq.visibility_rules()
 
     scene = S.reset()

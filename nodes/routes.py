@@ -9,6 +9,9 @@
     GET  /pose_factory/jobs                                       {"jobs": [...]} running in this process
     POST /pose_factory/refresh   optional JSON {"project"}        re-lists storage into the local index
     POST /pose_factory/3d/from-image, GET …/3d/status/{job_id}, GET …/3d/download/{job_id}: nodes/mesh_routes.py
+    GET  /pose_factory/viewer/mesh?height=&build=                 the mannequin's rest mesh (pose_factory.viewer.mesh)
+    GET  /pose_factory/viewer/limits                              posable joints, DOFs and limits, presets
+    POST /pose_factory/viewer/scene   JSON {subject, poses, frame, cameras, render}   posed joints, keypoints, cameras
 
 The logic is plain functions taking settings/storage (``list_projects``, ``list_project_batches``,
 ``get_manifest``, ``get_thumbnail``, ``list_jobs``, ``refresh``) that raise ``RouteError(status,
@@ -35,7 +38,8 @@ from pose_factory.storage import index as index_mod  # noqa: E402
 from pose_factory import loading  # noqa: E402
 from pose_factory.storage import projects as projects_mod  # noqa: E402
 from pose_factory import settings as settings_mod  # noqa: E402
-from pose_factory.errors import StorageError, echo  # noqa: E402
+from pose_factory import viewer  # noqa: E402
+from pose_factory.errors import SpecError, StorageError, echo  # noqa: E402
 from pose_factory.imageio import PNG_HEADER_BYTES  # noqa: E402
 from pose_factory.spec import validate_project_name  # noqa: E402
 from pose_factory.storage import batch_prefix, read_manifest  # noqa: E402
@@ -256,6 +260,84 @@ def refresh(settings: dict, storage, body=None) -> dict:
             "choices": index_mod.choices(cache_root)}
 
 
+VIEWER_MAX_BODY = 256 * 1024  # bytes of a viewer scene request (256 poses of hand-set joints fit)
+
+
+def viewer_mesh(settings: dict, height=None, build=None) -> dict:
+    """The mannequin's rest mesh for the 3D viewer (query strings: height in metres, build)."""
+    try:
+        h = 1.75 if height in (None, "") else float(height)
+    except ValueError:
+        raise RouteError(400, f"height: got {echo(height)}, allowed: a number of metres") from None
+    try:
+        return viewer.mesh(h, build or "average")
+    except SpecError as e:
+        raise RouteError(400, str(e)) from None
+
+
+def viewer_limits(settings: dict) -> dict:
+    return viewer.limits()
+
+
+VIEWER_MAX_NODES = 80  # spec nodes in one scene request (a Pose List of 64 and its neighbours)
+VIEWER_INPUTS = {"subject": "POSE_FACTORY_SUBJECT", "poses": "POSE_FACTORY_POSES", "cameras": "POSE_FACTORY_CAMERAS"}
+
+
+def _spec_nodes() -> dict:
+    from . import spec_nodes
+
+    return spec_nodes.NODE_CLASS_MAPPINGS
+
+
+def evaluate_fragment(fragment, want: str, budget: list, where: str):
+    """The value of an API-format fragment {"class_type", "inputs"} of spec nodes (a linked input
+    is a nested fragment): the nodes' own functions make it, exactly as when the prompt runs."""
+    if not isinstance(fragment, dict) or set(fragment) != {"class_type", "inputs"} \
+            or not isinstance(fragment["inputs"], dict):
+        raise RouteError(400, f"{where}: got {echo(fragment)}, allowed: {{\"class_type\": spec node, \"inputs\": {{...}}}}")
+    nodes = _spec_nodes()
+    cls = nodes.get(fragment["class_type"])
+    if cls is None or cls.RETURN_TYPES != (want,):
+        makers = sorted(n for n, c in nodes.items() if c.RETURN_TYPES == (want,))
+        raise RouteError(400, f"{where}: got {echo(fragment['class_type'])}, allowed: a node that makes {want} "
+                              f"({', '.join(makers)}); the viewer shows spec nodes only")
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise RouteError(400, f"{where}: more than {VIEWER_MAX_NODES} nodes, allowed: at most {VIEWER_MAX_NODES}")
+    spec = {**cls.INPUT_TYPES().get("required", {}), **cls.INPUT_TYPES().get("optional", {})}
+    args = {}
+    for name, value in fragment["inputs"].items():
+        if name not in spec:
+            raise RouteError(400, f"{where}.{name}: unknown input of {fragment['class_type']}, allowed: {', '.join(spec)}")
+        kind = spec[name][0]
+        args[name] = evaluate_fragment(value, kind, budget, f"{where}.{name}") if isinstance(kind, str) \
+            and kind.startswith("POSE_FACTORY_") else value
+    missing = [n for n in cls.INPUT_TYPES().get("required", {}) if n not in args]
+    if missing:
+        raise RouteError(400, f"{where}: {fragment['class_type']} needs {', '.join(missing)} (not linked or not given)")
+    try:
+        return getattr(cls(), cls.FUNCTION)(**args)[0]
+    except SpecError as e:
+        raise RouteError(400, f"{where} ({fragment['class_type']}) {e}") from None
+
+
+def viewer_scene(settings: dict, body) -> dict:
+    """The viewer's scene (pose_factory.viewer.scene) of a graph's spec nodes: body {"subject",
+    "poses", "cameras": API-format fragments or null (defaults), "width", "height", "frame"};
+    400 naming the wrong node and field."""
+    body = _body(body, {"subject": False, "poses": False, "cameras": False, "width": False, "height": False,
+                        "frame": False})
+    budget = [VIEWER_MAX_NODES]
+    pieces = {name: None if body.get(name) is None else evaluate_fragment(body[name], kind, budget, name)
+              for name, kind in VIEWER_INPUTS.items()}
+    render = {k: body[k] for k in ("width", "height") if body.get(k) is not None}
+    try:
+        return viewer.scene({"subject": pieces["subject"], "poses": pieces["poses"], "cameras": pieces["cameras"],
+                             "render": render or None, "frame": body.get("frame", 0)})
+    except SpecError as e:
+        raise RouteError(400, str(e)) from None
+
+
 def _body(body, allowed: dict) -> dict:
     """The JSON object body with only the allowed keys ({key: required})."""
     if not isinstance(body, dict):
@@ -408,6 +490,26 @@ def register(routes, context=None) -> None:
     from . import mesh_routes  # the founding 3D API: /pose_factory/3d/…
 
     mesh_routes.register(routes, call, answer, json_body, _BAD_JSON, RouteError)
+
+
+    @routes.get(PREFIX + "/viewer/mesh")
+    async def _viewer_mesh(request):
+        q = request.query
+        return answer(*await call(viewer_mesh, False, q.get("height"), q.get("build")))
+
+    @routes.get(PREFIX + "/viewer/limits")
+    async def _viewer_limits(request):
+        return answer(*await call(viewer_limits, False))
+
+    @routes.post(PREFIX + "/viewer/scene")
+    async def _viewer_scene(request):
+        if (request.content_length or 0) > VIEWER_MAX_BODY:
+            return answer(413, {"error": f"body: {request.content_length} bytes, allowed: at most {VIEWER_MAX_BODY}"})
+        body = await json_body(request)
+        if body is _BAD_JSON:
+            return answer(400, {"error": "body: not valid JSON, allowed: {\"subject\", \"poses\", \"frame\", "
+                                         "\"cameras\", \"render\"}"})
+        return answer(*await call(viewer_scene, False, {} if body is None else body))
 
 
 _BAD_JSON = object()

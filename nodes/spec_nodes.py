@@ -18,6 +18,7 @@ from pose_factory import spec as spec_mod
 from pose_factory.errors import SpecError
 from pose_factory.motion import sequence
 from pose_factory.parsing import loads_json
+from pose_factory.viewer.load3d import camera_from_load3d
 
 CAT = f"{CATEGORY}/spec"
 HANDS_DEFAULT = "preset default"
@@ -26,8 +27,8 @@ SEQUENCE_HELP = ("one pose per line: preset [mirror] [hands=shape] [frames=N] [e
                  "# starts a comment")
 
 
-def _checked(widget: str, check, *args):
-    """check(*args); a SpecError comes back in the widget's words."""
+def _checked(widget: str | None, check, *args):
+    """check(*args); a SpecError comes back in the widget's words (None: in its own field's)."""
     try:
         return check(*args)
     except SpecError as e:
@@ -264,15 +265,19 @@ class PoseFactoryPoseList(_PosesNode):
         return (out,)
 
 
-class PoseFactoryCameraOrbit:
-    DESCRIPTION = ("Cameras on an orbit around the subject: views evenly spaced in azimuth (0 looks at the "
-                   "subject's front, 90 at its left side), all at one elevation. distance 0 = auto: the whole "
-                   "subject, over every frame, fits the frame. follow: the rig moves with the subject's root from "
-                   "frame to frame (a walk stays in the middle of the frame).")
+class _CamerasNode:
+    """What every node that makes a camera rig shares: one POSE_FACTORY_CAMERAS output."""
     CATEGORY = CAT
     FUNCTION = "make"
     RETURN_TYPES = ("POSE_FACTORY_CAMERAS",)
     RETURN_NAMES = ("cameras",)
+
+
+class PoseFactoryCameraOrbit(_CamerasNode):
+    DESCRIPTION = ("Cameras on an orbit around the subject: views evenly spaced in azimuth (0 looks at the "
+                   "subject's front, 90 at its left side), all at one elevation. distance 0 = auto: the whole "
+                   "subject, over every frame, fits the frame. follow: the rig moves with the subject's root from "
+                   "frame to frame (a walk stays in the middle of the frame).")
 
     @classmethod
     def INPUT_TYPES(cls):
@@ -306,6 +311,71 @@ class PoseFactoryCameraOrbit:
         return (cams,)
 
 
+CAMERA_LIST_HELP = ('a JSON list of cameras [{"location": [x, y, z], "look_at": [x, y, z], "focal_length": mm, '
+                    '"roll": deg, "orthographic": false, "ortho_scale": m, "shift": [x, y], "sensor_width": mm}]; '
+                    "metres, world Z up, the subject facing -Y")
+DEFAULT_CAMERA_LIST = '[{"location": [0.0, -4.0, 1.0], "look_at": [0.0, 0.0, 0.9], "focal_length": 50.0}]'
+
+
+def _listed(cameras: list, append_to=None) -> dict:
+    """A listed camera rig (spec type "list"): append_to's cameras, then these; checked by the spec."""
+    before = []
+    if append_to is not None:
+        if append_to.get("type") != "list":
+            raise SpecError("append_to", "got an orbit", "a camera list (Camera List or Camera From Load 3D)")
+        before = list(append_to["cameras"])
+    cams = {"type": "list", "cameras": before + list(cameras)}
+    return spec_mod.normalize_spec({"cameras": cams, "subjects": [{"poses": ["rest"]}]})["cameras"]
+
+
+def _camera_list(text, append_to=None) -> dict:
+    data = loads_json(text, lambda message: SpecError("", message, CAMERA_LIST_HELP)) if str(text).strip() else None
+    if not isinstance(data, list) or not data:
+        raise SpecError("", f"got {type(data).__name__ if data is not None else 'nothing'}", CAMERA_LIST_HELP)
+    return _listed(data, append_to)
+
+
+class PoseFactoryCameraList(_CamerasNode):
+    DESCRIPTION = ("Cameras placed one by one: each has a location and a point it looks at (metres, world Z up, the "
+                   "subject facing -Y), a focal length in mm (or orthographic with ortho_scale), roll and shift. The 3D "
+                   "viewer's 'add this view' appends its current view here. append_to: cameras that come first "
+                   "(another Camera List or Camera From Load 3D).")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"cameras": ("STRING", {"multiline": True, "default": DEFAULT_CAMERA_LIST,
+                                                    "tooltip": CAMERA_LIST_HELP})},
+                "optional": {"append_to": ("POSE_FACTORY_CAMERAS",)}}
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, cameras=None):
+        return _queue_check("cameras", _camera_list, cameras)
+
+    def make(self, cameras, append_to=None):
+        return (_checked("cameras", _camera_list, cameras, append_to),)
+
+
+class PoseFactoryCameraFromLoad3D(_CamerasNode):
+    DESCRIPTION = ("A camera framed in ComfyUI's Load 3D (its camera_info output, LOAD3D_CAMERA: three.js, Y up) as "
+                   "our camera (Z up): position, target, zoom, perspective (vertical fov) or orthographic (frustum), "
+                   "roll from its quaternion. width and height: the size you render at (as on Request Pose Batch), "
+                   "so the picture matches three.js's at that size. append_to: cameras that come first.")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "camera_info": ("LOAD3D_CAMERA",),
+            "width": ("INT", {"default": 512, "min": 64, "max": spec_mod.MAX_SIZE, "step": 8,
+                              "tooltip": "The render width (Request Pose Batch's)."}),
+            "height": ("INT", {"default": 512, "min": 64, "max": spec_mod.MAX_SIZE, "step": 8,
+                               "tooltip": "The render height (Request Pose Batch's)."}),
+        }, "optional": {"append_to": ("POSE_FACTORY_CAMERAS",)}}
+
+    def make(self, camera_info, width, height, append_to=None):
+        cam = _checked(None, camera_from_load3d, camera_info, int(width), int(height))  # names camera_info's field
+        return (_checked("camera_info", _listed, [cam], append_to),)
+
+
 NODE_CLASS_MAPPINGS = {
     "PoseFactoryMannequin": PoseFactoryMannequin,
     "PoseFactoryPosePreset": PoseFactoryPosePreset,
@@ -313,6 +383,8 @@ NODE_CLASS_MAPPINGS = {
     "PoseFactoryPoseSequence": PoseFactoryPoseSequence,
     "PoseFactoryPoseList": PoseFactoryPoseList,
     "PoseFactoryCameraOrbit": PoseFactoryCameraOrbit,
+    "PoseFactoryCameraList": PoseFactoryCameraList,
+    "PoseFactoryCameraFromLoad3D": PoseFactoryCameraFromLoad3D,
 }
 NODE_DISPLAY_NAME_MAPPINGS = {
     "PoseFactoryMannequin": "Mannequin (3D Pose Factory)",
@@ -321,4 +393,6 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "PoseFactoryPoseSequence": "Pose Sequence (3D Pose Factory)",
     "PoseFactoryPoseList": "Pose List (3D Pose Factory)",
     "PoseFactoryCameraOrbit": "Camera Orbit (3D Pose Factory)",
+    "PoseFactoryCameraList": "Camera List (3D Pose Factory)",
+    "PoseFactoryCameraFromLoad3D": "Camera From Load 3D (3D Pose Factory)",
 }

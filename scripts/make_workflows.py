@@ -277,7 +277,8 @@ class Workflow:
                 entry["title"] = node.title
             nodes.append(entry)
         out = {"last_node_id": len(self.nodes), "last_link_id": len(links), "nodes": nodes, "links": links,
-               "groups": self.groups, "config": {}, "extra": {"ds": {"scale": 0.75, "offset": [0, 0]}},
+               "groups": self.groups, "config": {},
+               "extra": {"ds": getattr(self, "extra_ds", None) or {"scale": 0.75, "offset": [0, 0]}},
                "version": 0.4}
         if self.models():
             out["models"] = self.models()
@@ -613,8 +614,41 @@ def photo_to_pose(info):
     return wf
 
 
+# Three saved views: front, three-quarter from the subject's left, and its right side (metres, Z up,
+# the subject facing -Y), as the 3D viewer's "add this view" writes them.
+SAVED_VIEWS = [
+    {"location": [0.0, -4.2, 1.1], "look_at": [0.0, 0.0, 0.95], "focal_length": 50.0},
+    {"location": [2.9, -2.9, 1.6], "look_at": [0.0, 0.0, 0.9], "focal_length": 50.0},
+    {"location": [-4.2, 0.0, 1.0], "look_at": [0.0, 0.0, 0.95], "focal_length": 50.0},
+]
+
+
+def posing_in_3d(info):
+    """The 3D viewer (web/js/viewer.js) on the spec nodes: a posed figure on Pose from JSON and three
+    saved views on Camera List, rendered by Request Pose Batch and previewed."""
+    wf = Workflow("posing_in_3d", info, "Posing in 3D - no models")
+    subject = wf.add("PoseFactoryMannequin", (0, 0), height=1.75, build="average")
+    pose = wf.add("PoseFactoryPoseFromJSON", (0, 160), size=[440, 640], preset="waving",
+                  joints=json.dumps({"l_elbow": {"flex": 70}, "neck": {"twist": 20}}))
+    cams = wf.add("PoseFactoryCameraList", (480, 0), size=[440, 560],
+                  cameras=json.dumps(SAVED_VIEWS, separators=(", ", ": ")))
+    batch = wf.add("PoseFactoryRequestPoseBatch", (480, 620), size=[440, 820], subject=subject[0], poses=pose[0],
+                   cameras=cams[0], width=384, height=512, depth=False, normal=False, seg=False, shaded=True,
+                   depth_range="batch", hands=True, face=True, sdxl_sticks=False, backend="local",
+                   project="examples", force=False)
+    loaded = load_pose(wf, batch, (960, 0))
+    wf.add("PreviewImage", (1320, 0), size=[420, 380], title="OpenPose (rendered)", images=loaded[0])
+    wf.add("PreviewImage", (1320, 440), size=[420, 380], title="Shaded (rendered)", images=loaded[2])
+    add_note(wf, "a figure posed by hand in the 3D viewer (click a joint, drag its rings), seen from three "
+                 "saved views (Camera List), rendered exactly by the worker and previewed.",
+             "the pose in the viewer on Pose from JSON, the views with its 'add this view' button.",
+             pos=(-460, 0))
+    wf.extra_ds = {"scale": 0.62, "offset": [20, 20]}
+    return wf
+
+
 WORKFLOWS = (openpose_sdxl, multi_controlnet_sdxl, character_sheet, no_model_preview, mesh_from_mannequin_views,
-             core_image_to_3d_passes, motion_walk_vace, motion_walk_preview, photo_to_pose)
+             core_image_to_3d_passes, motion_walk_vace, motion_walk_preview, photo_to_pose, posing_in_3d)
 
 
 def build_all(info=None) -> list:
@@ -687,6 +721,7 @@ THUMB_LAYOUT = {  # rows/columns (pass names), which (view, frame) entries, cell
     "core_image_to_3d_mesh_passes": (["depth", "normal"], "transpose", (128, 128)),
     "motion_walk_vace_wan": (["openpose", "depth", "shaded"], [(0, 0), (0, 6), (0, 12), (0, 18)], (128, 128)),
     "motion_walk_preview": (["openpose", "depth"], [(0, 0), (0, 8), (1, 4), (1, 12)], (128, 128)),
+    "posing_in_3d": (["shaded", "openpose"], "transpose", (128, 170)),
 }
 
 
@@ -802,6 +837,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(ROOT / "example_workflows"))
     ap.add_argument("--object-info", default=str(OBJECT_INFO))
     ap.add_argument("--thumbnails", action="store_true", help="render each pose batch (Blender) into <name>.jpg")
+    ap.add_argument("--only", action="append", help="with --thumbnails: render only this workflow's (repeatable)")
     args = ap.parse_args(argv)
     info = load_object_info(args.object_info)
     for p in write_all(Path(args.out), info):
@@ -810,6 +846,8 @@ def main(argv=None) -> int:
         sys.path.insert(0, str(ROOT))
         with tempfile.TemporaryDirectory(prefix="pose_factory_thumbs_") as tmp:
             for wf in build_all(info):
+                if args.only and wf.name not in args.only:
+                    continue
                 print(f"wrote {make_thumbnail(wf, Path(args.out) / f'{wf.title}.jpg', Path(tmp))}", flush=True)
     return 0
 

@@ -25,13 +25,14 @@ ROOT = Path(__file__).resolve().parent.parent
 W, H = 96, 64
 NODE_IDS = ["PoseFactoryMannequin", "PoseFactoryPosePreset", "PoseFactoryPoseFromJSON", "PoseFactoryPoseSequence",
             "PoseFactoryPoseList", "PoseFactoryMotionClip",
-            "PoseFactoryCameraOrbit", "PoseFactoryRequestPoseBatch", "PoseFactoryLoadPoseFromR2",
+            "PoseFactoryCameraOrbit", "PoseFactoryCameraList", "PoseFactoryCameraFromLoad3D",
+            "PoseFactoryRequestPoseBatch", "PoseFactoryLoadPoseFromR2",
             "PoseFactoryDepthNormalLoader", "PoseFactoryPoseKeypointsToImage", "PoseFactoryExtractPose",
             "PoseFactoryPoseFromPhoto", "PoseFactoryPostureAnalysis",
             "PoseFactoryMultiViewPrompts", "PoseFactoryRequestMeshFromImages", "PoseFactoryRenderMeshPasses"]
 KNOWN_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "IMAGE", "MASK", "POSE_KEYPOINT", "POSE_FACTORY_SUBJECT",
                "POSE_FACTORY_POSES", "POSE_FACTORY_CAMERAS", "POSE_FACTORY_BATCH", "POSE_FACTORY_MESH",
-               "MESH"}  # MESH: ComfyUI core's (comfy_api.latest Types.MESH)
+               "MESH", "LOAD3D_CAMERA"}  # MESH: ComfyUI core's (comfy_api.latest Types.MESH)
 
 
 def load_pack_like_comfyui():

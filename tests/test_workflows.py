@@ -19,8 +19,7 @@ OBJECT_INFO = Path(os.environ.get("POSE_FACTORY_OBJECT_INFO") or ROOT / "tests" 
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 EXPECTED = ["character_sheet_4_views", "core_image_to_3d_mesh_passes", "mesh_from_mannequin_views",
             "motion_walk_preview", "motion_walk_vace_wan", "no_model_preview", "photo_to_pose",
-            "pose_batch_multi_controlnet_sdxl",
-            "pose_batch_openpose_sdxl"]
+            "pose_batch_multi_controlnet_sdxl", "pose_batch_openpose_sdxl", "posing_in_3d"]
 # The front end (1.49) shows a custom node pack's template by its file name (title, and description
 # with "-"/"_" as spaces): the UI templates are named for people, the API copies for scripts.
 TITLES = {
@@ -33,6 +32,7 @@ TITLES = {
     "motion_walk_preview": "Walk cycle - no models",
     "motion_walk_vace_wan": "Walk video - Wan VACE",
     "photo_to_pose": "Photo to pose - no models",
+    "posing_in_3d": "Posing in 3D - no models",
 }
 FRONTEND_ONLY = {"MarkdownNote", "Note"}  # drawn by the front end, never sent to /prompt
 # What the front end's Missing Models dialog offers to download (its isModelDownloadable, 1.49.6):
@@ -365,7 +365,8 @@ def test_every_model_a_template_names_has_a_download_url_and_folder(name):
     gen = load_generator()
     wf = read(ui_path(name))
     used = model_widgets(wf)
-    if name in ("no_model_preview", "mesh_from_mannequin_views", "motion_walk_preview", "photo_to_pose"):
+    if name in ("no_model_preview", "mesh_from_mannequin_views", "motion_walk_preview", "photo_to_pose",
+                "posing_in_3d"):
         assert used == [] and "models" not in wf
         return
     assert used, f"{name}: names no model"
@@ -394,7 +395,8 @@ def test_every_template_has_a_note_saying_what_it_makes_and_needs(name):
     assert TITLES[name] in text and "**Makes:**" in text and "**Needs:**" in text, text
     for m in wf.get("models", []):
         assert f"[{m['name']}]({m['url']})" in text and f"models/{m['directory']}/" in text, f"{name}: {m['name']}"
-    if name in ("no_model_preview", "mesh_from_mannequin_views", "motion_walk_preview", "photo_to_pose"):
+    if name in ("no_model_preview", "mesh_from_mannequin_views", "motion_walk_preview", "photo_to_pose",
+                "posing_in_3d"):
         assert "no model files" in text
     for m in wf.get("models", []):
         if m["name"] in load_generator().RENAME_AFTER_DOWNLOAD:

@@ -181,6 +181,12 @@ def moved(cam: dict, shift) -> dict:
     return _finish(out, cam["intrinsics"]["width"], cam["intrinsics"]["height"])
 
 
+def framing_points(frame_vertices) -> np.ndarray:
+    """The points an orbit keeps in frame: every third posed vertex of every frame (the worker
+    and the viewer frame on the same points, so they get the same cameras)."""
+    return np.concatenate([np.asarray(v)[::3] for v in frame_vertices])
+
+
 def build_cameras(spec: dict, points) -> list[dict]:
     r = spec["render"]
     c = spec["cameras"]

@@ -61,19 +61,20 @@ HAND_DESCRIPTIONS = {
 
 
 # --- mirroring ------------------------------------------------------------------------------
+MIRROR_FLIPPED = frozenset({"side", "twist", "yaw", "roll"})  # centre-joint DOFs whose sign a mirror changes
+
+
+def mirror_sign(joint: str, dof: str) -> float:
+    """-1 when mirroring changes the sign of this DOF (a centre joint's side bend, twist, yaw or
+    roll), else 1 (a sided joint's DOFs are mirror symmetric: its angles move to the other side)."""
+    return -1.0 if rig.side_of(joint) is None and dof in MIRROR_FLIPPED else 1.0
+
+
 def mirror_angles(angles: dict) -> dict:
-    """The mirror image (left <-> right) of {joint: {dof: deg}}: the sided joints swap angles (their
-    DOFs are mirror symmetric), the centre joints' side bend and twist and the root's yaw and roll
-    change sign."""
-    flip = {"side", "twist", "yaw", "roll"}
-    out = {}
-    for joint, dofs in angles.items():
-        m = rig.mirror_name(joint)
-        if rig.side_of(joint) is None:
-            out[m] = {d: (-v + 0.0 if d in flip else v) for d, v in dofs.items()}
-        else:
-            out[m] = dict(dofs)
-    return out
+    """The mirror image (left <-> right) of {joint: {dof: deg}}: the sided joints swap angles, the
+    centre joints' side bend and twist and the root's yaw and roll change sign (mirror_sign)."""
+    return {rig.mirror_name(joint): {d: mirror_sign(joint, d) * v + 0.0 for d, v in dofs.items()}
+            for joint, dofs in angles.items()}
 
 
 # --- presets --------------------------------------------------------------------------------

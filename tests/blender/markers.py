@@ -1,7 +1,8 @@
 """Keypoint oracle: small emissive spheres placed at the joints of Blender's own posed armature
 (read back from the bones, not from our forward kinematics), each rendered alone with
 anti-aliasing; their intensity centroids are written next to the keypoints our code projects.
-Run by tests/test_render_exact.py: python tests/blender/markers.py OUT.json"""
+Run by tests/test_render_exact.py: python tests/blender/markers.py OUT.json [PNG] [CONFIGS.json]
+(CONFIGS.json: a list like CONFIGS, e.g. cameras made by tests/test_viewer.py from core's LOAD3D_CAMERA)."""
 import json
 import sys
 
@@ -26,7 +27,7 @@ MARKERS = list(range(18)) + [mq.KP_LHAND.start + i for i in (4, 8, 12, 20)] + [m
           [mq.KP_FACE.start + i for i in (8, 30, 36, 45, 57)]
 
 
-def main(out):
+def main(out, configs=CONFIGS):
     body = mq.build(1.75, "average")
     posed = rig.forward_kinematics(body.rest, ANGLES, offset=(0.1, -0.05, 0.0))
     sc = S.reset()
@@ -65,7 +66,7 @@ def main(out):
     sc.world.node_tree.nodes["Background"].inputs["Strength"].default_value = 0.0
     results = []
     ours = mq.posed_keypoints(body, posed)[MARKERS]
-    for cfg in CONFIGS:
+    for cfg in configs:
         W, H = cfg["size"]
         cam = cameras.explicit([dict(cfg, sensor_width=36.0, ortho_scale=cfg.get("ortho_scale", 2.5))], W, H)[0]
         S.set_camera(cam_ob, cam, W, H)
@@ -83,10 +84,11 @@ def main(out):
             ys, xs = np.mgrid[0:H, 0:W]
             w = px.sum()
             found = [float((px * xs).sum() / w), float((px * ys).sum() / w)] if w > 0 else None
-            results.append({"config": cfg, "marker": MARKERS[i], "found": found, "ours": xy[i].tolist()})
+            results.append({"config": cfg, "marker": MARKERS[i], "found": found, "ours": xy[i].tolist(),
+                            "world": marker_pos[i].tolist()})
     with open(out, "w") as fh:
         json.dump(results, fh)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], json.load(open(sys.argv[3])) if len(sys.argv) > 3 else CONFIGS)

@@ -1,0 +1,9 @@
+// The parts of three.js the 3D viewer (web/js/viewer.js) uses; scripts/build_viewer_bundle.sh
+// bundles them (tree-shaken, minified) into web/js/vendor/three.module.min.js.
+export {
+  Box3, BufferAttribute, BufferGeometry, CanvasTexture, Color, DirectionalLight,
+  Float32BufferAttribute, GridHelper, Group, HemisphereLight, LineBasicMaterial, LineSegments, Matrix4,
+  Mesh, MeshBasicMaterial, MeshLambertMaterial, OrthographicCamera, PerspectiveCamera, Quaternion, Raycaster,
+  Scene, SphereGeometry, Sprite, SpriteMaterial, Vector2, Vector3, WebGLRenderer, REVISION,
+} from "three";
+export { OrbitControls } from "three/examples/jsm/controls/OrbitControls.js";

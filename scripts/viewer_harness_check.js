@@ -1,0 +1,229 @@
+#!/usr/bin/env node
+// The 3D viewer in a real ComfyUI (the shared harness), driven by playwright like a user:
+//   1. example_workflows/Posing in 3D - no models.json loads; every viewer shows its scene; 0 console errors;
+//      screenshot preset.png (the figure in the preset pose, the saved views' frusta)
+//   2. a click on the left elbow selects it; its flex slider moved by +45 degrees changes the
+//      Pose from JSON node's joints JSON; a value past the limit stops at the limit; undo; a drag
+//      along the gizmo's flex ring turns the elbow by the dragged 30 degrees (one undo step);
+//      mirror and start from a preset, both undone
+//   3. the free view is turned by a mouse drag; "add this view" appends it to the Camera List;
+//      screenshot posed.png
+//   4. the prompt is queued; the rendered batch's keypoints of the added view match the browser's
+//      OpenPose preview of that view within 2 px (points the render marks visible)
+//   5. collapsed: nothing drawn; the Vue node renderer ("Nodes 2.0"): the viewers draw, a click picks
+//      the left elbow, screenshot vue.png
+// Prints one JSON report (also --out DIR/report.json); exit 1 when a check fails.
+//
+//   node scripts/viewer_harness_check.js --url http://127.0.0.1:8205 --storage DIR [--out DIR]
+// (scripts/viewer_harness_check.sh starts and stops the server with a scratch storage.)
+'use strict';
+const fs = require('fs');
+const path = require('path');
+const { open, loadWorkflow, focusNode, ROOT } = require('./viewer_harness.js');
+
+const args = process.argv.slice(2);
+const arg = (name, dflt) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : dflt; };
+const URL_ = arg('--url', 'http://127.0.0.1:8188').replace(/\/$/, '');
+const STORAGE = arg('--storage');
+const OUT = path.resolve(arg('--out', path.join(ROOT, 'out', 'harness', 'viewer')));
+const WORKFLOW = path.join(ROOT, 'example_workflows', 'Posing in 3D - no models.json');
+const TOLERANCE_PX = 2;
+
+const report = { checks: {}, ok: true };
+function check(name, ok, detail) {
+  report.checks[name] = { ok: Boolean(ok), ...(detail === undefined ? {} : { detail }) };
+  if (!ok) report.ok = false;
+}
+
+const viewerOf = (type) => `[...window.__poseFactoryViewer.viewers].find((v) => v.node.graph && v.node.comfyClass === ${JSON.stringify(type)})`;
+
+let closeBrowser = null; // the open browser's close (its profile folder is removed with it)
+
+async function main() {
+  fs.mkdirSync(OUT, { recursive: true });
+  let { page, errors, close } = await open(URL_);
+  closeBrowser = close;
+  await loadWorkflow(page, WORKFLOW);
+  const first = await page.evaluate(`(() => { const v = ${viewerOf('PoseFactoryPoseFromJSON')};
+    return { error: v.error, preset: v.data.pose.preset, joints: v.node.widgets.find((w) => w.name === "joints").value,
+             elbow: v.data.angles.l_elbow.flex, views: v.data.cameras.length,
+             all: [...window.__poseFactoryViewer.viewers].filter((x) => x.node.graph).map((x) => [x.node.comfyClass, x.error ?? null, x.draws ?? 0]) }; })()`);
+  check('viewers_loaded', first.all.every(([, e, d]) => !e && d > 0), first.all);
+  check('preset_pose_shown', first.preset === 'waving' && first.views === 3, first);
+  await page.screenshot({ path: path.join(OUT, 'preset.png') });
+  await focusNode(page, 'PoseFactoryPoseFromJSON'); // the rest happens at scale 1
+  await page.screenshot({ path: path.join(OUT, 'preset_viewer.png') });
+
+  // 2. select the left elbow by clicking it in the 3D view
+  const at = await page.evaluate(`(() => { const v = ${viewerOf('PoseFactoryPoseFromJSON')};
+    const dot = v.jointDots.children.find((d) => d.userData.joint === "l_elbow");
+    const p = dot.position.clone().project(v.camera); const r = v.canvas.getBoundingClientRect();
+    return [r.left + (p.x + 1) / 2 * r.width, r.top + (1 - p.y) / 2 * r.height]; })()`);
+  const under = await page.evaluate(([x, y]) => { const e = document.elementFromPoint(x, y);
+    return e ? `${e.tagName}.${e.className}` : null; }, at);
+  await page.mouse.click(at[0], at[1]);
+  const selected = await page.evaluate(`${viewerOf('PoseFactoryPoseFromJSON')}.selected`);
+  check('left_elbow_selected_by_click', selected === 'l_elbow', { selected, at, under });
+  const nodeId = await page.evaluate(`${viewerOf('PoseFactoryPoseFromJSON')}.node.id`);
+  const slider = page.locator(`.pose-factory-viewer[data-node-id="${nodeId}"] input[type=range][data-dof="flex"]`);
+  const before = Number(await slider.inputValue());
+  await slider.fill(String(before + 45));
+  await page.waitForFunction(`${viewerOf('PoseFactoryPoseFromJSON')}.data.angles.l_elbow.flex === ${before + 45}`);
+  const joints = JSON.parse(await page.evaluate(`${viewerOf('PoseFactoryPoseFromJSON')}.node.widgets.find((w) => w.name === "joints").value`));
+  check('rotated_45_into_pose_json', joints.l_elbow?.flex === before + 45,
+    { before: first.joints, after: joints });
+  // past the limit: the number box is clamped to the core's limit (l_elbow flex -5..150)
+  const number = page.locator(`.pose-factory-viewer[data-node-id="${nodeId}"] input[type=number][data-dof="flex"]`);
+  await number.fill('400');
+  await number.blur(); // leaving the box commits it (change)
+  await page.waitForFunction(`${viewerOf('PoseFactoryPoseFromJSON')}.data.angles.l_elbow.flex === 150`);
+  const clamped = JSON.parse(await page.evaluate(`${viewerOf('PoseFactoryPoseFromJSON')}.node.widgets.find((w) => w.name === "joints").value`));
+  check('past_limit_stopped_at_limit', clamped.l_elbow?.flex === 150, clamped);
+  await page.evaluate(`${viewerOf('PoseFactoryPoseFromJSON')}.step(${viewerOf('PoseFactoryPoseFromJSON')}.undo, ${viewerOf('PoseFactoryPoseFromJSON')}.redo)`);
+  await page.waitForFunction(`${viewerOf('PoseFactoryPoseFromJSON')}.data.angles.l_elbow.flex === ${before + 45}`);
+  check('undo_back_to_45', true);
+  // the gizmo: drag along the flex ring by 30 degrees (the ring's own points, projected), then undo it
+  const arc = await page.evaluate(`(() => { const v = ${viewerOf('PoseFactoryPoseFromJSON')};
+    const ring = v.jointDots.children.find((o) => o.userData.gizmo && o.userData.gizmo.dof === "flex");
+    const pos = ring.geometry.attributes.position; const r = v.canvas.getBoundingClientRect();
+    const out = [];
+    for (let t = 0; t <= 4; t++) { const p = new window.__poseFactoryViewer.THREE.Vector3().fromBufferAttribute(pos, 2 * t).project(v.camera);
+      out.push([r.left + (p.x + 1) / 2 * r.width, r.top + (1 - p.y) / 2 * r.height]); }
+    return out; })()`);
+  await page.mouse.move(...arc[0]);
+  await page.mouse.down();
+  for (const pt of arc.slice(1)) await page.mouse.move(...pt, { steps: 3 });
+  await page.mouse.up();
+  // the scene shown is the stored pose's (the last of the drag's requests has come back)
+  await page.waitForFunction(`(() => { const v = ${viewerOf('PoseFactoryPoseFromJSON')};
+    const stored = JSON.parse(v.node.widgets.find((w) => w.name === "joints").value);
+    return v.data.angles.l_elbow.flex === stored.l_elbow.flex; })()`);
+  await page.waitForTimeout(300);
+  const dragged = await page.evaluate(`(() => { const v = ${viewerOf('PoseFactoryPoseFromJSON')}; return { flex: v.data.angles.l_elbow.flex, undo: v.undo.length }; })()`);
+  check('gizmo_drag_turns_the_elbow_by_30', Math.abs(Math.abs(dragged.flex - (before + 45)) - 30) < 3, dragged);
+  await page.evaluate(`${viewerOf('PoseFactoryPoseFromJSON')}.step(${viewerOf('PoseFactoryPoseFromJSON')}.undo, ${viewerOf('PoseFactoryPoseFromJSON')}.redo)`);
+  await page.waitForFunction(`${viewerOf('PoseFactoryPoseFromJSON')}.data.angles.l_elbow.flex === ${before + 45}`);
+  check('one_undo_step_per_drag', true);
+  // mirror (left <-> right), then start from another preset; each undone
+  const V = viewerOf('PoseFactoryPoseFromJSON');
+  await page.locator(`.pose-factory-viewer[data-node-id="${nodeId}"] button`, { hasText: 'mirror' }).click();
+  await page.waitForFunction(`${V}.data.pose.mirror === true`);
+  const mirrored = await page.evaluate(`(() => { const v = ${V}; return { joints: v.node.widgets.find((w) => w.name === "joints").value,
+    r_elbow: v.data.angles.r_elbow.flex, l_elbow: v.data.angles.l_elbow.flex }; })()`);
+  check('mirror_swaps_left_and_right', mirrored.r_elbow === before + 45 && JSON.parse(mirrored.joints).mirror === true, mirrored);
+  await page.locator(`.pose-factory-viewer[data-node-id="${nodeId}"] select`).selectOption('t_pose');
+  await page.waitForFunction(`${V}.data.pose.preset === "t_pose"`);
+  const fresh = await page.evaluate(`(() => { const v = ${V}; return [v.node.widgets.find((w) => w.name === "preset").value,
+    v.node.widgets.find((w) => w.name === "joints").value]; })()`);
+  check('start_from_preset', fresh[0] === 't_pose' && fresh[1] === '{}', fresh);
+  for (let i = 0; i < 2; i++) await page.evaluate(`${V}.step(${V}.undo, ${V}.redo)`);
+  await page.waitForFunction(`${V}.data.pose.preset === "waving" && !${V}.data.pose.mirror && ${V}.data.angles.l_elbow.flex === ${before + 45}`);
+  check('undo_back_to_the_posed_waving', true);
+
+  // 3. turn the free view with the mouse, then "add this view"
+  const box = await page.evaluate(`(() => { const r = ${viewerOf('PoseFactoryPoseFromJSON')}.canvas.getBoundingClientRect(); return [r.left, r.top, r.width, r.height]; })()`);
+  await page.mouse.move(box[0] + box[2] * 0.2, box[1] + box[3] * 0.5);
+  await page.mouse.down();
+  await page.mouse.move(box[0] + box[2] * 0.35, box[1] + box[3] * 0.45, { steps: 8 });
+  await page.mouse.up();
+  const camsBefore = JSON.parse(await page.evaluate(`${viewerOf('PoseFactoryCameraList')}.node.widgets.find((w) => w.name === "cameras").value`));
+  const preview = await page.evaluate(`(() => { const v = ${viewerOf('PoseFactoryPoseFromJSON')}; return v.previewKeypoints(); })()`);
+  await page.locator(`.pose-factory-viewer[data-node-id="${nodeId}"] button`, { hasText: 'add this view' }).click();
+  const camsAfter = JSON.parse(await page.evaluate(`${viewerOf('PoseFactoryCameraList')}.node.widgets.find((w) => w.name === "cameras").value`));
+  check('view_added_to_camera_list', camsAfter.length === camsBefore.length + 1, camsAfter[camsAfter.length - 1]);
+  await page.waitForFunction(`${viewerOf('PoseFactoryPoseFromJSON')}.data.cameras.length === ${camsAfter.length}`);
+  const added = camsAfter.length - 1;
+  // the same view through the camera the core built from the list entry
+  const through = await page.evaluate(`(() => { const v = ${viewerOf('PoseFactoryPoseFromJSON')}; v.lookThrough(${added});
+    v.showPreview = true; v.draw(); return v.previewKeypoints(); })()`);
+  await page.screenshot({ path: path.join(OUT, 'posed.png') });
+  await focusNode(page, 'PoseFactoryPoseFromJSON');
+  await page.screenshot({ path: path.join(OUT, 'posed_viewer.png') });
+
+  // 4. queue and compare with the rendered keypoints
+  const promptId = await page.evaluate(async () => {
+    const r = await window.app.queuePrompt(0, 1);
+    return r?.prompt_id ?? null;
+  });
+  let history = null;
+  for (let i = 0; i < 600 && !history; i++) {
+    await new Promise((r) => setTimeout(r, 1000));
+    const all = await (await fetch(`${URL_}/history`)).json();
+    const entries = Object.values(all);
+    const done = promptId ? all[promptId] : entries[entries.length - 1];
+    if (done?.status?.completed || done?.status?.status_str === 'error') history = done;
+  }
+  check('prompt_ran', history?.status?.status_str === 'success', history?.status);
+  const batches = await (await fetch(`${URL_}/pose_factory/projects/examples/batches`)).json();
+  const bid = batches.batches?.[0]?.batch_id;
+  const manifest = await (await fetch(`${URL_}/pose_factory/batches/examples/${bid}/manifest`)).json();
+  const entry = manifest.entries?.find((e) => e.view === added && e.frame === 0);
+  let worst = null, compared = 0;
+  if (entry && STORAGE) {
+    const file = path.join(STORAGE, 'projects', 'examples', 'batches', bid, entry.files.keypoints.key);
+    const kp = JSON.parse(fs.readFileSync(file, 'utf8'));
+    const body = (kp.people ?? kp[0]?.people)[0].pose_keypoints_2d;
+    const diffs = (pv) => pv.keypoints.map((p, i) => (body[3 * i + 2] >= 1 ? Math.hypot(p[0] - body[3 * i], p[1] - body[3 * i + 1]) : null)).filter((d) => d !== null);
+    const a = diffs(preview), b = diffs(through);
+    compared = a.length;
+    worst = { free_view_preview_px: Math.max(...a), camera_list_view_preview_px: Math.max(...b) };
+  }
+  check('render_matches_preview_within_2px', worst && compared >= 10 && worst.free_view_preview_px <= TOLERANCE_PX
+    && worst.camera_list_view_preview_px <= TOLERANCE_PX, { batch_id: bid, view: added, visible_points: compared, worst });
+
+  // 5. collapsed: no drawing at all
+  const collapsed = await page.evaluate(async () => {
+    const v = [...window.__poseFactoryViewer.viewers].find((x) => x.node.graph && x.node.comfyClass === 'PoseFactoryRequestPoseBatch');
+    v.node.collapse(true);
+    await new Promise((r) => setTimeout(r, 300));
+    const n = v.draws;
+    window.__poseFactoryViewer.refreshAll();
+    v.draw();
+    await new Promise((r) => setTimeout(r, 1500));
+    const after = v.draws;
+    v.node.collapse(false);
+    return { before: n, after };
+  });
+  check('collapsed_draws_nothing', collapsed.before === collapsed.after, collapsed);
+  check('no_console_errors_classic', errors.length === 0, errors.slice(0, 10));
+  closeBrowser = null;
+  await close();
+
+  // the Vue node renderer
+  ({ page, errors, close } = await open(URL_, { vueNodes: true }));
+  closeBrowser = close;
+  await loadWorkflow(page, WORKFLOW);
+  await page.waitForTimeout(1500);
+  const vue = await page.evaluate(() => {
+    const vs = [...window.__poseFactoryViewer.viewers].filter((v) => v.node.graph);
+    return { vueNodes: window.app.extensionManager?.setting?.get?.('Comfy.VueNodes.Enabled'),
+      viewers: vs.map((v) => ({ type: v.node.comfyClass, error: v.error ?? null, draws: v.draws ?? 0,
+        size: [v.canvas.width, v.canvas.height] })) };
+  });
+  check('vue_nodes_viewers_draw', vue.vueNodes === true && vue.viewers.length >= 4
+    && vue.viewers.every((v) => !v.error && v.draws > 0 && v.size[0] > 50), vue);
+  // picking works inside a Vue node too (the node must not take the press for a drag)
+  await focusNode(page, 'PoseFactoryPoseFromJSON');
+  const vat = await page.evaluate(`(() => { const v = ${viewerOf('PoseFactoryPoseFromJSON')};
+    const dot = v.jointDots.children.find((d) => d.userData.joint === "l_elbow");
+    const p = dot.position.clone().project(v.camera); const r = v.canvas.getBoundingClientRect();
+    return [r.left + (p.x + 1) / 2 * r.width, r.top + (1 - p.y) / 2 * r.height]; })()`);
+  const vunder = await page.evaluate(([x, y]) => { const e = document.elementFromPoint(x, y);
+    return e ? `${e.tagName}.${e.className}` : null; }, vat);
+  await page.mouse.click(vat[0], vat[1]);
+  await page.waitForTimeout(300);
+  const vsel = await page.evaluate(`${viewerOf('PoseFactoryPoseFromJSON')}.selected`);
+  check('vue_nodes_left_elbow_selected_by_click', vsel === 'l_elbow', { selected: vsel, at: vat, under: vunder });
+  await page.screenshot({ path: path.join(OUT, 'vue.png') });
+  check('no_console_errors_vue', errors.length === 0, errors.slice(0, 10));
+  closeBrowser = null;
+  await close();
+}
+
+main().catch((e) => { check('script', false, String((e && e.stack) || e)); }).finally(async () => {
+  if (closeBrowser) await closeBrowser().catch(() => {});
+  fs.mkdirSync(OUT, { recursive: true });
+  fs.writeFileSync(path.join(OUT, 'report.json'), JSON.stringify(report, null, 1));
+  console.log(JSON.stringify(report, null, 1));
+  process.exit(report.ok ? 0 : 1);
+});

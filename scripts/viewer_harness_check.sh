@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The 3D viewer checked in a real ComfyUI (the shared harness, CPU, offline): starts ComfyUI with this
+# pack on PORT with a scratch storage, runs scripts/viewer_harness_check.js (playwright: load the
+# posing_in_3d example, pose the left elbow, add the view, render, compare keypoints, both node
+# renderers), stops the server and removes the scratch folder. Screenshots and report.json go to
+# out/harness/viewer/. CI cannot run ComfyUI: run it by hand. The example's loader needs the pack's
+# requirements (OpenCV) in the harness venv: --install-requirements pip-installs them first (what
+# ComfyUI-Manager does on install), as scripts/comfy_harness_check.sh does.
+#
+#   scripts/viewer_harness_check.sh [-p PORT] [--install-requirements]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+T=${COMFY_HARNESS_TOOLS:-$ROOT/../shared/tools/comfy_harness}
+PORT=8188 INSTALL_REQ=0
+H=${COMFY_HARNESS:-$HOME/.cache/comfy-harness}
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -p|--port) PORT="$2"; shift 2 ;;
+    --install-requirements) INSTALL_REQ=1; shift ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+done
+if [ "$INSTALL_REQ" = 1 ]; then
+  "$H/venv/bin/python" -m pip install -q -r requirements.txt -c "$H/constraints.txt"
+fi
+SCRATCH=$(mktemp -d)
+printf 'data_root: %s/data\nstorage:\n  backend: local\n  local_root: %s/storage\n  cache_root: %s/cache\n' \
+  "$SCRATCH" "$SCRATCH" "$SCRATCH" > "$SCRATCH/config.yaml"
+export POSE_FACTORY_CONFIG=$SCRATCH/config.yaml
+trap '"$T/run_server.sh" --stop -p "$PORT"; rm -rf "$SCRATCH"' EXIT
+"$T/run_server.sh" -p "$PORT" --only --keep-links --strict "$ROOT"
+node scripts/viewer_harness_check.js --url "http://127.0.0.1:$PORT" --storage "$SCRATCH/storage" --out out/harness/viewer

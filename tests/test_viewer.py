@@ -1,0 +1,315 @@
+"""The 3D viewer's core side (pose_factory/viewer, its routes) and the cameras it feeds: Camera List
+and Camera From Load 3D. Core's LOAD3D_CAMERA is checked against three.js itself (the vendored
+bundle run by node), an oracle outside our code."""
+import asyncio
+import json
+import math
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nodes import routes as R
+from nodes import spec_nodes as S
+from pose_factory.render import cameras as cameras_mod
+from pose_factory.render import mannequin as mq
+from pose_factory.render import poses as poses_mod
+from pose_factory.render import rig
+from pose_factory import spec as spec_mod
+from pose_factory import viewer
+from pose_factory.errors import SpecError
+from pose_factory.viewer.load3d import Y_UP_TO_Z_UP, camera_from_load3d
+
+ROOT = Path(__file__).resolve().parents[1]
+THREE = ROOT / "web" / "js" / "vendor" / "three.module.min.js"
+
+
+# --- the scene the viewer shows is the worker's -----------------------------------------------------
+def test_scene_is_the_cores_pose_and_cameras():
+    poses = ["a_pose", {"preset": "waving", "joints": {"l_elbow": {"flex": 45}}}]
+    cams = {"type": "orbit", "views": 3, "elevation": 20}
+    got = viewer.scene({"subject": {"height": 1.8, "build": "slim"}, "poses": poses, "frame": 1,
+                        "cameras": cams, "render": {"width": 640, "height": 480}})
+    spec = spec_mod.normalize_spec({"subjects": [{"type": "mannequin", "height": 1.8, "build": "slim", "poses": poses}],
+                                    "cameras": cams, "render": {"width": 640, "height": 480}})
+    body = mq.build(1.8, "slim")
+    posed = [poses_mod.pose_body(body, e) for e in spec["subjects"][0]["poses"]]
+    # the worker's own framing (blender_scripts/render_batch.py)
+    want = cameras_mod.build_cameras(spec, cameras_mod.framing_points([mq.posed_vertices(body, p) for p in posed]))
+    assert got["pose"] == spec["subjects"][0]["poses"][1]
+    assert np.allclose(np.reshape(got["positions"], (-1, 3)), posed[1].positions, atol=1e-5)
+    assert np.allclose(np.reshape(got["keypoints"], (-1, 3)), mq.posed_keypoints(body, posed[1]), atol=1e-5)
+    assert [c["location"] for c in got["cameras"]] == [c["location"] for c in want]
+    assert [c["intrinsics"] for c in got["cameras"]] == [c["intrinsics"] for c in want]
+
+    # what the browser does with it: each rest vertex moved rigidly with its joint
+    m = viewer.mesh(1.8, "slim")
+    v = np.reshape(m["vertices"], (-1, 3))
+    j = np.array(m["vertex_joint"])
+    rest = np.reshape(m["rest"], (-1, 3))
+    rot = np.reshape(got["rotations"], (-1, 3, 3))
+    pos = np.reshape(got["positions"], (-1, 3))
+    skinned = np.einsum("nij,nj->ni", rot[j], v - rest[j]) + pos[j]
+    assert np.abs(skinned - mq.posed_vertices(body, posed[1])).max() < 1e-4
+    assert len(m["triangles"]) == 3 * len(body.all_triangles()) == 3 * len(m["triangle_part"])
+
+
+def test_limits_are_the_rigs():
+    table = viewer.limits()
+    assert [j["name"] for j in table["joints"]] == list(poses_mod.POSABLE_JOINTS)
+    elbow = next(j for j in table["joints"] if j["name"] == "l_elbow")
+    assert elbow["mirror"] == "r_elbow"
+    assert [(d["name"], d["lo"], d["hi"]) for d in elbow["dofs"]] == [(d.name, d.lo, d.hi) for d in rig.JOINTS["l_elbow"].dofs]
+    assert table["presets"] == list(poses_mod.PRESETS)
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"poses": [{"preset": "rest", "joints": {"l_elbow": {"flex": 200}}}]}, "allowed -5..150 (l_elbow flex"),
+    ({"subject": {"height": 9}}, "height"),
+    ({"frame": 3}, "frame"),
+    ({"colour": 1}, "unknown key(s) ['colour']"),
+    ({"render": {"width": 10}}, "render.width"),
+    ([], "body"),
+])
+def test_scene_refuses_bad_input_naming_the_field(body, field):
+    with pytest.raises(SpecError) as e:
+        viewer.scene(body)
+    assert field in str(e.value)
+
+
+POSES = {"class_type": "PoseFactoryPoseSequence", "inputs": {"poses": "t_pose\nwaving mirror"}}
+ORBIT = {"class_type": "PoseFactoryCameraOrbit", "inputs": {
+    "views": 2, "elevation": 0, "distance": 0, "focal_length": 50, "orthographic": False, "roll": 0, "start_azimuth": 0}}
+
+
+def test_scene_of_graph_fragments_is_what_the_nodes_make():
+    """The viewer sends the graph's spec nodes; the nodes' own functions make the pieces."""
+    listed = {"class_type": "PoseFactoryPoseList", "inputs": {
+        "poses_1": POSES, "poses_2": {"class_type": "PoseFactoryPoseFromJSON",
+                                      "inputs": {"joints": '{"l_elbow": {"flex": 45}}', "preset": "a_pose"}}}}
+    got = R.viewer_scene({}, {"poses": listed, "cameras": ORBIT, "frame": 2, "width": 256, "height": 256})
+    (poses,) = S.PoseFactoryPoseList().join(S.PoseFactoryPoseSequence().make("t_pose\nwaving mirror")[0],
+                                            poses_2=S.PoseFactoryPoseFromJSON().make('{"l_elbow": {"flex": 45}}', "a_pose")[0])
+    (cams,) = S.PoseFactoryCameraOrbit().make(2, 0, 0, 50, False, 0, 0)
+    want = viewer.scene({"poses": poses, "cameras": cams, "frame": 2, "render": {"width": 256, "height": 256}})
+    assert got == want and got["angles"]["l_elbow"]["flex"] == 45
+    budget = {"class_type": "PoseFactoryPoseList", "inputs": {f"poses_{i}": POSES for i in range(1, 65)}}
+    with pytest.raises(R.RouteError, match="more than 80 nodes"):
+        R.viewer_scene({}, {"poses": {"class_type": "PoseFactoryPoseList", "inputs": {"poses_1": budget, "poses_2": budget}}})
+    with pytest.raises(R.RouteError, match=r"poses.poses_1.x: unknown input of PoseFactoryPoseSequence, allowed: poses"):
+        R.viewer_scene({}, {"poses": {"class_type": "PoseFactoryPoseList", "inputs": {
+            "poses_1": {"class_type": "PoseFactoryPoseSequence", "inputs": {"poses": "rest", "x": 1}}}}})
+
+
+def test_viewer_routes():
+    pytest.importorskip("aiohttp")
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+
+    routes = web.RouteTableDef()
+    R.register(routes, context=lambda need_storage: ({}, None))
+    app = web.Application()
+    app.add_routes(routes)
+
+    async def scenario(c):
+        r = await c.get("/pose_factory/viewer/mesh?height=1.6&build=heavy")
+        mesh = await r.json()
+        assert r.status == 200 and mesh["height"] == 1.6 and mesh["build"] == "heavy"
+        r = await c.get("/pose_factory/viewer/mesh?height=tall")
+        assert r.status == 400 and "height" in (await r.json())["error"]
+        r = await c.get("/pose_factory/viewer/limits")
+        assert r.status == 200 and (await r.json())["joints"][0]["name"] == "root"
+        r = await c.post("/pose_factory/viewer/scene", json={"poses": POSES, "cameras": ORBIT, "width": 640})
+        scene = await r.json()
+        assert r.status == 200 and len(scene["cameras"]) == 2 and len(scene["keypoints"]) == 3 * mq.N_KEYPOINTS
+        assert scene["frames"] == 2 and scene["pose"]["preset"] == "t_pose"
+        assert scene["render"] == {"width": 640, "height": 512}
+        bad = {"class_type": "PoseFactoryPoseFromJSON", "inputs": {"joints": '{"l_knee": {"flex": 170}}', "preset": "rest"}}
+        r = await c.post("/pose_factory/viewer/scene", json={"poses": bad})
+        assert r.status == 400 and "allowed -5..155 (l_knee flex" in (await r.json())["error"]
+        r = await c.post("/pose_factory/viewer/scene", json={"poses": {"class_type": "LoadImage", "inputs": {}}})
+        assert r.status == 400 and "spec nodes only" in (await r.json())["error"]
+        r = await c.post("/pose_factory/viewer/scene", data=b"{")
+        assert r.status == 400 and "not valid JSON" in (await r.json())["error"]
+        r = await c.post("/pose_factory/viewer/scene", data=b"[" + b"0," * R.VIEWER_MAX_BODY + b"0]")
+        assert r.status == 413
+
+    async def run():
+        async with TestClient(TestServer(app)) as c:
+            await scenario(c)
+
+    asyncio.run(run())
+
+
+# --- LOAD3D_CAMERA -> our camera, against three.js itself ----------------------------------------------
+THREE_SCRIPT = r"""
+import * as T from %s;
+const cases = JSON.parse(process.argv[2]);
+const out = cases.map((c) => {
+  let cam;
+  if (c.type === "perspective") cam = new T.PerspectiveCamera(c.fov, c.width / c.height, 0.01, 100);
+  else cam = new T.OrthographicCamera(c.frustum.left, c.frustum.right, c.frustum.top, c.frustum.bottom, 0.01, 100);
+  cam.zoom = c.zoom;
+  cam.updateProjectionMatrix();
+  cam.position.set(...c.position);
+  cam.lookAt(...c.target);
+  if (c.roll) cam.rotateZ((c.roll * Math.PI) / 180);
+  cam.updateMatrixWorld();
+  const px = c.points.map((p) => {
+    const v = new T.Vector3(...p).project(cam);
+    return [((v.x + 1) / 2) * c.width - 0.5, ((1 - v.y) / 2) * c.height - 0.5];
+  });
+  const q = cam.quaternion;
+  return { px, quaternion: { x: q.x, y: q.y, z: q.z, w: q.w } };
+});
+console.log(JSON.stringify(out));
+"""
+
+
+def _three(cases, tmp_path):
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node (to run three.js) is not installed")
+    script = tmp_path / "project.mjs"
+    script.write_text(THREE_SCRIPT % json.dumps(THREE.as_uri()))
+    done = subprocess.run([node, str(script), json.dumps(cases)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def _xyz(v):
+    return {"x": v[0], "y": v[1], "z": v[2]}
+
+
+LOAD3D_CASES = [  # three.js cameras (Y up): a zoomed landscape one, a rolled portrait one, an off-centre orthographic one
+    dict(type="perspective", fov=40, zoom=1.3, width=640, height=480, position=[1.5, 1.6, 2.5], target=[0, 1.0, 0]),
+    dict(type="perspective", fov=28, zoom=1.0, width=384, height=512, position=[-2.0, 0.8, -3.0], target=[0.1, 0.9, 0],
+         roll=15, quaternion=True),
+    dict(type="orthographic", zoom=1.5, width=512, height=768, position=[0, 1.2, 6], target=[0, 1.0, 0],
+         frustum={"left": -0.9, "right": 1.1, "top": 1.6, "bottom": -1.4}),
+]
+
+
+def _converted(c, three) -> dict:
+    """The case as core's camera_info (the quaternion three.js computed, where the case has one),
+    through the Camera From Load 3D node: our listed camera."""
+    info = {"position": _xyz(c["position"]), "target": _xyz(c["target"]), "zoom": c["zoom"], "cameraType": c["type"]}
+    if c["type"] == "perspective":
+        info.update(fov=c["fov"], aspect=c["width"] / c["height"])
+    else:
+        info["frustum"] = c["frustum"]
+    if c.get("quaternion"):
+        info["quaternion"] = three["quaternion"]
+    (cam,) = S.PoseFactoryCameraFromLoad3D().make(info, c["width"], c["height"])[0]["cameras"]
+    return cam
+
+
+def _three_px(points_z_up, tmp_path):
+    """three.js's pixels (and quaternions) of each LOAD3D_CASES camera for these points (our Z-up world)."""
+    y_up = np.asarray(points_z_up) @ Y_UP_TO_Z_UP  # our (x, y, z) -> three.js (x, z, -y)
+    return _three([dict(c, points=y_up.tolist()) for c in LOAD3D_CASES], tmp_path)
+
+
+def test_load3d_camera_projects_as_three_js(tmp_path):
+    body = mq.build()
+    points = mq.posed_keypoints(body, poses_mod.pose_body(body, "waving"))[:60]  # body and hands, metres, Z up
+    assert np.allclose((points @ Y_UP_TO_Z_UP) @ Y_UP_TO_Z_UP.T, points)
+    got = _three_px(points, tmp_path)
+    for c, three in zip(LOAD3D_CASES, got):
+        (ours,) = cameras_mod.explicit([_converted(c, three)], c["width"], c["height"])
+        xy, depth = cameras_mod.project(ours, points)
+        assert (depth > 0).all()
+        err = np.abs(xy - np.array(three["px"])).max()
+        assert err < 0.5, (c["type"], err)
+    # the rolled camera really carries a roll, recovered from the quaternion
+    assert math.isclose(_converted(LOAD3D_CASES[1], got[1])["roll"], 15, abs_tol=1e-6)
+
+
+@pytest.mark.blender
+def test_load3d_camera_renders_in_blender_as_three_js_draws(blender, tmp_path):
+    """End to end: a camera framed in three.js, converted by Camera From Load 3D and rendered by
+    Blender, puts small emissive markers at the joints of Blender's own posed armature on the pixels
+    three.js projects them to (intensity centroids within 0.5 px)."""
+    quats = _three_px(np.zeros((0, 3)), tmp_path)
+    configs = [dict(_converted(c, q), size=[c["width"], c["height"]]) for c, q in zip(LOAD3D_CASES, quats)]
+    (tmp_path / "configs.json").write_text(json.dumps(configs))
+    out = tmp_path / "markers.json"
+    blender("markers.py", out, tmp_path / "m.png", tmp_path / "configs.json")
+    rows = json.loads(out.read_text())
+    world = [r["world"] for r in rows if r["config"] == configs[0]]
+    three = _three_px(world, tmp_path)
+    errors = []
+    for k, (c, cfg) in enumerate(zip(LOAD3D_CASES, configs)):
+        found = [r["found"] for r in rows if r["config"] == cfg]
+        inside = [i for i, (x, y) in enumerate(three[k]["px"])  # a marker cut by the frame edge is off
+                  if 5 <= x <= c["width"] - 6 and 5 <= y <= c["height"] - 6]
+        assert len(inside) >= 15 and all(found[i] is not None for i in inside), (cfg, inside)
+        errors.append(max(math.dist(found[i], three[k]["px"][i]) for i in inside))
+    assert max(errors) <= 0.5, f"worst marker error {max(errors):.3f} px per camera {errors}"
+
+
+def test_load3d_camera_by_hand():
+    """Without three.js: a camera 3 m in front of the subject (three.js +Z is the model's front,
+    our -Y), looking level; fov 35 vertical at 512 x 512: fy = 256 / tan(17.5 deg)."""
+    cam = camera_from_load3d({"position": _xyz([0, 1, 3]), "target": _xyz([0, 1, 0]), "zoom": 1,
+                              "cameraType": "perspective"}, 512, 512)
+    assert cam["location"] == [0.0, -3.0, 1.0] and cam["look_at"] == [0.0, 0.0, 1.0] and cam["roll"] == 0
+    (ours,) = cameras_mod.explicit([cam], 512, 512)
+    xy, _ = cameras_mod.project(ours, [[0.1, 0.0, 1.2]])  # 0.1 m to the subject's left, 0.2 m up
+    f = 256 / math.tan(math.radians(17.5))
+    assert np.allclose(xy[0], [255.5 + f * 0.1 / 3, 255.5 - f * 0.2 / 3], atol=1e-6)
+
+
+@pytest.mark.parametrize("info, message", [
+    ({"position": {"x": 0, "y": 1}, "target": _xyz([0, 0, 0])}, "camera_info position: got"),
+    ({"position": _xyz([0, 1, 3]), "target": _xyz([0, 1, 3])}, "the camera's own position"),
+    ({"position": _xyz([0, 1, 3]), "target": _xyz([0, 0, 0]), "cameraType": "fisheye"}, "perspective or orthographic"),
+    ({"position": _xyz([0, 1, 3]), "target": _xyz([0, 0, 0]), "zoom": 0}, "zoom: got 0"),
+    ({"position": _xyz([0, 1, 3]), "target": _xyz([0, 0, 0]), "cameraType": "orthographic"}, "needs its frustum"),
+    ({"position": _xyz([0, 1, 3]), "target": _xyz([0, 0, 0]), "fov": 0.5}, "focal_length"),
+    ("nope", "LOAD3D_CAMERA"),
+])
+def test_load3d_node_refuses_bad_camera_info(info, message):
+    with pytest.raises(SpecError) as e:
+        S.PoseFactoryCameraFromLoad3D().make(info, 512, 512)
+    assert message in str(e.value)
+
+
+# --- Camera List -------------------------------------------------------------------------------------
+def test_camera_list_appends_and_checks():
+    (first,) = S.PoseFactoryCameraFromLoad3D().make({"position": _xyz([0, 1, 3]), "target": _xyz([0, 1, 0])}, 512, 512)
+    (both,) = S.PoseFactoryCameraList().make('[{"location": [3, 0, 1], "look_at": [0, 0, 1], "roll": 5}]', first)
+    assert [c["location"] for c in both["cameras"]] == [[0.0, -3.0, 1.0], [3.0, 0.0, 1.0]]
+    assert both["cameras"][1]["roll"] == 5.0
+    assert S.PoseFactoryCameraList.VALIDATE_INPUTS(S.DEFAULT_CAMERA_LIST) is True
+    assert "not valid JSON" in S.PoseFactoryCameraList.VALIDATE_INPUTS("[{")
+    assert "focal_length: got 1" in S.PoseFactoryCameraList.VALIDATE_INPUTS(
+        '[{"location": [3, 0, 1], "look_at": [0, 0, 1], "focal_length": 1}]')
+    with pytest.raises(SpecError, match="append_to: got an orbit"):
+        S.PoseFactoryCameraList().make(S.DEFAULT_CAMERA_LIST, {"type": "orbit", "views": 2})
+
+
+@pytest.mark.parametrize("joint, dof, child", [("l_elbow", "flex", "l_wrist"), ("l_shoulder", "twist", "l_wrist"),
+                                               ("r_shoulder", "abduct", "r_elbow"), ("spine", "side", "neck")])
+def test_gizmo_axis_turns_the_limb_as_the_rig_does(joint, dof, child):
+    """Turning a DOF by 10 degrees moves the limb below as a rotation about the served axis through
+    the joint: the axis the gizmo's ring is drawn around and dragged about."""
+    pose = {"preset": "waving", "joints": {"l_shoulder": {"flex": 30, "abduct": 40}, "spine": {"flex": 10}}}
+    a = viewer.scene({"poses": [pose]})
+    value = a["angles"][joint][dof]
+    turned = dict(pose, joints={**pose["joints"], joint: {**pose["joints"].get(joint, {}), dof: value + 10}})
+    b = viewer.scene({"poses": [turned]})
+    pos_a, pos_b = np.reshape(a["positions"], (-1, 3)), np.reshape(b["positions"], (-1, 3))
+    j, c = rig.JOINT_INDEX[joint], rig.JOINT_INDEX[child]
+    axis = a["dof_axes"][joint][[d.name for d in rig.JOINTS[joint].dofs].index(dof)]
+    want = rig.rotation(axis, 10) @ (pos_a[c] - pos_a[j]) + pos_a[j]
+    assert np.allclose(pos_b[c] - pos_b[j], want - pos_a[j], atol=1e-4)
+    assert not np.allclose(pos_b[c], pos_a[c], atol=1e-3)  # it did move
+
+
+def test_limits_carry_the_mirror_sign():
+    by_name = {j["name"]: {d["name"]: d["mirror_sign"] for d in j["dofs"]} for j in viewer.limits()["joints"]}
+    assert by_name["root"]["yaw"] == -1 and by_name["spine"]["flex"] == 1 and by_name["l_shoulder"]["twist"] == 1
+    assert poses_mod.mirror_angles({"spine": {"side": 10, "flex": 5}}) == {"spine": {"side": -10, "flex": 5}}

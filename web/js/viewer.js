@@ -1,0 +1,788 @@
+// 3D Pose Factory — the 3D viewer on the spec nodes and Request Pose Batch (DESIGN.md §9: a DOM
+// widget through node.addDOMWidget, so it works in the classic canvas and in the Vue node renderer).
+//
+// Everything it shows comes from the core through the server (nodes/routes.py):
+//   GET  /pose_factory/viewer/mesh     the mannequin's rest mesh and the joint each vertex moves with
+//   GET  /pose_factory/viewer/limits   posable joints, their DOFs and limits, presets
+//   POST /pose_factory/viewer/scene    the graph's spec nodes (API-format fragments) -> the posed
+//                                      joints, keypoints and the worker's cameras
+// The browser only moves each rest vertex rigidly with its joint (v' = R_j (v - rest_j) + p_j, what
+// the core's rig.Posed.transform_points does) and projects keypoints with the camera the core built;
+// the rig itself (forward kinematics, presets, limits) is never copied here.
+//
+// One WebGL renderer is shared by every viewer (browsers allow few WebGL contexts) and draws only on
+// demand — after a change, an orbit drag or a resize — into the viewer's own 2D canvas; a collapsed
+// or hidden node draws nothing and holds no GPU memory of its own.
+import { app } from "../../scripts/app.js";
+import { api } from "../../scripts/api.js";
+import * as THREE from "./vendor/three.module.min.js";
+
+const REQUEST = "PoseFactoryRequestPoseBatch";
+const SUBJECT_NODES = ["PoseFactoryMannequin"];
+const POSE_NODES = ["PoseFactoryPosePreset", "PoseFactoryPoseFromJSON", "PoseFactoryPoseSequence"];
+const CAMERA_NODES = ["PoseFactoryCameraOrbit", "PoseFactoryCameraList"];
+const VIEWER_NODES = [REQUEST, ...SUBJECT_NODES, ...POSE_NODES, ...CAMERA_NODES];
+const POSING_NODE = "PoseFactoryPoseFromJSON";
+const CAMERA_LIST = "PoseFactoryCameraList";
+const SENSOR_WIDTH = 36; // mm, the spec's default: "add this view" states it
+const VIEWER_HEIGHT = 320; // px, the widget's starting height
+// OpenPose body (DESIGN.md §5): 17 limbs (0-based pairs) and 18 colours
+const LIMBS = [[1, 2], [1, 5], [2, 3], [3, 4], [5, 6], [6, 7], [1, 8], [8, 9], [9, 10], [1, 11], [11, 12],
+  [12, 13], [1, 0], [0, 14], [14, 16], [0, 15], [15, 17]];
+const COLOURS = [[255, 0, 0], [255, 85, 0], [255, 170, 0], [255, 255, 0], [170, 255, 0], [85, 255, 0], [0, 255, 0],
+  [0, 255, 85], [0, 255, 170], [0, 255, 255], [0, 170, 255], [0, 85, 255], [0, 0, 255], [85, 0, 255],
+  [170, 0, 255], [255, 0, 255], [255, 0, 170], [255, 0, 85]];
+
+// --- server ---------------------------------------------------------------------------------------
+async function getJson(url, body) {
+  const resp = await api.fetchApi(url, body === undefined ? {} : {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+  });
+  const data = await resp.json();
+  if (!resp.ok) throw new Error(data?.error ?? `HTTP ${resp.status}`);
+  return data;
+}
+const meshes = new Map();
+function mesh(height, build) {
+  const key = `${height}/${build}`;
+  if (!meshes.has(key)) {
+    const p = getJson(`/pose_factory/viewer/mesh?height=${encodeURIComponent(height)}&build=${encodeURIComponent(build)}`);
+    p.catch(() => meshes.delete(key));
+    meshes.set(key, p);
+  }
+  return meshes.get(key);
+}
+let limitsPromise = null;
+function limits() {
+  limitsPromise ??= getJson("/pose_factory/viewer/limits").catch((e) => { limitsPromise = null; throw e; });
+  return limitsPromise;
+}
+
+// --- the graph around a node ------------------------------------------------------------------------
+function inputNode(node, input) {
+  const i = node.inputs?.indexOf(input) ?? -1;
+  return i >= 0 ? node.getInputNode?.(i) ?? null : null;
+}
+
+// An API-format fragment {class_type, inputs} of a node and the spec nodes linked into it.
+function fragment(node, depth = 0) {
+  if (!node || depth > 10) return null;
+  const inputs = {};
+  for (const w of node.widgets ?? []) {
+    if (!w.name || w.name.startsWith("pf_") || w.type === "button" || w.options?.serialize === false) continue;
+    inputs[w.name] = w.value;
+  }
+  for (const input of node.inputs ?? []) {
+    if (input.link == null) continue;
+    const src = inputNode(node, input);
+    if (String(input.type).startsWith("POSE_FACTORY_")) inputs[input.name] = fragment(src, depth + 1);
+    else if (src?.widgets) { // a widget turned into an input, fed by a primitive node
+      const w = src.widgets.find((x) => x.name === "value") ?? src.widgets[0];
+      if (w) inputs[input.name] = w.value;
+    }
+  }
+  return { class_type: node.comfyClass ?? node.type, inputs };
+}
+
+function downstreamRequest(node, depth = 0) {
+  if (!node || depth > 6) return null;
+  if ((node.comfyClass ?? node.type) === REQUEST) return node;
+  for (const out of node.outputs ?? []) {
+    for (const id of out.links ?? []) {
+      const link = node.graph?.links?.get?.(id) ?? node.graph?.links?.[id];
+      const target = link && node.graph.getNodeById(link.target_id);
+      const found = downstreamRequest(target, depth + 1);
+      if (found) return found;
+    }
+  }
+  return null;
+}
+
+function usesLoad3D(frag) {
+  if (!frag) return false;
+  if (frag.class_type === "PoseFactoryCameraFromLoad3D") return true;
+  return Object.values(frag.inputs).some((v) => v && typeof v === "object" && usesLoad3D(v));
+}
+
+// The scene request of a viewer on `node`: its own piece, the rest from the Request Pose Batch it feeds.
+function sceneRequest(node, frame) {
+  const kind = node.comfyClass ?? node.type;
+  const request = downstreamRequest(node);
+  const body = { frame };
+  if (request) {
+    for (const name of ["subject", "poses", "cameras"]) {
+      const input = request.inputs?.find((i) => i.name === name);
+      const src = input?.link != null ? inputNode(request, input) : null;
+      if (src) body[name] = fragment(src);
+    }
+    for (const name of ["width", "height"]) {
+      const w = request.widgets?.find((x) => x.name === name);
+      if (w) body[name] = Number(w.value);
+    }
+  }
+  if (SUBJECT_NODES.includes(kind)) body.subject = fragment(node);
+  if (POSE_NODES.includes(kind)) { body.poses = fragment(node); }
+  if (CAMERA_NODES.includes(kind)) body.cameras = fragment(node);
+  let note = "";
+  if (usesLoad3D(body.cameras)) {
+    delete body.cameras; // the Load 3D camera is known only when the prompt runs
+    note = "cameras from Load 3D appear when the prompt runs; showing an orbit";
+  }
+  return { body, note, request };
+}
+
+// --- the shared renderer ------------------------------------------------------------------------------
+let shared = null;
+function renderer() {
+  if (!shared) {
+    shared = new THREE.WebGLRenderer({ antialias: true, alpha: false });
+    shared.setPixelRatio(1);
+  }
+  return shared;
+}
+
+function label(text) {
+  const c = document.createElement("canvas");
+  c.width = 64; c.height = 32;
+  const g = c.getContext("2d");
+  g.fillStyle = "rgba(0,0,0,0.6)"; g.fillRect(0, 0, 64, 32);
+  g.fillStyle = "#ffd54a"; g.font = "bold 22px sans-serif"; g.textAlign = "center"; g.textBaseline = "middle";
+  g.fillText(text, 32, 17);
+  const s = new THREE.Sprite(new THREE.SpriteMaterial({ map: new THREE.CanvasTexture(c), depthTest: false }));
+  s.scale.set(0.24, 0.12, 1);
+  return s;
+}
+
+// Project world points as cameras.project does: camera dict {location, rotation (camera-to-world,
+// columns right/up/back), intrinsics {fx, fy, cx, cy, orthographic}} -> pixel x, y and depth.
+export function projectPoints(cam, pts) {
+  const r = cam.rotation, l = cam.location, k = cam.intrinsics;
+  const out = [];
+  for (let i = 0; i < pts.length; i += 3) {
+    const d = [pts[i] - l[0], pts[i + 1] - l[1], pts[i + 2] - l[2]];
+    const c = [0, 1, 2].map((j) => d[0] * r[0][j] + d[1] * r[1][j] + d[2] * r[2][j]);
+    const depth = -c[2];
+    const u = k.orthographic ? c[0] : c[0] / depth;
+    const v = k.orthographic ? c[1] : c[1] / depth;
+    out.push([k.cx + k.fx * u, k.cy - k.fy * v, depth]);
+  }
+  return out;
+}
+
+// --- one viewer --------------------------------------------------------------------------------------
+class Viewer {
+  constructor(node) {
+    this.node = node;
+    this.frame = 0;
+    this.view = null; // index of the camera being looked through, null: free orbit
+    this.selected = null;
+    this.undo = [];
+    this.redo = [];
+    this.scene = new THREE.Scene();
+    this.scene.background = new THREE.Color(0x202428);
+    this.scene.add(new THREE.HemisphereLight(0xffffff, 0x444444, 1.6));
+    const sun = new THREE.DirectionalLight(0xffffff, 1.4);
+    sun.position.set(2, -3, 4);
+    this.scene.add(sun);
+    const grid = new THREE.GridHelper(4, 8, 0x555555, 0x333333);
+    grid.rotation.x = Math.PI / 2; // the floor is z = 0, Z up
+    this.scene.add(grid);
+    this.camera = new THREE.PerspectiveCamera(35, 1, 0.05, 200);
+    this.camera.up.set(0, 0, 1);
+    this.camera.position.set(1.6, -4.2, 1.6);
+    this.figure = new THREE.Group();
+    this.rigs = new THREE.Group();
+    this.scene.add(this.figure, this.rigs);
+    this.buildDom();
+    this.controls = new THREE.OrbitControls(this.camera, this.canvas);
+    this.controls.target.set(0, 0, 0.9);
+    this.controls.update();
+    this.controls.addEventListener("change", () => { this.view = null; this.draw(); });
+    this.resize = new ResizeObserver(() => this.draw());
+    this.resize.observe(this.canvas);
+  }
+
+  buildDom() {
+    const el = (tag, css, text) => {
+      const e = document.createElement(tag);
+      if (css) e.style.cssText = css;
+      if (text) e.textContent = text;
+      return e;
+    };
+    this.root = el("div", "display:flex;flex-direction:column;width:100%;height:100%;min-height:200px;"
+      + "font:11px sans-serif;color:#ddd;gap:2px;box-sizing:border-box");
+    this.root.className = "pose-factory-viewer";
+    const stage = el("div", "position:relative;flex:1 1 auto;min-height:120px");
+    this.canvas = el("canvas", "position:absolute;inset:0;width:100%;height:100%;border-radius:4px;outline:none");
+    this.canvas.tabIndex = 0;
+    this.preview = el("canvas", "position:absolute;right:4px;bottom:4px;height:35%;border:1px solid #777;"
+      + "background:#000;display:none");
+    this.preview.title = "OpenPose preview of the current view, drawn in the browser (the batch's images come from the worker)";
+    this.previewLabel = el("div", "position:absolute;right:6px;bottom:calc(35% + 6px);color:#ffd54a;display:none",
+      "OpenPose preview");
+    this.status = el("div", "position:absolute;left:6px;top:4px;pointer-events:none;text-shadow:0 0 3px #000");
+    stage.append(this.canvas, this.preview, this.previewLabel, this.status);
+    const bar = el("div", "display:flex;flex-wrap:wrap;gap:3px;align-items:center");
+    const buttonIn = (parent) => (text, title, fn) => {
+      const b = el("button", "font:11px sans-serif;padding:1px 6px", text);
+      b.title = title;
+      b.addEventListener("click", (e) => { e.stopPropagation(); fn(); });
+      parent.append(b);
+      return b;
+    };
+    const button = buttonIn(bar);
+    button("free view", "Orbit freely (drag: turn, wheel: zoom, right-drag: pan)", () => this.freeView());
+    this.previewButton = button("preview", "Show/hide the OpenPose preview of the current view", () => this.togglePreview());
+    this.addViewButton = button("add this view", "Append this view to the Camera List feeding Request Pose Batch",
+      () => this.addView());
+    this.frameInput = el("input", "width:42px");
+    this.frameInput.type = "number"; this.frameInput.min = "0"; this.frameInput.value = "0";
+    this.frameInput.title = "frame (pose) shown";
+    this.frameInput.addEventListener("change", () => { this.frame = Math.max(0, Number(this.frameInput.value) | 0); this.refresh(); });
+    bar.append(el("span", "", "frame"), this.frameInput);
+    this.posing = el("div", "display:none;flex-direction:column;gap:2px");
+    const pbar = el("div", "display:flex;flex-wrap:wrap;gap:3px;align-items:center");
+    this.presetSelect = el("select", "font:11px sans-serif");
+    this.presetSelect.title = "start from a preset (clears the hand-set joints)";
+    this.presetSelect.addEventListener("change", () => this.startFrom(this.presetSelect.value));
+    const pbutton = buttonIn(pbar);
+    pbar.append(this.presetSelect);
+    pbutton("undo", "Undo (Ctrl+Z)", () => this.step(this.undo, this.redo));
+    pbutton("redo", "Redo (Ctrl+Y)", () => this.step(this.redo, this.undo));
+    pbutton("mirror", "Mirror the pose left <-> right", () => this.mirror());
+    this.jointName = el("span", "color:#ffd54a", "click a joint to pose it");
+    pbar.append(this.jointName);
+    this.dofs = el("div", "display:grid;grid-template-columns:auto 1fr 44px;gap:1px 4px;align-items:center");
+    this.posing.append(pbar, this.dofs);
+    this.root.append(stage, bar, this.posing);
+    // added before OrbitControls' own: a press on a gizmo ring turns the joint instead of the view
+    this.canvas.addEventListener("pointerdown", (e) => {
+      this.down = this.gizmoDown(e) ? null : [e.clientX, e.clientY];
+    });
+    this.canvas.addEventListener("pointermove", (e) => { if (this.drag) this.gizmoMove(e); });
+    this.canvas.addEventListener("pointerup", (e) => {
+      if (this.drag) { this.gizmoUp(); return; }
+      if (this.down && Math.hypot(e.clientX - this.down[0], e.clientY - this.down[1]) < 4) this.pick(e);
+    });
+    this.canvas.addEventListener("keydown", (e) => {
+      if ((e.ctrlKey || e.metaKey) && e.key === "z") { e.preventDefault(); this.step(this.undo, this.redo); }
+      if ((e.ctrlKey || e.metaKey) && e.key === "y") { e.preventDefault(); this.step(this.redo, this.undo); }
+    });
+    for (const ev of ["pointerdown", "wheel", "keydown", "contextmenu"]) {
+      this.root.addEventListener(ev, (e) => e.stopPropagation()); // the graph canvas must not pan/zoom too
+    }
+  }
+
+  get kind() { return this.node.comfyClass ?? this.node.type; }
+  get visible() { return !this.node.flags?.collapsed && this.canvas.isConnected && this.canvas.clientWidth > 0; }
+
+  // --- data ---
+  async refresh() {
+    if (!this.visible) { this.stale = true; return; }
+    this.stale = false;
+    this.root.dataset.nodeId = String(this.node.id); // known only once a loaded workflow configured the node
+    const seq = (this.seq = (this.seq ?? 0) + 1);
+    const { body, note, request } = sceneRequest(this.node, this.frame);
+    this.request = request;
+    try {
+      const scene = await getJson("/pose_factory/viewer/scene", body);
+      const m = await mesh(scene.subject.height, scene.subject.build);
+      if (seq !== this.seq) return; // a newer request is on its way
+      this.data = scene;
+      this.setMesh(m);
+      this.pose(scene);
+      this.setCameras(scene);
+      if (!this.framed) this.frameAll();
+      this.note = note;
+      this.error = null;
+      this.frameInput.max = String(scene.frames - 1);
+      if (this.kind === POSING_NODE) await this.showPosing();
+    } catch (err) {
+      if (seq !== this.seq) return;
+      this.error = String(err?.message ?? err);
+    }
+    this.draw();
+  }
+
+  setMesh(m) {
+    if (this.meshData === m) return;
+    this.meshData = m;
+    this.figure.clear();
+    const n = m.vertex_joint.length;
+    const geo = new THREE.BufferGeometry();
+    geo.setAttribute("position", new THREE.BufferAttribute(new Float32Array(n * 3), 3));
+    const colour = new Float32Array(n * 3);
+    const tint = (part) => new THREE.Color().setHSL(((part * 0.137) % 1), 0.25, 0.62);
+    for (let t = 0; t < m.triangle_part.length; t++) {
+      const c = tint(m.triangle_part[t]);
+      for (let k = 0; k < 3; k++) colour.set([c.r, c.g, c.b], m.triangles[3 * t + k] * 3);
+    }
+    geo.setAttribute("color", new THREE.BufferAttribute(colour, 3));
+    geo.setIndex(m.triangles);
+    this.body = new THREE.Mesh(geo, new THREE.MeshLambertMaterial({ vertexColors: true }));
+    this.figure.add(this.body);
+    this.jointDots = new THREE.Group();
+    this.figure.add(this.jointDots);
+  }
+
+  pose(scene) {
+    const m = this.meshData, pos = scene.positions, rot = scene.rotations, rest = m.rest, v = m.vertices;
+    const out = this.body.geometry.attributes.position.array;
+    for (let i = 0, n = m.vertex_joint.length; i < n; i++) {
+      const j = m.vertex_joint[i];
+      const x = v[3 * i] - rest[3 * j], y = v[3 * i + 1] - rest[3 * j + 1], z = v[3 * i + 2] - rest[3 * j + 2];
+      const r = 9 * j;
+      out[3 * i] = rot[r] * x + rot[r + 1] * y + rot[r + 2] * z + pos[3 * j];
+      out[3 * i + 1] = rot[r + 3] * x + rot[r + 4] * y + rot[r + 5] * z + pos[3 * j + 1];
+      out[3 * i + 2] = rot[r + 6] * x + rot[r + 7] * y + rot[r + 8] * z + pos[3 * j + 2];
+    }
+    this.body.geometry.attributes.position.needsUpdate = true;
+    this.body.geometry.computeVertexNormals();
+    this.body.geometry.computeBoundingSphere();
+    this.jointDots.clear();
+    if (this.kind !== POSING_NODE) return;
+    const posable = new Set(Object.keys(scene.angles));
+    m.joint_names.forEach((name, j) => {
+      if (!posable.has(name) || /(thumb|index|middle|ring|pinky)/.test(name)) return;
+      const dot = new THREE.Mesh(new THREE.SphereGeometry(name === this.selected ? 0.03 : 0.022, 12, 8),
+        new THREE.MeshBasicMaterial({ color: name === this.selected ? 0xffd54a : 0x4fc3f7, depthTest: false }));
+      dot.renderOrder = 2;
+      dot.position.set(pos[3 * j], pos[3 * j + 1], pos[3 * j + 2]);
+      dot.userData.joint = name;
+      this.jointDots.add(dot);
+    });
+    this.drawGizmo();
+  }
+
+  // The gizmo: one ring per DOF of the selected joint, around the DOF's world axis (the scene's
+  // dof_axes, from the core's rig); dragging a ring turns that DOF only, within its limits.
+  drawGizmo() {
+    const j = this.meshData.joint_names.indexOf(this.selected);
+    const axes = this.data?.dof_axes?.[this.selected];
+    const table = this.limitsTable?.joints.find((x) => x.name === this.selected);
+    if (j < 0 || !axes || !table) return;
+    const p = this.data.positions;
+    const centre = new THREE.Vector3(p[3 * j], p[3 * j + 1], p[3 * j + 2]);
+    table.dofs.forEach((d, k) => {
+      const axis = new THREE.Vector3(...axes[k]).normalize();
+      const u = new THREE.Vector3(1, 0, 0).cross(axis);
+      if (u.lengthSq() < 1e-6) u.set(0, 1, 0).cross(axis);
+      u.normalize();
+      const v = axis.clone().cross(u);
+      const r = 0.1 + 0.025 * k, pts = [];
+      for (let i = 0; i < 48; i++) {
+        for (const t of [i, i + 1]) {
+          const a = (t / 48) * 2 * Math.PI;
+          pts.push(centre.clone().addScaledVector(u, r * Math.cos(a)).addScaledVector(v, r * Math.sin(a)));
+        }
+      }
+      const ring = new THREE.LineSegments(new THREE.BufferGeometry().setFromPoints(pts),
+        new THREE.LineBasicMaterial({ color: [0xff5252, 0x69f0ae, 0x448aff][k], depthTest: false }));
+      ring.renderOrder = 3;
+      ring.userData.gizmo = { joint: this.selected, dof: d.name, axis, centre };
+      this.jointDots.add(ring);
+    });
+  }
+
+  // Where the pointer's ray meets the plane of a ring, relative to its centre (null: edge-on).
+  ringPoint(e, g) {
+    const rect = this.canvas.getBoundingClientRect();
+    const ray = new THREE.Raycaster();
+    ray.setFromCamera(new THREE.Vector2(((e.clientX - rect.left) / rect.width) * 2 - 1,
+      -((e.clientY - rect.top) / rect.height) * 2 + 1), this.camera);
+    const o = ray.ray.origin, d = ray.ray.direction, den = g.axis.dot(d);
+    if (Math.abs(den) < 1e-3) return null;
+    const t = g.axis.dot(g.centre.clone().sub(o)) / den;
+    return o.clone().addScaledVector(d, t).sub(g.centre);
+  }
+
+  gizmoDown(e) {
+    const hit = this.hits(e).find((h) => h.object.userData.gizmo);
+    if (!hit) return false;
+    const g = hit.object.userData.gizmo;
+    const from = this.ringPoint(e, g);
+    if (!from) return false;
+    this.controls.enabled = false; // this drag turns the joint, not the view
+    this.canvas.setPointerCapture?.(e.pointerId);
+    this.drag = { g, from, start: this.data.angles[g.joint][g.dof], value: null, snap: this.snapshot() };
+    return true;
+  }
+
+  gizmoMove(e) {
+    const drag = this.drag;
+    const to = drag && this.ringPoint(e, drag.g);
+    if (!to) return;
+    const turn = Math.atan2(drag.g.axis.dot(drag.from.clone().cross(to)), drag.from.dot(to)) * 180 / Math.PI;
+    const value = this.setDof(drag.g.joint, drag.g.dof, drag.start + turn, false);
+    if (value != null) drag.value = value;
+  }
+
+  gizmoUp() {
+    const drag = this.drag;
+    this.drag = null;
+    this.controls.enabled = true;
+    if (drag?.value != null && drag.value !== drag.start) { this.undo.push(drag.snap); this.redo.length = 0; }
+  }
+
+  setCameras(scene) {
+    this.rigs.clear();
+    const { width, height } = scene.render;
+    for (const cam of scene.cameras) {
+      const r = cam.rotation, l = new THREE.Vector3(...cam.location), k = cam.intrinsics;
+      const axis = (j) => new THREE.Vector3(r[0][j], r[1][j], r[2][j]);
+      const right = axis(0), up = axis(1), back = axis(2);
+      const d = 0.35; // metres: the frustum's drawn depth
+      const corner = (px, py) => {
+        const u = (px - k.cx) / k.fx, v = (k.cy - py) / k.fy;
+        if (k.orthographic) return l.clone().addScaledVector(right, u).addScaledVector(up, v).addScaledVector(back, -d);
+        return l.clone().addScaledVector(right, u * d).addScaledVector(up, v * d).addScaledVector(back, -d);
+      };
+      const cs = [corner(-0.5, -0.5), corner(width - 0.5, -0.5), corner(width - 0.5, height - 0.5), corner(-0.5, height - 0.5)];
+      const pts = [];
+      for (let i = 0; i < 4; i++) pts.push(l, cs[i], cs[i], cs[(i + 1) % 4]);
+      pts.push(cs[0].clone().lerp(cs[1], 0.5), cs[0].clone().lerp(cs[1], 0.5).addScaledVector(up, 0.06)); // up tick
+      const lines = new THREE.LineSegments(new THREE.BufferGeometry().setFromPoints(pts),
+        new THREE.LineBasicMaterial({ color: cam.index === this.view ? 0xffd54a : 0xff8a65 }));
+      lines.userData.view = cam.index;
+      const tag = label(String(cam.index));
+      tag.position.copy(l).addScaledVector(up, 0.1);
+      tag.userData.view = cam.index;
+      this.rigs.add(lines, tag);
+    }
+  }
+
+  // --- looking ---
+  lookThrough(index) {
+    const cam = this.data?.cameras?.[index];
+    if (!cam) return;
+    const r = cam.rotation, k = cam.intrinsics;
+    const basis = new THREE.Matrix4().makeBasis(new THREE.Vector3(r[0][0], r[1][0], r[2][0]),
+      new THREE.Vector3(r[0][1], r[1][1], r[2][1]), new THREE.Vector3(r[0][2], r[1][2], r[2][2]));
+    this.camera.position.set(...cam.location);
+    this.camera.quaternion.setFromRotationMatrix(basis);
+    const back = new THREE.Vector3(r[0][2], r[1][2], r[2][2]);
+    this.controls.target.copy(this.camera.position).addScaledVector(back, -3);
+    if (!k.orthographic) this.camera.fov = (2 * Math.atan((k.height / 2) / k.fy) * 180) / Math.PI;
+    this.camera.updateProjectionMatrix();
+    this.view = index;
+    this.setCameras(this.data);
+    this.draw();
+  }
+
+  // Turns the free view to see the figure and every camera (the first time a scene arrives).
+  frameAll() {
+    this.framed = true;
+    const box = new THREE.Box3().setFromObject(this.body);
+    for (const c of this.data.cameras) box.expandByPoint(new THREE.Vector3(...c.location));
+    const centre = box.getCenter(new THREE.Vector3());
+    const radius = Math.max(0.5, box.getSize(new THREE.Vector3()).length() / 2);
+    const distance = (radius / Math.sin((this.camera.fov * Math.PI) / 360)) * 0.7;
+    this.controls.target.copy(centre);
+    this.camera.position.copy(centre).add(new THREE.Vector3(0.45, -1, 0.35).normalize().multiplyScalar(distance));
+    this.camera.updateProjectionMatrix();
+    this.controls.update();
+  }
+
+  freeView() {
+    this.view = null;
+    this.camera.fov = 35;
+    this.camera.updateProjectionMatrix();
+    this.controls.update();
+    this.setCameras(this.data ?? { cameras: [], render: {} });
+    this.draw();
+  }
+
+  // The camera of the current view, in the core's terms: a listed camera (location, look_at,
+  // focal length for the render's width) and its projection (intrinsics as cameras.intrinsics).
+  currentCamera() {
+    const { width, height } = this.data.render;
+    if (this.view != null) return this.data.cameras[this.view];
+    const e = this.camera.matrixWorld.elements;
+    const rotation = [[e[0], e[4], e[8]], [e[1], e[5], e[9]], [e[2], e[6], e[10]]];
+    const fy = (height / 2) / Math.tan((this.camera.fov * Math.PI) / 360);
+    return {
+      location: this.camera.position.toArray(), rotation,
+      intrinsics: { fx: fy, fy, cx: width / 2 - 0.5, cy: height / 2 - 0.5, width, height, orthographic: false },
+      focal_length: (fy * SENSOR_WIDTH) / width, look_at: this.controls.target.toArray(),
+    };
+  }
+
+  previewKeypoints() {
+    if (!this.data) return null;
+    const cam = this.currentCamera();
+    const pts = projectPoints(cam, this.data.keypoints.slice(0, 18 * 3));
+    return { camera: cam, keypoints: pts.map(([x, y, d]) => [x, y, d > 0 ? 1 : 0]) };
+  }
+
+  togglePreview() {
+    this.showPreview = !this.showPreview;
+    this.draw();
+  }
+
+  drawPreview() {
+    const on = this.showPreview && this.data;
+    this.preview.style.display = this.previewLabel.style.display = on ? "block" : "none";
+    if (!on) return;
+    const { width, height } = this.data.render;
+    this.preview.width = width; this.preview.height = height;
+    const g = this.preview.getContext("2d");
+    g.fillStyle = "#000"; g.fillRect(0, 0, width, height);
+    const kp = this.previewKeypoints().keypoints;
+    const inFrame = (p) => p[2] > 0 && p[0] >= -0.5 && p[0] < width - 0.5 && p[1] >= -0.5 && p[1] < height - 0.5;
+    const s = Math.max(width, height) >= 500 ? 2 : 1;
+    LIMBS.forEach(([a, b], i) => {
+      if (!inFrame(kp[a]) || !inFrame(kp[b])) return;
+      const [r, gg, bb] = COLOURS[i].map((c) => Math.round(c * 0.6));
+      g.strokeStyle = `rgb(${r},${gg},${bb})`; g.lineWidth = 8 * s; g.lineCap = "round";
+      g.beginPath(); g.moveTo(kp[a][0], kp[a][1]); g.lineTo(kp[b][0], kp[b][1]); g.stroke();
+    });
+    kp.forEach((p, i) => {
+      if (!inFrame(p)) return;
+      g.fillStyle = `rgb(${COLOURS[i].join(",")})`;
+      g.beginPath(); g.arc(p[0], p[1], 4 * s, 0, 2 * Math.PI); g.fill();
+    });
+  }
+
+  draw() {
+    if (!this.visible) return; // collapsed or off screen: nothing drawn, nothing held
+    if (this.stale) { this.refresh(); return; }
+    const w = Math.max(1, this.canvas.clientWidth), h = Math.max(1, this.canvas.clientHeight);
+    if (this.canvas.width !== w || this.canvas.height !== h) { this.canvas.width = w; this.canvas.height = h; }
+    this.camera.aspect = w / h;
+    this.camera.updateProjectionMatrix();
+    this.draws = (this.draws ?? 0) + 1;
+    const t0 = performance.now();
+    const r = renderer();
+    r.setSize(w, h, false);
+    r.render(this.scene, this.camera);
+    this.canvas.getContext("2d").drawImage(r.domElement, 0, 0);
+    this.lastFrameMs = performance.now() - t0;
+    const where = this.view != null ? `view ${this.view}` : "free view";
+    this.status.textContent = this.error ? `⚠ ${this.error}`
+      : `${where}${this.data ? ` · frame ${this.data.frame}/${this.data.frames - 1}` : ""}${this.note ? ` · ${this.note}` : ""}`;
+    this.status.style.color = this.error ? "#ff8a80" : "#ddd";
+    this.drawPreview();
+  }
+
+  hits(e) {
+    const rect = this.canvas.getBoundingClientRect();
+    const ndc = new THREE.Vector2(((e.clientX - rect.left) / rect.width) * 2 - 1, -((e.clientY - rect.top) / rect.height) * 2 + 1);
+    const ray = new THREE.Raycaster();
+    ray.params.Line.threshold = 0.02;
+    ray.setFromCamera(ndc, this.camera);
+    return ray.intersectObjects([...(this.jointDots?.children ?? []), ...this.rigs.children], false);
+  }
+
+  pick(e) {
+    const hits = this.hits(e);
+    // a joint dot wins over a frustum line the ray also passes near (dots are the small target)
+    const hit = hits.find((h) => h.object.userData.joint) ?? hits.find((h) => h.object.userData.view != null);
+    if (!hit) return;
+    if (hit.object.userData.joint) this.select(hit.object.userData.joint);
+    else if (hit.object.userData.view != null) this.lookThrough(hit.object.userData.view);
+  }
+
+  // --- posing (Pose From JSON: the pose lives in its `joints` widget, the base in `preset`) ---
+  widget(name) { return this.node.widgets?.find((w) => w.name === name); }
+
+  stored() {
+    const text = String(this.widget("joints")?.value ?? "").trim();
+    let data = {};
+    try { data = text ? JSON.parse(text) : {}; } catch { data = {}; }
+    const whole = data && typeof data === "object" && Object.keys(data).length
+      && Object.keys(data).every((k) => ["preset", "mirror", "hands", "joints", "offset", "grounded"].includes(k));
+    return whole ? { ...data, joints: { ...(data.joints ?? {}) } } : { joints: { ...(data ?? {}) } };
+  }
+
+  store(pose, remember = true) {
+    const w = this.widget("joints");
+    const text = JSON.stringify(pose.mirror || pose.hands || pose.offset || pose.grounded != null || pose.preset
+      ? pose : pose.joints);
+    if (remember && text === w.value) return; // nothing changed: no undo step
+    if (remember) { this.undo.push(this.snapshot()); this.redo.length = 0; }
+    w.value = text;
+    w.callback?.(text);
+    this.node.setDirtyCanvas?.(true, true);
+    this.refresh();
+  }
+
+  snapshot() { return { joints: this.widget("joints")?.value, preset: this.widget("preset")?.value }; }
+
+  step(from, to) {
+    const s = from.pop();
+    if (!s) return;
+    to.push(this.snapshot());
+    this.widget("joints").value = s.joints;
+    this.widget("preset").value = s.preset;
+    this.node.setDirtyCanvas?.(true, true);
+    refreshAll(); // every viewer showing this pose
+  }
+
+  startFrom(preset) {
+    this.undo.push(this.snapshot()); this.redo.length = 0;
+    this.widget("preset").value = preset;
+    this.store({ joints: {} }, false);
+  }
+
+  mirror() {
+    const pose = this.stored();
+    pose.mirror = !pose.mirror;
+    if (!pose.mirror) delete pose.mirror;
+    this.store(pose);
+  }
+
+  select(joint) {
+    this.selected = joint;
+    this.pose(this.data);
+    this.showPosing();
+    this.draw();
+  }
+
+  // Sets one DOF (degrees), clamped to the joint's limits, as the core's limits table says.
+  setDof(joint, dof, value, remember = true) {
+    const table = this.limitsTable?.joints.find((j) => j.name === joint);
+    const d = table?.dofs.find((x) => x.name === dof);
+    if (!d) return null;
+    const v = Math.round(Math.min(d.hi, Math.max(d.lo, Number(value))) * 10) / 10;
+    const pose = this.stored();
+    // a mirrored pose stores the other side's angle (and a centre joint's twist/side/yaw/roll negated)
+    const target = pose.mirror ? table.mirror : joint;
+    pose.joints[target] = { ...(pose.joints[target] ?? {}), [dof]: pose.mirror ? v * d.mirror_sign : v };
+    this.store(pose, remember);
+    return v;
+  }
+
+  async showPosing() {
+    this.posing.style.display = "flex";
+    this.limitsTable = await limits();
+    if (!this.presetSelect.options.length) {
+      for (const p of this.limitsTable.presets) this.presetSelect.append(new Option(p, p));
+    }
+    this.presetSelect.value = this.widget("preset")?.value ?? "rest";
+    this.dofs.replaceChildren();
+    const joint = this.limitsTable.joints.find((j) => j.name === this.selected);
+    this.jointName.textContent = joint ? joint.name : "click a joint to pose it";
+    if (!joint || !this.data) return;
+    for (const d of joint.dofs) {
+      const now = this.data.angles[joint.name]?.[d.name] ?? 0;
+      const name = document.createElement("span");
+      name.textContent = `${d.name} ${d.lo}..${d.hi}`;
+      name.title = d.meaning;
+      const slider = document.createElement("input");
+      Object.assign(slider, { type: "range", min: d.lo, max: d.hi, step: 1, value: now });
+      slider.dataset.dof = d.name;
+      const number = document.createElement("input");
+      Object.assign(number, { type: "number", min: d.lo, max: d.hi, step: 1, value: now });
+      number.style.width = "44px";
+      number.dataset.dof = d.name;
+      const commit = (v) => { const got = this.setDof(joint.name, d.name, v); slider.value = number.value = got; };
+      slider.addEventListener("change", () => commit(slider.value));
+      number.addEventListener("change", () => commit(number.value));
+      this.dofs.append(name, slider, number);
+    }
+  }
+
+  // --- cameras from the view ---
+  cameraList() {
+    if (this.kind === CAMERA_LIST) return this.node;
+    const request = this.request ?? downstreamRequest(this.node);
+    const input = request?.inputs?.find((i) => i.name === "cameras");
+    const src = input?.link != null ? inputNode(request, input) : null;
+    return (src?.comfyClass ?? src?.type) === CAMERA_LIST ? src : null;
+  }
+
+  addView() {
+    const list = this.cameraList();
+    if (!list || !this.data) {
+      app.extensionManager?.toast?.add?.({ severity: "warn", summary: "Add this view",
+        detail: "Link a Camera List node to Request Pose Batch's cameras first.", life: 4000 });
+      return null;
+    }
+    const cam = this.currentCamera();
+    const round = (v) => Math.round(v * 1e4) / 1e4;
+    const entry = { location: cam.location.map(round), look_at: cam.look_at.map(round),
+      focal_length: round(cam.focal_length), sensor_width: SENSOR_WIDTH };
+    if (this.view != null) { // an existing view, copied as it is
+      const c = this.data.cameras[this.view];
+      const back = [c.rotation[0][2], c.rotation[1][2], c.rotation[2][2]];
+      Object.assign(entry, { look_at: c.location.map((x, i) => round(x - back[i])), roll: c.roll ?? 0,
+        focal_length: c.focal_length, sensor_width: c.sensor_width, orthographic: c.orthographic,
+        ortho_scale: c.ortho_scale, shift: c.shift });
+    }
+    const w = list.widgets.find((x) => x.name === "cameras");
+    let cams = [];
+    try { cams = JSON.parse(w.value); } catch { cams = []; }
+    if (!Array.isArray(cams)) cams = [];
+    cams.push(entry);
+    w.value = JSON.stringify(cams);
+    w.callback?.(w.value);
+    list.setDirtyCanvas?.(true, true);
+    refreshAll();
+    return entry;
+  }
+}
+
+// --- wiring --------------------------------------------------------------------------------------------
+const viewers = new Set();
+let pending = null;
+function refreshAll() {
+  clearTimeout(pending);
+  pending = setTimeout(() => { for (const v of viewers) if (v.node.graph) v.refresh(); }, 120);
+}
+
+function attach(node) {
+  const viewer = new Viewer(node);
+  node.__poseFactoryViewer = viewer;
+  viewers.add(viewer);
+  const widget = node.addDOMWidget("pf_viewer", "pose_factory_viewer", viewer.root, {
+    serialize: false, hideOnZoom: false,
+    getValue: () => undefined, setValue: () => {},
+    getMinHeight: () => (node.comfyClass === POSING_NODE ? VIEWER_HEIGHT + 110 : VIEWER_HEIGHT),
+  });
+  widget.serialize = false;
+  const onRemoved = node.onRemoved;
+  node.onRemoved = function () {
+    viewers.delete(viewer);
+    viewer.resize.disconnect();
+    viewer.controls.dispose();
+    return onRemoved?.apply(this, arguments);
+  };
+  const onCollapse = node.collapse;
+  node.collapse = function () {
+    const r = onCollapse?.apply(this, arguments);
+    if (!this.flags?.collapsed) setTimeout(() => viewer.draw(), 0);
+    return r;
+  };
+  for (const w of node.widgets ?? []) {
+    if (w === widget) continue;
+    const cb = w.callback;
+    w.callback = function () { const r = cb?.apply(this, arguments); refreshAll(); return r; };
+  }
+  setTimeout(() => viewer.refresh(), 0);
+  return viewer;
+}
+
+app.registerExtension({
+  name: "PoseFactory.viewer",
+  async setup() {
+    // for scripted checks (scripts/viewer_harness_check.js) and the bench
+    window.__poseFactoryViewer = { viewers, projectPoints, refreshAll, THREE };
+  },
+  async beforeRegisterNodeDef(nodeType, nodeData) {
+    if (!VIEWER_NODES.includes(nodeData.name)) return;
+    const created = nodeType.prototype.onNodeCreated;
+    nodeType.prototype.onNodeCreated = function () {
+      const r = created?.apply(this, arguments);
+      attach(this);
+      const [w, h] = this.size;
+      this.setSize?.([Math.max(w, 360), Math.max(h, h + 40)]);
+      return r;
+    };
+    const conn = nodeType.prototype.onConnectionsChange;
+    nodeType.prototype.onConnectionsChange = function () {
+      const r = conn?.apply(this, arguments);
+      refreshAll();
+      return r;
+    };
+  },
+});
