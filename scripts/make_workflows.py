@@ -637,12 +637,12 @@ def posing_in_3d(info):
                    depth_range="batch", hands=True, face=True, sdxl_sticks=False, backend="local",
                    project="examples", force=False)
     loaded = load_pose(wf, batch, (960, 0))
-    wf.add("PreviewImage", (1320, 0), size=[420, 380], title="OpenPose (rendered)", images=loaded[0])
-    wf.add("PreviewImage", (1320, 440), size=[420, 380], title="Shaded (rendered)", images=loaded[2])
+    wf.add("PreviewImage", (960, 720), size=[420, 380], title="OpenPose (rendered)", images=loaded[0])
+    wf.add("PreviewImage", (960, 1140), size=[420, 380], title="Shaded (rendered)", images=loaded[2])
     add_note(wf, "a figure posed by hand in the 3D viewer (click a joint, drag its rings), seen from three "
                  "saved views (Camera List), rendered exactly by the worker and previewed.",
              "the pose in the viewer on Pose from JSON, the views with its 'add this view' button.",
-             pos=(-460, 0))
+             pos=(0, 860), size=(440, 460))  # under the pose: the graph stays narrow, its viewers legible
     wf.extra_ds = {"scale": 0.62, "offset": [20, 20]}
     return wf
 
