@@ -61,14 +61,15 @@ RUN python -m pip install ${BUILD_CA_CERT:+--cert "$BUILD_CA_CERT"} --upgrade pi
  && { python -m pip check || true; } \
       | grep -v '^bpy 5\.0\.1 is not supported on this platform$' | (! grep .)
 # Lean: drop the symbol tables the wheels ship unstripped (bpy, jaxlib: ~140 MB; dynamic symbols
-# stay, and the auditwheel-patched copies in *.libs/ are left alone) and NumPy's and SciPy's own
-# test suites. The imports at the end fail the build, not the first job, if anything broke or a
+# stay, and the auditwheel-patched copies in *.libs/ are left alone) and the test suites NumPy,
+# SciPy, scikit-image, NetworkX and Matplotlib ship inside their packages (~15 MB; no module
+# imports them). The imports at the end fail the build, not the first job, if anything broke or a
 # system library is missing.
 RUN site=/opt/venv/lib/python3.11/site-packages \
  && find "$site" -type f -name '*.so*' -not -path '*.libs/*' -print0 \
       | xargs -0 sh -c 'for f; do readelf -S "$f" 2>/dev/null | grep -q "\.symtab" && strip --strip-unneeded "$f"; done; true' sh \
- && find "$site/numpy" "$site/scipy" -depth -type d -name tests -exec rm -rf {} + \
- && python -c "import bpy, cv2, mediapipe, runpod, boto3, OpenEXR, jax; print('bpy', bpy.app.version_string, 'cv2', cv2.__version__)"
+ && find "$site/numpy" "$site/scipy" "$site/skimage" "$site/networkx" "$site/matplotlib" -depth -type d -name tests -exec rm -rf {} + \
+ && python -c "import bpy, cv2, mediapipe, runpod, boto3, OpenEXR, jax, scipy.optimize, skimage.measure, skimage.graph, networkx, matplotlib.pyplot, trimesh, fast_simplification, xatlas; print('bpy', bpy.app.version_string, 'cv2', cv2.__version__)"
 
 # --- the worker image -------------------------------------------------------------------------------
 FROM runtime

@@ -13,7 +13,7 @@
 # 3. Checks inside the image: `pip check` (one known bpy line allowed), the cv2 distributions,
 #    the user it runs as; then the image's own CMD with no arguments (the SDK renders
 #    /app/test_input.json and exits), timed from container start to the handler's first result,
-#    and each request of REQUESTS below through --test_input.
+#    and each request of REQUESTS below through --test_input (a posture answer must hold the 8 angles).
 # 4. Prints the image's size and each layer's.
 #
 # IMAGE          the image to build (default localhost/pose-factory-worker:local)
@@ -29,9 +29,10 @@ IMAGE=${IMAGE:-localhost/pose-factory-worker:local}
 BASE_IMAGE=${BASE_IMAGE:-localhost/pose-factory-base:bookworm}
 SUITE=bookworm
 NICE=${NICE-nice -n 19 ionice -c3}
-# The requests the handler answers inside the image, after the CMD's own test_input.json.
-# The posture job (issue 11) adds its request file here, e.g. pod_worker/test_posture_input.json.
-REQUESTS=(pod_worker/test_input.json)
+# The requests the handler answers inside the image, after the CMD's own test_input.json: the smoke
+# job again, and a posture request (a front and a side render of the mannequin, base64 JPEG; made by
+# scripts/make_posture_input.py), whose answer must be a success with the contract's 8 angles.
+REQUESTS=(pod_worker/test_input.json pod_worker/test_posture_input.json)
 
 REBUILD_BASE=0 RUN=1
 for arg in "$@"; do
@@ -218,8 +219,24 @@ for lib, users in sorted(need.items()):
     t0=$(now)
     out=$(inside python -u pod_worker/handler.py --test_input "$(cat "$req")" 2>&1) ||
       { echo "$out" >&2; die "the handler failed on $req"; }
-    echo "$out" | grep -E 'Job result:' | cut -c1-400
+    result=$(echo "$out" | grep -m1 'Job result:') || { echo "$out" >&2; die "no 'Job result:' line for $req"; }
+    echo "$result" | cut -c1-400
     say "$req answered in $(secs "$t0" "$(now)") s"
+    if python3 -c 'import json, sys; sys.exit(0 if "front" in json.load(open(sys.argv[1]))["input"] else 1)' "$req"; then
+      # The posture API's answer (DESIGN.md §7): {"status": "success", "data": {"front_view": 4 angles,
+      # "side_view": 4 angles}}; an error answer completes the job too, so the SDK's exit status says nothing.
+      python3 -c '
+import ast, sys
+out = ast.literal_eval(sys.argv[1].split("Job result:", 1)[1].strip())["output"]
+want = {"front_view": {"shoulder_tilt", "pelvic_tilt", "head_tilt", "body_tilt"},
+        "side_view": {"back_tilt", "neck_tilt", "body_tilt", "hip_tilt"}}
+data = out.get("data") or {}
+if out.get("status") != "success" or {v: set(data.get(v) or ()) for v in want} != want:
+    sys.exit(f"build_image_local: the posture answer is not a success with the 8 angles: {out}")
+print("build_image_local: posture answer: status success, " + "; ".join(
+    f"{v}: " + ", ".join(f"{k} {data[v][k]:+.2f}" for k in sorted(want[v])) for v in want))' "$result" ||
+        die "the posture request failed"
+    fi
   done
   buildah rm "$ctr" >/dev/null; trap - EXIT
 fi

@@ -429,8 +429,25 @@ def test_local_build_script_is_strict_and_builds_the_dockerfile_on_the_local_bas
     assert "debootstrap --variant=minbase" in text
     joined = re.sub(r"\\\n\s*", " ", text)
     assert re.search(r"buildah bud --isolation chroot .*--build-arg \"BASE_IMAGE=\$BASE_IMAGE\" .*-f Dockerfile", joined)
-    # the handler's requests in the container: the smoke job, and room for the posture request
-    assert re.search(r"^REQUESTS=\(pod_worker/test_input\.json\)", text, re.M)
+    # the handler's requests in the container: the smoke job and a posture request
+    assert re.search(r"^REQUESTS=\(pod_worker/test_input\.json pod_worker/test_posture_input\.json\)", text, re.M)
+
+
+def test_local_build_scripts_posture_request_is_a_valid_front_and_side_pair():
+    """The request the script sends (a file, passed as one argument to --test_input, which Linux caps
+    at 128 KiB) takes the posture path and holds two images the contract accepts; that MediaPipe
+    finds the mannequin in them and the answer has the 8 angles, the script checks in the image."""
+    from pose_factory.extract import posture as P
+
+    path = ROOT / "pod_worker" / "test_posture_input.json"
+    assert len(path.read_bytes()) < 128 * 1024
+    job_input = json.loads(path.read_text())["input"]
+    assert P.is_posture_input(job_input) and "spec" not in job_input
+    front, side, points = P.request_images(job_input)
+    for b64, view in ((front, "front"), (side, "side")):
+        img = P.decode_image(b64, view)
+        assert img.ndim == 3 and img.shape[2] == 3 and min(img.shape[:2]) >= P.MIN_SIDE, (view, img.shape)
+    assert front != side and points is False
 
 
 def test_local_build_script_says_what_to_install_without_buildah(tmp_path):
