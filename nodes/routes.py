@@ -289,6 +289,20 @@ def _spec_nodes() -> dict:
     return spec_nodes.NODE_CLASS_MAPPINGS
 
 
+class _RunTimeOnly(Exception):
+    """A piece of the scene made by a node the viewer cannot run (a BVH clip, a photo fit, a mesh
+    job's cameras): it is known only when the prompt runs."""
+
+
+def _run_time_only(class_type) -> str | None:
+    """The display name of one of our nodes that makes a spec value but only when the prompt runs."""
+    from . import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+
+    if isinstance(class_type, str) and class_type in NODE_CLASS_MAPPINGS and class_type not in _spec_nodes():
+        return NODE_DISPLAY_NAME_MAPPINGS.get(class_type, class_type)
+    return None
+
+
 def evaluate_fragment(fragment, want: str, budget: list, where: str):
     """The value of an API-format fragment {"class_type", "inputs"} of spec nodes (a linked input
     is a nested fragment): the nodes' own functions make it, exactly as when the prompt runs."""
@@ -297,6 +311,8 @@ def evaluate_fragment(fragment, want: str, budget: list, where: str):
         raise RouteError(400, f"{where}: got {echo(fragment)}, allowed: {{\"class_type\": spec node, \"inputs\": {{...}}}}")
     nodes = _spec_nodes()
     cls = nodes.get(fragment["class_type"])
+    if cls is None and _run_time_only(fragment["class_type"]):
+        raise _RunTimeOnly(_run_time_only(fragment["class_type"]))
     if cls is None or cls.RETURN_TYPES != (want,):
         makers = sorted(n for n, c in nodes.items() if c.RETURN_TYPES == (want,))
         raise RouteError(400, f"{where}: got {echo(fragment['class_type'])}, allowed: a node that makes {want} "
@@ -328,14 +344,20 @@ def viewer_scene(settings: dict, body) -> dict:
     body = _body(body, {"subject": False, "poses": False, "cameras": False, "width": False, "height": False,
                         "frame": False})
     budget = [VIEWER_MAX_NODES]
-    pieces = {name: None if body.get(name) is None else evaluate_fragment(body[name], kind, budget, name)
-              for name, kind in VIEWER_INPUTS.items()}
+    pieces, notes = {}, []
+    for name, kind in VIEWER_INPUTS.items():
+        try:
+            pieces[name] = None if body.get(name) is None else evaluate_fragment(body[name], kind, budget, name)
+        except _RunTimeOnly as e:  # shown with the default until the prompt runs, and said so
+            pieces[name] = None
+            notes.append(f"{name} from {e}: known when the prompt runs, showing the default")
     render = {k: body[k] for k in ("width", "height") if body.get(k) is not None}
     try:
-        return viewer.scene({"subject": pieces["subject"], "poses": pieces["poses"], "cameras": pieces["cameras"],
-                             "render": render or None, "frame": body.get("frame", 0)})
+        scene = viewer.scene({"subject": pieces["subject"], "poses": pieces["poses"], "cameras": pieces["cameras"],
+                              "render": render or None, "frame": body.get("frame", 0)})
     except SpecError as e:
         raise RouteError(400, str(e)) from None
+    return dict(scene, notes=notes) if notes else scene
 
 
 def _body(body, allowed: dict) -> dict:

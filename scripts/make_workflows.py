@@ -169,7 +169,10 @@ class Workflow:
         sockets = sum(1 for _, spec, _ in specs if not is_widget(spec))
         widgets = sum(1 + has_control_after_generate(n, spec) for n, spec, _ in specs if is_widget(spec))
         outputs = len(self.info[class_type]["output"])
-        return [320, 16 + 24 * max(sockets, outputs) + 28 * widgets]
+        size = [320, 40 + 24 * max(sockets, outputs) + 28 * widgets]  # 24 px to spare: Vue nodes are taller
+        if class_type in VIEWER_NODES:  # the node grows to hold the viewer: leave it the room
+            size = [max(size[0], VIEWER_MIN_WIDTH), size[1] + VIEWER_NODES[class_type]]
+        return size
 
     # -- values ------------------------------------------------------------------------------
     def _widget_value(self, node, name, spec):
@@ -305,6 +308,13 @@ def pose_spec(wf, presets, views, start_azimuth, elevation, width, height, sdxl_
                   depth_range="batch", hands=True, face=True, sdxl_sticks=sdxl_sticks, backend="local",
                   project="examples", force=False)
 
+
+# The 3D viewer (web/js/viewer.js) on these nodes: the height its widget takes (VIEWER_HEIGHT there,
+# and the posing controls under it on Pose From JSON), and the width it gives the node at least.
+VIEWER_NODES = {"PoseFactoryRequestPoseBatch": 330, "PoseFactoryMannequin": 330, "PoseFactoryPosePreset": 330,
+                "PoseFactoryPoseFromJSON": 440, "PoseFactoryPoseSequence": 330, "PoseFactoryCameraOrbit": 330,
+                "PoseFactoryCameraList": 330}
+VIEWER_MIN_WIDTH = 360
 
 # A loader shows a grid of what it loaded under its widgets once it has run: its size leaves room
 # for it, so the preview fits the node and never covers the node below (the front end grows a
@@ -503,7 +513,7 @@ def core_image_to_3d_passes(info):
                 latent_image=latent[0], denoise=1.0)
     voxel = wf.add("VAEDecodeHunyuan3D", 800, samples=ks[0], vae=ckpt[2], num_chunks=8000, octree_resolution=256)
     mesh = wf.add("VoxelToMeshBasic", 800, voxel=voxel[0], threshold=0.6)
-    wf.add("SaveGLB", 1200, mesh=mesh[0], filename_prefix="pose_factory/image_to_3d")
+    wf.add("SaveGLB", 1200, size=[380, 420], mesh=mesh[0], filename_prefix="pose_factory/image_to_3d")  # its 3D preview
     orbit = wf.add("PoseFactoryCameraOrbit", 1200, views=8, elevation=15.0, distance=0.0, focal_length=50.0,
                    orthographic=False, roll=0.0, start_azimuth=0.0)
     passes = wf.add("PoseFactoryRenderMeshPasses", 1200, cameras=orbit[0], mesh=mesh[0], width=512, height=512,
@@ -520,7 +530,8 @@ def core_image_to_3d_passes(info):
 def walk_batch(wf):
     """The walk cycle (Pose Sequence, walking 2 m) from 2 views with a rig that follows the root."""
     subject = wf.add("PoseFactoryMannequin", 0, height=1.75, build="average")
-    poses = wf.add("PoseFactoryPoseSequence", 0, size=[320, 260], title="Walk cycle (24 frames + closing frame)",
+    poses = wf.add("PoseFactoryPoseSequence", 0, size=[VIEWER_MIN_WIDTH, 260 + VIEWER_NODES["PoseFactoryPoseSequence"]],
+                   title="Walk cycle (24 frames + closing frame)",
                    poses=WALK_CYCLE, path="walk_forward", path_amount=2.0)
     cams = wf.add("PoseFactoryCameraOrbit", 0, views=2, elevation=5.0, distance=0.0, focal_length=50.0,
                   orthographic=False, roll=0.0, start_azimuth=30.0, follow=True)
@@ -589,7 +600,7 @@ def photo_to_pose(info):
     previews; and Posture Analysis on a front and a side photo. No model files: MediaPipe's model is
     inside its wheel, in the worker environment."""
     wf = Workflow("photo_to_pose", info, "Photo to pose - no models")
-    photo = wf.add("LoadImage", 0, title="Photo (a person, from the input folder)", image="example.png")
+    photo = wf.add("LoadImage", 0, size=[340, 380], title="Photo (a person, from the input folder)", image="example.png")
     extracted = wf.add("PoseFactoryExtractPose", 400, image=photo[0], hands=True, sdxl_sticks=False)
     fitted = wf.add("PoseFactoryPoseFromPhoto", 400, image=photo[0])
     subject = wf.add("PoseFactoryMannequin", 0, height=1.75, build="average")
@@ -603,8 +614,8 @@ def photo_to_pose(info):
     wf.add("PreviewImage", 1600, size=[360, 380], title="Skeleton extracted from the photo", images=extracted[0])
     wf.add("PreviewImage", 1600, size=[360, 380], title="The photo's pose from 4 views (OpenPose)", images=pose[0])
     wf.add("PreviewImage", 1600, size=[360, 380], title="The photo's pose from 4 views (shaded)", images=pose[2])
-    front = wf.add("LoadImage", 0, title="Posture: front photo", image="example.png")
-    side = wf.add("LoadImage", 0, title="Posture: side photo", image="example.png")
+    front = wf.add("LoadImage", 0, size=[340, 380], title="Posture: front photo", image="example.png")
+    side = wf.add("LoadImage", 0, size=[340, 380], title="Posture: side photo", image="example.png")
     posture = wf.add("PoseFactoryPostureAnalysis", 400, front_image=front[0], side_image=side[0])
     wf.add("PreviewImage", 1600, size=[540, 320], title="Posture: measured lines", images=posture[9])
     add_note(wf, "a photo's pose, found by MediaPipe (offline, in the worker), as an OpenPose skeleton, and "
@@ -628,7 +639,7 @@ def posing_in_3d(info):
     saved views on Camera List, rendered by Request Pose Batch and previewed."""
     wf = Workflow("posing_in_3d", info, "Posing in 3D - no models")
     subject = wf.add("PoseFactoryMannequin", (0, 0), height=1.75, build="average")
-    pose = wf.add("PoseFactoryPoseFromJSON", (0, 160), size=[440, 640], preset="waving",
+    pose = wf.add("PoseFactoryPoseFromJSON", (0, 480), size=[440, 640], preset="waving",
                   joints=json.dumps({"l_elbow": {"flex": 70}, "neck": {"twist": 20}}))
     cams = wf.add("PoseFactoryCameraList", (480, 0), size=[440, 560],
                   cameras=json.dumps(SAVED_VIEWS, separators=(", ", ": ")))
@@ -642,7 +653,7 @@ def posing_in_3d(info):
     add_note(wf, "a figure posed by hand in the 3D viewer (click a joint, drag its rings), seen from three "
                  "saved views (Camera List), rendered exactly by the worker and previewed.",
              "the pose in the viewer on Pose from JSON, the views with its 'add this view' button.",
-             pos=(0, 860), size=(440, 460))  # under the pose: the graph stays narrow, its viewers legible
+             pos=(0, 1180), size=(440, 460))  # under the pose: the graph stays narrow, its viewers legible
     wf.extra_ds = {"scale": 0.62, "offset": [20, 20]}
     return wf
 

@@ -103,6 +103,20 @@ def test_scene_of_graph_fragments_is_what_the_nodes_make():
             "poses_1": {"class_type": "PoseFactoryPoseSequence", "inputs": {"poses": "rest", "x": 1}}}}})
 
 
+def test_pieces_made_only_when_the_prompt_runs_show_the_default_and_say_so():
+    """A Motion Clip, a photo fit or a mesh job's cameras need the worker: the viewer shows the default
+    for that piece and a note, never a 400 (a console error in the page); an unknown type stays a 400."""
+    clip = {"class_type": "PoseFactoryMotionClip", "inputs": {"clip": "walk.bvh"}}
+    mv = {"class_type": "PoseFactoryMultiViewPrompts", "inputs": {"subject": "x", "views": "8"}}
+    got = R.viewer_scene({}, {"poses": {"class_type": "PoseFactoryPoseList", "inputs": {"poses_1": clip}},
+                              "cameras": mv})
+    assert len(got["notes"]) == 2 and all("known when the prompt runs" in n for n in got["notes"])
+    assert got["notes"][0].startswith("poses from Motion Clip") and got["notes"][1].startswith("cameras from Multi-View")
+    assert {k: v for k, v in got.items() if k != "notes"} == viewer.scene({})
+    with pytest.raises(R.RouteError, match="allowed: a node that makes POSE_FACTORY_POSES"):
+        R.viewer_scene({}, {"poses": {"class_type": "LoadImage", "inputs": {}}})
+
+
 def test_viewer_routes():
     pytest.importorskip("aiohttp")
     from aiohttp import web

@@ -293,7 +293,7 @@ class Viewer {
       this.pose(scene);
       this.setCameras(scene);
       if (!this.framed) this.frameAll();
-      this.note = note;
+      this.note = [note, ...(scene.notes ?? [])].filter(Boolean).join("; ");
       this.error = null;
       this.frameInput.max = String(scene.frames - 1);
       if (this.kind === POSING_NODE) await this.showPosing();
