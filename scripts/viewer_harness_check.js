@@ -7,9 +7,12 @@
 //      along the gizmo's flex ring turns the elbow by the dragged 30 degrees (one undo step);
 //      mirror and start from a preset, both undone
 //   3. the free view is turned by a mouse drag; "add this view" appends it to the Camera List;
-//      screenshot posed.png
-//   4. the prompt is queued; the rendered batch's keypoints of the added view match the browser's
-//      OpenPose preview of that view within 2 px (points the render marks visible)
+//      screenshot posed.png; the depth and normal previews of that view draw (background, subject, near
+//      brighter than far), depth_preview.png and normal_preview.png
+//   4. the prompt is queued (with depth and normal, depth ranged per image); the rendered batch's
+//      keypoints of the added view match the browser's OpenPose preview of that view within 2 px
+//      (points the render marks visible); its depth and normal previews match the worker's images
+//      (subject IoU >= 0.9, mean absolute difference <= 12 of 255 where both show the subject)
 //   5. collapsed: nothing drawn; the Vue node renderer ("Nodes 2.0"): the viewers draw, a click picks
 //      the left elbow, screenshot vue.png
 // Prints one JSON report (also --out DIR/report.json); exit 1 when a check fails.
@@ -111,7 +114,7 @@ async function main() {
   const mirrored = await page.evaluate(`(() => { const v = ${V}; return { joints: v.node.widgets.find((w) => w.name === "joints").value,
     r_elbow: v.data.angles.r_elbow.flex, l_elbow: v.data.angles.l_elbow.flex }; })()`);
   check('mirror_swaps_left_and_right', mirrored.r_elbow === before + 45 && JSON.parse(mirrored.joints).mirror === true, mirrored);
-  await page.locator(`.pose-factory-viewer[data-node-id="${nodeId}"] select`).selectOption('t_pose');
+  await page.locator(`.pose-factory-viewer[data-node-id="${nodeId}"] select[title^="start from"]`).selectOption('t_pose');
   await page.waitForFunction(`${V}.data.pose.preset === "t_pose"`);
   const fresh = await page.evaluate(`(() => { const v = ${V}; return [v.node.widgets.find((w) => w.name === "preset").value,
     v.node.widgets.find((w) => w.name === "joints").value]; })()`);
@@ -139,8 +142,43 @@ async function main() {
   await page.screenshot({ path: path.join(OUT, 'posed.png') });
   await focusNode(page, 'PoseFactoryPoseFromJSON');
   await page.screenshot({ path: path.join(OUT, 'posed_viewer.png') });
+  // the depth and normal previews of that view: background, subject, near brighter than far (the
+  // keypoints' depths along the view axis, computed here from the core's camera, not by three.js)
+  for (const mode of ['depth', 'normal']) {
+    const inset = await page.evaluate(`(() => { const v = ${viewerOf('PoseFactoryPoseFromJSON')}; v.setPreviewMode("${mode}");
+      const { width: w, height: h } = v.preview, px = v.preview.getContext("2d").getImageData(0, 0, w, h).data;
+      const at = (x, y) => { const i = 4 * (Math.round(y) * w + Math.round(x)); return [px[i], px[i + 1], px[i + 2]]; };
+      const bg = ${mode === 'depth' ? '[0, 0, 0]' : '[128, 128, 255]'};
+      let subject = 0, lo = 255, hi = 0;
+      for (let i = 0; i < px.length; i += 4) {
+        if (px[i] === bg[0] && px[i + 1] === bg[1] && px[i + 2] === bg[2]) continue;
+        subject++; lo = Math.min(lo, px[i]); hi = Math.max(hi, px[i]);
+      }
+      const cam = v.currentCamera(), kp = v.previewKeypoints().keypoints, r = cam.rotation, l = cam.location;
+      const pts = kp.map((p, i) => { const k = v.data.keypoints.slice(3 * i, 3 * i + 3);
+        const depth = -[0, 1, 2].reduce((s, j) => s + (k[j] - l[j]) * r[j][2], 0);
+        return { depth, value: p[2] && p[0] >= 0 && p[0] < w && p[1] >= 0 && p[1] < h ? at(p[0], p[1])[0] : null }; })
+        .filter((p) => p.value != null && p.value > 0);
+      let pairs = 0, ordered = 0;
+      for (const a of pts) for (const b of pts) if (a.depth + 0.2 < b.depth) { pairs++; if (a.value > b.value) ordered++; }
+      return { label: v.previewLabel.textContent, size: [w, h], corners: [at(0, 0), at(w - 1, 0), at(0, h - 1), at(w - 1, h - 1)],
+        bg, subject, lo, hi, pairs, ordered, png: v.preview.toDataURL("image/png") }; })()`);
+    fs.writeFileSync(path.join(OUT, `${mode}_preview.png`), Buffer.from(inset.png.split(',')[1], 'base64'));
+    delete inset.png;
+    await page.screenshot({ path: path.join(OUT, `posed_viewer_${mode}.png`) });
+    const cornersBg = inset.corners.every((c) => c.every((x, i) => x === inset.bg[i]));
+    const enough = inset.subject > 0.01 * inset.size[0] * inset.size[1];
+    check(`${mode}_preview_draws`, inset.label === `${mode[0].toUpperCase()}${mode.slice(1)} preview` && cornersBg && enough
+      && (mode !== 'depth' || (inset.lo === 38 && inset.hi === 255 && inset.pairs >= 3 && inset.ordered / inset.pairs >= 0.8)), inset);
+  }
+  await page.evaluate(`${viewerOf('PoseFactoryPoseFromJSON')}.setPreviewMode("openpose")`);
 
   // 4. queue and compare with the rendered keypoints
+  // (with the depth and normal passes, depth ranged per image as the previews are)
+  await page.evaluate(() => {
+    const n = window.app.graph._nodes.find((x) => x.comfyClass === 'PoseFactoryRequestPoseBatch');
+    for (const [name, value] of [['depth', true], ['normal', true], ['depth_range', 'image']]) n.widgets.find((w) => w.name === name).value = value;
+  });
   const promptId = await page.evaluate(async () => {
     const r = await window.app.queuePrompt(0, 1);
     return r?.prompt_id ?? null;
@@ -170,6 +208,31 @@ async function main() {
   }
   check('render_matches_preview_within_2px', worst && compared >= 10 && worst.free_view_preview_px <= TOLERANCE_PX
     && worst.camera_list_view_preview_px <= TOLERANCE_PX, { batch_id: bid, view: added, visible_points: compared, worst });
+
+  // the depth and normal previews of the added view against the worker's images of it
+  for (const mode of ['depth', 'normal']) {
+    const key = entry?.files?.[mode]?.key;
+    if (!key || !STORAGE) { check(`${mode}_preview_matches_render`, false, { files: Object.keys(entry?.files ?? {}) }); continue; }
+    const png = fs.readFileSync(path.join(STORAGE, 'projects', 'examples', 'batches', bid, key)).toString('base64');
+    const cmp = await page.evaluate(`(async () => { const v = ${viewerOf('PoseFactoryPoseFromJSON')}; v.lookThrough(${added}); v.setPreviewMode("${mode}");
+      const { width: w, height: h } = v.preview, a = v.preview.getContext("2d").getImageData(0, 0, w, h).data;
+      const img = new Image(); img.src = "data:image/png;base64,${png}"; await img.decode();
+      const c = document.createElement("canvas"); c.width = img.width; c.height = img.height;
+      const g = c.getContext("2d"); g.drawImage(img, 0, 0); const b = g.getImageData(0, 0, c.width, c.height).data;
+      if (c.width !== w || c.height !== h) return { size: [w, h], render: [c.width, c.height] };
+      const bg = ${mode === 'depth' ? '[0, 0, 0]' : '[128, 128, 255]'};
+      const isBg = (d, i) => d[i] === bg[0] && d[i + 1] === bg[1] && d[i + 2] === bg[2];
+      let both = 0, either = 0, diff = 0;
+      for (let i = 0; i < a.length; i += 4) {
+        const pa = !isBg(a, i), pb = !isBg(b, i);
+        if (pa || pb) either++;
+        if (pa && pb) { both++; diff += (Math.abs(a[i] - b[i]) + Math.abs(a[i + 1] - b[i + 1]) + Math.abs(a[i + 2] - b[i + 2])) / 3; }
+      }
+      v.setPreviewMode("openpose");
+      return { size: [w, h], subject_iou: both / Math.max(1, either), mean_abs_diff_8bit: diff / Math.max(1, both) }; })()`);
+    report.figures = { ...(report.figures ?? {}), [`${mode}_vs_render`]: cmp };
+    check(`${mode}_preview_matches_render`, cmp.subject_iou >= 0.9 && cmp.mean_abs_diff_8bit <= 12, cmp);
+  }
 
   // 5. collapsed: no drawing at all
   const collapsed = await page.evaluate(async () => {

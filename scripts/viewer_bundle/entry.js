@@ -4,6 +4,7 @@ export {
   Box3, BufferAttribute, BufferGeometry, CanvasTexture, Color, DirectionalLight,
   Float32BufferAttribute, GridHelper, Group, HemisphereLight, LineBasicMaterial, LineSegments, Matrix4,
   Mesh, MeshBasicMaterial, MeshLambertMaterial, OrthographicCamera, PerspectiveCamera, Quaternion, Raycaster,
-  Scene, SphereGeometry, Sprite, SpriteMaterial, Vector2, Vector3, WebGLRenderer, REVISION,
+  Scene, ShaderMaterial, SphereGeometry, Sprite, SpriteMaterial, Vector2, Vector3, WebGLRenderer, WebGLRenderTarget,
+  FloatType, REVISION,
 } from "three";
 export { OrbitControls } from "three/examples/jsm/controls/OrbitControls.js";

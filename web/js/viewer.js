@@ -141,6 +141,78 @@ function renderer() {
   return shared;
 }
 
+// The depth and normal previews (DESIGN.md §5, pose_factory/render/passes.py): one pass draws the
+// figure's camera-space normal and depth (along the view axis) into a float target, read back and
+// mapped here as the worker maps Blender's passes.
+const DEPTH_FLOOR = 0.15; // passes.DEPTH_FLOOR: the subject's farthest point, never as dark as the background
+const PASS_MATERIAL = new THREE.ShaderMaterial({
+  vertexShader: `varying vec3 vNormal; varying float vDepth;
+    void main() { vec4 p = modelViewMatrix * vec4(position, 1.0); vNormal = normalMatrix * normal;
+      vDepth = -p.z; gl_Position = projectionMatrix * p; }`,
+  fragmentShader: `varying vec3 vNormal; varying float vDepth;
+    void main() { gl_FragColor = vec4(normalize(vNormal), vDepth); }`,
+});
+let passTarget = null;
+
+// float RGBA, bottom row first: camera-space normal (x right, y up, z towards the viewer), depth (0: none)
+function renderPass(geometry, camera, width, height) {
+  const r = renderer();
+  if (!passTarget) passTarget = new THREE.WebGLRenderTarget(1, 1, { type: THREE.FloatType });
+  passTarget.setSize(width, height);
+  const scene = new THREE.Scene();
+  scene.add(new THREE.Mesh(geometry, PASS_MATERIAL));
+  const clear = r.getClearColor(new THREE.Color()), alpha = r.getClearAlpha();
+  r.setRenderTarget(passTarget);
+  r.setClearColor(0x000000, 0);
+  r.clear();
+  r.render(scene, camera);
+  r.setRenderTarget(null);
+  r.setClearColor(clear, alpha);
+  const px = new Float32Array(width * height * 4);
+  r.readRenderTargetPixels(passTarget, 0, 0, width, height, px);
+  return px;
+}
+
+// The pass as the worker writes it: depth near = 255, the subject's farthest visible point
+// DEPTH_FLOOR × 255, background 0 (per image); normal in the ControlNet convention (red = left),
+// background (128, 128, 255).
+export function passImage(px, width, height, mode) {
+  let near = Infinity, far = -Infinity;
+  for (let i = 3; i < px.length; i += 4) if (px[i] > 0) { near = Math.min(near, px[i]); far = Math.max(far, px[i]); }
+  const span = Math.max(far - near, 1e-6);
+  const img = new ImageData(width, height), out = img.data;
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const i = 4 * ((height - 1 - y) * width + x), o = 4 * (y * width + x), d = px[i + 3];
+      out[o + 3] = 255;
+      if (mode === "depth") {
+        const v = d > 0 ? Math.round(255 * Math.min(1, Math.max(DEPTH_FLOOR, DEPTH_FLOOR + (1 - DEPTH_FLOOR) * (far - d) / span))) : 0;
+        out[o] = out[o + 1] = out[o + 2] = v;
+      } else if (d > 0) {
+        const to8 = (n) => Math.min(255, Math.max(0, Math.round((n + 1) * 127.5)));
+        out[o] = to8(-px[i]); out[o + 1] = to8(px[i + 1]); out[o + 2] = to8(px[i + 2]);
+      } else {
+        out[o] = 128; out[o + 1] = 128; out[o + 2] = 255;
+      }
+    }
+  }
+  return img;
+}
+
+// A three.js camera for a camera dict (as projectPoints takes), at the render's aspect.
+function passCamera(cam, width, height) {
+  const r = cam.rotation, k = { ...cam.intrinsics, width, height };
+  const c = k.orthographic
+    ? new THREE.OrthographicCamera(-(k.cx + 0.5) / k.fx, (k.width - k.cx - 0.5) / k.fx,
+      (k.cy + 0.5) / k.fy, -(k.height - k.cy - 0.5) / k.fy, 0.01, 200)
+    : new THREE.PerspectiveCamera((2 * Math.atan((k.height / 2) / k.fy) * 180) / Math.PI, k.width / k.height, 0.01, 200);
+  c.position.set(...cam.location);
+  c.quaternion.setFromRotationMatrix(new THREE.Matrix4().makeBasis(new THREE.Vector3(r[0][0], r[1][0], r[2][0]),
+    new THREE.Vector3(r[0][1], r[1][1], r[2][1]), new THREE.Vector3(r[0][2], r[1][2], r[2][2])));
+  c.updateMatrixWorld();
+  return c;
+}
+
 function label(text) {
   const c = document.createElement("canvas");
   c.width = 64; c.height = 32;
@@ -217,9 +289,7 @@ class Viewer {
     this.canvas.tabIndex = 0;
     this.preview = el("canvas", "position:absolute;right:4px;bottom:4px;height:35%;border:1px solid #777;"
       + "background:#000;display:none");
-    this.preview.title = "OpenPose preview of the current view, drawn in the browser (the batch's images come from the worker)";
-    this.previewLabel = el("div", "position:absolute;right:6px;bottom:calc(35% + 6px);color:#ffd54a;display:none",
-      "OpenPose preview");
+    this.previewLabel = el("div", "position:absolute;right:6px;bottom:calc(35% + 6px);color:#ffd54a;display:none");
     this.status = el("div", "position:absolute;left:6px;top:4px;pointer-events:none;text-shadow:0 0 3px #000");
     stage.append(this.canvas, this.preview, this.previewLabel, this.status);
     const bar = el("div", "display:flex;flex-wrap:wrap;gap:3px;align-items:center");
@@ -232,7 +302,13 @@ class Viewer {
     };
     const button = buttonIn(bar);
     button("free view", "Orbit freely (drag: turn, wheel: zoom, right-drag: pan)", () => this.freeView());
-    this.previewButton = button("preview", "Show/hide the OpenPose preview of the current view", () => this.togglePreview());
+    this.previewButton = button("preview", "Show/hide the preview of the current view", () => this.togglePreview());
+    this.previewMode = "openpose";
+    this.modeSelect = el("select", "font:11px sans-serif");
+    this.modeSelect.title = "which pass the preview shows (drawn in the browser; the batch's images come from the worker)";
+    for (const m of ["openpose", "depth", "normal"]) this.modeSelect.append(new Option(m, m));
+    this.modeSelect.addEventListener("change", () => this.setPreviewMode(this.modeSelect.value));
+    bar.append(this.modeSelect);
     this.addViewButton = button("add this view", "Append this view to the Camera List feeding Request Pose Batch",
       () => this.addView());
     this.frameInput = el("input", "width:42px");
@@ -519,13 +595,27 @@ class Viewer {
     this.draw();
   }
 
+  setPreviewMode(mode) {
+    this.previewMode = this.modeSelect.value = mode;
+    this.showPreview = true;
+    this.draw();
+  }
+
   drawPreview() {
     const on = this.showPreview && this.data;
     this.preview.style.display = this.previewLabel.style.display = on ? "block" : "none";
     if (!on) return;
+    const mode = this.previewMode, name = { openpose: "OpenPose", depth: "Depth", normal: "Normal" }[mode];
+    this.previewLabel.textContent = `${name} preview`;
+    this.preview.title = `${name} preview of the current view, drawn in the browser (the batch's images come from the worker)`;
     const { width, height } = this.data.render;
     this.preview.width = width; this.preview.height = height;
     const g = this.preview.getContext("2d");
+    if (mode !== "openpose") {
+      const px = renderPass(this.body.geometry, passCamera(this.currentCamera(), width, height), width, height);
+      g.putImageData(passImage(px, width, height, mode), 0, 0);
+      return;
+    }
     g.fillStyle = "#000"; g.fillRect(0, 0, width, height);
     const kp = this.previewKeypoints().keypoints;
     const inFrame = (p) => p[2] > 0 && p[0] >= -0.5 && p[0] < width - 0.5 && p[1] >= -0.5 && p[1] < height - 0.5;
