@@ -48,7 +48,8 @@ MODELS = {
                                 "OpenPoseXL2.safetensors"),
     UNION_CN: ("controlnet", "https://huggingface.co/xinsir/controlnet-union-sdxl-1.0/resolve/main/"
                              "diffusion_pytorch_model_promax.safetensors"),
-    # served as model.fp16.safetensors: a download by hand, renamed (RENAME_AFTER_DOWNLOAD)
+    # served as model.fp16.safetensors: a download by hand, renamed (RENAME_AFTER_DOWNLOAD). The URL,
+    # folder and name are those of ComfyUI's own tutorial, docs.comfy.org/tutorials/3d/hunyuan3D-2
     HUNYUAN3D_CKPT: ("checkpoints", "https://huggingface.co/tencent/Hunyuan3D-2/resolve/main/hunyuan3d-dit-v2-0/"
                                     "model.fp16.safetensors"),
     WAN_VACE: ("diffusion_models", _WAN + "diffusion_models/" + WAN_VACE),
