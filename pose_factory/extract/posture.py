@@ -32,7 +32,10 @@ way round):
   flexion).
 
 "mid-" is the midpoint of the left and right points; in a side view MediaPipe estimates the far
-side's points too, and both are used.
+side's points too, and both are used. The points are the detector's: on a person its shoulder is
+the top of the shoulder (the acromion) and its ear the ear's opening (the tragus), the points
+clinicians measure posture on; the tests' truth is these points on the rig
+(mannequin.posture_landmarks; docs/extraction.md, "What the points are", with the accuracy).
 """
 from __future__ import annotations
 

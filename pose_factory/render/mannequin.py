@@ -19,6 +19,10 @@ PARTS = (
     "thigh_l", "thigh_r", "shin_l", "shin_r", "foot_l", "foot_r",
 )
 PART_LABEL = {name: i + 1 for i, name in enumerate(PARTS)}
+# metres for a 1.75 m subject: the upper arm's radius where it meets the shoulder (times the build's
+# girth) and the ear's half-axes (thickness, front to back, height); posture_landmarks uses both
+UPPER_ARM_RADIUS = 0.055
+EAR_RADII = (0.012, 0.022, 0.032)
 PART_GROUPS = {  # friendly groups for part masks
     "head": ["head"], "face": ["head"], "neck": ["neck"], "torso": ["chest", "abdomen", "pelvis"],
     "arms": ["upper_arm_l", "upper_arm_r", "forearm_l", "forearm_r"],
@@ -241,7 +245,7 @@ class Head:
         yield ellipsoid(self.c, self.r, seg=32, rings=20, squash=self.squash), 0
         yield ellipsoid(self.nose_c, self.nose_r, seg=12, rings=8), 0
         for side in (-1, 1):  # ears: flat ellipsoids on the sides
-            yield ellipsoid(self.ear(side) + [side * 0.004 * s, 0, 0], np.array([0.012, 0.022, 0.032]) * s, 12, 8), 0
+            yield ellipsoid(self.ear(side) + [side * 0.004 * s, 0, 0], np.array(EAR_RADII) * s, 12, 8), 0
         for side in (-1, 1):
             e = self.eye(side)
             yield ellipsoid(e + np.array([0, 0.003, 0]) * s, np.array([0.011, 0.005, 0.0065]) * s, 12, 8), 1
@@ -385,7 +389,8 @@ def build(height: float = 1.75, build: str = "average") -> Mannequin:
         sx = 1 if side == "l" else -1
         n = lambda j: f"{side}_{j}"  # noqa: E731
         sh, el, wr = J(n("shoulder")), J(n("elbow")), J(n("wrist"))
-        parts[f"upper_arm_{side}"].add(loft(sh, el, [(0, 0.055 * s * g, 0.055 * s * g), (0.3, 0.05 * s * g, 0.048 * s * g),
+        arm = UPPER_ARM_RADIUS * s * g
+        parts[f"upper_arm_{side}"].add(loft(sh, el, [(0, arm, arm), (0.3, 0.05 * s * g, 0.048 * s * g),
                                                      (1, 0.037 * s * g, 0.037 * s * g)], seg=24), n("shoulder"))
         parts[f"forearm_{side}"].add(loft(el, wr, [(0, 0.037 * s * g, 0.037 * s * g), (0.25, 0.042 * s * g, 0.038 * s * g),
                                                    (1, 0.022 * s * g, 0.031 * s * g)], seg=24), n("elbow"))
@@ -418,6 +423,24 @@ def build(height: float = 1.75, build: str = "average") -> Mannequin:
 
 def posed_keypoints(m: Mannequin, posed: rig.Posed) -> np.ndarray:
     return posed.transform_points(m.keypoint_joint, m.keypoint_rest, m.rest)
+
+
+def posture_landmarks(m: Mannequin, posed: rig.Posed) -> np.ndarray:
+    """(18, 3) world points: the body keypoints with the shoulders and ears moved to the anatomical
+    landmarks that posture analysis measures and that a pose detector marks (docs/extraction.md,
+    "What the points are"): each shoulder at its acromion, the top of the shoulder, i.e. the
+    shoulder joint raised by the upper arm's radius along the chest's up axis (the shoulder blade
+    moves with the chest); each ear at its tragus, the front of the ear, i.e. the ear's centre moved
+    forward by the ear's front-to-back half-axis along the head's forward axis. The others are the
+    keypoints as they are (hips, knees and ankles at the joint centres)."""
+    s, g = m.height / rig.REFERENCE_HEIGHT, rig.BUILDS[m.build]
+    pts = posed_keypoints(m, posed)[KP_BODY].copy()
+    up = posed.rotations[rig.JOINT_INDEX["chest"]] @ [0.0, 0.0, UPPER_ARM_RADIUS * s * g]
+    forward = posed.rotations[rig.JOINT_INDEX["head"]] @ [0.0, -EAR_RADII[1] * s, 0.0]
+    for side in ("l", "r"):
+        pts[BODY_KEYPOINTS.index(f"{side}_shoulder")] += up
+        pts[BODY_KEYPOINTS.index(f"{side}_ear")] += forward
+    return pts
 
 
 def posed_vertices(m: Mannequin, posed: rig.Posed) -> np.ndarray:
