@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import numbers
 import os
 import re
 
@@ -71,19 +72,25 @@ def normalize_props(raw, field: str = "props") -> list:
     for i, p in enumerate(raw):
         pf = f"{field}[{i}]"
         spec_mod._obj(p, pf, KEYS, required=("mesh",))
-        d = {"location": [0.0, 0.0, 0.0], "rotation": [0.0, 0.0, 0.0], "scale": 1.0, "shading": "smooth", **p}
-        scale = d["scale"]
-        if isinstance(scale, (int, float)) and not isinstance(scale, bool):
-            scale = [scale] * 3
-        elif not isinstance(scale, (list, tuple)):
-            raise SpecError(f"{pf}.scale", f"got {spec_mod._describe(scale)}",
-                            "a number or a list of 3 numbers from 0.001 to 100")
-        out.append({"mesh": normalize_mesh_ref(d["mesh"], f"{pf}.mesh"),
-                    "location": spec_mod._vec(d["location"], f"{pf}.location", 3, -100, 100, " m"),
-                    "rotation": spec_mod._vec(d["rotation"], f"{pf}.rotation", 3, -360, 360, " degrees"),
-                    "scale": spec_mod._vec(scale, f"{pf}.scale", 3, 0.001, 100),
-                    "shading": spec_mod._choice(d["shading"], f"{pf}.shading", ("smooth", "flat"))})
+        out.append({"mesh": normalize_mesh_ref(p["mesh"], f"{pf}.mesh"), **normalize_placement(p, pf)})
     return out
+
+
+def normalize_placement(p: dict, pf: str = "prop") -> dict:
+    """A prop's location, rotation, scale (a number: the same on every axis) and shading, with defaults."""
+    from .. import spec as spec_mod
+
+    d = {"location": [0.0, 0.0, 0.0], "rotation": [0.0, 0.0, 0.0], "scale": 1.0, "shading": "smooth", **p}
+    scale = d["scale"]
+    if isinstance(scale, numbers.Real) and not isinstance(scale, bool):
+        scale = [scale] * 3
+    elif not isinstance(scale, (list, tuple)):
+        raise SpecError(f"{pf}.scale", f"got {spec_mod._describe(scale)}",
+                        "a number or a list of 3 numbers from 0.001 to 100")
+    return {"location": spec_mod._vec(d["location"], f"{pf}.location", 3, -100, 100, " m"),
+            "rotation": spec_mod._vec(d["rotation"], f"{pf}.rotation", 3, -360, 360, " degrees"),
+            "scale": spec_mod._vec(scale, f"{pf}.scale", 3, 0.001, 100),
+            "shading": spec_mod._choice(d["shading"], f"{pf}.shading", ("smooth", "flat"))}
 
 
 def upload_key(project: str, ref: dict) -> str:
