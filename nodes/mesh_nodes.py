@@ -258,7 +258,7 @@ def _placement(kw: dict) -> dict:
         return props.normalize_placement(raw)
     except SpecError as e:  # "prop.location[1]" -> the widget "location_y"
         m = re.fullmatch(r"prop\.(location|rotation)\[(\d)\]", e.field)
-        raise SpecError(f"{m.group(1)}_{_AXES[int(m.group(2))]}" if m else e.field.split(".")[-1],
+        raise SpecError(f"{m.group(1)}_{_AXES[int(m.group(2))]}" if m else e.field.split(".")[-1].split("[")[0],
                         e.message, e.allowed) from None
 
 
@@ -282,19 +282,16 @@ class PoseFactoryPoseProp:
                              "props": ("POSE_FACTORY_PROPS", {"tooltip": "Props to add this one to."})}}
 
     @classmethod
-    def VALIDATE_INPUTS(cls, location_x=None, location_y=None, location_z=None, rotation_x=None, rotation_y=None,
-                        rotation_z=None, scale=None, shading=None, mesh_file=None):
+    def VALIDATE_INPUTS(cls, mesh_file=None):
+        # the numbers: ComfyUI checks their ranges at queue time (an input named here it would not, and it
+        # would show this input's error on each of them); a NaN sent through the API is refused when it runs
         from pose_factory.mesh import props
 
-        widgets = dict(location_x=location_x, location_y=location_y, location_z=location_z, rotation_x=rotation_x,
-                       rotation_y=rotation_y, rotation_z=rotation_z, scale=scale, shading=shading)
-        try:
-            if all(v is not None for v in widgets.values()):  # linked ones arrive as None: checked when it runs
-                _placement(widgets)
-            if isinstance(mesh_file, str) and mesh_file.strip():
+        if isinstance(mesh_file, str) and mesh_file.strip():
+            try:
                 props.mesh_bytes({"file": _under_comfy_folders(mesh_file.strip())}, "mesh_file")
-        except SpecError as e:
-            return str(e)
+            except SpecError as e:
+                return str(e)
         return True
 
     def make(self, location_x, location_y, location_z, rotation_x, rotation_y, rotation_z, scale, shading, mesh=None,

@@ -3,6 +3,7 @@ the refusals, and real Blender renders of an analytic box against ray-box geomet
 import copy
 import json
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -260,7 +261,7 @@ def node_env(tmp_path, monkeypatch):
     out = tmp_path / "data" / "output"  # ComfyUI's output folder outside ComfyUI: where mesh_file may point
     (out / "3d").mkdir(parents=True)
     box_file(out / "3d" / "box.glb")
-    yield {"mesh_nodes": mesh_nodes, "batch_nodes": batch_nodes, "settings": settings_mod.load_settings()}
+    yield {"mesh_nodes": mesh_nodes, "batch_nodes": batch_nodes, "settings": settings_mod.load_settings(), "out": out}
     from pose_factory.jobs import client
 
     client.close_clients()
@@ -272,10 +273,14 @@ WIDGETS = dict(location_x=0.0, location_y=-0.5, location_z=1.0, rotation_x=0.0, 
 
 def test_pose_prop_checks_its_widgets_and_file_at_queue_time(node_env):
     node = node_env["mesh_nodes"].PoseFactoryPoseProp
-    assert node.VALIDATE_INPUTS(mesh_file="3d/box.glb", **WIDGETS) is True
-    assert node.VALIDATE_INPUTS(**dict(WIDGETS, location_y=float("nan"))).startswith("location_y: got nan")
-    assert "scale" in node.VALIDATE_INPUTS(**dict(WIDGETS, scale=0.0))
+    assert node.VALIDATE_INPUTS(mesh_file="3d/box.glb") is True
     assert "no file under ComfyUI's input or output folder" in node.VALIDATE_INPUTS(mesh_file="3d/nope.glb")
+    (Path(node_env["out"]) / "3d" / "photo.glb").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    assert node.VALIDATE_INPUTS(mesh_file="3d/photo.glb").startswith("mesh_file: not a GLB file")
+    with pytest.raises(SpecError, match="location_y: got nan, allowed: a number from -100 to 100"):
+        node().make(mesh_file="3d/box.glb", **dict(WIDGETS, location_y=float("nan")))
+    with pytest.raises(SpecError, match="scale: got 0"):
+        node().make(mesh_file="3d/box.glb", **dict(WIDGETS, scale=0.0))
     with pytest.raises(SpecError, match="exactly one of mesh, pose_factory_mesh, mesh_file"):
         node().make(**WIDGETS)
     (one,) = node().make(mesh_file="3d/box.glb", **WIDGETS)
