@@ -1,6 +1,7 @@
 """A mesh placed in a pose scene as a prop (pose_factory/mesh/props.py): the spec field, its batch id,
 the refusals, and real Blender renders of an analytic box against ray-box geometry computed here."""
 import copy
+import hashlib
 import json
 import types
 from pathlib import Path
@@ -22,7 +23,8 @@ SHA = "ab" * 32
 EXTENTS_GLTF = (0.25, 0.25, 0.1)  # the box file's x, y (up), z (towards a glTF viewer)
 ROTATION = [0.0, 0.0, 20.0]
 SCALE = [1.2, 1.0, 0.8]
-L_KNEE = 12  # COCO-18
+L_KNEE, R_KNEE = 12, 9  # COCO-18
+PLATE_GLTF = (0.12, 0.12, 0.008)  # a thin plate facing the camera
 
 
 def spec_with(prop_list, base=BASE):
@@ -142,6 +144,11 @@ def test_the_worker_reads_checks_and_places_each_prop(tmp_path, monkeypatch):
     monkeypatch.setattr(props, "MAX_PROP_FACES", 10)  # a box has 12 triangles
     with pytest.raises(SpecError, match=r"props\[0\].mesh: 12 faces, allowed: at most 10 faces"):
         props.prepare_files(spec, storage, "p", str(tmp_path / "work"))
+    broken = b"glTF" + bytes(60)  # a GLB header and nothing behind it: trimesh cannot read it
+    ref = {"sha256": hashlib.sha256(broken).hexdigest(), "format": "glb"}
+    storage.put_bytes(props.upload_key("p", ref), broken)
+    with pytest.raises(SpecError, match=r"props\[0\].mesh: .*could not be read"):
+        props.prepare_files(S.normalize_spec(spec_with([{"mesh": ref}])), storage, "p", str(tmp_path / "work"))
     storage.delete(props.upload_key("p", spec["props"][0]["mesh"]))
     with pytest.raises(SpecError, match="is not in storage"):
         props.prepare_files(spec, storage, "p", str(tmp_path / "work"))
@@ -169,10 +176,18 @@ def scene(tmp_path_factory):
     storage = LocalStorage(tmp / "store")
     body = mq.build(1.75, "average")
     knee = mq.posed_keypoints(body, poses.pose_body(body, poses.normalize_pose_entry("a_pose", "p")))[L_KNEE]
+    pose = poses.pose_body(body, poses.normalize_pose_entry("a_pose", "p"))
     centre = knee + [0.0, -0.35, 0.0]  # between the knee and a camera in front (the subject faces -Y)
     prop = {"mesh": str(box_file(tmp / "box.glb")), "location": centre.tolist(), "rotation": ROTATION,
             "scale": SCALE, "shading": "flat"}
-    with_prop, rendered = render_batch(props.resolve(spec_with([prop]), storage, "p"), storage, project="p")
+    # a thin plate just in front of the other knee's skin: nearer the joint than its radius, so only
+    # "the first hit must be the body" hides the knee
+    r_knee = mq.posed_keypoints(body, pose)[R_KNEE]
+    verts = mq.posed_vertices(body, pose)
+    skin = verts[(np.abs(verts[:, 0] - r_knee[0]) < 0.02) & (np.abs(verts[:, 2] - r_knee[2]) < 0.02)][:, 1].min()
+    plate_centre = np.array([r_knee[0], skin - 0.006, r_knee[2]])
+    plate = {"mesh": str(box_file(tmp / "plate.glb", PLATE_GLTF)), "location": plate_centre.tolist()}
+    with_prop, rendered = render_batch(props.resolve(spec_with([prop, plate]), storage, "p"), storage, project="p")
     without, _ = render_batch(copy.deepcopy(BASE), storage, project="p")
     assert rendered and with_prop["batch_id"] != without["batch_id"]
     out = {}
@@ -193,6 +208,10 @@ def scene(tmp_path_factory):
     half = meshdata.y_up_to_z_up(np.array(EXTENTS_GLTF)) * SCALE / 2
     hit, t, normal = ray_box(c, rays, centre, rotation, np.abs(half))
     out["box"] = {"hit": hit, "planar": t * (rays @ -r[:, 2]), "normal_cam": normal @ r, "knee": knee}
+    to_knee = (r_knee - c) / np.linalg.norm(r_knee - c)
+    p_hit, p_t, _ = ray_box(c, to_knee[None], plate_centre, np.eye(3), np.abs(meshdata.y_up_to_z_up(PLATE_GLTF)) / 2)
+    out["plate"] = {"hit": bool(p_hit[0]), "to_knee": float(np.linalg.norm(c + to_knee * p_t[0] - r_knee)),
+                    "radius": float(mq.visibility_rules()[0][R_KNEE])}
     return out
 
 
@@ -207,7 +226,7 @@ def test_the_prop_has_its_label_and_is_in_the_mask_not_in_the_person_seg(scene):
     in_front = body_px & (w["mm"] / 1000.0 < box["planar"])
     assert (prop_px | in_front)[box["hit"]].mean() > 0.995
     assert (w["passes"]["subject"][0][prop_px] == 1.0).all()  # mask/ includes it
-    assert (w["passes"]["parts"][0] == prop_px).all()  # the loader's "props" part mask
+    assert (w["passes"]["parts"][0] == (w["parts"] >= props.PROP_LABEL_BASE)).all()  # the loader's "props" mask
     assert (w["passes"]["seg"][0][prop_px] == 0).all()  # the ADE20K person seg: not a person
     assert set(np.unique(scene["without"]["parts"])) <= set(range(18))
 
@@ -233,7 +252,7 @@ def test_the_prop_depth_and_normals_are_exact(scene):
 @pytest.mark.blender
 def test_the_prop_hides_the_joint_behind_it_and_no_other(scene):
     w, wo = scene["with"]["keypoints"], scene["without"]["keypoints"]
-    cover = scene["with"]["parts"] == props.label(0)
+    cover = scene["with"]["parts"] >= props.PROP_LABEL_BASE
     assert wo["pose_keypoints_2d"][3 * L_KNEE + 2] == 1.0  # seen without the prop
     assert w["pose_keypoints_2d"][3 * L_KNEE:3 * L_KNEE + 3] == [0, 0, 0]  # hidden by it
     assert w["pose_factory"]["occluded"]["pose_keypoints_2d"][3 * L_KNEE + 2] == 1.0  # its true place kept
@@ -247,6 +266,15 @@ def test_the_prop_hides_the_joint_behind_it_and_no_other(scene):
                 continue  # behind the prop
             changed += not np.array_equal(pa, pb)
     assert changed == 0  # every point the prop does not cover is as without it
+
+
+@pytest.mark.blender
+def test_a_prop_within_a_joints_radius_still_hides_it(scene):
+    plate = scene["plate"]
+    assert plate["hit"] and plate["to_knee"] < plate["radius"]  # the ray meets the plate that close to the knee
+    assert scene["without"]["keypoints"]["pose_keypoints_2d"][3 * R_KNEE + 2] == 1.0
+    assert scene["with"]["keypoints"]["pose_keypoints_2d"][3 * R_KNEE:3 * R_KNEE + 3] == [0, 0, 0]
+    assert (scene["with"]["parts"] == props.label(1)).sum() > 20
 
 
 # --- the nodes: Pose Prop into Request Pose Batch, through the real local worker ----------------------
