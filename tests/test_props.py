@@ -339,3 +339,20 @@ def test_pose_props_render_through_request_pose_batch(node_env):
     with pytest.raises(SpecError, match=r"props 0 mesh|props\[0\]"):
         bad = [dict(first[0], mesh={"file": "/nonexistent/box.glb"})]
         batch_nodes.PoseFactoryRequestPoseBatch().request(**args, props=bad)
+
+
+def test_cli_dry_run_hashes_a_prop_file_and_stores_nothing(tmp_path, monkeypatch, capsys):
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(json.dumps({"storage": {"local_root": str(tmp_path / "store"), "cache_root": str(tmp_path / "c")},
+                               "budget": {"ledger_path": str(tmp_path / "ledger.sqlite")}}))
+    monkeypatch.setenv("POSE_FACTORY_CONFIG", str(cfg))
+    raw = spec_with([{"mesh": str(box_file(tmp_path / "box.glb")), "location": [0, -0.5, 1]}])
+    (tmp_path / "spec.json").write_text(json.dumps(raw))
+    assert cli.main(["render", str(tmp_path / "spec.json"), "--dry-run"]) == 0
+    want = S.batch_id(props.resolve(raw, LocalStorage(tmp_path / "other"), "default"))
+    assert f"default/{want}" in capsys.readouterr().out
+    assert not (tmp_path / "store").exists()
+    (tmp_path / "box.glb").unlink()
+    assert cli.main(["render", str(tmp_path / "spec.json"), "--dry-run"]) != 0
+    err = capsys.readouterr().err
+    assert "props[0].mesh:" in err and "does not exist" in err, err
