@@ -16,7 +16,11 @@ from pose_factory.mesh import meshdata, props
 from pose_factory.render import mannequin as mq, passes, poses, render_batch
 from pose_factory.storage import LocalStorage, batch_prefix
 
-trimesh = pytest.importorskip("trimesh")
+
+
+def tm():
+    """trimesh (the worker environment's; the ComfyUI-side venv has none: those tests skip)."""
+    return pytest.importorskip("trimesh")
 
 BASE = {"render": {"width": 256, "height": 256}, "cameras": {"views": 1}, "subjects": [{"poses": ["a_pose"]}]}
 SHA = "ab" * 32
@@ -40,7 +44,7 @@ def refused(raw, field, *fragments):
 
 
 def box_file(path, extents=EXTENTS_GLTF):
-    trimesh.creation.box(extents=extents).export(path)
+    tm().creation.box(extents=extents).export(path)
     return path
 
 
@@ -123,7 +127,7 @@ def test_bad_meshes_are_refused_with_clear_errors(tmp_path, monkeypatch):
     refuses(str(tmp_path / "empty.obj"), "not a OBJ file")
     refuses(42, "got 42", "a mesh file path")
     refuses({"project": "p", "batch_id": "0123456789abcdef"}, "has no stored GLB mesh")
-    sphere = trimesh.creation.icosphere(subdivisions=3)  # 1280 faces
+    sphere = tm().creation.icosphere(subdivisions=3)  # 1280 faces
     monkeypatch.setattr(props, "MAX_PROP_FACES", 1000)
     refuses({"vertices": sphere.vertices, "faces": sphere.faces}, "1280 faces", "at most 1000 faces")
     refuses({"vertices": np.full((3, 3), np.nan), "faces": [[0, 1, 2]]}, "non-finite")
@@ -137,8 +141,8 @@ def test_the_worker_reads_checks_and_places_each_prop(tmp_path, monkeypatch):
     [path] = props.prepare_files(spec, storage, "p", str(tmp_path / "work"))
     v, _ = meshdata.read_npz(path)
     # the oracle: trimesh's own box and transformations (static XYZ Euler), Y-up file turned Z-up
-    box = trimesh.creation.box(extents=EXTENTS_GLTF)
-    m = trimesh.transformations.euler_matrix(*np.radians(ROTATION), axes="sxyz")
+    box = tm().creation.box(extents=EXTENTS_GLTF)
+    m = tm().transformations.euler_matrix(*np.radians(ROTATION), axes="sxyz")
     want = meshdata.y_up_to_z_up(box.vertices) * SCALE @ m[:3, :3].T + [0.1, -0.4, 0.5]
     assert np.allclose(np.sort(v, axis=0), np.sort(want, axis=0), atol=1e-9)
     monkeypatch.setattr(props, "MAX_PROP_FACES", 10)  # a box has 12 triangles
@@ -204,7 +208,7 @@ def scene(tmp_path_factory):
     ys, xs = np.mgrid[0:256, 0:256]
     rays = np.stack([(xs - k["cx"]) / k["fx"], -(ys - k["cy"]) / k["fy"], -np.ones((256, 256))], -1) @ r.T
     rays /= np.linalg.norm(rays, axis=-1, keepdims=True)
-    rotation = trimesh.transformations.euler_matrix(*np.radians(ROTATION), axes="sxyz")[:3, :3]
+    rotation = tm().transformations.euler_matrix(*np.radians(ROTATION), axes="sxyz")[:3, :3]
     half = meshdata.y_up_to_z_up(np.array(EXTENTS_GLTF)) * SCALE / 2
     hit, t, normal = ray_box(c, rays, centre, rotation, np.abs(half))
     out["box"] = {"hit": hit, "planar": t * (rays @ -r[:, 2]), "normal_cam": normal @ r, "knee": knee}
@@ -320,7 +324,7 @@ def test_pose_props_render_through_request_pose_batch(node_env):
     torch = pytest.importorskip("torch")
     mesh_nodes, batch_nodes = node_env["mesh_nodes"], node_env["batch_nodes"]
     (first,) = mesh_nodes.PoseFactoryPoseProp().make(mesh_file="3d/box.glb", **WIDGETS)
-    ball = trimesh.creation.icosphere(subdivisions=2, radius=0.15)  # core's MESH: Y-up tensors, a batch of 1
+    ball = tm().creation.icosphere(subdivisions=2, radius=0.15)  # core's MESH: Y-up tensors, a batch of 1
     core = types.SimpleNamespace(vertices=torch.tensor(ball.vertices[None], dtype=torch.float32),
                                  faces=torch.tensor(ball.faces[None]), vertex_counts=None, face_counts=None)
     (both,) = mesh_nodes.PoseFactoryPoseProp().make(mesh=core, props=first, **dict(WIDGETS, location_x=0.5))
