@@ -26,6 +26,7 @@ from blender_scripts import scene as S  # noqa: E402
 from pose_factory import imageio  # noqa: E402
 from pose_factory.render import cameras, mannequin as mq, openpose, passes, poses  # noqa: E402
 from pose_factory.manifest import image_key  # noqa: E402
+from pose_factory.mesh.props import PROP_LABEL_BASE  # noqa: E402
 
 BG_DEPTH = 1e9  # Cycles writes ~1e10 for background
 
@@ -47,15 +48,16 @@ def cast_from_camera(scene, depsgraph, cam, p, depth):
 
 def visibility(scene, depsgraph, cam, points, xy, depth, radius, own_parts):
     """DESIGN.md §5: a joint is visible when the camera ray to it first hits its own body part,
-    or hits within that joint's radius of it; joints outside the frame are hidden."""
+    or hits the body within that joint's radius of it; joints outside the frame, or behind a prop,
+    are hidden."""
     vis = cameras.in_frame(cam, xy, depth)
     for i in np.nonzero(vis)[0]:
         hit, where, ob = cast_from_camera(scene, depsgraph, cam, points[i], depth[i])
         if not hit:
             continue
         near = np.linalg.norm(where - points[i]) <= radius[i]
-        label = mq.PART_LABEL.get(ob.original.name if ob else "", 0)
-        vis[i] = bool(near or label in own_parts[i])
+        label = mq.PART_LABEL.get(ob.original.name if ob else "", 0)  # 0: a prop hides what is behind it
+        vis[i] = bool(label and (near or label in own_parts[i]))
     return vis
 
 
@@ -110,7 +112,7 @@ def write_data_passes(writer, wanted, v, f, cam, depth, normal_w, index, rgba, m
     if "shaded" in wanted and shaded_samples == 1:
         writer.image("shaded", v, f, passes.shaded_from_combined(rgba, index))
     if "seg" in wanted:
-        writer.image("seg", v, f, passes.seg_image(mask))
+        writer.image("seg", v, f, passes.seg_image(mask & (index < PROP_LABEL_BASE)))  # a prop is no person
         writer.image("mask", v, f, passes.mask_image(mask))
         writer.image("parts", v, f, index)
 
@@ -130,6 +132,20 @@ def finish_depth(writer, depths, depth_range, deferred):
             near, far = (batch_range if depth_range == "batch" else ranges[(v, f)]) or (0.0, 1.0)
             writer.image("depth", v, f, passes.depth_to_u8(d, m, near, far))
     return batch_range
+
+
+def add_props(scene, spec):
+    """The spec's props (pose_factory.mesh.props), placed in the world by the worker as .npz files,
+    each a clay object labelled props.label(i), through the mesh room's add_mesh."""
+    if not spec.get("prop_files"):
+        return
+    from blender_scripts import render_mesh
+    from pose_factory.mesh import meshdata, props
+
+    for i, (path, prop) in enumerate(zip(spec["prop_files"], spec["props"])):
+        vertices, faces = meshdata.read_npz(path)
+        render_mesh.add_mesh(scene, vertices, faces, smooth=prop["shading"] == "smooth", name=f"prop_{i:02d}",
+                             label=props.label(i))
 
 
 def render(spec, out, views=None, scratch=None):
@@ -158,6 +174,7 @@ def render(spec, out, views=None, scratch=None):
     device = S.use_gpu_if_asked(scene, r["device"])
 
     rig_b = S.Rig(scene, body)
+    add_props(scene, spec)
     cam_ob = S.make_camera(scene)
     timings = {"startup": time.perf_counter() - T_PROCESS, "data_passes": 0.0, "shaded": 0.0, "other": 0.0}
     n_frames = len(posed)

@@ -21,15 +21,16 @@ from pose_factory.mesh import meshdata
 MESH_LABEL = 1  # the mesh's id in the parts (object index) pass
 
 
-def add_mesh(scene, vertices, faces, smooth=True):
-    mesh = bpy.data.meshes.new("mesh")
+def add_mesh(scene, vertices, faces, smooth=True, name="mesh", label=MESH_LABEL):
+    """The mesh as a clay object whose object-index pass is label (a pose scene's props use it too)."""
+    mesh = bpy.data.meshes.new(name)
     mesh.from_pydata(np.asarray(vertices, float).tolist(), [], np.asarray(faces, int).tolist())
     mesh.validate()
     if smooth:
         mesh.shade_smooth()
     mesh.materials.append(S._material("clay", S.CLAY))
-    ob = bpy.data.objects.new("mesh", mesh)
-    ob.pass_index = MESH_LABEL
+    ob = bpy.data.objects.new(name, mesh)
+    ob.pass_index = label
     scene.collection.objects.link(ob)
     return ob
 

@@ -13,7 +13,7 @@ BACKENDS = ["local", "runpod"]
 
 def build_spec(subject, poses, cameras, width, height, depth=True, normal=True, seg=True, shaded=True,
                depth_range="batch", hands=True, face=True, sdxl_sticks=False, project="default",
-               occluded="hide") -> dict:
+               occluded="hide", props=None) -> dict:
     """The normalized JobSpec of the node's inputs (SpecError names the first wrong field)."""
     passes = ["openpose", "keypoints"]
     if depth:
@@ -30,6 +30,8 @@ def build_spec(subject, poses, cameras, width, height, depth=True, normal=True, 
                                    "occluded": occluded}},
            "cameras": dict(cameras),
            "subjects": [dict(subject, poses=list(poses))]}
+    if props:  # stored meshes (pose_factory.mesh.props.resolve); none: the spec as before props existed
+        raw["props"] = list(props)
     return spec_mod.normalize_spec(raw)
 
 
@@ -77,19 +79,26 @@ class PoseFactoryRequestPoseBatch:
             },
             "optional": {**occluded_input(), "validate": ("BOOLEAN", {
                 "default": False, "tooltip": "After rendering, MediaPipe reads the shaded renders and the PCK of its "
-                                             "keypoints against ours goes into the manifest (needs shaded)."})},
+                                             "keypoints against ours goes into the manifest (needs shaded)."}),
+                "props": ("POSE_FACTORY_PROPS", {"tooltip": "Meshes placed in the scene (Pose Prop): rendered in "
+                                                            "every pass, they hide the joints behind them."})},
             "hidden": {"unique_id": "UNIQUE_ID"},
         }
 
     def request(self, subject, poses, cameras, width, height, depth, normal, seg, shaded, depth_range, hands, face,
-                sdxl_sticks, backend, project, force, occluded="hide", validate=False, unique_id=None):
+                sdxl_sticks, backend, project, force, occluded="hide", validate=False, props=None, unique_id=None):
         from pose_factory.jobs.client import run_job
 
         settings = get_settings()
         project = spec_mod.sanitize_project_name(project) if str(project).strip() else settings["project"]
         try:
+            if props:  # each prop's mesh stored in the project's uploads, named by its content
+                from pose_factory.mesh import props as props_mod
+                from pose_factory.settings import make_storage
+
+                props = props_mod.resolve({"props": list(props)}, make_storage(settings), project)["props"]
             spec = build_spec(subject, poses, cameras, width, height, depth, normal, seg, shaded, depth_range,
-                              hands, face, sdxl_sticks, project, occluded)
+                              hands, face, sdxl_sticks, project, occluded, props)
         except SpecError as e:  # in the node's words: "frame 2 l_elbow flex: ...", not a JobSpec path
             raise plain_error(e) from None
         bid = spec_mod.batch_id(spec)

@@ -225,7 +225,8 @@ class PoseFactoryDepthNormalLoader(_BatchLoader):
         required["depth_range"] = (list(loading.DEPTH_RANGES), {"default": "batch"})
         required["normal_convention"] = (list(NORMAL_CONVENTIONS), {"default": "controlnet"})
         required["parts"] = ("STRING", {"default": "hands",
-                                        "tooltip": "Comma-separated part groups or part names for the parts mask."})
+                                        "tooltip": "Comma-separated part groups or part names for the parts mask "
+                                                   "(props, or prop0, prop1, ... for a batch's props)."})
         return {"required": required, "optional": {"batch": ("POSE_FACTORY_BATCH",)}}
 
     def load(self, project, batch_id, views, frames, order, depth_range, normal_convention, parts, batch=None):

@@ -1,10 +1,11 @@
 """Mesh nodes (DESIGN.md §7 asset pipeline): Multi-View Prompts, Request Mesh From Images (a
-reconstruct job: progress, cancel and cost like Request Pose Batch) and Render Mesh Passes (any mesh:
-ours, a file, or ComfyUI core's MESH). The mesh file goes to ComfyUI's output folder, where core's
+reconstruct job: progress, cancel and cost like Request Pose Batch), Render Mesh Passes (any mesh:
+ours, a file, or ComfyUI core's MESH) and Pose Prop (any of them placed in a pose batch's scene). The mesh file goes to ComfyUI's output folder, where core's
 Preview 3D / Load 3D open it."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 
 import numpy as np
@@ -193,9 +194,7 @@ class PoseFactoryRenderMeshPasses:
 
         settings = get_settings()
         project = spec_mod.sanitize_project_name(project) if str(project).strip() else settings["project"]
-        given = [x for x in (mesh, pose_factory_mesh, (mesh_file or "").strip() or None) if x is not None]
-        if len(given) != 1:
-            raise SpecError("mesh", f"got {len(given)} meshes", "exactly one of mesh, pose_factory_mesh, mesh_file")
+        _exactly_one_mesh(mesh, pose_factory_mesh, mesh_file)
         if mesh is not None:
             source = meshdata.from_comfy_mesh(mesh)
         elif pose_factory_mesh is not None:
@@ -211,6 +210,12 @@ class PoseFactoryRenderMeshPasses:
 
         index.record(settings["storage"]["cache_root"], manifest)
         return ({"project": manifest["project"], "batch_id": manifest["batch_id"]}, manifest["batch_id"])
+
+
+def _exactly_one_mesh(mesh, pose_factory_mesh, mesh_file) -> None:
+    given = [x for x in (mesh, pose_factory_mesh, (mesh_file or "").strip() or None) if x is not None]
+    if len(given) != 1:
+        raise SpecError("mesh", f"got {len(given)} meshes", "exactly one of mesh, pose_factory_mesh, mesh_file")
 
 
 def _under_comfy_folders(path: str) -> str:
@@ -230,13 +235,97 @@ def _under_comfy_folders(path: str) -> str:
                     "a path relative to one of them, e.g. 3d/chest.glb")
 
 
+_AXES = ("x", "y", "z")
+
+
+def _prop_widgets() -> dict:
+    loc = {"default": 0.0, "min": -100.0, "max": 100.0, "step": 0.01, "tooltip": "Metres; Z up, the subject faces -Y."}
+    rot = {"default": 0.0, "min": -360.0, "max": 360.0, "step": 1.0, "tooltip": "Degrees, XYZ Euler (Blender's default)."}
+    return {**{f"location_{a}": ("FLOAT", dict(loc)) for a in _AXES},
+            **{f"rotation_{a}": ("FLOAT", dict(rot)) for a in _AXES},
+            "scale": ("FLOAT", {"default": 1.0, "min": 0.001, "max": 100.0, "step": 0.01,
+                                "tooltip": "The mesh's units times this (glTF and OBJ are in metres)."}),
+            "shading": (["smooth", "flat"], {"default": "smooth"})}
+
+
+def _placement(kw: dict) -> dict:
+    """The prop's placement from the widgets (SpecError naming the widget)."""
+    from pose_factory.mesh import props
+
+    raw = {"location": [kw[f"location_{a}"] for a in _AXES], "rotation": [kw[f"rotation_{a}"] for a in _AXES],
+           "scale": kw["scale"], "shading": kw["shading"]}
+    try:
+        return props.normalize_placement(raw)
+    except SpecError as e:  # "prop.location[1]" -> the widget "location_y"
+        m = re.fullmatch(r"prop\.(location|rotation)\[(\d)\]", e.field)
+        raise SpecError(f"{m.group(1)}_{_AXES[int(m.group(2))]}" if m else e.field.split(".")[-1].split("[")[0],
+                        e.message, e.allowed) from None
+
+
+class PoseFactoryPoseProp:
+    DESCRIPTION = ("A mesh placed in the pose scene as a prop, for Request Pose Batch's props input: core's MESH (e.g. "
+                   "from Hunyuan3D or TRELLIS), a Request Mesh From Images result, or a .glb/.obj/.stl/.ply file "
+                   "under ComfyUI's input or output folder; placed by location (m), rotation (degrees) and scale. "
+                   "It is rendered in every pass with the mannequin, hides the joints behind it, and has its own "
+                   "label in parts/ (32 + its index). Chain several through the props input.")
+    CATEGORY = CAT
+    FUNCTION = "make"
+    RETURN_TYPES = ("POSE_FACTORY_PROPS",)
+    RETURN_NAMES = ("props",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": _prop_widgets(),
+                "optional": {"mesh": ("MESH",), "pose_factory_mesh": ("POSE_FACTORY_MESH",),
+                             "mesh_file": ("STRING", {"default": "", "tooltip": "A path under ComfyUI's input or "
+                                                                                "output folder, e.g. 3d/chair.glb"}),
+                             "props": ("POSE_FACTORY_PROPS", {"tooltip": "Props to add this one to."})}}
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, mesh_file=None):
+        # the numbers: ComfyUI checks their ranges at queue time (an input named here it would not, and it
+        # would show this input's error on each of them); a NaN sent through the API is refused when it runs
+        from pose_factory.mesh import props
+
+        if isinstance(mesh_file, str) and mesh_file.strip():
+            try:
+                props.mesh_bytes({"file": _under_comfy_folders(mesh_file.strip())}, "mesh_file")
+            except SpecError as e:
+                return str(e)
+        return True
+
+    def make(self, location_x, location_y, location_z, rotation_x, rotation_y, rotation_z, scale, shading, mesh=None,
+             pose_factory_mesh=None, mesh_file="", props=None):
+        from pose_factory.mesh import meshdata, props as props_mod
+
+        placement = _placement(dict(location_x=location_x, location_y=location_y, location_z=location_z,
+                                    rotation_x=rotation_x, rotation_y=rotation_y, rotation_z=rotation_z, scale=scale,
+                                    shading=shading))
+        _exactly_one_mesh(mesh, pose_factory_mesh, mesh_file)
+        if mesh is not None:
+            v, f = meshdata.from_comfy_mesh(mesh)
+            props_mod.check_faces(len(f), "mesh")
+            ref = {"vertices": v, "faces": f}
+        elif pose_factory_mesh is not None:
+            ref = {"project": pose_factory_mesh["project"], "batch_id": pose_factory_mesh["batch_id"]}
+        else:
+            ref = {"file": _under_comfy_folders(mesh_file.strip())}
+            props_mod.mesh_bytes(ref, "mesh_file")
+        before = list(props or [])
+        if len(before) >= props_mod.MAX_PROPS:
+            raise SpecError("props", f"got {len(before)} props already", f"at most {props_mod.MAX_PROPS} props")
+        return (before + [dict(placement, mesh=ref)],)
+
+
 NODE_CLASS_MAPPINGS = {
     "PoseFactoryMultiViewPrompts": PoseFactoryMultiViewPrompts,
     "PoseFactoryRequestMeshFromImages": PoseFactoryRequestMeshFromImages,
     "PoseFactoryRenderMeshPasses": PoseFactoryRenderMeshPasses,
+    "PoseFactoryPoseProp": PoseFactoryPoseProp,
 }
 NODE_DISPLAY_NAME_MAPPINGS = {
     "PoseFactoryMultiViewPrompts": "Multi-View Prompts (3D Pose Factory)",
     "PoseFactoryRequestMeshFromImages": "Request Mesh From Images (3D Pose Factory)",
     "PoseFactoryRenderMeshPasses": "Render Mesh Passes (3D Pose Factory)",
+    "PoseFactoryPoseProp": "Pose Prop (3D Pose Factory)",
 }

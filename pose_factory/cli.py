@@ -122,7 +122,11 @@ def _dry_run(a):
     """The job's batch id and estimate, and whether the config's limits let it through; submits
     nothing. Over a limit: the estimate is printed, then the refusal (exit 2)."""
     settings = settings_mod.load_settings(a.config)
-    norm, project, bid = render.prepare(spec_mod.load_spec_file(a.spec), a.project)
+    from .mesh import props
+
+    raw = spec_mod.load_spec_file(a.spec)  # a prop's mesh file is hashed, not stored
+    norm, project, bid = render.prepare(props.resolve(raw, None, spec_mod.validate_project_name(
+        a.project or raw.get("project") or "default")), a.project)
     backend = a.backend or settings["client"]
     est = budget.estimate_job(norm, settings["runpod"] if backend == "runpod" else None)
     lim = settings["limits"]

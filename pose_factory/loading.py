@@ -23,6 +23,7 @@ import numpy as np
 from .storage import index
 from .errors import ManifestError, SpecError, StorageError, echo
 from .parsing import loads_json
+from .mesh.props import labels as prop_labels
 from .render.mannequin import PART_GROUPS, PART_LABEL, PARTS
 from .render.passes import NORMAL_CONVENTIONS, NORMAL_DIRS, depth_to_u8
 
@@ -94,8 +95,9 @@ def batch_passes(manifest: dict) -> set:
 
 def parse_parts(text) -> list[int]:
     """'hands, head' -> the part label ids (1..17) of those groups or part names, sorted.
-    Groups: PART_GROUPS (head, face, neck, torso, arms, hands, legs, feet) plus 'all'; part names:
-    mannequin.PARTS (hand_l, thigh_r, ...). Empty -> []."""
+    Groups: PART_GROUPS (head, face, neck, torso, arms, hands, legs, feet) plus 'all' (the body) and
+    'props' (every prop, labels 32..47); part names: mannequin.PARTS (hand_l, thigh_r, ...) and
+    prop0..prop15. Empty -> []."""
     if not isinstance(text, str):
         raise SelectionError("parts", f"got {text!r}", "a comma-separated list of part groups or part names")
     ids = set()
@@ -104,13 +106,18 @@ def parse_parts(text) -> list[int]:
             continue
         if token == "all":
             ids.update(PART_LABEL.values())
+        elif token == "props":  # every prop of a pose scene (pose_factory/mesh/props.py)
+            ids.update(prop_labels())
+        elif re.fullmatch(r"prop\d+", token) and int(token[4:]) < len(prop_labels()):
+            ids.add(prop_labels()[int(token[4:])])
         elif token in PART_GROUPS:
             ids.update(PART_LABEL[p] for p in PART_GROUPS[token])
         elif token in PART_LABEL:
             ids.add(PART_LABEL[token])
         else:
             raise SelectionError("parts", f"got {token!r}",
-                                 "groups " + ", ".join(["all", *PART_GROUPS]) + "; or parts " + ", ".join(PARTS))
+                                 "groups " + ", ".join(["all", *PART_GROUPS, "props"]) + "; or parts "
+                                 + ", ".join(PARTS) + f"; or prop0..prop{len(prop_labels()) - 1}")
     return sorted(ids)
 
 

@@ -238,8 +238,9 @@ def _subjects(raw) -> list:
 def normalize_spec(raw: dict) -> dict:
     """A NEW dict: raw validated, every default filled, floats rounded to 4 decimals.
     Raises SpecError naming the first wrong field. Idempotent."""
-    _obj(raw, "", ("schema_version", "kind", "project", "render", "cameras", "subjects"), required=("subjects",))
-    return {
+    _obj(raw, "", ("schema_version", "kind", "project", "render", "cameras", "subjects", "props"),
+         required=("subjects",))
+    spec = {
         "schema_version": _schema_version(raw.get("schema_version", SPEC_SCHEMA_VERSION)),
         "kind": _choice(raw.get("kind", "pose_batch"), "kind", KINDS),
         "project": validate_project_name(raw.get("project", "default")),
@@ -247,6 +248,13 @@ def normalize_spec(raw: dict) -> dict:
         "cameras": _cameras(raw.get("cameras", {})),
         "subjects": _subjects(raw["subjects"]),
     }
+    if raw.get("props"):  # written only when there are props: every spec before them keeps its batch id
+        from .mesh.props import normalize_props  # lazy: it brings numpy
+
+        spec["props"] = normalize_props(raw["props"])
+    elif "props" in raw and not isinstance(raw["props"], (list, tuple)):
+        raise SpecError("props", f"got {_describe(raw['props'])}", "a list of props")
+    return spec
 
 
 # --- size of the work -----------------------------------------------------------------------------

@@ -63,6 +63,12 @@ def test_images_to_mesh_to_passes_through_the_nodes(mesh_nodes, env):
     assert model_file == f"pose_factory/{bid}.glb"
     glb = (env["tmp"] / "data" / "output" / model_file)
     assert glb.is_file() and glb.read_bytes()[:4] == b"glTF" and ref["file"] == str(glb)
+    # the same mesh as a prop of a pose scene (Pose Prop): the batch's stored GLB, stored again by content
+    from pose_factory.mesh import props
+
+    (prop,) = mesh_nodes.PoseFactoryPoseProp().make(0.5, 0.0, 0.0, 0.0, 0.0, 90.0, 0.5, "smooth", pose_factory_mesh=ref)
+    stored = props.resolve({"props": prop}, storage, "demo")["props"][0]["mesh"]
+    assert stored["format"] == "glb" and storage.get_bytes(props.upload_key("demo", stored)) == glb.read_bytes()
     # its passes from 4 new views, as the example workflow does
     cams = {"type": "orbit", "views": 4, "elevation": 20, "start_azimuth": 45}
     batch, pass_bid = mesh_nodes.PoseFactoryRenderMeshPasses().render(cams, 128, 128, "batch", "smooth", "demo", False,

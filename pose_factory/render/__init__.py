@@ -243,6 +243,16 @@ def prepare(raw_spec: dict, project: str | None):
     return spec, project, spec_mod.batch_id(spec)
 
 
+def blender_spec(spec: dict, storage, project: str, work: str) -> dict:
+    """The spec the Blender child reads: with props, each one's mesh fetched from storage, checked
+    and placed in the world as an .npz in the work folder (``prop_files``); else spec itself."""
+    if not spec.get("props"):
+        return spec
+    from ..mesh import props
+
+    return dict(spec, prop_files=props.prepare_files(spec, storage, project, os.path.join(work, "props")))
+
+
 def _upload_files(project: str, bid: str, result: dict, storage, on_progress, stop=None) -> list:
     """Every rendered file into storage; returns the manifest entries. stop (a threading.Event)
     set aborts, so the batch stays without a manifest."""
@@ -379,7 +389,7 @@ def render_batch(raw_spec: dict, storage, project: str | None = None, force: boo
             return done, False
         t0 = time.perf_counter()
         with work_folder() as work:
-            result = run_blender(spec, work, on_progress, python)
+            result = run_blender(blender_spec(spec, storage, project, work), work, on_progress, python)
             return _upload(spec, project, bid, result, storage, on_progress, t0), True
 
 
@@ -417,7 +427,8 @@ async def _render_async(spec, project, bid, storage, on_progress, python, views,
     loop = asyncio.get_running_loop()
     t0 = time.perf_counter()
     with work_folder() as work:
-        result = await run_blender_async(spec, work, on_progress, python, views=views, standby=standby)
+        child_spec = await loop.run_in_executor(None, blender_spec, spec, storage, project, work)
+        result = await run_blender_async(child_spec, work, on_progress, python, views=views, standby=standby)
         stop = threading.Event()
         fut = loop.run_in_executor(None, _upload, spec, project, bid, result, storage, on_progress, t0, stop, views)
         try:
