@@ -5,8 +5,8 @@
   decoding, validation, two detections, the angles), no HTTP;
 - the extract job in images per second through the same path, side by side: inline (base64 images
   in, keypoint frames out, nothing stored) and stored (keys in storage in → keypoints, skeleton and
-  source PNGs and the manifest written: a local folder, and moto's S3 server on loopback), body
-  only and with the face;
+  source PNGs and the manifest written: a local folder, moto's S3 server on loopback, and moto
+  behind a proxy adding 40 ms a request as R2 is far away), body only and with the face;
 - PCK@0.1 and PCK@0.2 per preset (front and ±45° views; visible joints; torso size from the 3D
   joints), the figure render validation writes into a manifest.
 
@@ -106,14 +106,17 @@ def stored_vs_inline(frames, tmp: Path, s3: bool = True) -> None:
         assert "error" not in out, out
         return len(frames) / (time.perf_counter() - t)
 
+    frames = list(frames) * 2  # more images for a steadier figure
     b64s = [base64.b64encode(imageio.encode_png(f)).decode() for f in frames]
     stores = [("local folder", "local", None)]
-    moto = None
+    moto = proxy = None
     if s3:
-        from tests.s3_support import ACCESS_KEY, SECRET_KEY, MotoServer, make_bucket
+        from tests.s3_support import ACCESS_KEY, SECRET_KEY, FaultProxy, MotoServer, make_bucket
 
         moto = MotoServer()
-        stores.append(("moto S3 on loopback", "s3", make_bucket(moto.url)))
+        proxy = FaultProxy(moto.port, latency=0.04)
+        stores += [("moto S3 on loopback", moto.url, make_bucket(moto.url)),
+                   ("moto S3 + 40 ms", proxy.url, make_bucket(moto.url))]
     try:
         for face in (False, True):
             asyncio.run(execute({"extract": {"images": b64s[:1], "face": face}}, lambda e: None))  # loads the models
@@ -121,7 +124,7 @@ def stored_vs_inline(frames, tmp: Path, s3: bool = True) -> None:
             line = f"extract job, {len(frames)} images 512x512{' with face' if face else ''}: inline {inline:.1f} img/s"
             for label, kind, bucket in stores:
                 env = ({"POSE_FACTORY_STORAGE_ROOT": str(tmp / "extract_store")} if kind == "local" else
-                       {"POSE_FACTORY_R2_BUCKET": bucket, "POSE_FACTORY_S3_ENDPOINT_URL": moto.url,
+                       {"POSE_FACTORY_R2_BUCKET": bucket, "POSE_FACTORY_S3_ENDPOINT_URL": kind,
                         "CLOUDFLARE_R2_ACCESS_KEY_ID": ACCESS_KEY, "CLOUDFLARE_R2_SECRET_ACCESS_KEY": SECRET_KEY})
                 os.environ.pop("POSE_FACTORY_R2_BUCKET", None)
                 os.environ.update(env)
@@ -133,6 +136,8 @@ def stored_vs_inline(frames, tmp: Path, s3: bool = True) -> None:
                 line += f", stored ({label}) {run(job):.1f} img/s"
             print(line + " (stored: read from storage, detect, draw, write 3 files an image + the manifest)")
     finally:
+        if proxy is not None:
+            proxy.stop()
         if moto is not None:
             moto.stop()
         for k in ("POSE_FACTORY_R2_BUCKET", "POSE_FACTORY_S3_ENDPOINT_URL", "CLOUDFLARE_R2_ACCESS_KEY_ID",

@@ -240,6 +240,20 @@ def test_stored_extract_from_a_url_and_a_key_in_a_local_folder_loads_back(web, t
     assert [b["batch_id"] for b in listed] == [out["batch_id"]] and listed[0]["frames"] == 2
     thumb = routes.get_thumbnail(settings, store, PROJECT, out["batch_id"])
     assert thumb[:3] == b"\xff\xd8\xff"
+    # Load Pose Batch itself (as ComfyUI calls it), the batch picked as the sidebar puts it in
+    from tests.test_nodes import load_pack_like_comfyui
+
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(json.dumps({"storage": {"local_root": str(root), "cache_root": str(tmp_path / "cache")},
+                               "budget": {"ledger_path": str(tmp_path / "ledger.sqlite")}}))
+    monkeypatch.setenv("POSE_FACTORY_CONFIG", str(cfg))
+    loader = load_pack_like_comfyui().NODE_CLASS_MAPPINGS["PoseFactoryLoadPoseFromR2"]
+    assert loader.VALIDATE_INPUTS(batch_id=f"{PROJECT}/{out['batch_id']}") is True
+    got = loader().load(project=PROJECT, batch_id=out["batch_id"], views="all", frames="all", order="view_major",
+                        hands=False, face=True)["result"]
+    assert tuple(got[0].shape) == (2, 512, 512, 3) and got[1] == pose["keypoints"]
+    assert np.array_equal(np.rint(got[0].numpy() * 255).astype(np.uint8), pose["openpose"])
+    assert float(got[2].max()) == 0.0  # no shaded pass: black
     # the same pixels from another source: the same batch, served again; force makes it anew
     again = execute(dict(job, images=[upload(store, astronaut()), web.base + "/grey.png"]))
     assert again["batch_id"] == out["batch_id"] and not again["made"]

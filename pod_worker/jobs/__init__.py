@@ -11,7 +11,8 @@ import threading
 MODULES = {"pose_batch": "pod_worker.jobs.pose_batch", "reconstruct": "pod_worker.jobs.reconstruct",
            "posture": "pod_worker.jobs.posture", "extract": "pod_worker.jobs.extract",
            "extract_batch": "pod_worker.jobs.extract_batch"}
-SPEC_KINDS = {"pose_batch": "pose_batch", "reconstruct": "reconstruct", "extract": "extract_batch"}  # spec.kind → module
+# a JobSpec's kind → its module's key
+SPEC_KINDS = {"pose_batch": "pose_batch", "reconstruct": "reconstruct", "extract": "extract_batch"}
 
 
 def job_module(kind: str):

@@ -46,7 +46,8 @@ RECIPE_VERSION = 1
 MAX_IMAGES = spec_mod.MAX_POSES  # frames of one batch, as a pose batch's
 MAX_TOTAL_PIXELS = 256 << 20  # every image's pixels together, held decoded during the job (768 MB)
 OPENPOSE_FLAGS = ("hands", "face", "sdxl_sticks")
-WRITERS = 4  # threads encoding and storing files
+WRITERS = 8  # threads encoding and storing files
+LOADERS = 8  # sources fetched at a time
 # a GPU worker's seconds, for the budget reservation (bench/bench_extract.py measures ~0.02-0.05 s an
 # image at 512² on CPU with storage writes; downloads and larger images cost more: kept generous)
 MODEL_LOAD_S = 5.0
@@ -91,21 +92,29 @@ def public_source(src: str) -> str:
 
 
 def load_images(storage, sources) -> list:
-    """The decoded images (RGB uint8), checked: one size for all, MAX_TOTAL_PIXELS together."""
-    images, total = [], 0
-    for i, src in enumerate(sources):
-        img = inputs.load_source(storage, src, f"images[{i}]")
-        h, w = img.shape[:2]
-        if images and img.shape != images[0].shape:
-            h0, w0 = images[0].shape[:2]
-            raise SpecError(f"images[{i}]", f"{w}x{h} pixels",
-                            f"the size of images[0], {w0}x{h0}: one canvas per batch (send other sizes in "
-                            "their own job)")
-        total += w * h
-        if total > MAX_TOTAL_PIXELS:
-            raise SpecError("images", f"more than {MAX_TOTAL_PIXELS >> 20} megapixels in all by images[{i}]",
-                            f"at most {MAX_TOTAL_PIXELS >> 20} megapixels a job (split the images into several jobs)")
-        images.append(img)
+    """The decoded images (RGB uint8), in order, checked: one size for all, MAX_TOTAL_PIXELS
+    together. LOADERS sources are fetched at a time (storage and URLs are round trips away); the
+    first refusal in the list's order is raised."""
+    pool = ThreadPoolExecutor(max_workers=LOADERS)
+    try:
+        loaded = pool.map(lambda item: inputs.load_source(storage, item[1], f"images[{item[0]}]"),
+                          enumerate(sources))
+        images, total = [], 0
+        for i, img in enumerate(loaded):
+            h, w = img.shape[:2]
+            if images and img.shape != images[0].shape:
+                h0, w0 = images[0].shape[:2]
+                raise SpecError(f"images[{i}]", f"{w}x{h} pixels",
+                                f"the size of images[0], {w0}x{h0}: one canvas per batch (send other sizes in "
+                                "their own job)")
+            total += w * h
+            if total > MAX_TOTAL_PIXELS:
+                raise SpecError("images", f"more than {MAX_TOTAL_PIXELS >> 20} megapixels in all by images[{i}]",
+                                f"at most {MAX_TOTAL_PIXELS >> 20} megapixels a job (split the images into "
+                                "several jobs)")
+            images.append(img)
+    finally:  # after a refusal, the sources not started yet are not fetched
+        pool.shutdown(wait=True, cancel_futures=True)
     return images
 
 

@@ -52,4 +52,5 @@ def request_extract(images, raw_spec: dict | None = None, *, project: str | None
     sources = [s if isinstance(s, str) else next(keys) for s in images]
     job_input = {"spec": raw_spec, "project": project, "force": bool(force), "images": sources}
     return client_mod.run_stored_job(job_input, backend=which, settings=settings, env=env, on_progress=on_progress,
-                                     check_cancel=check_cancel, estimate_usd=estimate_usd(len(sources), settings["runpod"]))
+                                     check_cancel=check_cancel,
+                                     estimate_usd=estimate_usd(len(sources), settings["runpod"]))

@@ -83,7 +83,7 @@ class Detector:
                                        f"{type(e).__name__}: {e}") from None
         self.backend, self.model, self._hands, self._face = "tasks", os.path.basename(path), None, None
         wanted = [w for w, on in (("hands", self.want_hands), ("face", self.want_face)) if on]
-        self.hands_note = f"{' and '.join(wanted)} need the solutions backend" if wanted else ""
+        self.hands_note = f"{' and '.join(wanted)}: only with the solutions backend (not extracted)" if wanted else ""
 
     def _open_solutions(self) -> None:
         solutions = getattr(self.mp, "solutions", None)
