@@ -477,3 +477,34 @@ def test_extract_and_posture_through_the_v2_server_with_runpod_endpoint_and_our_
             assert len([p for m, p in list(srv.requests) if m == "POST" and p.endswith("/run")]) == n_runs
         finally:
             client.close_clients()
+
+
+@pytest.mark.mediapipe
+def test_a_small_face_is_found_through_the_head_crop_and_mapped_back_to_the_photo():
+    """The astronaut shrunk into a larger grey canvas (face 23 to 36 pixels wide, too small for
+    FaceMesh's own detector on the whole canvas): the face is still found, and its points, mapped
+    back to the full-size photo, land where the full-size detection puts them."""
+    import cv2
+    import mediapipe as mp
+
+    from pose_factory.extract import detection_frame
+    from pose_factory.extract.detector import Detector
+
+    img = astronaut()
+    det = Detector(face=True)
+    try:
+        full = np.array(detection_frame(det.detect(img), 512, 512)["people"][0]["face_keypoints_2d"]).reshape(70, 3)
+        width = np.ptp(full[:, 0])
+        for side, (ox, oy) in ((200, (150, 40)), (128, (40, 200))):
+            canvas = np.full((512, 512, 3), 128, np.uint8)
+            canvas[oy:oy + side, ox:ox + side] = cv2.resize(img, (side, side), interpolation=cv2.INTER_AREA)
+            with mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1) as alone:
+                assert not alone.process(canvas).multi_face_landmarks  # why the crop is there
+            small = np.array(detection_frame(det.detect(canvas), 512, 512)["people"][0]["face_keypoints_2d"])
+            small = small.reshape(70, 3)
+            assert (small[:, 2] == 1.0).all()
+            back = (small[:, :2] + 0.5 - [ox, oy]) * 512 / side - 0.5  # pixel centres, scaled back
+            err = np.linalg.norm(back - full[:, :2], axis=1)
+            assert np.median(err) < 0.03 * width and err.max() < 0.08 * width, (side, np.median(err), err.max())
+    finally:
+        det.close()
