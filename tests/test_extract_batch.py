@@ -508,3 +508,23 @@ def test_a_small_face_is_found_through_the_head_crop_and_mapped_back_to_the_phot
             assert np.median(err) < 0.03 * width and err.max() < 0.08 * width, (side, np.median(err), err.max())
     finally:
         det.close()
+
+
+@pytest.mark.mediapipe
+def test_draw_landmarks_script_draws_the_face(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    photo, out = tmp_path / "astronaut.png", tmp_path / "out.png"
+    photo.write_bytes(png(astronaut()))
+    script = Path(__file__).resolve().parent.parent / "scripts" / "draw_landmarks.py"
+    runs = {}
+    for flags in ((), ("--face",)):
+        r = subprocess.run([sys.executable, str(script), str(photo), str(out), *flags], capture_output=True, text=True,
+                           timeout=120)
+        assert r.returncode == 0, r.stderr[-2000:]
+        runs[flags] = (r.stdout, decode(out.read_bytes()))
+    assert "70 face points" in runs[("--face",)][0] and "face points" not in runs[()][0]
+    changed = np.any(runs[("--face",)][1] != runs[()][1], axis=-1)
+    assert changed.sum() > 70 * 9  # 70 dots of radius 3 (some overlap), over the photo
