@@ -60,8 +60,10 @@ class PoseFactoryExtractPose:
         frames = out["frames"]
         skel = np.stack([openpose.draw_pose(f, hands=bool(hands), face=bool(face), sdxl_sticks=bool(sdxl_sticks))
                          for f in frames])
+        faces = sum(bool(p["face_keypoints_2d"]) for f in frames for p in f["people"])
         info = (f"MediaPipe backend: {out.get('backend')} ({out.get('model')}); person found in "
-                f"{sum(out['found'])} of {len(frames)} images" + (f"; {out['note']}" if out.get("note") else ""))
+                f"{sum(out['found'])} of {len(frames)} images" + (f"; a face in {faces}" if face else "")
+                + (f"; {out['note']}" if out.get("note") else ""))
         return image_tensor(skel), frames, info
 
 

@@ -388,7 +388,8 @@ def test_extract_through_the_local_worker_client_and_the_face_switch_of_the_node
         node = load_pack_like_comfyui().NODE_CLASS_MAPPINGS["PoseFactoryExtractPose"]
         assert "face" in node.INPUT_TYPES()["optional"]
         image = torch.from_numpy(astronaut()[None].astype(np.float32) / 255)
-        skel, frames, _ = node().extract(image, False, False, face=True)
+        skel, frames, info = node().extract(image, False, False, face=True)
+        assert "found in 1 of 1 images; a face in 1" in info
         face = frames[0]["people"][0]["face_keypoints_2d"]
         assert len(face) == 210 and all(c == 1.0 for c in face[2::3])
         drawn = np.rint(skel[0].numpy() * 255).astype(np.uint8)
