@@ -31,6 +31,8 @@ import json
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
+import numpy as np
+
 from .. import imageio
 from .. import manifest as manifest_mod
 from .. import render as render_mod
@@ -62,6 +64,7 @@ def normalize(raw: dict) -> dict:
         raise SpecError("kind", f"got {raw.get('kind')!r}", repr(KIND))
     op = raw.get("openpose", {})
     spec_mod._obj(op, "openpose", OPENPOSE_FLAGS)
+    spec_mod._schema_version(raw.get("schema_version", spec_mod.SPEC_SCHEMA_VERSION))
     return {"kind": KIND, "project": spec_mod.validate_project_name(raw.get("project", "default")),
             "openpose": {k: spec_mod._bool(op.get(k, False), f"openpose.{k}") for k in OPENPOSE_FLAGS}}
 
@@ -72,7 +75,8 @@ def batch_id(spec: dict, detector_id: str, images) -> str:
     h.update(spec_mod.canonical_json({"recipe_version": RECIPE_VERSION, "spec": body,
                                       "detector": detector_id}).encode())
     for img in images:
-        h.update(str(img.shape).encode() + img.tobytes())
+        h.update(str(img.shape).encode())
+        h.update(memoryview(np.ascontiguousarray(img)).cast("B"))
     return h.hexdigest()[:16]
 
 
