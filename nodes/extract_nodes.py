@@ -40,8 +40,9 @@ def _worker(job_input: dict) -> dict:
 class PoseFactoryExtractPose:
     DESCRIPTION = ("Finds the person in each image with MediaPipe's pose model (offline, in the local worker) and "
                    "returns the OpenPose skeleton drawn exactly like this pack's renders, plus POSE_KEYPOINT. "
-                   "hands: MediaPipe's hand model too. An image with no person gives a black skeleton and a frame "
-                   "with no people.")
+                   "hands: MediaPipe's hand model too. face: OpenPose's 70 face points (68 + the pupils) from "
+                   "MediaPipe's face mesh, drawn as white dots. An image with no person gives a black skeleton and "
+                   "a frame with no people.")
     CATEGORY = CAT
     FUNCTION = "extract"
     RETURN_TYPES = ("IMAGE", "POSE_KEYPOINT", "STRING")
@@ -50,15 +51,19 @@ class PoseFactoryExtractPose:
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {"image": ("IMAGE",), "hands": ("BOOLEAN", {"default": False}),
-                             "sdxl_sticks": ("BOOLEAN", {"default": False})}}
+                             "sdxl_sticks": ("BOOLEAN", {"default": False})},
+                "optional": {"face": ("BOOLEAN", {"default": False,
+                                                  "tooltip": "OpenPose's 70 face points from MediaPipe's face mesh"})}}
 
-    def extract(self, image, hands, sdxl_sticks):
-        out = _worker({"extract": {"images": [_png_b64(im) for im in image], "hands": bool(hands)}})
+    def extract(self, image, hands, sdxl_sticks, face=False):
+        out = _worker({"extract": {"images": [_png_b64(im) for im in image], "hands": bool(hands), "face": bool(face)}})
         frames = out["frames"]
-        skel = np.stack([openpose.draw_pose(f, hands=bool(hands), face=False, sdxl_sticks=bool(sdxl_sticks))
+        skel = np.stack([openpose.draw_pose(f, hands=bool(hands), face=bool(face), sdxl_sticks=bool(sdxl_sticks))
                          for f in frames])
+        faces = sum(bool(p["face_keypoints_2d"]) for f in frames for p in f["people"])
         info = (f"MediaPipe backend: {out.get('backend')} ({out.get('model')}); person found in "
-                f"{sum(out['found'])} of {len(frames)} images" + (f"; {out['note']}" if out.get("note") else ""))
+                f"{sum(out['found'])} of {len(frames)} images" + (f"; a face in {faces}" if face else "")
+                + (f"; {out['note']}" if out.get("note") else ""))
         return image_tensor(skel), frames, info
 
 

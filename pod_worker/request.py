@@ -3,7 +3,9 @@
     {"spec": <JobSpec>, "project": optional name, "force": optional bool,
      "shard": optional {"views": [start, stop]}, "validate": optional bool}   # a pose batch (render)
     {"front": b64, "side": b64} or {"input": {"front_image": b64, "side_image": b64}}  # posture
-    {"extract": {"images": [b64, ...], "hands": bool, "world": bool}}  # extract, inline
+    {"extract": {"images": [b64, ...], "hands": bool, "face": bool, "world": bool}}  # extract, inline
+    {"spec": {"kind": "reconstruct" | "extract", ...}, "project", "force",
+     "images": [http(s) URL or key under projects/<project>/uploads/, ...]}  # stored from sources
 
 A posture request is recognised by its shape (DESIGN.md §7: no extra field), so a client written
 against the founding documents works unchanged; an empty input is taken as one (its error names
@@ -15,16 +17,17 @@ import asyncio
 import os
 import traceback
 
-from pod_worker.jobs import MODULES, job_module
+from pod_worker.jobs import SPEC_KINDS, job_module
 from pod_worker.storage_env import storage_from_env
 from pose_factory.storage import projects
 from pose_factory.extract import posture
 from pose_factory.extract.detector import ExtractorUnavailable
+from pose_factory.mesh import inputs as source_inputs
 from pose_factory import spec as spec_mod
 from pose_factory.errors import ManifestError, SpecError, StorageError, clip, echo
 from pose_factory.render import RenderError, remove_leftovers
 
-INPUT_KEYS = ("spec", "project", "force", "shard", "validate", "images", "masks")  # images, masks: reconstruct only
+INPUT_KEYS = ("spec", "project", "force", "shard", "validate", "images", "masks")  # images: reconstruct, extract
 MAX_VIEW_SOURCES = 64
 
 
@@ -54,18 +57,19 @@ def parse_input(job_input) -> dict:
         raise InputError("input.spec: expected a JobSpec object, got "
                          + ("nothing" if raw is None else type(raw).__name__))
     kind = raw.get("kind", "pose_batch")
-    spec_kinds = [k for k in MODULES if k not in ("posture", "extract")]  # posture and extract take no JobSpec
-    if not isinstance(kind, str) or kind not in spec_kinds:
-        raise InputError(f"input.spec.kind: got {echo(kind)}, allowed: {', '.join(spec_kinds)}")
+    if not isinstance(kind, str) or kind not in SPEC_KINDS:  # posture and inline extract take no JobSpec
+        raise InputError(f"input.spec.kind: got {echo(kind)}, allowed: {', '.join(SPEC_KINDS)}")
     force = job_input.get("force", False)
     if not isinstance(force, bool):
         raise InputError(f"input.force: got {echo(force)}, allowed: true or false")
     if kind == "reconstruct":
         return _reconstruct_input(job_input, raw, force)
+    if kind == "extract":
+        return _extract_input(job_input, raw, force)
     for name in ("images", "masks"):
         if name in job_input:
-            raise InputError(f"input.{name}: only a reconstruct job takes it, allowed for {kind}: spec, project, "
-                             "force, shard")
+            raise InputError(f"input.{name}: only a reconstruct or extract job takes it, allowed for {kind}: spec, "
+                             "project, force, shard")
     validate = job_input.get("validate", False)
     if not isinstance(validate, bool):
         raise InputError(f"input.validate: got {echo(validate)}, allowed: true or false")
@@ -92,20 +96,37 @@ def parse_input(job_input) -> dict:
             "shard": _shard(job_input.get("shard"), raw), "validate": validate}
 
 
-def _sources(value, name: str, project: str, required: bool):
-    """A reconstruct job's image list: http(s) URLs or storage keys under the project's uploads/."""
+def _sources(value, name: str, project: str, required: bool, limit: int = MAX_VIEW_SOURCES):
+    """A job's image list: http(s) URLs or storage keys under the project's uploads/."""
     if value is None and not required:
         return None
-    if not isinstance(value, list) or not 1 <= len(value) <= MAX_VIEW_SOURCES:
-        raise InputError(f"input.{name}: got {echo(value)}, allowed: a list of 1 to {MAX_VIEW_SOURCES} image "
-                         f"sources (http(s) URLs, or keys under projects/{project}/uploads/)")
-    prefix = f"projects/{project}/uploads/"
-    for i, s in enumerate(value):
-        ok = isinstance(s, str) and (s.lower().startswith(("http://", "https://"))
-                                     or (s.startswith(prefix) and ".." not in s and "\\" not in s))
-        if not ok:
-            raise InputError(f"input.{name}[{i}]: got {echo(s)}, allowed: an http(s) URL or a key under {prefix}")
-    return value
+    try:
+        return source_inputs.check_sources(value, project, name, limit)
+    except SpecError as e:
+        raise InputError(f"input.{e}") from None
+
+
+def _project(job_input: dict, spec: dict) -> str:
+    project = job_input.get("project") or spec["project"]
+    try:
+        return spec_mod.validate_project_name(project)
+    except SpecError as e:
+        raise InputError(f"input.{e}") from None
+
+
+def _extract_input(job_input: dict, raw: dict, force: bool) -> dict:
+    from pose_factory.extract import batch
+
+    for name in ("shard", "masks", "validate"):
+        if job_input.get(name) not in (None, False):
+            raise InputError(f"input.{name}: an extract job takes none, allowed: spec, project, force, images")
+    try:
+        spec = batch.normalize(raw)
+    except SpecError as e:
+        raise InputError(f"input.spec.{e}" if e.field else f"input.spec: {e}") from None
+    project = _project(job_input, spec)
+    images = _sources(job_input.get("images"), "images", project, True, batch.MAX_IMAGES)
+    return {"kind": "extract", "spec": raw, "project": project, "force": force, "shard": None, "images": images}
 
 
 def _reconstruct_input(job_input: dict, raw: dict, force: bool) -> dict:
@@ -117,11 +138,7 @@ def _reconstruct_input(job_input: dict, raw: dict, force: bool) -> dict:
         spec = reconstruct.normalize(raw)
     except SpecError as e:
         raise InputError(f"input.spec.{e}" if e.field else f"input.spec: {e}") from None
-    project = job_input.get("project") or spec["project"]
-    try:
-        spec_mod.validate_project_name(project)
-    except SpecError as e:
-        raise InputError(f"input.{e}") from None
+    project = _project(job_input, spec)
     images = _sources(job_input.get("images"), "images", project, True)
     masks = _sources(job_input.get("masks"), "masks", project, False)
     if masks is not None and len(masks) != len(images):
@@ -201,7 +218,7 @@ async def execute(job_input, report, *, standby=None, on_bug=None) -> dict:
 
     track({"state": "queued"})
     try:
-        out = await job_module(req["kind"]).run(req["spec"], project=req["project"], force=req["force"],
+        out = await job_module(SPEC_KINDS[req["kind"]]).run(req["spec"], project=req["project"], force=req["force"],
                                                 storage=storage, report=track, shard=req["shard"],
                                                 standby=standby, validate=req.get("validate", False), **extra)
     except asyncio.CancelledError:

@@ -327,7 +327,8 @@ def read_keypoints(folder, entries, manifest: dict) -> list:
 
 
 def _openpose_flags(manifest) -> dict:
-    op = manifest.get("spec", {}).get("render", {}).get("openpose", {})
+    spec = manifest.get("spec", {})
+    op = spec.get("render", {}).get("openpose") or spec.get("openpose", {})  # a pose batch's, an extract batch's
     return {"hands": bool(op.get("hands", True)), "face": bool(op.get("face", True)),
             "sdxl_sticks": bool(op.get("sdxl_sticks", False)), "occluded": op.get("occluded", "hide")}
 

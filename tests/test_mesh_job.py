@@ -22,7 +22,7 @@ def test_reconstruct_input_is_checked_before_it_runs():
         (dict(good, spec={"kind": "reconstruct", "backend": "nope"}),
          "input.spec.backend: unknown backend 'nope', allowed: one of the installed backends: visual_hull"),
         (dict(good, shard={"views": [0, 1]}), "input.shard: a reconstruct job is never sharded"),
-        ({"spec": {"subjects": [{"poses": ["a_pose"]}]}, "images": ["x"]}, "input.images: only a reconstruct job"),
+        ({"spec": {"subjects": [{"poses": ["a_pose"]}]}, "images": ["x"]}, "input.images: only a reconstruct or extract job"),
     ]:
         with pytest.raises(request.InputError) as e:
             request.parse_input(bad)

@@ -2,37 +2,39 @@
 the local worker) → one POSE_KEYPOINT frame per image (DESIGN.md §5), plus MediaPipe's world
 landmarks for Pose From Photo. Nothing is stored.
 
-    input:  {"extract": {"images": ["<base64 PNG or JPEG>", ...], "hands": false, "world": false,
-                         "fit": false}}
+    input:  {"extract": {"images": ["<base64 PNG or JPEG>", ...], "hands": false, "face": false,
+                         "world": false, "fit": false}}
     output: {"frames": [<POSE_KEYPOINT frame>, ...], "found": [true, ...], "backend": "solutions",
              "world": [[[x, y, z, visibility] * 33] or null, ...]   (with "world": true)
              "fits": [{"pose": <pose entry>, "residual_deg": {bone: deg}, "median_deg": d} or null, ...]}
                                                                     (with "fit": true: Pose From Photo)
 
 An image with no person gives a frame with no people and found false. The detector is loaded
-once per worker process and kept (one per hands setting).
+once per worker process and kept (one per hands and face setting).
+
+A stored extract (images in storage or at URLs → a batch with a manifest) is a JobSpec of kind
+"extract": pod_worker/jobs/extract_batch.py.
 """
 from __future__ import annotations
 
 import asyncio
 
-from pose_factory.extract import keypoint_frame
+from pose_factory.extract import detection_frame
 from pose_factory.extract import posture as P
 from pose_factory.extract.detector import Detector, ExtractorUnavailable
 from pose_factory.extract.fit import fit_world_landmarks
-from pose_factory.extract.mapping import hand_pixels
 from pose_factory.errors import echo
 
 MAX_IMAGES = 256
-FLAGS = ("hands", "world", "fit")
+FLAGS = ("hands", "face", "world", "fit")
 _detectors: dict = {}
 
 
-def detector(hands: bool) -> Detector:
+def detector(hands: bool, face: bool = False) -> Detector:
     """This process's detector (loaded on first use); ExtractorUnavailable when none can run."""
-    if hands not in _detectors:
-        _detectors[hands] = Detector(hands=hands)
-    return _detectors[hands]
+    if (hands, face) not in _detectors:
+        _detectors[hands, face] = Detector(hands=hands, face=face)
+    return _detectors[hands, face]
 
 
 class ExtractInputError(ValueError):
@@ -43,7 +45,7 @@ def parse(job_input) -> dict:
     req = job_input.get("extract") if isinstance(job_input, dict) else None
     if not isinstance(req, dict) or set(job_input) != {"extract"}:
         raise ExtractInputError("input.extract: expected {\"images\": [base64, ...], \"hands\": bool, "
-                                "\"world\": bool} as the only field")
+                                "\"face\": bool, \"world\": bool, \"fit\": bool} as the only field")
     unknown = sorted(set(req) - {"images", *FLAGS}, key=str)
     if unknown:
         raise ExtractInputError(f"input.extract.{echo(unknown[0], 60)}: unknown field, allowed: images, "
@@ -67,7 +69,7 @@ async def run(job_input: dict, *, report) -> dict:
     except (ExtractInputError, P.PostureError) as e:
         return {"error": str(e)}
     try:
-        det = detector(req["hands"])
+        det = detector(req["hands"], req["face"])
     except ExtractorUnavailable as e:
         return {"error": f"extract: {e}"}
     frames, found, world, fits = [], [], [], []
@@ -75,8 +77,7 @@ async def run(job_input: dict, *, report) -> dict:
     for i, img in enumerate(decoded):
         d = await asyncio.to_thread(det.detect, img)
         h, w = img.shape[:2]
-        hands = {s: None if p is None else hand_pixels(p, w, h) for s, p in (d.hands if d else {}).items()}
-        frames.append(keypoint_frame(None if d is None else d.landmarks, w, h, hands))
+        frames.append(detection_frame(d, w, h))
         found.append(d is not None)
         world.append(None if d is None else [[round(float(c), 5) for c in p] for p in d.world])
         if req["fit"]:

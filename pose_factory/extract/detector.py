@@ -7,7 +7,10 @@ ComfyUI's Python). Two backends, chosen when the detector is made:
   repository and tests download nothing; a missing or unreadable file is an error naming it.
 - ``solutions``: ``mediapipe.solutions.pose`` with ``model_complexity=1``, whose model is inside
   the 0.10.21 wheel (works offline; complexities 0 and 2 download at run time and are refused).
-  Hands (``mediapipe.solutions.hands``, also in the wheel) only with this backend.
+  Hands (``mediapipe.solutions.hands``) and the face (``mediapipe.solutions.face_mesh`` with
+  its iris refinement, 478 landmarks), both in the wheel too, only with this backend. The face
+  mesh runs on a crop around the head the pose model found (a whole-body photo's face is too
+  small for FaceMesh's own face detector), so the face is that person's.
 
 When neither can run, ExtractorUnavailable says which was tried and why. ``Detector.backend``
 names the one that ran; job outputs carry it.
@@ -21,6 +24,8 @@ import numpy as np
 
 TASK_ENV = "POSE_FACTORY_MEDIAPIPE_TASK"
 MODEL_COMPLEXITY = 1  # the one pose model inside the 0.10.21 wheel
+FACE_CROP = 1.6  # the face crop's half side, in spans of the pose's head landmarks (nose, eyes, ears, mouth)
+FACE_MIN_SIDE = 256  # a smaller crop is scaled up to this before FaceMesh
 
 
 class ExtractorUnavailable(RuntimeError):
@@ -32,10 +37,12 @@ class Detection:
     """One image's person: ``landmarks`` (33, 4) normalised x, y, z and visibility; ``world``
     (33, 4) metres about the hips' centre (MediaPipe's world landmarks: x to the image's right,
     y down, z away from the camera); ``hands`` {"left"|"right": (21, 3) normalised or None}, left
-    meaning the subject's left hand."""
+    meaning the subject's left hand; ``face`` (478, 3) FaceMesh landmarks normalised to the whole
+    image, or None (not asked for, or not found)."""
     landmarks: np.ndarray
     world: np.ndarray
     hands: dict = field(default_factory=dict)
+    face: np.ndarray | None = None
 
 
 def _points(landmarks, n: int) -> np.ndarray:
@@ -46,8 +53,8 @@ class Detector:
     """detect(rgb uint8 (H, W, 3)) → Detection or None (no person). One model per detector,
     loaded once: keep a detector for the worker's life."""
 
-    def __init__(self, hands: bool = False, task_path: str | None = None):
-        self.want_hands = hands
+    def __init__(self, hands: bool = False, task_path: str | None = None, face: bool = False):
+        self.want_hands, self.want_face = hands, face
         task_path = task_path if task_path is not None else os.environ.get(TASK_ENV, "")
         try:
             import mediapipe as mp
@@ -74,8 +81,9 @@ class Detector:
         except Exception as e:  # MediaPipe raises RuntimeError/ValueError for a bad model file
             raise ExtractorUnavailable(f"the MediaPipe Tasks backend could not load {path!r} ({TASK_ENV}): "
                                        f"{type(e).__name__}: {e}") from None
-        self.backend, self.model, self._hands = "tasks", os.path.basename(path), None
-        self.hands_note = "hands need the solutions backend" if self.want_hands else ""
+        self.backend, self.model, self._hands, self._face = "tasks", os.path.basename(path), None, None
+        wanted = [w for w, on in (("hands", self.want_hands), ("face", self.want_face)) if on]
+        self.hands_note = f"{' and '.join(wanted)}: only with the solutions backend (not extracted)" if wanted else ""
 
     def _open_solutions(self) -> None:
         solutions = getattr(self.mp, "solutions", None)
@@ -87,6 +95,8 @@ class Detector:
         self._pose = solutions.pose.Pose(static_image_mode=True, model_complexity=MODEL_COMPLEXITY)
         self._hands = (solutions.hands.Hands(static_image_mode=True, max_num_hands=2, model_complexity=1)
                        if self.want_hands else None)
+        self._face = (solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=True)
+                      if self.want_face else None)
         self.backend, self.model, self.hands_note = "solutions", f"pose_landmark model_complexity={MODEL_COMPLEXITY}", ""
 
     def detect(self, rgb: np.ndarray) -> Detection | None:
@@ -104,7 +114,35 @@ class Detector:
         det = Detection(_points(res.pose_landmarks.landmark, 33), _points(res.pose_world_landmarks.landmark, 33))
         if self._hands is not None:
             det.hands = self._assign_hands(self._hands.process(rgb), det.landmarks, rgb.shape)
+        if self._face is not None:
+            det.face = self._find_face(rgb, det.landmarks)
         return det
+
+    def _find_face(self, rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray | None:
+        """FaceMesh on a square crop around the pose's head landmarks (0-10), scaled up to at least
+        FACE_MIN_SIDE; its landmarks mapped back, normalised to the whole image."""
+        import cv2
+
+        h, w = rgb.shape[:2]
+        head = landmarks[:11, :2] * [w, h]
+        centre = head.mean(0)
+        half = FACE_CROP * max(float(np.ptp(head[:, 0])), float(np.ptp(head[:, 1])), 4.0)
+        x0, y0 = (max(int(np.floor(c - half)), 0) for c in centre)
+        x1, y1 = min(int(np.ceil(centre[0] + half)), w), min(int(np.ceil(centre[1] + half)), h)
+        if x1 - x0 < 8 or y1 - y0 < 8:
+            return None
+        crop = rgb[y0:y1, x0:x1]
+        s = max(1.0, FACE_MIN_SIDE / min(crop.shape[:2]))
+        if s > 1.0:
+            crop = cv2.resize(crop, (round(crop.shape[1] * s), round(crop.shape[0] * s)), interpolation=cv2.INTER_LINEAR)
+        res = self._face.process(np.ascontiguousarray(crop))
+        if not res.multi_face_landmarks:
+            return None
+        pts = _points(res.multi_face_landmarks[0].landmark, 478)[:, :3]
+        # normalised to the (scaled) crop → the image's continuous pixel coordinates → normalised
+        pts[:, 0] = (pts[:, 0] * (x1 - x0) + x0) / w
+        pts[:, 1] = (pts[:, 1] * (y1 - y0) + y0) / h
+        return pts
 
     @staticmethod
     def _assign_hands(res, landmarks: np.ndarray, shape) -> dict:
@@ -123,6 +161,7 @@ class Detector:
         return out
 
     def close(self) -> None:
-        for m in (getattr(self, "_pose", None), getattr(self, "_hands", None), getattr(self, "_tasks", None)):
+        for m in (getattr(self, "_pose", None), getattr(self, "_hands", None), getattr(self, "_tasks", None),
+                  getattr(self, "_face", None)):
             if m is not None:
                 m.close()

@@ -9,6 +9,27 @@ from ..render import openpose
 MEDIAPIPE_TO_OPENPOSE = [0, (11, 12), 12, 14, 16, 11, 13, 15, 24, 26, 28, 23, 25, 27, 5, 2, 8, 7]
 MIN_VISIBILITY = 0.5  # a landmark MediaPipe gives less visibility than this is written 0, 0, 0
 
+# OpenPose's 70 face points (face_keypoints_2d: the 68 iBUG-300W points, then the right and left
+# pupils) from MediaPipe FaceMesh's 478 landmarks (468 mesh points + 10 iris points with
+# refine_landmarks). Right and left are the subject's: in a frontal photo the subject's right is on
+# the image's left, where iBUG starts (point 0: the jaw's end by the subject's right ear). A pair is
+# a midpoint. The correspondence follows the iBUG definitions on MediaPipe's canonical face model
+# (mediapipe/modules/face_geometry/data/canonical_face_model_uv_visualization.png), as in
+# github.com/PeizhiYan/Mediapipe_2_Dlib_Landmarks; checked on a photo in tests/test_extract_batch.py.
+FACEMESH_TO_OPENPOSE_FACE = (
+    # 0-16 jaw line, subject's right ear → chin (8) → left ear
+    [127, 234, 93, (132, 58), (58, 172), 136, 150, 176, 152, 400, 379, 365, (397, 288), 361, 323, 454, 356]
+    + [70, 63, 105, 66, 107]            # 17-21 right eyebrow, outer → inner
+    + [336, 296, 334, 293, 300]         # 22-26 left eyebrow, inner → outer
+    + [(168, 6), (197, 195), 5, 4]      # 27-30 nose bridge, top → tip
+    + [75, 97, 2, 326, 305]             # 31-35 nose base, right → left
+    + [33, 160, 158, 133, 153, 144]     # 36-41 right eye: outer corner, upper lid, inner corner, lower lid
+    + [362, 385, 387, 263, 373, 380]    # 42-47 left eye: inner corner, upper lid, outer corner, lower lid
+    + [61, 39, 37, 0, 267, 269, 291, 405, 314, 17, 84, 181]  # 48-59 outer lips from the right corner
+    + [78, 82, 13, 312, 308, 317, 14, 87]                    # 60-67 inner lips from the right corner
+    + [468, 473])                       # 68, 69 right and left pupils (iris centres; refine_landmarks)
+RIGHT_EYE, LEFT_EYE = list(range(36, 42)), list(range(42, 48))
+
 
 def mediapipe_to_openpose(landmarks, width: int, height: int, min_visibility: float = MIN_VISIBILITY):
     """landmarks: (33, 3+) normalised x, y, z[, visibility] → (18, 2) pixels, (18,) present."""
@@ -29,10 +50,25 @@ def hand_pixels(hand_landmarks, width: int, height: int) -> np.ndarray:
     return np.asarray(hand_landmarks, float)[:, :2] * [width, height] - 0.5
 
 
+def face_pixels(face_landmarks, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """FaceMesh's landmarks (468 or 478, normalised) → OpenPose's 70 face points: (70, 2) pixels and
+    (70,) present (inside the image). Without the 10 iris points (no refine_landmarks) a pupil is
+    its eye's centre."""
+    lm = np.asarray(face_landmarks, float)[:, :2] * [width, height] - 0.5
+    out = np.zeros((70, 2))
+    for i, src in enumerate(FACEMESH_TO_OPENPOSE_FACE[:68]):
+        out[i] = lm[list(src) if isinstance(src, tuple) else [src]].mean(0)
+    for i, (iris, eye) in enumerate(((468, RIGHT_EYE), (473, LEFT_EYE))):
+        out[68 + i] = lm[iris] if len(lm) > iris else out[eye].mean(0)
+    inside = (out[:, 0] >= -0.5) & (out[:, 0] < width - 0.5) & (out[:, 1] >= -0.5) & (out[:, 1] < height - 0.5)
+    return out, inside
+
+
 def keypoint_frame(landmarks, width: int, height: int, hands: dict | None = None,
-                   min_visibility: float = MIN_VISIBILITY) -> dict:
+                   min_visibility: float = MIN_VISIBILITY, face=None) -> dict:
     """One POSE_KEYPOINT frame (DESIGN.md §5) from a detection: landmarks (33, 4) normalised, or
-    None for no person (a frame with no people); hands {"left"|"right": (21, 2) pixels or None}."""
+    None for no person (a frame with no people); hands {"left"|"right": (21, 2) pixels or None};
+    face: (70, 2) pixels and (70,) present (face_pixels), or None."""
     if landmarks is None:
         return {"people": [], "canvas_width": int(width), "canvas_height": int(height)}
     body = mediapipe_to_openpose(landmarks, width, height, min_visibility)
@@ -40,4 +76,14 @@ def keypoint_frame(landmarks, width: int, height: int, hands: dict | None = None
     for side in ("left", "right"):
         pts = (hands or {}).get(side)
         parts[side] = None if pts is None else (np.asarray(pts, float), np.ones(21, bool))
-    return openpose.pose_keypoint_frame(body, parts["left"], parts["right"], None, width, height)
+    return openpose.pose_keypoint_frame(body, parts["left"], parts["right"], face, width, height)
+
+
+def detection_frame(det, width: int, height: int) -> dict:
+    """The POSE_KEYPOINT frame of a detector's Detection (body, and the hands and face it found), or
+    of None (no person: a frame with no people)."""
+    if det is None:
+        return keypoint_frame(None, width, height)
+    hands = {s: None if p is None else hand_pixels(p, width, height) for s, p in (det.hands or {}).items()}
+    face = None if det.face is None else face_pixels(det.face, width, height)
+    return keypoint_frame(det.landmarks, width, height, hands, face=face)

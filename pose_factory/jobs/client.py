@@ -42,6 +42,7 @@ MESH_STATES = ("generating_images", "reconstructing_3d", "post_processing")  # a
 RUNPOD_FINAL = ("COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT")  # the SDK's own list forgets CANCELLED
 CANCEL_CHECK_S = 0.1
 RESERVATION_MARGIN_S = 900.0  # a budget reservation expires this long after the job's own timeout
+RUN_MAX_BYTES = 10 * 1024 * 1024  # RunPod's /run body limit (DESIGN.md §5)
 
 
 class JobFailed(RuntimeError):
@@ -429,10 +430,29 @@ class RunPodClient(_Client):
         progress({"state": "completed", "done": len(jobs), "total": len(jobs)})
         return manifest, cost
 
+    def call(self, job_input: dict, on_progress=None, check_cancel=None) -> dict:
+        """A job that stores nothing (posture, inline extract) on the endpoint, as LocalClient.call:
+        its estimate (inline_seconds × runpod.speed_factor, start-up and idle allowances) reserved
+        in the budget ledger first and settled from its status, its progress forwarded; its output.
+        SpecError when the request is over RunPod's /run body limit (10 MB): send big images as a
+        stored extract job (uploaded to storage) instead."""
+        from ..errors import SpecError
+
+        size = len(json.dumps({"input": job_input}))
+        if size > RUN_MAX_BYTES:
+            raise SpecError("images", f"{size} bytes of request", f"at most {RUN_MAX_BYTES} bytes on RunPod's /run (its "
+                            "limit): smaller images, fewer per job, or a stored extract job (images uploaded to "
+                            "storage: pose_factory.extract.client.request_extract)")
+        rp = self.rp
+        usd = budget.estimate_cost(inline_seconds(job_input) * rp["speed_factor"], None, rp["gpu_class"],
+                                   rp["idle_timeout_s"], rp["startup_s"])
+        return self._submit(uuid.uuid4().hex, job_input, on_progress or (lambda e: None),
+                            check_cancel or (lambda: None), usd)[0]
+
     def _submit(self, job_id, job_input: dict, progress, check_cancel, estimate_usd: float = 0.0) -> tuple[dict, float]:
-        """One RunPod job of any kind (a reconstruct): its estimate reserved in the budget ledger
-        first, settled from its status after; (its output, cost)."""
-        ledger_key = f"{job_input.get('spec', {}).get('kind', 'job')}:{job_id}"
+        """One RunPod job of any kind (reconstruct, extract, posture): its estimate reserved in the
+        budget ledger first, settled from its status after; (its output, cost)."""
+        ledger_key = f"{job_kind(job_input)}:{job_id}"
         self.ledger.reserve(ledger_key, estimate_usd, expires_in_s=self.rp["job_timeout_s"] + RESERVATION_MARGIN_S)
         job = {"views": [0, 1], "status": {"status": "IN_QUEUE"}}
         try:
@@ -528,6 +548,28 @@ def _combined_progress(jobs: list) -> dict:
     return {"state": min(states, key=STATES.index), "done": int(done), "total": total}
 
 
+def job_kind(job_input: dict) -> str:
+    """A job input's kind, for the ledger and the jobs list: the JobSpec's, else posture or extract."""
+    from ..extract.posture import is_posture_input
+
+    spec = job_input.get("spec") if isinstance(job_input, dict) else None
+    if isinstance(spec, dict):
+        return str(spec.get("kind", "pose_batch"))
+    return "posture" if is_posture_input(job_input) else "extract" if "extract" in job_input else "job"
+
+
+def inline_seconds(job_input: dict) -> float:
+    """A worker's execution seconds for a job that stores nothing (posture: 2 images; inline extract:
+    its images, a photo fit more): the RunPod reservation's estimate."""
+    from ..extract import batch
+
+    req = job_input.get("extract") if isinstance(job_input, dict) else None
+    if not isinstance(req, dict):
+        return batch.estimate_seconds(2)
+    n = len(req.get("images") or [])
+    return batch.estimate_seconds(n) + (batch.FIT_S * n if req.get("fit") else 0.0)
+
+
 # --- one client per backend per process, kept warm ------------------------------------------------
 _clients: dict = {}
 _clients_lock = threading.Lock()
@@ -554,14 +596,43 @@ def close_clients() -> None:
             c.close()
 
 
-def run_worker_job(job_input: dict, *, settings: dict | None = None, env: dict | None = None, on_progress=None,
-                   check_cancel=None) -> dict:
+def run_worker_job(job_input: dict, *, backend: str = "local", settings: dict | None = None, env: dict | None = None,
+                   on_progress=None, check_cancel=None) -> dict:
     """A job that stores nothing (posture, inline extract: pod_worker/request.py) in the local
-    worker, where MediaPipe lives (never in this process); its output. Raises
-    ClientConfigError, JobFailed (with the worker's message when it cannot extract)."""
+    worker, where MediaPipe lives (never in this process), or on the RunPod endpoint (budget
+    reserved and settled, progress forwarded, cancelled with check_cancel); its output (a posture
+    error is the contract's {"status": "error"} answer). Raises ClientConfigError, SpecError (over
+    RunPod's body limit), BudgetExceeded, JobFailed (with the worker's message when it cannot
+    extract), or what check_cancel raised."""
     settings = settings_mod.load_settings() if settings is None else settings
     env = settings_mod.load_env() if env is None else env
-    return get_client("local", settings, env).call(job_input, on_progress, check_cancel)
+    return get_client(backend or "local", settings, env).call(job_input, on_progress, check_cancel)
+
+
+def run_stored_job(job_input: dict, *, backend: str | None = None, settings: dict, env: dict, on_progress=None,
+                   check_cancel=None, estimate_usd: float = 0.0) -> JobResult:
+    """A job whose worker stores a batch from its sources (reconstruct, stored extract; the images
+    already uploaded or at URLs), on either backend: its progress, cancel, budget (estimate_usd
+    reserved on RunPod) and cost; the batch's manifest read back and recorded in the local index."""
+    which = backend or settings["client"]
+    client = get_client(which, settings, env)
+    job_id = uuid.uuid4().hex
+    tracker = _Tracker(job_id, None, job_input.get("project"), which, on_progress)
+    try:
+        tracker({"state": "queued"})
+        output, cost = client._submit(job_id, job_input, tracker, check_cancel or (lambda: None),
+                                      estimate_usd if which == "runpod" else 0.0)
+    finally:
+        tracker.close()
+    manifest = read_manifest(client.storage, output["project"], output["batch_id"])
+    if manifest is None:
+        raise JobFailed(f"the {job_kind(job_input)} job finished but batch {output['project']}/{output['batch_id']} "
+                        "has no manifest in storage: do the worker and this client use the same storage?")
+    try:
+        index.record(settings["storage"]["cache_root"], manifest)
+    except OSError:
+        pass  # the index is a convenience; the batch is in storage
+    return JobResult(manifest["batch_id"], manifest["project"], manifest, bool(output.get("made")), which, job_id, cost)
 
 
 def run_job(spec: dict, *, project: str | None = None, force: bool = False, backend: str | None = None,
@@ -583,5 +654,5 @@ def run_job(spec: dict, *, project: str | None = None, force: bool = False, back
     return result
 
 
-__all__ = ["run_job", "run_worker_job", "check_limits", "get_client", "close_clients", "active_jobs", "plan_shards", "JobResult", "JobFailed",
+__all__ = ["run_job", "run_worker_job", "run_stored_job", "check_limits", "get_client", "close_clients", "active_jobs", "plan_shards", "JobResult", "JobFailed",
            "JobCancelled", "JobTimeout", "ClientConfigError", "LocalClient", "RunPodClient"]

@@ -5,7 +5,6 @@ no trimesh, scikit-image or scipy here (they live in the worker environment)."""
 from __future__ import annotations
 
 import hashlib
-import uuid
 
 import numpy as np
 
@@ -15,7 +14,6 @@ from ..jobs import client as client_mod
 from .. import settings as settings_mod
 from .. import spec as spec_mod
 from ..errors import SpecError
-from ..storage import read_manifest
 from . import reconstruct
 
 EXECUTION_S = {"draft": 20.0, "standard": 40.0, "high": 150.0}  # a GPU worker's seconds, for the budget
@@ -73,17 +71,5 @@ def request_mesh(images, masks, raw_spec: dict, *, project: str | None = None, f
     job_input = {"spec": dict(raw_spec, kind=reconstruct.KIND), "project": project, "force": force, "images": sources}
     if mask_keys is not None:
         job_input["masks"] = mask_keys
-    job_id = uuid.uuid4().hex
-    tracker = client_mod._Tracker(job_id, None, project, which, on_progress)
-    try:
-        tracker({"state": "queued"})
-        cost = estimate_usd(spec, settings["runpod"]) if which == "runpod" else 0.0
-        output, cost = client._submit(job_id, job_input, tracker, check_cancel or (lambda: None), cost)
-    finally:
-        tracker.close()
-    manifest = read_manifest(storage, output["project"], output["batch_id"])
-    if manifest is None:
-        raise client_mod.JobFailed(f"the reconstruct job finished but batch {output['project']}/{output['batch_id']} "
-                                   "has no manifest in storage: do the worker and this client use the same storage?")
-    return client_mod.JobResult(manifest["batch_id"], manifest["project"], manifest, bool(output.get("made")),
-                                which, job_id, cost)
+    return client_mod.run_stored_job(job_input, backend=which, settings=settings, env=env, on_progress=on_progress,
+                                     check_cancel=check_cancel, estimate_usd=estimate_usd(spec, settings["runpod"]))

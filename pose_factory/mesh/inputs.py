@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import os
+from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
@@ -43,32 +44,43 @@ def decode_image(data: bytes, where: str) -> np.ndarray:
     return np.asarray(rgb, np.uint8)
 
 
+def public_url(url: str) -> str:
+    """A URL without its query and fragment, for messages and manifests: a presigned URL's
+    signature is a credential."""
+    p = urlsplit(url)
+    return urlunsplit((p.scheme, p.netloc, p.path, "", ""))
+
+
 def fetch_url(url: str, where: str) -> bytes:
     """The bytes at an http(s) URL: at most MAX_DOWNLOAD_BYTES, an image content type, within
-    DOWNLOAD_TIMEOUT_S per read."""
+    DOWNLOAD_TIMEOUT_S per read. Messages name the URL without its query (public_url)."""
     import requests
 
     if not isinstance(url, str) or not url.lower().startswith(("http://", "https://")):
         raise SpecError(where, f"got {echo(url)}", "an http:// or https:// URL")
+    shown = public_url(url)
     try:
         with requests.get(url, stream=True, timeout=DOWNLOAD_TIMEOUT_S, allow_redirects=True) as r:
             if r.status_code != 200:
-                raise SpecError(where, f"{echo(url)} answered HTTP {r.status_code}", "a URL that serves the image")
+                raise SpecError(where, f"{echo(shown)} answered HTTP {r.status_code}", "a URL that serves the image")
             kind = r.headers.get("Content-Type", "").split(";")[0].strip().lower()
             if kind and not kind.startswith("image/") and kind != "application/octet-stream":
-                raise SpecError(where, f"{echo(url)} serves {kind!r}", "an image (image/png, image/jpeg, image/webp)")
+                raise SpecError(where, f"{echo(shown)} serves {kind!r}", "an image (image/png, image/jpeg, image/webp)")
             size = r.headers.get("Content-Length")
             if size and size.isdigit() and int(size) > MAX_DOWNLOAD_BYTES:
-                raise SpecError(where, f"{echo(url)} is {int(size)} bytes", f"at most {MAX_DOWNLOAD_BYTES} bytes")
+                raise SpecError(where, f"{echo(shown)} is {int(size)} bytes", f"at most {MAX_DOWNLOAD_BYTES} bytes")
             data = bytearray()
             for chunk in r.iter_content(1 << 16):
                 data += chunk
                 if len(data) > MAX_DOWNLOAD_BYTES:
-                    raise SpecError(where, f"{echo(url)} sends more than {MAX_DOWNLOAD_BYTES} bytes",
+                    raise SpecError(where, f"{echo(shown)} sends more than {MAX_DOWNLOAD_BYTES} bytes",
                                     f"at most {MAX_DOWNLOAD_BYTES} bytes")
             return bytes(data)
     except requests.RequestException as e:
-        raise SpecError(where, f"could not download {echo(url)} ({type(e).__name__}: {echo(str(e), 200)})",
+        text = str(e)
+        for secret in {q for q in (urlsplit(url).query, urlsplit(url).fragment) if q}:
+            text = text.replace(secret, "…")
+        raise SpecError(where, f"could not download {echo(shown)} ({type(e).__name__}: {echo(text, 200)})",
                         "a reachable http(s) URL") from None
 
 
@@ -93,6 +105,38 @@ def load_image(source, where: str, root=None) -> np.ndarray:
         raise SpecError(where, f"{echo(source)} is {os.path.getsize(path)} bytes", f"at most {MAX_DOWNLOAD_BYTES} bytes")
     with open(path, "rb") as fh:
         return decode_image(fh.read(), where)
+
+
+def check_sources(sources, project: str, field: str, limit: int) -> list:
+    """A job's image list: 1..limit http(s) URLs or storage keys under the project's uploads/
+    (what a client uploaded); SpecError names the field and item."""
+    if not isinstance(sources, list) or not 1 <= len(sources) <= limit:
+        raise SpecError(field, f"got {echo(sources, 60)}", f"a list of 1 to {limit} image sources (http(s) URLs, "
+                                                           f"or keys under projects/{project}/uploads/)")
+    prefix = f"projects/{project}/uploads/"
+    for i, s in enumerate(sources):
+        ok = isinstance(s, str) and (s.lower().startswith(("http://", "https://"))
+                                     or (s.startswith(prefix) and ".." not in s and "\\" not in s))
+        if not ok:
+            raise SpecError(f"{field}[{i}]", f"got {echo(s)}", f"an http(s) URL or a key under {prefix}")
+    return sources
+
+
+def load_source(storage, source: str, where: str) -> np.ndarray:
+    """A job's image source (a reconstruct's view, an extract's photo): an http(s) URL (fetch_url's
+    limits) or a storage key, read only when it is at most MAX_DOWNLOAD_BYTES."""
+    if isinstance(source, str) and source.lower().startswith(("http://", "https://")):
+        return load_image(source, where)
+    if hasattr(storage, "local_path"):  # a folder: the file's size, not a listing of its folder
+        path = storage.local_path(source)
+        size = path.stat().st_size if path.is_file() else None
+    else:
+        size = (storage.list_info(source).get(source) or {}).get("size")
+    if size is None:
+        raise SpecError(where, f"{echo(source)} is not in storage", "a key of an uploaded image")
+    if size > MAX_DOWNLOAD_BYTES:
+        raise SpecError(where, f"{echo(source)} is {size} bytes", f"at most {MAX_DOWNLOAD_BYTES} bytes")
+    return decode_image(storage.get_bytes(source), where)
 
 
 def background_mask(image: np.ndarray, tolerance: int = BACKGROUND_TOLERANCE) -> np.ndarray:
