@@ -494,9 +494,26 @@ def mesh_from_mannequin_views(info):
     for i, (title, src) in enumerate([("Input views", views[2]), ("Mesh depth", dn[0]), ("Mesh normal", dn[1]),
                                       ("Mesh seg", dn[2])]):
         wf.add("PreviewImage", 1660 + 400 * (i % 2), size=[360, 380], title=title, images=src)
+    # the mesh as a prop in a pose scene: a statue of the A-pose beside a waving figure
+    prop = wf.add("PoseFactoryPoseProp", 2460, title="The mesh as a prop (a statue beside the figure)",
+                  pose_factory_mesh=mesh[0], location_x=0.9, location_y=0.4, location_z=0.0, rotation_x=0.0,
+                  rotation_y=0.0, rotation_z=-30.0, scale=1.0, shading="smooth")
+    wave = wf.add("PoseFactoryPosePreset", 2460, preset="waving", mirror=False, hands="preset default")
+    # an orbit's automatic distance fits the person only: a set distance keeps the prop in frame
+    scene_cams = wf.add("PoseFactoryCameraOrbit", 2460, views=4, elevation=15.0, distance=5.5, focal_length=50.0,
+                        orthographic=False, roll=0.0, start_azimuth=20.0)
+    scene = wf.add("PoseFactoryRequestPoseBatch", 2860, subject=subject[0], poses=wave[0], cameras=scene_cams[0],
+                   width=512, height=512, depth=True, normal=True, seg=False, shaded=True, depth_range="batch",
+                   hands=True, face=True, sdxl_sticks=False, backend="local", project="examples", force=False,
+                   props=prop[0])
+    scene_dn = load_depth_normal(wf, scene, 3260)
+    wf.add("PreviewImage", 3700, size=[360, 380], title="Pose scene with the prop (depth)", images=scene_dn[0])
     add_note(wf, "a 3D mesh of the mannequin from its 8 canonical views (visual hull, no learned model), "
-                 "shown in Preview 3D, then its exact depth, normal and seg passes from 4 new cameras.",
-             "the subject and pose, the number of views in Multi-View Prompts, the faces and format of the mesh.")
+                 "shown in Preview 3D, then its exact depth, normal and seg passes from 4 new cameras; and the "
+                 "mesh placed as a prop (Pose Prop) beside a waving figure, rendered with it in every pass "
+                 "(it hides the joints behind it).",
+             "the subject and pose, the number of views in Multi-View Prompts, the faces and format of the mesh, "
+             "the prop's place, turn and scale.")
     return wf
 
 
@@ -602,7 +619,7 @@ def photo_to_pose(info):
     inside its wheel, in the worker environment."""
     wf = Workflow("photo_to_pose", info, "Photo to pose - no models")
     photo = wf.add("LoadImage", 0, size=[340, 380], title="Photo (a person, from the input folder)", image="example.png")
-    extracted = wf.add("PoseFactoryExtractPose", 400, image=photo[0], hands=True, sdxl_sticks=False)
+    extracted = wf.add("PoseFactoryExtractPose", 400, image=photo[0], hands=True, sdxl_sticks=False, face=True)
     fitted = wf.add("PoseFactoryPoseFromPhoto", 400, image=photo[0])
     subject = wf.add("PoseFactoryMannequin", 0, height=1.75, build="average")
     cams = wf.add("PoseFactoryCameraOrbit", 0, views=4, elevation=10.0, distance=0.0, focal_length=50.0,
