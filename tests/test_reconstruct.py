@@ -2,6 +2,7 @@
 reconstructed by the visual hull, compared with the mannequin itself by voxel IoU (trimesh's
 voxelizer on both); its exports re-imported by Blender's own importers; bad view sets refused."""
 import json
+import struct
 
 import numpy as np
 import pytest
@@ -107,6 +108,12 @@ def test_exports_reimport_in_blender_with_the_same_face_count(hulls, blender, tm
         c = counts[f.name]
         assert c["polygons"] == manifest["asset"]["faces"] and c["triangles"], (f.name, c)
         assert c["uv_layers"] >= 1, f"{f.name} lost its UVs"
+    # the GLB's own JSON chunk: UVs, a clay material and no placeholder texture for a viewer to load
+    data = files[0].read_bytes()
+    gltf = json.loads(data[20:20 + struct.unpack("<I", data[12:16])[0]])
+    assert "TEXCOORD_0" in gltf["meshes"][0]["primitives"][0]["attributes"]
+    assert not gltf.get("images") and not gltf.get("textures"), gltf.get("images")
+    assert "baseColorTexture" not in gltf["materials"][0]["pbrMetallicRoughness"]
 
 
 @pytest.mark.blender

@@ -63,7 +63,11 @@ def process(vertices, faces, *, smooth_iterations: int = 0, target_faces: int = 
 def _trimesh_y_up(mesh: dict):
     import trimesh
 
-    visual = trimesh.visual.TextureVisuals(uv=mesh["uvs"]) if mesh.get("uvs") is not None else None
+    # UVs with a plain clay material: without one trimesh embeds a 2x2 placeholder texture, which
+    # core's Preview 3D (three.js) fails to load from its blob URL and logs as an error
+    material = trimesh.visual.material.PBRMaterial(baseColorFactor=[102, 102, 102, 255], roughnessFactor=0.9)
+    visual = (trimesh.visual.TextureVisuals(uv=mesh["uvs"], material=material) if mesh.get("uvs") is not None
+              else None)
     return trimesh.Trimesh(meshdata.z_up_to_y_up(mesh["vertices"]), mesh["faces"],
                            vertex_normals=meshdata.z_up_to_y_up(mesh["normals"]), visual=visual, process=False)
 
