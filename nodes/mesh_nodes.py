@@ -1,7 +1,7 @@
 """Mesh nodes (DESIGN.md §7 asset pipeline): Multi-View Prompts, Request Mesh From Images (a
 reconstruct job: progress, cancel and cost like Request Pose Batch), Render Mesh Passes (any mesh:
-ours, a file, or ComfyUI core's MESH) and Pose Prop (any of them placed in a pose batch's scene). The mesh file goes to ComfyUI's output folder, where core's
-Preview 3D / Load 3D open it."""
+ours, a file, or ComfyUI core's MESH) and Pose Prop (any of them placed in a pose batch's scene).
+The mesh file goes to ComfyUI's output folder, where core's Preview 3D / Load 3D open it."""
 from __future__ import annotations
 
 import os
