@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from ._common import CATEGORY, get_settings, plain_error
+from ._common import CATEGORY, get_settings
 from pose_factory.errors import SpecError
 from pose_factory.motion import clip as clip_mod
 from pose_factory.motion import names
@@ -112,7 +112,9 @@ class PoseFactoryMotionClip:
             else:
                 poses, report = clip_mod.load_clip(where, **options)
         except SpecError as e:
-            raise plain_error(e) from None
+            # the motion room names a widget or a file ('walk.bvh line 20', 'custom map.l_hip'),
+            # never a JobSpec path: kept as it is (plain_error would make 'walk.bvh' 'walk bvh')
+            raise SpecError(e.field, e.message, e.allowed) from None
         return (poses, report)
 
 

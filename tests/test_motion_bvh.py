@@ -125,3 +125,21 @@ def test_motion_clip_node_reruns_when_its_file_changes(tmp_path):
     assert PoseFactoryMotionClip.IS_CHANGED(NO_FILE, str(clip)) != first
     assert PoseFactoryMotionClip.IS_CHANGED(NO_FILE, "key:clips/a.bvh") == "key:clips/a.bvh"
     assert PoseFactoryMotionClip.IS_CHANGED(NO_FILE, str(tmp_path / "gone.bvh")).startswith("unavailable")
+
+
+def test_motion_clip_node_quotes_the_file_name_whole(tmp_path):
+    """The node's refusal names the file as it is ('walk.bvh line 20', 'my.walk.v2.bvh'), not
+    with its dots turned into spaces as a JobSpec path's ('walk bvh line 20')."""
+    from nodes.motion_nodes import NO_FILE, PoseFactoryMotionClip
+
+    node = PoseFactoryMotionClip()
+    for name in ("walk.bvh", "my.walk.v2.bvh"):
+        clip = tmp_path / name
+        clip.write_text(GOOD.replace("0 0.9 0.1 0 5 0 1 2 3", "0 0.9 0.1 0 5 0 1 nan 3"))
+        with pytest.raises(SpecError) as e:
+            node.load(NO_FILE, str(clip), 0, -1, 1, 0.0, "auto")
+        assert str(e.value) == (f"{name} line 20: frame 1, channel 8 (LeftUpLeg Xrotation): got 'nan', "
+                                "allowed: a finite number (no NaN or infinity)")
+        clip.write_bytes(b"HIERARCHY\n\xff\xfe\n")  # not UTF-8: refused by read_text, named by the file
+        with pytest.raises(SpecError, match=rf"^{name.replace('.', '[.]')}: "):
+            node.load(NO_FILE, str(clip), 0, -1, 1, 0.0, "auto")

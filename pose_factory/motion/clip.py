@@ -50,12 +50,14 @@ def select_frames(total: int, clip_fps: float, start: int = 0, end: int = -1, st
     return frames
 
 
-def read_bones(path, frames: list, python: str | None = None) -> dict:
-    """Blender's import of the (checked) clip: bone names and world matrices at the frames."""
+def read_bones(path, frames: list, python: str | None = None, feet: list = (), clip_frames: int = 0) -> dict:
+    """Blender's import of the (checked) clip: bone names and world matrices at the frames, and
+    the feet bones' heads and tails in each of the clip's first clip_frames frames."""
     with render.work_folder() as work:
         out = os.path.join(work, "bones.npz")
         cmd = [python or render.worker_python(), "-m", "blender_scripts.read_bvh", "--bvh", os.fspath(path),
-               "--frames", ",".join(map(str, frames)), "--out", out]
+               "--frames", ",".join(map(str, frames)), "--feet", ",".join(feet),
+               "--clip-frames", str(clip_frames), "--out", out]
         proc = subprocess.run(cmd, cwd=str(render.REPO_ROOT), env=render._child_env(os.path.join(work, "tmp")),
                               capture_output=True, text=True)
         if proc.returncode != 0:
@@ -77,6 +79,13 @@ def report_text(source: str, clip: bvh.BvhClip, frames: list, naming: str, found
         if not rep["hands"][side]:
             lines.append(f"{name} hand: no finger bones, the 'relaxed' hand shape")
     lines.append("clip bones not used: " + (", ".join(unknown) if unknown else "none"))
+    fl = rep["floor"]
+    at = f"clip frame {frames[fl['frame']]} (pose {fl['frame']})"
+    where = (f"the mannequin's feet touch z = 0 in {at}" if not fl["above"] > 5e-5 else
+             f"the frames used are not its lowest: in {at} the mannequin's feet are {fl['above']:.3f} m "
+             "above z = 0, as the clip's lowest of them are above its floor")
+    lines.append(f"floor: the clip's feet are lowest in its frame {fl['clip_frame']} "
+                 f"(of 0..{fl['clip_frames'] - 1}); {where}")
     if rep["clamped"]:
         lines.append("clamped to the joint limits (frames, worst excess in degrees):")
         for k, c in sorted(rep["clamped"].items()):
@@ -109,9 +118,9 @@ def load_clip(path, height: float = 1.75, start: int = 0, end: int = -1, step: i
     clip = bvh.parse(read_text(path), source)
     used, found, unknown = names.resolve(clip.names, naming, custom_map)
     frames = select_frames(clip.frames, clip.fps, start, end, step, fps)
-    data = read_bones(path, frames, python)
+    data = read_bones(path, frames, python, [clip.names[i] for i in retarget.foot_bones(found)], clip.frames)
     bone_names = [str(n) for n in data["names"]]
     if bone_names != clip.names:  # Blender names bones itself; they must be the clip's
         raise render.RenderError(f"Blender's bones differ from the clip's joints: {bone_names[:5]} ...")
-    entries, rep = retarget.retarget(data, found, height)
+    entries, rep = retarget.retarget(data, found, height, frames)
     return entries, report_text(source, clip, frames, used, found, unknown, rep)

@@ -6,18 +6,35 @@ direction may differ: a T-pose clip has its arms out where the mannequin's hang)
 parents first, the local rotation is decomposed into the joint's DOFs (rig.py: an Euler
 decomposition about the DOF axes; numerically for the thumb's oblique axes), the solution within
 the limits and nearest the previous frame is taken, and what is still beyond a limit is clamped
-and counted in the report. The root's motion is scaled by the legs' length ratio (so a 1.6 m
-actor's stride fits a 1.9 m mannequin) and starts at the origin. Pure numpy.
+and counted in the report.
+
+The root's motion is scaled by the legs' length ratio (so a 1.6 m actor's stride fits a 1.9 m
+mannequin), in the clip's world axes (its vertical is the coordinate axis nearest its rest
+root-to-neck line: a forward walk stays level): horizontally it starts at the origin; vertically it
+is measured from the clip's floor, the lowest point its feet reach over the whole clip (docs/motion.md,
+"The floor"), never from the clip's origin (mocap writes the hips' absolute height, which would
+lift the mannequin by a metre). Pure numpy.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ..render import rig
+from ..render import mannequin as mq
+from ..render import poses, rig
 from ..render.poses import MAX_OFFSET, POSABLE_JOINTS
 from .dofs import solve_dofs
 
 ANGLE_DECIMALS = 4  # as the JobSpec rounds
+TOUCH_TOLERANCE = 0.01  # metres: selected frames whose clip feet are this near the lowest stand as it does
+SNAP_UP_DEGREES = 20.0  # a rest root-to-neck line this close to a coordinate axis: that axis is up
+FOOT_JOINTS = ("l_ankle", "l_toe", "r_ankle", "r_toe")
+LEG_JOINTS = ("l_hip", "l_knee", "r_hip", "r_knee")  # a map without feet: the legs' lowest point
+
+
+def foot_bones(found: dict) -> list:
+    """The clip's bones whose heads and tails are its foot points (the floor is the lowest of them
+    over the clip): the mapped ankles and toes, else the mapped hips and knees."""
+    return [found[j] for j in FOOT_JOINTS if j in found] or [found[j] for j in LEG_JOINTS if j in found]
 
 
 def _frame(v_left, v_up) -> np.ndarray:
@@ -26,6 +43,32 @@ def _frame(v_left, v_up) -> np.ndarray:
     z = v_up - (v_up @ x) * x
     z = z / np.linalg.norm(z)
     return np.stack([x, np.cross(z, x), z])
+
+
+def _upright(v_left, v_up) -> np.ndarray:
+    """As _frame, the up direction kept exactly (the left one made horizontal)."""
+    z = v_up / np.linalg.norm(v_up)
+    x = v_left - (v_left @ z) * z
+    x = x / np.linalg.norm(x)
+    return np.stack([x, np.cross(z, x), z])
+
+
+def clip_vertical(v_up) -> np.ndarray:
+    """The clip's world up: the coordinate axis nearest its rest root-to-neck line when within
+    SNAP_UP_DEGREES of it (files are written with an axis up; a skeleton's spine may lean a
+    little), else that line."""
+    v = np.asarray(v_up, float) / np.linalg.norm(v_up)
+    i = int(np.argmax(np.abs(v)))
+    axis = np.zeros(3)
+    axis[i] = np.sign(v[i])
+    return axis if v @ axis >= np.cos(np.radians(SNAP_UP_DEGREES)) else v
+
+
+def lowest_foot(body: mq.Mannequin, entry: dict) -> float:
+    """The height of the lowest point of the mannequin's feet (their mesh) in a pose entry."""
+    posed = poses.pose_body(body, poses.normalize_pose_entry(entry, "pose"))
+    return min(float(posed.transform_points(p.joints, p.verts, body.rest)[:, 2].min())
+               for p in body.parts if p.name in ("foot_l", "foot_r"))
 
 
 def _align(a, b) -> np.ndarray:
@@ -39,15 +82,20 @@ def _align(a, b) -> np.ndarray:
     return np.eye(3) + k + k @ k / (1 + c)
 
 
-def retarget(data: dict, found: dict, height: float, frames_out=None) -> tuple[list, dict]:
+def retarget(data: dict, found: dict, height: float, frames=None) -> tuple[list, dict]:
     """(pose entries, report). data: the Blender dump (names, rest_heads, rest_rot, pose_heads,
-    pose_rot); found: {joint: bone index} (names.resolve); height: the mannequin's."""
+    pose_rot at the selected frames; feet: the foot_bones' heads and tails at every clip frame);
+    found: {joint: bone index} (names.resolve); height: the mannequin's; frames: the clip frames
+    (0-based) the pose_ arrays hold, 0, 1, ... by default."""
     rest_heads, rest_rot = np.asarray(data["rest_heads"], float), np.asarray(data["rest_rot"], float)
     pose_heads, pose_rot = np.asarray(data["pose_heads"], float), np.asarray(data["pose_rot"], float)
     ours = rig.rest_positions(height)
+    ji = rig.JOINT_INDEX
     up_joint = next((j for j in ("neck", "head", "chest", "spine") if j in found), None)
     up = (rest_heads[found[up_joint]] - rest_heads[found["root"]]) if up_joint else np.array([0, 0, 1.0])
-    ji = rig.JOINT_INDEX
+    # the clip's world axes (its vertical, its hips' left) onto the mannequin's: for its root's motion
+    axes = (_upright(ours[ji["l_hip"]] - ours[ji["r_hip"]], np.array([0, 0, 1.0])).T
+            @ _upright(rest_heads[found["l_hip"]] - rest_heads[found["r_hip"]], clip_vertical(up)))
     our_up = ours[ji[up_joint]] - ours[ji["root"]] if up_joint else np.array([0, 0, 1.0])
     # the clip's rest frame (hips' left-right line, root to neck) onto the mannequin's same frame
     f = _frame(ours[ji["l_hip"]] - ours[ji["r_hip"]], our_up).T @ _frame(
@@ -86,9 +134,8 @@ def retarget(data: dict, found: dict, height: float, frames_out=None) -> tuple[l
     mapped_fingers = {s: any(f"{s}_{fj}" in found for fj in ("thumb1", "index1", "middle1", "ring1", "pinky1"))
                       for s in rig.SIDES}
     n_frames = pose_rot.shape[0]
-    root0 = pose_heads[0, found["root"]]
+    frames = list(range(n_frames)) if frames is None else list(frames)
     clamps: dict = {}
-    offset_clamped = 0
     entries = []
     previous = {j: np.zeros(len(rig.JOINTS[j].dofs)) for j in POSABLE_JOINTS}
     for t in range(n_frames):
@@ -118,17 +165,44 @@ def retarget(data: dict, found: dict, height: float, frames_out=None) -> tuple[l
             if values:
                 joints[name] = values
             actual[name] = pw @ rig.local_rotation(name, values)
-        move = scale * (f @ (pose_heads[t, found["root"]] - rest_heads[found["root"]]))
-        move[:2] -= scale * (f @ (root0 - rest_heads[found["root"]]))[:2]  # the clip starts at the origin
-        if np.abs(move).max() > MAX_OFFSET:
-            offset_clamped += 1
-            move = np.clip(move, -MAX_OFFSET, MAX_OFFSET)
         entries.append({"preset": "rest", "joints": joints,
                         "hands": {"left": "flat" if mapped_fingers["l"] else "relaxed",
                                   "right": "flat" if mapped_fingers["r"] else "relaxed"},
-                        "offset": [round(float(c), ANGLE_DECIMALS) + 0.0 for c in move], "grounded": False})
-    report = {"scale": scale, "clamped": clamps, "offset_clamped_frames": offset_clamped,
+                        "offset": [0.0, 0.0, 0.0], "grounded": False})
+    moves, floor = root_motion(data, found, scale, frames, height, entries, axes)
+    offset_clamped = 0
+    for entry, move in zip(entries, moves):
+        if np.abs(move).max() > MAX_OFFSET:
+            offset_clamped += 1
+            move = np.clip(move, -MAX_OFFSET, MAX_OFFSET)
+        entry["offset"] = [round(float(c), ANGLE_DECIMALS) + 0.0 for c in move]
+    report = {"scale": scale, "clamped": clamps, "offset_clamped_frames": offset_clamped, "floor": floor,
               "unmapped_joints": [j for j in POSABLE_JOINTS if j not in found
                                   and not (rig.side_of(j) and j[2:].rstrip("123") in rig.FINGERS)],
               "hands": mapped_fingers}
     return entries, report
+
+
+def root_motion(data: dict, found: dict, scale: float, frames: list, height: float, entries: list,
+                axes: np.ndarray) -> tuple[np.ndarray, dict]:
+    """(F, 3) offsets of the root, and how the floor was found. axes: the clip's world axes onto
+    the mannequin's (its vertical onto z). Horizontally the clip's root motion from its first
+    selected frame; vertically from the clip's floor, the lowest of its foot points (foot_bones'
+    heads and tails) over every frame of the clip. The selected frames whose feet are lowest
+    (within TOUCH_TOLERANCE of the lowest of them: a stance lasts several frames, and its foot
+    points are not its sole) stand where that lowest frame's feet are above the clip's floor: the
+    mannequin's feet (their mesh) nowhere lower than that above z = 0, and that high in one of
+    them; on the floor when they are the clip's lowest (a whole clip, a walk's every step)."""
+    roots = scale * (data["pose_heads"][:, found["root"]] @ axes.T)
+    moves = roots.copy()
+    moves[:, :2] -= roots[0, :2]  # the clip starts at the origin
+    feet = np.asarray(data["feet"], float) @ axes[2]  # (clip frames, points): heights in clip units
+    floor, lowest = float(feet.min()), int(np.unravel_index(feet.argmin(), feet.shape)[0])
+    above = scale * (feet[frames].min(axis=1) - floor)  # each selected frame's feet above the floor (m)
+    body = mq.build(height)
+    lift = {k: above.min() - lowest_foot(body, dict(entries[k], offset=[0.0, 0.0, float(moves[k, 2])]))
+            for k in np.nonzero(above <= above.min() + TOUCH_TOLERANCE)[0]}
+    k = max(lift, key=lambda i: (lift[i], -i))  # the frame that needs the most lift touches
+    moves[:, 2] += lift[k]
+    return moves, {"clip_frame": lowest, "frame": int(k), "above": float(above.min()),
+                   "clip_frames": int(feet.shape[0])}
