@@ -153,7 +153,10 @@ def _render(a, settings):
 
 
 def _demo(a, settings):
-    return run(DEMO_SPEC, a.out, None, a.force, True, "local", a.json, a.config)
+    """Into --out, else <data root>/demo/ (never the current folder: run from the pack's folder in
+    ComfyUI, that is the pack, which ComfyUI-Manager deletes on update)."""
+    out = a.out or os.path.join(settings_mod.load_settings(a.config)["data_root"], "demo")
+    return run(DEMO_SPEC, out, None, a.force, True, "local", a.json, a.config)
 
 
 # --- sync -----------------------------------------------------------------------------------------
@@ -400,7 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--dry-run", action="store_true",
                    help="print the batch id, the size and time (and RunPod cost) estimate and the limits; submit nothing")
     d = add("demo", _demo, "render the demo batch (3 poses x 4 views, 512x512) and its contact sheet")
-    d.add_argument("--out", default="out/demo")
+    d.add_argument("--out", help="a local storage folder (default: <data root>/demo, see list or doctor)")
     d.add_argument("--force", action="store_true")
     add("list", _list, "projects, or a project's batches (date, views x frames, passes, size, state, where)") \
         .add_argument("project", nargs="?", help="list this project's batches")
