@@ -43,9 +43,6 @@ def _move_pack_data_out() -> None:
         log.warning("3D Pose Factory: could not move the pack's data/ to the data root, or record the root: %s", e)
 
 
-_move_pack_data_out()
-
-
 def get_settings() -> dict:
     """The pack's settings ($POSE_FACTORY_CONFIG, else config/local.yaml, else defaults). Read on
     every call, so an edited config applies without restarting ComfyUI; inside ComfyUI the data root
@@ -53,6 +50,9 @@ def get_settings() -> dict:
     settings = settings_mod.load_settings()
     settings_mod.record_comfyui_root(settings)
     return settings
+
+
+_move_pack_data_out()
 
 
 def known_batches() -> list[str]:

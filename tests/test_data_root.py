@@ -63,6 +63,10 @@ module = importlib.util.module_from_spec(spec)
 sys.modules[name] = module
 spec.loader.exec_module(module)
 common, routes = sys.modules[name + ".nodes._common"], sys.modules[name + ".nodes.routes"]
+from pose_factory import pointer
+if actions.get("load_only"):  # what loading the pack alone did, before any node ran
+    print(json.dumps({"pointer": pointer.read(pack)}))
+    sys.exit(0)
 from pose_factory import settings as settings_mod
 from pose_factory.storage import index
 settings = common.get_settings()
@@ -219,6 +223,8 @@ def test_the_pointer_lives_outside_the_pack_one_per_comfyui_install(tmp_path):
     from pose_factory import pointer
 
     comfy, pack = comfyui_tree(tmp_path, linked=False)
+    loaded = comfy_side(comfy, pack, None, load_only=True)  # ComfyUI loading the pack writes it
+    assert loaded["pointer"]["data_root"] == str(comfy / "output" / "pose_factory"), loaded
     side = comfy_side(comfy, pack, None)
     path = pointer.pointer_path(pack)
     assert path.is_file() and not path.resolve().is_relative_to(pack.resolve())
