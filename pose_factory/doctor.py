@@ -5,6 +5,7 @@ Each check is {"check", "ok", "detail", "fix"}; a secret's value is never shown,
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import uuid
 from pathlib import Path
@@ -44,7 +45,7 @@ def run_checks(config_path=None, env_file=None, worker: bool = True) -> list[dic
     uses_runpod = (settings or {}).get("client") == "runpod" or bool(env.get("RUNPOD_ENDPOINT_ID"))
     out += _credentials(env, uses_r2, uses_runpod)
     if settings is not None:
-        out.insert(1, _data_root(settings))
+        out.insert(1, _data_root(settings, config_path))
         out.append(_storage(settings, env))
         if worker:
             out += _worker(settings)
@@ -53,7 +54,7 @@ def run_checks(config_path=None, env_file=None, worker: bool = True) -> list[dic
     return out
 
 
-def _data_root(settings: dict) -> dict:
+def _data_root(settings: dict, config_path=None) -> dict:
     """Which data root this command uses and why (issue 21.4); a failure when ComfyUI records
     another one for this pack (they would see different data), or when it lies inside a pack that
     lives in ComfyUI (ComfyUI-Manager deletes the pack's folder on update)."""
@@ -73,6 +74,12 @@ def _data_root(settings: dict) -> dict:
                       f"set data_root outside the pack (ComfyUI's default is {tree / 'output' / 'pose_factory'})")
     if recorded is not None and "pointer" not in why:
         detail += f"; ComfyUI uses the same (pointer {recorded['path']})"
+    if recorded is not None:
+        mine = Path(config_path or os.environ.get("POSE_FACTORY_CONFIG") or settings_mod.DEFAULT_CONFIG).resolve()
+        theirs = recorded.get("config")
+        if (str(mine) if mine.is_file() else None) != theirs:
+            detail += (f"; note: ComfyUI read {'the config ' + theirs if theirs else 'no config file'}, this command "
+                       f"{'reads ' + str(mine) if mine.is_file() else 'none'} (storage and other settings may differ)")
     return _check("data root", True, detail)
 
 

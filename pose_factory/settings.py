@@ -160,7 +160,7 @@ def validate_settings(s: dict) -> dict:
             raise SettingsError(f"config {section}.{key}: contains a NUL character, allowed: a folder or file path")
     if not isinstance(s["data_root"], str) or "\0" in s["data_root"]:
         raise SettingsError(f"config data_root: got {echo(s['data_root'])}, allowed: a folder path, or empty "
-                            "for the default (inside ComfyUI <output>/pose_factory, else the pack's data/)")
+                            "for the default (ComfyUI's <output>/pose_factory, else the pack's data/)")
     if not isinstance(s["worker_python"], str):
         raise SettingsError(f"config worker_python: got {echo(s['worker_python'])}, allowed: a path or empty")
     rp = s["runpod"]

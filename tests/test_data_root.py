@@ -172,6 +172,7 @@ def test_cli_in_a_comfyui_tree_lists_what_comfyui_rendered_and_writes_nothing_in
     code, out, err = cli(pack, "doctor", "--no-worker")
     assert f"[ok] data root: {root} (from the pointer ComfyUI wrote at " in out, out + err
     assert "FAIL] data root" not in out and f"folder {root / 'storage'} reachable and writable" in out
+    assert "note: ComfyUI read" not in out  # neither read a config file
 
     # a bare batch id, in a project that is not the config's (21.5): found; what it writes goes
     # under the data root
@@ -209,6 +210,10 @@ def test_doctor_says_when_this_command_and_comfyui_use_different_roots(tmp_path)
     assert code == 1
     assert f"[FAIL] data root: {tmp_path / 'mine'} (from data_root in the config file {cfg})" in out
     assert f"but ComfyUI uses {comfy / 'output' / 'pose_factory'} for this pack" in out
+    other = tmp_path / "runpod.yaml"  # the same root, other settings: said, not failed
+    other.write_text("client: runpod\n")
+    code, out, err = cli(pack, "--config", str(other), "doctor", "--no-worker")
+    assert f"note: ComfyUI read no config file, this command reads {other}" in out + err
 
 
 def test_a_checkout_outside_comfyui_keeps_its_data_folder_and_says_why(tmp_path):
