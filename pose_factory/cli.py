@@ -13,9 +13,9 @@
 
 BATCH is PROJECT/BATCH_ID, or a batch id: in --project, else in whichever project holds it (when
 several do, they are listed and --project is asked for). list and doctor print the data root they
-use and why (the config, ComfyUI's pointer, the ComfyUI tree around the pack, or the pack's data/). Every
-subcommand takes --json (one JSON object on stdout). Exit codes: 0 ok, 1 failed, 2 usage (a bad
-argument, name or spec), 3 nothing found.
+use and why (the config, ComfyUI's pointer, the ComfyUI tree around the pack, or the pack's
+data/). Every subcommand takes --json (one JSON object on stdout). Exit codes: 0 ok, 1 failed,
+2 usage (a bad argument, name or spec), 3 nothing found.
 """
 from __future__ import annotations
 
