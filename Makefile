@@ -11,7 +11,7 @@ setup-comfy-side:
 	scripts/setup_comfy_side.sh
 
 demo: setup
-	$(PY) -m pose_factory demo --out out/demo
+	$(PY) -m pose_factory demo
 
 # Both suites: the whole suite in .venv (bpy, MediaPipe, runpod), then the ComfyUI-side tests in
 # .venv-comfy; the second runs even when the first fails, and either failing fails `make test`.

@@ -34,20 +34,25 @@ def occluded_input() -> dict:
 
 def _move_pack_data_out() -> None:
     """Inside ComfyUI the data root is outside the pack (settings.py): an older in-pack data/
-    moves there when ComfyUI loads the pack, before any node or route touches it."""
+    moves there when ComfyUI loads the pack, before any node or route touches it; and the root is
+    recorded for the command line (settings.record_comfyui_root)."""
     try:
         settings_mod.migrate_pack_data()
+        get_settings()
     except Exception as e:  # noqa: BLE001  importing the pack must never fail (DESIGN.md §2)
-        log.warning("3D Pose Factory: could not move the pack's data/ to the data root: %s", e)
-
-
-_move_pack_data_out()
+        log.warning("3D Pose Factory: could not move the pack's data/ to the data root, or record the root: %s", e)
 
 
 def get_settings() -> dict:
     """The pack's settings ($POSE_FACTORY_CONFIG, else config/local.yaml, else defaults). Read on
-    every call, so an edited config applies without restarting ComfyUI."""
-    return settings_mod.load_settings()
+    every call, so an edited config applies without restarting ComfyUI; inside ComfyUI the data root
+    it names is recorded for the command line (a pointer outside the pack, rewritten when it changes)."""
+    settings = settings_mod.load_settings()
+    settings_mod.record_comfyui_root(settings)
+    return settings
+
+
+_move_pack_data_out()
 
 
 def known_batches() -> list[str]:

@@ -11,9 +11,11 @@
     budget                                this month's GPU spend, open and expired reservations
     projects create NAME | list | rename OLD NEW | delete NAME [--force]
 
-BATCH is a batch id (in --project, default the config's project) or PROJECT/BATCH_ID. Every
-subcommand takes --json (one JSON object on stdout). Exit codes: 0 ok, 1 failed, 2 usage (a bad
-argument, name or spec), 3 nothing found.
+BATCH is PROJECT/BATCH_ID, or a batch id: in --project, else in whichever project holds it (when
+several do, they are listed and --project is asked for). list and doctor print the data root they
+use and why (the config, ComfyUI's pointer, the ComfyUI tree around the pack, or the pack's
+data/). Every subcommand takes --json (one JSON object on stdout). Exit codes: 0 ok, 1 failed,
+2 usage (a bad argument, name or spec), 3 nothing found.
 """
 from __future__ import annotations
 
@@ -151,7 +153,10 @@ def _render(a, settings):
 
 
 def _demo(a, settings):
-    return run(DEMO_SPEC, a.out, None, a.force, True, "local", a.json, a.config)
+    """Into --out, else <data root>/demo/ (never the current folder: run from the pack's folder in
+    ComfyUI, that is the pack, which ComfyUI-Manager deletes on update)."""
+    out = a.out or os.path.join(settings_mod.load_settings(a.config)["data_root"], "demo")
+    return run(DEMO_SPEC, out, None, a.force, True, "local", a.json, a.config)
 
 
 # --- sync -----------------------------------------------------------------------------------------
@@ -169,33 +174,51 @@ def _table(rows: list[list[str]]) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
 
 
+def _root_line(settings) -> str:
+    """Which data root this command uses and why (issue 21.4): printed by list and doctor."""
+    return f"data root: {settings['data_root']} (from {settings['data_root_from']})"
+
+
+def _where_stored(settings) -> str:
+    st = settings["storage"]
+    return f"storage {st['local_root']}" if st["backend"] == "local" else "the R2 bucket"
+
+
 def _list(a, settings):
     from .storage import sync
 
     storage = settings_mod.make_storage(settings)
+    root = {"data_root": settings["data_root"], "data_root_from": settings["data_root_from"]}
     if a.project is None:
         rows = sync.project_rows(settings, storage)
         text = _table([["project", "display name", "batches", "size", "where"]]
                       + [[r["name"], r["display_name"], str(r["batches"] if r["batches"] is not None else "-"),
                           _size(r["bytes"]), ",".join(r["where"])
                           + (f" (renaming to {r['renaming_to']})" if r["renaming_to"] else "")] for r in rows]) \
-            if rows else "no projects"
-        return {"projects": rows, "_text": text, "_exit": EXIT_OK if rows else EXIT_NOT_FOUND}
+            if rows else f"no projects (in {_where_stored(settings)}, the mirror or the archive)"
+        return dict(root, projects=rows, _text=_root_line(settings) + "\n" + text,
+                    _exit=EXIT_OK if rows else EXIT_NOT_FOUND)
     project = spec_mod.validate_project_name(a.project)
     rows = sync.batch_rows(settings, storage, project)
     if not rows:
-        raise sync.NothingFound(f"project {project!r} has no batches (in storage, the mirror or the archive)")
+        raise sync.NothingFound(f"project {project!r} has no batches (in {_where_stored(settings)}, the mirror or "
+                                f"the archive); {_root_line(settings)}")
     text = _table([["batch", "date", "views x frames", "passes", "size", "state", "where"]]
                   + [[r["batch_id"], (r["created_at"] or "-")[:19], f"{r['views'] or '?'} x {r['frames'] or '?'}",
                       ",".join(r["passes"]) or "-", _size(r["bytes"]), r["state"], ",".join(r["where"])]
                      for r in rows])
-    return {"project": project, "batches": rows, "_text": text}
+    return dict(root, project=project, batches=rows, _text=_root_line(settings) + "\n" + text)
 
 
-def _batch_arg(a, settings):
+def _batch_arg(a, settings, places=("storage", "mirror", "archive")):
+    """(project, batch_id) from BATCH and --project; a bare batch id without --project is looked
+    for in every project (in ``places``): found in one, that one; in several, a usage error that
+    lists them (issue 21.5)."""
     from .storage import sync
 
-    return sync.parse_batch(a.batch, settings["project"] if a.project is None else a.project)
+    if a.project is not None or "/" in str(a.batch):
+        return sync.parse_batch(a.batch, settings["project"] if a.project is None else a.project)
+    return sync.find_batch(settings, lambda: settings_mod.make_storage(settings), a.batch, places)
 
 
 def _pull_text(r: dict) -> str:
@@ -206,7 +229,7 @@ def _pull_text(r: dict) -> str:
 def _pull(a, settings):
     from .storage import sync
 
-    project, bid = _batch_arg(a, settings)
+    project, bid = _batch_arg(a, settings, ("storage",))
     bar = _Bar(f"pull {bid}", a.json)
     try:
         r = sync.pull(settings, settings_mod.make_storage(settings), project, bid, progress=bar)
@@ -232,7 +255,7 @@ def _pull_latest(a, settings):
 def _prepare(a, settings):
     from .storage import sync
 
-    project, bid = _batch_arg(a, settings)
+    project, bid = _batch_arg(a, settings, ("mirror", "storage"))
     bar = _Bar(f"pull {bid}", a.json)
     try:
         r = sync.prepare_batch(settings, lambda: settings_mod.make_storage(settings), project, bid, progress=bar)
@@ -246,7 +269,7 @@ def _prepare(a, settings):
 def _archive(a, settings):
     from .storage import sync
 
-    r = sync.archive(settings, *_batch_arg(a, settings))
+    r = sync.archive(settings, *_batch_arg(a, settings, ("mirror",)))
     return dict(r, _text=f"archived {r['project']}/{r['batch_id']} to {r['folder']}"
                 + (" (it was the current batch: the working set is empty now)" if r["left_working_set"] else ""))
 
@@ -254,7 +277,7 @@ def _archive(a, settings):
 def _unarchive(a, settings):
     from .storage import sync
 
-    r = sync.unarchive(settings, *_batch_arg(a, settings))
+    r = sync.unarchive(settings, *_batch_arg(a, settings, ("archive",)))
     text = f"restored {r['project']}/{r['batch_id']} to {r['folder']}: {r['verified']} files verified"
     if r["mismatched"]:
         text += (f"; {len(r['mismatched'])} differ from the manifest (e.g. {r['mismatched'][0]}): "
@@ -365,7 +388,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(fn=fn)
         if batch:
             p.add_argument("batch", help="a batch id, or PROJECT/BATCH_ID")
-            p.add_argument("--project", help="the batch's project (default: the config's project)")
+            p.add_argument("--project", help="the batch's project (default: the project that holds the batch id; "
+                                             "when several do, they are listed and this is required)")
         return p
 
     r = add("render", _render, "render a JobSpec file (JSON or YAML) into a batch folder")
@@ -379,7 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--dry-run", action="store_true",
                    help="print the batch id, the size and time (and RunPod cost) estimate and the limits; submit nothing")
     d = add("demo", _demo, "render the demo batch (3 poses x 4 views, 512x512) and its contact sheet")
-    d.add_argument("--out", default="out/demo")
+    d.add_argument("--out", help="a local storage folder (default: <data root>/demo, see list or doctor)")
     d.add_argument("--force", action="store_true")
     add("list", _list, "projects, or a project's batches (date, views x frames, passes, size, state, where)") \
         .add_argument("project", nargs="?", help="list this project's batches")

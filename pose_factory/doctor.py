@@ -5,10 +5,12 @@ Each check is {"check", "ok", "detail", "fix"}; a secret's value is never shown,
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import uuid
+from pathlib import Path
 
-from . import settings as settings_mod
+from . import pointer, settings as settings_mod
 
 R2_VARS = ("CLOUDFLARE_R2_ACCESS_KEY_ID", "CLOUDFLARE_R2_SECRET_ACCESS_KEY", "POSE_FACTORY_R2_BUCKET")
 R2_ENDPOINT_VARS = ("CLOUDFLARE_R2_ACCOUNT_ID", "POSE_FACTORY_S3_ENDPOINT_URL")
@@ -43,12 +45,42 @@ def run_checks(config_path=None, env_file=None, worker: bool = True) -> list[dic
     uses_runpod = (settings or {}).get("client") == "runpod" or bool(env.get("RUNPOD_ENDPOINT_ID"))
     out += _credentials(env, uses_r2, uses_runpod)
     if settings is not None:
+        out.insert(1, _data_root(settings, config_path))
         out.append(_storage(settings, env))
         if worker:
             out += _worker(settings)
         if uses_runpod and all(env.get(n) for n in RUNPOD_VARS):
             out.append(_runpod(settings, env))
     return out
+
+
+def _data_root(settings: dict, config_path=None) -> dict:
+    """Which data root this command uses and why (issue 21.4); a failure when ComfyUI records
+    another one for this pack (they would see different data), or when it lies inside a pack that
+    lives in ComfyUI (ComfyUI-Manager deletes the pack's folder on update)."""
+    root, why = Path(settings["data_root"]), settings["data_root_from"]
+    detail = f"{root} (from {why})" + ("" if root.exists() else "; not made yet (nothing rendered or pulled)")
+    recorded = pointer.read(settings_mod.PACK_ROOT)
+    if recorded is not None and Path(recorded["data_root"]) != root:
+        return _check("data root", False, f"{detail}; but ComfyUI uses {recorded['data_root']} for this pack "
+                                          f"(its pointer {recorded['path']}, written {recorded.get('written_at')}): "
+                                          "the two see different batches",
+                      "use the config ComfyUI reads (" + (recorded.get("config") or "config/local.yaml, or none")
+                      + "): drop --config / POSE_FACTORY_CONFIG here, or set data_root to one folder in both")
+    tree = settings_mod.comfyui_tree()
+    if tree is not None and root.is_relative_to(settings_mod.PACK_ROOT):
+        return _check("data root", False, f"{detail}: inside the pack's folder, which ComfyUI-Manager deletes and "
+                                          "re-clones on update",
+                      f"set data_root outside the pack (ComfyUI's default is {tree / 'output' / 'pose_factory'})")
+    if recorded is not None and "pointer" not in why:
+        detail += f"; ComfyUI uses the same (pointer {recorded['path']})"
+    if recorded is not None:
+        mine = Path(config_path or os.environ.get("POSE_FACTORY_CONFIG") or settings_mod.DEFAULT_CONFIG).resolve()
+        theirs = recorded.get("config")
+        if (str(mine) if mine.is_file() else None) != theirs:
+            detail += (f"; note: ComfyUI read {'the config ' + theirs if theirs else 'no config file'}, this command "
+                       f"{'reads ' + str(mine) if mine.is_file() else 'none'} (storage and other settings may differ)")
+    return _check("data root", True, detail)
 
 
 def _credentials(env: dict, uses_r2: bool, uses_runpod: bool) -> list[dict]:

@@ -9,11 +9,17 @@ a key left out takes its default, an unknown key or a wrong value is refused wit
 Relative paths are relative to the pack's folder. Secrets never come from here (DESIGN.md §4).
 
 Everything the pack keeps (storage, download cache and index, cost ledger, logs) lives under one
-data root, ``data_root(settings)``: the configured ``data_root``, else ``<ComfyUI output>/pose_factory``
-inside ComfyUI (found through ComfyUI's ``folder_paths``: never inside ``custom_nodes/``, which
-ComfyUI-Manager deletes on update), else the pack's ``data/`` (CLI, tests). A path key left empty
-takes its place under the data root (``DATA_LAYOUT``); ``migrate_pack_data`` moves an older in-pack
-``data/`` there once.
+data root, ``data_root(settings)``, and ``settings["data_root_from"]`` says why it is that one:
+  1. the configured ``data_root``;
+  2. inside ComfyUI: ``<ComfyUI output>/pose_factory`` (ComfyUI's ``folder_paths``, so
+     ``--output-directory`` counts; never inside ``custom_nodes/``, which ComfyUI-Manager deletes on
+     update); the nodes record the root they use in a pointer (``record_comfyui_root``, pointer.py);
+  3. outside ComfyUI (the CLI): the root that pointer names, when ComfyUI has run with this pack;
+  4. a pack in ``<ComfyUI>/custom_nodes/`` that ComfyUI has not loaded yet: ``<ComfyUI>/output/pose_factory``;
+  5. else (a checkout: tests, development) the pack's ``data/``.
+So the CLI run from the pack's folder sees what ComfyUI sees and writes nothing inside a pack that
+lives in ComfyUI. A path key left empty takes its place under the data root (``DATA_LAYOUT``);
+``migrate_pack_data`` moves an older in-pack ``data/`` there once.
 """
 from __future__ import annotations
 
@@ -25,7 +31,9 @@ import os
 import re
 import shutil
 from pathlib import Path
+from urllib.parse import urlsplit
 
+from . import pointer
 from .jobs.budget import DEFAULT_MONTHLY_LIMIT_USD, DEFAULT_STARTUP_S, PRICES_PER_SECOND
 from .errors import clip, echo
 from .parsing import decode_utf8, loads_yaml
@@ -88,6 +96,42 @@ def _choice(value, key: str, allowed) -> str:
     return value
 
 
+URL_RULE = ("an http:// or https:// URL with a host name, e.g. https://api.runpod.ai/v2 or "
+            "http://127.0.0.1:8080/v2 (no spaces, no user:password@, no ?query or #fragment)")
+
+
+def _url(value, key: str) -> str:
+    """An http(s) base URL with a host: 'http://', 'api.runpod.ai/v2', 'ftp://x' and 'https://a b'
+    are refused, with the key named."""
+    why = None
+    if not isinstance(value, str):
+        why = "not a text"
+    elif not value.strip() or any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in value):
+        why = "contains spaces or control characters" if value.strip() else "empty"
+    else:
+        parts = urlsplit(value)
+        try:
+            port_ok = parts.port is None or parts.port >= 0  # a port not from 0 to 65535 raises ValueError
+        except ValueError:
+            port_ok = False
+        if not port_ok:
+            why = "its port is not a number from 0 to 65535"
+        elif not parts.scheme or "://" not in value:
+            why = "it does not start with http:// or https://"
+        elif parts.scheme.lower() not in ("http", "https"):
+            why = f"unsupported scheme {parts.scheme!r}"
+        elif not parts.hostname:
+            why = "no host"
+        elif "@" in parts.netloc:
+            why = "a user name or password in it (credentials come from the environment)"
+        elif parts.query or parts.fragment or value.endswith(("?", "#")):
+            why = "a ?query or #fragment"
+    if why:
+        shown = echo(value) if not (isinstance(value, str) and "@" in value) else "a URL with user:password@"
+        raise SettingsError(f"config {key}: got {shown} ({why}), allowed: {URL_RULE}")
+    return value
+
+
 def _merge(defaults: dict, given, where: str) -> dict:
     if not isinstance(given, dict):
         raise SettingsError(f"config {where or 'file'}: expected a mapping of keys, got {type(given).__name__}")
@@ -116,7 +160,7 @@ def validate_settings(s: dict) -> dict:
             raise SettingsError(f"config {section}.{key}: contains a NUL character, allowed: a folder or file path")
     if not isinstance(s["data_root"], str) or "\0" in s["data_root"]:
         raise SettingsError(f"config data_root: got {echo(s['data_root'])}, allowed: a folder path, or empty "
-                            "for the default (inside ComfyUI <output>/pose_factory, else the pack's data/)")
+                            "for the default (ComfyUI's <output>/pose_factory, else the pack's data/)")
     if not isinstance(s["worker_python"], str):
         raise SettingsError(f"config worker_python: got {echo(s['worker_python'])}, allowed: a path or empty")
     rp = s["runpod"]
@@ -130,8 +174,7 @@ def validate_settings(s: dict) -> dict:
             or not 1 <= rp["max_shard_views"] <= 64:
         raise SettingsError(f"config runpod.max_shard_views: got {echo(rp['max_shard_views'])}, "
                             "allowed: an integer from 1 to 64")
-    if not isinstance(rp["url_base"], str) or not re.match(r"https?://", rp["url_base"]):
-        raise SettingsError(f"config runpod.url_base: got {echo(rp['url_base'])}, allowed: an http(s) URL")
+    _url(rp["url_base"], "runpod.url_base")
     _number(s["budget"]["monthly_gpu_limit_usd"], "budget.monthly_gpu_limit_usd", 0, 1e6)
     par = s["sync"]["parallel_transfers"]
     if isinstance(par, bool) or not isinstance(par, int) or not 1 <= par <= 64:
@@ -154,10 +197,63 @@ def comfyui_data_root() -> Path | None:
     return Path(get_output()).resolve() / COMFYUI_DATA_NAME
 
 
+def _pack_paths() -> list[Path]:
+    """The pack's folder, and the path the shell reached it by when that is another (a pack
+    symlinked into custom_nodes/, the CLI started from the link: os.getcwd() gives the target)."""
+    out = [PACK_ROOT]
+    logical = os.environ.get("PWD")
+    try:
+        if logical and os.path.isabs(logical) and Path(logical) != PACK_ROOT and os.path.samefile(logical, PACK_ROOT):
+            out.append(Path(logical))
+    except OSError:
+        pass
+    return out
+
+
+def comfyui_tree() -> Path | None:
+    """The ComfyUI folder the pack lives in (``<ComfyUI>/custom_nodes/<pack>``), else None."""
+    for pack in _pack_paths():
+        tree = pointer.comfyui_tree(pack)
+        if tree is not None:
+            return tree
+    return None
+
+
+def default_data_root_and_reason() -> tuple[Path, str]:
+    """The data root when none is configured, and why (the module's docstring, steps 2 to 5)."""
+    inside = comfyui_data_root()
+    if inside is not None:
+        return inside, f"ComfyUI's output directory {inside.parent} (this process runs inside ComfyUI)"
+    recorded = pointer.read(PACK_ROOT)
+    if recorded is not None:
+        return Path(recorded["data_root"]), (f"the pointer ComfyUI wrote at {recorded.get('written_at') or '?'} "
+                                             f"({recorded['path']})")
+    tree = comfyui_tree()
+    if tree is not None:
+        return tree / "output" / COMFYUI_DATA_NAME, (
+            f"the ComfyUI tree around the pack ({tree}): its default output folder; ComfyUI has not recorded "
+            f"its data root yet (start it once with this pack if it runs with --output-directory)")
+    return PACK_DATA, "the pack's data/ (a checkout outside ComfyUI; no pointer from a ComfyUI for this pack)"
+
+
 def default_data_root() -> Path:
-    """The data root when none is configured: inside ComfyUI its output folder's pose_factory/,
-    else the pack's data/."""
-    return comfyui_data_root() or PACK_DATA
+    """The data root when none is configured (default_data_root_and_reason)."""
+    return default_data_root_and_reason()[0]
+
+
+def record_comfyui_root(settings: dict) -> Path | None:
+    """Inside ComfyUI: writes the pointer naming the data root these settings use, for the CLI
+    (pointer.py; only when it changed). Returns the pointer's path; None outside ComfyUI or when it
+    could not be written (logged, never raised: the nodes go on)."""
+    try:
+        import folder_paths
+    except ImportError:
+        return None
+    if getattr(folder_paths, "get_output_directory", None) is None:
+        return None
+    config = os.environ.get("POSE_FACTORY_CONFIG") or (DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None)
+    return pointer.write(PACK_ROOT, settings["data_root"], folder_paths.get_output_directory(),
+                         getattr(folder_paths, "base_path", None), Path(config).resolve() if config else None)
 
 
 def data_root(settings: dict | None = None) -> Path:
@@ -183,8 +279,13 @@ def load_settings(path=None, overrides: dict | None = None) -> dict:
     if overrides:
         s = _merge(s, overrides, "")
     validate_settings(s)
-    root = (PACK_ROOT / s["data_root"]).resolve() if s["data_root"] else default_data_root()
-    s["data_root"] = str(root)
+    if s["data_root"]:
+        root = (PACK_ROOT / s["data_root"]).resolve()
+        why = "data_root given to this command" if (overrides or {}).get("data_root") \
+            else f"data_root in the config file {path}"
+    else:
+        root, why = default_data_root_and_reason()
+    s["data_root"], s["data_root_from"] = str(root), why
     for section, key in PATH_KEYS:
         given = s[section][key]
         s[section][key] = str((PACK_ROOT / given).resolve() if given else root / DATA_LAYOUT[section, key])

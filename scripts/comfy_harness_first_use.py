@@ -9,6 +9,8 @@
      -> Load Pose Batch -> Preview Image) leaves nothing new under the pack's folder, and the batch
      lies under <output>/pose_factory/storage;
   3. (issue 9.7) the last pose_factory.progress message over /ws is "completed N/N", N = views x frames;
+     (21.4) the CLI run from custom_nodes/<pack> lists that batch from ComfyUI's data root (the
+     pointer ComfyUI wrote, here in the scratch folder) and writes nothing under the pack;
   4. (9.2) a Load Pose Batch with every widget at its /object_info default runs;
   5. (9.3) a bad joint in Pose From JSON is refused at queue time: HTTP 400, node_errors names the
      node's id, the widget and the joint, no traceback; likewise a bad line in Pose Sequence;
@@ -182,6 +184,7 @@ def main() -> int:
     output = scratch / "output"
     env = {k: v for k, v in os.environ.items() if k != "POSE_FACTORY_CONFIG"}
     env.setdefault("POSE_FACTORY_WORKER_PYTHON", str(ROOT / ".venv" / "bin" / "python"))
+    env["POSE_FACTORY_POINTER_DIR"] = str(scratch / "pointers")  # ComfyUI's record of its data root, for the CLI
     fresh_copy(pack)
     (scratch / "user").mkdir()
     (pack / "data" / "raw").mkdir(parents=True)
@@ -207,6 +210,17 @@ def main() -> int:
               sorted(set(after) ^ set(before))[:10])
         batches = list((output / "pose_factory" / "storage" / "projects" / PROJECT / "batches").glob("*/manifest.json"))
         check(len(batches) == 1, "the batch lies under <output>/pose_factory/storage", batches)
+        # 2b. (issue 21.4) the CLI, run from the pack's folder in custom_nodes/ (the harness's link),
+        # uses ComfyUI's data root (from the pointer ComfyUI wrote), lists the batch, writes nothing there
+        link = HARNESS / "ComfyUI" / "custom_nodes" / pack.name
+        listed = subprocess.run([sys.executable, "-m", "pose_factory", "list", PROJECT, "--json"], cwd=link,
+                                env=dict(env, PWD=str(link)), capture_output=True, text=True, timeout=120)
+        got = json.loads(listed.stdout or "{}")
+        check(got.get("data_root") == str(output / "pose_factory") and "pointer" in got.get("data_root_from", "")
+              and [b["batch_id"] for b in got.get("batches", [])] == [p.parent.name for p in batches],
+              "the CLI run from custom_nodes/<pack> lists the batch ComfyUI rendered, from ComfyUI's pointer",
+              (got, listed.stderr[-300:]))
+        check(files_under(pack) == before, "the CLI wrote nothing under the pack's folder")
         progress = [d for t, d in messages if t == "pose_factory.progress"]
         last = progress[-1] if progress else {}
         n = VIEWS * POSES

@@ -19,6 +19,21 @@ def run_blender_script(script: str, *args, timeout=600):
     return proc
 
 
+@pytest.fixture(scope="session", autouse=True)
+def pointer_dir(tmp_path_factory):
+    """ComfyUI's side records its data root for the CLI in the user's config folder
+    (pose_factory/pointer.py): in tests, in a temporary folder instead (also for the processes
+    they start, which inherit the variable), never the real one."""
+    path = tmp_path_factory.mktemp("pointers")
+    old = os.environ.get("POSE_FACTORY_POINTER_DIR")
+    os.environ["POSE_FACTORY_POINTER_DIR"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("POSE_FACTORY_POINTER_DIR", None)
+    else:
+        os.environ["POSE_FACTORY_POINTER_DIR"] = old
+
+
 @pytest.fixture(scope="session")
 def blender():
     return run_blender_script

@@ -134,12 +134,15 @@ def test_rename_sigkilled_half_way_is_finished_by_running_it_again(tmp_path, pro
         write_batch(storage, "before", bid, batch_files(seed=i * 100), 2, 2)  # 9 objects each
     originals = digests(storage, "projects/before/")
     assert len(originals) == 37
+    meta = json.loads(storage.get_bytes("projects/before/project.json"))
+    assert meta["display_name"] == "before"
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text(json.dumps({"storage": {"backend": "r2", "local_root": str(tmp_path / "st"),
                                            "cache_root": str(tmp_path / "data" / "raw")},
                                "sync": {"parallel_transfers": 1, "working_root": str(tmp_path / "data" / "w"),
                                         "archive_root": str(tmp_path / "data" / "a")}}))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLOUDFLARE_R2_", "POSE_FACTORY_"))}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("CLOUDFLARE_R2_", "POSE_FACTORY_")) or k == "POSE_FACTORY_POINTER_DIR"}  # conftest
     env.update(PYTHONPATH=str(ROOT), POSE_FACTORY_ENV_FILE=str(tmp_path / "none.env"),
                CLOUDFLARE_R2_ACCESS_KEY_ID=ACCESS_KEY, CLOUDFLARE_R2_SECRET_ACCESS_KEY=SECRET_KEY,
                POSE_FACTORY_R2_BUCKET=bucket, POSE_FACTORY_S3_ENDPOINT_URL=proxy.url)
@@ -170,7 +173,11 @@ def test_rename_sigkilled_half_way_is_finished_by_running_it_again(tmp_path, pro
     assert out["resumed"] is True and out["objects"] == len(originals)
     assert out["copied"] == len(originals) - len(half)  # the copies made before the kill are kept
     assert storage.list("projects/before/") == []
-    assert digests(storage, "projects/after/") == originals
+    after = digests(storage, "projects/after/")
+    assert {k: v for k, v in after.items() if k != "project.json"} == \
+        {k: v for k, v in originals.items() if k != "project.json"}
+    # project.json too, but for its default display name, which follows the rename (issue 21.4)
+    assert json.loads(storage.get_bytes("projects/after/project.json")) == dict(meta, display_name="after")
 
 
 def test_copy_without_a_size_hint_and_a_multipart_object(tmp_path, proxy, bucket):  # noqa: F811

@@ -33,7 +33,8 @@ needs_sigkill = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="POSIX
 
 
 def child_env(**extra) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RUNPOD_", "CLOUDFLARE_R2_", "POSE_FACTORY_"))}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("RUNPOD_", "CLOUDFLARE_R2_", "POSE_FACTORY_")) or k == "POSE_FACTORY_POINTER_DIR"}
     env.update(PYTHONPATH=str(ROOT), **extra)
     return env
 

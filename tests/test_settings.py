@@ -158,3 +158,28 @@ def test_migration_leaves_configured_in_pack_paths_and_configured_roots_alone(tm
     settings = S.load_settings(overrides={"storage": {"local_root": str(pack_data / "storage")}})
     assert S.migrate_pack_data(settings, pack_data) == []
     assert _tree(pack_data) == {"storage/a.txt": b"storage/a.txt"} and _tree(root) == {"raw/b.txt": b"raw/b.txt"}
+
+
+@pytest.mark.parametrize("url, why", [
+    ("http://", "no host"), ("https://", "no host"), ("http:///v2", "no host"),
+    ("api.runpod.ai/v2", "does not start with http:// or https://"),
+    ("https:api.runpod.ai", "does not start with http:// or https://"),
+    ("ftp://api.runpod.ai/v2", "unsupported scheme 'ftp'"), ("file:///etc/passwd", "unsupported scheme 'file'"),
+    ("https://api.runpod .ai/v2", "contains spaces"), ("https://api.runpod.ai/v2\n", "contains spaces"),
+    (" ", "empty"), ("", "empty"), ("https://api.runpod.ai:99999/v2", "port is not a number"),
+    ("https://me:secret@api.runpod.ai/v2", "user name or password"), ("https://api.runpod.ai/v2?a=1", "?query"),
+    (7, "not a text")])
+def test_runpod_url_base_without_a_host_or_malformed_is_refused_naming_the_key(url, why):
+    """Issue 21.12: "http://" was accepted (only the scheme was matched)."""
+    with pytest.raises(S.SettingsError) as e:
+        S.load_settings(overrides={"runpod": {"url_base": url}})
+    text = str(e.value)
+    assert text.startswith("config runpod.url_base: got ") and why in text
+    assert "allowed: an http:// or https:// URL with a host name" in text
+    assert "secret" not in text  # a password is never echoed
+
+
+@pytest.mark.parametrize("url", ["https://api.runpod.ai/v2", "http://127.0.0.1:8080/v2", "http://[::1]:9/v2",
+                                 "HTTPS://API.RUNPOD.AI/v2/"])
+def test_runpod_url_base_well_formed_is_kept(url):
+    assert S.load_settings(overrides={"runpod": {"url_base": url}})["runpod"]["url_base"] == url

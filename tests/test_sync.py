@@ -31,7 +31,7 @@ class Env:
             "sync": {"working_root": str(self.data / "working"), "archive_root": str(self.data / "archive"),
                      "parallel_transfers": 4}}))
         for k in list(os.environ):
-            if k.startswith(("CLOUDFLARE_R2_", "POSE_FACTORY_", "RUNPOD_")):
+            if k.startswith(("CLOUDFLARE_R2_", "POSE_FACTORY_", "RUNPOD_")) and k != "POSE_FACTORY_POINTER_DIR":
                 monkeypatch.delenv(k)
         monkeypatch.setenv("POSE_FACTORY_ENV_FILE", str(tmp / "none.env"))
         self.settings = settings_mod.load_settings(self.cfg)
@@ -141,7 +141,7 @@ def test_second_pull_transfers_nothing_and_a_corrupted_file_is_fetched_again(env
     proxy = getattr(env, "proxy", None)
     if proxy:
         proxy.reset_counts()
-    code, out = env.run(capsys, "pull", BID1)
+    code, out = env.run(capsys, "pull", f"poses/{BID1}")  # named: a bare id costs a listing of projects/ first
     assert code == 0 and (out["fetched"], out["kept"], out["fetched_bytes"]) == (0, 12, 0)
     if proxy:  # only the manifest was read
         assert [k for k, n in proxy.gets.items() if n] == [f"{proxy_bucket(env)}/{batch_prefix('poses', BID1)}manifest.json"]
@@ -151,7 +151,7 @@ def test_second_pull_transfers_nothing_and_a_corrupted_file_is_fetched_again(env
     bad.write_bytes(good[:40] + bytes(b ^ 0xFF for b in good[40:80]) + good[80:])  # same size, other bytes
     if proxy:
         proxy.reset_counts()
-    code, out = env.run(capsys, "pull", BID1)
+    code, out = env.run(capsys, "pull", f"poses/{BID1}")
     assert code == 0 and (out["fetched"], out["kept"]) == (1, 11) and bad.read_bytes() == good
     if proxy:
         key = f"{proxy_bucket(env)}/{batch_prefix('poses', BID1)}openpose/v02_f0001.png"
@@ -225,6 +225,37 @@ def test_push_spec_and_manifest_with_its_files(env, capsys, tmp_path):
     assert not env.storage.exists(batch_prefix("poses", BID2) + "manifest.json")
 
 
+def test_a_bare_batch_id_is_found_in_any_project_and_several_are_listed(env, capsys):
+    """Issue 21.5: prepare-batch BATCH_ID (the founding document's form) looked only in the config's
+    project ("poses") and said "not found"; so did pull, archive and unarchive."""
+    write_batch(env.storage, "walks", BID1, files(1, 1), 1, 1)
+    code, out = env.run(capsys, "prepare-batch", BID1)
+    assert code == 0, out
+    assert (out["project"], out["batch_id"], out["pulled"]["project"]) == ("walks", BID1, "walks")
+    assert json.loads((env.dirs["current_batch"] / "batch.json").read_text())["project"] == "walks"
+    code, out = env.run(capsys, "pull", BID1)
+    assert code == 0 and (out["project"], out["fetched"]) == ("walks", 0)
+    code, out = env.run(capsys, "archive", BID1)
+    assert code == 0 and out["folder"] == str(env.dirs["archive"] / "walks" / BID1)
+    code, out = env.run(capsys, "archive", BID1)
+    assert code == 3 and f"walks/{BID1} is already archived" in out["error"]
+    code, out = env.run(capsys, "unarchive", BID1)
+    assert code == 0 and out["project"] == "walks"
+    # the same id in two projects: listed, and --project (or PROJECT/ID) asked for
+    write_batch(env.storage, "runs", BID1, files(1, 1), 1, 1)
+    for args in (["prepare-batch", BID1], ["pull", BID1]):
+        code, out = env.run(capsys, *args)
+        assert code == 2, (args, out)
+        assert f"is in 2 projects: runs/{BID1} (storage), walks/{BID1} (" in out["error"]
+        assert "--project NAME, or PROJECT/BATCH_ID" in out["error"]
+    code, out = env.run(capsys, "prepare-batch", BID1, "--project", "runs")
+    assert code == 0 and out["project"] == "runs"
+    code, out = env.run(capsys, "pull", f"walks/{BID1}")
+    assert code == 0 and out["project"] == "walks"
+    code, out = env.run(capsys, "prepare-batch", BID3)
+    assert code == 3 and f"batch {BID3} not found in any project (looked in the mirror" in out["error"]
+
+
 def test_projects_subcommands(env, capsys):
     code, out = env.run(capsys, "projects", "list")
     assert code == 3 and out["projects"] == []
@@ -245,6 +276,12 @@ def test_projects_subcommands(env, capsys):
     assert code == 0 and out["fetched"] == 0
     code, out = env.run(capsys, "projects", "list")
     assert [p["name"] for p in out["projects"]] == ["ballet"]
+    assert out["projects"][0]["display_name"] == "Dance Set"  # one the user chose stays
+    env.run(capsys, "projects", "create", "solo")
+    assert env.run(capsys, "projects", "rename", "solo", "duet")[0] == 0
+    code, out = env.run(capsys, "list")  # issue 21.4: the new name, not the old one as its display name
+    assert {p["name"]: p["display_name"] for p in out["projects"]} == {"ballet": "Dance Set", "duet": "duet"}
+    env.run(capsys, "projects", "delete", "duet")
     code, out = env.run(capsys, "projects", "delete", "ballet")
     assert code == 1 and "--force" in out["error"]
     code, out = env.run(capsys, "projects", "delete", "ballet", "--force")

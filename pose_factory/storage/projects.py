@@ -6,8 +6,9 @@
     projects/<name>/rename-journal.json     only while a rename of <name> is unfinished
 
 A name is the slug spec.validate_project_name allows (its error shows the slug a text would
-become). project.json holds no name, so a rename copies every object byte for byte; batch ids do
-not change (the project is not in the hash).
+become). project.json holds no name, so a rename copies every object byte for byte (then a
+display name that was the old name becomes the new one); batch ids do not change (the project is
+not in the hash).
 
 A rename writes its journal (the objects to move) first, copies every object to the new prefix,
 verifies each copy (size, and the ETag or the sha256), then deletes the old objects and the
@@ -207,9 +208,19 @@ def rename(storage, old: str, new: str, workers: int = 16, progress=None) -> dic
         journal["phase"] = "delete"
         _put_json(storage, jkey, journal)
     storage.delete_many([src_p + r for r in rels])
+    _follow_name(storage, old, new)
     storage.delete_many([jkey])  # last: until here a second run finishes the rename
     ensure(storage, new)
     return {"from": old, "to": new, "objects": len(rels), "copied": copied, "resumed": resumed}
+
+
+def _follow_name(storage, old: str, new: str) -> None:
+    """A display name that was the old name (the default a project gets) becomes the new one, so
+    list shows the new name after a rename (issue 21.4); one the user chose is kept."""
+    key = prefix(new) + PROJECT_FILE
+    meta = _read_json(storage, key)
+    if isinstance(meta, dict) and meta.get("display_name") == old:
+        _put_json(storage, key, dict(meta, display_name=new))
 
 
 def _parallel(fn, items, workers: int, progress=None, done: int = 0) -> None:

@@ -51,6 +51,54 @@ def parse_batch(text, project: str) -> tuple[str, str]:
     return project, text
 
 
+PLACES = ("storage", "mirror", "archive")
+
+
+def projects_holding(settings: dict, get_storage, batch_id: str, places=PLACES) -> dict:
+    """{project: [places]} of every project that holds the batch id: a complete batch in storage
+    (its manifest; one listing of projects/), a folder with its manifest in the mirror, a folder in
+    the archive. get_storage() is called only when storage is among the places."""
+    dirs = data_dirs(settings)
+    found: dict = {}
+    for place in places:
+        if place == "storage":
+            tail = f"/batches/{batch_id}/{MANIFEST_NAME}"
+            names = {k[len("projects/"):-len(tail)] for k in get_storage().list("projects/") if k.endswith(tail)}
+        else:
+            try:
+                names = {d.name for d in Path(dirs[place]).iterdir() if (d / batch_id).is_dir()
+                         and (place == "archive" or _local_manifest(d / batch_id) is not None)}
+            except OSError:
+                names = set()
+        for name in sorted(names):
+            try:
+                validate_project_name(name)
+            except ValueError:
+                continue
+            found.setdefault(name, []).append(place)
+    return dict(sorted(found.items()))
+
+
+def find_batch(settings: dict, get_storage, batch_id, places=PLACES) -> tuple[str, str]:
+    """(project, batch_id) for a bare batch id, whichever project holds it (issue 21.5): NothingFound
+    when none does (saying where it looked), a SpecError listing them when several do."""
+    if not isinstance(batch_id, str) or not _BATCH_RE.fullmatch(batch_id):
+        raise SpecError("batch", f"got {batch_id!r}", BATCH_RULE)
+    found = projects_holding(settings, get_storage, batch_id, places)
+    if len(found) == 1:
+        return next(iter(found)), batch_id
+    if not found:
+        dirs = data_dirs(settings)
+        looked = ", ".join("storage" if p == "storage" else f"the {p} {dirs[p]}" for p in places)
+        elsewhere = projects_holding(settings, None, batch_id, [p for p in ("mirror", "archive") if p not in places])
+        hint = "".join(f"; {p}/{batch_id} is " + " and ".join("already archived" if w == "archive" else f"in the {w}"
+                                                            for w in where) for p, where in elsewhere.items())
+        raise NothingFound(f"batch {batch_id} not found in any project (looked in {looked}){hint}")
+    listed = ", ".join(f"{p}/{batch_id} ({', '.join(w)})" for p, w in found.items())
+    raise SpecError("batch", f"{batch_id} is in {len(found)} projects: {listed}",
+                    "name one: --project NAME, or PROJECT/BATCH_ID")
+
+
 def _batch_dir(root: Path, project: str, batch_id: str) -> Path:
     batch_prefix(project, batch_id)  # validates both
     return Path(root) / project / batch_id
