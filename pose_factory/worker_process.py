@@ -127,11 +127,15 @@ def _remove_child_tmp(proc) -> None:
 
 async def end_child(proc) -> None:
     """Lets a render child (a standby a job did not use, or a finished one) exit, reaps it and
-    removes its temp folder."""
+    removes its temp folder; cancelled meanwhile (the worker closing), it kills the child first."""
     if proc.returncode is None and proc.stdin is not None and not proc.stdin.is_closing():
         proc.stdin.close()
-    await proc.wait()
-    _remove_child_tmp(proc)
+    try:
+        await proc.wait()
+    finally:
+        if proc.returncode is None:  # cancelled while it exits: it must not outlive its folder
+            proc.kill()
+        _remove_child_tmp(proc)
 
 
 def _child_cmd(python: str | None, *args: str) -> list:
@@ -188,9 +192,14 @@ async def spawn_standby(python: str | None = None):
     import asyncio
 
     tmp = tempfile.mkdtemp(prefix=f"{WORK_PREFIX}{os.getpid()}_standby_")
-    return _child_tmp(await asyncio.create_subprocess_exec(
-        *_child_cmd(python, "--standby"), cwd=str(REPO_ROOT), env=child_env(tmp), stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, limit=1 << 20), tmp)
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *_child_cmd(python, "--standby"), cwd=str(REPO_ROOT), env=child_env(tmp), stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, limit=1 << 20)
+    except BaseException:  # no worker Python, or cancelled while starting (asyncio kills and reaps the child)
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return _child_tmp(proc, tmp)
 
 
 async def run_blender_async(spec: dict, workdir: str, on_progress=None, python: str | None = None,
