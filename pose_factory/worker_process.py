@@ -24,7 +24,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 class RenderError(RuntimeError):
-    pass
+    """A worker-environment child (Blender) could not be started or failed; the message says why."""
 
 
 def worker_python() -> str:
