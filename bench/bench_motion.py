@@ -6,6 +6,7 @@ Prints the clip's frames per second of wall time, images per second, and Blender
     .venv/bin/python bench/bench_motion.py [--size 512] [--frames 48] [--views 2] [--follow]
 """
 import argparse
+import subprocess
 import sys
 import tempfile
 import time
@@ -39,20 +40,20 @@ def main(argv=None) -> int:
             "subjects": [{"poses": walk(a.frames)}]}
     spec = render.spec_mod.normalize_spec(spec)
     started = []
-    real_popen = render.subprocess.Popen
+    real_popen = subprocess.Popen
 
     def counting_popen(cmd, *args, **kwargs):  # every Blender child this batch starts
         started.append(cmd)
         return real_popen(cmd, *args, **kwargs)
 
-    render.subprocess.Popen = counting_popen
+    subprocess.Popen = counting_popen
     try:
         with tempfile.TemporaryDirectory() as work:
             t0 = time.perf_counter()
             result = render.run_blender(spec, work)
             wall = time.perf_counter() - t0
     finally:
-        render.subprocess.Popen = real_popen
+        subprocess.Popen = real_popen
     t = result["timings"]
     images = len(result["entries"])
     print(f"motion batch: {a.frames} frames x {a.views} views at {a.size}x{a.size}, every pass"

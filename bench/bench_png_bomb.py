@@ -84,10 +84,9 @@ def main() -> None:
 
         from nodes.loader_nodes import PoseFactoryLoadPoseFromR2
         from pose_factory import settings as settings_mod
-        from pose_factory.imageio import _cv2
         from pose_factory.storage import LocalStorage
 
-        _cv2()  # OpenCV and PyYAML imported once, as in a ComfyUI that shows the pack's nodes: not
+        import cv2  # noqa: F401  OpenCV and PyYAML imported once, as in a ComfyUI that shows the pack's nodes: not
         settings_mod.load_settings()  # part of the refusal
 
         store = LocalStorage(tmp / "store")

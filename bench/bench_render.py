@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from pose_factory import render  # noqa: E402
+from pose_factory import render, worker_process  # noqa: E402
 from pose_factory.jobs import budget  # noqa: E402
 
 POSES = ["a_pose", "walk_left_step", "running", "sitting", "waving", "arms_crossed", "fighting_stance", "crouching"]
@@ -39,15 +39,15 @@ def spec_for(size, poses=POSES, cameras=None):
 
 def one_batch(spec, repo=None):
     """(wall seconds, result) of one batch, rendered by this checkout's code or by repo's."""
-    saved = render.REPO_ROOT
-    render.REPO_ROOT = Path(repo).resolve() if repo else saved  # the child runs that checkout
+    saved = worker_process.REPO_ROOT
+    worker_process.REPO_ROOT = Path(repo).resolve() if repo else saved  # the child runs that checkout
     try:
         with tempfile.TemporaryDirectory() as work:
             t0 = time.perf_counter()
             result = render.run_blender(render.spec_mod.normalize_spec(spec), work)
             return time.perf_counter() - t0, result
     finally:
-        render.REPO_ROOT = saved
+        worker_process.REPO_ROOT = saved
 
 
 def figures(size, repo=None):

@@ -12,30 +12,17 @@ import time
 import bpy
 import numpy as np
 
-from blender_scripts import render_batch as RB
+from blender_scripts import output
 from blender_scripts import scene as S
 from pose_factory import imageio
 from pose_factory.render import cameras
 from pose_factory.mesh import meshdata
 
-MESH_LABEL = 1  # the mesh's id in the parts (object index) pass
 
-
-def add_mesh(scene, vertices, faces, smooth=True, name="mesh", label=MESH_LABEL):
-    """The mesh as a clay object whose object-index pass is label (a pose scene's props use it too)."""
-    mesh = bpy.data.meshes.new(name)
-    mesh.from_pydata(np.asarray(vertices, float).tolist(), [], np.asarray(faces, int).tolist())
-    mesh.validate()
-    if smooth:
-        mesh.shade_smooth()
-    mesh.materials.append(S._material("clay", S.CLAY))
-    ob = bpy.data.objects.new(name, mesh)
-    ob.pass_index = label
-    scene.collection.objects.link(ob)
-    return ob
-
-
-def render(spec, out, views=None, scratch=None):
+def render(spec, out, views=None, scratch=None, t_process=None):
+    """The passes of spec['mesh_file'] into out (render_batch.render's form); t_process: when this
+    Blender process started (its timings' start-up), default now."""
+    t_process = time.perf_counter() if t_process is None else t_process
     t0 = time.perf_counter()
     r = spec["render"]
     W, H = r["width"], r["height"]
@@ -45,14 +32,14 @@ def render(spec, out, views=None, scratch=None):
     cams = cameras.build_cameras(spec, meshdata.fit_points(vertices))
     scene = S.reset()
     device = S.use_gpu_if_asked(scene, r["device"])
-    add_mesh(scene, vertices, faces, smooth=spec["mesh"]["shading"] == "smooth")
+    S.add_mesh(scene, vertices, faces, smooth=spec["mesh"]["shading"] == "smooth")
     cam_ob = S.make_camera(scene)
     start, stop = views or (0, len(cams))
-    writer = RB.Writer(out)
+    writer = output.Writer(out)
     depths = {}
     tmp = scratch or out
-    timings = {"startup": time.perf_counter() - RB.T_PROCESS, "data_passes": 0.0, "shaded": 0.0}
-    RB.progress("rendering", 0, stop - start)
+    timings = {"startup": time.perf_counter() - t_process, "data_passes": 0.0, "shaded": 0.0}
+    output.progress("rendering", 0, stop - start)
     S.setup_data_render(scene, W, H)
     for v in range(start, stop):
         t1 = time.perf_counter()
@@ -62,11 +49,11 @@ def render(spec, out, views=None, scratch=None):
         depth, normal_w, index, rgba = S.read_data_passes(exr)
         os.remove(exr)
         mask = index > 0
-        depth = np.where(mask, depth, RB.BG_DEPTH)
-        RB.write_data_passes(writer, wanted, v, 0, cams[v], depth, normal_w, index, rgba, mask, depths,
+        depth = np.where(mask, depth, output.BG_DEPTH)
+        output.write_data_passes(writer, wanted, v, 0, cams[v], depth, normal_w, index, rgba, mask, depths,
                              r["shaded_samples"])
         timings["data_passes"] += time.perf_counter() - t1
-        RB.progress("rendering", v - start + 1, stop - start, view=v, frame=0)
+        output.progress("rendering", v - start + 1, stop - start, view=v, frame=0)
     if "shaded" in wanted and r["shaded_samples"] > 1:
         S.setup_shaded_render(scene, W, H, r["shaded_samples"])
         for v in range(start, stop):
@@ -78,9 +65,9 @@ def render(spec, out, views=None, scratch=None):
             os.remove(bmp)
             timings["shaded"] += time.perf_counter() - t1
     deferred = r["depth_range"] == "batch" and (start, stop) != (0, len(cams))
-    batch_range = RB.finish_depth(writer, depths, r["depth_range"], deferred)
+    batch_range = output.finish_depth(writer, depths, r["depth_range"], deferred)
     writer.finish()
-    timings["total"] = time.perf_counter() - RB.T_PROCESS
+    timings["total"] = time.perf_counter() - t_process
     timings["render_loop"] = time.perf_counter() - t0
     result = {
         "blender_version": bpy.app.version_string, "device": device, "cameras": cams, "frames": 1,
@@ -90,5 +77,5 @@ def render(spec, out, views=None, scratch=None):
     }
     with open(os.path.join(out, "result.json"), "w") as fh:
         json.dump(result, fh)
-    RB.progress("extracting", stop - start, stop - start)
+    output.progress("extracting", stop - start, stop - start)
     return result

@@ -115,6 +115,23 @@ def _material(name, colour):
     return mat
 
 
+MESH_LABEL = 1  # a mesh render's mesh's id in the parts (object index) pass
+
+
+def add_mesh(scene, vertices, faces, smooth=True, name="mesh", label=MESH_LABEL):
+    """The mesh as a clay object whose object-index pass is label (a pose scene's props use it too)."""
+    mesh = bpy.data.meshes.new(name)
+    mesh.from_pydata(np.asarray(vertices, float).tolist(), [], np.asarray(faces, int).tolist())
+    mesh.validate()
+    if smooth:
+        mesh.shade_smooth()
+    mesh.materials.append(_material("clay", CLAY))
+    ob = bpy.data.objects.new(name, mesh)
+    ob.pass_index = label
+    scene.collection.objects.link(ob)
+    return ob
+
+
 class Rig:
     """The mannequin in Blender: one armature, one mesh object per body part."""
 

@@ -41,6 +41,7 @@ from pose_factory import settings as settings_mod  # noqa: E402
 from pose_factory import viewer  # noqa: E402
 from pose_factory.errors import SpecError, StorageError, echo  # noqa: E402
 from pose_factory.imageio import PNG_HEADER_BYTES  # noqa: E402
+from pose_factory.parsing import nesting_depth  # noqa: E402
 from pose_factory.spec import validate_project_name  # noqa: E402
 from pose_factory.storage import batch_prefix, read_manifest  # noqa: E402
 
@@ -260,6 +261,7 @@ def refresh(settings: dict, storage, body=None) -> dict:
             "choices": index_mod.choices(cache_root)}
 
 
+MAX_BODY_DEPTH = 64  # levels of nesting in a route's JSON body (a scene's fragments need a handful)
 VIEWER_MAX_BODY = 256 * 1024  # bytes of a viewer scene request (256 poses of hand-set joints fit)
 
 
@@ -454,11 +456,20 @@ def register(routes, context=None) -> None:
         return answer(*await call(list_projects, False))
 
     async def json_body(request):
+        """The request's JSON body (None when empty) or _BAD_JSON when it is not JSON; a body nested
+        deeper than MAX_BODY_DEPTH answers 400 itself, for every route that reads one."""
         raw = await request.read() if request.can_read_body else b""
         try:
-            return json.loads(raw) if raw.strip() else None
+            body = json.loads(raw) if raw.strip() else None
+        except RecursionError:  # deeper than the parser goes
+            body = _TOO_DEEP
         except ValueError:
             return _BAD_JSON
+        if body is _TOO_DEEP or nesting_depth(body, MAX_BODY_DEPTH) > MAX_BODY_DEPTH:
+            raise web.HTTPBadRequest(text=json.dumps({"error": f"body: JSON nested more than {MAX_BODY_DEPTH} levels "
+                                                               f"deep, allowed: at most {MAX_BODY_DEPTH} levels"}),
+                                     content_type="application/json")
+        return body
 
     @routes.post(PREFIX + "/projects")
     async def _create(request):
@@ -499,14 +510,9 @@ def register(routes, context=None) -> None:
 
     @routes.post(PREFIX + "/refresh")
     async def _refresh(request):
-        body = None
-        if request.can_read_body:
-            raw = await request.read()
-            if raw.strip():
-                try:
-                    body = json.loads(raw)
-                except ValueError:
-                    return answer(400, {"error": "body: not valid JSON, allowed: {\"project\": name} or nothing"})
+        body = await json_body(request)
+        if body is _BAD_JSON:
+            return answer(400, {"error": "body: not valid JSON, allowed: {\"project\": name} or nothing"})
         return answer(*await call(refresh, True, body))
 
     from . import mesh_routes  # the founding 3D API: /pose_factory/3d/…
@@ -535,6 +541,7 @@ def register(routes, context=None) -> None:
 
 
 _BAD_JSON = object()
+_TOO_DEEP = object()
 
 
 def _register_with_comfyui() -> bool:

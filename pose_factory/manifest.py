@@ -95,7 +95,8 @@ def _matrix(v, field: str, rows: int, cols: int):
     _need(ok, field, f"a {rows}x{cols} list of numbers", v)
 
 
-def _view(cam, i: int):
+def check_view(cam, i: int):
+    """A manifest's view i (a resolved camera: index, name, intrinsics, extrinsics), else ManifestError."""
     f = f"views[{i}]"
     _need(isinstance(cam, dict), f, "an object", cam)
     _need(cam.get("index") == i and _is_int(cam.get("index")), f"{f}.index", str(i), cam.get("index"))
@@ -171,7 +172,7 @@ def validate_manifest(obj) -> dict:
     views = obj.get("views")
     _need(isinstance(views, list) and views, "views", "a non-empty list of cameras", views)
     for i, cam in enumerate(views):
-        _view(cam, i)
+        check_view(cam, i)
     frames = obj.get("frames")
     _need(_is_int(frames) and frames > 0, "frames", "a positive integer", frames)
     _entries(obj.get("entries"), len(views), frames)
@@ -185,3 +186,11 @@ def validate_manifest(obj) -> dict:
     _need(isinstance(t, dict) and all(_is_num(x) for x in t.values()), "timings", "an object of numbers", t)
     _need(isinstance(obj.get("cost"), dict), "cost", "an object", obj.get("cost"))
     return obj
+
+
+def asset_key(manifest: dict, fmt: str = "glb") -> str | None:
+    """The key (under the batch folder) of a reconstruct batch's mesh in fmt (its manifest's
+    "asset" section), or None when it has none."""
+    folder = (manifest.get("asset") or {}).get("files", {}).get(fmt)
+    view0 = next(e for e in manifest["entries"] if e["view"] == 0)
+    return None if folder is None else view0["files"][folder]["key"]

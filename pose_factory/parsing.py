@@ -39,6 +39,20 @@ def loads_json(data, error):
         raise error(f"not valid JSON ({clip(e, 300)})") from None
 
 
+def nesting_depth(obj, limit: int) -> int:
+    """Levels of lists and objects in a parsed JSON value (a scalar is 0, [1] is 1), counted up to
+    limit + 1: what lies deeper is not walked, so a hostile value costs little. No recursion."""
+    deepest, stack = 0, [(obj, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, (list, tuple, dict)):
+            depth += 1
+            deepest = max(deepest, depth)
+            if depth <= limit:
+                stack.extend((v, depth) for v in (value.values() if isinstance(value, dict) else value))
+    return deepest
+
+
 def _unique_key_loader():
     import yaml
 

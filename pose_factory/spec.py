@@ -3,11 +3,11 @@
 A spec is a plain JSON-able dict (DESIGN.md §4). ``normalize_spec`` refuses the first problem
 with one SpecError naming the field and what is allowed; what it returns has every key filled and
 every float rounded, so equal requests hash to the same batch id. Pose content (presets, joints,
-hand shapes) is validated by ``poses.normalize_pose_entry``. Standard library only at import.
+hand shapes) is validated by ``poses.normalize_pose_entry``, each field by the checkers of
+``validate.py``. Standard library only at import.
 """
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import math
@@ -16,8 +16,10 @@ import os
 import re
 import unicodedata
 
-from .errors import SpecError, echo
+from .errors import SpecError
 from .parsing import loads_json, loads_yaml, read_text
+from .validate import (check_bool, check_choice, check_int, check_number, check_number_or_auto, check_object,
+                       check_vector, describe, subfield)
 
 SPEC_SCHEMA_VERSION = "1.0"
 RECIPE_VERSION = 4  # 4: depth range from the rendered depth, mirror-symmetric triangles, tighter hip visibility; 3: keypoints keep covered points and depths; 2: batch depth range from the geometry (shards agree); bump whenever the render output for the same spec changes
@@ -43,92 +45,11 @@ _LIST_CAMERA_KEYS = ("location", "look_at", "roll", "focal_length", "orthographi
                      "sensor_width")
 
 
-# --- small checkers: each returns the clean value or raises one SpecError --------------------------
-def _at(field: str, key) -> str:
-    return f"{field}[{key}]" if isinstance(key, int) else (f"{field}.{key}" if field else key)
-
-
-def _describe(v) -> str:
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return str(v).lower()
-    if isinstance(v, str):
-        return repr(v) if len(v) <= 40 else repr(v[:37] + "...")
-    if isinstance(v, dict):
-        return "an object"
-    if isinstance(v, (list, tuple)):
-        return f"a list of {len(v)}"
-    return echo(v, 40) if isinstance(v, numbers.Number) else type(v).__name__
-
-
-def _obj(raw, field: str, keys, required=()) -> dict:
-    """raw must be a dict with only the given keys and every required one."""
-    if not isinstance(raw, dict):
-        raise SpecError(field or "spec", f"got {_describe(raw)}", "an object")
-    for k in raw:
-        if k not in keys:
-            name = k if isinstance(k, str) and len(k) <= 60 else echo(k, 60)
-            close = difflib.get_close_matches(name, list(keys), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise SpecError(_at(field, name), f"unknown key {echo(k, 60)}{hint}", "keys " + ", ".join(keys))
-    for k in required:
-        if k not in raw:
-            raise SpecError(_at(field, k), "missing (required)")
-    return raw
-
-
-def _int(v, field: str, lo: int, hi: int, step: int = 1) -> int:
-    what = f"a multiple of {step} from {lo} to {hi}" if step > 1 else f"an integer from {lo} to {hi}"
-    if not isinstance(v, numbers.Integral) or isinstance(v, bool) or not lo <= v <= hi or v % step:
-        raise SpecError(field, f"got {_describe(v)}", what)  # 4.0, "4" and true are not integers
-    return int(v)
-
-
-def _finite(v) -> bool:
-    try:
-        return math.isfinite(v)
-    except OverflowError:  # an integer too large for a float (hundreds of digits)
-        return False
-
-
-def _num(v, field: str, lo: float, hi: float, unit: str = "") -> float:
-    if not isinstance(v, numbers.Real) or isinstance(v, bool) or not _finite(v) or not lo <= v <= hi:
-        raise SpecError(field, f"got {_describe(v)}", f"a number from {lo:g} to {hi:g}{unit}")
-    return round(float(v), 4) + 0.0  # + 0.0: -0.0 becomes 0.0
-
-
-def _num_or_auto(v, field, lo, hi, unit=""):
-    if v == "auto":
-        return "auto"
-    try:
-        return _num(v, field, lo, hi, unit)
-    except SpecError as e:
-        raise SpecError(field, e.message, f'"auto" or {e.allowed}') from None
-
-
-def _bool(v, field: str) -> bool:
-    if not isinstance(v, bool):
-        raise SpecError(field, f"got {_describe(v)}", "true or false")
-    return v
-
-
-def _choice(v, field: str, choices) -> str:
-    if not isinstance(v, str) or v not in choices:
-        raise SpecError(field, f"got {_describe(v)}", "one of " + ", ".join(choices))
-    return v
-
-
-def _vec(v, field: str, n: int, lo: float, hi: float, unit: str = "") -> list:
-    if not isinstance(v, (list, tuple)) or len(v) != n:
-        raise SpecError(field, f"got {_describe(v)}", f"a list of {n} numbers")
-    return [_num(c, _at(field, i), lo, hi, unit) for i, c in enumerate(v)]
-
-
 # --- sections ---------------------------------------------------------------------------------------
-def _schema_version(v) -> str:
+def check_schema_version(v) -> str:
+    """The schema version a spec of this major version is read as (any "1.x"), else SpecError."""
     if not isinstance(v, str) or not _SCHEMA_RE.fullmatch(v):
-        raise SpecError("schema_version", f"got {_describe(v)}",
+        raise SpecError("schema_version", f"got {describe(v)}",
                         f'"1.x" (this version reads JobSpec schema {SPEC_SCHEMA_VERSION})')
     return SPEC_SCHEMA_VERSION  # minor versions only add optional keys with defaults
 
@@ -137,76 +58,79 @@ def _render(raw) -> dict:
     f = "render"
     d = {"width": 512, "height": 512, "passes": list(ALL_PASSES), "depth_range": "batch", "shaded_samples": 1,
          "openpose": {}, "device": "auto"}
-    _obj(raw, f, tuple(d))
+    check_object(raw, f, tuple(d))
     d.update(raw)
     passes = d["passes"]
     if not isinstance(passes, (list, tuple)) or not passes:
-        raise SpecError(_at(f, "passes"), f"got {_describe(passes)}", "a non-empty list of " + ", ".join(ALL_PASSES))
+        raise SpecError(subfield(f, "passes"), f"got {describe(passes)}",
+                        "a non-empty list of " + ", ".join(ALL_PASSES))
     for i, p in enumerate(passes):
-        _choice(p, _at(_at(f, "passes"), i), ALL_PASSES)
+        check_choice(p, subfield(subfield(f, "passes"), i), ALL_PASSES)
     op = {"hands": True, "face": True, "sdxl_sticks": False, "occluded": "hide"}
-    _obj(d["openpose"], _at(f, "openpose"), tuple(op))
+    check_object(d["openpose"], subfield(f, "openpose"), tuple(op))
     op.update(d["openpose"])
     from .render.openpose import OCCLUDED_MODES  # lazy, as poses below: it brings numpy
 
-    occluded = _choice(op.pop("occluded"), _at(_at(f, "openpose"), "occluded"), OCCLUDED_MODES)
+    occluded = check_choice(op.pop("occluded"), subfield(subfield(f, "openpose"), "occluded"), OCCLUDED_MODES)
     return {
-        "width": _int(d["width"], _at(f, "width"), 64, MAX_SIZE, 8),
-        "height": _int(d["height"], _at(f, "height"), 64, MAX_SIZE, 8),
+        "width": check_int(d["width"], subfield(f, "width"), 64, MAX_SIZE, 8),
+        "height": check_int(d["height"], subfield(f, "height"), 64, MAX_SIZE, 8),
         # keypoints are always written: every other pass is drawn from them or checked against them
         "passes": [p for p in ALL_PASSES if p in passes or p == "keypoints"],
-        "depth_range": _choice(d["depth_range"], _at(f, "depth_range"), ("batch", "image")),
-        "shaded_samples": _int(d["shaded_samples"], _at(f, "shaded_samples"), 1, 1024),
-        "openpose": {**{k: _bool(v, _at(_at(f, "openpose"), k)) for k, v in op.items()}, "occluded": occluded},
-        "device": _choice(d["device"], _at(f, "device"), ("auto", "cpu", "gpu")),
+        "depth_range": check_choice(d["depth_range"], subfield(f, "depth_range"), ("batch", "image")),
+        "shaded_samples": check_int(d["shaded_samples"], subfield(f, "shaded_samples"), 1, 1024),
+        "openpose": {**{k: check_bool(v, subfield(subfield(f, "openpose"), k)) for k, v in op.items()},
+                     "occluded": occluded},
+        "device": check_choice(d["device"], subfield(f, "device"), ("auto", "cpu", "gpu")),
     }
 
 
 def _lens(d: dict, f: str) -> dict:
     """The lens settings an orbit and a listed camera share."""
-    return {"roll": _num(d["roll"], _at(f, "roll"), -180, 180, " degrees"),
-            "focal_length": _num(d["focal_length"], _at(f, "focal_length"), 5, 300, " mm"),
-            "orthographic": _bool(d["orthographic"], _at(f, "orthographic")),
-            "sensor_width": _num(d["sensor_width"], _at(f, "sensor_width"), 1, 100, " mm")}
+    return {"roll": check_number(d["roll"], subfield(f, "roll"), -180, 180, " degrees"),
+            "focal_length": check_number(d["focal_length"], subfield(f, "focal_length"), 5, 300, " mm"),
+            "orthographic": check_bool(d["orthographic"], subfield(f, "orthographic")),
+            "sensor_width": check_number(d["sensor_width"], subfield(f, "sensor_width"), 1, 100, " mm")}
 
 
-def _cameras(raw) -> dict:
+def normalize_cameras(raw) -> dict:
+    """A camera rig (an orbit or a list of cameras) with every default filled, as in a JobSpec."""
     f = "cameras"
     if not isinstance(raw, dict):
-        raise SpecError(f, f"got {_describe(raw)}", "an object")
-    kind = _choice(raw.get("type", "orbit"), _at(f, "type"), ("orbit", "list"))
+        raise SpecError(f, f"got {describe(raw)}", "an object")
+    kind = check_choice(raw.get("type", "orbit"), subfield(f, "type"), ("orbit", "list"))
     if kind == "orbit":
         d = dict(_ORBIT_DEFAULTS)
-        _obj(raw, f, (*d, "follow"))
+        check_object(raw, f, (*d, "follow"))
         d.update(raw)
         # follow: written only when true, so that every spec made before it keeps its batch id
-        follow = {"follow": True} if _bool(d.get("follow", False), _at(f, "follow")) else {}
+        follow = {"follow": True} if check_bool(d.get("follow", False), subfield(f, "follow")) else {}
         return {"type": "orbit", **_lens(d, f), **follow,
-                "views": _int(d["views"], _at(f, "views"), 1, MAX_VIEWS),
-                "elevation": _num(d["elevation"], _at(f, "elevation"), -89, 89, " degrees"),
-                "start_azimuth": _num(d["start_azimuth"], _at(f, "start_azimuth"), -360, 360, " degrees"),
-                "distance": _num_or_auto(d["distance"], _at(f, "distance"), 0.5, 100, " m"),
-                "ortho_scale": _num_or_auto(d["ortho_scale"], _at(f, "ortho_scale"), 0.01, 100, " m"),
-                "margin": _num(d["margin"], _at(f, "margin"), 0, 0.45)}
-    _obj(raw, f, ("type", "cameras"), required=("cameras",))
+                "views": check_int(d["views"], subfield(f, "views"), 1, MAX_VIEWS),
+                "elevation": check_number(d["elevation"], subfield(f, "elevation"), -89, 89, " degrees"),
+                "start_azimuth": check_number(d["start_azimuth"], subfield(f, "start_azimuth"), -360, 360, " degrees"),
+                "distance": check_number_or_auto(d["distance"], subfield(f, "distance"), 0.5, 100, " m"),
+                "ortho_scale": check_number_or_auto(d["ortho_scale"], subfield(f, "ortho_scale"), 0.01, 100, " m"),
+                "margin": check_number(d["margin"], subfield(f, "margin"), 0, 0.45)}
+    check_object(raw, f, ("type", "cameras"), required=("cameras",))
     cams = raw["cameras"]
-    lf = _at(f, "cameras")
+    lf = subfield(f, "cameras")
     if not isinstance(cams, (list, tuple)) or not 1 <= len(cams) <= MAX_VIEWS:
-        raise SpecError(lf, f"got {_describe(cams)}", f"a list of 1 to {MAX_VIEWS} cameras")
+        raise SpecError(lf, f"got {describe(cams)}", f"a list of 1 to {MAX_VIEWS} cameras")
     out = []
     for i, c in enumerate(cams):
-        cf = _at(lf, i)
+        cf = subfield(lf, i)
         d = {"roll": 0.0, "focal_length": 50.0, "orthographic": False, "ortho_scale": 2.5, "shift": [0.0, 0.0],
              "sensor_width": 36.0}
-        _obj(c, cf, _LIST_CAMERA_KEYS, required=("location", "look_at"))
+        check_object(c, cf, _LIST_CAMERA_KEYS, required=("location", "look_at"))
         d.update(c)
-        cam = {"location": _vec(d["location"], _at(cf, "location"), 3, -1000, 1000, " m"),
-               "look_at": _vec(d["look_at"], _at(cf, "look_at"), 3, -1000, 1000, " m"),
+        cam = {"location": check_vector(d["location"], subfield(cf, "location"), 3, -1000, 1000, " m"),
+               "look_at": check_vector(d["look_at"], subfield(cf, "look_at"), 3, -1000, 1000, " m"),
                **_lens(d, cf),
-               "ortho_scale": _num(d["ortho_scale"], _at(cf, "ortho_scale"), 0.01, 100, " m"),
-               "shift": _vec(d["shift"], _at(cf, "shift"), 2, -2, 2)}
+               "ortho_scale": check_number(d["ortho_scale"], subfield(cf, "ortho_scale"), 0.01, 100, " m"),
+               "shift": check_vector(d["shift"], subfield(cf, "shift"), 2, -2, 2)}
         if math.dist(cam["location"], cam["look_at"]) < 1e-3:  # no view direction
-            raise SpecError(_at(cf, "look_at"), "got the camera's own location", "a point away from the camera")
+            raise SpecError(subfield(cf, "look_at"), "got the camera's own location", "a point away from the camera")
         out.append(cam)
     return {"type": "list", "cameras": out}
 
@@ -214,47 +138,98 @@ def _cameras(raw) -> dict:
 def _subjects(raw) -> list:
     f = "subjects"
     if not isinstance(raw, (list, tuple)) or len(raw) != 1:
-        n = f"{len(raw)} subjects" if isinstance(raw, (list, tuple)) else _describe(raw)
+        n = f"{len(raw)} subjects" if isinstance(raw, (list, tuple)) else describe(raw)
         raise SpecError(f, f"got {n}", "a list of exactly 1 subject (several people in one scene come later)")
     from .render import poses  # lazy: poses pulls in the rig and mannequin (numpy)
 
-    sf = _at(f, 0)
+    sf = subfield(f, 0)
     d = {"type": "mannequin", "height": 1.75, "build": "average"}
-    _obj(raw[0], sf, ("type", "height", "build", "poses"), required=("poses",))
+    check_object(raw[0], sf, ("type", "height", "build", "poses"), required=("poses",))
     d.update(raw[0])
-    subject = {"type": _choice(d["type"], _at(sf, "type"), ("mannequin",)),
-               "height": _num(d["height"], _at(sf, "height"), 1.2, 2.2, " m"),
-               "build": _choice(d["build"], _at(sf, "build"), ("slim", "average", "heavy"))}
-    pose_list, pf = d["poses"], _at(sf, "poses")
+    subject = {"type": check_choice(d["type"], subfield(sf, "type"), ("mannequin",)),
+               "height": check_number(d["height"], subfield(sf, "height"), 1.2, 2.2, " m"),
+               "build": check_choice(d["build"], subfield(sf, "build"), ("slim", "average", "heavy"))}
+    pose_list, pf = d["poses"], subfield(sf, "poses")
     if not isinstance(pose_list, (list, tuple)) or not 1 <= len(pose_list) <= MAX_POSES:
-        raise SpecError(pf, f"got {_describe(pose_list)}", f"a list of 1 to {MAX_POSES} poses")
+        raise SpecError(pf, f"got {describe(pose_list)}", f"a list of 1 to {MAX_POSES} poses")
     for i, p in enumerate(pose_list):
         if not isinstance(p, (str, dict)):
-            raise SpecError(_at(pf, i), f"got {_describe(p)}", "a preset name or a pose object")
-    subject["poses"] = [poses.normalize_pose_entry(p, _at(pf, i)) for i, p in enumerate(pose_list)]
+            raise SpecError(subfield(pf, i), f"got {describe(p)}", "a preset name or a pose object")
+    subject["poses"] = [poses.normalize_pose_entry(p, subfield(pf, i)) for i, p in enumerate(pose_list)]
     return [subject]
 
 
 def normalize_spec(raw: dict) -> dict:
     """A NEW dict: raw validated, every default filled, floats rounded to 4 decimals.
     Raises SpecError naming the first wrong field. Idempotent."""
-    _obj(raw, "", ("schema_version", "kind", "project", "render", "cameras", "subjects", "props"),
-         required=("subjects",))
+    check_object(raw, "", ("schema_version", "kind", "project", "render", "cameras", "subjects", "props"),
+                 required=("subjects",))
     spec = {
-        "schema_version": _schema_version(raw.get("schema_version", SPEC_SCHEMA_VERSION)),
-        "kind": _choice(raw.get("kind", "pose_batch"), "kind", KINDS),
+        "schema_version": check_schema_version(raw.get("schema_version", SPEC_SCHEMA_VERSION)),
+        "kind": check_choice(raw.get("kind", "pose_batch"), "kind", KINDS),
         "project": validate_project_name(raw.get("project", "default")),
         "render": _render(raw.get("render", {})),
-        "cameras": _cameras(raw.get("cameras", {})),
+        "cameras": normalize_cameras(raw.get("cameras", {})),
         "subjects": _subjects(raw["subjects"]),
     }
     if raw.get("props"):  # written only when there are props: every spec before them keeps its batch id
-        from .mesh.props import normalize_props  # lazy: it brings numpy
-
         spec["props"] = normalize_props(raw["props"])
     elif "props" in raw and not isinstance(raw["props"], (list, tuple)):
-        raise SpecError("props", f"got {_describe(raw['props'])}", "a list of props")
+        raise SpecError("props", f"got {describe(raw['props'])}", "a list of props")
     return spec
+
+
+# --- props -------------------------------------------------------------------------------------
+# A prop names its mesh by content (its bytes are stored under the project's uploads/meshes/, see
+# pose_factory/mesh/props.py, which places, stores and reads them):
+#     {"mesh": {"sha256": "<64 hex>", "format": one of PROP_FORMATS}, "location": [x, y, z] (m),
+#      "rotation": [x, y, z] (degrees, XYZ Euler as Blender's default), "scale": [sx, sy, sz],
+#      "shading": "smooth" | "flat"}
+MAX_PROPS = 16
+MESH_FILE_FORMATS = ("glb", "obj", "stl", "ply")  # single-file formats the mesh reader takes (mesh/meshdata.py)
+PROP_FORMATS = MESH_FILE_FORMATS + ("npz",)
+PROP_KEYS = ("mesh", "location", "rotation", "scale", "shading")
+_SHA_RE = re.compile(r"[0-9a-f]{64}")
+
+
+def normalize_mesh_ref(v, field: str) -> dict:
+    """A prop's stored mesh {"sha256", "format"}, else SpecError."""
+    if not isinstance(v, dict) or "sha256" not in v:
+        raise SpecError(field, f"got {describe(v)} (not stored yet: run_job and Request Pose Batch "
+                               "store a file, a batch's mesh or MESH arrays and write this)",
+                        "a stored mesh {\"sha256\": 64 hex digits, \"format\"}")
+    check_object(v, field, ("sha256", "format"), required=("sha256", "format"))
+    sha = v["sha256"]
+    if not isinstance(sha, str) or not _SHA_RE.fullmatch(sha):
+        raise SpecError(f"{field}.sha256", f"got {describe(sha)}", "64 lowercase hex digits")
+    return {"sha256": sha, "format": check_choice(v["format"], f"{field}.format", PROP_FORMATS)}
+
+
+def normalize_props(raw, field: str = "props") -> list:
+    """The props of a spec, validated, every default filled (SpecError naming the first wrong field)."""
+    if not isinstance(raw, (list, tuple)) or len(raw) > MAX_PROPS:
+        raise SpecError(field, f"got {describe(raw)}", f"a list of at most {MAX_PROPS} props")
+    out = []
+    for i, p in enumerate(raw):
+        pf = f"{field}[{i}]"
+        check_object(p, pf, PROP_KEYS, required=("mesh",))
+        out.append({"mesh": normalize_mesh_ref(p["mesh"], f"{pf}.mesh"), **normalize_placement(p, pf)})
+    return out
+
+
+def normalize_placement(p: dict, pf: str = "prop") -> dict:
+    """A prop's location, rotation, scale (a number: the same on every axis) and shading, with defaults."""
+    d = {"location": [0.0, 0.0, 0.0], "rotation": [0.0, 0.0, 0.0], "scale": 1.0, "shading": "smooth", **p}
+    scale = d["scale"]
+    if isinstance(scale, numbers.Real) and not isinstance(scale, bool):
+        scale = [scale] * 3
+    elif not isinstance(scale, (list, tuple)):
+        raise SpecError(f"{pf}.scale", f"got {describe(scale)}",
+                        "a number or a list of 3 numbers from 0.001 to 100")
+    return {"location": check_vector(d["location"], f"{pf}.location", 3, -100, 100, " m"),
+            "rotation": check_vector(d["rotation"], f"{pf}.rotation", 3, -360, 360, " degrees"),
+            "scale": check_vector(scale, f"{pf}.scale", 3, 0.001, 100),
+            "shading": check_choice(d["shading"], f"{pf}.shading", ("smooth", "flat"))}
 
 
 # --- size of the work -----------------------------------------------------------------------------
@@ -329,14 +304,14 @@ def validate_project_name(name) -> str:
         return name
     slug = project_slug(name)
     hint = f" (as a project name: {slug!r})" if slug else ""
-    raise SpecError("project", f"got {_describe(name)}{hint}", PROJECT_RULE)
+    raise SpecError("project", f"got {describe(name)}{hint}", PROJECT_RULE)
 
 
 def sanitize_project_name(text) -> str:
     """'My Poses (v2)' -> 'my-poses-v2': the slug of project_slug, validated."""
     s = project_slug(str(text))
     if not s:
-        raise SpecError("project", f"nothing usable left of {_describe(text)}", PROJECT_RULE)
+        raise SpecError("project", f"nothing usable left of {describe(text)}", PROJECT_RULE)
     return validate_project_name(s)
 
 
@@ -353,5 +328,5 @@ def load_spec_file(path) -> dict:
     text = read_text(path, error)
     data = loads_yaml(text, error) if path.lower().endswith((".yaml", ".yml")) else loads_json(text, error)
     if not isinstance(data, dict):
-        raise SpecError(path, f"got {_describe(data)}", "a JobSpec object")
+        raise SpecError(path, f"got {describe(data)}", "a JobSpec object")
     return data

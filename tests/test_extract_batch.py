@@ -94,7 +94,7 @@ def test_a_good_extract_input_parses_and_its_camera_is_a_valid_manifest_view():
     assert batch.normalize({"kind": "extract"})["openpose"] == {"hands": False, "face": False, "sdxl_sticks": False}
     cam = batch.photo_camera(640, 480)
     from pose_factory import manifest as M
-    M._view(M._camera(cam), 0)
+    M.check_view(M._camera(cam), 0)
     assert cam["nominal"] is True and cam["intrinsics"]["width"] == 640
     # a presigned URL's signature never reaches the manifest
     assert batch.public_source("https://b.example/k.png?X-Amz-Signature=abc#x") == "https://b.example/k.png"

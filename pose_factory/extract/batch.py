@@ -39,6 +39,7 @@ from .. import render as render_mod
 from .. import spec as spec_mod
 from .. import storage as storage_mod
 from ..errors import SpecError
+from ..validate import check_bool, check_object
 from ..mesh import inputs
 from ..render import cameras, openpose
 from .mapping import detection_frame
@@ -59,14 +60,14 @@ FIT_S = 3.0  # Pose From Photo's fit of one image (inline extract with "fit")
 
 def normalize(raw: dict) -> dict:
     """The extract spec with every default filled in; SpecError names the field."""
-    spec_mod._obj(raw, "", ("schema_version", "kind", "project", "openpose"))
+    check_object(raw, "", ("schema_version", "kind", "project", "openpose"))
     if raw.get("kind", KIND) != KIND:
         raise SpecError("kind", f"got {raw.get('kind')!r}", repr(KIND))
     op = raw.get("openpose", {})
-    spec_mod._obj(op, "openpose", OPENPOSE_FLAGS)
-    spec_mod._schema_version(raw.get("schema_version", spec_mod.SPEC_SCHEMA_VERSION))
+    check_object(op, "openpose", OPENPOSE_FLAGS)
+    spec_mod.check_schema_version(raw.get("schema_version", spec_mod.SPEC_SCHEMA_VERSION))
     return {"kind": KIND, "project": spec_mod.validate_project_name(raw.get("project", "default")),
-            "openpose": {k: spec_mod._bool(op.get(k, False), f"openpose.{k}") for k in OPENPOSE_FLAGS}}
+            "openpose": {k: check_bool(op.get(k, False), f"openpose.{k}") for k in OPENPOSE_FLAGS}}
 
 
 def batch_id(spec: dict, detector_id: str, images) -> str:
@@ -86,7 +87,7 @@ def photo_camera(width: int, height: int) -> dict:
     cam = {"index": 0, "name": "photo", "nominal": True, "location": loc,
            "rotation": cameras.look_at_rotation(loc, target), "focal_length": 50.0, "sensor_width": 36.0,
            "orthographic": False, "ortho_scale": None, "shift": [0.0, 0.0], "roll": 0.0}
-    return cameras._finish(cam, width, height)
+    return cameras.finish_camera(cam, width, height)
 
 
 def public_source(src: str) -> str:

@@ -14,6 +14,7 @@ import numpy as np
 from .. import settings as settings_mod
 from .. import spec as spec_mod
 from ..errors import SpecError
+from ..validate import describe
 from ..jobs import budget
 from ..jobs import client as client_mod
 from ..mesh.client import upload_views
@@ -44,7 +45,7 @@ def request_extract(images, raw_spec: dict | None = None, *, project: str | None
         raise SpecError("images", f"got {len(images)} images", f"1 to {batch.MAX_IMAGES} images a job")
     for i, a in enumerate(images):
         if not isinstance(a, str) and not (getattr(a, "dtype", None) == np.uint8 and a.ndim == 3 and a.shape[2] == 3):
-            raise SpecError(f"images[{i}]", f"got {spec_mod._describe(a)}",
+            raise SpecError(f"images[{i}]", f"got {describe(a)}",
                             "an RGB uint8 array (H, W, 3), an http(s) URL or a key under the project's uploads/")
     which = backend or settings["client"]
     storage = client_mod.get_client(which, settings, env).storage

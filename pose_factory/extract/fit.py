@@ -131,8 +131,8 @@ def fit_world_landmarks(world, landmarks=None, width: int = 1, height: int = 1) 
     from scipy.optimize import least_squares
 
     target = _directions(_points_from_landmarks(mediapipe_world_to_rig(world)))
-    lo = np.array([poses._dof(j, d).lo for j, d in FIT_DOFS], float)
-    hi = np.array([poses._dof(j, d).hi for j, d in FIT_DOFS], float)
+    lo = np.array([rig.dof(j, d).lo for j, d in FIT_DOFS], float)
+    hi = np.array([rig.dof(j, d).hi for j, d in FIT_DOFS], float)
     rest_torso = np.linalg.norm(_rig_points({})["shoulders"] - _rig_points({})["hips"])
     names, seen = _image_points(landmarks, width, height) if landmarks is not None else (None, None)
 

@@ -14,10 +14,11 @@ import os
 import numpy as np
 
 from ..errors import SpecError
+from ..spec import MESH_FILE_FORMATS
 
 MAX_FACES = 5_000_000
 MAX_VERTICES = 5_000_000
-FILE_FORMATS = ("glb", "obj", "stl", "ply")  # single-file formats load_file reads (a .gltf or FBX: export it as GLB)
+FILE_FORMATS = MESH_FILE_FORMATS  # single-file formats load_file reads (a .gltf or FBX: export it as GLB)
 Y_UP_TO_Z_UP = np.array([[1.0, 0, 0], [0, 0, -1.0], [0, 1.0, 0]])  # rows: new x, y, z from old
 
 

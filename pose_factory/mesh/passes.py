@@ -16,6 +16,7 @@ from .. import render as render_mod
 from .. import spec as spec_mod
 from .. import storage as storage_mod
 from ..errors import SpecError
+from ..validate import check_choice, check_int, check_object, describe
 from . import meshdata
 
 KIND = "mesh_passes"
@@ -25,32 +26,32 @@ PASSES = ("depth", "depth16", "normal", "seg", "shaded")
 
 def normalize(raw: dict) -> dict:
     """A NEW dict with every default filled (SpecError naming the first wrong field)."""
-    spec_mod._obj(raw, "", ("kind", "project", "render", "cameras", "mesh"))
+    check_object(raw, "", ("kind", "project", "render", "cameras", "mesh"))
     if raw.get("kind", KIND) != KIND:
         raise SpecError("kind", f"got {raw.get('kind')!r}", repr(KIND))
     r = {"width": 512, "height": 512, "passes": list(PASSES), "depth_range": "batch", "shaded_samples": 1,
          "device": "auto"}
-    spec_mod._obj(raw.get("render", {}), "render", tuple(r))
+    check_object(raw.get("render", {}), "render", tuple(r))
     r.update(raw.get("render", {}))
     wanted = r["passes"]
     if not isinstance(wanted, (list, tuple)) or not wanted:
-        raise SpecError("render.passes", f"got {spec_mod._describe(wanted)}", "a non-empty list of " + ", ".join(PASSES))
+        raise SpecError("render.passes", f"got {describe(wanted)}", "a non-empty list of " + ", ".join(PASSES))
     for i, p in enumerate(wanted):
-        spec_mod._choice(p, f"render.passes[{i}]", PASSES)
+        check_choice(p, f"render.passes[{i}]", PASSES)
     m = {"shading": "smooth"}
-    spec_mod._obj(raw.get("mesh", {}), "mesh", tuple(m))
+    check_object(raw.get("mesh", {}), "mesh", tuple(m))
     m.update(raw.get("mesh", {}))
     return {
         "kind": KIND,
         "project": spec_mod.validate_project_name(raw.get("project", "default")),
-        "render": {"width": spec_mod._int(r["width"], "render.width", 64, spec_mod.MAX_SIZE, 8),
-                   "height": spec_mod._int(r["height"], "render.height", 64, spec_mod.MAX_SIZE, 8),
+        "render": {"width": check_int(r["width"], "render.width", 64, spec_mod.MAX_SIZE, 8),
+                   "height": check_int(r["height"], "render.height", 64, spec_mod.MAX_SIZE, 8),
                    "passes": [p for p in PASSES if p in wanted],
-                   "depth_range": spec_mod._choice(r["depth_range"], "render.depth_range", ("batch", "image")),
-                   "shaded_samples": spec_mod._int(r["shaded_samples"], "render.shaded_samples", 1, 1024),
-                   "device": spec_mod._choice(r["device"], "render.device", ("auto", "cpu", "gpu"))},
-        "cameras": spec_mod._cameras(raw.get("cameras", {})),
-        "mesh": {"shading": spec_mod._choice(m["shading"], "mesh.shading", ("smooth", "flat"))},
+                   "depth_range": check_choice(r["depth_range"], "render.depth_range", ("batch", "image")),
+                   "shaded_samples": check_int(r["shaded_samples"], "render.shaded_samples", 1, 1024),
+                   "device": check_choice(r["device"], "render.device", ("auto", "cpu", "gpu"))},
+        "cameras": spec_mod.normalize_cameras(raw.get("cameras", {})),
+        "mesh": {"shading": check_choice(m["shading"], "mesh.shading", ("smooth", "flat"))},
     }
 
 
@@ -108,6 +109,6 @@ def render_mesh_passes(mesh, raw_spec: dict, storage, project: str | None = None
                 os.makedirs(os.path.join(result["files_dir"], "mesh"), exist_ok=True)
                 os.replace(mesh_file, os.path.join(result["files_dir"], key))
                 result["entries"][0]["files"]["mesh"] = key
-            manifest = render_mod._upload(spec, project, bid, result, storage, on_progress, t0,
+            manifest = render_mod.upload_result(spec, project, bid, result, storage, on_progress, t0,
                                           recipe_version=RECIPE_VERSION)
             return manifest, True

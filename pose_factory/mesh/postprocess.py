@@ -10,6 +10,7 @@ import tempfile
 
 import numpy as np
 
+from .. import worker_process
 from ..errors import SpecError
 from . import meshdata
 
@@ -88,15 +89,13 @@ def export(mesh: dict, fmt: str, path, python: str | None = None) -> str:
 
 def export_fbx(mesh: dict, path: str, python: str | None = None) -> str:
     """FBX through Blender's own exporter, in a child process of the worker Python (bpy)."""
-    from .. import render
-
-    with tempfile.TemporaryDirectory(prefix=f"{render.WORK_PREFIX}{os.getpid()}_fbx_") as work:
+    with tempfile.TemporaryDirectory(prefix=f"{worker_process.WORK_PREFIX}{os.getpid()}_fbx_") as work:
         src = os.path.join(work, "mesh.npz")
         np.savez(src, vertices=mesh["vertices"], faces=mesh["faces"],
                  uvs=mesh["uvs"] if mesh.get("uvs") is not None else np.zeros((0, 2)))
-        proc = subprocess.run([python or render.worker_python(), "-m", "blender_scripts.export_mesh", src, path],
-                              cwd=str(render.REPO_ROOT), env=render._child_env(os.path.join(work, "tmp")),
+        proc = subprocess.run([python or worker_process.worker_python(), "-m", "blender_scripts.export_mesh", src, path],
+                              cwd=str(worker_process.REPO_ROOT), env=worker_process.child_env(os.path.join(work, "tmp")),
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
     if proc.returncode != 0 or not os.path.isfile(path):
-        raise render.RenderError(f"FBX export in Blender failed (exit {proc.returncode}):\n{proc.stdout[-2000:]}")
+        raise worker_process.RenderError(f"FBX export in Blender failed (exit {proc.returncode}):\n{proc.stdout[-2000:]}")
     return path

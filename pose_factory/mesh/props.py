@@ -1,6 +1,7 @@
 """Props: meshes placed in a pose scene beside the mannequin (a JobSpec's optional ``props``).
 
-A prop in a normalized spec names its mesh by content, so the batch id changes with the mesh:
+A prop in a normalized spec names its mesh by content, so the batch id changes with the mesh
+(the spec's form and its validation, normalize_props, live with the JobSpec in spec.py):
 
     {"mesh": {"sha256": "<64 hex>", "format": "glb" | "obj" | "stl" | "ply" | "npz"},
      "location": [x, y, z] (m), "rotation": [x, y, z] (degrees, XYZ Euler as Blender's default),
@@ -18,23 +19,21 @@ from __future__ import annotations
 
 import hashlib
 import math
-import numbers
 import os
 import re
 
 import numpy as np
 
 from ..errors import SpecError, echo
+from ..spec import (MAX_PROPS, PROP_FORMATS as FORMATS, PROP_KEYS as KEYS, normalize_mesh_ref,  # noqa: F401
+                    normalize_placement, normalize_props, validate_project_name)
+from ..validate import check_object
 from . import meshdata
 
-MAX_PROPS = 16
 MAX_PROP_FACES = 1_000_000  # one prop's triangles
 MAX_TOTAL_FACES = 2_000_000  # every prop of a spec together
 MAX_PROP_BYTES = 64 << 20  # one prop's file
 PROP_LABEL_BASE = 32  # prop i's id in the parts/ pass (and the Blender object index) is 32 + i
-FORMATS = meshdata.FILE_FORMATS + ("npz",)
-KEYS = ("mesh", "location", "rotation", "scale", "shading")
-_SHA_RE = re.compile(r"[0-9a-f]{64}")
 MESH_FORMS = ("a mesh file path, {\"file\": path}, a reconstruct batch {\"project\", \"batch_id\"}, "
               "{\"vertices\", \"faces\"} arrays, or a stored mesh {\"sha256\", \"format\"}")
 
@@ -45,52 +44,6 @@ def label(i: int) -> int:
 
 def labels(n: int = MAX_PROPS) -> list[int]:
     return [label(i) for i in range(n)]
-
-
-# --- the spec's props -----------------------------------------------------------------------------
-def normalize_mesh_ref(v, field: str) -> dict:
-    from .. import spec as spec_mod
-
-    if not isinstance(v, dict) or "sha256" not in v:
-        raise SpecError(field, f"got {spec_mod._describe(v)} (not stored yet: run_job and Request Pose Batch "
-                               "store a file, a batch's mesh or MESH arrays and write this)",
-                        "a stored mesh {\"sha256\": 64 hex digits, \"format\"}")
-    spec_mod._obj(v, field, ("sha256", "format"), required=("sha256", "format"))
-    sha = v["sha256"]
-    if not isinstance(sha, str) or not _SHA_RE.fullmatch(sha):
-        raise SpecError(f"{field}.sha256", f"got {spec_mod._describe(sha)}", "64 lowercase hex digits")
-    return {"sha256": sha, "format": spec_mod._choice(v["format"], f"{field}.format", FORMATS)}
-
-
-def normalize_props(raw, field: str = "props") -> list:
-    """The props of a spec, validated, every default filled (SpecError naming the first wrong field)."""
-    from .. import spec as spec_mod
-
-    if not isinstance(raw, (list, tuple)) or len(raw) > MAX_PROPS:
-        raise SpecError(field, f"got {spec_mod._describe(raw)}", f"a list of at most {MAX_PROPS} props")
-    out = []
-    for i, p in enumerate(raw):
-        pf = f"{field}[{i}]"
-        spec_mod._obj(p, pf, KEYS, required=("mesh",))
-        out.append({"mesh": normalize_mesh_ref(p["mesh"], f"{pf}.mesh"), **normalize_placement(p, pf)})
-    return out
-
-
-def normalize_placement(p: dict, pf: str = "prop") -> dict:
-    """A prop's location, rotation, scale (a number: the same on every axis) and shading, with defaults."""
-    from .. import spec as spec_mod
-
-    d = {"location": [0.0, 0.0, 0.0], "rotation": [0.0, 0.0, 0.0], "scale": 1.0, "shading": "smooth", **p}
-    scale = d["scale"]
-    if isinstance(scale, numbers.Real) and not isinstance(scale, bool):
-        scale = [scale] * 3
-    elif not isinstance(scale, (list, tuple)):
-        raise SpecError(f"{pf}.scale", f"got {spec_mod._describe(scale)}",
-                        "a number or a list of 3 numbers from 0.001 to 100")
-    return {"location": spec_mod._vec(d["location"], f"{pf}.location", 3, -100, 100, " m"),
-            "rotation": spec_mod._vec(d["rotation"], f"{pf}.rotation", 3, -360, 360, " degrees"),
-            "scale": spec_mod._vec(scale, f"{pf}.scale", 3, 0.001, 100),
-            "shading": spec_mod._choice(d["shading"], f"{pf}.shading", ("smooth", "flat"))}
 
 
 def upload_key(project: str, ref: dict) -> str:
@@ -128,20 +81,19 @@ def _file_bytes(path, where: str) -> tuple[bytes, str]:
 
 def _batch_mesh(ref: dict, storage, where: str) -> tuple[bytes, str]:
     """The GLB of a stored reconstruct batch (Request Mesh From Images' mesh output)."""
-    from .. import spec as spec_mod
-    from ..storage import batch_prefix, read_manifest
-    from .reconstruct import asset_key
+    from .. import storage as storage_mod
+    from ..manifest import asset_key
 
-    spec_mod._obj(ref, where, ("project", "batch_id", "file", "format"), required=("project", "batch_id"))
+    check_object(ref, where, ("project", "batch_id", "file", "format"), required=("project", "batch_id"))
     if storage is None:
         raise SpecError(where, "a stored batch, but no storage to read it from", "a mesh file")
-    project = spec_mod.validate_project_name(ref["project"])
-    manifest = read_manifest(storage, project, str(ref["batch_id"]))
+    project = validate_project_name(ref["project"])
+    manifest = storage_mod.read_manifest(storage, project, str(ref["batch_id"]))
     key = asset_key(manifest, "glb") if manifest else None
     if key is None:
         raise SpecError(where, f"batch {echo(project)}/{echo(ref['batch_id'])} has no stored GLB mesh",
                         "a completed reconstruct batch (Request Mesh From Images)")
-    return storage.get_bytes(batch_prefix(project, manifest["batch_id"]) + key), "glb"
+    return storage.get_bytes(storage_mod.batch_prefix(project, manifest["batch_id"]) + key), "glb"
 
 
 def mesh_bytes(mesh, where: str, storage=None) -> tuple[bytes, str]:

@@ -26,6 +26,8 @@ from .. import render as render_mod
 from .. import spec as spec_mod
 from .. import storage as storage_mod
 from ..errors import ManifestError, SpecError
+from ..manifest import asset_key  # noqa: F401  (the batch's mesh: part of this module's API)
+from ..validate import check_bool, check_choice, check_int, check_object, describe
 from . import backends, inputs, postprocess, views
 
 KIND = "reconstruct"
@@ -36,28 +38,28 @@ FORMAT_FOLDERS = {"glb": "mesh", "obj": "mesh_obj", "fbx": "mesh_fbx"}
 
 
 def normalize(raw: dict) -> dict:
-    spec_mod._obj(raw, "", ("kind", "project", "backend", "quality_tier", "resolution", "cameras", "post", "formats"))
+    check_object(raw, "", ("kind", "project", "backend", "quality_tier", "resolution", "cameras", "post", "formats"))
     if raw.get("kind", KIND) != KIND:
         raise SpecError("kind", f"got {raw.get('kind')!r}", repr(KIND))
-    tier = spec_mod._choice(raw.get("quality_tier", "standard"), "quality_tier", tuple(TIERS))
+    tier = check_choice(raw.get("quality_tier", "standard"), "quality_tier", tuple(TIERS))
     res = raw.get("resolution")
-    res = TIERS[tier] if res is None else spec_mod._int(res, "resolution", 32, 512)
+    res = TIERS[tier] if res is None else check_int(res, "resolution", 32, 512)
     post = {"smooth": 10, "target_faces": 20000, "uvs": True}
-    spec_mod._obj(raw.get("post", {}), "post", tuple(post))
+    check_object(raw.get("post", {}), "post", tuple(post))
     post.update(raw.get("post", {}))
     formats = raw.get("formats", ["glb"])
     if not isinstance(formats, (list, tuple)) or not formats:
-        raise SpecError("formats", f"got {spec_mod._describe(formats)}", "a non-empty list of " + ", ".join(FORMAT_FOLDERS))
+        raise SpecError("formats", f"got {describe(formats)}", "a non-empty list of " + ", ".join(FORMAT_FOLDERS))
     for i, f in enumerate(formats):
-        spec_mod._choice(f, f"formats[{i}]", tuple(FORMAT_FOLDERS))
+        check_choice(f, f"formats[{i}]", tuple(FORMAT_FOLDERS))
     cams = raw.get("cameras", "canonical")
     if cams != "canonical":
         if not isinstance(cams, list) or not 1 <= len(cams) <= spec_mod.MAX_VIEWS:
-            raise SpecError("cameras", f"got {spec_mod._describe(cams)}",
+            raise SpecError("cameras", f"got {describe(cams)}",
                             f'"canonical" or a list of 1 to {spec_mod.MAX_VIEWS} resolved cameras (a manifest\'s views)')
         try:
             for i, c in enumerate(cams):
-                manifest_mod._view(dict(c, index=i) if isinstance(c, dict) else c, i)
+                manifest_mod.check_view(dict(c, index=i) if isinstance(c, dict) else c, i)
         except ManifestError as e:
             raise SpecError("cameras" + e.field[len("views"):], e.message) from None
         cams = [{k: c[k] for k in ("name", "location", "rotation", "intrinsics", "world_to_camera")} | {"index": i}
@@ -67,9 +69,9 @@ def normalize(raw: dict) -> dict:
         backends.get(name)  # raises, listing the installed ones
     return {"kind": KIND, "project": spec_mod.validate_project_name(raw.get("project", "default")),
             "backend": name, "quality_tier": tier, "resolution": res, "cameras": cams,
-            "post": {"smooth": spec_mod._int(post["smooth"], "post.smooth", 0, postprocess.MAX_SMOOTH),
-                     "target_faces": spec_mod._int(post["target_faces"], "post.target_faces", 0, 2_000_000),
-                     "uvs": spec_mod._bool(post["uvs"], "post.uvs")},
+            "post": {"smooth": check_int(post["smooth"], "post.smooth", 0, postprocess.MAX_SMOOTH),
+                     "target_faces": check_int(post["target_faces"], "post.target_faces", 0, 2_000_000),
+                     "uvs": check_bool(post["uvs"], "post.uvs")},
             "formats": [f for f in FORMAT_FOLDERS if f in formats]}
 
 
@@ -155,10 +157,3 @@ def reconstruct(images, masks, raw_spec: dict, storage, project: str | None = No
         writer.commit(manifest)
         report({"state": "completed", "done": 1, "total": 1})
         return manifest, True
-
-
-def asset_key(manifest: dict, fmt: str = "glb") -> str | None:
-    """The key (under the batch folder) of the batch's mesh in fmt, or None when it has none."""
-    folder = (manifest.get("asset") or {}).get("files", {}).get(fmt)
-    view0 = next(e for e in manifest["entries"] if e["view"] == 0)
-    return None if folder is None else view0["files"][folder]["key"]

@@ -8,7 +8,7 @@ import subprocess
 
 import numpy as np
 
-from .. import render
+from .. import worker_process as render
 from ..render import rig
 from ..errors import SpecError
 from ..parsing import decode_utf8
@@ -58,7 +58,7 @@ def read_bones(path, frames: list, python: str | None = None, feet: list = (), c
         cmd = [python or render.worker_python(), "-m", "blender_scripts.read_bvh", "--bvh", os.fspath(path),
                "--frames", ",".join(map(str, frames)), "--feet", ",".join(feet),
                "--clip-frames", str(clip_frames), "--out", out]
-        proc = subprocess.run(cmd, cwd=str(render.REPO_ROOT), env=render._child_env(os.path.join(work, "tmp")),
+        proc = subprocess.run(cmd, cwd=str(render.REPO_ROOT), env=render.child_env(os.path.join(work, "tmp")),
                               capture_output=True, text=True)
         if proc.returncode != 0:
             tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-20:])

@@ -70,7 +70,9 @@ def in_frame(cam: dict, xy, depth) -> np.ndarray:
             & (xy[:, 1] >= -0.5) & (xy[:, 1] < k["height"] - 0.5))
 
 
-def _finish(cam: dict, width: int, height: int) -> dict:
+def finish_camera(cam: dict, width: int, height: int) -> dict:
+    """cam (location, rotation, lens) completed in place with its intrinsics at width x height and
+    its world-to-camera matrix, as plain lists: the form a manifest's views take."""
     cam["intrinsics"] = intrinsics(cam, width, height)
     cam["world_to_camera"] = world_to_camera(cam).tolist()
     cam["rotation"] = np.asarray(cam["rotation"]).tolist()
@@ -151,7 +153,7 @@ def orbit(spec_cams: dict, width: int, height: int, points) -> list[dict]:
     for cam, direction in cams:
         cam["location"] = target + direction * dist
         cam["distance"] = float(dist)
-        out.append(_finish(cam, width, height))
+        out.append(finish_camera(cam, width, height))
     return out
 
 
@@ -163,7 +165,7 @@ def explicit(spec_list: list[dict], width: int, height: int) -> list[dict]:
                "ortho_scale": c["ortho_scale"], "shift": list(c["shift"]), "roll": c["roll"],
                "location": np.asarray(c["location"], float),
                "rotation": look_at_rotation(c["location"], c["look_at"], c["roll"])}
-        out.append(_finish(cam, width, height))
+        out.append(finish_camera(cam, width, height))
     return out
 
 
@@ -178,7 +180,7 @@ def root_shifts(roots) -> np.ndarray:
 def moved(cam: dict, shift) -> dict:
     """The camera moved by shift (metres), looking the same way."""
     out = dict(cam, location=np.asarray(cam["location"], float) + np.asarray(shift, float))
-    return _finish(out, cam["intrinsics"]["width"], cam["intrinsics"]["height"])
+    return finish_camera(out, cam["intrinsics"]["width"], cam["intrinsics"]["height"])
 
 
 def framing_points(frame_vertices) -> np.ndarray:

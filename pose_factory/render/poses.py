@@ -338,13 +338,9 @@ def _round(v: float) -> float:
 POSABLE_JOINTS = tuple(n for n in rig.JOINT_NAMES if rig.JOINTS[n].dofs)
 
 
-def _dof(joint: str, dof: str) -> rig.Dof:
-    return next(d for d in rig.JOINTS[joint].dofs if d.name == dof)
-
-
 def limit_problem(joint: str, dof: str, value: float) -> str | None:
     """None when value is within the DOF's limits, else the message naming them."""
-    d = _dof(joint, dof)
+    d = rig.dof(joint, dof)
     if d.lo <= value <= d.hi:
         return None
     return f"got {_fmt(value)}, allowed {_fmt(d.lo)}..{_fmt(d.hi)} ({joint} {dof}: {d.meaning})"

@@ -164,6 +164,11 @@ JOINT_INDEX = {n: i for i, n in enumerate(JOINT_NAMES)}
 PARENT_INDEX = np.array([JOINT_INDEX[JOINTS[n].parent] if JOINTS[n].parent else -1 for n in JOINT_NAMES])
 
 
+def dof(joint: str, name: str) -> Dof:
+    """The degree of freedom called name of a joint (its axis and limits)."""
+    return next(d for d in JOINTS[joint].dofs if d.name == name)
+
+
 def side_of(joint: str) -> str | None:
     return joint[0] if joint[:2] in ("l_", "r_") else None
 

@@ -34,18 +34,44 @@ MANIFEST_NAME = "manifest.json"
 _TMP_PREFIX = ".tmp-"  # in-flight writes; never listed
 _LOCK_DIR = ".locks"   # batch_lock's files in a local storage root; never listed
 _BATCH_RE = re.compile(r"[0-9a-f]{16}")
+MAX_KEY_PART_BYTES = 255  # a file or folder name (NAME_MAX: Linux, macOS; Windows counts 255 characters)
+MAX_KEY_BYTES = 1024  # a whole key (S3's and R2's limit); also keeps a local path within PATH_MAX
 log = logging.getLogger("pose_factory.storage")
 
 
 def validate_key(key) -> str:
-    """key when it is a safe relative POSIX key, else StorageError naming it."""
+    """key when it is a safe relative POSIX key that a folder and a bucket can both hold, else
+    StorageError naming it (and the limit it passes)."""
     bad = (not isinstance(key, str) or not key or key.startswith("/") or "\\" in key or "\0" in key
            or ":" in key.split("/")[0]  # C:/... on Windows
            or any(part in ("", ".", "..") for part in key.split("/")))
     if bad:
         raise StorageError(f"unsafe storage key {echo(key)}: expected a relative path like 'a/b.png' "
                            f"(no '..', '.', empty parts, leading '/', backslash or NUL)")
+    try:
+        size = len(key.encode("utf-8"))
+    except UnicodeEncodeError:  # a lone surrogate: no file system or bucket takes it
+        raise StorageError(f"storage key {echo(key)} is not valid Unicode: expected UTF-8 text") from None
+    longest = max(key.split("/"), key=lambda part: len(part.encode("utf-8")))
+    if len(longest.encode("utf-8")) > MAX_KEY_PART_BYTES:
+        raise StorageError(f"storage key {echo(key)}: its part {echo(longest, 40)} is "
+                           f"{len(longest.encode('utf-8'))} bytes, allowed: at most {MAX_KEY_PART_BYTES} bytes a "
+                           "file or folder name (the file system's limit)")
+    if size > MAX_KEY_BYTES:
+        raise StorageError(f"storage key {echo(key)} is {size} bytes, allowed: at most {MAX_KEY_BYTES} bytes "
+                           "(the S3/R2 limit of a key)")
     return key
+
+
+def check_prefix(prefix) -> str:
+    """A list prefix: a string ('' for everything) whose folders a key could have, else
+    StorageError naming the argument; the same rules on every backend."""
+    if not isinstance(prefix, str):
+        raise StorageError(f"storage list prefix: got {echo(prefix, 60)} ({type(prefix).__name__}), "
+                           "expected a string such as 'projects/' ('' for every key)")
+    if prefix.rstrip("/"):
+        validate_key(prefix.rstrip("/"))
+    return prefix
 
 
 def batch_prefix(project: str, batch_id: str) -> str:
@@ -162,12 +188,13 @@ class LocalStorage:
 
     def list(self, prefix: str = "") -> list[str]:
         """Every key that starts with prefix (a plain string prefix, as S3 lists), sorted."""
-        return sorted(self._walk(prefix))
+        return sorted(self._walk(check_prefix(prefix)))
 
     def list_info(self, prefix: str = "") -> dict:
         """{key: {"size": bytes, "etag": None}} of every key under prefix (a folder has no etags:
         compare contents by hash)."""
-        return {k: {"size": p.stat().st_size, "etag": None} for k, p in sorted(self._walk(prefix).items())}
+        found = self._walk(check_prefix(prefix))
+        return {k: {"size": p.stat().st_size, "etag": None} for k, p in sorted(found.items())}
 
     def _walk(self, prefix: str) -> dict:
         folder = prefix.rsplit("/", 1)[0] if "/" in prefix else ""

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 from ..errors import StorageError
-from . import validate_key
+from . import check_prefix, validate_key
 
 _MB = 1 << 20
 _COPY_OBJECT_MAX = 5 * (1 << 30)  # S3's limit for a single CopyObject request
@@ -188,8 +188,7 @@ class S3Storage:
 
     def list_info(self, prefix: str = "") -> dict:
         """{key: {"size": bytes, "etag": the object's ETag}} of every key under prefix, sorted by key."""
-        if prefix:
-            validate_key(prefix.rstrip("/"))
+        check_prefix(prefix)
         found = {}
         try:
             for page in self._client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
