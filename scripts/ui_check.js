@@ -494,7 +494,12 @@ class Session {
   fs.mkdirSync(o.outDir, { recursive: true });
   const report = { url: o.url, checks: [], screenshots: [], boxes: {}, pageErrors: [], consoleErrors: [] };
   const listed = await getJson(o.url + '/api/workflow_templates');
-  o.module = Object.keys(listed).find((k) => listed[k].includes(NO_MODEL));
+  // the pack folders that list it: every folder in custom_nodes, loaded or not (a shared harness may
+  // link other checkouts); ComfyUI serves the templates of loaded packs only
+  for (const k of Object.keys(listed).filter((k) => listed[k].includes(NO_MODEL))) {
+    const r = await fetch(`${o.url}/api/workflow_templates/${k}/${encodeURIComponent(NO_MODEL)}.json`);
+    if (r.ok) { o.module = k; break; }
+  }
   if (!o.module) { console.error(`no pack lists "${NO_MODEL}" at ${o.url}/api/workflow_templates`); process.exit(2); }
   for (const renderer of o.renderers) {
     const s = new Session(o, renderer, report);
