@@ -167,6 +167,11 @@ def test_the_example_photos_run_through_the_nodes_and_nobody_is_a_clear_error(tm
         with pytest.raises(ValueError) as e:  # before: a black skeleton and not a word
             nodes.PoseFactoryExtractPose().extract(nobody, False, False)
         assert "no person found in the image (300×200" in str(e.value) and "Load Image" in str(e.value)
+        import torch  # a batch where one image has nobody: black for it, and said so first in info
+
+        pair = torch.cat([photo, tensor(np.full(tuple(photo.shape[1:]), 128, np.uint8))])
+        skel, frames, info = nodes.PoseFactoryExtractPose().extract(pair, False, False)
+        assert info.startswith("no person found in image 2 of 2: black skeleton") and float(skel[1].max()) == 0
         with pytest.raises(ValueError) as e:
             nodes.PoseFactoryPostureAnalysis().analyse(front, nobody)
         message = str(e.value)
