@@ -280,6 +280,8 @@ class RenderTimes:
                "images INTEGER NOT NULL, model_s REAL NOT NULL, seconds REAL NOT NULL, cold INTEGER NOT NULL, "
                "backend TEXT NOT NULL, recorded_at TEXT NOT NULL)")
 
+    KEEP = 2000  # rows kept, the newest: the estimates read the latest LEARN_FROM of a kind
+
     def __init__(self, path, timeout_s: float = 30.0):
         self.path = Path(path)
         self.timeout_s = _check_seconds("timeout_s", timeout_s)
@@ -300,6 +302,7 @@ class RenderTimes:
             db.execute("INSERT INTO render_times (key, images, model_s, seconds, cold, backend, recorded_at) "
                        "VALUES (?, ?, ?, ?, ?, ?, ?)",
                        (str(key), int(images), model_s, seconds, int(bool(cold)), backend, _utc(now).isoformat()))
+            db.execute("DELETE FROM render_times WHERE id <= (SELECT MAX(id) FROM render_times) - ?", (self.KEEP,))
         except sqlite3.Error as e:
             raise LedgerError(f"render times in {os.fspath(self.path)}: {type(e).__name__}: {e}") from None
         finally:
