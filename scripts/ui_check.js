@@ -17,7 +17,8 @@
 //   photo      "Photo to pose" runs on its first click with no error: its Load Image nodes name the
 //              pack's example photos, which the pack copied into ComfyUI's input folder when it loaded
 //              (run the server with a FRESH --input-directory to check a new user's first run); the
-//              extracted skeleton and the posture preview are shown
+//              extracted skeleton and the posture preview are shown; a photo with nobody on it gives a
+//              toast with the reason; a batch where one image has nobody runs and warns which
 // Screenshots and report.json go to --out-dir; --docs DIR also writes the README's screenshots
 // there (graph.png, batch_browser.png, missing_models.png: classic canvas). Exit 0 when every
 // check passed, 1 otherwise.
@@ -486,6 +487,24 @@ class Session {
     this.check('a photo with nobody: the toast gives the reason', failed.status === 'error' &&
       toasts.some((t) => /no person found/.test(t) && /Load Image/.test(t)), toasts.join(' | ').slice(0, 500));
     await this.shot('photo_nobody_error');
+
+    // a batch of two, the second with nobody: it runs, and a warning toast names the image
+    await this.page.evaluate(() => window.app.graph.clear());
+    await this.page.evaluate(async () => window.app.loadApiJson({
+      1: { class_type: 'LoadImage', inputs: { image: 'pose_factory_photo.png' } },
+      2: { class_type: 'LoadImage', inputs: { image: 'pf_check_nobody.png' } },
+      3: { class_type: 'ImageBatch', inputs: { image1: ['1', 0], image2: ['2', 0] } },
+      4: { class_type: 'PoseFactoryExtractPose', inputs: { image: ['3', 0], hands: false, sdxl_sticks: false } },
+      5: { class_type: 'PreviewImage', inputs: { images: ['4', 0] } },
+    }, 'photo batch'));
+    await sleep(1000);
+    const partial = await this.queueAndWait();
+    await sleep(500);
+    const warned = await this.page.evaluate(() => [...document.querySelectorAll('.p-toast-message')]
+      .map((el) => el.innerText.replace(/\s+/g, ' ').trim()));
+    this.check('a batch with one image of nobody runs and warns which', partial.status === 'success' &&
+      warned.some((t) => /no person found in image 2 of 2/.test(t)), `${partial.status}: ${warned.join(' | ').slice(0, 400)}`);
+    await this.shot('photo_partial_batch');
   }
 }
 

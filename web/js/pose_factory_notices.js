@@ -29,7 +29,10 @@ app.registerExtension({
     api.addEventListener("pose_factory.notice", (e) => {
       const d = e.detail ?? {};
       const severity = ["info", "warn", "error"].includes(d.severity) ? d.severity : "warn";
-      toast(severity, title(d.node, d.title ?? "3D Pose Factory"), String(d.text ?? ""));
+      const summary = title(d.node, d.title ?? "3D Pose Factory"), detail = String(d.text ?? "");
+      const t = app.extensionManager?.toast; // a warning stays as long as an error: it is read, not glanced at
+      if (severity !== "info" && t?.add) t.add({ severity, summary, detail, life: 8000 });
+      else toast(severity, summary, detail);
     });
   },
 });
