@@ -3,7 +3,6 @@ an identical spec already in storage is not rendered again (DESIGN.md §3)."""
 from __future__ import annotations
 
 from ._common import CATEGORY, get_settings, interrupt_check, log, occluded_input, plain_error, progress_bar, send_message
-from pose_factory.jobs import budget
 from pose_factory import spec as spec_mod
 from pose_factory.errors import SpecError
 
@@ -87,7 +86,7 @@ class PoseFactoryRequestPoseBatch:
 
     def request(self, subject, poses, cameras, width, height, depth, normal, seg, shaded, depth_range, hands, face,
                 sdxl_sticks, backend, project, force, occluded="hide", validate=False, props=None, unique_id=None):
-        from pose_factory.jobs.client import run_job
+        from pose_factory.jobs.client import estimate as job_estimate, run_job
 
         settings = get_settings()
         project = spec_mod.sanitize_project_name(project) if str(project).strip() else settings["project"]
@@ -102,7 +101,7 @@ class PoseFactoryRequestPoseBatch:
         except SpecError as e:  # in the node's words: "frame 2 l_elbow flex: ...", not a JobSpec path
             raise plain_error(e) from None
         bid = spec_mod.batch_id(spec)
-        estimate = budget.estimate_job(spec, settings["runpod"] if backend == "runpod" else None)["text"]
+        estimate = job_estimate(spec, settings, backend)["text"]  # learned from this machine's renders
         log.info("3D Pose Factory: batch %s/%s: %s", project, bid, estimate)
         send_message("pose_factory.progress", {"node": unique_id, "state": "queued", "done": 0, "total": 0,
                                                "batch_id": bid, "estimate": estimate})

@@ -9,12 +9,56 @@ import json
 
 import numpy as np
 
-from ._common import CATEGORY, get_settings, image_tensor, interrupt_check
+from ._common import CATEGORY, get_settings, image_tensor, interrupt_check, log, send_message
+from pose_factory import example_inputs
 from pose_factory.render import openpose
 from pose_factory.extract import posture as P
 
 CAT = f"{CATEGORY}/extract"
 MEASURED = [("front_view", a) for a in P.FRONT_ANGLES] + [("side_view", a) for a in P.SIDE_ANGLES]
+WHAT_TO_DO = ("load a photo of one person in Load Image, best the whole body in view (the pack's example: "
+              f"{example_inputs.PHOTO} in ComfyUI's input folder)")
+POSTURE_TO_DO = {"front": "a photo of one person facing the camera (the whole body in view)",
+                 "side": "a photo of one person in profile, seen from the side (the whole body in view)"}
+
+
+def install_example_photos() -> None:
+    """The pack's example photos into ComfyUI's input folder, once (never overwriting a file of the
+    same name): "Photo to pose" names them, so it runs on its first click. Runs when ComfyUI loads
+    the pack, before the page lists Load Image's files; outside ComfyUI it does nothing. A folder
+    that cannot be written is logged, never raised (importing the pack must never fail)."""
+    try:
+        import folder_paths
+    except ImportError:
+        return
+    try:
+        report = example_inputs.install(folder_paths.get_input_directory())
+    except Exception as e:  # noqa: BLE001  importing the pack must never fail (DESIGN.md §2)
+        log.warning("3D Pose Factory: could not put the example photos into the input folder: %s", e)
+        return
+    if report["copied"]:
+        log.info("3D Pose Factory: example photos put into the input folder: %s", ", ".join(report["copied"]))
+    for why in report["failed"]:
+        log.warning("3D Pose Factory: example photo not put into the input folder (the Photo to pose template "
+                    "needs it): %s", why)
+
+
+install_example_photos()
+
+
+def _check_size(image, what: str) -> None:
+    """The posture API's image limits (DESIGN.md §7), in the node's words, before the worker is asked."""
+    h, w = int(image.shape[0]), int(image.shape[1])
+    if min(w, h) < P.MIN_SIDE:
+        raise ValueError(f"{what} too small: {w}×{h}, need at least {P.MIN_SIDE}×{P.MIN_SIDE} (a larger photo, "
+                         "or scale it up first)")
+    if max(w, h) > P.MAX_SIDE or w * h > P.MAX_PIXELS:
+        raise ValueError(f"{what} too large: {w}×{h}, at most {P.MAX_SIDE} a side and "
+                         f"{P.MAX_PIXELS // 1_000_000} megapixels (scale it down first)")
+
+
+def _image_name(i: int, n: int) -> str:
+    return "image" if n == 1 else f"image {i + 1} of {n}"
 
 
 def _png_b64(image) -> str:
@@ -27,12 +71,19 @@ def _png_b64(image) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+def _refused_input(message: str) -> bool:
+    """Whether the worker refused the request itself (its image, its fields), not its environment."""
+    return message.startswith((P.VALIDATION_ERROR, P.DETECT_ERROR, "input."))
+
+
 def _worker(job_input: dict) -> dict:
     from pose_factory.jobs.client import JobFailed, run_worker_job
 
     try:
         return run_worker_job(job_input, settings=get_settings(), check_cancel=interrupt_check())
     except JobFailed as e:
+        if _refused_input(str(e)):  # what was sent is wrong: said as it is, no set-up hint
+            raise ValueError(str(e)) from None
         raise RuntimeError(f"pose extraction runs in the local worker (the worker environment with "
                            f"mediapipe 0.10.21, config worker_python): {e}") from None
 
@@ -41,8 +92,9 @@ class PoseFactoryExtractPose:
     DESCRIPTION = ("Finds the person in each image with MediaPipe's pose model (offline, in the local worker) and "
                    "returns the OpenPose skeleton drawn exactly like this pack's renders, plus POSE_KEYPOINT. "
                    "hands: MediaPipe's hand model too. face: OpenPose's 70 face points (68 + the pupils) from "
-                   "MediaPipe's face mesh, drawn as white dots. An image with no person gives a black skeleton and "
-                   "a frame with no people.")
+                   "MediaPipe's face mesh, drawn as white dots. When no image has a person the node stops with "
+                   "an error saying so; in a batch where some have, those without get a black skeleton, a frame "
+                   "with no people, a warning on the page and a line in info.")
     CATEGORY = CAT
     FUNCTION = "extract"
     RETURN_TYPES = ("IMAGE", "POSE_KEYPOINT", "STRING")
@@ -53,17 +105,33 @@ class PoseFactoryExtractPose:
         return {"required": {"image": ("IMAGE",), "hands": ("BOOLEAN", {"default": False}),
                              "sdxl_sticks": ("BOOLEAN", {"default": False})},
                 "optional": {"face": ("BOOLEAN", {"default": False,
-                                                  "tooltip": "OpenPose's 70 face points from MediaPipe's face mesh"})}}
+                                                  "tooltip": "OpenPose's 70 face points from MediaPipe's face mesh"})},
+                "hidden": {"unique_id": "UNIQUE_ID"}}
 
-    def extract(self, image, hands, sdxl_sticks, face=False):
+    def extract(self, image, hands, sdxl_sticks, face=False, unique_id=None):
+        n = len(image)
+        for i, im in enumerate(image):
+            _check_size(im, _image_name(i, n))
         out = _worker({"extract": {"images": [_png_b64(im) for im in image], "hands": bool(hands), "face": bool(face)}})
         frames = out["frames"]
+        missing = [i for i, found in enumerate(out["found"]) if not found]
+        h, w = int(image.shape[1]), int(image.shape[2])
+        if len(missing) == n:
+            raise ValueError(f"Extract Pose: no person found in the {'image' if n == 1 else f'{n} images'} "
+                             f"({w}×{h}, MediaPipe): {WHAT_TO_DO}")
         skel = np.stack([openpose.draw_pose(f, hands=bool(hands), face=bool(face), sdxl_sticks=bool(sdxl_sticks))
                          for f in frames])
         faces = sum(bool(p["face_keypoints_2d"]) for f in frames for p in f["people"])
         info = (f"MediaPipe backend: {out.get('backend')} ({out.get('model')}); person found in "
                 f"{sum(out['found'])} of {len(frames)} images" + (f"; a face in {faces}" if face else "")
                 + (f"; {out['note']}" if out.get("note") else ""))
+        if missing:  # never a silent black image: said in info, in the log and on the page
+            which = ", ".join(str(i + 1) for i in missing)
+            warning = f"no person found in image{'s' if len(missing) > 1 else ''} {which} of {n}: black skeleton"
+            info = f"{warning}\n{info}"
+            log.warning("3D Pose Factory: Extract Pose: %s", warning)
+            send_message("pose_factory.notice", {"node": unique_id, "severity": "warn", "title": "Extract Pose",
+                                                 "text": warning})
         return image_tensor(skel), frames, info
 
 
@@ -84,11 +152,15 @@ class PoseFactoryPoseFromPhoto:
     def make(self, image):
         from pose_factory.render import poses as poses_mod
 
+        n = len(image)
+        for i, im in enumerate(image):
+            _check_size(im, _image_name(i, n))
         out = _worker({"extract": {"images": [_png_b64(im) for im in image], "fit": True}})
         missing = [i for i, f in enumerate(out["fits"]) if f is None]
         if missing:
-            raise ValueError(f"image: no person found in image(s) {', '.join(map(str, missing))} of the batch "
-                             f"(MediaPipe, {out.get('backend')} backend)")
+            which = "the image" if n == 1 else f"image(s) {', '.join(str(i + 1) for i in missing)} of {n}"
+            raise ValueError(f"Pose From Photo: no person found in {which} (MediaPipe, {out.get('backend')} "
+                             f"backend): {WHAT_TO_DO}")
         entries, lines = [], []
         for i, fit in enumerate(out["fits"]):
             entries.append(poses_mod.normalize_pose_entry(fit["pose"], f"image {i}"))
@@ -138,9 +210,15 @@ class PoseFactoryPostureAnalysis:
         return {"required": {"front_image": ("IMAGE",), "side_image": ("IMAGE",)}}
 
     def analyse(self, front_image, side_image):
+        _check_size(front_image[0], "front image")
+        _check_size(side_image[0], "side image")
         out = _worker({"front": _png_b64(front_image[0]), "side": _png_b64(side_image[0]), "points": True})
-        if out.get("status") != "success":
-            raise ValueError(out.get("message") or out.get("error") or "posture analysis failed")
+        if out.get("status") != "success":  # the reason in the message itself, and what to do about it
+            message = out.get("message") or out.get("error") or "no message from the worker"
+            view = next((v for v in ("front", "side") if f"the {v} image" in message or f" {v} image:" in message),
+                        None)
+            todo = f": load {POSTURE_TO_DO[view]} into the {view} Load Image" if view else ""
+            raise ValueError(f"Posture Analysis: {message}{todo}")
         pics = []
         for view, t in (("front", front_image[0]), ("side", side_image[0])):
             arr = (np.clip(t.cpu().numpy(), 0, 1) * 255 + 0.5).astype(np.uint8)

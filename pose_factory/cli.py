@@ -130,7 +130,7 @@ def _dry_run(a):
     norm, project, bid = render.prepare(props.resolve(raw, None, spec_mod.validate_project_name(
         a.project or raw.get("project") or "default")), a.project)
     backend = a.backend or settings["client"]
-    est = budget.estimate_job(norm, settings["runpod"] if backend == "runpod" else None)
+    est = client.estimate(norm, settings, backend)  # learned from this machine's renders (local)
     lim = settings["limits"]
     lines = [f"dry run, nothing submitted: {project}/{bid} ({backend})", f"estimate: {est['text']}",
              f"limits: {lim['max_images']:g} images, {lim['max_megapixels']:g} megapixels, "

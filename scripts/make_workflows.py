@@ -613,12 +613,19 @@ def motion_walk_preview(info):
     return wf
 
 
+# the pack's example photos in ComfyUI's input folder (pose_factory/example_inputs.py: FILES)
+EXAMPLE_PHOTO, EXAMPLE_FRONT, EXAMPLE_SIDE = ("pose_factory_photo.png", "pose_factory_posture_front.png",
+                                              "pose_factory_posture_side.png")
+
+
 def photo_to_pose(info):
     """A photo from ComfyUI's input folder -> Extract Pose and Pose From Photo -> a 4-view pose batch ->
     previews; and Posture Analysis on a front and a side photo. No model files: MediaPipe's model is
-    inside its wheel, in the worker environment."""
+    inside its wheel, in the worker environment. The photos are the pack's examples (renders of the
+    mannequin, copied into the input folder when the pack loads: pose_factory/example_inputs.py), so
+    the template runs on its first click."""
     wf = Workflow("photo_to_pose", info, "Photo to pose - no models")
-    photo = wf.add("LoadImage", 0, size=[340, 380], title="Photo (a person, from the input folder)", image="example.png")
+    photo = wf.add("LoadImage", 0, size=[340, 380], title="Photo (a person, from the input folder)", image=EXAMPLE_PHOTO)
     extracted = wf.add("PoseFactoryExtractPose", 400, image=photo[0], hands=True, sdxl_sticks=False, face=True)
     fitted = wf.add("PoseFactoryPoseFromPhoto", 400, image=photo[0])
     subject = wf.add("PoseFactoryMannequin", 0, height=1.75, build="average")
@@ -632,14 +639,15 @@ def photo_to_pose(info):
     wf.add("PreviewImage", 1600, size=[360, 380], title="Skeleton extracted from the photo", images=extracted[0])
     wf.add("PreviewImage", 1600, size=[360, 380], title="The photo's pose from 4 views (OpenPose)", images=pose[0])
     wf.add("PreviewImage", 1600, size=[360, 380], title="The photo's pose from 4 views (shaded)", images=pose[2])
-    front = wf.add("LoadImage", 0, size=[340, 380], title="Posture: front photo", image="example.png")
-    side = wf.add("LoadImage", 0, size=[340, 380], title="Posture: side photo", image="example.png")
+    front = wf.add("LoadImage", 0, size=[340, 380], title="Posture: front photo", image=EXAMPLE_FRONT)
+    side = wf.add("LoadImage", 0, size=[340, 380], title="Posture: side photo", image=EXAMPLE_SIDE)
     posture = wf.add("PoseFactoryPostureAnalysis", 400, front_image=front[0], side_image=side[0])
     wf.add("PreviewImage", 1600, size=[540, 320], title="Posture: measured lines", images=posture[9])
     add_note(wf, "a photo's pose, found by MediaPipe (offline, in the worker), as an OpenPose skeleton, and "
                  "fitted onto the 3D mannequin so it renders exactly from 4 new views; and posture angles "
                  "from a front and a side photo.",
-             "the photos in Load Image (a person, whole body; example.png is only a placeholder).")
+             "the photos in Load Image (a person, whole body; the pack's example photos are renders of its "
+             "mannequin).")
     return wf
 
 

@@ -14,12 +14,17 @@
 //              clicking one sets a selected new Load Pose Batch's project and batch widgets; a
 //              forced re-render shows its job's progress in the tab
 //   models     an SDXL template opens with the missing-models panel offering a download per model
+//   photo      "Photo to pose" runs on its first click with no error: its Load Image nodes name the
+//              pack's example photos, which the pack copied into ComfyUI's input folder when it loaded
+//              (run the server with a FRESH --input-directory to check a new user's first run); the
+//              extracted skeleton and the posture preview are shown; a photo with nobody on it gives a
+//              toast with the reason; a batch where one image has nobody runs and warns which
 // Screenshots and report.json go to --out-dir; --docs DIR also writes the README's screenshots
 // there (graph.png, batch_browser.png, missing_models.png: classic canvas). Exit 0 when every
 // check passed, 1 otherwise.
 //
 //   node scripts/ui_check.js [--url http://127.0.0.1:8188] [--out-dir out/ui_check] [--docs docs]
-//                            [--renderer classic|vue|both] [--only templates,previews,sidebar,models]
+//                            [--renderer classic|vue|both] [--only templates,previews,sidebar,models,photo]
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -36,7 +41,7 @@ if (!pw) { console.error('playwright-core not found (run the harness setup.sh, o
 const NO_MODEL = 'Pose preview - no models';
 const SDXL = 'OpenPose to SDXL - 4 poses';
 const LOADERS = ['PoseFactoryLoadPoseFromR2', 'PoseFactoryDepthNormalLoader'];
-const CHECKS = ['templates', 'previews', 'sidebar', 'models'];
+const CHECKS = ['templates', 'previews', 'sidebar', 'models', 'photo'];
 
 function parseArgs(argv) {
   const o = { url: 'http://127.0.0.1:8188', outDir: 'out/ui_check', renderers: ['classic', 'vue'], only: CHECKS };
@@ -423,6 +428,84 @@ class Session {
     await this.shot('missing_models');
     await this.docShot('missing_models.png');
   }
+  async photo() {
+    const PHOTO = 'Photo to pose - no models';
+    await this.page.evaluate(() => window.app.graph.clear());
+    const load = await this.loadTemplate(PHOTO);
+    this.check('photo template loads', load.ok, load.error);
+    // every Load Image names a file the server has in its input folder
+    const files = await this.page.evaluate(() => (window.app.graph._nodes ?? window.app.graph.nodes)
+      .filter((n) => n.type === 'LoadImage').map((n) => n.widgets.find((w) => w.name === 'image').value));
+    const served = [];
+    for (const f of files) {
+      const r = await fetch(`${this.o.url}/api/view?filename=${encodeURIComponent(f)}&type=input`);
+      served.push(`${f}: ${r.status}`);
+    }
+    this.check('its Load Image files are in the input folder', files.length > 0 && served.every((s) => s.endsWith(': 200')),
+      served.join(', '));
+    const errors = [];
+    const onError = (e) => errors.push(e);
+    await this.page.exposeFunction(`__pfPhotoError_${this.renderer}`, onError).catch(() => {});
+    await this.page.evaluate((name) => window.app.api.addEventListener('execution_error', (e) => window[name](
+      `${e.detail?.node_type}: ${e.detail?.exception_message}`)), `__pfPhotoError_${this.renderer}`);
+    const run = await this.queueAndWait();
+    this.check('photo template runs on its first click', run.status === 'success' && errors.length === 0,
+      errors.length ? errors.join(' | ') : run.status);
+    await this.fit();
+    const shown = await this.page.evaluate((vue) => (window.app.graph._nodes ?? window.app.graph.nodes)
+      .filter((n) => n.type === 'PreviewImage').map((n) => {
+        const el = document.querySelector(`[data-node-id="${n.id}"]`);
+        const imgs = vue && el ? [...el.querySelectorAll('img')] : (n.imgs ?? []);
+        return `${n.title}: ${imgs.filter((i) => i.complete && i.naturalWidth > 0).length}`;
+      }), this.vue);
+    this.check('every preview of the photo template shows an image', shown.length > 0 && shown.every((s) => !s.endsWith(': 0')),
+      shown.join(', '));
+    // what the page shows as errors: toasts and dialogs (PrimeVue), e.g. the execution error's
+    const popups = await this.page.evaluate(() => [...document.querySelectorAll('.p-toast-message, [role=dialog], [role=alert]')]
+      .map((el) => el.innerText.replace(/\s+/g, ' ').trim()).filter(Boolean));
+    this.report.photoPopups = (this.report.photoPopups ?? []).concat(popups.map((t) => `[${this.renderer}] ${t}`));
+    this.check('no error toast or dialog', !popups.some((t) => /error|failed/i.test(t)), popups.join(' | ').slice(0, 600) || undefined);
+    await this.shot('photo_after_run');
+
+    // a photo with nobody on it: the error says why, in a toast, not only in the error report
+    const gray = Buffer.from(
+      'iVBORw0KGgoAAAANSUhEUgAAAMgAAADICAAAAACIM/FCAAAA80lEQVR4nO3PAQkAIADAMDW50S0hOORL8M89/rBeB9zSiKYRTSOaRjSNaBrRNKJpRNOIphFNI5pGNI1oGtE0omlE04imEU0jmkY0jWga0TSiaUTTiKYRTSOaRjSNaBrRNKJpRNOIphFNI5pGNI1oGtE0omlE04imEU0jmkY0jWga0TSiaUTTiKYRTSOaRjSNaBrRNKJpRNOIphFNI5pGNI1oGtE0omlE04imEU0jmkY0jWga0TSiaUTTiKYRTSOaRjSNaBrRNKJpRNOIphFNI5pGNI1oGtE0omlE04imEU0jmkY0jWga0TSiaUTTiKYRTSOaA9qPAhDIE1jUAAAAAElFTkSuQmCC', 'base64');
+    const form = new FormData();
+    form.append('image', new Blob([gray], { type: 'image/png' }), 'pf_check_nobody.png');
+    form.append('overwrite', 'true');
+    await fetch(this.o.url + '/upload/image', { method: 'POST', body: form });
+    await this.page.evaluate(() => {
+      const n = (window.app.graph._nodes ?? window.app.graph.nodes).find((n) => n.title === 'Posture: front photo');
+      const w = n.widgets.find((w) => w.name === 'image');
+      if (!w.options.values.includes('pf_check_nobody.png')) w.options.values.push('pf_check_nobody.png');
+      w.value = 'pf_check_nobody.png';
+    });
+    const failed = await this.queueAndWait();
+    await sleep(1000);
+    const toasts = await this.page.evaluate(() => [...document.querySelectorAll('.p-toast-message')]
+      .map((el) => el.innerText.replace(/\s+/g, ' ').trim()));
+    this.check('a photo with nobody: the toast gives the reason', failed.status === 'error' &&
+      toasts.some((t) => /no person found/.test(t) && /Load Image/.test(t)), toasts.join(' | ').slice(0, 500));
+    await this.shot('photo_nobody_error');
+
+    // a batch of two, the second with nobody: it runs, and a warning toast names the image
+    await this.page.evaluate(() => window.app.graph.clear());
+    await this.page.evaluate(async () => window.app.loadApiJson({
+      1: { class_type: 'LoadImage', inputs: { image: 'pose_factory_photo.png' } },
+      2: { class_type: 'LoadImage', inputs: { image: 'pf_check_nobody.png' } },
+      3: { class_type: 'ImageBatch', inputs: { image1: ['1', 0], image2: ['2', 0] } },
+      4: { class_type: 'PoseFactoryExtractPose', inputs: { image: ['3', 0], hands: false, sdxl_sticks: false } },
+      5: { class_type: 'PreviewImage', inputs: { images: ['4', 0] } },
+    }, 'photo batch'));
+    await sleep(1000);
+    const partial = await this.queueAndWait();
+    await sleep(500);
+    const warned = await this.page.evaluate(() => [...document.querySelectorAll('.p-toast-message')]
+      .map((el) => el.innerText.replace(/\s+/g, ' ').trim()));
+    this.check('a batch with one image of nobody runs and warns which', partial.status === 'success' &&
+      warned.some((t) => /no person found in image 2 of 2/.test(t)), `${partial.status}: ${warned.join(' | ').slice(0, 400)}`);
+    await this.shot('photo_partial_batch');
+  }
 }
 
 (async () => {
@@ -430,7 +513,12 @@ class Session {
   fs.mkdirSync(o.outDir, { recursive: true });
   const report = { url: o.url, checks: [], screenshots: [], boxes: {}, pageErrors: [], consoleErrors: [] };
   const listed = await getJson(o.url + '/api/workflow_templates');
-  o.module = Object.keys(listed).find((k) => listed[k].includes(NO_MODEL));
+  // the pack folders that list it: every folder in custom_nodes, loaded or not (a shared harness may
+  // link other checkouts); ComfyUI serves the templates of loaded packs only
+  for (const k of Object.keys(listed).filter((k) => listed[k].includes(NO_MODEL))) {
+    const r = await fetch(`${o.url}/api/workflow_templates/${k}/${encodeURIComponent(NO_MODEL)}.json`);
+    if (r.ok) { o.module = k; break; }
+  }
   if (!o.module) { console.error(`no pack lists "${NO_MODEL}" at ${o.url}/api/workflow_templates`); process.exit(2); }
   for (const renderer of o.renderers) {
     const s = new Session(o, renderer, report);

@@ -139,7 +139,7 @@ def types_match(out_type, in_type):
 def test_the_folder_holds_the_templates_with_thumbnails_and_api_copies():
     assert templates() == sorted(TITLES.values())
     top = sorted(p.name for p in EXAMPLES.iterdir())
-    assert top == sorted(["api"] + [f"{t}.json" for t in TITLES.values()] + [f"{t}.jpg" for t in TITLES.values()]), top
+    assert top == sorted(["api", "input"] + [f"{t}.json" for t in TITLES.values()] + [f"{t}.jpg" for t in TITLES.values()]), top
     assert sorted(p.name for p in API.iterdir()) == sorted(f"{n}.json" for n in EXPECTED)
     for name in EXPECTED:  # every top-level .json is listed as a template, so each must be UI format
         data = read(ui_path(name))

@@ -184,21 +184,147 @@ def estimate_render_seconds(size: dict, model: dict | None = None) -> float:
     return t
 
 
-def estimate_job(spec: dict, runpod: dict | None = None, views: int | None = None) -> dict:
-    """A normalized spec's estimate: {"size": spec.job_size, "seconds": render seconds by
-    RENDER_MODEL, "usd": the RunPod cost by estimate_cost (None unless ``runpod``, the settings'
-    runpod section, is given: seconds x speed_factor of execution, its start-up and idle)}.
-    ``views``: only that many of the spec's views (a shard)."""
+def estimate_job(spec: dict, runpod: dict | None = None, views: int | None = None, times=None,
+                 warm: bool = True) -> dict:
+    """A normalized spec's estimate: {"size": spec.job_size, "seconds": render seconds, "usd": the
+    RunPod cost by estimate_cost (None unless ``runpod``, the settings' runpod section, is given:
+    seconds x speed_factor of execution, its start-up and idle), "basis": what the seconds come
+    from, "cold_s": the worker's start added when it is not warm (0 when warm), "text"}.
+    ``views``: only that many of the spec's views (a shard). ``times``: this machine's measured
+    renders (a RenderTimes; None: RENDER_MODEL alone, a first guess); ``warm``: whether the local
+    worker is running (else its start, learned from cold renders, is added: "cold_s")."""
     from ..spec import job_size
 
     size = job_size(spec, views)
-    seconds = estimate_render_seconds(size)
+    model_s = estimate_render_seconds(size)
+    learned = learn_seconds(times.rows() if times is not None else [], render_key(spec), model_s, warm)
+    if times is None:  # RunPod, or no history asked for: the model, whatever this machine measured
+        learned.update(basis="first guess: the render model", cold_s=0.0)
+    seconds = learned["seconds"]
     usd = None
     if runpod is not None:
-        usd = estimate_cost(seconds * runpod["speed_factor"], None, runpod["gpu_class"], runpod["idle_timeout_s"],
+        usd = estimate_cost(model_s * runpod["speed_factor"], None, runpod["gpu_class"], runpod["idle_timeout_s"],
                             runpod["startup_s"])
-    return {"size": size, "seconds": seconds, "usd": usd, "text": describe_size(size, seconds)
-            + ("" if usd is None else f", ~${usd:.2f} on RunPod ({runpod['gpu_class']})")}
+    text = describe_size(size, seconds) + f" ({learned['basis']})"
+    if learned["cold_s"]:
+        text += f" + ~{_duration(learned['cold_s'])} to start the worker ({learned['cold_basis']})"
+    return {"size": size, "seconds": seconds, "usd": usd, "basis": learned["basis"], "cold_s": learned["cold_s"],
+            "cold_basis": learned["cold_basis"], "model_s": model_s, "text": text + ("" if usd is None else f", ~${usd:.2f} on RunPod ({runpod['gpu_class']})")}
+
+
+# --- this machine's own render times (issue 21.10) ------------------------------------------------
+# The model above is fitted on one machine; this one may be slower (a busy CPU) or faster. Every
+# render the local worker makes records its measured seconds (the client's wall time from the job's
+# submission to its end, the worker's start included when it was not running: "cold"), next to the
+# model's estimate for it, in the ledger's SQLite file. An estimate then scales the model by the
+# median of measured / model over the latest LEARN_FROM warm renders of the same image size and pass
+# set ("from N renders on this machine"), else of any warm render here ("... other sizes or passes"),
+# else it is the model ("first guess"). A cold start adds the median of (measured - warm estimate)
+# over the latest cold renders, else FIRST_GUESS_COLD_S.
+LEARN_FROM = 20
+FIRST_GUESS_COLD_S = 10.0  # the worker's start: Python, then a Blender child importing bpy (2026-12, 2 cores)
+
+
+def render_key(spec: dict) -> str:
+    """What a render's time is learned by: its image size, pass set and shaded samples."""
+    r = spec["render"]
+    samples = r.get("shaded_samples", 0) if "shaded" in r["passes"] else 0
+    return f"{r['width']}x{r['height']} {'+'.join(sorted(r['passes']))}" + (f" s{samples}" if samples > 1 else "")
+
+
+def _median(values: list) -> float:
+    v = sorted(values)
+    n = len(v)
+    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
+
+
+def learn_seconds(rows: list, key: str, model_s: float, warm: bool = True) -> dict:
+    """{"seconds", "basis", "cold_s", "cold_basis"} from measured rows (RenderTimes.rows(): newest
+    first, each {"key", "model_s", "seconds", "cold"}) for a job of this key whose model estimate is
+    model_s (rule above the function)."""
+    usable = [r for r in rows if r["model_s"] > 0]
+    warm_rows = [r for r in usable if not r["cold"]]
+    same = [r for r in warm_rows if r["key"] == key][:LEARN_FROM]
+
+    def ratio(rs):
+        return _median([r["seconds"] / r["model_s"] for r in rs])
+
+    if same:
+        factor, n = ratio(same), len(same)
+        basis = f"from {n} render{'s' if n > 1 else ''} on this machine"
+    elif warm_rows:
+        factor, n = ratio(warm_rows[:LEARN_FROM]), min(len(warm_rows), LEARN_FROM)
+        basis = f"from {n} render{'s' if n > 1 else ''} on this machine, other sizes or passes"
+    else:
+        factor, basis = 1.0, "first guess: the render model, not yet measured on this machine"
+    out = {"seconds": model_s * factor, "basis": basis, "cold_s": 0.0, "cold_basis": ""}
+    if not warm:
+        cold = [r for r in usable if r["cold"]][:LEARN_FROM]
+        if cold:
+            def warm_part(r):  # what the same render takes warm, by what is known now
+                rs = [w for w in warm_rows if w["key"] == r["key"]][:LEARN_FROM] or warm_rows[:LEARN_FROM]
+                return r["model_s"] * (ratio(rs) if rs else 1.0)
+
+            out["cold_s"] = max(_median([r["seconds"] - warm_part(r) for r in cold]), 0.0)
+            out["cold_basis"] = f"from {len(cold)} cold start{'s' if len(cold) > 1 else ''} on this machine"
+        else:
+            out["cold_s"], out["cold_basis"] = FIRST_GUESS_COLD_S, "first guess"
+    return out
+
+
+class RenderTimes:
+    """This machine's measured render times, in the ledger's SQLite file (table render_times).
+    Reading a file that does not exist yet gives no rows and creates nothing."""
+
+    _SCHEMA = ("CREATE TABLE IF NOT EXISTS render_times (id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL, "
+               "images INTEGER NOT NULL, model_s REAL NOT NULL, seconds REAL NOT NULL, cold INTEGER NOT NULL, "
+               "backend TEXT NOT NULL, recorded_at TEXT NOT NULL)")
+
+    KEEP = 2000  # rows kept, the newest: the estimates read the latest LEARN_FROM of a kind
+
+    def __init__(self, path, timeout_s: float = 30.0):
+        self.path = Path(path)
+        self.timeout_s = _check_seconds("timeout_s", timeout_s)
+
+    def record(self, key: str, images: int, model_s: float, seconds: float, cold: bool, backend: str = "local",
+               now=None) -> None:
+        """One render's measured seconds (LedgerError when the file cannot be written)."""
+        seconds, model_s = _check_seconds("seconds", seconds), _check_seconds("model_s", model_s)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, timeout=self.timeout_s, isolation_level=None)
+        except (sqlite3.Error, OSError) as e:
+            raise LedgerError(f"render times in {os.fspath(self.path)}: {type(e).__name__}: {e}. Set "
+                              "budget.ledger_path in the config to a file on a local disk") from None
+        try:
+            db.execute(f"PRAGMA busy_timeout = {int(self.timeout_s * 1000)}")
+            db.execute(self._SCHEMA)
+            db.execute("INSERT INTO render_times (key, images, model_s, seconds, cold, backend, recorded_at) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       (str(key), int(images), model_s, seconds, int(bool(cold)), backend, _utc(now).isoformat()))
+            db.execute("DELETE FROM render_times WHERE id <= (SELECT MAX(id) FROM render_times) - ?", (self.KEEP,))
+        except sqlite3.Error as e:
+            raise LedgerError(f"render times in {os.fspath(self.path)}: {type(e).__name__}: {e}") from None
+        finally:
+            db.close()
+
+    def rows(self, backend: str = "local", limit: int = 500) -> list[dict]:
+        """The latest measured renders, newest first: key, images, model_s, seconds, cold, recorded_at."""
+        if not self.path.is_file():
+            return []
+        try:
+            db = sqlite3.connect(self.path, timeout=self.timeout_s)
+        except sqlite3.Error:
+            return []
+        try:
+            found = db.execute("SELECT key, images, model_s, seconds, cold, recorded_at FROM render_times "
+                               "WHERE backend = ? ORDER BY id DESC LIMIT ?", (backend, int(limit))).fetchall()
+        except sqlite3.Error:  # no table yet (a ledger without renders), or a damaged file: nothing learned
+            return []
+        finally:
+            db.close()
+        return [{"key": k, "images": i, "model_s": m, "seconds": s, "cold": bool(c), "recorded_at": t}
+                for k, i, m, s, c, t in found]
 
 
 def describe_size(size: dict, seconds: float) -> str:

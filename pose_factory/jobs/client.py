@@ -147,13 +147,29 @@ class _Client:
 
 
 def check_limits(spec: dict, settings: dict, backend: str | None = None) -> dict:
-    """The normalized spec's estimate (budget.estimate_job; with the RunPod cost when the backend,
-    default the config's ``client``, is runpod) when it is within the settings' caps on images,
-    megapixels and estimated render seconds; else SpecError naming the cap and the value."""
-    runpod = (backend or settings["client"]) == "runpod"
-    est = budget.estimate_job(spec, settings["runpod"] if runpod else None)
+    """The normalized spec's estimate (estimate(); with the RunPod cost when the backend, default
+    the config's ``client``, is runpod) when it is within the settings' caps on images, megapixels
+    and estimated render seconds; else SpecError naming the cap and the value."""
+    est = estimate(spec, settings, backend)
     budget.check_job_limits(est["size"], est["seconds"], settings["limits"])
     return est
+
+
+def render_times(settings: dict) -> budget.RenderTimes:
+    """This machine's measured render times, kept in the cost ledger's SQLite file."""
+    return budget.RenderTimes(settings["budget"]["ledger_path"])
+
+
+def estimate(spec: dict, settings: dict, backend: str | None = None, env: dict | None = None) -> dict:
+    """A normalized spec's estimate as the node, the CLI and the limits show it (budget.estimate_job):
+    on the local backend learned from this machine's measured renders, with the worker's start added
+    when this process's local worker is not running; on RunPod the render model (and its cost)."""
+    if (backend or settings["client"]) == "runpod":
+        return budget.estimate_job(spec, settings["runpod"])
+    env = settings_mod.load_env() if env is None else env
+    with _clients_lock:
+        local = _clients.get(_client_key("local", settings, env))
+    return budget.estimate_job(spec, None, times=render_times(settings), warm=local is not None and local.is_warm())
 
 
 # --- local ---------------------------------------------------------------------------------------
@@ -179,6 +195,10 @@ class LocalClient(_Client):
         env["PYTHONPATH"] = str(render.REPO_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
         env.setdefault("PROJECT_NAME", self.settings["project"])
         return env
+
+    def is_warm(self) -> bool:
+        """Whether the worker process is running (a job then skips its start)."""
+        return self.proc is not None and self.proc.poll() is None
 
     def ensure_started(self) -> int:
         """Starts the worker if it is not running (first use, or it died); returns its pid."""
@@ -285,11 +305,25 @@ class LocalClient(_Client):
         job_input = {"spec": spec, "project": project, "force": force}
         if validate:
             job_input["validate"] = True
-        self._submit(job_id, job_input, progress, check_cancel)
+        cold, t0 = not self.is_warm(), time.perf_counter()
+        output, _ = self._submit(job_id, job_input, progress, check_cancel)
+        seconds = time.perf_counter() - t0
         manifest = read_manifest(self.storage, project, bid)
         if manifest is None:
             raise JobFailed(f"the local worker finished but batch {project}/{bid} has no manifest in storage")
+        if output.get("rendered", True) and not validate:  # a batch found in storage meanwhile took no render
+            self._record_time(spec, seconds, cold)
         return manifest, 0.0
+
+    def _record_time(self, spec: dict, seconds: float, cold: bool) -> None:
+        """This render's measured seconds into render_times(), which the next estimates learn from;
+        a ledger that cannot be written costs the lesson, never the render."""
+        size = spec_mod.job_size(spec)
+        try:
+            render_times(self.settings).record(budget.render_key(spec), size["images"],
+                                               budget.estimate_render_seconds(size), seconds, cold)
+        except (budget.LedgerError, OSError, ValueError) as e:
+            budget.log.warning("render time not recorded (the estimates learn from it): %s", e)
 
     def _cancel(self, job_id: str, q: queue.Queue) -> None:
         """Asks the worker to cancel, then waits until it says the job (and its render) ended."""
@@ -576,11 +610,15 @@ _clients_lock = threading.Lock()
 BACKENDS = {"local": LocalClient, "runpod": RunPodClient}
 
 
+def _client_key(backend: str, settings: dict, env: dict) -> tuple:
+    return (backend, json.dumps(settings, sort_keys=True),
+            tuple(sorted((k, v) for k, v in env.items() if k.startswith(("RUNPOD_", "CLOUDFLARE_R2_", "POSE_FACTORY_")))))
+
+
 def get_client(backend: str, settings: dict, env: dict):
     if backend not in BACKENDS:
         raise ClientConfigError(f"backend: got {backend!r}, allowed: {', '.join(BACKENDS)}")
-    key = (backend, json.dumps(settings, sort_keys=True),
-           tuple(sorted((k, v) for k, v in env.items() if k.startswith(("RUNPOD_", "CLOUDFLARE_R2_", "POSE_FACTORY_")))))
+    key = _client_key(backend, settings, env)
     with _clients_lock:
         if key not in _clients:
             _clients[key] = BACKENDS[backend](settings, env)
@@ -654,5 +692,5 @@ def run_job(spec: dict, *, project: str | None = None, force: bool = False, back
     return result
 
 
-__all__ = ["run_job", "run_worker_job", "run_stored_job", "check_limits", "get_client", "close_clients", "active_jobs", "plan_shards", "JobResult", "JobFailed",
+__all__ = ["run_job", "run_worker_job", "run_stored_job", "check_limits", "estimate", "render_times", "get_client", "close_clients", "active_jobs", "plan_shards", "JobResult", "JobFailed",
            "JobCancelled", "JobTimeout", "ClientConfigError", "LocalClient", "RunPodClient"]
