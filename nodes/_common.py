@@ -226,14 +226,16 @@ def final_state(error: BaseException) -> str:
 @contextlib.contextmanager
 def send_final_on_error(message: dict):
     """Around a job: when it raises, the job's last "pose_factory.progress" message (message plus
-    state failed, cancelled or refused, and the error's first line) is sent before the error goes
+    state failed, cancelled or refused, and for the first two the error's first line) is sent before the error goes
     on, so a sidebar or node that showed it queued or rendering follows the server's state."""
     try:
         yield
     except BaseException as e:
-        text = str(e).strip()
-        send_message("pose_factory.progress", dict(message, state=final_state(e),
-                                                   error=text.splitlines()[0][:300] if text else type(e).__name__))
+        state, text = final_state(e), str(e).strip()
+        final = dict(message, state=state)
+        if state != "cancelled":  # the reason, for failed and refused; a cancel needs none
+            final["error"] = text.splitlines()[0][:300] if text else type(e).__name__
+        send_message("pose_factory.progress", final)
         raise
 
 
