@@ -20,6 +20,9 @@
 //   projects   (issue 21.2) every node of the pack shows at most one project control; a storing
 //              node's dropdown shows the project it uses (the default, or a template's "examples")
 //              with new…/rename…; a loader's batch entry carries the project
+//   projectui  (issue 21.2) through the dropdown itself (litegraph's menu; the Vue select): it lists
+//              the known projects, "new…" creates one (the front end's prompt dialog) and the node
+//              takes it, "rename…" renames it in storage and the node follows
 //   cancel     (issue 21.6) a long forced render is cancelled with its cancel button in the
 //              sidebar: the job shows cancelled, then leaves the list; nothing stays "rendering"
 // Screenshots and report.json go to --out-dir; --docs DIR also writes the README's screenshots
@@ -28,7 +31,7 @@
 //
 //   node scripts/ui_check.js [--url http://127.0.0.1:8188] [--out-dir out/ui_check] [--docs docs]
 //                            [--renderer classic|vue|both]
-//                            [--only templates,previews,sidebar,models,newloader,projects,cancel]
+//                            [--only templates,previews,sidebar,models,newloader,projects,projectui,cancel]
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -45,7 +48,7 @@ if (!pw) { console.error('playwright-core not found (run the harness setup.sh, o
 const NO_MODEL = 'Pose preview - no models';
 const SDXL = 'OpenPose to SDXL - 4 poses';
 const LOADERS = ['PoseFactoryLoadPoseFromR2', 'PoseFactoryDepthNormalLoader'];
-const CHECKS = ['templates', 'previews', 'sidebar', 'models', 'newloader', 'projects', 'cancel'];
+const CHECKS = ['templates', 'previews', 'sidebar', 'models', 'newloader', 'projects', 'projectui', 'cancel'];
 
 function parseArgs(argv) {
   const o = { url: 'http://127.0.0.1:8188', outDir: 'out/ui_check', renderers: ['classic', 'vue'], only: CHECKS };
@@ -436,7 +439,13 @@ class Session {
   // --- issue 21: the new user's path ---------------------------------------------------------------
   // The graph's first node of a type, by id.
   async nodeOf(type) {
-    return this.page.evaluate((type) => (window.app.graph._nodes ?? window.app.graph.nodes).find((n) => n.type === type)?.id, type);
+    for (let i = 0; i < 60; i++) { // a template just loaded may still be arriving
+      const id = await this.page.evaluate((type) => (window.app.graph._nodes ?? window.app.graph.nodes)
+        .find((n) => n.type === type)?.id, type);
+      if (id !== undefined) return id;
+      await sleep(250);
+    }
+    throw new Error(`no ${type} node in the graph`);
   }
 
   async setWidgets(id, values) {
@@ -448,7 +457,12 @@ class Session {
 
   async newloader() {
     await this.page.evaluate(() => window.app.graph.clear());
-    await this.loadTemplate(NO_MODEL);
+    for (let i = 0; i < 3; i++) { // the first load right after the page opened is sometimes dropped
+      const load = await this.loadTemplate(NO_MODEL);
+      if (!load.ok) throw new Error(`template: ${load.error}`);
+      if (await this.page.evaluate(() => (window.app.graph._nodes ?? window.app.graph.nodes).length > 0)) break;
+      await sleep(2000);
+    }
     const req = await this.nodeOf('PoseFactoryRequestPoseBatch');
     const cam = await this.nodeOf('PoseFactoryCameraOrbit');
     // a size no earlier run used: a new batch id, rendered now (2 views keep it short)
@@ -463,7 +477,7 @@ class Session {
     this.check('the new batch is in the loader list route', made.length === 1 && after[0] === made[0], { made, newest: after[0] });
     const id = await this.page.evaluate(() => {
       const n = window.LiteGraph.createNode('PoseFactoryLoadPoseFromR2');
-      n.pos = [200, 900];
+      n.pos = [2600, 0]; // clear of the template's nodes (their DOM widgets would take the clicks)
       window.app.graph.add(n);
       return n.id;
     });
@@ -499,6 +513,10 @@ class Session {
       this.check('the Vue node shows the new batch', made.length === 1 && text.includes(made[0].split('/')[1].slice(0, 8)), text.slice(0, 200));
     }
     await this.shot('new_loader_lists_new_batch');
+    const offered = (await this.openCombo(id, 'batch_id')).map((t) => t.trim());
+    this.check('its dropdown, opened, offers the new batch', made.length === 1 && offered.includes(made[0]), offered.slice(0, 5));
+    await this.shot('new_loader_dropdown');
+    await this.page.keyboard.press('Escape');
   }
 
   async projects() {
@@ -563,6 +581,82 @@ class Session {
     await this.page.evaluate((id) => window.app.canvas.centerOnNode?.(window.app.graph.getNodeById(id)), req);
     await sleep(600);
     await this.shot('project_restored');
+  }
+
+  // Opens a node's combo widget the way a user does and returns the choices it offers.
+  async openCombo(id, name) {
+    if (this.vue) {
+      const row = this.page.locator(`[data-node-id="${id}"] [data-testid="node-widget"]`)
+        .filter({ has: this.page.locator('[data-testid="widget-layout-field-label"]', { hasText: new RegExp(`^${name}$`) }) });
+      await row.locator('[role="combobox"], button').first().click();
+      await sleep(800);
+      return this.page.locator('[role="option"]').allInnerTexts();
+    }
+    const pt = await this.page.evaluate(({ id, name }) => {
+      const n = window.app.graph.getNodeById(id);
+      const w = n.widgets.find((x) => x.name === name);
+      const ds = window.app.canvas.ds; // litegraph takes no widget clicks when zoomed far out
+      ds.scale = 1;
+      ds.offset = [300 - n.pos[0], 200 - n.pos[1]];
+      window.app.graph.setDirtyCanvas(true, true);
+      const [x, y] = window.app.canvas.ds.convertOffsetToCanvas([n.pos[0] + n.size[0] / 2, n.pos[1] + w.y + 10]);
+      const r = window.app.canvas.canvas.getBoundingClientRect();
+      return { x: r.x + x, y: r.y + y };
+    }, { id, name });
+    await this.page.mouse.click(pt.x, pt.y);
+    await sleep(800);
+    return this.page.locator('.litecontextmenu .litemenu-entry').allInnerTexts();
+  }
+
+  async pickOption(text) {
+    const sel = this.vue ? '[role="option"]' : '.litecontextmenu .litemenu-entry';
+    await this.page.locator(sel, { hasText: text }).first().click();
+    await sleep(1000);
+  }
+
+  async answerPrompt(text) {
+    const dlg = this.page.getByRole('dialog');
+    await dlg.locator('input').first().fill(text);
+    await this.page.keyboard.press('Enter');
+    await sleep(2500);
+  }
+
+  async projectui() {
+    await this.page.evaluate(() => window.app.graph.clear());
+    const id = await this.page.evaluate(() => {
+      const n = window.LiteGraph.createNode('PoseFactoryRequestPoseBatch');
+      n.pos = [300, 200];
+      window.app.graph.add(n);
+      window.app.canvas.ds.scale = 1;
+      window.app.canvas.ds.offset = [0, 0];
+      window.app.graph.setDirtyCanvas(true, true);
+      return n.id;
+    });
+    await sleep(1500);
+    const { projects, default: def } = await getJson(this.o.url + '/pose_factory/projects');
+    const offered = (await this.openCombo(id, 'project')).map((t) => t.trim());
+    this.check('the project dropdown offers the known projects, the default, new… and rename…',
+      [...projects, def].every((p) => offered.includes(p)) && offered.includes('new…') && offered.includes('rename…'), offered);
+    await this.shot('project_dropdown');
+    const name = `ui-${this.renderer}-${Date.now() % 100000}`;
+    await this.pickOption('new…');
+    await this.answerPrompt(name);
+    const value = () => this.page.evaluate((id) => window.app.graph.getNodeById(id).widgets.find((w) => w.name === 'project').value, id);
+    const made = await value();
+    const after = (await getJson(this.o.url + '/pose_factory/projects')).projects;
+    this.check('"new…" creates the project and the node takes it', made === name && after.includes(name), { value: made, projects: after });
+    await this.openCombo(id, 'project');
+    await this.pickOption('rename…');
+    await this.answerPrompt(`${name}-renamed`);
+    const renamed = await value();
+    const later = (await getJson(this.o.url + '/pose_factory/projects')).projects;
+    this.check('"rename…" renames it in storage and the node follows', renamed === `${name}-renamed` &&
+      later.includes(renamed) && !later.includes(name), { value: renamed, projects: later });
+    if (this.vue) {
+      const text = await this.page.evaluate((id) => document.querySelector(`[data-node-id="${id}"]`)?.innerText ?? '', id);
+      this.check('the Vue node shows the renamed project', text.includes(`${name}-renamed`), undefined);
+    }
+    await this.shot('project_renamed');
   }
 
   async cancel() {

@@ -13,7 +13,7 @@
 //     re-run because the loaders set HAS_INTERMEDIATE_OUTPUT): a new loader is made tall enough.
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
-import { LOADER_NODES, toast } from "./common.js";
+import { LOADER_NODES, setComboValues, toast } from "./common.js";
 
 const REQUEST_NODE = "PoseFactoryRequestPoseBatch";
 const PREVIEW_ROOM = 320; // px under a loader's widgets for its preview (scripts/make_workflows.py: the same)
@@ -61,19 +61,27 @@ function loaders(graph = app.graph, out = []) {
 }
 
 // Puts each loader kind's list into every loader of the graph (or only into `only`). A value the
-// list lacks (an old workflow's batch, a batch not indexed here) stays, first in its own list.
+// list lacks (an old workflow's batch, a batch not indexed here) stays, first in its own list. A
+// loader with no batch, or a new one still at the default the page loaded with (the newest batch
+// then), takes the newest batch now, unless its batch input is linked; a loaded workflow's or a
+// user's choice is never replaced.
 function applyLoaderLists(lists, only = null) {
   for (const node of only ? [only] : loaders()) {
     const w = node.widgets?.find((x) => x.name === "batch_id");
     const list = lists?.[LOADER_KIND[node.type]];
     if (!w || !Array.isArray(list)) continue;
-    if ((w.value === "" || w.value == null) && list.length) {
+    const untouched = node.__pfFresh !== undefined && !node.__pfConfigured && w.value === node.__pfFresh;
+    // a linked batch input wins over batch_id: that loader's widget is left as it is (its value is
+    // part of what ComfyUI compares to reuse the last output)
+    const linked = node.inputs?.some((i) => i.name === "batch" && i.link != null);
+    if (!linked && (w.value === "" || w.value == null || untouched) && list.length && w.value !== list[0]) {
       w.value = list[0];
       w.callback?.(w.value);
     }
+    if (untouched) node.__pfFresh = w.value;
     const values = [...(list.length ? list : [""]), CURRENT_BATCH];
     if (w.value && !values.includes(w.value)) values.unshift(w.value);
-    w.options.values = values;
+    setComboValues(w, values);
     node.setDirtyCanvas?.(true, true);
   }
 }
@@ -183,12 +191,20 @@ app.registerExtension({
           serialize: false,
         });
         button.serialize = false; // not a value: keeps widgets_values aligned with the inputs
+        const batchWidget = this.widgets?.find((x) => x.name === "batch_id");
+        if (batchWidget) setComboValues(batchWidget, batchWidget.options.values ?? []); // its own list, before Vue copies the options
+        this.__pfFresh = batchWidget?.value; // the page-load default, until a workflow or the user sets one
         refreshLoaderLists(this); // the list as it is now, not as it was when the page loaded
         // Room for the preview grid under the widgets, so it fits the node and the node does not
         // grow over its neighbours when the grid arrives (a saved workflow's size replaces this).
         const [w, h] = this.computeSize?.() ?? this.size;
         this.setSize?.([Math.max(this.size[0], w), Math.max(this.size[1], h + PREVIEW_ROOM)]);
         return r;
+      };
+      const onConfigure = nodeType.prototype.onConfigure;
+      nodeType.prototype.onConfigure = function () {
+        this.__pfConfigured = true; // a saved workflow's loader: its batch stays
+        return onConfigure?.apply(this, arguments);
       };
     }
   },

@@ -15,7 +15,7 @@
 // workflow becomes "project/batch" when it loads.
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
-import { LOADER_NODES, toast } from "./common.js";
+import { LOADER_NODES, setComboValues, toast } from "./common.js";
 
 const NEW = "new…";
 const RENAME = "rename…";
@@ -61,7 +61,7 @@ const known = { names: [], default: null };
 function setValues(widget) {
   const current = widget.value != null && !ACTIONS.includes(widget.value) ? [String(widget.value)] : [];
   const names = [...new Set([...known.names, ...(known.default ? [known.default] : []), ...current])].sort();
-  widget.options.values = [...names, ...ACTIONS]; // a new array per widget: litegraph and Vue read it when opened
+  setComboValues(widget, [...names, ...ACTIONS]); // litegraph and Vue read it when the dropdown opens
 }
 
 async function refreshProjects() {
@@ -150,7 +150,7 @@ function migrateLoader(node) {
   if (/^[0-9a-f]{16}$/.test(bid) && String(project.value ?? "").trim()) {
     batch.value = `${String(project.value).trim()}/${bid}`;
     const values = batch.options?.values;
-    if (Array.isArray(values) && !values.includes(batch.value)) batch.options.values = [batch.value, ...values];
+    if (Array.isArray(values) && !values.includes(batch.value)) setComboValues(batch, [batch.value, ...values]);
   }
 }
 
