@@ -581,6 +581,26 @@ class Session {
     await this.page.evaluate((id) => window.app.canvas.centerOnNode?.(window.app.graph.getNodeById(id)), req);
     await sleep(600);
     await this.shot('project_restored');
+    // a workflow saved before: the loader's text project "examples" and a bare batch id, unlinked
+    const batch = (await getJson(`${this.o.url}/pose_factory/projects/examples/batches`)).batches[0]?.batch_id;
+    const old = await this.page.evaluate(async ({ module, title, batch }) => {
+      const wf = await (await fetch(`/api/workflow_templates/${module}/${encodeURIComponent(title)}.json`)).json();
+      const node = wf.nodes.find((n) => n.type === 'PoseFactoryLoadPoseFromR2');
+      node.widgets_values[0] = 'examples';
+      node.widgets_values[1] = batch;
+      node.widgets_values[node.widgets_values.length - 1] = 'hide'; // saved before "as rendered" existed
+      const link = node.inputs.find((i) => i.name === 'batch')?.link;
+      wf.links = wf.links.filter((l) => l[0] !== link);
+      for (const n of wf.nodes) for (const o of n.outputs ?? []) o.links = (o.links ?? []).filter((l) => l !== link);
+      node.inputs.find((i) => i.name === 'batch').link = null;
+      await window.app.loadGraphData(wf, true, true, 'old loader');
+      await new Promise((r) => setTimeout(r, 1500));
+      const n = (window.app.graph._nodes ?? window.app.graph.nodes).find((x) => x.type === 'PoseFactoryLoadPoseFromR2');
+      const w = (k) => n.widgets.find((x) => x.name === k);
+      return { batch_id: w('batch_id').value, values: [...w('batch_id').options.values].slice(0, 3), occluded: w('occluded').value };
+    }, { module: this.o.module, title: NO_MODEL, batch });
+    this.check('an old workflow\'s loader (text project, bare id) loads as project/batch', !!batch &&
+      old.batch_id === `examples/${batch}` && old.values.includes(old.batch_id) && old.occluded === 'hide', old);
   }
 
   // Opens a node's combo widget the way a user does and returns the choices it offers.

@@ -52,7 +52,7 @@ const STYLE = `
 // el: the tab's content while it is open; jobsEl / listEl: its two parts, re-drawn separately (a
 // progress message re-draws only the jobs, so the thumbnails are not fetched again).
 const state = { el: null, jobsEl: null, listEl: null, projects: [], batches: {}, bytes: new Map(), jobs: new Map(),
-  error: null };
+  rows: new Map(), error: null };
 
 async function getJson(path, options) {
   const resp = await api.fetchApi(path, options);
@@ -222,17 +222,32 @@ function putIntoLoaders(project, batchId) {
 }
 
 // --- the tab --------------------------------------------------------------------------------------
-function jobRow(job) {
+// A job's row, made once and then updated in place: progress messages come several times a second,
+// and a row rebuilt under the pointer would swallow a click on its cancel button.
+function jobRow(key, job) {
+  let row = state.rows.get(key);
+  if (!row) {
+    row = h("div", { class: "pf-job" });
+    row.parts = { state: h("div"), hint: h("div", { class: "pf-hint" }), error: h("div", { class: "pf-error" }),
+      bar: h("div"), cancel: h("button", { class: "pf-cancel", title: "Cancel the render (ComfyUI's interrupt)",
+        onclick: () => api.interrupt?.(null) }, "cancel") };
+    row.append(h("div", { class: "pf-head" }, row.parts.state, row.parts.cancel), row.parts.hint, row.parts.error,
+      h("div", { class: "pf-bar" }, row.parts.bar));
+    state.rows.set(key, row);
+  }
   const total = Number(job.total) || 0;
   const done = Math.min(Number(job.done) || 0, total);
   const pct = total ? Math.round((100 * done) / total) : 0;
-  return h("div", { class: `pf-job ${job.state ?? ""}`, "data-batch": job.batch_id ?? "", "data-state": job.state ?? "" },
-    h("div", { class: "pf-head" }, h("div", {}, `${job.state ?? "queued"}${total ? ` ${done}/${total} (${pct}%)` : ""}`),
-      running(job) ? h("button", { class: "pf-cancel", title: "Cancel the render (ComfyUI's interrupt)",
-        onclick: () => api.interrupt?.(null) }, "cancel") : null),
-    h("div", { class: "pf-hint" }, [job.project, job.batch_id].filter(Boolean).join("/") || `node ${job.node}`),
-    job.error ? h("div", { class: "pf-error" }, job.error) : null,
-    h("div", { class: "pf-bar" }, h("div", { style: `width: ${pct}%` })));
+  row.className = `pf-job ${job.state ?? ""}`;
+  row.dataset.batch = job.batch_id ?? "";
+  row.dataset.state = job.state ?? "";
+  row.parts.state.textContent = `${job.state ?? "queued"}${total ? ` ${done}/${total} (${pct}%)` : ""}`;
+  row.parts.hint.textContent = [job.project, job.batch_id].filter(Boolean).join("/") || `node ${job.node}`;
+  row.parts.error.textContent = job.error ?? "";
+  row.parts.error.hidden = !job.error;
+  row.parts.cancel.hidden = !running(job);
+  row.parts.bar.style.width = `${pct}%`;
+  return row;
 }
 
 function batchRow(project, b) {
@@ -250,9 +265,12 @@ function batchRow(project, b) {
 }
 
 function renderJobs() {
+  for (const key of state.rows.keys()) if (!state.jobs.has(key)) state.rows.delete(key);
   if (!state.jobsEl) return;
-  const jobs = [...state.jobs.values()];
-  state.jobsEl.replaceChildren(...(jobs.length ? [h("b", {}, "Jobs"), ...jobs.map(jobRow)] : []));
+  const rows = [...state.jobs].map(([key, job]) => jobRow(key, job));
+  const now = [...state.jobsEl.children].filter((e) => e.classList.contains("pf-job"));
+  if (now.length === rows.length && now.every((e, i) => e === rows[i])) return; // updated in place
+  state.jobsEl.replaceChildren(...(rows.length ? [h("b", {}, "Jobs"), ...rows] : []));
 }
 
 function renderList() {
