@@ -2,6 +2,7 @@
 the pack imports (and its tests run) without torch being touched at import or ComfyUI installed."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -16,20 +17,26 @@ import numpy as np  # noqa: E402
 from pose_factory.storage import index  # noqa: E402
 from pose_factory import settings as settings_mod  # noqa: E402
 from pose_factory.errors import SpecError  # noqa: E402
+from pose_factory import spec as spec_mod  # noqa: E402
 
 log = logging.getLogger("pose_factory")
 CATEGORY = "3D Pose Factory"
 
 
-def occluded_input() -> dict:
+def occluded_input(as_rendered: bool = False) -> dict:
     """The `occluded` widget the drawing nodes share: an optional input, so workflows saved
-    before it existed still load and queue (they get hide, what they drew then)."""
+    before it existed still load and queue (they get hide, what they drew then). as_rendered (the
+    batch loader): a first choice "as rendered", the default, that draws what the batch's request
+    asked for; an explicit choice overrides it."""
+    from pose_factory.loading import AS_RENDERED
     from pose_factory.render.openpose import OCCLUDED_MODES
 
-    return {"occluded": (list(OCCLUDED_MODES), {
-        "default": "hide",
-        "tooltip": "Joints the body covers: hide (as a detector sees the photo: the default), show (every limb), "
-                   "depth (every limb, far to near, so near limbs overdraw far ones)."})}
+    tip = ("Joints the body covers: hide (as a detector sees the photo), show (every limb), depth (every limb, "
+           "far to near, so near limbs overdraw far ones).")
+    if as_rendered:
+        return {"occluded": ([AS_RENDERED, *OCCLUDED_MODES], {
+            "default": AS_RENDERED, "tooltip": f"{tip} {AS_RENDERED} (the default): what Request Pose Batch asked for."})}
+    return {"occluded": (list(OCCLUDED_MODES), {"default": "hide", "tooltip": tip + " The default: hide."})}
 
 
 def _move_pack_data_out() -> None:
@@ -86,6 +93,59 @@ def plain_error(e: SpecError, widget: str | None = None) -> SpecError:
     if where and where != widget and f"'{where.split()[-1]}'" not in text:  # unless the text names it already
         text = f"{where}: {text}"
     return SpecError(widget, text)
+
+
+def loader_batches(loader: str) -> list[str]:
+    """known_batches() that the loader ("pose" or "depth_normal", loading.LOADER_NEEDS) can load:
+    a mesh batch is not offered to Load Pose Batch. Local index only, never the network."""
+    from pose_factory.loading import loadable
+
+    try:
+        return index.choices(get_settings()["storage"]["cache_root"], lambda s: loadable(s.get("passes"), loader))
+    except Exception as e:  # noqa: BLE001  INPUT_TYPES must not fail: the page would lose every node
+        log.warning("3D Pose Factory: cannot read the local batch index: %s", e)
+        return []
+
+
+# --- the project widget: one control per node (web/js/projects.js adds "new…" and "rename…") ------
+def known_projects() -> tuple[list[str], str]:
+    """(the projects of the local index plus the configured default, sorted; that default). Never
+    the network (INPUT_TYPES runs for /object_info), never an error."""
+    try:
+        settings = get_settings()
+        default = settings["project"]
+        names = index.projects(settings["storage"]["cache_root"])
+    except Exception as e:  # noqa: BLE001
+        log.warning("3D Pose Factory: cannot read the projects of the local index: %s", e)
+        default, names = "default", []
+    return sorted(set(names) | {default}), default
+
+
+def project_input(tooltip: str) -> tuple:
+    """A COMBO of known_projects(), defaulting to the configured project. Any project name is
+    accepted (nodes name `project` in VALIDATE_INPUTS, which makes ComfyUI skip the list check), so
+    an old workflow's text value, an API prompt's name or a project made after the page loaded
+    still run."""
+    names, default = known_projects()
+    return (names, {"default": default, "tooltip": tooltip})
+
+
+def check_project_widget(project, sanitize: bool = True):
+    """VALIDATE_INPUTS for a project widget: True, or the error text. sanitize: the value is made a
+    project name when the node runs (Request Pose Batch's 'My Poses' -> 'my-poses', empty -> the
+    configured project), so only a value with nothing usable is refused; else it must be valid."""
+    if project is None or (sanitize and isinstance(project, str) and not project.strip()):
+        return True  # linked (its value comes when the prompt runs), or the configured default
+    try:
+        (spec_mod.sanitize_project_name if sanitize else spec_mod.validate_project_name)(project)
+    except ValueError as e:
+        return str(e)
+    return True
+
+
+def node_project(project, settings: dict) -> str:
+    """The project a node uses: its widget's value made a project name, the configured one if empty."""
+    return spec_mod.sanitize_project_name(project) if str(project).strip() else settings["project"]
 
 
 def index_entry(project: str, batch_id: str) -> dict | None:
@@ -150,6 +210,38 @@ def send_message(event: str, data: dict) -> None:
     instance = getattr(PromptServer, "instance", None)
     if instance is not None:
         instance.send_sync(event, data)
+
+
+FINAL_STATES = ("completed", "failed", "cancelled", "refused")  # what a job's last message says
+
+
+def final_state(error: BaseException) -> str:
+    """The final state of a job that raised: cancelled (ComfyUI's interrupt, or a cancel from
+    elsewhere), refused (over the limits or the budget, or a wrong request: nothing ran), failed."""
+    from pose_factory.jobs.budget import BudgetExceeded
+    from pose_factory.jobs.client import JobCancelled
+
+    if type(error).__name__ == "InterruptProcessingException" or isinstance(error, (JobCancelled, KeyboardInterrupt)):
+        return "cancelled"
+    if isinstance(error, (SpecError, BudgetExceeded)):
+        return "refused"
+    return "failed"
+
+
+@contextlib.contextmanager
+def send_final_on_error(message: dict):
+    """Around a job: when it raises, the job's last "pose_factory.progress" message (message plus
+    state failed, cancelled or refused, and for the first two the error's first line) is sent before the error goes
+    on, so a sidebar or node that showed it queued or rendering follows the server's state."""
+    try:
+        yield
+    except BaseException as e:
+        state, text = final_state(e), str(e).strip()
+        final = dict(message, state=state)
+        if state != "cancelled":  # the reason, for failed and refused; a cancel needs none
+            final["error"] = text.splitlines()[0][:300] if text else type(e).__name__
+        send_message("pose_factory.progress", final)
+        raise
 
 
 def temp_directory() -> str | None:

@@ -2,7 +2,8 @@
 an identical spec already in storage is not rendered again (DESIGN.md §3)."""
 from __future__ import annotations
 
-from ._common import CATEGORY, get_settings, interrupt_check, log, occluded_input, plain_error, progress_bar, send_message
+from ._common import (CATEGORY, check_project_widget, get_settings, interrupt_check, log, node_project, occluded_input,
+                      plain_error, progress_bar, project_input, send_final_on_error, send_message)
 from pose_factory import spec as spec_mod
 from pose_factory.errors import SpecError
 
@@ -53,6 +54,12 @@ class PoseFactoryRequestPoseBatch:
     # own cache and the storage look-up already skip unchanged work.
 
     @classmethod
+    def VALIDATE_INPUTS(cls, project=None):
+        """Any project name (an old workflow's text, an API prompt's, one made after the page
+        loaded): naming `project` here makes ComfyUI skip its list check (DESIGN.md §5)."""
+        return check_project_widget(project)
+
+    @classmethod
     def INPUT_TYPES(cls):
         return {
             "required": {
@@ -72,8 +79,8 @@ class PoseFactoryRequestPoseBatch:
                 "sdxl_sticks": ("BOOLEAN", {"default": False,
                                             "tooltip": "Thicker limbs, as some SDXL OpenPose ControlNets want."}),
                 "backend": (BACKENDS, {"default": "local"}),
-                "project": ("STRING", {"default": "default",
-                                       "tooltip": "Lowercase letters, digits, '-', '_' (others are dropped)."}),
+                "project": project_input("The project the batch is stored in: a known project, new… or "
+                                         "rename…; lowercase letters, digits, '-', '_' (others are dropped)."),
                 "force": ("BOOLEAN", {"default": False, "tooltip": "Render again even if the batch exists."}),
             },
             "optional": {**occluded_input(), "validate": ("BOOLEAN", {
@@ -89,7 +96,7 @@ class PoseFactoryRequestPoseBatch:
         from pose_factory.jobs.client import estimate as job_estimate, run_job
 
         settings = get_settings()
-        project = spec_mod.sanitize_project_name(project) if str(project).strip() else settings["project"]
+        project = node_project(project, settings)
         try:
             if props:  # each prop's mesh stored in the project's uploads, named by its content
                 from pose_factory.mesh import props as props_mod
@@ -104,7 +111,7 @@ class PoseFactoryRequestPoseBatch:
         estimate = job_estimate(spec, settings, backend)["text"]  # learned from this machine's renders
         log.info("3D Pose Factory: batch %s/%s: %s", project, bid, estimate)
         send_message("pose_factory.progress", {"node": unique_id, "state": "queued", "done": 0, "total": 0,
-                                               "batch_id": bid, "estimate": estimate})
+                                               "batch_id": bid, "project": project, "estimate": estimate})
         state = {"bar": None, "total": None}
 
         def on_progress(event):
@@ -115,10 +122,13 @@ class PoseFactoryRequestPoseBatch:
             if state["bar"] is not None and total:
                 state["bar"].update_absolute(min(done, total), total)
             send_message("pose_factory.progress", {"node": unique_id, "state": event.get("state"), "done": done,
-                                                   "total": total, "batch_id": bid, "estimate": estimate})
+                                                   "total": total, "batch_id": bid, "project": project,
+                                                   "estimate": estimate})
 
-        result = run_job(spec, project=project, force=bool(force), backend=backend, settings=settings,
-                         on_progress=on_progress, check_cancel=interrupt_check(), validate=bool(validate))
+        # refused by the limits, cancelled or failed: the last message says so (the sidebar follows it)
+        with send_final_on_error({"node": unique_id, "batch_id": bid, "project": project}):
+            result = run_job(spec, project=project, force=bool(force), backend=backend, settings=settings,
+                             on_progress=on_progress, check_cancel=interrupt_check(), validate=bool(validate))
         if result.batch_id != bid:  # the client hashes the same spec: a mismatch is a bug, say so
             log.warning("3D Pose Factory: batch id %s from the client, %s expected", result.batch_id, bid)
         images = len(result.manifest["entries"])  # every (view, frame): "completed N/N"
@@ -128,11 +138,11 @@ class PoseFactoryRequestPoseBatch:
             state["bar"].update_absolute(images, images)
         send_message("pose_factory.progress", {"node": unique_id, "state": "completed", "done": images,
                                                "total": images, "batch_id": result.batch_id,
-                                               "rendered": result.rendered})
+                                               "project": result.project, "rendered": result.rendered})
         log.info("3D Pose Factory: batch %s/%s %s", result.project, result.batch_id,
                  "rendered" if result.rendered else "already in storage")
         return ({"project": result.project, "batch_id": result.batch_id}, result.batch_id)
 
 
 NODE_CLASS_MAPPINGS = {"PoseFactoryRequestPoseBatch": PoseFactoryRequestPoseBatch}
-NODE_DISPLAY_NAME_MAPPINGS = {"PoseFactoryRequestPoseBatch": "Request Pose Batch (3D Pose Factory)"}
+NODE_DISPLAY_NAME_MAPPINGS = {"PoseFactoryRequestPoseBatch": "Request Pose Batch"}

@@ -232,6 +232,6 @@ class PoseFactoryPostureAnalysis:
 
 NODE_CLASS_MAPPINGS = {"PoseFactoryExtractPose": PoseFactoryExtractPose, "PoseFactoryPoseFromPhoto": PoseFactoryPoseFromPhoto,
                        "PoseFactoryPostureAnalysis": PoseFactoryPostureAnalysis}
-NODE_DISPLAY_NAME_MAPPINGS = {"PoseFactoryExtractPose": "Extract Pose (MediaPipe) (3D Pose Factory)",
-                              "PoseFactoryPoseFromPhoto": "Pose From Photo (3D Pose Factory)",
-                              "PoseFactoryPostureAnalysis": "Posture Analysis (3D Pose Factory)"}
+NODE_DISPLAY_NAME_MAPPINGS = {"PoseFactoryExtractPose": "Extract Pose (MediaPipe)",
+                              "PoseFactoryPoseFromPhoto": "Pose From Photo",
+                              "PoseFactoryPostureAnalysis": "Posture Analysis"}

@@ -43,4 +43,4 @@ class PoseFactoryPoseKeypointsToImage:
 
 
 NODE_CLASS_MAPPINGS = {"PoseFactoryPoseKeypointsToImage": PoseFactoryPoseKeypointsToImage}
-NODE_DISPLAY_NAME_MAPPINGS = {"PoseFactoryPoseKeypointsToImage": "Pose Keypoints to Image (3D Pose Factory)"}
+NODE_DISPLAY_NAME_MAPPINGS = {"PoseFactoryPoseKeypointsToImage": "Pose Keypoints to Image"}

@@ -10,7 +10,7 @@ import uuid
 
 import numpy as np
 
-from ._common import (CATEGORY, black, get_settings, image_tensor, index_entry, known_batches, log, mask_tensor,
+from ._common import (CATEGORY, black, get_settings, image_tensor, index_entry, loader_batches, log, mask_tensor,
                       occluded_input, progress_bar, temp_directory)
 from pose_factory import loading
 from pose_factory.storage import index
@@ -35,17 +35,20 @@ def _current_batch() -> dict:
     return info
 
 
-def _selection_inputs() -> dict:
-    batches = (known_batches() or [""]) + [CURRENT_BATCH]
+def _selection_inputs(loader: str) -> dict:
+    """The loader's batch choice: one dropdown of "project/batch_id" entries (every project's batches
+    this loader can load, newest first; web/js/pose_factory.js refreshes it after each render). The
+    `project` widget stays declared, hidden, for older workflows and API prompts with a bare id."""
+    batches = (loader_batches(loader) or [""]) + [CURRENT_BATCH]
     return {
-        "project": ("STRING", {"default": "default",
+        "project": ("STRING", {"default": "default", "hidden": True,
                                "tooltip": "Only for a bare batch id (older workflows, or a linked batch_id string): "
                                           "a batch_id entry 'project/id' carries its own project."}),
         "batch_id": (batches, {"default": batches[0],
-                               "tooltip": "project/batch id: the batches this machine made or loaded (the local "
-                                          "index), newest first. Any 'project/id' or bare id is accepted. "
-                                          "'current batch': the one prepare-batch made current. Ignored "
-                                          "when a batch input is linked."}),
+                               "tooltip": "project/batch id: the batches of every project this machine made or "
+                                          "loaded (the local index) that this loader can load, newest first. Any "
+                                          "'project/id' or bare id is accepted. 'current batch': the one "
+                                          "prepare-batch made current. Ignored when a batch input is linked."}),
         "views": ("STRING", {"default": "all", "tooltip": "'all', '0,2', '0-3' or both ('0,2-3')."}),
         "frames": ("STRING", {"default": "all", "tooltip": "'all', '0,2', '0-3' or both; frame i is pose i."}),
         "order": (list(loading.ORDERS), {"default": "view_major",
@@ -146,6 +149,14 @@ def _overlay_grid(openpose, shaded):
     return tiles if shaded is None else loading.overlay(tiles, loading.grid(shaded, max_side=PREVIEW_MAX_SIDE))
 
 
+def _depth_normal_grid(depth, normal):
+    """Each tile the depth over the normal of one image, the tiles in the grid nearest a square:
+    side by side in a row the preview was a thin strip at the top of an empty node."""
+    tiles = np.concatenate([depth, normal], axis=1)
+    n, h, w = tiles.shape[:3]
+    return loading.grid(tiles, max_side=PREVIEW_MAX_SIDE, cols=loading.square_cols(n, w, h))
+
+
 def _with_preview(result: tuple, batch_id: str, make_grid) -> dict:
     """The node's outputs plus one grid image of what was loaded, in ComfyUI's temp folder (shown
     on the node); outside ComfyUI only the outputs."""
@@ -182,25 +193,27 @@ class PoseFactoryLoadPoseFromR2(_BatchLoader):
     DESCRIPTION = ("Loads a batch's OpenPose images, POSE_KEYPOINT and shaded references from storage (R2 or the "
                    "local folder) through the local cache: views and frames as 'all', '0,2' or '0-3'. hands/face "
                    "off, or an occluded choice other than the batch's, redraws the skeletons from the keypoints "
-                   "(no re-render). occluded: joints the body covers: hide, show, or depth (far to near). A pass "
+                   "(no re-render). occluded: joints the body covers: as rendered (the default: what Request Pose Batch "
+                   "asked for), hide, show, or depth (far to near). A pass "
                    "the batch lacks comes back black.")
     RETURN_TYPES = ("IMAGE", "POSE_KEYPOINT", "IMAGE")
     RETURN_NAMES = ("openpose", "pose_keypoint", "shaded")
 
     @classmethod
     def INPUT_TYPES(cls):
-        required = _selection_inputs()
+        required = _selection_inputs("pose")
         required["hands"] = ("BOOLEAN", {"default": True})
         required["face"] = ("BOOLEAN", {"default": True})
-        return {"required": required, "optional": {"batch": ("POSE_FACTORY_BATCH",), **occluded_input()}}
+        return {"required": required, "optional": {"batch": ("POSE_FACTORY_BATCH",), **occluded_input(as_rendered=True)}}
 
-    def load(self, project, batch_id, views, frames, order, hands, face, batch=None, occluded="hide"):
+    def load(self, project, batch_id, views, frames, order, hands, face, batch=None, occluded=loading.AS_RENDERED):
         settings = get_settings()
         project, batch_id = _resolve(batch, project, batch_id)
         manifest, folder = _fetch(settings, project, batch_id, loading.POSE_PASSES)
         entries = loading.select_entries(manifest, views, frames, order)
         got = loading.load_pose(folder, manifest, entries, hands=bool(hands), face=bool(face), occluded=occluded)
-        if occluded != "hide" and not any(OWN_KEY in p for k in got["keypoints"] for p in k.get("people", [])):
+        if occluded not in ("hide", loading.AS_RENDERED) and not any(
+                OWN_KEY in p for k in got["keypoints"] for p in k.get("people", [])):
             log.warning("3D Pose Factory: batch %s was rendered before covered joints were kept; occluded %s "
                         "draws what hide does (render it again with force to get them)", batch_id, occluded)
         n, h, w = len(entries), int(manifest["height"]), int(manifest["width"])
@@ -221,7 +234,7 @@ class PoseFactoryDepthNormalLoader(_BatchLoader):
 
     @classmethod
     def INPUT_TYPES(cls):
-        required = _selection_inputs()
+        required = _selection_inputs("depth_normal")
         required["depth_range"] = (list(loading.DEPTH_RANGES), {"default": "batch"})
         required["normal_convention"] = (list(NORMAL_CONVENTIONS), {"default": "controlnet"})
         required["parts"] = ("STRING", {"default": "hands",
@@ -244,9 +257,7 @@ class PoseFactoryDepthNormalLoader(_BatchLoader):
                   image_tensor(_or_black(got["seg"], "seg", batch_id, n, h, w)),
                   mask_tensor(_or_black(got["subject"], "mask", batch_id, n, h, w, None)),
                   mask_tensor(_or_black(got["parts"], "parts", batch_id, n, h, w, None)))
-        # each tile: depth | normal of one image
-        return _with_preview(result, batch_id, lambda: loading.grid(np.concatenate(
-            [depth, normal], axis=2), max_side=PREVIEW_MAX_SIDE))
+        return _with_preview(result, batch_id, lambda: _depth_normal_grid(depth, normal))
 
 
 NODE_CLASS_MAPPINGS = {
@@ -254,6 +265,6 @@ NODE_CLASS_MAPPINGS = {
     "PoseFactoryDepthNormalLoader": PoseFactoryDepthNormalLoader,
 }
 NODE_DISPLAY_NAME_MAPPINGS = {
-    "PoseFactoryLoadPoseFromR2": "Load Pose Batch (3D Pose Factory)",
-    "PoseFactoryDepthNormalLoader": "Load Depth / Normal / Seg (3D Pose Factory)",
+    "PoseFactoryLoadPoseFromR2": "Load Pose Batch",
+    "PoseFactoryDepthNormalLoader": "Load Depth / Normal / Seg",
 }

@@ -10,7 +10,8 @@ import shutil
 
 import numpy as np
 
-from ._common import CATEGORY, get_settings, interrupt_check, log, progress_bar, send_message
+from ._common import (CATEGORY, check_project_widget, get_settings, interrupt_check, log, node_project, progress_bar,
+                      project_input, send_final_on_error, send_message)
 from pose_factory import spec as spec_mod
 from pose_factory.errors import SpecError
 from pose_factory.mesh import backends, postprocess, reconstruct
@@ -108,7 +109,7 @@ class PoseFactoryRequestMeshFromImages:
                                          "tooltip": "Quadric decimation to about this many faces; 0 = keep all."}),
                 "uvs": ("BOOLEAN", {"default": True}),
                 "backend": (["local", "runpod"], {"default": "local"}),
-                "project": ("STRING", {"default": "default"}),
+                "project": project_input("The project the mesh is stored in: a known project, new… or rename…"),
                 "force": ("BOOLEAN", {"default": False}),
             },
             "optional": {"masks": ("MASK",), "cameras": ("POSE_FACTORY_CAMERAS",), "batch": ("POSE_FACTORY_BATCH",)},
@@ -116,9 +117,11 @@ class PoseFactoryRequestMeshFromImages:
         }
 
     @classmethod
-    def VALIDATE_INPUTS(cls, reconstruction=None):
+    def VALIDATE_INPUTS(cls, reconstruction=None, project=None):
         # a learned backend may be installed in the worker only: the worker names the installed ones
-        return True if reconstruction is None or isinstance(reconstruction, str) else "reconstruction: a name"
+        if reconstruction is not None and not isinstance(reconstruction, str):
+            return "reconstruction: a name"
+        return check_project_widget(project)  # any project name (a COMBO of the known ones)
 
     def request(self, images, reconstruction, quality_tier, format, smooth, target_faces, uvs, backend, project,
                 force, masks=None, cameras=None, batch=None, unique_id=None):
@@ -126,7 +129,7 @@ class PoseFactoryRequestMeshFromImages:
         from pose_factory.mesh.client import request_mesh
 
         settings = get_settings()
-        project = spec_mod.sanitize_project_name(project) if str(project).strip() else settings["project"]
+        project = node_project(project, settings)
         arrays = [np.clip(np.rint(i.cpu().numpy() * 255), 0, 255).astype(np.uint8) for i in images]
         mask_arrays = None if masks is None else [m.cpu().numpy() > 0.5 for m in masks]
         raw = {"backend": reconstruction, "quality_tier": quality_tier, "formats": sorted({"glb", format}),
@@ -138,10 +141,11 @@ class PoseFactoryRequestMeshFromImages:
         estimate = f"{len(arrays)} views, {quality_tier}" + (f", ~${usd:.2f} on RunPod" if backend == "runpod" else "")
         send_message("pose_factory.progress", {"node": unique_id, "state": "queued", "done": 0, "total": 0,
                                                "estimate": estimate})
-        result = request_mesh(arrays, mask_arrays, raw, project=project, force=bool(force), backend=backend,
-                              settings=settings, on_progress=_progress(unique_id, {"kind": "reconstruct",
-                                                                                   "estimate": estimate}),
-                              check_cancel=interrupt_check())
+        with send_final_on_error({"node": unique_id, "kind": "reconstruct", "project": project}):
+            result = request_mesh(arrays, mask_arrays, raw, project=project, force=bool(force), backend=backend,
+                                  settings=settings, on_progress=_progress(unique_id, {"kind": "reconstruct",
+                                                                                       "estimate": estimate}),
+                                  check_cancel=interrupt_check())
         manifest, folder = fetch_batch(settings, result.project, result.batch_id,
                                        names=(reconstruct.FORMAT_FOLDERS[format],))
         src = os.path.join(folder, reconstruct.asset_key(manifest, format))
@@ -177,7 +181,8 @@ class PoseFactoryRenderMeshPasses:
                 "height": ("INT", {"default": 512, "min": 64, "max": spec_mod.MAX_SIZE, "step": 8}),
                 "depth_range": (["batch", "image"], {"default": "batch"}),
                 "shading": (["smooth", "flat"], {"default": "smooth"}),
-                "project": ("STRING", {"default": "default"}),
+                "project": project_input("The project the passes are stored in: a known project, new… or "
+                                         "rename…"),
                 "force": ("BOOLEAN", {"default": False}),
             },
             "optional": {"mesh": ("MESH",), "pose_factory_mesh": ("POSE_FACTORY_MESH",),
@@ -186,6 +191,10 @@ class PoseFactoryRenderMeshPasses:
             "hidden": {"unique_id": "UNIQUE_ID"},
         }
 
+    @classmethod
+    def VALIDATE_INPUTS(cls, project=None):
+        return check_project_widget(project)  # any project name (a COMBO of the known ones)
+
     def render(self, cameras, width, height, depth_range, shading, project, force, mesh=None,
                pose_factory_mesh=None, mesh_file="", unique_id=None):
         from pose_factory.mesh import meshdata
@@ -193,7 +202,7 @@ class PoseFactoryRenderMeshPasses:
         from pose_factory.settings import make_storage
 
         settings = get_settings()
-        project = spec_mod.sanitize_project_name(project) if str(project).strip() else settings["project"]
+        project = node_project(project, settings)
         _exactly_one_mesh(mesh, pose_factory_mesh, mesh_file)
         if mesh is not None:
             source = meshdata.from_comfy_mesh(mesh)
@@ -324,8 +333,8 @@ NODE_CLASS_MAPPINGS = {
     "PoseFactoryPoseProp": PoseFactoryPoseProp,
 }
 NODE_DISPLAY_NAME_MAPPINGS = {
-    "PoseFactoryMultiViewPrompts": "Multi-View Prompts (3D Pose Factory)",
-    "PoseFactoryRequestMeshFromImages": "Request Mesh From Images (3D Pose Factory)",
-    "PoseFactoryRenderMeshPasses": "Render Mesh Passes (3D Pose Factory)",
-    "PoseFactoryPoseProp": "Pose Prop (3D Pose Factory)",
+    "PoseFactoryMultiViewPrompts": "Multi-View Prompts",
+    "PoseFactoryRequestMeshFromImages": "Request Mesh From Images",
+    "PoseFactoryRenderMeshPasses": "Render Mesh Passes",
+    "PoseFactoryPoseProp": "Pose Prop",
 }

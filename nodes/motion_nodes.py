@@ -119,4 +119,4 @@ class PoseFactoryMotionClip:
 
 
 NODE_CLASS_MAPPINGS = {"PoseFactoryMotionClip": PoseFactoryMotionClip}
-NODE_DISPLAY_NAME_MAPPINGS = {"PoseFactoryMotionClip": "Motion Clip (3D Pose Factory)"}
+NODE_DISPLAY_NAME_MAPPINGS = {"PoseFactoryMotionClip": "Motion Clip"}

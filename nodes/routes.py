@@ -6,6 +6,7 @@
     GET  /pose_factory/projects/{project}/batches                 {"project", "batches": [{batch_id, summary…, thumbnail}]}
     GET  /pose_factory/batches/{project}/{batch_id}/manifest      the manifest (storage, else the local cache)
     GET  /pose_factory/batches/{project}/{batch_id}/thumbnail     JPEG grid of frame 0's views (?pass=shaded|openpose|…)
+    GET  /pose_factory/loader_batches                             {"pose": [...], "depth_normal": [...]} "project/batch" choices
     GET  /pose_factory/jobs                                       {"jobs": [...]} running in this process
     POST /pose_factory/refresh   optional JSON {"project"}        re-lists storage into the local index
     POST /pose_factory/3d/from-image, GET …/3d/status/{job_id}, GET …/3d/download/{job_id}: nodes/mesh_routes.py
@@ -109,6 +110,15 @@ def list_project_batches(settings: dict, project) -> dict:
     out = [dict(known[bid], batch_id=bid, thumbnail=thumbnail_url(project, bid))
            for bid in index_mod.batches(cache_root, project)]
     return {"project": project, "batches": out}
+
+
+def loader_batches(settings: dict) -> dict:
+    """Each loader's batch dropdown from the local index (no network): every project's batches it
+    can load (loading.LOADER_NEEDS) as "project/batch_id", newest first. The front end refreshes
+    the loaders' lists from it after a render, so a new batch is offered without a page reload."""
+    cache_root = settings["storage"]["cache_root"]
+    return {loader: index_mod.choices(cache_root, lambda s, loader=loader: loading.loadable(s.get("passes"), loader))
+            for loader in loading.LOADER_NEEDS}
 
 
 def get_manifest(settings: dict, storage, project, batch_id) -> dict:
@@ -258,7 +268,7 @@ def refresh(settings: dict, storage, body=None) -> dict:
     refreshed = names if names is not None else sorted(projects)
     return {"projects": sorted(projects),
             "batches": {p: list_project_batches(settings, p)["batches"] for p in refreshed},
-            "choices": index_mod.choices(cache_root)}
+            "choices": index_mod.choices(cache_root), "loaders": loader_batches(settings)}
 
 
 MAX_BODY_DEPTH = 64  # levels of nesting in a route's JSON body (a scene's fragments need a handful)
@@ -503,6 +513,10 @@ def register(routes, context=None) -> None:
             return answer(status, payload)
         return web.Response(body=payload, content_type="image/jpeg",
                             headers={"Cache-Control": "no-cache"})
+
+    @routes.get(PREFIX + "/loader_batches")
+    async def _loader_batches(request):
+        return answer(*await call(loader_batches, False))
 
     @routes.get(PREFIX + "/jobs")
     async def _jobs(request):

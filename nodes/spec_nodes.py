@@ -387,12 +387,12 @@ NODE_CLASS_MAPPINGS = {
     "PoseFactoryCameraFromLoad3D": PoseFactoryCameraFromLoad3D,
 }
 NODE_DISPLAY_NAME_MAPPINGS = {
-    "PoseFactoryMannequin": "Mannequin (3D Pose Factory)",
-    "PoseFactoryPosePreset": "Pose Preset (3D Pose Factory)",
-    "PoseFactoryPoseFromJSON": "Pose from JSON (3D Pose Factory)",
-    "PoseFactoryPoseSequence": "Pose Sequence (3D Pose Factory)",
-    "PoseFactoryPoseList": "Pose List (3D Pose Factory)",
-    "PoseFactoryCameraOrbit": "Camera Orbit (3D Pose Factory)",
-    "PoseFactoryCameraList": "Camera List (3D Pose Factory)",
-    "PoseFactoryCameraFromLoad3D": "Camera From Load 3D (3D Pose Factory)",
+    "PoseFactoryMannequin": "Mannequin",
+    "PoseFactoryPosePreset": "Pose Preset",
+    "PoseFactoryPoseFromJSON": "Pose from JSON",
+    "PoseFactoryPoseSequence": "Pose Sequence",
+    "PoseFactoryPoseList": "Pose List",
+    "PoseFactoryCameraOrbit": "Camera Orbit",
+    "PoseFactoryCameraList": "Camera List",
+    "PoseFactoryCameraFromLoad3D": "Camera From Load 3D",
 }

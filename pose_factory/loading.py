@@ -31,6 +31,12 @@ ORDERS = ("view_major", "frame_major")
 DEPTH_RANGES = ("batch", "image")
 SELECTION_HELP = "'all', a list like '0,2', a range like '0-3', or both ('0,2-3')"
 POSE_PASSES = ("openpose", "keypoints", "shaded")
+# what a loader needs of a batch (the index's "passes" summary): every pass of "all", one of "any"
+LOADER_NEEDS = {
+    "pose": {"all": ("keypoints",), "any": ()},
+    "depth_normal": {"all": (), "any": ("depth", "depth16", "normal", "normal_opengl", "normal_directx", "seg")},
+}
+AS_RENDERED = "as rendered"  # a loader's occluded: what the request asked for (the manifest's spec)
 _TOKEN = re.compile(r"(\d{1,9})(?:\s*-\s*(\d{1,9}))?")  # no index has more digits
 _DECODE_WORKERS = min(8, os.cpu_count() or 1)
 MAX_MESH_BYTES = 1 << 30  # a mesh of 5 million faces as OBJ text is about 400 MB
@@ -39,6 +45,15 @@ MAX_JSON_BYTES = 1 << 20  # a keypoints file: ~8 KB with hands and face
 
 class SelectionError(SpecError):
     """A loader selection (views, frames, order, parts...) is wrong; names the field and what is allowed."""
+
+
+def loadable(passes, loader: str) -> bool:
+    """Whether a batch with these passes (its files' folders: keypoints, depth, normal...) gives
+    the loader ("pose" or "depth_normal", LOADER_NEEDS) what it loads: a mesh batch has no
+    keypoints, a batch rendered without depth, normal and seg has nothing for the depth loader."""
+    need = LOADER_NEEDS[loader]
+    have = set(passes or ())
+    return all(p in have for p in need["all"]) and (not need["any"] or any(p in have for p in need["any"]))
 
 
 # --- selection ---------------------------------------------------------------------------------
@@ -333,16 +348,19 @@ def _openpose_flags(manifest) -> dict:
             "sdxl_sticks": bool(op.get("sdxl_sticks", False)), "occluded": op.get("occluded", "hide")}
 
 
-def load_pose(folder, manifest, entries, hands: bool = True, face: bool = True, occluded: str = "hide") -> dict:
+def load_pose(folder, manifest, entries, hands: bool = True, face: bool = True, occluded: str = AS_RENDERED) -> dict:
     """{"openpose": uint8 [B,H,W,3], "keypoints": [frame, ...], "shaded": uint8 [B,H,W,3] or None}.
     The stored OpenPose images when hands/face/occluded match how the batch drew them; otherwise
-    redrawn from the keypoints with openpose.draw_pose (same sticks): no re-render."""
+    redrawn from the keypoints with openpose.draw_pose (same sticks): no re-render. occluded
+    AS_RENDERED ("as rendered"): what the batch's request asked for (its manifest's spec)."""
     from .render.openpose import OCCLUDED_MODES, draw_pose
 
-    if occluded not in OCCLUDED_MODES:
-        raise SelectionError("occluded", f"got {occluded!r}", "one of " + ", ".join(OCCLUDED_MODES))
+    if occluded != AS_RENDERED and occluded not in OCCLUDED_MODES:
+        raise SelectionError("occluded", f"got {occluded!r}", "one of " + ", ".join((AS_RENDERED,) + OCCLUDED_MODES))
     keypoints = read_keypoints(folder, entries, manifest)
     drawn = _openpose_flags(manifest)
+    if occluded == AS_RENDERED:
+        occluded = drawn["occluded"]
     openpose = None
     if (hands, face, occluded) == (drawn["hands"], drawn["face"], drawn["occluded"]):
         openpose = _decode(folder, manifest, entries, "openpose", "rgb")
@@ -411,6 +429,13 @@ def overlay(top: np.ndarray, under: np.ndarray | None) -> np.ndarray:
         return top
     drawn = top.any(axis=-1, keepdims=True)
     return np.where(drawn, top, under)
+
+
+def square_cols(n: int, w: int, h: int) -> int:
+    """The number of columns that tiles n images of w x h into the grid nearest a square (a node's
+    preview area is about square: a wide grid is a thin strip in it)."""
+    best = min(range(1, max(1, n) + 1), key=lambda c: (abs(math.log((c * w) / (math.ceil(n / c) * h))), c))
+    return best
 
 
 def grid(images: np.ndarray, max_side: int = 1024, cols: int | None = None, gap: int = 2) -> np.ndarray:

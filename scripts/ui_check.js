@@ -19,12 +19,24 @@
 //              (run the server with a FRESH --input-directory to check a new user's first run); the
 //              extracted skeleton and the posture preview are shown; a photo with nobody on it gives a
 //              toast with the reason; a batch where one image has nobody runs and warns which
+//   newloader  (issue 21.3) a template renders a new batch (its size changed); a Load Pose Batch
+//              added afterwards, without a page reload, lists it as project/batch and takes it,
+//              the list holds only batches with keypoints, and "refresh batches" keeps it
+//   projects   (issue 21.2) every node of the pack shows at most one project control; a storing
+//              node's dropdown shows the project it uses (the default, or a template's "examples")
+//              with new…/rename…; a loader's batch entry carries the project
+//   projectui  (issue 21.2) through the dropdown itself (litegraph's menu; the Vue select): it lists
+//              the known projects, "new…" creates one (the front end's prompt dialog) and the node
+//              takes it, "rename…" renames it in storage and the node follows
+//   cancel     (issue 21.6) a long forced render is cancelled with its cancel button in the
+//              sidebar: the job shows cancelled, then leaves the list; nothing stays "rendering"
 // Screenshots and report.json go to --out-dir; --docs DIR also writes the README's screenshots
 // there (graph.png, batch_browser.png, missing_models.png: classic canvas). Exit 0 when every
 // check passed, 1 otherwise.
 //
 //   node scripts/ui_check.js [--url http://127.0.0.1:8188] [--out-dir out/ui_check] [--docs docs]
-//                            [--renderer classic|vue|both] [--only templates,previews,sidebar,models,photo]
+//                            [--renderer classic|vue|both]
+//                            [--only templates,previews,sidebar,models,photo,newloader,projects,projectui,cancel]
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -41,7 +53,7 @@ if (!pw) { console.error('playwright-core not found (run the harness setup.sh, o
 const NO_MODEL = 'Pose preview - no models';
 const SDXL = 'OpenPose to SDXL - 4 poses';
 const LOADERS = ['PoseFactoryLoadPoseFromR2', 'PoseFactoryDepthNormalLoader'];
-const CHECKS = ['templates', 'previews', 'sidebar', 'models', 'photo'];
+const CHECKS = ['templates', 'previews', 'sidebar', 'models', 'photo', 'newloader', 'projects', 'projectui', 'cancel'];
 
 function parseArgs(argv) {
   const o = { url: 'http://127.0.0.1:8188', outDir: 'out/ui_check', renderers: ['classic', 'vue'], only: CHECKS };
@@ -53,7 +65,7 @@ function parseArgs(argv) {
     else if (a === '--renderer') { const r = v(); o.renderers = r === 'both' ? ['classic', 'vue'] : [r]; }
     else if (a === '--only') o.only = v().split(',');
     else if (a === '-h' || a === '--help') {
-      console.log(fs.readFileSync(__filename, 'utf8').split('\n').slice(1, 24).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
+      console.log(fs.readFileSync(__filename, 'utf8').split('\n').slice(1, 32).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
       process.exit(0);
     } else { console.error('unknown argument ' + a); process.exit(2); }
   }
@@ -505,6 +517,291 @@ class Session {
     this.check('a batch with one image of nobody runs and warns which', partial.status === 'success' &&
       warned.some((t) => /no person found in image 2 of 2/.test(t)), `${partial.status}: ${warned.join(' | ').slice(0, 400)}`);
     await this.shot('photo_partial_batch');
+  }
+
+  // --- issue 21: the new user's path ---------------------------------------------------------------
+  // The graph's first node of a type, by id.
+  async nodeOf(type) {
+    for (let i = 0; i < 60; i++) { // a template just loaded may still be arriving
+      const id = await this.page.evaluate((type) => (window.app.graph._nodes ?? window.app.graph.nodes)
+        .find((n) => n.type === type)?.id, type);
+      if (id !== undefined) return id;
+      await sleep(250);
+    }
+    throw new Error(`no ${type} node in the graph`);
+  }
+
+  async setWidgets(id, values) {
+    await this.page.evaluate(({ id, values }) => {
+      const n = window.app.graph.getNodeById(id);
+      for (const [k, v] of Object.entries(values)) n.widgets.find((w) => w.name === k).value = v;
+    }, { id, values });
+  }
+
+  async newloader() {
+    await this.page.evaluate(() => window.app.graph.clear());
+    for (let i = 0; i < 3; i++) { // the first load right after the page opened is sometimes dropped
+      const load = await this.loadTemplate(NO_MODEL);
+      if (!load.ok) throw new Error(`template: ${load.error}`);
+      if (await this.page.evaluate(() => (window.app.graph._nodes ?? window.app.graph.nodes).length > 0)) break;
+      await sleep(2000);
+    }
+    const req = await this.nodeOf('PoseFactoryRequestPoseBatch');
+    const cam = await this.nodeOf('PoseFactoryCameraOrbit');
+    // a size no earlier run used: a new batch id, rendered now (2 views keep it short)
+    const size = 64 + 8 * Math.floor(Math.random() * 24) + (this.vue ? 200 : 0);
+    await this.setWidgets(req, { width: size, height: 64 });
+    await this.setWidgets(cam, { views: 2 });
+    const before = (await getJson(this.o.url + '/pose_factory/loader_batches')).pose;
+    const run = await this.queueAndWait();
+    this.check('a template renders a new batch from the UI', run.status === 'success', run.status);
+    const after = (await getJson(this.o.url + '/pose_factory/loader_batches')).pose;
+    const made = after.filter((b) => !before.includes(b));
+    this.check('the new batch is in the loader list route', made.length === 1 && after[0] === made[0], { made, newest: after[0] });
+    const id = await this.page.evaluate(() => {
+      const n = window.LiteGraph.createNode('PoseFactoryLoadPoseFromR2');
+      n.pos = [2600, 0]; // clear of the template's nodes (their DOM widgets would take the clicks)
+      window.app.graph.add(n);
+      return n.id;
+    });
+    await sleep(1500);
+    const w = await this.page.evaluate((id) => {
+      const n = window.app.graph.getNodeById(id);
+      const b = n.widgets.find((x) => x.name === 'batch_id');
+      return { value: b.value, values: [...(Array.isArray(b.options.values) ? b.options.values : b.options.values())] };
+    }, id);
+    this.check('a new Load Pose Batch lists the new batch without a reload', made.length === 1 && w.values.includes(made[0]) &&
+      w.value === made[0], { value: w.value, first: w.values.slice(0, 4) });
+    const kinds = await getJson(this.o.url + '/pose_factory/loader_batches');
+    const listed = w.values.filter((v) => v.includes('/'));
+    this.check('its list is every project\'s keypoint batches as project/batch', listed.length === kinds.pose.length &&
+      listed.every((v) => kinds.pose.includes(v)), { listed: listed.length, route: kinds.pose.length });
+    // the refresh button re-lists storage: the list keeps the batch (it said "0 batches in default")
+    await this.page.evaluate((id) => {
+      const n = window.app.graph.getNodeById(id);
+      n.widgets.find((x) => x.name === 'refresh batches').callback();
+    }, id);
+    await sleep(2000);
+    const refreshed = await this.page.evaluate((id) => {
+      const b = window.app.graph.getNodeById(id).widgets.find((x) => x.name === 'batch_id');
+      return { value: b.value, values: [...b.options.values] };
+    }, id);
+    const toastText = await this.page.evaluate(() => [...document.querySelectorAll('.p-toast-message')].map((e) => e.innerText).join(' | '));
+    this.check('"refresh batches" keeps every project\'s batches', refreshed.values.includes(made[0]) && refreshed.value === made[0] &&
+      !/0 batches in default/.test(toastText), { toast: toastText.slice(0, 200), n: refreshed.values.length });
+    await this.page.evaluate((id) => window.app.canvas.centerOnNode?.(window.app.graph.getNodeById(id)), id);
+    await sleep(800);
+    if (this.vue) {
+      const text = await this.page.evaluate((id) => document.querySelector(`[data-node-id="${id}"]`)?.innerText ?? '', id);
+      this.check('the Vue node shows the new batch', made.length === 1 && text.includes(made[0].split('/')[1].slice(0, 8)), text.slice(0, 200));
+    }
+    await this.shot('new_loader_lists_new_batch');
+    const offered = (await this.openCombo(id, 'batch_id')).map((t) => t.trim());
+    this.check('its dropdown, opened, offers the new batch', made.length === 1 && offered.includes(made[0]), offered.slice(0, 5));
+    await this.shot('new_loader_dropdown');
+    await this.page.keyboard.press('Escape');
+  }
+
+  async projects() {
+    const info = await getJson(this.o.url + '/object_info');
+    const ours = Object.keys(info).filter((k) => k.startsWith('PoseFactory'));
+    await this.page.evaluate(() => window.app.graph.clear());
+    const made = await this.page.evaluate((ours) => {
+      const out = [];
+      ours.forEach((type, i) => {
+        const n = window.LiteGraph.createNode(type);
+        if (!n) return;
+        n.pos = [(i % 5) * 420, Math.floor(i / 5) * 700];
+        window.app.graph.add(n);
+        out.push({ id: n.id, type });
+      });
+      return out;
+    }, ours);
+    await sleep(2000);
+    const controls = await this.page.evaluate((made) => made.map(({ id, type }) => {
+      const n = window.app.graph.getNodeById(id);
+      const shown = (n.widgets ?? []).filter((w) => /project/i.test(w.name) && !w.hidden && !w.options?.hidden);
+      const p = shown.find((w) => w.name === 'project');
+      return { id, type, shown: shown.map((w) => w.name), value: p?.value,
+        values: p ? [...(Array.isArray(p.options.values) ? p.options.values : p.options.values())] : null };
+    }), made);
+    const two = controls.filter((c) => c.shown.length > 1);
+    this.check('no node of the pack shows two project controls', made.length === ours.length && two.length === 0,
+      two.length ? two : `${made.length} nodes`);
+    const storing = controls.filter((c) => c.shown.length === 1);
+    const defaults = Object.fromEntries(storing.map((c) => [c.type, info[c.type].input.required.project[1].default]));
+    const bad = storing.filter((c) => c.value !== defaults[c.type] || !c.values.includes(c.value) ||
+      !c.values.includes('new…') || !c.values.includes('rename…'));
+    this.check('a storing node\'s project dropdown shows the project it uses, with new… and rename…',
+      storing.length === 3 && bad.length === 0, bad.length ? bad : storing.map((c) => `${c.type}: ${c.value}`));
+    if (this.vue) {
+      const dom = await this.page.evaluate((made) => made.map(({ id, type }) => {
+        const el = document.querySelector(`[data-node-id="${id}"]`);
+        const labels = el ? [...el.querySelectorAll('*')].filter((e) => e.children.length === 0 &&
+          /^\s*projects?\s*$/i.test(e.textContent)).length : -1;
+        return { type, labels };
+      }), made);
+      const many = dom.filter((d) => d.labels > 1);
+      this.check('no Vue node shows two project labels', many.length === 0, many.length ? many : undefined);
+    }
+    await this.fit();
+    await this.shot('project_controls');
+    // a workflow with the old text value: the node keeps it, shown in its own list
+    await this.page.evaluate(() => window.app.graph.clear());
+    await this.loadTemplate(NO_MODEL);
+    const req = await this.nodeOf('PoseFactoryRequestPoseBatch');
+    const restored = await this.page.evaluate((id) => {
+      const n = window.app.graph.getNodeById(id);
+      const p = n.widgets.filter((w) => /project/.test(w.name) && !w.hidden && !w.options?.hidden);
+      return { names: p.map((w) => w.name), value: p[0]?.value, values: [...(p[0]?.options.values ?? [])] };
+    }, req);
+    this.check('a template\'s project ("examples") is the one control\'s value and in its list',
+      restored.names.length === 1 && restored.value === 'examples' && restored.values.includes('examples'), restored);
+    const loaders = await this.page.evaluate(() => (window.app.graph._nodes ?? window.app.graph.nodes)
+      .filter((n) => n.type.startsWith('PoseFactoryLoad') || n.type === 'PoseFactoryDepthNormalLoader')
+      .map((n) => n.widgets.filter((w) => /project/.test(w.name) && !w.hidden && !w.options?.hidden).length));
+    this.check('the template\'s loaders show no project widget (the batch entry carries it)', loaders.every((c) => c === 0), loaders);
+    await this.page.evaluate((id) => window.app.canvas.centerOnNode?.(window.app.graph.getNodeById(id)), req);
+    await sleep(600);
+    await this.shot('project_restored');
+    // a workflow saved before: the loader's text project "examples" and a bare batch id, unlinked
+    const batch = (await getJson(`${this.o.url}/pose_factory/projects/examples/batches`)).batches[0]?.batch_id;
+    const old = await this.page.evaluate(async ({ module, title, batch }) => {
+      const wf = await (await fetch(`/api/workflow_templates/${module}/${encodeURIComponent(title)}.json`)).json();
+      const node = wf.nodes.find((n) => n.type === 'PoseFactoryLoadPoseFromR2');
+      node.widgets_values[0] = 'examples';
+      node.widgets_values[1] = batch;
+      node.widgets_values[node.widgets_values.length - 1] = 'hide'; // saved before "as rendered" existed
+      const link = node.inputs.find((i) => i.name === 'batch')?.link;
+      wf.links = wf.links.filter((l) => l[0] !== link);
+      for (const n of wf.nodes) for (const o of n.outputs ?? []) o.links = (o.links ?? []).filter((l) => l !== link);
+      node.inputs.find((i) => i.name === 'batch').link = null;
+      await window.app.loadGraphData(wf, true, true, 'old loader');
+      await new Promise((r) => setTimeout(r, 1500));
+      const n = (window.app.graph._nodes ?? window.app.graph.nodes).find((x) => x.type === 'PoseFactoryLoadPoseFromR2');
+      const w = (k) => n.widgets.find((x) => x.name === k);
+      return { batch_id: w('batch_id').value, values: [...w('batch_id').options.values].slice(0, 3), occluded: w('occluded').value };
+    }, { module: this.o.module, title: NO_MODEL, batch });
+    this.check('an old workflow\'s loader (text project, bare id) loads as project/batch', !!batch &&
+      old.batch_id === `examples/${batch}` && old.values.includes(old.batch_id) && old.occluded === 'hide', old);
+  }
+
+  // Opens a node's combo widget the way a user does and returns the choices it offers.
+  async openCombo(id, name) {
+    if (this.vue) {
+      const row = this.page.locator(`[data-node-id="${id}"] [data-testid="node-widget"]`)
+        .filter({ has: this.page.locator('[data-testid="widget-layout-field-label"]', { hasText: new RegExp(`^${name}$`) }) });
+      await row.locator('[role="combobox"], button').first().click();
+      await sleep(800);
+      return this.page.locator('[role="option"]').allInnerTexts();
+    }
+    const pt = await this.page.evaluate(({ id, name }) => {
+      const n = window.app.graph.getNodeById(id);
+      const w = n.widgets.find((x) => x.name === name);
+      const ds = window.app.canvas.ds; // litegraph takes no widget clicks when zoomed far out
+      ds.scale = 1;
+      ds.offset = [300 - n.pos[0], 200 - n.pos[1]];
+      window.app.graph.setDirtyCanvas(true, true);
+      const [x, y] = window.app.canvas.ds.convertOffsetToCanvas([n.pos[0] + n.size[0] / 2, n.pos[1] + w.y + 10]);
+      const r = window.app.canvas.canvas.getBoundingClientRect();
+      return { x: r.x + x, y: r.y + y };
+    }, { id, name });
+    await this.page.mouse.click(pt.x, pt.y);
+    await sleep(800);
+    return this.page.locator('.litecontextmenu .litemenu-entry').allInnerTexts();
+  }
+
+  async pickOption(text) {
+    const sel = this.vue ? '[role="option"]' : '.litecontextmenu .litemenu-entry';
+    await this.page.locator(sel, { hasText: text }).first().click();
+    await sleep(1000);
+  }
+
+  async answerPrompt(text) {
+    const dlg = this.page.getByRole('dialog');
+    await dlg.locator('input').first().fill(text);
+    await this.page.keyboard.press('Enter');
+    await sleep(2500);
+  }
+
+  async projectui() {
+    await this.page.evaluate(() => window.app.graph.clear());
+    const id = await this.page.evaluate(() => {
+      const n = window.LiteGraph.createNode('PoseFactoryRequestPoseBatch');
+      n.pos = [300, 200];
+      window.app.graph.add(n);
+      window.app.canvas.ds.scale = 1;
+      window.app.canvas.ds.offset = [0, 0];
+      window.app.graph.setDirtyCanvas(true, true);
+      return n.id;
+    });
+    await sleep(1500);
+    const { projects, default: def } = await getJson(this.o.url + '/pose_factory/projects');
+    const offered = (await this.openCombo(id, 'project')).map((t) => t.trim());
+    this.check('the project dropdown offers the known projects, the default, new… and rename…',
+      [...projects, def].every((p) => offered.includes(p)) && offered.includes('new…') && offered.includes('rename…'), offered);
+    await this.shot('project_dropdown');
+    const name = `ui-${this.renderer}-${Date.now() % 100000}`;
+    await this.pickOption('new…');
+    await this.answerPrompt(name);
+    const value = () => this.page.evaluate((id) => window.app.graph.getNodeById(id).widgets.find((w) => w.name === 'project').value, id);
+    const made = await value();
+    const after = (await getJson(this.o.url + '/pose_factory/projects')).projects;
+    this.check('"new…" creates the project and the node takes it', made === name && after.includes(name), { value: made, projects: after });
+    await this.openCombo(id, 'project');
+    await this.pickOption('rename…');
+    await this.answerPrompt(`${name}-renamed`);
+    const renamed = await value();
+    const later = (await getJson(this.o.url + '/pose_factory/projects')).projects;
+    this.check('"rename…" renames it in storage and the node follows', renamed === `${name}-renamed` &&
+      later.includes(renamed) && !later.includes(name), { value: renamed, projects: later });
+    if (this.vue) {
+      const text = await this.page.evaluate((id) => document.querySelector(`[data-node-id="${id}"]`)?.innerText ?? '', id);
+      this.check('the Vue node shows the renamed project', text.includes(`${name}-renamed`), undefined);
+    }
+    await this.shot('project_renamed');
+  }
+
+  async cancel() {
+    await this.page.evaluate(() => window.app.graph.clear());
+    await this.loadTemplate(NO_MODEL);
+    const req = await this.nodeOf('PoseFactoryRequestPoseBatch');
+    await this.setWidgets(req, { force: true, width: 384 + (this.vue ? 8 : 0), height: 384 });
+    await fetch(this.o.url + '/api/free', { method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ free_memory: true }) });
+    await this.page.evaluate(() => window.app.extensionManager.command.execute('Workspace.ToggleSidebarTab.pose-factory-batches'));
+    await sleep(1500);
+    const run = this.queueAndWait();
+    let cancelledAt = null;
+    const seen = new Set();
+    for (let i = 0; i < 1200 && !cancelledAt; i++) {
+      const jobs = await this.page.$$eval('.pf-job', (els) => els.map((e) => e.innerText.split('\n')[0])).catch(() => []);
+      jobs.forEach((j) => seen.add(j));
+      if (jobs.some((j) => /^rendering [1-9]/.test(j))) {
+        await this.shot('cancel_before');
+        await this.page.click('.pf-job .pf-cancel');
+        cancelledAt = Date.now();
+      }
+      await sleep(250);
+    }
+    this.check('the long render shows rendering in the sidebar', !!cancelledAt, [...seen]);
+    const result = await run;
+    this.check('the prompt ends (interrupted)', result.status === 'error' || result.status === 'success', result.status);
+    const states = [];
+    let gone = false;
+    for (let i = 0; i < 80 && !gone; i++) {
+      const jobs = await this.page.$$eval('.pf-job', (els) => els.map((e) => e.dataset.state)).catch(() => []);
+      if (jobs.includes('cancelled') && !states.some((s) => s.includes('cancelled'))) await this.shot('cancel_after');
+      states.push(jobs.join(',') || '(none)');
+      gone = jobs.length === 0;
+      await sleep(250);
+    }
+    this.check('the cancelled job shows cancelled, then leaves the sidebar', gone && states.some((s) => s.includes('cancelled')),
+      [...new Set(states)]);
+    const server = (await getJson(this.o.url + '/pose_factory/jobs')).jobs;
+    this.check('the server runs no job afterwards', server.length === 0, server);
+    await this.shot('cancel_gone');
+    await this.page.evaluate(() => window.app.extensionManager.command.execute('Workspace.ToggleSidebarTab.pose-factory-batches'));
   }
 }
 

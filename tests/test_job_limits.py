@@ -139,6 +139,9 @@ def test_request_node_shows_the_estimate_before_submitting(tmp_path, monkeypatch
                                                   True, False, "local", "demo", False, unique_id="3")
     finally:
         client.close_clients()
-    (event, data), = messages
+    (event, data), (event2, final) = messages
     assert event == "pose_factory.progress" and data["node"] == "3" and data["state"] == "queued"
     assert data["estimate"].startswith("2 images (2 views x 1 poses) at 64x64")
+    # issue 21.6: the refused job's last message says so (the sidebar showed it "queued" for ever)
+    assert event2 == "pose_factory.progress" and final["state"] == "refused" and final["node"] == "3"
+    assert final["batch_id"] == data["batch_id"] and final["error"].startswith("limits.max_images: got 2 images")

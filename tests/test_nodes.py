@@ -59,8 +59,11 @@ def nodes(pack):
 def test_pack_registers_every_node_with_a_display_name(pack):
     assert sorted(pack.NODE_CLASS_MAPPINGS) == sorted(NODE_IDS)
     assert set(pack.NODE_DISPLAY_NAME_MAPPINGS) == set(NODE_IDS)
-    assert all(n.endswith("(3D Pose Factory)") for n in pack.NODE_DISPLAY_NAME_MAPPINGS.values())
-    assert pack.NODE_DISPLAY_NAME_MAPPINGS["PoseFactoryRequestPoseBatch"] == "Request Pose Batch (3D Pose Factory)"
+    # issue 21.11: no " (3D Pose Factory)" suffix (ComfyUI shows the pack's badge; the suffix cut
+    # every name short in the node library); the class ids, which workflows name, stay
+    assert not [n for n in pack.NODE_DISPLAY_NAME_MAPPINGS.values() if "Pose Factory" in n]
+    assert pack.NODE_DISPLAY_NAME_MAPPINGS["PoseFactoryRequestPoseBatch"] == "Request Pose Batch"
+    assert pack.NODE_DISPLAY_NAME_MAPPINGS["PoseFactoryDepthNormalLoader"] == "Load Depth / Normal / Seg"
     assert pack.WEB_DIRECTORY == "./web/js"
 
 
@@ -142,17 +145,98 @@ def test_request_has_no_is_changed_and_loaders_validate_batch_ids(nodes):
         optional = cls.INPUT_TYPES()["optional"]
         assert optional.pop("batch") == ("POSE_FACTORY_BATCH",)
         assert optional == ({} if nid == "PoseFactoryDepthNormalLoader" else
-                            {"occluded": (["hide", "show", "depth"], optional["occluded"][1])})
+                            {"occluded": (["as rendered", "hide", "show", "depth"], optional["occluded"][1])})
 
 
-@pytest.mark.parametrize("node_id", ["PoseFactoryRequestPoseBatch", "PoseFactoryLoadPoseFromR2",
-                                     "PoseFactoryPoseKeypointsToImage"])
+@pytest.mark.parametrize("node_id", ["PoseFactoryRequestPoseBatch", "PoseFactoryPoseKeypointsToImage"])
 def test_drawing_nodes_take_occluded_optional_default_hide(nodes, node_id):
     # optional, so workflows saved before it existed still load and queue
     kind, opts = nodes[node_id].INPUT_TYPES()["optional"]["occluded"]
     assert kind == list(openpose.OCCLUDED_MODES) == ["hide", "show", "depth"] and opts["default"] == "hide"
     cls = nodes[node_id]
     assert inspect.signature(getattr(cls, cls.FUNCTION)).parameters["occluded"].default == "hide"
+
+
+def test_the_loaders_occluded_defaults_to_what_the_request_asked_for(nodes):
+    """Issue 21.9: a loader left at its default drew hide over a batch requested with depth; its
+    default is now "as rendered" (the manifest's spec), the explicit choices still override."""
+    cls = nodes["PoseFactoryLoadPoseFromR2"]
+    kind, opts = cls.INPUT_TYPES()["optional"]["occluded"]
+    assert kind == ["as rendered", "hide", "show", "depth"] and opts["default"] == "as rendered"
+    assert inspect.signature(cls.load).parameters["occluded"].default == "as rendered"
+
+
+# --- one project control per node (issue 21.2) ------------------------------------------------------
+def write_index(cache_root, projects: dict):
+    """The local index as this machine writes it (pose_factory.storage.index's documented format)."""
+    Path(cache_root).mkdir(parents=True, exist_ok=True)
+    (Path(cache_root) / "index.json").write_text(json.dumps({"version": 1, "projects": projects}))
+
+
+POSE_PASSES = ["depth", "depth16", "keypoints", "mask", "normal", "normal_directx", "normal_opengl", "openpose",
+               "parts", "seg", "shaded"]
+MESH_PASSES = ["depth", "depth16", "mask", "normal", "normal_directx", "normal_opengl", "parts", "seg", "shaded"]
+
+
+@pytest.fixture
+def two_projects(tmp_path, monkeypatch):
+    """A config whose default project is "demo", and an index holding a pose batch in "people"
+    (older) and a mesh batch (Render Mesh Passes: no keypoints) in "things" (newer)."""
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(json.dumps({"storage": {"local_root": str(tmp_path / "store"), "cache_root": str(tmp_path / "c")},
+                               "project": "demo"}))
+    monkeypatch.setenv("POSE_FACTORY_CONFIG", str(cfg))
+    write_index(tmp_path / "c", {
+        "people": {"1111111111111111": {"created_at": "2026-12-01T10:00:00+00:00", "passes": POSE_PASSES}},
+        "things": {"2222222222222222": {"created_at": "2026-12-02T10:00:00+00:00", "passes": MESH_PASSES}},
+        "empty": {}})
+    return tmp_path / "c"
+
+
+def visible_project_controls(cls) -> list[str]:
+    inputs = {**cls.INPUT_TYPES().get("required", {}), **cls.INPUT_TYPES().get("optional", {})}
+    return [n for n, spec in inputs.items() if "project" in n and not (len(spec) > 1 and spec[1].get("hidden"))]
+
+
+def test_every_node_shows_one_project_control_with_the_project_it_uses(nodes, two_projects):
+    """A node that stores a batch has one `project` dropdown: the known projects and the configured
+    default (which the node uses when left alone, even before it has a batch), any other name
+    accepted at queue time (ComfyUI skips the list check of an input VALIDATE_INPUTS names), so an
+    old workflow's text value, an API prompt's name or a project made after the page loaded run."""
+    makers = [n for n, cls in nodes.items() if "project" in cls.INPUT_TYPES().get("required", {})
+              and n not in ("PoseFactoryLoadPoseFromR2", "PoseFactoryDepthNormalLoader")]
+    assert sorted(makers) == ["PoseFactoryRenderMeshPasses", "PoseFactoryRequestMeshFromImages",
+                              "PoseFactoryRequestPoseBatch"]
+    for node_id, cls in nodes.items():
+        assert len(visible_project_controls(cls)) <= 1, node_id
+    for node_id in makers:
+        cls = nodes[node_id]
+        kind, opts = cls.INPUT_TYPES()["required"]["project"]
+        assert kind == ["demo", "empty", "people", "things"] and opts["default"] == "demo", node_id
+        assert "project" in inspect.signature(cls.VALIDATE_INPUTS).parameters, node_id
+        assert cls.VALIDATE_INPUTS(project="examples") is True  # an old workflow's text, not in the list
+        assert cls.VALIDATE_INPUTS(project="My Poses") is True  # made a name when it runs: my-poses
+        assert cls.VALIDATE_INPUTS(project=None) is True  # linked
+        assert "allowed: 1 to 64" in cls.VALIDATE_INPUTS(project="!!!")
+
+
+def test_loaders_show_the_project_in_the_batch_entry_only(nodes, two_projects):
+    for node_id in ("PoseFactoryLoadPoseFromR2", "PoseFactoryDepthNormalLoader"):
+        required = nodes[node_id].INPUT_TYPES()["required"]
+        assert required["project"][1]["hidden"] is True  # kept for old workflows' and API prompts' bare ids
+        assert visible_project_controls(nodes[node_id]) == []
+        assert all("/" in b for b in required["batch_id"][0][:-1]) and required["batch_id"][0][-1] == "current batch"
+
+
+def test_loaders_list_every_projects_batches_they_can_load(nodes, two_projects):
+    """Issue 21.3: Load Pose Batch offered a mesh batch, which then failed ("no keypoints pass");
+    each loader lists the batches of every project it can load, newest first."""
+    pose = nodes["PoseFactoryLoadPoseFromR2"].INPUT_TYPES()["required"]["batch_id"]
+    maps = nodes["PoseFactoryDepthNormalLoader"].INPUT_TYPES()["required"]["batch_id"]
+    assert pose[0] == ["people/1111111111111111", "current batch"] and pose[1]["default"] == pose[0][0]
+    assert maps[0] == ["things/2222222222222222", "people/1111111111111111", "current batch"]
+    write_index(two_projects, {"things": {"2222222222222222": {"created_at": "x", "passes": MESH_PASSES}}})
+    assert nodes["PoseFactoryLoadPoseFromR2"].INPUT_TYPES()["required"]["batch_id"][0] == ["", "current batch"]
 
 
 # --- spec nodes -----------------------------------------------------------------------------------
@@ -512,14 +596,20 @@ def test_preview_grid_in_comfyui_temp_folder(nodes, env, tmp_path, monkeypatch):
     op = u8(out["result"][0][0])
     drawn = op.any(axis=-1)
     assert np.array_equal(grid[:H, :W][drawn], op[drawn])
-    # the depth/normal loader: each tile is depth | normal of one image
+    # the depth/normal loader: each tile is the depth over the normal of one image
     args = dict(project="demo", batch_id=env["bid"], views="1", frames="0", order="view_major", depth_range="batch",
                 normal_convention="controlnet", parts="hands")
     out = nodes["PoseFactoryDepthNormalLoader"]().load(**args)
     (img,) = out["ui"]["images"]
     grid = read_png(str(tmp_path / img["filename"]))
     depth, normal = u8(out["result"][0][0]), u8(out["result"][1][0])
-    assert np.array_equal(grid, np.concatenate([depth, normal], axis=1))
+    assert np.array_equal(grid, np.concatenate([depth, normal], axis=0))
+    # issue 21.11: the tiles in the grid nearest a square, not one row (a thin strip in the node):
+    # 4 tiles of 96x128 in 3 columns, 2 rows
+    out = nodes["PoseFactoryDepthNormalLoader"]().load(**dict(args, views="all", frames="all"))
+    grid = read_png(str(tmp_path / out["ui"]["images"][0]["filename"]))
+    assert grid.shape == (2 * 2 * H + 2, 3 * W + 4, 3)
+    assert 0.5 <= grid.shape[1] / grid.shape[0] <= 2
 
 
 # --- RequestPoseBatch end to end, with the local worker ----------------------------------------------
@@ -653,8 +743,10 @@ def test_a_fresh_install_leaves_nothing_under_the_pack_after_a_render(nodes, com
 def test_request_pose_batch_interrupt_cancels_without_a_manifest(nodes, env, comfy_stubs, monkeypatch):
     psutil = pytest.importorskip("psutil")
 
-    class Interrupted(Exception):
+    class InterruptProcessingException(Exception):  # comfy.model_management's, by name
         pass
+
+    Interrupted = InterruptProcessingException
 
     started = {"rendering": False}
 
@@ -682,6 +774,9 @@ def test_request_pose_batch_interrupt_cancels_without_a_manifest(nodes, env, com
                         seg=True, shaded=True, depth_range="batch", hands=True, face=True, sdxl_sticks=False,
                         backend="local", project="cancel-test", force=True, unique_id="9")
         assert started["rendering"], "the job's Blender render process was running"
+        # issue 21.6: the job's last message says cancelled, where it stopped (the sidebar follows it)
+        event, last = comfy_stubs["messages"][-1]
+        assert event == "pose_factory.progress" and last["state"] == "cancelled" and last["node"] == "9"
         gone, alive = psutil.wait_procs(started["rendering"], timeout=15)
         assert not alive, "the render process outlived the cancelled job"
         store = Path(env["settings"]["storage"]["local_root"]) / "projects" / "cancel-test"

@@ -245,7 +245,7 @@ def test_loader_redraws_for_another_choice_and_the_spec_choice_reaches_the_worke
         got = loading.load_pose(folder, m, entries, occluded=mode)["openpose"]
         want = [op.draw_pose(kp, occluded=mode) for kp in side["kp"]]
         assert all(np.array_equal(g, w) for g, w in zip(got, want)), mode
-    with pytest.raises(ValueError, match="occluded: got 'all', allowed: one of hide, show, depth"):
+    with pytest.raises(ValueError, match="occluded: got 'all', allowed: one of as rendered, hide, show, depth"):
         loading.load_pose(folder, m, entries, occluded="all")
     # Request Pose Batch's choice: the worker draws the stored images with it; keypoints are the same
     manifest, rendered = render_batch(side_spec("depth"), side["store"])
@@ -271,5 +271,32 @@ def test_load_pose_node_takes_occluded(side, monkeypatch):
         assert keypoints == side["kp"]
         got = np.rint(images.numpy() * 255).astype(np.uint8)
         assert all(np.array_equal(g, op.draw_pose(kp, occluded=mode)) for g, kp in zip(got, side["kp"])), mode
-    (images, _, _) = node.load(**args)["result"]  # a workflow saved before the input existed: hide
+    (images, _, _) = node.load(**args)["result"]  # a workflow saved before the input existed: as rendered
     assert np.array_equal(np.rint(images[0].numpy() * 255).astype(np.uint8), side["stored"][0])
+
+
+def test_a_loader_left_at_its_default_draws_what_the_request_asked_for(side, monkeypatch):
+    """Issue 21.9: a batch requested with occluded depth came back drawn with hide from a loader
+    left at its default; the default now follows the manifest's spec, an explicit choice overrides."""
+    from test_nodes import load_pack_like_comfyui
+
+    manifest, _ = render_batch(side_spec("depth"), side["store"])
+    cfg = side["tmp"] / "config_default.yaml"
+    cfg.write_text(json.dumps({"storage": {"local_root": str(side["tmp"] / "store"),
+                                           "cache_root": str(side["tmp"] / "default_cache")}}))
+    monkeypatch.setenv("POSE_FACTORY_CONFIG", str(cfg))
+    cls = load_pack_like_comfyui().NODE_CLASS_MAPPINGS["PoseFactoryLoadPoseFromR2"]
+    defaults = {n: spec[1]["default"] for n, spec in cls.INPUT_TYPES()["required"].items()}
+    defaults.update(project="side", batch_id=manifest["batch_id"])
+    occluded_default = cls.INPUT_TYPES()["optional"]["occluded"][1]["default"]
+
+    def drawn(**kw):
+        return [np.rint(i.numpy() * 255).astype(np.uint8) for i in cls().load(**defaults, **kw)["result"][0]]
+
+    for got, kp in zip(drawn(occluded=occluded_default), side["kp"]):  # the widget's default, as a new node has it
+        assert np.array_equal(got, op.draw_pose(kp, occluded="depth"))
+        assert not np.array_equal(got, op.draw_pose(kp, occluded="hide"))
+    for got, kp in zip(drawn(), side["kp"]):  # an API prompt that leaves the optional input out
+        assert np.array_equal(got, op.draw_pose(kp, occluded="depth"))
+    for got, kp in zip(drawn(occluded="hide"), side["kp"]):  # an explicit choice still overrides
+        assert np.array_equal(got, op.draw_pose(kp, occluded="hide"))

@@ -414,3 +414,21 @@ def test_create_and_rename_project_routes(tmp_path):
     assert before == {"projects/dance/project.json"}
     assert storage.list("projects/") == ["projects/ballet/project.json"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "storage"]  # nothing written elsewhere
+
+
+def test_loader_batches_route_lists_each_loaders_batches_of_every_project(tmp_path):
+    """Issue 21.3: the loaders refresh their dropdown from this route after a render (no page
+    reload): every project's batches, newest first, only those the loader can load."""
+    settings = make_settings(tmp_path)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    pose = ["depth", "keypoints", "mask", "normal", "openpose", "parts", "seg", "shaded"]
+    mesh = ["depth", "depth16", "mask", "normal", "parts", "seg", "shaded"]
+    (cache / "index.json").write_text(json.dumps({"version": 1, "projects": {
+        "a": {"1111111111111111": {"created_at": "2026-12-01T00:00:00+00:00", "passes": pose}},
+        "b": {"2222222222222222": {"created_at": "2026-12-03T00:00:00+00:00", "passes": mesh},
+              "3333333333333333": {"created_at": "2026-12-02T00:00:00+00:00", "passes": pose}}}}))
+    assert R.loader_batches(settings) == {
+        "pose": ["b/3333333333333333", "a/1111111111111111"],
+        "depth_normal": ["b/2222222222222222", "b/3333333333333333", "a/1111111111111111"]}
+    assert R.refresh(settings, LocalStorage(tmp_path / "storage"), {})["loaders"] == R.loader_batches(settings)

@@ -117,10 +117,12 @@ def batches(cache_root, project: str) -> list[str]:
 SEP = "/"  # a dropdown entry: "<project>/<batch_id>" (a project name never holds a "/")
 
 
-def choices(cache_root) -> list[str]:
+def choices(cache_root, where=None) -> list[str]:
     """Every batch as "project/batch_id", newest first: the loaders' dropdown, whose entries carry
-    their project, so the selection is consistent by construction."""
-    rows = [(s.get("created_at") or "", p, b) for p, found in load(cache_root).items() for b, s in found.items()]
+    their project, so the selection is consistent by construction. where(summary) -> bool keeps
+    only the batches a loader can load (e.g. those with a keypoints pass)."""
+    rows = [(s.get("created_at") or "", p, b) for p, found in load(cache_root).items() for b, s in found.items()
+            if where is None or where(s)]
     return [f"{p}{SEP}{b}" for _, p, b in sorted(rows, reverse=True)]
 
 

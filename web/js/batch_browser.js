@@ -8,13 +8,21 @@
 // whichever form that widget's values take ("<batch_id>" or "<project>/<batch_id>").
 // Running jobs show their progress at the top, from the "pose_factory.progress" messages
 // RequestPoseBatch sends and from GET /pose_factory/jobs when the tab opens; a finished job
-// re-lists the batches.
+// re-lists the batches. The list follows the server's job states: a job's last message says
+// completed, failed, cancelled or refused (over the limits or the budget), shown a few seconds
+// and then dropped; ComfyUI's own execution_interrupted / execution_error end the jobs of that
+// prompt too, and while a job shows as running the tab asks GET /pose_factory/jobs every few
+// seconds and drops one the server no longer runs. A running job has a cancel button (ComfyUI's
+// interrupt, which cancels the render).
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
 import { LOADER_NODES, toast } from "./common.js";
 
 const TAB_ID = "pose-factory-batches";
-const FINAL_STATES = ["completed", "failed", "cancelled"];
+const FINAL_STATES = ["completed", "failed", "cancelled", "refused"];
+const FINAL_SHOWN_MS = 6000; // a finished job's last state stays this long, then leaves the list
+const POLL_MS = 3000;        // GET /pose_factory/jobs while a job shows as running
+const GRACE_MS = 4000;       // a job's first message comes before the server lists it
 const STYLE = `
 .pf-browser { display: flex; flex-direction: column; gap: 8px; padding: 8px; height: 100%; overflow-y: auto;
   font-size: 13px; color: var(--fg-color, #ddd); box-sizing: border-box; }
@@ -28,6 +36,9 @@ const STYLE = `
 .pf-bar { height: 4px; background: #333; border-radius: 2px; margin-top: 3px; }
 .pf-bar > div { height: 100%; background: #7cf; border-radius: 2px; }
 .pf-job.completed .pf-bar > div { background: #7d7; } .pf-job.failed .pf-bar > div { background: #f77; }
+.pf-job.refused .pf-bar > div { background: #f77; } .pf-job.cancelled .pf-bar > div { background: #fb5; }
+.pf-job .pf-head { display: flex; gap: 6px; align-items: center; } .pf-job .pf-head > div { flex: 1; }
+.pf-job .pf-error { font-size: 11px; opacity: 0.85; overflow-wrap: anywhere; }
 .pf-project > summary { cursor: pointer; font-weight: 600; padding: 2px 0; }
 .pf-batch { display: flex; gap: 8px; padding: 6px; margin: 4px 0; border: 1px solid var(--border-color, #444);
   border-radius: 4px; cursor: pointer; }
@@ -41,7 +52,7 @@ const STYLE = `
 // el: the tab's content while it is open; jobsEl / listEl: its two parts, re-drawn separately (a
 // progress message re-draws only the jobs, so the thumbnails are not fetched again).
 const state = { el: null, jobsEl: null, listEl: null, projects: [], batches: {}, bytes: new Map(), jobs: new Map(),
-  error: null };
+  rows: new Map(), error: null };
 
 async function getJson(path, options) {
   const resp = await api.fetchApi(path, options);
@@ -84,12 +95,52 @@ async function loadBatches(sync = false) {
   renderList();
 }
 
+const running = (job) => !FINAL_STATES.includes(job.state);
+
+// The server's running jobs: added or updated here; a job shown as running that the server no
+// longer runs (and that is past its first seconds) is dropped.
 async function loadJobs() {
   try {
     const { jobs } = await getJson("/pose_factory/jobs");
-    for (const j of jobs) state.jobs.set(j.batch_id ?? j.job_id, { ...state.jobs.get(j.batch_id), ...j });
+    const live = new Set();
+    for (const j of jobs) {
+      const key = j.batch_id ?? j.job_id;
+      live.add(key);
+      state.jobs.set(key, { ...state.jobs.get(key), ...j, seen: Date.now() });
+    }
+    for (const [key, job] of state.jobs) {
+      if (running(job) && !live.has(key) && Date.now() - (job.seen ?? 0) > GRACE_MS) state.jobs.delete(key);
+    }
   } catch (err) {
     console.warn("[3D Pose Factory] /pose_factory/jobs:", err);
+  }
+  renderJobs();
+}
+
+let poller = null;
+function pollWhileRunning() {
+  if (poller || ![...state.jobs.values()].some(running)) return;
+  poller = setTimeout(async () => {
+    poller = null;
+    await loadJobs();
+    pollWhileRunning();
+  }, POLL_MS);
+}
+
+function finish(key, patch) {
+  const job = state.jobs.get(key);
+  if (!job) return;
+  state.jobs.set(key, { ...job, ...patch });
+  setTimeout(() => {
+    if (state.jobs.get(key)?.state === patch.state) state.jobs.delete(key);
+    renderJobs();
+  }, FINAL_SHOWN_MS);
+}
+
+// ComfyUI ended the prompt: its jobs still shown as running end with it.
+function endRunning(stateName, nodeId = null) {
+  for (const [key, job] of state.jobs) {
+    if (running(job) && (nodeId == null || String(job.node) === String(nodeId))) finish(key, { state: stateName });
   }
   renderJobs();
 }
@@ -107,12 +158,18 @@ async function batchBytes(project, batchId) {
 function onProgress(e) {
   const d = e.detail ?? {};
   const key = d.batch_id ?? `node ${d.node}`;
-  state.jobs.set(key, { ...state.jobs.get(key), ...d });
+  // a job first known by its node (a mesh job has no batch id until it ends) is the same job
+  if (d.batch_id && d.node != null && state.jobs.has(`node ${d.node}`)) {
+    state.jobs.set(key, { ...state.jobs.get(`node ${d.node}`), ...state.jobs.get(key) });
+    state.jobs.delete(`node ${d.node}`);
+  }
+  state.jobs.set(key, { ...state.jobs.get(key), ...d, seen: Date.now() });
   if (FINAL_STATES.includes(d.state)) {
     if (d.state === "completed") loadBatches();
-    setTimeout(() => { state.jobs.delete(key); renderJobs(); }, 15000);
+    finish(key, { state: d.state });
   }
   renderJobs();
+  pollWhileRunning();
 }
 
 // --- putting a batch into a loader ----------------------------------------------------------------
@@ -165,14 +222,32 @@ function putIntoLoaders(project, batchId) {
 }
 
 // --- the tab --------------------------------------------------------------------------------------
-function jobRow(job) {
+// A job's row, made once and then updated in place: progress messages come several times a second,
+// and a row rebuilt under the pointer would swallow a click on its cancel button.
+function jobRow(key, job) {
+  let row = state.rows.get(key);
+  if (!row) {
+    row = h("div", { class: "pf-job" });
+    row.parts = { state: h("div"), hint: h("div", { class: "pf-hint" }), error: h("div", { class: "pf-error" }),
+      bar: h("div"), cancel: h("button", { class: "pf-cancel", title: "Cancel the render (ComfyUI's interrupt)",
+        onclick: () => api.interrupt?.(null) }, "cancel") };
+    row.append(h("div", { class: "pf-head" }, row.parts.state, row.parts.cancel), row.parts.hint, row.parts.error,
+      h("div", { class: "pf-bar" }, row.parts.bar));
+    state.rows.set(key, row);
+  }
   const total = Number(job.total) || 0;
   const done = Math.min(Number(job.done) || 0, total);
   const pct = total ? Math.round((100 * done) / total) : 0;
-  return h("div", { class: `pf-job ${job.state ?? ""}`, "data-batch": job.batch_id ?? "" },
-    h("div", {}, `${job.state ?? "queued"}${total ? ` ${done}/${total} (${pct}%)` : ""}`),
-    h("div", { class: "pf-hint" }, [job.project, job.batch_id].filter(Boolean).join("/") || `node ${job.node}`),
-    h("div", { class: "pf-bar" }, h("div", { style: `width: ${pct}%` })));
+  row.className = `pf-job ${job.state ?? ""}`;
+  row.dataset.batch = job.batch_id ?? "";
+  row.dataset.state = job.state ?? "";
+  row.parts.state.textContent = `${job.state ?? "queued"}${total ? ` ${done}/${total} (${pct}%)` : ""}`;
+  row.parts.hint.textContent = [job.project, job.batch_id].filter(Boolean).join("/") || `node ${job.node}`;
+  row.parts.error.textContent = job.error ?? "";
+  row.parts.error.hidden = !job.error;
+  row.parts.cancel.hidden = !running(job);
+  row.parts.bar.style.width = `${pct}%`;
+  return row;
 }
 
 function batchRow(project, b) {
@@ -190,9 +265,12 @@ function batchRow(project, b) {
 }
 
 function renderJobs() {
+  for (const key of state.rows.keys()) if (!state.jobs.has(key)) state.rows.delete(key);
   if (!state.jobsEl) return;
-  const jobs = [...state.jobs.values()];
-  state.jobsEl.replaceChildren(...(jobs.length ? [h("b", {}, "Jobs"), ...jobs.map(jobRow)] : []));
+  const rows = [...state.jobs].map(([key, job]) => jobRow(key, job));
+  const now = [...state.jobsEl.children].filter((e) => e.classList.contains("pf-job"));
+  if (now.length === rows.length && now.every((e, i) => e === rows[i])) return; // updated in place
+  state.jobsEl.replaceChildren(...(rows.length ? [h("b", {}, "Jobs"), ...rows] : []));
 }
 
 function renderList() {
@@ -226,6 +304,9 @@ app.registerExtension({
       document.head.append(h("style", { id: "pf-browser-style" }, STYLE));
     }
     api.addEventListener("pose_factory.progress", onProgress);
+    api.addEventListener("execution_interrupted", () => endRunning("cancelled"));
+    api.addEventListener("execution_error", (e) => endRunning("failed", e.detail?.node_id));
+    api.addEventListener("execution_success", () => setTimeout(loadJobs, 500));
     const register = app.extensionManager?.registerSidebarTab;
     if (!register) {
       console.warn("[3D Pose Factory] this front end has no sidebar tabs: no batch browser");

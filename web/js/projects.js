@@ -1,24 +1,25 @@
-// 3D Pose Factory: a project picker on every node of the pack that takes a project.
-// A dropdown ("projects") under the node's `project` text widget lists the projects this machine
-// knows (GET /pose_factory/projects) plus two actions:
+// 3D Pose Factory: one project control per node (issue 21.2).
+// A node that stores a batch (Request Pose Batch, Request Mesh From Images, Render Mesh Passes)
+// declares `project` as a dropdown of the projects this machine knows plus the configured default
+// (its default value: the project the node uses when left alone); the server accepts any other
+// name (the nodes name `project` in VALIDATE_INPUTS), so an old workflow's text value or a
+// project made after the page loaded still runs. This file adds two actions to that dropdown:
 //   "new…"     asks for a name and creates it in storage (POST /pose_factory/projects {name});
 //   "rename…"  asks for a new name for the node's project and renames it in storage, every
-//              object moved and verified (POST /pose_factory/projects/{name}/rename {to}).
-// Picking a project writes it into the `project` widget. The dropdown is not saved with the
-// workflow (serialize false), so the node's inputs stay those the server declares. A name the
-// server refuses comes back with the rule and the slug it would use; it is shown as a toast.
+//              object moved and verified (POST /pose_factory/projects/{name}/rename {to}); every
+//              node of the graph that used the old name gets the new one.
+// and keeps the list fresh (GET /pose_factory/projects) as nodes are made and workflows loaded;
+// the node's own value is always in its list, so the dropdown shows the project it will use.
+// The loaders keep a hidden `project` widget for old workflows: there the batch entry
+// "project/batch" shows the project (web/js/pose_factory.js), and a bare batch id of an old
+// workflow becomes "project/batch" when it loads.
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
+import { LOADER_NODES, setComboValues, toast } from "./common.js";
 
 const NEW = "new…";
 const RENAME = "rename…";
-const PICKER = "projects";
-
-function toast(severity, summary, detail) {
-  const t = app.extensionManager?.toast;
-  if (t?.add) t.add({ severity, summary, detail, life: severity === "error" ? 10000 : 3000 });
-  else console.warn(`[3D Pose Factory] ${summary}: ${detail}`);
-}
+const ACTIONS = [NEW, RENAME];
 
 async function ask(title, message, defaultValue) {
   const dialog = app.extensionManager?.dialog;
@@ -41,70 +42,116 @@ async function call(path, options) {
 const post = (path, body) =>
   call(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
 
-// Every picker shares one list, refreshed from the server; each keeps its own array object
-// (litegraph reads options.values at draw time), so the list is copied into each.
-const pickers = new Set();
+function allNodes(graph = app.graph, out = []) {
+  for (const n of graph?._nodes ?? graph?.nodes ?? []) {
+    out.push(n);
+    if (n.subgraph) allNodes(n.subgraph, out);
+  }
+  return out;
+}
+
+function projectWidget(node) {
+  const w = node.widgets?.find((x) => x.name === "project");
+  return w && w.type === "combo" && !w.hidden && !w.options?.hidden ? w : null;
+}
+
+// The server's projects plus the configured default (GET /pose_factory/projects), kept here.
+const known = { names: [], default: null };
+
+function setValues(widget) {
+  const current = widget.value != null && !ACTIONS.includes(widget.value) ? [String(widget.value)] : [];
+  const names = [...new Set([...known.names, ...(known.default ? [known.default] : []), ...current])].sort();
+  setComboValues(widget, [...names, ...ACTIONS]); // litegraph and Vue read it when the dropdown opens
+}
 
 async function refreshProjects() {
-  let names = [];
   try {
-    names = (await call("/pose_factory/projects")).projects ?? [];
+    const data = await call("/pose_factory/projects");
+    known.names = data.projects ?? [];
+    known.default = data.default ?? known.default;
   } catch (e) {
     toast("error", "Projects", String(e.message ?? e));
   }
-  for (const w of pickers) {
-    const current = w.__projectWidget?.value;
-    const values = [...new Set([...(current ? [String(current)] : []), ...names])].sort();
-    w.options.values.splice(0, w.options.values.length, ...values, NEW, RENAME);
+  for (const node of allNodes()) {
+    const w = projectWidget(node);
+    if (w) setValues(w);
   }
   app.graph?.setDirtyCanvas?.(true, true);
 }
 
-async function createProject(projectWidget) {
+async function createProject() {
   const name = await ask("New project", "Lowercase letters, digits, '-' and '_' (1-64 characters).", "");
-  if (name == null || String(name).trim() === "") return;
+  if (name == null || String(name).trim() === "") return null;
   try {
-    await post("/pose_factory/projects", { name: String(name).trim() });
-    projectWidget.value = String(name).trim();
-    toast("success", "Project created", projectWidget.value);
+    const done = await post("/pose_factory/projects", { name: String(name).trim() });
+    toast("success", "Project created", done.project?.name ?? String(name).trim());
+    return String(name).trim();
   } catch (e) {
     toast("error", "Project not created", String(e.message ?? e));
+    return null;
   }
 }
 
-async function renameProject(projectWidget) {
-  const old = String(projectWidget.value ?? "").trim();
-  if (!old) return toast("error", "Rename", "the node's project is empty");
+async function renameProject(old) {
+  if (!old) {
+    toast("error", "Rename", "the node's project is empty");
+    return null;
+  }
   const to = await ask(`Rename project "${old}"`, "New name (every batch moves with it; batch ids stay).", old);
-  if (to == null || String(to).trim() === "" || String(to).trim() === old) return;
+  if (to == null || String(to).trim() === "" || String(to).trim() === old) return null;
   try {
     const done = await post(`/pose_factory/projects/${encodeURIComponent(old)}/rename`, { to: String(to).trim() });
-    projectWidget.value = done.to;
     toast("success", "Project renamed", `${old} → ${done.to} (${done.objects} objects)`);
+    for (const node of allNodes()) { // every node that used the old name follows it
+      const w = projectWidget(node);
+      if (w && w.value === old) w.value = done.to;
+    }
+    return done.to;
   } catch (e) {
     toast("error", "Project not renamed", String(e.message ?? e));
+    return null;
   }
 }
 
-function addPicker(node) {
-  const projectWidget = node.widgets?.find((w) => w.name === "project");
-  if (!projectWidget || node.widgets.some((w) => w.name === PICKER)) return;
-  const values = [String(projectWidget.value ?? ""), NEW, RENAME];
-  const picker = node.addWidget("combo", PICKER, values[0], async (value) => {
-    if (value === NEW) await createProject(projectWidget);
-    else if (value === RENAME) await renameProject(projectWidget);
-    else if (value) projectWidget.value = value;
-    picker.value = projectWidget.value;
-    await refreshProjects();
-  }, { values, serialize: false });
-  picker.serialize = false;
-  picker.__projectWidget = projectWidget;
-  pickers.add(picker);
-  const onRemoved = node.onRemoved;
-  node.onRemoved = function () {
-    pickers.delete(picker);
-    return onRemoved?.apply(this, arguments);
+function setup(node) {
+  const w = projectWidget(node);
+  if (!w || w.__pfProject) return;
+  w.__pfProject = true;
+  w.__pfLast = ACTIONS.includes(w.value) ? null : w.value;
+  setValues(w);
+  const callback = w.callback;
+  w.callback = function (value, ...rest) {
+    if (!ACTIONS.includes(value)) {
+      w.__pfLast = value;
+      return callback?.call(this, value, ...rest);
+    }
+    const before = w.__pfLast;
+    w.value = before; // never leave an action as the node's project, even for a moment
+    (async () => {
+      const chosen = value === NEW ? await createProject() : await renameProject(before);
+      if (chosen) {
+        w.value = chosen;
+        w.__pfLast = chosen;
+        callback?.call(this, chosen, ...rest);
+      }
+      await refreshProjects();
+      node.setDirtyCanvas?.(true, true);
+    })();
+    return undefined;
   };
+}
+
+// An old loader's bare batch id with its separate project widget -> the one entry "project/batch".
+function migrateLoader(node) {
+  const project = node.widgets?.find((x) => x.name === "project");
+  const batch = node.widgets?.find((x) => x.name === "batch_id");
+  if (!project || !batch) return;
+  const bid = String(batch.value ?? "");
+  if (/^[0-9a-f]{16}$/.test(bid) && String(project.value ?? "").trim()) {
+    batch.value = `${String(project.value).trim()}/${bid}`;
+    const values = batch.options?.values;
+    if (Array.isArray(values) && !values.includes(batch.value)) setComboValues(batch, [batch.value, ...values]);
+  }
 }
 
 app.registerExtension({
@@ -113,12 +160,31 @@ app.registerExtension({
     if (!String(nodeData?.name ?? "").startsWith("PoseFactory")) return;
     const inputs = { ...(nodeData.input?.required ?? {}), ...(nodeData.input?.optional ?? {}) };
     if (!("project" in inputs)) return;
+    const loader = LOADER_NODES.includes(nodeData.name);
     const onNodeCreated = nodeType.prototype.onNodeCreated;
     nodeType.prototype.onNodeCreated = function () {
       const r = onNodeCreated?.apply(this, arguments);
-      addPicker(this);
-      refreshProjects();
+      if (!loader) {
+        setup(this);
+        refreshProjects();
+      }
       return r;
     };
+    const onConfigure = nodeType.prototype.onConfigure;
+    nodeType.prototype.onConfigure = function () {
+      const r = onConfigure?.apply(this, arguments);
+      if (loader) migrateLoader(this);
+      else {
+        const w = projectWidget(this);
+        if (w) {
+          w.__pfLast = w.value; // a saved workflow's project, in the list even if no batch has it yet
+          setValues(w);
+        }
+      }
+      return r;
+    };
+  },
+  async setup() {
+    window.__poseFactoryProjectsLoaded = true;
   },
 });
