@@ -225,15 +225,21 @@ def default_data_root_and_reason() -> tuple[Path, str]:
     if inside is not None:
         return inside, f"ComfyUI's output directory {inside.parent} (this process runs inside ComfyUI)"
     recorded = pointer.read(PACK_ROOT)
+    stale = ""
     if recorded is not None:
-        return Path(recorded["data_root"]), (f"the pointer ComfyUI wrote at {recorded.get('written_at') or '?'} "
-                                             f"({recorded['path']})")
+        if Path(recorded["data_root"]).parent.is_dir():  # ComfyUI makes its root on first use, its parent at start
+            return Path(recorded["data_root"]), (f"the pointer ComfyUI wrote at {recorded.get('written_at') or '?'} "
+                                                 f"({recorded['path']})")
+        # a root whose folder is gone (a scratch folder, a moved output directory) is not made again
+        stale = (f"; ComfyUI's pointer ({recorded['path']}) names {recorded['data_root']}, "
+                 f"which no longer exists")
     tree = comfyui_tree()
     if tree is not None:
         return tree / "output" / COMFYUI_DATA_NAME, (
             f"the ComfyUI tree around the pack ({tree}): its default output folder; ComfyUI has not recorded "
-            f"its data root yet (start it once with this pack if it runs with --output-directory)")
-    return PACK_DATA, "the pack's data/ (a checkout outside ComfyUI; no pointer from a ComfyUI for this pack)"
+            f"its data root yet (start it once with this pack if it runs with --output-directory){stale}")
+    return PACK_DATA, ("the pack's data/ (a checkout outside ComfyUI; no pointer from a ComfyUI for this pack)"
+                       if not stale else f"the pack's data/ (a checkout outside ComfyUI{stale})")
 
 
 def default_data_root() -> Path:

@@ -216,6 +216,28 @@ def test_doctor_says_when_this_command_and_comfyui_use_different_roots(tmp_path)
     assert f"note: ComfyUI read no config file, this command reads {other}" in out + err
 
 
+def test_a_pointer_naming_a_folder_that_is_gone_is_not_followed(tmp_path):
+    """A ComfyUI started once with a scratch --output-directory (since deleted): the CLI does not
+    make that folder again, it says why it uses another root."""
+    import shutil
+
+    comfy, pack = comfyui_tree(tmp_path, linked=False)
+    scratch = tmp_path / "scratch" / "out"
+    comfy_side(comfy, pack, scratch)
+    shutil.rmtree(tmp_path / "scratch")
+    code, out, err = cli(pack, "list")
+    first = out.splitlines()[0]
+    assert first.startswith(f"data root: {comfy / 'output' / 'pose_factory'} (from the ComfyUI tree around"), out + err
+    assert f"names {scratch / 'pose_factory'}, which no longer exists" in first
+    assert not (tmp_path / "scratch").exists()
+    # ComfyUI started with an output directory but nothing rendered yet: its root is followed
+    fresh = tmp_path / "fresh-out"
+    comfy_side(comfy, pack, fresh, load_only=True)
+    fresh.mkdir(exist_ok=True)  # ComfyUI makes its output directory when it starts
+    code, out, err = cli(pack, "list")
+    assert out.startswith(f"data root: {fresh / 'pose_factory'} (from the pointer ComfyUI wrote"), out + err
+
+
 def test_a_checkout_outside_comfyui_keeps_its_data_folder_and_says_why(tmp_path):
     pack = copy_pack(tmp_path / "checkout")
     code, out, err = cli(pack, "list")
