@@ -331,7 +331,7 @@ def test_dockerfile_copies_every_package_the_handler_needs():
     needed = _first_party_imports()
     assert {"pod_worker", "pose_factory"} <= needed, needed
     # the render child runs `python -m blender_scripts.render_batch` with cwd = the repo root
-    assert "blender_scripts.render_batch" in (ROOT / "pose_factory" / "render" / "__init__.py").read_text()
+    assert "blender_scripts.render_batch" in (ROOT / "pose_factory" / "worker_process.py").read_text()
     needed.add("blender_scripts")
     copied = set()  # whole directories (or the whole context) copied into the image
     for word, args in dockerfile_instructions():
