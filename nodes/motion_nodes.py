@@ -113,7 +113,10 @@ class PoseFactoryMotionClip:
                 poses, report = clip_mod.load_clip(where, **options)
         except SpecError as e:
             raise plain_error(e) from None
-        return (poses, report)
+        # the 3D viewer shows these poses after the run (pose_factory.viewer.remember)
+        from pose_factory import viewer
+
+        return {"ui": {"pose_factory_poses": [viewer.remember(poses)]}, "result": (poses, report)}
 
 
 NODE_CLASS_MAPPINGS = {"PoseFactoryMotionClip": PoseFactoryMotionClip}
