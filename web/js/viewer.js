@@ -365,7 +365,7 @@ class Viewer {
     this.previewLabel = el("div", "position:absolute;right:6px;bottom:calc(35% + 6px);color:#ffd54a;display:none");
     this.status = el("div", "position:absolute;left:6px;top:4px;pointer-events:none;text-shadow:0 0 3px #000");
     stage.append(this.canvas, this.preview, this.previewLabel, this.status);
-    const bar = el("div", "display:flex;flex-wrap:wrap;gap:3px;align-items:center");
+    const bar = el("div", "display:flex;flex-wrap:wrap;gap:3px;align-items:center;flex:0 0 auto");
     const buttonIn = (parent) => (text, title, fn) => {
       const b = el("button", "font:11px sans-serif;padding:1px 6px", text);
       b.title = title;
@@ -390,7 +390,7 @@ class Viewer {
     this.frameInput.title = "frame (pose) shown";
     this.frameInput.addEventListener("change", () => { this.frame = Math.max(0, Number(this.frameInput.value) | 0); this.refresh(); });
     bar.append(el("span", "", "frame"), this.frameInput);
-    this.posing = el("div", "display:none;flex-direction:column;gap:2px");
+    this.posing = el("div", "display:none;flex-direction:column;gap:2px;flex:0 0 auto");
     const pbar = el("div", "display:flex;flex-wrap:wrap;gap:3px;align-items:center");
     this.presetSelect = el("select", "font:11px sans-serif");
     this.presetSelect.title = "start from a preset (clears the hand-set joints)";
