@@ -5,7 +5,7 @@ export {
   Float32BufferAttribute, GridHelper, Group, HemisphereLight, LineBasicMaterial, LineSegments, Matrix4,
   Mesh, MeshBasicMaterial, MeshLambertMaterial, OrthographicCamera, PerspectiveCamera, Quaternion, Raycaster,
   Scene, ShaderMaterial, SphereGeometry, Sprite, SpriteMaterial, Vector2, Vector3, WebGLRenderer, WebGLRenderTarget,
-  FloatType, REVISION,
+  DoubleSide, FloatType, REVISION,
 } from "three";
 export { OrbitControls } from "three/examples/jsm/controls/OrbitControls.js";
 // the props' mesh files (Pose Prop's mesh_file: .glb, .obj, .stl, .ply), as the worker reads them

@@ -168,7 +168,8 @@ const PASS_MATERIAL = new THREE.ShaderMaterial({
     void main() { vec4 p = modelViewMatrix * vec4(position, 1.0); vNormal = normalMatrix * normal;
       vDepth = -p.z; gl_Position = projectionMatrix * p; }`,
   fragmentShader: `varying vec3 vNormal; varying float vDepth;
-    void main() { gl_FragColor = vec4(normalize(vNormal), vDepth); }`,
+    void main() { vec3 n = normalize(vNormal); gl_FragColor = vec4(gl_FrontFacing ? n : -n, vDepth); }`,
+  side: THREE.DoubleSide, // as Blender renders a prop's faces, whichever way they wind
 });
 let passTarget = null;
 
@@ -278,7 +279,7 @@ async function propMesh(prop) {
   if (prop.shading === "smooth") geo = THREE.mergeVertices(geo, 1e-6);
   geo.computeVertexNormals();
   geo.computeBoundingSphere();
-  const mesh = new THREE.Mesh(geo, new THREE.MeshLambertMaterial({ color: 0xb0a898 }));
+  const mesh = new THREE.Mesh(geo, new THREE.MeshLambertMaterial({ color: 0xb0a898, side: THREE.DoubleSide }));
   mesh.userData.prop = prop.file;
   return mesh;
 }
