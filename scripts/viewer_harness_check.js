@@ -15,7 +15,7 @@
 //      (subject IoU >= 0.9, mean absolute difference <= 12 of 255 where both show the subject)
 //   5. collapsed: nothing drawn; the Vue node renderer ("Nodes 2.0"): the viewers draw, a click picks
 //      the left elbow, screenshot vue.png
-//   6. navigation (scripts/viewer_harness_nav.js): the orbit's pivot is the figure's centre, the wheel keeps
+//   6. navigation (scripts/viewer_harness_nav.js; classic, then the Vue renderer): the orbit's pivot is the figure's centre, the wheel keeps
 //      the figure in view, "frame" and F frame it, Ctrl+Z in the viewer undoes the pose and not the graph,
 //      a click picks the camera whose tag is under the pointer, a stale error is cleared; then
 //      (scripts/viewer_harness_run.js, with --input: ComfyUI's input folder) a Pose Prop's box is drawn and
@@ -74,6 +74,16 @@ async function navigationChecks() {
   check('no_console_errors_navigation', unexpected.length === 0, unexpected.slice(0, 10));
   closeBrowser = null;
   await close();
+  // the same navigation in the Vue node renderer (its nodes keep the pointer's moves and the wheel)
+  const vue = await open(URL_, { vueNodes: true });
+  closeBrowser = vue.close;
+  await loadWorkflow(vue.page, WORKFLOW);
+  await focusNode(vue.page, 'PoseFactoryPoseFromJSON');
+  await navChecks(vue.page, (name, ok, detail) => check(`${name}_vue`, ok, detail));
+  const vueUnexpected = vue.errors.filter((e) => !/status of 400 .*viewer\/scene/.test(e));
+  check('no_console_errors_navigation_vue', vueUnexpected.length === 0, vueUnexpected.slice(0, 10));
+  closeBrowser = null;
+  await vue.close();
 }
 
 async function viewerChecks() {

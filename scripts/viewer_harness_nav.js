@@ -68,9 +68,12 @@ async function navChecks(page, check) {
   await page.waitForTimeout(200);
   const far = await page.evaluate(VIEW);
   const tall = (v) => (Math.max(...v.corners.map((c) => c[1])) - Math.min(...v.corners.map((c) => c[1]))) / v.rect[3];
-  check('zoom_keeps_the_figure_in_view', near.eye_to_centre > near.radius && inside(near.centre, near.rect) && near.centre[2] < 1
+  // (the wheel did zoom both ways: nearer than half the start's distance, then farther than the start)
+  check('zoom_keeps_the_figure_in_view', near.eye_to_centre < 0.5 * t.eye_to_centre && near.eye_to_centre > near.radius
+    && inside(near.centre, near.rect) && near.centre[2] < 1 && far.eye_to_centre > t.eye_to_centre
     && inside(far.centre, far.rect) && tall(far) >= 0.05,
-  { near: { eye_to_centre: near.eye_to_centre, radius: near.radius, centre_px: near.centre }, far_height_share: tall(far) });
+  { start: t.eye_to_centre, near: { eye_to_centre: near.eye_to_centre, radius: near.radius, centre_px: near.centre },
+    far: { eye_to_centre: far.eye_to_centre, height_share: tall(far) } });
 
   // --- frame: the button, then F
   const nodeId = await page.evaluate(`${POSER}.node.id`);

@@ -358,6 +358,9 @@ class Viewer {
     this.root = el("div", "display:flex;flex-direction:column;width:100%;height:100%;min-height:200px;"
       + "font:11px sans-serif;color:#ddd;gap:2px;box-sizing:border-box");
     this.root.className = "pose-factory-viewer";
+    // the Vue node renderer hands the wheel to the graph unless the focus is inside such an element
+    // (as core's Load 3D does): once the viewer has the focus (a press in it), the wheel zooms it
+    this.root.dataset.captureWheel = "true";
     const stage = el("div", "position:relative;flex:1 1 auto;min-height:120px");
     this.canvas = el("canvas", "position:absolute;inset:0;width:100%;height:100%;border-radius:4px;outline:none");
     this.canvas.tabIndex = 0;
@@ -410,6 +413,7 @@ class Viewer {
     this.canvas.addEventListener("pointerdown", (e) => {
       this.canvas.focus({ preventScroll: true }); // its keys (F, Ctrl+Z) are the viewer's
       this.down = this.gizmoDown(e) ? null : [e.clientX, e.clientY];
+      this.orbiting = this.down != null && this.controls.enabled;
     });
     this.root.addEventListener("pointerenter", () => { hovered = this; });
     this.root.addEventListener("pointerleave", () => { if (hovered === this) hovered = null; });
@@ -423,6 +427,17 @@ class Viewer {
     });
     for (const ev of ["pointerdown", "wheel", "keydown", "contextmenu"]) {
       this.root.addEventListener(ev, (e) => e.stopPropagation()); // the graph canvas must not pan/zoom too
+    }
+    // OrbitControls follows a drag on the document, which the Vue node renderer's node never lets a
+    // pointermove reach (the free view did not turn there): the drag's moves and its end are handed
+    // to it here, and stop here in both renderers (so it never sees one twice).
+    for (const [ev, handler] of [["pointermove", "_onPointerMove"], ["pointerup", "_onPointerUp"]]) {
+      this.root.addEventListener(ev, (e) => {
+        if (!this.orbiting) return;
+        e.stopPropagation();
+        this.controls[handler]?.(e);
+        if (ev === "pointerup") this.orbiting = false;
+      });
     }
   }
 
