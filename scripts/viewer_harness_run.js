@@ -12,6 +12,7 @@
 //     motion_clip_default_before_the_run  before the run the viewer shows the default and says why
 //     motion_clip_pose_shown_after_the_run after the run the viewer shows the clip's frames: the pose
 //                                       of each frame is the one the worker rendered (the batch's manifest)
+//     motion_clip_changed_shows_the_default_again  the clip's step changed since: the default and the note again
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -174,6 +175,15 @@ async function runChecks(page, check, { url, storage, input, out, loadWorkflow, 
   check('motion_clip_pose_shown_after_the_run', rendered.length === 2 && shown.every((s, f) => same(s.pose, rendered[f]) && !s.note)
     && !same(shown[0].pose, shown[1].pose), { batch_id: clipBatch, shown, rendered });
   await page.evaluate(`(() => { const v = ${REQ}; v.frame = 0; v.refresh(); })()`);
+  // the clip's inputs changed since the run (a node without a viewer): the default again, and why
+  await page.evaluate(() => {
+    const clip = window.app.graph._nodes.find((n) => n.comfyClass === 'PoseFactoryMotionClip');
+    const w = clip.widgets.find((x) => x.name === 'step');
+    w.value = 2; w.callback && w.callback(2);
+  });
+  await page.waitForTimeout(2500);
+  const changed = await page.evaluate(`(() => { const v = ${REQ}; return { frames: v.data && v.data.frames, note: v.note }; })()`);
+  check('motion_clip_changed_shows_the_default_again', changed.frames === 1 && /known when the prompt runs/.test(changed.note || ''), changed);
   fs.rmSync(dir, { recursive: true, force: true });
 }
 
