@@ -167,7 +167,10 @@ class PoseFactoryPoseFromPhoto:
             worst = sorted(fit["residual_deg"].items(), key=lambda kv: -kv[1])
             lines.append(f"image {i}: median residual {fit['median_deg']:.1f}°; per bone: "
                          + ", ".join(f"{k} {v:.1f}°" for k, v in worst))
-        return entries, "\n".join(lines)
+        # the 3D viewer shows these poses after the run (pose_factory.viewer.remember)
+        from pose_factory import viewer
+
+        return {"ui": {"pose_factory_poses": [viewer.remember(entries)]}, "result": (entries, "\n".join(lines))}
 
 
 def _annotate(image: np.ndarray, pts, view: str) -> np.ndarray:

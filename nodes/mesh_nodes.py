@@ -227,18 +227,24 @@ def _exactly_one_mesh(mesh, pose_factory_mesh, mesh_file) -> None:
         raise SpecError("mesh", f"got {len(given)} meshes", "exactly one of mesh, pose_factory_mesh, mesh_file")
 
 
-def _under_comfy_folders(path: str) -> str:
-    """An absolute path to a mesh file under ComfyUI's input or output folder (never outside them)."""
-    roots = [output_directory()]
+def comfy_folders() -> list[tuple[str, str]]:
+    """[("input", its real path), ("output", …)]: ComfyUI's folders a mesh file may come from (the
+    input folder only inside ComfyUI), in the order a path is looked up."""
+    roots = [("output", os.path.realpath(output_directory()))]
     try:
         import folder_paths
 
-        roots.insert(0, folder_paths.get_input_directory())
+        roots.insert(0, ("input", os.path.realpath(folder_paths.get_input_directory())))
     except ImportError:
         pass
-    for root in roots:
+    return roots
+
+
+def _under_comfy_folders(path: str) -> str:
+    """An absolute path to a mesh file under ComfyUI's input or output folder (never outside them)."""
+    for _, root in comfy_folders():
         full = os.path.realpath(os.path.join(root, path))
-        if os.path.commonpath([os.path.realpath(root), full]) == os.path.realpath(root) and os.path.isfile(full):
+        if os.path.commonpath([root, full]) == root and os.path.isfile(full):
             return full
     raise SpecError("mesh_file", f"{path!r} is no file under ComfyUI's input or output folder",
                     "a path relative to one of them, e.g. 3d/chest.glb")

@@ -115,7 +115,10 @@ class PoseFactoryMotionClip:
             # the motion room names a widget or a file ('walk.bvh line 20', 'custom map.l_hip'),
             # never a JobSpec path: kept as it is (plain_error would make 'walk.bvh' 'walk bvh')
             raise SpecError(e.field, e.message, e.allowed) from None
-        return (poses, report)
+        # the 3D viewer shows these poses after the run (pose_factory.viewer.remember)
+        from pose_factory import viewer
+
+        return {"ui": {"pose_factory_poses": [viewer.remember(poses)]}, "result": (poses, report)}
 
 
 NODE_CLASS_MAPPINGS = {"PoseFactoryMotionClip": PoseFactoryMotionClip}

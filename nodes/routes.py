@@ -33,6 +33,8 @@ import re
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 from . import _common  # noqa: F401  (the package's __init__ imports it first anyway: pose_factory on sys.path)
 from pose_factory.storage import download  # noqa: E402
 from pose_factory.storage import index as index_mod  # noqa: E402
@@ -318,13 +320,13 @@ def _run_time_only(class_type) -> str | None:
 def evaluate_fragment(fragment, want: str, budget: list, where: str):
     """The value of an API-format fragment {"class_type", "inputs"} of spec nodes (a linked input
     is a nested fragment): the nodes' own functions make it, exactly as when the prompt runs."""
-    if not isinstance(fragment, dict) or set(fragment) != {"class_type", "inputs"} \
+    if not isinstance(fragment, dict) or not {"class_type", "inputs"} <= set(fragment) <= {"class_type", "inputs", "result"} \
             or not isinstance(fragment["inputs"], dict):
         raise RouteError(400, f"{where}: got {echo(fragment)}, allowed: {{\"class_type\": spec node, \"inputs\": {{...}}}}")
     nodes = _spec_nodes()
     cls = nodes.get(fragment["class_type"])
     if cls is None and _run_time_only(fragment["class_type"]):
-        raise _RunTimeOnly(_run_time_only(fragment["class_type"]))
+        return _ran(fragment, want)
     if cls is None or cls.RETURN_TYPES != (want,):
         makers = sorted(n for n, c in nodes.items() if c.RETURN_TYPES == (want,))
         raise RouteError(400, f"{where}: got {echo(fragment['class_type'])}, allowed: a node that makes {want} "
@@ -349,12 +351,62 @@ def evaluate_fragment(fragment, want: str, budget: list, where: str):
         raise RouteError(400, f"{where} ({fragment['class_type']}) {e}") from None
 
 
+def _ran(fragment: dict, want: str):
+    """The value a run-time-only node made when the prompt last ran (its UI output's key, which the
+    browser sends as "result"), or _RunTimeOnly when there is none."""
+    if want == "POSE_FACTORY_POSES" and "result" in fragment:
+        poses = viewer.recall(fragment["result"])
+        if poses is not None:
+            return poses
+    raise _RunTimeOnly(_run_time_only(fragment["class_type"]))
+
+
+def viewer_props(fragment, notes: list) -> list:
+    """The props of a chain of Pose Prop nodes (API-format fragments, "props" linking the next) for
+    the viewer: each {"file": {"type": "input"|"output", "subfolder", "filename"} (the mesh file
+    under ComfyUI's folders, fetched by the browser from /view), "format", "matrix" (4x4, row-major:
+    scale, XYZ Euler rotation, then location, as pose_factory.mesh.props.place)}; a prop whose mesh
+    is made only when the prompt runs is left out and said in notes."""
+    from pose_factory.mesh import props as props_mod
+    from . import mesh_nodes
+
+    out, where, seen = [], "props", 0
+    while fragment is not None:
+        seen += 1
+        if seen > props_mod.MAX_PROPS or not isinstance(fragment, dict) or not isinstance(fragment.get("inputs"), dict) \
+                or fragment.get("class_type") != "PoseFactoryPoseProp":
+            raise RouteError(400, f"{where}: got {echo(fragment)[:80]}, allowed: Pose Prop nodes (at most {props_mod.MAX_PROPS})")
+        inputs = dict(fragment["inputs"])
+        fragment = inputs.pop("props", None)
+        linked = [k for k in ("mesh", "pose_factory_mesh") if k in inputs]
+        if linked or not str(inputs.get("mesh_file") or "").strip():
+            notes.append(f"a prop's {(linked or ['mesh'])[0]}: known when the prompt runs, not drawn")
+            continue
+        try:
+            (made,) = mesh_nodes.PoseFactoryPoseProp().make(**inputs)[0][-1:]
+        except (SpecError, TypeError) as e:
+            raise RouteError(400, f"{where} (Pose Prop) {e}") from None
+        full = made["mesh"]["file"]
+        for kind, root in mesh_nodes.comfy_folders():
+            if os.path.commonpath([root, full]) == root:
+                sub, name = os.path.split(os.path.relpath(full, root))
+                break
+        m = np.eye(4)
+        m[:3, :3] = props_mod.euler_xyz(made["rotation"]) * np.asarray(made["scale"])
+        m[:3, 3] = made["location"]
+        out.insert(0, {"file": {"type": kind, "subfolder": sub.replace(os.sep, "/"), "filename": name},
+                       "format": os.path.splitext(name)[1].lower().lstrip("."), "shading": made["shading"],
+                       "matrix": np.round(m, 7).tolist()})
+        where += ".props"
+    return out
+
+
 def viewer_scene(settings: dict, body) -> dict:
     """The viewer's scene (pose_factory.viewer.scene) of a graph's spec nodes: body {"subject",
     "poses", "cameras": API-format fragments or null (defaults), "width", "height", "frame"};
     400 naming the wrong node and field."""
     body = _body(body, {"subject": False, "poses": False, "cameras": False, "width": False, "height": False,
-                        "frame": False})
+                        "frame": False, "props": False})
     budget = [VIEWER_MAX_NODES]
     pieces, notes = {}, []
     for name, kind in VIEWER_INPUTS.items():
@@ -369,6 +421,8 @@ def viewer_scene(settings: dict, body) -> dict:
                               "render": render or None, "frame": body.get("frame", 0)})
     except SpecError as e:
         raise RouteError(400, str(e)) from None
+    if body.get("props") is not None:
+        scene["props"] = viewer_props(body["props"], notes)
     return dict(scene, notes=notes) if notes else scene
 
 

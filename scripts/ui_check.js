@@ -30,13 +30,15 @@
 //              takes it, "rename…" renames it in storage and the node follows
 //   cancel     (issue 21.6) a long forced render is cancelled with its cancel button in the
 //              sidebar: the job shows cancelled, then leaves the list; nothing stays "rendering"
+//   viewerUndo Ctrl+Z in the 3D viewer undoes the pose edit, not the graph (the same nodes stay, a
+//              node moved before stays moved); Ctrl+Shift+Z redoes it
 // Screenshots and report.json go to --out-dir; --docs DIR also writes the README's screenshots
 // there (graph.png, batch_browser.png, missing_models.png: classic canvas). Exit 0 when every
 // check passed, 1 otherwise.
 //
 //   node scripts/ui_check.js [--url http://127.0.0.1:8188] [--out-dir out/ui_check] [--docs docs]
 //                            [--renderer classic|vue|both]
-//                            [--only templates,previews,sidebar,models,photo,newloader,projects,projectui,cancel]
+//                            [--only templates,previews,sidebar,models,photo,newloader,projects,projectui,cancel,viewerUndo]
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -53,7 +55,8 @@ if (!pw) { console.error('playwright-core not found (run the harness setup.sh, o
 const NO_MODEL = 'Pose preview - no models';
 const SDXL = 'OpenPose to SDXL - 4 poses';
 const LOADERS = ['PoseFactoryLoadPoseFromR2', 'PoseFactoryDepthNormalLoader'];
-const CHECKS = ['templates', 'previews', 'sidebar', 'models', 'photo', 'newloader', 'projects', 'projectui', 'cancel'];
+const CHECKS = ['templates', 'previews', 'sidebar', 'models', 'photo', 'newloader', 'projects', 'projectui', 'cancel',
+  'viewerUndo'];
 
 function parseArgs(argv) {
   const o = { url: 'http://127.0.0.1:8188', outDir: 'out/ui_check', renderers: ['classic', 'vue'], only: CHECKS };
@@ -802,6 +805,57 @@ class Session {
     this.check('the server runs no job afterwards', server.length === 0, server);
     await this.shot('cancel_gone');
     await this.page.evaluate(() => window.app.extensionManager.command.execute('Workspace.ToggleSidebarTab.pose-factory-batches'));
+  }
+
+  // Ctrl+Z in the viewer undoes the pose, not the graph (issue 21): the Posing in 3D template; a node
+  // moved (a graph change ComfyUI's undo would take back), the left elbow turned in the 3D viewer,
+  // then Ctrl+Z with the viewer focused: the pose is back, the same node objects are in the graph
+  // (ComfyUI's undo reloads the graph) and the moved node stays moved; Ctrl+Shift+Z redoes.
+  async viewerUndo() {
+    // (where several packs list the same templates, e.g. a shared harness's other links, the loaded one's)
+    const module = await this.page.evaluate(async (first) => {
+      const listed = await (await fetch('/api/workflow_templates')).json();
+      const exts = await (await fetch('/api/extensions')).json();
+      const loaded = Object.keys(listed).filter((m) => exts.some((e) => e.startsWith(`/extensions/${m}/`)));
+      return loaded.includes(first) ? first : loaded.find((m) => listed[m].includes('Posing in 3D - no models')) ?? first;
+    }, this.o.module);
+    const keep = this.o.module;
+    this.o.module = module;
+    const loaded = await this.loadTemplate('Posing in 3D - no models');
+    this.o.module = keep;
+    this.check('viewer undo: template loads', loaded.ok, loaded.error);
+    const V = `[...window.__poseFactoryViewer.viewers].find((v) => v.node.graph && v.node.comfyClass === "PoseFactoryPoseFromJSON")`;
+    await this.page.waitForFunction(`(() => { const v = ${V}; return v && v.data; })()`, null, { timeout: 60000 });
+    await this.page.evaluate(`(() => { const v = ${V}, n = v.node, ds = window.app.canvas.ds;
+      ds.scale = 1; ds.offset = [-n.pos[0] + 80, -n.pos[1] + 60]; window.app.canvas.setDirty(true, true); })()`);
+    await sleep(1200);
+    const before = await this.page.evaluate(`(() => { const v = ${V}, g = window.app.graph;
+      const other = g._nodes.find((n) => n.comfyClass === "PoseFactoryCameraList");
+      other.pos = [other.pos[0] + 41, other.pos[1]];
+      window.app.extensionManager.workflow.activeWorkflow.changeTracker.captureCanvasState();
+      window.__pfUndo = { node: v.node, viewer: v, other: other.id, otherPos: JSON.stringify([...other.pos]) };
+      v.select("l_elbow");
+      return v.node.widgets.find((w) => w.name === "joints").value; })()`);
+    await this.page.waitForFunction(`${V}.dofs.querySelector('input[type=range][data-dof="flex"]')`);
+    const id = await this.page.evaluate(`${V}.node.id`);
+    const slider = this.page.locator(`.pose-factory-viewer[data-node-id="${id}"] input[type=range][data-dof="flex"]`);
+    await slider.fill(String(Number(await slider.inputValue()) - 25));
+    await sleep(500);
+    const edited = await this.page.evaluate(`${V}.node.widgets.find((w) => w.name === "joints").value`);
+    const r = await this.page.evaluate(`(() => { const b = ${V}.canvas.getBoundingClientRect(); return [b.left, b.top, b.width, b.height]; })()`);
+    await this.page.mouse.click(r[0] + 6, r[1] + r[3] - 6); // the 3D view takes the focus; nothing there to pick
+    await this.page.keyboard.press('Control+z');
+    await sleep(1500);
+    const after = await this.page.evaluate(() => { const m = window.__pfUndo, g = window.app.graph;
+      return { sameNode: g.getNodeById(m.node.id) === m.node, sameViewer: m.node.__poseFactoryViewer === m.viewer,
+        otherKept: JSON.stringify([...g.getNodeById(m.other).pos]) === m.otherPos,
+        joints: m.node.widgets.find((w) => w.name === 'joints').value }; });
+    await this.page.keyboard.press('Control+Shift+z');
+    await sleep(800);
+    const redone = await this.page.evaluate(() => window.__pfUndo.node.widgets.find((w) => w.name === 'joints').value);
+    await this.shot('viewer_undo');
+    this.check('Ctrl+Z in the viewer undoes the pose, not the graph', edited !== before && after.joints === before
+      && after.sameNode && after.sameViewer && after.otherKept && redone === edited, { before, edited, after, redone });
   }
 }
 

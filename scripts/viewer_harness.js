@@ -58,8 +58,9 @@ async function loadWorkflow(page, file) {
   await page.waitForTimeout(500);
   await page.waitForFunction(() => {
     const vs = [...window.__poseFactoryViewer.viewers].filter((v) => v.node.graph);
-    return vs.length > 0 && vs.every((v) => (v.data || v.error) && v.canvas.width === v.canvas.clientWidth
-      && v.canvas.height === v.canvas.clientHeight);
+    // (a viewer the page hides at this zoom draws when it shows again)
+    return vs.length > 0 && vs.every((v) => (v.data || v.error) && (!v.visible || (v.canvas.width === v.canvas.clientWidth
+      && v.canvas.height === v.canvas.clientHeight)));
   });
 }
 

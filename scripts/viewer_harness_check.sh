@@ -2,7 +2,7 @@
 # The 3D viewer checked in a real ComfyUI (the shared harness, CPU, offline): starts ComfyUI with this
 # pack on PORT with a scratch storage, runs scripts/viewer_harness_check.js (playwright: load the
 # posing_in_3d example, pose the left elbow, add the view, render, compare keypoints, both node
-# renderers), stops the server and removes the scratch folder. Screenshots and report.json go to
+# renderers; then the navigation, keys, picking, props and post-run poses), stops the server and removes the scratch folder. Screenshots and report.json go to
 # out/harness/viewer/. CI cannot run ComfyUI: run it by hand. The example's loader needs the pack's
 # requirements (OpenCV) in the harness venv: --install-requirements pip-installs them first (what
 # ComfyUI-Manager does on install), as scripts/comfy_harness_check.sh does.
@@ -30,5 +30,6 @@ printf 'data_root: %s/data\nstorage:\n  backend: local\n  local_root: %s/storage
   "$SCRATCH" "$SCRATCH" "$SCRATCH" > "$SCRATCH/config.yaml"
 export POSE_FACTORY_CONFIG=$SCRATCH/config.yaml
 trap '"$T/run_server.sh" --stop -p "$PORT"; rm -rf "$SCRATCH"' EXIT
-"$T/run_server.sh" -p "$PORT" --only --keep-links --strict "$ROOT"
-node scripts/viewer_harness_check.js --url "http://127.0.0.1:$PORT" --storage "$SCRATCH/storage" --out out/harness/viewer
+mkdir -p "$SCRATCH/input" "$SCRATCH/output"
+"$T/run_server.sh" -p "$PORT" --only --keep-links --strict "$ROOT" -- --input-directory "$SCRATCH/input" --output-directory "$SCRATCH/output"
+node scripts/viewer_harness_check.js --url "http://127.0.0.1:$PORT" --storage "$SCRATCH/storage" --input "$SCRATCH/input" --out out/harness/viewer

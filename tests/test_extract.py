@@ -385,7 +385,7 @@ def test_extract_and_posture_nodes_through_the_local_worker(renders, tmp_path, m
         assert np.array_equal(drawn, openpose.draw_pose(frames[0], hands=False, face=False))
         assert float(skel[1].max()) == 0.0
 
-        poses_out, fit_info = nodes["PoseFactoryPoseFromPhoto"]().make(images[:1])
+        poses_out, fit_info = nodes["PoseFactoryPoseFromPhoto"]().make(images[:1])["result"]
         assert len(poses_out) == 1 and poses_out[0]["preset"] == "rest" and poses_out[0]["joints"]
         assert fit_info.startswith("image 0: median residual") and "trunk" in fit_info and "r_knee" in fit_info
         from pose_factory.render import poses as poses_mod

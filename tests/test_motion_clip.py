@@ -114,6 +114,7 @@ def test_limits_clamped_and_reported(blender, tmp_path):
 def test_motion_clip_node_from_a_path_a_storage_key_and_the_input_folder(blender, tmp_path, monkeypatch):
     from nodes import motion_nodes
     from pose_factory import settings as settings_mod
+    from pose_factory import viewer
     from pose_factory.storage import LocalStorage
 
     walk = [{"preset": "walk_left_step", "offset": [0.0, -0.1 * i, 0.0]} for i in range(6)]
@@ -121,19 +122,22 @@ def test_motion_clip_node_from_a_path_a_storage_key_and_the_input_folder(blender
     bvh_path = make_clip(blender, tmp_path, walk, {j: prefix + b for j, b in names.MAPS["mixamo"].items()})
     node = motion_nodes.PoseFactoryMotionClip()
     subject = {"type": "mannequin", "height": 1.75, "build": "average"}
-    poses_p, report = node.load(motion_nodes.NO_FILE, str(bvh_path), 1, 4, 2, 0.0, "auto", subject)
+    out = node.load(motion_nodes.NO_FILE, str(bvh_path), 1, 4, 2, 0.0, "auto", subject)
+    poses_p, report = out["result"]
+    # the viewer shows the clip's poses after the run: the UI output's key gives them back
+    assert viewer.recall(out["ui"]["pose_factory_poses"][0]) == poses_p
     assert len(poses_p) == 2 and "frames used: 2 (1..3)" in report and "naming: mixamo" in report
     store = LocalStorage(tmp_path / "store")
     store.put_bytes("clips/walk.bvh", bvh_path.read_bytes())
     monkeypatch.setattr(settings_mod, "make_storage", lambda settings, env=None: store)
-    poses_k, report_k = node.load(motion_nodes.NO_FILE, "key:clips/walk.bvh", 1, 4, 2, 0.0, "auto", subject)
+    poses_k, report_k = node.load(motion_nodes.NO_FILE, "key:clips/walk.bvh", 1, 4, 2, 0.0, "auto", subject)["result"]
     assert poses_k == poses_p
     inputs = tmp_path / "input"
     (inputs / "mocap").mkdir(parents=True)
     (inputs / "mocap" / "walk.bvh").write_bytes(bvh_path.read_bytes())
     monkeypatch.setattr(motion_nodes, "_input_dir", lambda: str(inputs))
     assert "mocap/walk.bvh" in motion_nodes.PoseFactoryMotionClip.INPUT_TYPES()["required"]["clip"][0]
-    poses_i, _ = node.load("mocap/walk.bvh", "", 1, 4, 2, 0.0, "mixamo", subject)
+    poses_i, _ = node.load("mocap/walk.bvh", "", 1, 4, 2, 0.0, "mixamo", subject)["result"]
     assert poses_i == poses_p
     for bad, widget in (("../walk.bvh", "clip"), (motion_nodes.NO_FILE, "clip")):
         with pytest.raises(SpecError, match=f"^{widget}: "):

@@ -327,3 +327,51 @@ def test_limits_carry_the_mirror_sign():
     by_name = {j["name"]: {d["name"]: d["mirror_sign"] for d in j["dofs"]} for j in viewer.limits()["joints"]}
     assert by_name["root"]["yaw"] == -1 and by_name["spine"]["flex"] == 1 and by_name["l_shoulder"]["twist"] == 1
     assert poses_mod.mirror_angles({"spine": {"side": 10, "flex": 5}}) == {"spine": {"side": -10, "flex": 5}}
+
+
+# --- poses known only after a run, props -----------------------------------------------------------------
+def test_poses_made_when_the_prompt_ran_are_shown_after_the_run():
+    """A Motion Clip's (or Pose From Photo's) poses: before a run the default and a note; after it the
+    browser sends the key the node's UI output carried and the viewer shows exactly those poses."""
+    clip = {"class_type": "PoseFactoryMotionClip", "inputs": {"clip": "walk.bvh"}}
+    made = [{"preset": "t_pose", "joints": {"l_elbow": {"flex": 30}}}, {"preset": "waving", "joints": {}}]
+    before = R.viewer_scene({}, {"poses": clip})
+    assert before["notes"] and before["frames"] == 1
+    key = viewer.remember(made)
+    after = R.viewer_scene({}, {"poses": dict(clip, result=key), "frame": 1})
+    want = viewer.scene({"poses": made, "frame": 1})
+    assert "notes" not in after and after == want and after["frames"] == 2
+    # inside a Pose List too, and a key the server does not know (restarted since) shows the default again
+    listed = {"class_type": "PoseFactoryPoseList", "inputs": {"poses_1": dict(clip, result=key), "poses_2": POSES}}
+    assert R.viewer_scene({}, {"poses": listed})["frames"] == 4
+    assert R.viewer_scene({}, {"poses": dict(clip, result="0" * 24)})["notes"]
+    with pytest.raises(R.RouteError, match="allowed"):
+        R.viewer_scene({}, {"poses": dict(clip, result=key, extra=1)})
+
+
+def test_props_are_placed_as_the_worker_places_them(tmp_path, monkeypatch):
+    """Pose Prop nodes chained into Request Pose Batch's props: the viewer gets each mesh file (under
+    ComfyUI's folders, for /view) and the matrix that maps the file's vertices where the worker puts them."""
+    from nodes import mesh_nodes
+    from pose_factory.mesh import props as props_mod
+
+    monkeypatch.setattr(mesh_nodes, "output_directory", lambda: str(tmp_path))
+    (tmp_path / "3d").mkdir()
+    (tmp_path / "3d" / "box.obj").write_text("v 0 0 0\nv 1 0 0\nv 0 1 0\nv 0 0 1\nf 1 2 3\nf 1 2 4\n")
+    place = dict(location_x=0.6, location_y=-0.2, location_z=0.1, rotation_x=10, rotation_y=-20, rotation_z=35,
+                 scale=0.5, shading="flat")
+    first = {"class_type": "PoseFactoryPoseProp", "inputs": dict(place, mesh_file="3d/box.obj")}
+    second = {"class_type": "PoseFactoryPoseProp", "inputs": dict(place, location_x=-0.7, mesh=None, props=first)}
+    got = R.viewer_scene({}, {"props": second})
+    assert len(got["props"]) == 1 and "a prop's mesh: known when the prompt runs" in got["notes"][0]
+    prop = got["props"][0]
+    assert prop["file"] == {"type": "output", "subfolder": "3d", "filename": "box.obj"} and prop["format"] == "obj"
+    v = np.random.default_rng(0).normal(size=(20, 3))
+    m = np.array(prop["matrix"])
+    want = props_mod.place(v, props_mod.normalize_placement(
+        {"location": [0.6, -0.2, 0.1], "rotation": [10, -20, 35], "scale": 0.5}))
+    assert np.abs(v @ m[:3, :3].T + m[:3, 3] - want).max() < 1e-6
+    with pytest.raises(R.RouteError, match="mesh_file"):
+        R.viewer_scene({}, {"props": {"class_type": "PoseFactoryPoseProp", "inputs": dict(place, mesh_file="nope.obj")}})
+    with pytest.raises(R.RouteError, match="Pose Prop"):
+        R.viewer_scene({}, {"props": POSES})

@@ -5,11 +5,17 @@ triangles and body-part labels; ``scene(body)`` poses it: joint positions and ro
 browser moves each vertex rigidly with its joint, ``v' = R_j (v - rest_j) + p_j``, exactly
 ``rig.Posed.transform_points``), the 130 keypoints, and the cameras the worker will use (built by
 ``cameras.build_cameras`` from the same framing points as the render). ``limits()`` is the
-joint-limits table the core enforces, for the posing gizmo.
+joint-limits table the core enforces, for the posing gizmo. ``remember(poses)`` keeps the poses a
+node made when the prompt ran (Motion Clip, Pose From Photo: known only then) under a key the node
+sends with its UI output; ``recall(key)`` gives them back to the viewer (in memory, the last few).
 """
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
+import threading
+from collections import OrderedDict
 
 import numpy as np
 
@@ -22,6 +28,28 @@ from ..errors import SpecError
 
 SCENE_KEYS = ("subject", "poses", "frame", "cameras", "render")
 DIGITS = 5  # metres rounded to 10 µm: far below a pixel, keeps the JSON small
+MAX_RESULTS = 32  # poses kept from runs (the viewer asks for the last of each node)
+_results: OrderedDict = OrderedDict()
+_results_lock = threading.Lock()
+
+
+def remember(poses) -> str:
+    """Keeps the poses a node made when the prompt ran; returns the key its UI output carries."""
+    text = json.dumps(poses, sort_keys=True, default=str)
+    key = hashlib.sha256(text.encode()).hexdigest()[:24]
+    with _results_lock:
+        _results[key] = json.loads(text)
+        _results.move_to_end(key)
+        while len(_results) > MAX_RESULTS:
+            _results.popitem(last=False)
+    return key
+
+
+def recall(key):
+    """The poses remembered under key, or None (never made here, or forgotten since)."""
+    with _results_lock:
+        got = _results.get(key) if isinstance(key, str) else None
+        return None if got is None else json.loads(json.dumps(got))
 
 
 @functools.lru_cache(maxsize=8)

@@ -10,6 +10,14 @@
 // the core's rig.Posed.transform_points does) and projects keypoints with the camera the core built;
 // the rig itself (forward kinematics, presets, limits) is never copied here.
 //
+// Navigation: the free view orbits around the figure's centre, the wheel zooms toward the figure
+// within limits that keep it in view, "frame" (or F) frames the figure. While a viewer has the focus or
+// the pointer, Ctrl+Z / Ctrl+Shift+Z / Ctrl+Y undo and redo its pose edits, never ComfyUI's graph.
+// Poses made only when the prompt runs (Motion Clip, Pose From Photo) are shown after the run: those
+// nodes send a key with their UI output, the server keeps the poses under it (pose_factory.viewer).
+// Props (Pose Prop nodes chained into Request Pose Batch's props) are drawn from their mesh files,
+// placed with the matrix the server computes as the worker places them, in the view and the passes.
+//
 // One WebGL renderer is shared by every viewer (browsers allow few WebGL contexts) and draws only on
 // demand — after a change, an orbit drag or a resize — into the viewer's own 2D canvas; a collapsed
 // or hidden node draws nothing and holds no GPU memory of its own.
@@ -24,6 +32,8 @@ const CAMERA_NODES = ["PoseFactoryCameraOrbit", "PoseFactoryCameraList"];
 const VIEWER_NODES = [REQUEST, ...SUBJECT_NODES, ...POSE_NODES, ...CAMERA_NODES];
 const POSING_NODE = "PoseFactoryPoseFromJSON";
 const CAMERA_LIST = "PoseFactoryCameraList";
+const RESULT_NODES = ["PoseFactoryMotionClip", "PoseFactoryPoseFromPhoto"]; // poses known after a run
+const PICK_PX = 6; // a camera's frustum within this many pixels of the pointer is picked
 const SENSOR_WIDTH = 36; // mm, the spec's default: "add this view" states it
 const VIEWER_HEIGHT = 320; // px, the widget's starting height
 // OpenPose body (DESIGN.md §5): 17 limbs (0-based pairs) and 18 colours
@@ -58,6 +68,11 @@ function limits() {
   return limitsPromise;
 }
 
+// --- what nodes made when the prompt ran ------------------------------------------------------------
+// node id -> {key, inputs}: the key the node's UI output carried, and its inputs then (a node whose
+// inputs changed since shows the default again until the next run)
+const results = new Map();
+
 // --- the graph around a node ------------------------------------------------------------------------
 function inputNode(node, input) {
   const i = node.inputs?.indexOf(input) ?? -1;
@@ -76,12 +91,15 @@ function fragment(node, depth = 0) {
     if (input.link == null) continue;
     const src = inputNode(node, input);
     if (String(input.type).startsWith("POSE_FACTORY_")) inputs[input.name] = fragment(src, depth + 1);
-    else if (src?.widgets) { // a widget turned into an input, fed by a primitive node
+    else if (input.widget && src?.widgets) { // a widget turned into an input, fed by a primitive node
       const w = src.widgets.find((x) => x.name === "value") ?? src.widgets[0];
       if (w) inputs[input.name] = w.value;
-    }
+    } else inputs[input.name] = null; // an IMAGE, a MESH...: made when the prompt runs
   }
-  return { class_type: node.comfyClass ?? node.type, inputs };
+  const frag = { class_type: node.comfyClass ?? node.type, inputs };
+  const ran = results.get(String(node.id));
+  if (RESULT_NODES.includes(frag.class_type) && ran && ran.inputs === JSON.stringify(inputs)) frag.result = ran.key;
+  return frag;
 }
 
 function downstreamRequest(node, depth = 0) {
@@ -110,7 +128,7 @@ function sceneRequest(node, frame) {
   const request = downstreamRequest(node);
   const body = { frame };
   if (request) {
-    for (const name of ["subject", "poses", "cameras"]) {
+    for (const name of ["subject", "poses", "cameras", "props"]) {
       const input = request.inputs?.find((i) => i.name === name);
       const src = input?.link != null ? inputNode(request, input) : null;
       if (src) body[name] = fragment(src);
@@ -150,17 +168,18 @@ const PASS_MATERIAL = new THREE.ShaderMaterial({
     void main() { vec4 p = modelViewMatrix * vec4(position, 1.0); vNormal = normalMatrix * normal;
       vDepth = -p.z; gl_Position = projectionMatrix * p; }`,
   fragmentShader: `varying vec3 vNormal; varying float vDepth;
-    void main() { gl_FragColor = vec4(normalize(vNormal), vDepth); }`,
+    void main() { vec3 n = normalize(vNormal); gl_FragColor = vec4(gl_FrontFacing ? n : -n, vDepth); }`,
+  side: THREE.DoubleSide, // as Blender renders a prop's faces, whichever way they wind
 });
 let passTarget = null;
 
 // float RGBA, bottom row first: camera-space normal (x right, y up, z towards the viewer), depth (0: none)
-function renderPass(geometry, camera, width, height) {
+function renderPass(geometries, camera, width, height) {
   const r = renderer();
   if (!passTarget) passTarget = new THREE.WebGLRenderTarget(1, 1, { type: THREE.FloatType });
   passTarget.setSize(width, height);
   const scene = new THREE.Scene();
-  scene.add(new THREE.Mesh(geometry, PASS_MATERIAL));
+  for (const g of geometries) scene.add(new THREE.Mesh(g, PASS_MATERIAL));
   const clear = r.getClearColor(new THREE.Color()), alpha = r.getClearAlpha();
   r.setRenderTarget(passTarget);
   r.setClearColor(0x000000, 0);
@@ -211,6 +230,58 @@ function passCamera(cam, width, height) {
     new THREE.Vector3(r[0][1], r[1][1], r[2][1]), new THREE.Vector3(r[0][2], r[1][2], r[2][2])));
   c.updateMatrixWorld();
   return c;
+}
+
+// A prop's mesh file as one triangle geometry in our world (Z up), placed: the file from ComfyUI's
+// /view, read as the worker reads it (pose_factory/mesh/meshdata.load_file: every mesh of a glTF scene
+// with its node transforms; .glb/.obj turned from Y up to Z up, .stl/.ply kept), then the server's
+// placement matrix (scale, XYZ Euler, location: pose_factory.mesh.props.place).
+const propFiles = new Map();
+function propFile(f) {
+  const url = api.apiURL(`/view?filename=${encodeURIComponent(f.filename)}&subfolder=${encodeURIComponent(f.subfolder)}&type=${f.type}`);
+  if (!propFiles.has(url)) {
+    const p = (async () => {
+      const resp = await fetch(url);
+      if (!resp.ok) throw new Error(`prop ${f.subfolder ? f.subfolder + "/" : ""}${f.filename}: HTTP ${resp.status}`);
+      const data = await resp.arrayBuffer();
+      const format = f.filename.split(".").pop().toLowerCase();
+      const parts = [];
+      if (format === "stl" || format === "ply") {
+        parts.push((format === "stl" ? new THREE.STLLoader() : new THREE.PLYLoader()).parse(data));
+      } else {
+        const root = format === "obj" ? new THREE.OBJLoader().parse(new TextDecoder().decode(data))
+          : (await new THREE.GLTFLoader().parseAsync(data, "")).scene;
+        root.updateMatrixWorld(true);
+        const yUpToZUp = new THREE.Matrix4().set(1, 0, 0, 0, 0, 0, -1, 0, 0, 1, 0, 0, 0, 0, 0, 1);
+        root.traverse((o) => {
+          if (o.isMesh) parts.push(o.geometry.clone().applyMatrix4(new THREE.Matrix4().multiplyMatrices(yUpToZUp, o.matrixWorld)));
+        });
+      }
+      const positions = [];
+      for (const g of parts) {
+        const tri = g.index ? g.toNonIndexed() : g;
+        positions.push(...tri.attributes.position.array);
+      }
+      return new Float32Array(positions);
+    })();
+    p.catch(() => propFiles.delete(url));
+    propFiles.set(url, p);
+  }
+  return propFiles.get(url);
+}
+
+async function propMesh(prop) {
+  const positions = await propFile(prop.file);
+  let geo = new THREE.BufferGeometry();
+  geo.setAttribute("position", new THREE.BufferAttribute(positions.slice(), 3));
+  const m = prop.matrix;
+  geo.applyMatrix4(new THREE.Matrix4().set(...m[0], ...m[1], ...m[2], ...m[3]));
+  if (prop.shading === "smooth") geo = THREE.mergeVertices(geo, 1e-6);
+  geo.computeVertexNormals();
+  geo.computeBoundingSphere();
+  const mesh = new THREE.Mesh(geo, new THREE.MeshLambertMaterial({ color: 0xb0a898, side: THREE.DoubleSide }));
+  mesh.userData.prop = prop.file;
+  return mesh;
 }
 
 function label(text) {
@@ -264,12 +335,15 @@ class Viewer {
     this.camera.position.set(1.6, -4.2, 1.6);
     this.figure = new THREE.Group();
     this.rigs = new THREE.Group();
-    this.scene.add(this.figure, this.rigs);
+    this.props = new THREE.Group();
+    this.scene.add(this.figure, this.rigs, this.props);
     this.buildDom();
     this.controls = new THREE.OrbitControls(this.camera, this.canvas);
     this.controls.target.set(0, 0, 0.9);
+    this.controls.enableZoom = false; // the wheel zooms toward the figure (zoom below)
     this.controls.update();
-    this.controls.addEventListener("change", () => { this.view = null; this.draw(); });
+    this.controls.addEventListener("change", () => { this.view = null; this.keepPivot(); this.draw(); });
+    this.canvas.addEventListener("wheel", (e) => { e.preventDefault(); this.zoom(e.deltaY); }, { passive: false });
     this.resize = new ResizeObserver(() => this.draw());
     this.resize.observe(this.canvas);
   }
@@ -284,6 +358,9 @@ class Viewer {
     this.root = el("div", "display:flex;flex-direction:column;width:100%;height:100%;min-height:200px;"
       + "font:11px sans-serif;color:#ddd;gap:2px;box-sizing:border-box");
     this.root.className = "pose-factory-viewer";
+    // the Vue node renderer hands the wheel to the graph unless the focus is inside such an element
+    // (as core's Load 3D does): once the viewer has the focus (a press in it), the wheel zooms it
+    this.root.dataset.captureWheel = "true";
     const stage = el("div", "position:relative;flex:1 1 auto;min-height:120px");
     this.canvas = el("canvas", "position:absolute;inset:0;width:100%;height:100%;border-radius:4px;outline:none");
     this.canvas.tabIndex = 0;
@@ -292,7 +369,7 @@ class Viewer {
     this.previewLabel = el("div", "position:absolute;right:6px;bottom:calc(35% + 6px);color:#ffd54a;display:none");
     this.status = el("div", "position:absolute;left:6px;top:4px;pointer-events:none;text-shadow:0 0 3px #000");
     stage.append(this.canvas, this.preview, this.previewLabel, this.status);
-    const bar = el("div", "display:flex;flex-wrap:wrap;gap:3px;align-items:center");
+    const bar = el("div", "display:flex;flex-wrap:wrap;gap:3px;align-items:center;flex:0 0 auto");
     const buttonIn = (parent) => (text, title, fn) => {
       const b = el("button", "font:11px sans-serif;padding:1px 6px", text);
       b.title = title;
@@ -301,7 +378,8 @@ class Viewer {
       return b;
     };
     const button = buttonIn(bar);
-    button("free view", "Orbit freely (drag: turn, wheel: zoom, right-drag: pan)", () => this.freeView());
+    button("free view", "Orbit freely around the figure (drag: turn, wheel: zoom, right-drag: pan)", () => this.freeView());
+    this.frameButton = button("frame", "Frame the figure (F)", () => this.frameFigure());
     this.previewButton = button("preview", "Show/hide the preview of the current view", () => this.togglePreview());
     this.previewMode = "openpose";
     this.modeSelect = el("select", "font:11px sans-serif");
@@ -316,15 +394,15 @@ class Viewer {
     this.frameInput.title = "frame (pose) shown";
     this.frameInput.addEventListener("change", () => { this.frame = Math.max(0, Number(this.frameInput.value) | 0); this.refresh(); });
     bar.append(el("span", "", "frame"), this.frameInput);
-    this.posing = el("div", "display:none;flex-direction:column;gap:2px");
+    this.posing = el("div", "display:none;flex-direction:column;gap:2px;flex:0 0 auto");
     const pbar = el("div", "display:flex;flex-wrap:wrap;gap:3px;align-items:center");
     this.presetSelect = el("select", "font:11px sans-serif");
     this.presetSelect.title = "start from a preset (clears the hand-set joints)";
     this.presetSelect.addEventListener("change", () => this.startFrom(this.presetSelect.value));
     const pbutton = buttonIn(pbar);
     pbar.append(this.presetSelect);
-    pbutton("undo", "Undo (Ctrl+Z)", () => this.step(this.undo, this.redo));
-    pbutton("redo", "Redo (Ctrl+Y)", () => this.step(this.redo, this.undo));
+    pbutton("undo", "Undo the pose edit (Ctrl+Z in the viewer)", () => this.step(this.undo, this.redo));
+    pbutton("redo", "Redo the pose edit (Ctrl+Shift+Z or Ctrl+Y in the viewer)", () => this.step(this.redo, this.undo));
     pbutton("mirror", "Mirror the pose left <-> right", () => this.mirror());
     this.jointName = el("span", "color:#ffd54a", "click a joint to pose it");
     pbar.append(this.jointName);
@@ -333,19 +411,33 @@ class Viewer {
     this.root.append(stage, bar, this.posing);
     // added before OrbitControls' own: a press on a gizmo ring turns the joint instead of the view
     this.canvas.addEventListener("pointerdown", (e) => {
+      this.canvas.focus({ preventScroll: true }); // its keys (F, Ctrl+Z) are the viewer's
       this.down = this.gizmoDown(e) ? null : [e.clientX, e.clientY];
+      this.orbiting = this.down != null && this.controls.enabled;
     });
+    this.root.addEventListener("pointerenter", () => { hovered = this; });
+    this.root.addEventListener("pointerleave", () => { if (hovered === this) hovered = null; });
     this.canvas.addEventListener("pointermove", (e) => { if (this.drag) this.gizmoMove(e); });
     this.canvas.addEventListener("pointerup", (e) => {
       if (this.drag) { this.gizmoUp(); return; }
       if (this.down && Math.hypot(e.clientX - this.down[0], e.clientY - this.down[1]) < 4) this.pick(e);
     });
     this.canvas.addEventListener("keydown", (e) => {
-      if ((e.ctrlKey || e.metaKey) && e.key === "z") { e.preventDefault(); this.step(this.undo, this.redo); }
-      if ((e.ctrlKey || e.metaKey) && e.key === "y") { e.preventDefault(); this.step(this.redo, this.undo); }
+      if (!e.ctrlKey && !e.metaKey && !e.altKey && e.key.toLowerCase() === "f") { e.preventDefault(); this.frameFigure(); }
     });
     for (const ev of ["pointerdown", "wheel", "keydown", "contextmenu"]) {
       this.root.addEventListener(ev, (e) => e.stopPropagation()); // the graph canvas must not pan/zoom too
+    }
+    // OrbitControls follows a drag on the document, which the Vue node renderer's node never lets a
+    // pointermove reach (the free view did not turn there): the drag's moves and its end are handed
+    // to it here, and stop here in both renderers (so it never sees one twice).
+    for (const [ev, handler] of [["pointermove", "_onPointerMove"], ["pointerup", "_onPointerUp"]]) {
+      this.root.addEventListener(ev, (e) => {
+        if (!this.orbiting) return;
+        e.stopPropagation();
+        this.controls[handler]?.(e);
+        if (ev === "pointerup") this.orbiting = false;
+      });
     }
   }
 
@@ -360,14 +452,18 @@ class Viewer {
     const seq = (this.seq = (this.seq ?? 0) + 1);
     const { body, note, request } = sceneRequest(this.node, this.frame);
     this.request = request;
+    this.asked = JSON.stringify(body); // what this scene is of (watch() compares the graph with it)
     try {
       const scene = await getJson("/pose_factory/viewer/scene", body);
       const m = await mesh(scene.subject.height, scene.subject.build);
+      const props = await Promise.all((scene.props ?? []).map(propMesh));
       if (seq !== this.seq) return; // a newer request is on its way
       this.data = scene;
       this.setMesh(m);
       this.pose(scene);
       this.setCameras(scene);
+      this.props.clear();
+      for (const pm of props) this.props.add(pm);
       if (!this.framed) this.frameAll();
       this.note = [note, ...(scene.notes ?? [])].filter(Boolean).join("; ");
       this.error = null;
@@ -537,7 +633,9 @@ class Viewer {
     this.camera.position.set(...cam.location);
     this.camera.quaternion.setFromRotationMatrix(basis);
     const back = new THREE.Vector3(r[0][2], r[1][2], r[2][2]);
-    this.controls.target.copy(this.camera.position).addScaledVector(back, -3);
+    // the orbit's pivot: the point of the view axis nearest the figure's centre
+    const ahead = Math.max(0.5, this.figureCentre().sub(this.camera.position).dot(back.clone().negate()));
+    this.controls.target.copy(this.camera.position).addScaledVector(back, -ahead);
     if (!k.orthographic) this.camera.fov = (2 * Math.atan((k.height / 2) / k.fy) * 180) / Math.PI;
     this.camera.updateProjectionMatrix();
     this.view = index;
@@ -545,16 +643,80 @@ class Viewer {
     this.draw();
   }
 
-  // Turns the free view to see the figure and every camera (the first time a scene arrives).
+  // --- navigation: the free view turns around the figure's centre and zooms toward it ---
+  figureBox() {
+    this.body.geometry.computeBoundingBox();
+    return this.body.geometry.boundingBox.clone();
+  }
+
+  figureCentre() { return this.body ? this.figureBox().getCenter(new THREE.Vector3()) : this.controls.target.clone(); }
+
+  figureRadius() { return this.body ? Math.max(0.2, this.figureBox().getSize(new THREE.Vector3()).length() / 2) : 1; }
+
+  // half the narrower field of view (radians) of the viewer's camera
+  halfFov() {
+    const v = (this.camera.fov * Math.PI) / 360;
+    return Math.min(v, Math.atan(Math.tan(v) * (this.camera.aspect || 1)));
+  }
+
+  // the wheel's range: outside the figure, and never so far that it is a speck (or the cameras fall out)
+  zoomLimits() {
+    const r = this.figureRadius(), fit = r / Math.sin(this.halfFov());
+    const c = this.figureCentre();
+    const cams = Math.max(0, ...(this.data?.cameras ?? []).map((k) => c.distanceTo(new THREE.Vector3(...k.location))));
+    return [r * 1.15, Math.max(fit * 6, (cams + r) / Math.sin(this.halfFov()) * 1.5)];
+  }
+
+  // The wheel: toward or away from the figure's centre (the pivot comes back to it), within zoomLimits.
+  zoom(deltaY) {
+    if (!this.body) return;
+    const c = this.figureCentre(), [lo, hi] = this.zoomLimits();
+    const dir = this.camera.position.clone().sub(c);
+    const d = Math.min(hi, Math.max(lo, dir.length() * Math.exp(Math.max(-0.5, Math.min(0.5, deltaY * 0.0015)))));
+    this.controls.target.copy(c);
+    this.camera.position.copy(c).addScaledVector(dir.normalize(), d);
+    this.controls.update();
+  }
+
+  // A pan keeps the pivot within the figure: it never wanders off where the figure leaves the view.
+  keepPivot() {
+    if (!this.body || this.keeping) return;
+    const c = this.figureCentre(), r = this.figureRadius();
+    const off = this.controls.target.clone().sub(c);
+    if (off.length() <= r) return;
+    const back = off.clone().setLength(off.length() - r);
+    this.controls.target.sub(back);
+    this.camera.position.sub(back);
+    this.keeping = true;
+    this.controls.update();
+    this.keeping = false;
+  }
+
+  // Frames the figure (the "frame" button, F): its centre the pivot, seen whole from the current side.
+  frameFigure() {
+    if (!this.body) return;
+    this.view = null;
+    this.camera.fov = 35;
+    this.camera.updateProjectionMatrix();
+    const c = this.figureCentre();
+    const dir = this.camera.position.clone().sub(c);
+    if (dir.lengthSq() < 1e-6) dir.set(0.45, -1, 0.35);
+    this.controls.target.copy(c);
+    this.camera.position.copy(c).addScaledVector(dir.normalize(), (this.figureRadius() / Math.sin(this.halfFov())) * 1.05);
+    this.controls.update();
+    this.setCameras(this.data);
+    this.draw();
+  }
+
+  // The first view of a scene: the figure's centre the pivot, far enough to see every camera too.
   frameAll() {
     this.framed = true;
-    const box = new THREE.Box3().setFromObject(this.body);
-    for (const c of this.data.cameras) box.expandByPoint(new THREE.Vector3(...c.location));
-    const centre = box.getCenter(new THREE.Vector3());
-    const radius = Math.max(0.5, box.getSize(new THREE.Vector3()).length() / 2);
-    const distance = (radius / Math.sin((this.camera.fov * Math.PI) / 360)) * 0.7;
-    this.controls.target.copy(centre);
-    this.camera.position.copy(centre).add(new THREE.Vector3(0.45, -1, 0.35).normalize().multiplyScalar(distance));
+    const c = this.figureCentre();
+    let radius = this.figureRadius();
+    for (const k of this.data.cameras) radius = Math.max(radius, c.distanceTo(new THREE.Vector3(...k.location)));
+    const distance = Math.min(this.zoomLimits()[1], (radius / Math.sin((this.camera.fov * Math.PI) / 360)) * 0.7);
+    this.controls.target.copy(c);
+    this.camera.position.copy(c).add(new THREE.Vector3(0.45, -1, 0.35).normalize().multiplyScalar(distance));
     this.camera.updateProjectionMatrix();
     this.controls.update();
   }
@@ -612,7 +774,8 @@ class Viewer {
     this.preview.width = width; this.preview.height = height;
     const g = this.preview.getContext("2d");
     if (mode !== "openpose") {
-      const px = renderPass(this.body.geometry, passCamera(this.currentCamera(), width, height), width, height);
+      const geos = [this.body.geometry, ...this.props.children.map((m) => m.geometry)];
+      const px = renderPass(geos, passCamera(this.currentCamera(), width, height), width, height);
       g.putImageData(passImage(px, width, height, mode), 0, 0);
       return;
     }
@@ -660,16 +823,55 @@ class Viewer {
     const ray = new THREE.Raycaster();
     ray.params.Line.threshold = 0.02;
     ray.setFromCamera(ndc, this.camera);
-    return ray.intersectObjects([...(this.jointDots?.children ?? []), ...this.rigs.children], false);
+    return ray.intersectObjects(this.jointDots?.children ?? [], false);
   }
 
   pick(e) {
-    const hits = this.hits(e);
-    // a joint dot wins over a frustum line the ray also passes near (dots are the small target)
-    const hit = hits.find((h) => h.object.userData.joint) ?? hits.find((h) => h.object.userData.view != null);
-    if (!hit) return;
-    if (hit.object.userData.joint) this.select(hit.object.userData.joint);
-    else if (hit.object.userData.view != null) this.lookThrough(hit.object.userData.view);
+    // a joint dot wins (the small target, drawn on top); then the camera under the pointer
+    const hit = this.hits(e).find((h) => h.object.userData.joint);
+    if (hit) { this.select(hit.object.userData.joint); return; }
+    const view = this.cameraAt(e.clientX, e.clientY);
+    if (view != null) this.lookThrough(view);
+  }
+
+  // The camera drawn under a point of the page (pixels): a number tag under it (tags are drawn on
+  // top, the nearest last), else the frustum whose nearest line is closest on screen, within PICK_PX.
+  cameraAt(x, y) {
+    const rect = this.canvas.getBoundingClientRect();
+    const px = x - rect.left, py = y - rect.top, w = rect.width, h = rect.height;
+    this.camera.updateMatrixWorld();
+    const toScreen = (p) => {
+      const q = p.clone().applyMatrix4(this.camera.matrixWorldInverse);
+      if (q.z > -this.camera.near) return null; // behind the eye
+      const n = q.clone().applyMatrix4(this.camera.projectionMatrix);
+      return [(n.x + 1) / 2 * w, (1 - n.y) / 2 * h, -q.z];
+    };
+    const pxPerMetre = (depth) => h / (2 * depth * Math.tan((this.camera.fov * Math.PI) / 360));
+    let tag = null;
+    for (const o of this.rigs.children) {
+      if (!o.isSprite) continue;
+      const s = toScreen(o.position);
+      if (!s) continue;
+      const k = pxPerMetre(s[2]);
+      if (Math.abs(px - s[0]) <= (o.scale.x * k) / 2 && Math.abs(py - s[1]) <= (o.scale.y * k) / 2 && (!tag || s[2] < tag.depth)) {
+        tag = { view: o.userData.view, depth: s[2] };
+      }
+    }
+    if (tag) return tag.view;
+    let best = null;
+    for (const o of this.rigs.children) {
+      if (!o.isLineSegments) continue;
+      const pos = o.geometry.attributes.position, a = new THREE.Vector3(), b = new THREE.Vector3();
+      for (let i = 0; i + 1 < pos.count; i += 2) {
+        const sa = toScreen(a.fromBufferAttribute(pos, i)), sb = toScreen(b.fromBufferAttribute(pos, i + 1));
+        if (!sa || !sb) continue;
+        const dx = sb[0] - sa[0], dy = sb[1] - sa[1], len2 = dx * dx + dy * dy;
+        const t = len2 > 0 ? Math.max(0, Math.min(1, ((px - sa[0]) * dx + (py - sa[1]) * dy) / len2)) : 0;
+        const d = Math.hypot(px - sa[0] - t * dx, py - sa[1] - t * dy);
+        if (d <= PICK_PX && (!best || d < best.d)) best = { view: o.userData.view, d };
+      }
+    }
+    return best ? best.view : null;
   }
 
   // --- posing (Pose From JSON: the pose lives in its `joints` widget, the base in `preset`) ---
@@ -820,6 +1022,68 @@ function refreshAll() {
   pending = setTimeout(() => { for (const v of viewers) if (v.node.graph) v.refresh(); }, 120);
 }
 
+// Any change of what a viewer shows — a link made or removed anywhere upstream, a node deleted, a
+// primitive's value, a node without a viewer of its own — is seen by comparing the scene request the
+// graph makes now with the one the viewer's scene (or error) came from; a stale one is asked again.
+function watch() {
+  for (const v of viewers) {
+    if (!v.node.graph || !v.visible || v.asked === undefined || v.drag) continue;
+    let now;
+    try { now = JSON.stringify(sceneRequest(v.node, v.frame).body); } catch { continue; }
+    if (now !== v.asked) v.refresh();
+  }
+}
+
+// --- the viewer's keys: Ctrl+Z / Ctrl+Shift+Z / Ctrl+Y undo and redo its pose, never the graph ---------
+// ComfyUI's change tracker listens to window keydown in the capture phase (before any element) and
+// undoes the graph in the next animation frame (ChangeTracker.undoRedo); its keybindings listen to
+// window keydown too. A key the viewer takes is marked here (synchronously, before that frame), stops
+// there, and the tracker is told it was handled.
+let hovered = null; // the viewer under the pointer
+const viewerKeys = new WeakSet();
+
+function undoKey(e) {
+  if (!(e.ctrlKey || e.metaKey) || e.altKey) return null;
+  const k = e.key.toLowerCase();
+  if (k === "z") return e.shiftKey ? "redo" : "undo";
+  if (k === "y" && !e.shiftKey) return "redo";
+  return null;
+}
+
+// The viewer a key belongs to: the one holding the focus (its 3D view or a button), else the one under
+// the pointer while nothing that edits text has the focus. Text boxes keep their own undo.
+function keyOwner(e) {
+  const t = e.target;
+  const inside = [...viewers].find((v) => v.node.graph && v.root.contains(t));
+  const edits = t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.isContentEditable);
+  if (inside) return edits && t.type !== "range" ? null : inside;
+  if (edits || !hovered?.node.graph) return null;
+  return hovered;
+}
+
+function guardTracker() {
+  const tracker = app.extensionManager?.workflow?.activeWorkflow?.changeTracker;
+  const proto = tracker && Object.getPrototypeOf(tracker);
+  if (!proto || proto.__poseFactoryViewerKeys || typeof proto.undoRedo !== "function") return;
+  const undoRedo = proto.undoRedo;
+  proto.undoRedo = function (e) {
+    if (viewerKeys.has(e)) return Promise.resolve(true); // the viewer's: nothing for the graph to do
+    return undoRedo.apply(this, arguments);
+  };
+  proto.__poseFactoryViewerKeys = true;
+}
+
+function onKey(e) {
+  const what = undoKey(e);
+  const v = what && keyOwner(e);
+  if (!v || v.kind !== POSING_NODE) return;
+  guardTracker();
+  viewerKeys.add(e);
+  e.preventDefault();
+  e.stopPropagation();
+  if (!e.repeat) (what === "undo" ? v.step(v.undo, v.redo) : v.step(v.redo, v.undo));
+}
+
 function attach(node) {
   const viewer = new Viewer(node);
   node.__poseFactoryViewer = viewer;
@@ -856,7 +1120,18 @@ app.registerExtension({
   name: "PoseFactory.viewer",
   async setup() {
     // for scripted checks (scripts/viewer_harness_check.js) and the bench
-    window.__poseFactoryViewer = { viewers, projectPoints, refreshAll, THREE };
+    window.__poseFactoryViewer = { viewers, projectPoints, refreshAll, THREE, results };
+    window.addEventListener("keydown", onKey, true);
+    setInterval(watch, 500);
+    // a Motion Clip or Pose From Photo ran: its poses are kept on the server under this key
+    api.addEventListener("executed", (e) => {
+      const key = e.detail?.output?.pose_factory_poses?.[0];
+      const id = String(e.detail?.display_node ?? e.detail?.node ?? "");
+      const node = app.graph?.getNodeById?.(id);
+      if (!key || !node) return;
+      results.set(id, { key, inputs: JSON.stringify(fragment(node).inputs) });
+      refreshAll();
+    });
   },
   async beforeRegisterNodeDef(nodeType, nodeData) {
     if (!VIEWER_NODES.includes(nodeData.name)) return;
