@@ -1,3 +1,4 @@
+import json
 import os
 import subprocess
 import sys
@@ -32,6 +33,25 @@ def pointer_dir(tmp_path_factory):
         os.environ.pop("POSE_FACTORY_POINTER_DIR", None)
     else:
         os.environ["POSE_FACTORY_POINTER_DIR"] = old
+
+
+@pytest.fixture(scope="session", autouse=True)
+def data_root_outside_the_checkout(tmp_path_factory):
+    """Without a config the data root of a checkout is its own data/ (settings.py): a test that
+    renders or records without naming one (the CLI's ledger and index, say) would leave a user's
+    data there, and what one suite leaves the next one lists (a project dropdown fills from the
+    local index). So every test runs with a config whose data_root is a temporary folder; a test
+    about the defaults removes the variable itself, and processes they start inherit it."""
+    folder = tmp_path_factory.mktemp("data_root")
+    config = folder / "config.yaml"
+    config.write_text(f"data_root: {json.dumps(str(folder / 'data'))}\n", encoding="utf-8")
+    old = os.environ.get("POSE_FACTORY_CONFIG")
+    os.environ["POSE_FACTORY_CONFIG"] = str(config)
+    yield folder / "data"
+    if old is None:
+        os.environ.pop("POSE_FACTORY_CONFIG", None)
+    else:
+        os.environ["POSE_FACTORY_CONFIG"] = old
 
 
 @pytest.fixture(scope="session")
