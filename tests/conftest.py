@@ -20,38 +20,47 @@ def run_blender_script(script: str, *args, timeout=600):
     return proc
 
 
+def _set_env_for_session(name: str, value: str):
+    old = os.environ.get(name)
+    os.environ[name] = value
+    return lambda: os.environ.pop(name, None) if old is None else os.environ.__setitem__(name, old)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def pointer_dir(tmp_path_factory):
     """ComfyUI's side records its data root for the CLI in the user's config folder
     (pose_factory/pointer.py): in tests, in a temporary folder instead (also for the processes
-    they start, which inherit the variable), never the real one."""
+    they start, which inherit the variable), never the real one. Session-wide, as is the data root
+    below: the job client keeps one warm worker per settings and environment."""
     path = tmp_path_factory.mktemp("pointers")
-    old = os.environ.get("POSE_FACTORY_POINTER_DIR")
-    os.environ["POSE_FACTORY_POINTER_DIR"] = str(path)
+    restore = _set_env_for_session("POSE_FACTORY_POINTER_DIR", str(path))
     yield path
-    if old is None:
-        os.environ.pop("POSE_FACTORY_POINTER_DIR", None)
-    else:
-        os.environ["POSE_FACTORY_POINTER_DIR"] = old
+    restore()
 
 
 @pytest.fixture(scope="session", autouse=True)
 def data_root_outside_the_checkout(tmp_path_factory):
     """Without a config the data root of a checkout is its own data/ (settings.py): a test that
     renders or records without naming one (the CLI's ledger and index, say) would leave a user's
-    data there, and what one suite leaves the next one lists (a project dropdown fills from the
-    local index). So every test runs with a config whose data_root is a temporary folder; a test
-    about the defaults removes the variable itself, and processes they start inherit it."""
+    data there. So the tests run with a config whose data_root is a temporary folder; a test about
+    the defaults removes the variable itself, and one that lists what the data root holds (a
+    project dropdown fills from the local index) gives itself an empty one (fresh_data_root)."""
     folder = tmp_path_factory.mktemp("data_root")
     config = folder / "config.yaml"
     config.write_text(f"data_root: {json.dumps(str(folder / 'data'))}\n", encoding="utf-8")
-    old = os.environ.get("POSE_FACTORY_CONFIG")
-    os.environ["POSE_FACTORY_CONFIG"] = str(config)
+    restore = _set_env_for_session("POSE_FACTORY_CONFIG", str(config))
     yield folder / "data"
-    if old is None:
-        os.environ.pop("POSE_FACTORY_CONFIG", None)
-    else:
-        os.environ["POSE_FACTORY_CONFIG"] = old
+    restore()
+
+
+@pytest.fixture
+def fresh_data_root(tmp_path, monkeypatch):
+    """An empty data root (and pointer folder) of this test's own."""
+    config = tmp_path / "fresh-config.yaml"
+    config.write_text(f"data_root: {json.dumps(str(tmp_path / 'fresh-data'))}\n", encoding="utf-8")
+    monkeypatch.setenv("POSE_FACTORY_CONFIG", str(config))
+    monkeypatch.setenv("POSE_FACTORY_POINTER_DIR", str(tmp_path / "fresh-pointers"))
+    return tmp_path / "fresh-data"
 
 
 @pytest.fixture(scope="session")

@@ -32,7 +32,7 @@ def test_every_node_is_in_the_capture_and_nothing_else():
 
 
 @pytest.mark.parametrize("name", OURS)
-def test_node_matches_what_comfyui_served(name):
+def test_node_matches_what_comfyui_served(name, fresh_data_root):  # captured from an empty data root
     live, got = served(name), FIXTURE[name]
     for key in ("output", "output_name", "output_node", "has_intermediate_output", "category", "display_name",
                 "description", "input_order"):

@@ -6,6 +6,14 @@ import yaml
 from pose_factory import settings as S
 
 
+@pytest.fixture(autouse=True)
+def no_config_from_the_environment(monkeypatch, tmp_path):
+    """These tests are about the config and the default data root themselves: no test config, and
+    no pointer another test's stand-in ComfyUI recorded for this checkout."""
+    monkeypatch.delenv("POSE_FACTORY_CONFIG", raising=False)
+    monkeypatch.setenv("POSE_FACTORY_POINTER_DIR", str(tmp_path / "pointers"))
+
+
 def test_the_example_config_lists_every_key_with_its_default():
     given = yaml.safe_load((S.PACK_ROOT / "config" / "local.example.yaml").read_text())
     assert S._merge(S.DEFAULTS, given, "") == S.DEFAULTS
