@@ -199,14 +199,14 @@ def estimate_job(spec: dict, runpod: dict | None = None, views: int | None = Non
     model_s = estimate_render_seconds(size)
     learned = learn_seconds(times.rows() if times is not None else [], render_key(spec), model_s, warm)
     if times is None:  # RunPod, or no history asked for: the model, whatever this machine measured
-        learned.update(basis="first guess: the render model", cold_s=0.0)
+        learned.update(basis="first guess: the render model", cold_s=0.0, cold_basis="")
     seconds = learned["seconds"]
     usd = None
     if runpod is not None:
         usd = estimate_cost(model_s * runpod["speed_factor"], None, runpod["gpu_class"], runpod["idle_timeout_s"],
                             runpod["startup_s"])
     text = describe_size(size, seconds) + f" ({learned['basis']})"
-    if learned["cold_s"]:
+    if learned["cold_basis"]:  # the worker is not running: its start is said, even a measured ~0 s
         text += f" + ~{_duration(learned['cold_s'])} to start the worker ({learned['cold_basis']})"
     return {"size": size, "seconds": seconds, "usd": usd, "basis": learned["basis"], "cold_s": learned["cold_s"],
             "cold_basis": learned["cold_basis"], "model_s": model_s, "text": text + ("" if usd is None else f", ~${usd:.2f} on RunPod ({runpod['gpu_class']})")}
