@@ -169,10 +169,24 @@ class Session {
       // ours only; the CSP refusals of internet URLs are the offline harness (its README, pitfall 5)
       if (m.type() === 'error' && /pose_factory|PoseFactory|batch_browser/i.test(m.text() + (m.location()?.url ?? '')) &&
           !/Content Security Policy/.test(m.text())) {
-        this.report.consoleErrors.push(`[${this.renderer}] ${m.text()}`);
+        this.report.consoleErrors.push(`[${this.renderer}] ${m.text()} (${m.location()?.url ?? ''})`);
+      }
+    });
+    this.page.on('response', async (r) => { // which of our requests failed, and what the server said
+      if (r.status() >= 400 && /pose_factory/.test(r.url())) {
+        const body = await r.text().catch(() => '');
+        this.report.failedRequests = (this.report.failedRequests ?? []).concat(
+          `[${this.renderer}] ${r.status()} ${r.request().method()} ${r.url()}: ${body.slice(0, 300)}`);
       }
     });
     await this.reload();
+  }
+
+  // The front end's own Clear Workflow, as a user does it: litegraph's graph.clear() restarts node ids,
+  // and frontend 1.49 then gives a new node the widget values an old node of that id had (a new
+  // Request Pose Batch took a Mannequin's height 1.75 and the viewer's scene request was refused).
+  async clearGraph() {
+    await this.page.evaluate(() => window.app.extensionManager.command.execute('Comfy.ClearWorkflow'));
   }
 
   async reload() {
@@ -422,12 +436,12 @@ class Session {
   async models() {
     const listed = (await getJson(this.o.url + '/api/workflow_templates'))[this.o.module];
     for (const title of listed) { // every template as it opens: no node on another
-      await this.page.evaluate(() => window.app.graph.clear());
+      await this.clearGraph();
       await this.loadTemplate(title);
       const bad = overlaps(await this.nodeBoxes());
       this.check(`"${title}" opens with no node over another`, bad.length === 0, bad.length ? bad : undefined);
     }
-    await this.page.evaluate(() => window.app.graph.clear());
+    await this.clearGraph();
     await this.loadTemplate(SDXL);
     await sleep(3000);
     // 1.49 surfaces missing models as errors: "View details" opens the panel that lists them
@@ -445,7 +459,7 @@ class Session {
   }
   async photo() {
     const PHOTO = 'Photo to pose - no models';
-    await this.page.evaluate(() => window.app.graph.clear());
+    await this.clearGraph();
     const load = await this.loadTemplate(PHOTO);
     this.check('photo template loads', load.ok, load.error);
     // every Load Image names a file the server has in its input folder
@@ -504,7 +518,7 @@ class Session {
     await this.shot('photo_nobody_error');
 
     // a batch of two, the second with nobody: it runs, and a warning toast names the image
-    await this.page.evaluate(() => window.app.graph.clear());
+    await this.clearGraph();
     await this.page.evaluate(async () => window.app.loadApiJson({
       1: { class_type: 'LoadImage', inputs: { image: 'pose_factory_photo.png' } },
       2: { class_type: 'LoadImage', inputs: { image: 'pf_check_nobody.png' } },
@@ -542,7 +556,7 @@ class Session {
   }
 
   async newloader() {
-    await this.page.evaluate(() => window.app.graph.clear());
+    await this.clearGraph();
     for (let i = 0; i < 3; i++) { // the first load right after the page opened is sometimes dropped
       const load = await this.loadTemplate(NO_MODEL);
       if (!load.ok) throw new Error(`template: ${load.error}`);
@@ -608,7 +622,7 @@ class Session {
   async projects() {
     const info = await getJson(this.o.url + '/object_info');
     const ours = Object.keys(info).filter((k) => k.startsWith('PoseFactory'));
-    await this.page.evaluate(() => window.app.graph.clear());
+    await this.clearGraph();
     const made = await this.page.evaluate((ours) => {
       const out = [];
       ours.forEach((type, i) => {
@@ -650,7 +664,7 @@ class Session {
     await this.fit();
     await this.shot('project_controls');
     // a workflow with the old text value: the node keeps it, shown in its own list
-    await this.page.evaluate(() => window.app.graph.clear());
+    await this.clearGraph();
     await this.loadTemplate(NO_MODEL);
     const req = await this.nodeOf('PoseFactoryRequestPoseBatch');
     const restored = await this.page.evaluate((id) => {
@@ -728,7 +742,7 @@ class Session {
   }
 
   async projectui() {
-    await this.page.evaluate(() => window.app.graph.clear());
+    await this.clearGraph();
     const id = await this.page.evaluate(() => {
       const n = window.LiteGraph.createNode('PoseFactoryRequestPoseBatch');
       n.pos = [300, 200];
@@ -766,7 +780,7 @@ class Session {
   }
 
   async cancel() {
-    await this.page.evaluate(() => window.app.graph.clear());
+    await this.clearGraph();
     await this.loadTemplate(NO_MODEL);
     const req = await this.nodeOf('PoseFactoryRequestPoseBatch');
     await this.setWidgets(req, { force: true, width: 384 + (this.vue ? 8 : 0), height: 384 });
@@ -885,6 +899,7 @@ class Session {
     } finally { await s.close(); }
   }
   for (const e of [...report.pageErrors, ...report.consoleErrors]) console.log('page/console error: ' + e);
+  for (const e of report.failedRequests ?? []) console.log('failed request: ' + e);
   const failed = report.checks.filter((c) => !c.ok).length + report.pageErrors.length + report.consoleErrors.length;
   fs.writeFileSync(path.join(o.outDir, 'report.json'), JSON.stringify(report, null, 2));
   console.log(`${report.checks.length - report.checks.filter((c) => !c.ok).length}/${report.checks.length} checks passed; ` +
