@@ -182,11 +182,17 @@ class Session {
     await this.reload();
   }
 
-  // The front end's own Clear Workflow, as a user does it: litegraph's graph.clear() restarts node ids,
-  // and frontend 1.49 then gives a new node the widget values an old node of that id had (a new
-  // Request Pose Batch took a Mannequin's height 1.75 and the viewer's scene request was refused).
+  // An empty graph whose next node ids are new: litegraph's graph.clear() restarts them, and frontend
+  // 1.49 then gives a new node the widget values an old node of that id had (a new Request Pose Batch
+  // took a Mannequin's height 1.75, and the viewer's scene request was refused). A user's Clear
+  // Workflow keeps counting; so does this.
   async clearGraph() {
-    await this.page.evaluate(() => window.app.extensionManager.command.execute('Comfy.ClearWorkflow'));
+    await this.page.evaluate(() => {
+      const g = window.app.graph, last = Math.max(g.last_node_id ?? 0, g.state?.lastNodeId ?? 0);
+      g.clear();
+      if (g.state) g.state.lastNodeId = last;
+      g.last_node_id = last;
+    });
   }
 
   async reload() {
