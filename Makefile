@@ -31,6 +31,7 @@ test-comfy-side: setup-comfy-side
 bench: setup
 	$(PY) bench/bench_render.py
 	$(PY) bench/bench_render.py --calibrate
+	$(PY) bench/bench_estimate.py
 	$(PY) bench/bench_props.py
 	$(PY) bench/bench_download.py
 	$(PY) bench/bench_client.py
