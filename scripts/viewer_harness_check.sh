@@ -29,6 +29,7 @@ SCRATCH=$(mktemp -d)
 printf 'data_root: %s/data\nstorage:\n  backend: local\n  local_root: %s/storage\n  cache_root: %s/cache\n' \
   "$SCRATCH" "$SCRATCH" "$SCRATCH" > "$SCRATCH/config.yaml"
 export POSE_FACTORY_CONFIG=$SCRATCH/config.yaml
+export POSE_FACTORY_POINTER_DIR=$SCRATCH/pointers  # ComfyUI's record of its root stays with the scratch root
 trap '"$T/run_server.sh" --stop -p "$PORT"; rm -rf "$SCRATCH"' EXIT
 mkdir -p "$SCRATCH/input" "$SCRATCH/output"
 "$T/run_server.sh" -p "$PORT" --only --keep-links --strict "$ROOT" -- --input-directory "$SCRATCH/input" --output-directory "$SCRATCH/output"
