@@ -44,7 +44,7 @@ async function drag(page, from, to, button = 'left') {
 
 async function navChecks(page, check) {
   // the page has laid the node out at scale 1 (its box on screen as large as the canvas itself)
-  await page.waitForFunction(`(() => { const v = ${POSER}; if (!v || !v.data) return false; const r = v.canvas.getBoundingClientRect();
+  await page.waitForFunction(`(() => { const v = ${POSER}; if (!v || !v.data || !v.body) return false; const r = v.canvas.getBoundingClientRect();
     return Math.abs(r.width - v.canvas.clientWidth) < 1 && r.left >= 0 && r.top >= 0; })()`);
   await page.waitForTimeout(300);
   // --- the pivot
