@@ -67,14 +67,19 @@ async function loadWorkflow(page, file) {
 // Puts a node at scale 1 near the top left of the canvas (readable screenshots, larger targets)
 // and waits until every viewer has redrawn at its new size.
 async function focusNode(page, type) {
-  await page.evaluate((t) => {
-    const node = window.app.graph._nodes.find((n) => n.comfyClass === t);
-    const ds = window.app.canvas.ds;
-    ds.scale = 1;
-    ds.offset = [-node.pos[0] + 80, -node.pos[1] + 60];
-    window.app.canvas.setDirty(true, true);
-  }, type);
-  await page.waitForTimeout(500);
+  // the Vue renderer may still fit the freshly loaded graph to the view after the first try: again
+  // until the canvas stays at scale 1 on the node
+  for (let i = 0; i < 10; i++) {
+    await page.evaluate((t) => {
+      const node = window.app.graph._nodes.find((n) => n.comfyClass === t);
+      const ds = window.app.canvas.ds;
+      ds.scale = 1;
+      ds.offset = [-node.pos[0] + 80, -node.pos[1] + 60];
+      window.app.canvas.setDirty(true, true);
+    }, type);
+    await page.waitForTimeout(500);
+    if (await page.evaluate(() => window.app.canvas.ds.scale === 1)) break;
+  }
   await page.waitForFunction(() => [...window.__poseFactoryViewer.viewers].filter((v) => v.node.graph && v.visible)
     .every((v) => v.canvas.width === v.canvas.clientWidth && v.canvas.height === v.canvas.clientHeight));
 }
