@@ -313,7 +313,7 @@ def n_views(spec: dict) -> int:
 
 def job_size(spec: dict, views: int | None = None) -> dict:
     """What a normalized spec asks the renderer for (``views``: only that many of its views, a
-    shard): images (views x poses), width, height, megapixels (of all images together), image
+    shard): images (views x frames, the longest pose list), width, height, megapixels (of all images together), image
     files per image (PASS_FILES of its passes) and the shaded pass's samples (0 without it)."""
     r = spec["render"]
     views = n_views(spec) if views is None else views
@@ -321,7 +321,9 @@ def job_size(spec: dict, views: int | None = None) -> dict:
     images = views * poses
     return {"views": views, "poses": poses, "images": images, "width": r["width"], "height": r["height"],
             "megapixels": images * r["width"] * r["height"] / 1e6,
-            "files_per_image": sum(PASS_FILES[p] for p in r["passes"]),
+            # several people: the seg pass also writes the instance map
+            "files_per_image": sum(PASS_FILES[p] for p in r["passes"])
+            + int("seg" in r["passes"] and len(spec["subjects"]) > 1),
             "shaded_samples": r["shaded_samples"] if "shaded" in r["passes"] else 0}
 
 
