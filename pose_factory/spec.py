@@ -163,10 +163,10 @@ def _pose_list(raw, field: str) -> list:
 def _shape_normalizer():
     """pose_factory.render.shape.normalize_shape (body shapes), or None where this build has none."""
     try:
-        from .render import shape
+        from .render.shape import normalize_shape
     except ImportError:
         return None
-    return getattr(shape, "normalize_shape", None)
+    return normalize_shape
 
 
 def _mannequin(raw: dict, sf: str) -> dict:
