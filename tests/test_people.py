@@ -177,3 +177,18 @@ def test_job_size_counts_the_longest_list_and_the_instance_file():
     one = spec_mod.normalize_spec(spec_of([FRONT]))
     assert spec_mod.job_size(s)["images"] == 2
     assert spec_mod.job_size(s)["files_per_image"] == spec_mod.job_size(one)["files_per_image"] + 1
+
+
+@pytest.mark.blender
+def test_placed_peoples_keypoints_within_half_a_pixel_of_markers_at_blenders_joints(blender, tmp_path):
+    """Three people turned and moved on the floor, two frames (one holds its pose): each Person's
+    keypoints, projected, against markers at the joints of Blender's own posed armatures."""
+    out = tmp_path / "people_markers.json"
+    blender("people_markers.py", out)
+    rows = json.loads(out.read_text())
+    assert len(rows) == 2 * 3 * 21 and {r["person"] for r in rows} == {0, 1, 2}
+    errors = []
+    for r in rows:
+        assert r["found"] is not None, f"marker {r['marker']} of person {r['person']} not seen (frame {r['frame']})"
+        errors.append(np.hypot(*np.subtract(r["found"], r["ours"])))
+    assert max(errors) <= 0.5, f"worst keypoint error {max(errors):.3f} px"
