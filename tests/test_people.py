@@ -223,3 +223,23 @@ def test_a_prop_is_no_person_in_the_instance_map_and_hides_one_persons_knee(tmp_
     assert set(np.unique(frame["instance"][parts > 0])) == {0, 1, 2}
     p0, p1 = frame["kp"]["people"]
     assert body(p0)[l_knee, 2] == 1 and body(p1)[l_knee, 2] == 0 and body(p1, "covered")[l_knee, 2] == 1
+
+
+def test_joined_frame_lists_people_in_order_and_draws_every_one():
+    """join_frames keeps each person's entry in order; draw_pose draws them all, as drawing one
+    person over the other's image does (the annotator's order)."""
+    rng = np.random.default_rng(3)
+
+    def person(dx):
+        xy = rng.uniform(20, 100, (18, 2)) + [dx, 0]
+        vis = np.ones(18, bool)
+        return op.pose_keypoint_frame((xy, vis, vis, np.full(18, 3.0)), None, None, None, 256, 128)
+
+    a, b = person(0), person(120)
+    both = op.join_frames([a, b])
+    assert both["people"] == a["people"] + b["people"]
+    drawn = op.draw_pose(both)
+    assert (drawn == op.draw_pose(b, canvas=op.draw_pose(a))).all()
+    assert (drawn[:, 128:] > 0).any() and (drawn[:, :100] > 0).any()
+    with pytest.raises(ValueError, match="canvas"):
+        op.join_frames([a, op.pose_keypoint_frame((np.zeros((18, 2)), np.zeros(18, bool)), None, None, None, 64, 64)])
