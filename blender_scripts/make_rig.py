@@ -99,7 +99,7 @@ def bone_name(key: str, naming: str, prefix: str = "") -> str:
         limbs = {"shoulder": "upper_arm", "elbow": "forearm", "wrist": "hand", "hip": "thigh", "knee": "shin",
                  "ankle": "foot", "toe": "toe", "clavicle": "shoulder", "eye": "eye", "heel": "heel.02"}
         centre = {"root": "spine", "spine": "spine.001", "chest": "spine.002", "upper_chest": "spine.003",
-                  "neck": "spine.004", "neck1": "spine.005", "head": "spine.006", "hair": "hair"}
+                  "neck": "spine.004", "neck1": "spine.005", "head": "spine.006", "face": "face", "hair": "hair"}
         if base in limbs:
             return prefix + limbs[base] + s
         if base in centre:
@@ -164,9 +164,11 @@ def _layout(naming: str, body: mq.Mannequin, tips: bool) -> list[Bone]:
         add("head", "neck", P["head"])
     if family == "mixamo":
         add("head_end", "head", head.c + [0, 0, head.r[2]])
+    if family == "rigify":  # the metarig's face bone, at the head's base, carries the eyes
+        add("face", "head", P["head"])
     for side, sx in (("l", 1), ("r", -1)):
         n = lambda j: f"{side}_{j}"  # noqa: E731
-        add(n("eye"), "head", head.eye(sx) + [0, 0.01 * s, 0])  # the eyeball's centre, behind the surface point
+        add(n("eye"), "face" if family == "rigify" else "head", head.eye(sx) + [0, 0.01 * s, 0])  # the eyeball's centre, behind the surface point
         add(n("clavicle"), top_spine, np.array([sx * 0.03, 0.0, 1.4]) * s)
         add(n("shoulder"), n("clavicle"), P[n("shoulder")])
         add(n("elbow"), n("shoulder"), P[n("elbow")])
@@ -197,7 +199,7 @@ def _layout(naming: str, body: mq.Mannequin, tips: bool) -> list[Bone]:
 def _carrier(key: str) -> str:
     if key.endswith("clavicle") or key in ("spine1", "upper_chest"):
         return "chest" if key != "spine1" else "spine"
-    if key.endswith("eye") or key in ("head_end", "hair", "neck1"):
+    if key.endswith("eye") or key in ("head_end", "hair", "neck1", "face"):
         return "head" if key != "neck1" else "neck"
     if key.endswith("toe_end"):
         return key[:2] + "toe"
@@ -226,7 +228,7 @@ def _tails(bones: list[Bone], points: dict, s: float):
             target = points.get(f"{side}{base[:-1]}{int(base[-1]) + 1}")
         if target is None and "palm" in base:
             target = points[f"{side}{rig.FINGERS[int(base[-1])]}1"]
-        if target is None and base == "head":
+        if target is None and base in ("head", "face"):
             target = points.get("head_end", b.head + np.array([0, 0, 0.15 * s]))
         if target is None:
             parent = by_key.get(b.parent)

@@ -23,7 +23,7 @@ def reimport(path: Path) -> dict:
         for ob in dst.objects:
             bpy.context.scene.collection.objects.link(ob)
     else:  # .glb, .vrm: GLB bytes
-        bpy.ops.import_scene.gltf(filepath=str(path))
+        bpy.ops.import_scene.gltf(filepath=str(path), disable_bone_shape=True)
     bpy.context.view_layer.update()
     arms = [o for o in bpy.context.scene.objects if o.type == "ARMATURE"]
     meshes = [o for o in bpy.context.scene.objects if o.type == "MESH"]
