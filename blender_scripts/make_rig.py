@@ -8,6 +8,7 @@ no asset can be downloaded (docs/rigs.md, "Test and template rigs").
     make_rig(out, naming="mixamo", rest="a-pose", ...) -> truth dict (also written next to the file
     as <out stem>.json unless sidecar=False)
     python -m blender_scripts.make_rig --naming mixamo --rest a-pose --format glb --out X
+    python -m blender_scripts.make_rig --template     (the custom-rig template's rig: make rig-template)
 
 The truth gives, in the frame Blender's own importers bring the file back in (metres, Z up), the
 head of every bone (`bones`), which bone stands at each of our joints (`joints`: {joint: bone},
@@ -31,9 +32,15 @@ import bpy
 import numpy as np
 
 from blender_scripts.scene import CLAY, FEATURES
+from pose_factory import example_inputs
 from pose_factory.render import mannequin as mq
 from pose_factory.render import rig
 
+# the custom-rig template's rig, copied into ComfyUI's input folder (pose_factory/example_inputs.py):
+# Mixamo names, an A-pose rest (so a run shows the rest is measured, not assumed), a ponytail on a
+# hair bone (hair in the depth pass). `make rig-template` writes it; the same bytes every time.
+TEMPLATE_PATH = example_inputs.SOURCE_DIR / example_inputs.RIG
+TEMPLATE_OPTIONS = {"naming": "mixamo", "rest": "a-pose", "hair": True, "sidecar": False}
 NAMINGS = ("mixamo", "rigify", "vrm0", "vrm1")
 RESTS = {"arms-down": 0.0, "a-pose": 45.0, "t-pose": 90.0}  # shoulder abduction in the rest pose
 FORMATS = ("fbx", "glb", "blend", "vrm")
@@ -620,7 +627,9 @@ def make_rig(out, naming: str = "mixamo", rest: str = "a-pose", fmt: str | None 
 
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m blender_scripts.make_rig", description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", help="the file to write (its suffix gives the format unless --format)")
+    p.add_argument("--template", action="store_true", help=f"write the custom-rig template's rig "
+                   f"({TEMPLATE_PATH.relative_to(example_inputs.PACK_ROOT)}) with its options; nothing else is read")
     p.add_argument("--naming", default="mixamo", choices=NAMINGS)
     p.add_argument("--rest", default="a-pose", choices=list(RESTS))
     p.add_argument("--format", dest="fmt", choices=FORMATS)
@@ -634,6 +643,12 @@ def main(argv=None):
     p.add_argument("--triangles", type=int, default=0)
     p.add_argument("--no-sidecar", dest="sidecar", action="store_false")
     a = p.parse_args(argv)
+    if a.template:
+        truth = make_rig(TEMPLATE_PATH, **TEMPLATE_OPTIONS)
+        print(f"{TEMPLATE_PATH}: {len(truth['bones'])} bones, {truth['triangles']} triangles, rest {truth['rest']}")
+        return
+    if not a.out:
+        p.error("--out is required (or --template)")
     truth = make_rig(a.out, a.naming, a.rest, a.fmt, a.prefix, a.height, a.build, a.drop, a.hair, a.tips, a.smooth,
                      a.triangles, a.sidecar)
     print(f"{a.out}: {len(truth['bones'])} bones, {truth['triangles']} triangles, rest {a.rest}")

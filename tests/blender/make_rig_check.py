@@ -3,6 +3,7 @@ importers (in a fresh scene) and writes what it measured, for tests/test_make_ri
     python tests/blender/make_rig_check.py OUT_DIR VARIANTS_JSON
 VARIANTS_JSON: {"name": {make_rig keyword arguments, "file": "name.ext"}, ...}.
 OUT_DIR/results.json: {"name": {"truth": ..., "imported": ...}}."""
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -93,7 +94,8 @@ def main(out_dir, variants_json):
         kw = dict(kw)
         path = out_dir / kw.pop("file")
         truth = make_rig.make_rig(path, **kw)
-        entry = {"truth": truth, "size": path.stat().st_size, "imported": reimport(path)}
+        entry = {"truth": truth, "size": path.stat().st_size, "imported": reimport(path),
+                 "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
         if path.suffix in (".glb", ".vrm"):
             doc, _ = make_rig.read_glb(path)
             entry["gltf"] = {"extensions": doc.get("extensions", {}), "extensionsUsed": doc.get("extensionsUsed", []),
