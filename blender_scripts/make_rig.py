@@ -308,6 +308,10 @@ def _mesh_arrays(body: mq.Mannequin, hair: bool, triangles: int):
         part_of += ["hair"] * len(t)
     verts, tris, mats = np.concatenate(verts), np.concatenate(tris), np.concatenate(mats)
     owner, part_of = np.array(owner), np.array(part_of)
+    used = np.unique(tris)  # the hair cap's builder leaves vertices no face uses: not in the file
+    remap = np.full(len(verts), -1)
+    remap[used] = np.arange(len(used))
+    verts, owner, tris = verts[used], owner[used], remap[tris]
     if triangles and len(tris) < triangles:  # subdivide whole parts, largest first, towards the target
         names, counts = np.unique(part_of, return_counts=True)
         chosen, total = set(), len(tris)

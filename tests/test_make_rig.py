@@ -103,6 +103,16 @@ def test_the_reimported_bone_heads_are_the_mannequins_rest_joints_within_1mm(res
         assert err < 1e-3, f"{name}: {bone} ({joint}) is {err * 1000:.2f} mm from the mannequin's rest joint"
 
 
+@pytest.mark.parametrize("name", [n for n in VARIANTS if "deform" in n or not any(
+    VARIANTS[n].get(k) for k in ("drop", "hair", "smooth", "triangles"))])
+def test_the_reimported_rig_posed_bone_by_bone_deforms_exactly_as_the_mannequin(results, name):
+    """Each mapped bone turned as our forward kinematics turns its joint (from the file's own rest,
+    A- or T-pose), the skinned mesh lands on the mannequin's own posed vertices (weights to the right
+    bones, weight 1), within 0.05 mm both ways."""
+    d = results[name]["deform"]
+    assert d["got_to_mannequin"] < 5e-5 and d["mannequin_to_got"] < 5e-5, d
+
+
 @pytest.mark.parametrize("name", [n for n in VARIANTS if not VARIANTS[n].get("drop")])
 def test_the_rest_pose_raises_the_arms_as_asked_and_the_character_faces_its_formats_way(results, name):
     r = results[name]
@@ -222,3 +232,19 @@ def test_the_committed_template_rig_is_what_make_rig_template_writes(results):
     assert committed.stat().st_size < 2_000_000
     assert hashlib.sha256(committed.read_bytes()).hexdigest() == results["template"]["sha256"]
     assert "mixamorig:LeftForeArm" in results["template"]["imported"]["bones"]
+
+
+def test_bad_options_are_clear_errors(tmp_path):
+    """An option make_rig does not know names itself and what is allowed."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    for args, says in ((["--naming", "mixamo", "--format", "vrm"], "format vrm needs naming vrm0 or vrm1"),
+                       (["--naming", "vrm1", "--format", "fbx"], "naming vrm1 writes a GLB"),
+                       (["--drop", "l_tail"], "drop: unknown bone 'l_tail'"),
+                       (["--drop", "root"], "the root (hips) cannot be dropped")):
+        proc = subprocess.run([sys.executable, "-m", "blender_scripts.make_rig", "--out", str(tmp_path / "x.glb"), *args],
+                              cwd=root, capture_output=True, text=True, timeout=120)
+        assert proc.returncode != 0 and says in proc.stderr, (args, proc.stderr[-500:])
+    assert not (tmp_path / "x.glb").exists()
