@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import struct
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +31,7 @@ import bpy
 import numpy as np
 
 from blender_scripts.scene import CLAY, FEATURES
-from pose_factory import example_inputs
+from pose_factory import example_inputs, glb
 from pose_factory.render import mannequin as mq
 from pose_factory.render import rig
 
@@ -427,28 +426,7 @@ def _export(fmt: str, path: Path):
 
 def read_glb(path) -> tuple[dict, bytes]:
     """(JSON chunk, BIN chunk) of a GLB file."""
-    data = Path(path).read_bytes()
-    magic, _version, _length = struct.unpack_from("<4sII", data, 0)
-    if magic != b"glTF":
-        raise ValueError(f"{path} is not a GLB file")
-    n, kind = struct.unpack_from("<I4s", data, 12)
-    doc = json.loads(data[20:20 + n])
-    rest = data[20 + n:]
-    binary = b""
-    if len(rest) >= 8:
-        m, _ = struct.unpack_from("<I4s", rest, 0)
-        binary = rest[8:8 + m]
-    return doc, binary
-
-
-def write_glb(path, doc: dict, binary: bytes):
-    text = json.dumps(doc, separators=(",", ":")).encode("utf-8")
-    text += b" " * (-len(text) % 4)
-    binary += b"\0" * (-len(binary) % 4)
-    chunks = struct.pack("<I4s", len(text), b"JSON") + text
-    if binary:
-        chunks += struct.pack("<I4s", len(binary), b"BIN\0") + binary
-    Path(path).write_bytes(struct.pack("<4sII", b"glTF", 2, 12 + len(chunks)) + chunks)
+    return glb.read(Path(path).read_bytes())
 
 
 def add_vrm_extension(doc: dict, version: int, bone_of: dict, title="Pose Factory mannequin"):
@@ -604,7 +582,7 @@ def make_rig(out, naming: str = "mixamo", rest: str = "a-pose", fmt: str | None 
         finally:
             tmp.unlink(missing_ok=True)
         add_vrm_extension(doc, 0 if naming == "vrm0" else 1, {b.key: b.name for b in kept})
-        write_glb(out, doc, binary)
+        out.write_bytes(glb.write(doc, binary))
     else:
         _export(fmt, out)
     for extra in out.parent.glob(out.name + "1"):  # save_as_mainfile's backup, if any
