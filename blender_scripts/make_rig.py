@@ -491,14 +491,14 @@ def _drop_set(drop, bones: list[Bone]) -> set:
     return dropped
 
 
-def make_rig(out, naming: str = "mixamo", rest: str = "a-pose", fmt: str | None = None, prefix: str | None = None,
+def make_rig(out, naming: str = "mixamo", rest: str | None = None, fmt: str | None = None, prefix: str | None = None,
              height: float = 1.75, build: str = "average", drop=(), hair: bool = False, tips: bool = True,
              smooth: bool = False, triangles: int = 0, sidecar: bool = True) -> dict:
     """Writes the mannequin as a rigged file at out and returns its truth (see the module's doc).
 
     naming: mixamo | rigify | vrm0 | vrm1. prefix: put before every bone name ("mixamorig:" by
     default for mixamo, "mixamorig1:" or "" for the other variants; rigify: "" or "DEF-"; vrm: "").
-    rest: a-pose | t-pose | arms-down. fmt: fbx | glb | blend | vrm (default from out's suffix; the
+    rest: a-pose | t-pose | arms-down (default: t-pose for VRM, whose spec asks for it, else a-pose). fmt: fbx | glb | blend | vrm (default from out's suffix; the
     vrm namings write GLB bytes, as a .vrm or a .glb). drop: joints (each with its subtree) or
     groups (l_fingers, r_fingers, l_hand, r_hand, eyes) to leave out. hair: a ponytail mesh on a
     hair bone. tips: end bones at the finger tips (Mixamo always has them: LeftHandIndex4).
@@ -507,6 +507,8 @@ def make_rig(out, naming: str = "mixamo", rest: str = "a-pose", fmt: str | None 
     fmt = (fmt or out.suffix.lstrip(".")).lower()
     if naming not in NAMINGS:
         raise ValueError(f"naming: got {naming!r}; allowed: {', '.join(NAMINGS)}")
+    if rest is None:
+        rest = "t-pose" if naming.startswith("vrm") else "a-pose"
     if rest not in RESTS:
         raise ValueError(f"rest: got {rest!r}; allowed: {', '.join(RESTS)}")
     if fmt not in FORMATS:
@@ -613,7 +615,7 @@ def main(argv=None):
     p.add_argument("--template", action="store_true", help=f"write the custom-rig template's rig "
                    f"({TEMPLATE_PATH.relative_to(example_inputs.PACK_ROOT)}) with its options; nothing else is read")
     p.add_argument("--naming", default="mixamo", choices=NAMINGS)
-    p.add_argument("--rest", default="a-pose", choices=list(RESTS))
+    p.add_argument("--rest", choices=list(RESTS), help="default: t-pose for vrm0/vrm1, else a-pose")
     p.add_argument("--format", dest="fmt", choices=FORMATS)
     p.add_argument("--prefix", help="before every bone name (mixamo: 'mixamorig:' unless given)")
     p.add_argument("--height", type=float, default=1.75)
