@@ -369,7 +369,16 @@ def _material(name, colour):
     return mat
 
 
-def _blender_scene(bones: list[Bone], verts, tris, mats, groups, name: str):
+def _subset(name, verts, tris, mats, groups, keep):
+    """(name, verts, tris, mats, groups) of the vertices keep marks and the triangles among them."""
+    remap = np.full(len(verts), -1)
+    remap[keep] = np.arange(int(keep.sum()))
+    inside = keep[tris].all(axis=1)
+    return name, verts[keep], remap[tris[inside]], mats[inside], [(k, w[keep]) for k, w in groups]
+
+
+def _blender_scene(bones: list[Bone], objects: list, name: str):
+    """The armature and one skinned mesh object per (name, verts, tris, mats, groups) of objects."""
     bpy.ops.wm.read_factory_settings(use_empty=True)
     scene = bpy.context.scene
     arm = bpy.data.armatures.new(name)
@@ -389,25 +398,29 @@ def _blender_scene(bones: list[Bone], verts, tris, mats, groups, name: str):
             gap = np.array(by_key[b.parent].tail) - np.array(by_key[b.key].head)
             by_key[b.key].use_connect = bool(np.linalg.norm(gap) < 1e-6)
     bpy.ops.object.mode_set(mode="OBJECT")
-    mesh = bpy.data.meshes.new(name)
-    mesh.from_pydata(verts.tolist(), [], tris.tolist())
-    mesh.validate()
-    mesh.shade_smooth()
-    mesh.materials.append(_material("clay", CLAY))
-    mesh.materials.append(_material("features", FEATURES))
-    mesh.polygons.foreach_set("material_index", mats.astype(np.int32))
-    ob = bpy.data.objects.new(name, mesh)
-    scene.collection.objects.link(ob)
+    materials = [_material("clay", CLAY), _material("features", FEATURES)]
     names = {b.key: b.name for b in bones}
-    for key, weights in groups:
-        group = ob.vertex_groups.new(name=names[key])
-        for value in np.unique(weights[weights > 0]):
-            group.add(np.nonzero(weights == value)[0].tolist(), float(value), "REPLACE")
-    ob.parent = arm_ob
-    mod = ob.modifiers.new("Armature", "ARMATURE")
-    mod.object = arm_ob
+    for ob_name, verts, tris, mats, groups in objects:
+        mesh = bpy.data.meshes.new(ob_name)
+        mesh.from_pydata(verts.tolist(), [], tris.tolist())
+        mesh.validate()
+        mesh.shade_smooth()
+        for mat in materials:
+            mesh.materials.append(mat)
+        mesh.polygons.foreach_set("material_index", mats.astype(np.int32))
+        ob = bpy.data.objects.new(ob_name, mesh)
+        scene.collection.objects.link(ob)
+        for key, weights in groups:
+            if not (weights > 0).any():
+                continue
+            group = ob.vertex_groups.new(name=names[key])
+            for value in np.unique(weights[weights > 0]):
+                group.add(np.nonzero(weights == value)[0].tolist(), float(value), "REPLACE")
+        ob.parent = arm_ob
+        mod = ob.modifiers.new("Armature", "ARMATURE")
+        mod.object = arm_ob
     bpy.context.view_layer.update()
-    return arm_ob, ob
+    return arm_ob
 
 
 def _export(fmt: str, path: Path):
@@ -493,7 +506,7 @@ def _drop_set(drop, bones: list[Bone]) -> set:
 
 def make_rig(out, naming: str = "mixamo", rest: str | None = None, fmt: str | None = None, prefix: str | None = None,
              height: float = 1.75, build: str = "average", drop=(), hair: bool = False, tips: bool = True,
-             smooth: bool = False, triangles: int = 0, sidecar: bool = True) -> dict:
+             smooth: bool = False, triangles: int = 0, sidecar: bool = True, separate_hair: bool = False) -> dict:
     """Writes the mannequin as a rigged file at out and returns its truth (see the module's doc).
 
     naming: mixamo | rigify | vrm0 | vrm1. prefix: put before every bone name ("mixamorig:" by
@@ -501,7 +514,7 @@ def make_rig(out, naming: str = "mixamo", rest: str | None = None, fmt: str | No
     rest: a-pose | t-pose | arms-down (default: t-pose for VRM, whose spec asks for it, else a-pose). fmt: fbx | glb | blend | vrm (default from out's suffix; the
     vrm namings write GLB bytes, as a .vrm or a .glb). drop: joints (each with its subtree) or
     groups (l_fingers, r_fingers, l_hand, r_hand, eyes) to leave out. hair: a ponytail mesh on a
-    hair bone. tips: end bones at the finger tips (Mixamo always has them: LeftHandIndex4).
+    hair bone (separate_hair: as a mesh object of its own, skinned to the same armature). tips: end bones at the finger tips (Mixamo always has them: LeftHandIndex4).
     smooth: blended weights near the main joints. triangles: subdivide towards this many."""
     out = Path(out)
     fmt = (fmt or out.suffix.lstrip(".")).lower()
@@ -552,6 +565,7 @@ def make_rig(out, naming: str = "mixamo", rest: str | None = None, fmt: str | No
     if hair:
         next(b for b in bones if b.key == "hair").tail = points["hair_tail"]
 
+    hair_vertices = np.nonzero(owner == "hair")[0]
     dropped = _drop_set(drop, bones)
     parent_of = {b.key: b.parent for b in bones}
     kept = [b for b in bones if b.key not in dropped]
@@ -574,7 +588,13 @@ def make_rig(out, naming: str = "mixamo", rest: str | None = None, fmt: str | No
             b.head, b.tail = turn @ b.head, turn @ b.tail
     facing = "+Y" if naming == "vrm0" else "-Y"
 
-    _blender_scene(kept, verts, tris, mats, groups, "PoseFactoryMannequin")
+    objects = [("PoseFactoryMannequin", verts, tris, mats, groups)]
+    if hair and separate_hair:  # the ponytail as a mesh object of its own, skinned to the same armature
+        is_hair = np.zeros(len(verts), bool)
+        is_hair[hair_vertices] = True
+        objects = [_subset(o_name, verts, tris, mats, groups, keep) for o_name, keep in
+                   (("PoseFactoryMannequin", ~is_hair), ("PoseFactoryHair", is_hair))]
+    _blender_scene(kept, objects, "PoseFactoryMannequin")
     out.parent.mkdir(parents=True, exist_ok=True)
     if fmt in ("glb", "vrm") and naming.startswith("vrm"):
         tmp = out.with_name(f".{out.stem}.tmp.glb")
@@ -596,6 +616,7 @@ def make_rig(out, naming: str = "mixamo", rest: str | None = None, fmt: str | No
         "shoulder_abduction": angle, "height": height, "build": build, "facing": facing,
         "frame": "Blender's importers' frame: metres, Z up",
         "triangles": int(len(tris)), "dropped": sorted(dropped), "hair": hair, "smooth": smooth,
+        "objects": [o[0] for o in objects],
         "bones": {b.name: [round(float(c), 6) for c in b.head] for b in kept},
         "tails": {b.name: [round(float(c), 6) for c in b.tail] for b in kept},
         "parents": {b.name: ({x.key: x.name for x in kept}.get(b.parent)) for b in kept},
@@ -622,6 +643,7 @@ def main(argv=None):
     p.add_argument("--build", default="average", choices=list(rig.BUILDS))
     p.add_argument("--drop", action="append", default=[], help="a joint or group to leave out (repeatable)")
     p.add_argument("--hair", action="store_true")
+    p.add_argument("--separate-hair", action="store_true", help="the ponytail as a mesh object of its own")
     p.add_argument("--no-tips", dest="tips", action="store_false")
     p.add_argument("--smooth", action="store_true")
     p.add_argument("--triangles", type=int, default=0)
@@ -634,7 +656,7 @@ def main(argv=None):
     if not a.out:
         p.error("--out is required (or --template)")
     truth = make_rig(a.out, a.naming, a.rest, a.fmt, a.prefix, a.height, a.build, a.drop, a.hair, a.tips, a.smooth,
-                     a.triangles, a.sidecar)
+                     a.triangles, a.sidecar, a.separate_hair)
     print(f"{a.out}: {len(truth['bones'])} bones, {truth['triangles']} triangles, rest {a.rest}")
 
 

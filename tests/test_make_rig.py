@@ -32,6 +32,8 @@ VARIANTS = {
     "no_right_hand": {"file": "no_right_hand.glb", "naming": "mixamo", "rest": "a-pose", "drop": ["r_hand"]},
     "no_right_fingers": {"file": "no_right_fingers.fbx", "naming": "mixamo", "rest": "a-pose",
                          "drop": ["r_fingers"]},
+    "hair_object": {"file": "hair_object.fbx", "naming": "rigify", "rest": "a-pose", "hair": True,
+                    "separate_hair": True},
     "hair_smooth": {"file": "hair_smooth.glb", "naming": "mixamo", "rest": "a-pose", "hair": True, "smooth": True},
     "bench_30k": {"file": "bench_30k.glb", "naming": "mixamo", "rest": "a-pose", "triangles": 30000},
     # the custom-rig template's options (blender_scripts/make_rig.py TEMPLATE_OPTIONS, kept in step below)
@@ -79,17 +81,19 @@ def test_the_file_reimports_with_its_bone_names_and_one_mesh_skinned_to_the_arma
     assert imported["armatures"] == 1
     assert set(imported["bones"]) == set(truth["bones"])  # Blender's importer kept every name as written
     assert imported["parents"] == truth["parents"]
-    (mesh,) = imported["mesh"]
-    assert mesh["parent"] == imported["armature_name"] and mesh["armature_modifier"] == [imported["armature_name"]]
-    assert set(mesh["weighted_groups"]) <= set(imported["bones"])
-    assert mesh["weight_sum_min"] == pytest.approx(1.0, abs=1e-4) and mesh["weight_sum_max"] == pytest.approx(1.0, abs=1e-4)
-    if not VARIANTS[name].get("smooth"):
-        assert mesh["weight_max_min"] == pytest.approx(1.0, abs=1e-6)  # jointed: one bone per vertex
-    else:
-        assert mesh["weight_max_min"] < 0.8  # blended at the joints
+    assert sorted(m["name"] for m in imported["mesh"]) == sorted(truth["objects"])
+    for mesh in imported["mesh"]:
+        assert mesh["parent"] == imported["armature_name"] and mesh["armature_modifier"] == [imported["armature_name"]]
+        assert set(mesh["weighted_groups"]) <= set(imported["bones"])
+        assert mesh["weight_sum_min"] == pytest.approx(1.0, abs=1e-4)
+        assert mesh["weight_sum_max"] == pytest.approx(1.0, abs=1e-4)
+        if not VARIANTS[name].get("smooth"):
+            assert mesh["weight_max_min"] == pytest.approx(1.0, abs=1e-6)  # jointed: one bone per vertex
+        else:
+            assert mesh["weight_max_min"] < 0.8  # blended at the joints
     if not VARIANTS[name].get("triangles"):
         hair = 264 if VARIANTS[name].get("hair") else 0
-        assert mesh["triangles"] == MANNEQUIN_TRIANGLES + hair == truth["triangles"]
+        assert sum(m["triangles"] for m in imported["mesh"]) == MANNEQUIN_TRIANGLES + hair == truth["triangles"]
     assert r["size"] < 2_000_000
 
 
@@ -214,6 +218,14 @@ def test_hair_is_a_mesh_part_on_its_own_bone(results):
         assert hair_bone in mesh["weighted_groups"]
         # the ponytail reaches behind the head: the mesh is deeper at the back than the mannequin's
         assert mesh["bbox_max"][1] > 0.14
+
+
+def test_hair_can_be_a_mesh_object_of_its_own_on_the_same_armature(results):
+    meshes = {m["name"]: m for m in results["hair_object"]["imported"]["mesh"]}
+    assert meshes["PoseFactoryHair"]["weighted_groups"] == ["hair"] and meshes["PoseFactoryHair"]["triangles"] == 264
+    assert "hair" not in meshes["PoseFactoryMannequin"]["weighted_groups"]
+    assert meshes["PoseFactoryMannequin"]["triangles"] == MANNEQUIN_TRIANGLES
+    assert meshes["PoseFactoryHair"]["bbox_max"][1] > 0.14 > meshes["PoseFactoryMannequin"]["bbox_max"][1]
 
 
 def test_the_bench_rig_has_about_30k_triangles(results):
