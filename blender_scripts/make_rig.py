@@ -22,6 +22,7 @@ main joints instead). Bones removed with `drop` give their vertices to the neare
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import sys
 from dataclasses import dataclass
@@ -42,7 +43,7 @@ TEMPLATE_PATH = example_inputs.SOURCE_DIR / example_inputs.RIG
 TEMPLATE_OPTIONS = {"naming": "mixamo", "rest": "a-pose", "hair": True, "sidecar": False}
 NAMINGS = ("mixamo", "rigify", "vrm0", "vrm1")
 RESTS = {"arms-down": 0.0, "a-pose": 45.0, "t-pose": 90.0}  # shoulder abduction in the rest pose
-FORMATS = ("fbx", "glb", "blend", "vrm")
+FORMATS = ("fbx", "glb", "gltf", "blend", "vrm")
 DROP_GROUPS = {  # names `drop` accepts besides single joints (a joint takes its whole subtree)
     "l_fingers": [f"l_{f}1" for f in rig.FINGERS], "r_fingers": [f"r_{f}1" for f in rig.FINGERS],
     "l_hand": ["l_wrist"], "r_hand": ["r_wrist"], "eyes": ["l_eye", "r_eye"],
@@ -528,8 +529,8 @@ def make_rig(out, naming: str = "mixamo", rest: str | None = None, fmt: str | No
         raise ValueError(f"format: got {fmt!r}; allowed: {', '.join(FORMATS)}")
     if fmt == "vrm" and not naming.startswith("vrm"):
         raise ValueError("format vrm needs naming vrm0 or vrm1")
-    if naming.startswith("vrm") and fmt not in ("vrm", "glb"):
-        raise ValueError(f"naming {naming} writes a GLB (.vrm or .glb), not {fmt}")
+    if naming.startswith("vrm") and fmt not in ("vrm", "glb", "gltf"):
+        raise ValueError(f"naming {naming} writes a GLB (.vrm or .glb) or a .gltf, not {fmt}")
     if prefix is None:
         prefix = "mixamorig:" if naming == "mixamo" else ""
     s = height / rig.REFERENCE_HEIGHT
@@ -596,15 +597,20 @@ def make_rig(out, naming: str = "mixamo", rest: str | None = None, fmt: str | No
                    (("PoseFactoryMannequin", ~is_hair), ("PoseFactoryHair", is_hair))]
     _blender_scene(kept, objects, "PoseFactoryMannequin")
     out.parent.mkdir(parents=True, exist_ok=True)
-    if fmt in ("glb", "vrm") and naming.startswith("vrm"):
+    if fmt == "gltf" or naming.startswith("vrm"):
         tmp = out.with_name(f".{out.stem}.tmp.glb")
         try:
             _export("glb", tmp)
             doc, binary = read_glb(tmp)
         finally:
             tmp.unlink(missing_ok=True)
-        add_vrm_extension(doc, 0 if naming == "vrm0" else 1, {b.key: b.name for b in kept})
-        out.write_bytes(glb.write(doc, binary))
+        if naming.startswith("vrm"):
+            add_vrm_extension(doc, 0 if naming == "vrm0" else 1, {b.key: b.name for b in kept})
+        if fmt == "gltf":  # one self-contained .gltf: the buffer as a base64 data URI (glTF 2.0 allows it)
+            doc["buffers"][0]["uri"] = "data:application/octet-stream;base64," + base64.b64encode(binary).decode()
+            out.write_text(json.dumps(doc, separators=(",", ":")), encoding="utf-8")
+        else:
+            out.write_bytes(glb.write(doc, binary))
     else:
         _export(fmt, out)
     for extra in out.parent.glob(out.name + "1"):  # save_as_mainfile's backup, if any

@@ -27,6 +27,7 @@ VARIANTS = {
     "rigify_glb_a": {"file": "rigify_a.glb", "naming": "rigify", "rest": "a-pose"},
     "rigify_fbx_t": {"file": "rigify_t.fbx", "naming": "rigify", "rest": "t-pose"},
     "rigify_blend_down": {"file": "rigify_down.blend", "naming": "rigify", "rest": "arms-down"},
+    "rigify_gltf_t": {"file": "rigify_t.gltf", "naming": "rigify", "rest": "t-pose"},
     "vrm0": {"file": "model0.vrm", "naming": "vrm0", "rest": "t-pose"},
     "vrm1": {"file": "model1.vrm", "naming": "vrm1", "rest": "t-pose", "hair": True},
     "no_right_hand": {"file": "no_right_hand.glb", "naming": "mixamo", "rest": "a-pose", "drop": ["r_hand"]},
@@ -254,6 +255,7 @@ def test_bad_options_are_clear_errors(tmp_path):
     root = Path(__file__).resolve().parent.parent
     for args, says in ((["--naming", "mixamo", "--format", "vrm"], "format vrm needs naming vrm0 or vrm1"),
                        (["--naming", "vrm1", "--format", "fbx"], "naming vrm1 writes a GLB"),
+                       (["--format", "obj"], "invalid choice: 'obj'"),
                        (["--drop", "l_tail"], "drop: unknown bone 'l_tail'"),
                        (["--drop", "root"], "the root (hips) cannot be dropped")):
         proc = subprocess.run([sys.executable, "-m", "blender_scripts.make_rig", "--out", str(tmp_path / "x.glb"), *args],
