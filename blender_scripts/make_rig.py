@@ -175,7 +175,8 @@ def _layout(naming: str, body: mq.Mannequin, tips: bool) -> list[Bone]:
         add("face", "head", P["head"])
     for side, sx in (("l", 1), ("r", -1)):
         n = lambda j: f"{side}_{j}"  # noqa: E731
-        add(n("eye"), "face" if family == "rigify" else "head", head.eye(sx) + [0, 0.01 * s, 0])  # the eyeball's centre, behind the surface point
+        # the eyeball's centre, 1 cm behind the mannequin's eye point on the surface
+        add(n("eye"), "face" if family == "rigify" else "head", head.eye(sx) + [0, 0.01 * s, 0])
         add(n("clavicle"), top_spine, np.array([sx * 0.03, 0.0, 1.4]) * s)
         add(n("shoulder"), n("clavicle"), P[n("shoulder")])
         add(n("elbow"), n("shoulder"), P[n("elbow")])
@@ -202,17 +203,23 @@ def _layout(naming: str, body: mq.Mannequin, tips: bool) -> list[Bone]:
     return list(bones.values())
 
 
-# the joint whose motion an extra follows (for the rest pose's arm raise and for the tails)
+# the joint whose motion an extra follows (for the rest pose's arm raise)
+CARRIERS = {"spine1": "spine", "upper_chest": "chest", "neck1": "neck", "head_end": "head", "face": "head",
+            "hair": "head"}
+
+
 def _carrier(key: str) -> str:
-    if key.endswith("clavicle") or key in ("spine1", "upper_chest"):
-        return "chest" if key != "spine1" else "spine"
-    if key.endswith("eye") or key in ("head_end", "hair", "neck1", "face"):
-        return "head" if key != "neck1" else "neck"
-    if key.endswith("toe_end"):
-        return key[:2] + "toe"
-    if "palm" in key:
-        return key[:2] + "wrist"
-    return key
+    side = key[:2] if key[:2] in ("l_", "r_") else ""
+    base = key[len(side):]
+    if base == "clavicle":
+        return "chest"
+    if base == "eye":
+        return "head"
+    if base == "toe_end":
+        return side + "toe"
+    if base.startswith("palm"):
+        return side + "wrist"
+    return CARRIERS.get(key, key)
 
 
 TAIL_CHILD = {"root": "spine", "spine": ("spine1", "chest"), "spine1": "chest", "chest": ("upper_chest", "neck"),
@@ -512,11 +519,13 @@ def make_rig(out, naming: str = "mixamo", rest: str | None = None, fmt: str | No
 
     naming: mixamo | rigify | vrm0 | vrm1. prefix: put before every bone name ("mixamorig:" by
     default for mixamo, "mixamorig1:" or "" for the other variants; rigify: "" or "DEF-"; vrm: "").
-    rest: a-pose | t-pose | arms-down (default: t-pose for VRM, whose spec asks for it, else a-pose). fmt: fbx | glb | blend | vrm (default from out's suffix; the
-    vrm namings write GLB bytes, as a .vrm or a .glb). drop: joints (each with its subtree) or
-    groups (l_fingers, r_fingers, l_hand, r_hand, eyes) to leave out. hair: a ponytail mesh on a
-    hair bone (separate_hair: as a mesh object of its own, skinned to the same armature). tips: end bones at the finger tips (Mixamo always has them: LeftHandIndex4).
-    smooth: blended weights near the main joints. triangles: subdivide towards this many."""
+    rest: a-pose | t-pose | arms-down (default: t-pose for VRM, whose specification asks for it,
+    else a-pose). fmt: fbx | glb | gltf | blend | vrm (default from out's suffix; the vrm namings
+    write GLB bytes, as a .vrm or a .glb, or a .gltf). drop: joints (each with its subtree) or groups
+    (l_fingers, r_fingers, l_hand, r_hand, eyes) to leave out. hair: a ponytail mesh on a hair bone
+    (separate_hair: as a mesh object of its own, skinned to the same armature). tips: end bones at
+    the finger tips (Mixamo always has them: LeftHandIndex4). smooth: blended weights near the main
+    joints. triangles: subdivide towards this many. sidecar: write the truth as <out stem>.json."""
     out = Path(out)
     fmt = (fmt or out.suffix.lstrip(".")).lower()
     if naming not in NAMINGS:
