@@ -293,7 +293,8 @@ def _subdivide(verts, tris, owner, mats, pieces):
 
 def _mesh_arrays(body: mq.Mannequin, hair: bool, triangles: int):
     """(verts (N,3) in the mannequin's rest, triangles (T,3), owner key per vertex, material per
-    triangle, part name per triangle): the mannequin's triangles as the renderer has them."""
+    triangle): the mannequin's triangles as the renderer has them (whole body parts subdivided
+    towards `triangles` if asked)."""
     s = body.height / rig.REFERENCE_HEIGHT
     verts, tris, owner, mats, part_of = [], [], [], [], []
     base = 0
@@ -672,7 +673,7 @@ def main(argv=None):
         p.error("--out is required (or --template)")
     truth = make_rig(a.out, a.naming, a.rest, a.fmt, a.prefix, a.height, a.build, a.drop, a.hair, a.tips, a.smooth,
                      a.triangles, a.sidecar, a.separate_hair)
-    print(f"{a.out}: {len(truth['bones'])} bones, {truth['triangles']} triangles, rest {a.rest}")
+    print(f"{a.out}: {len(truth['bones'])} bones, {truth['triangles']} triangles, rest {truth['rest']}")
 
 
 if __name__ == "__main__":
