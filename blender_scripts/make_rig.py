@@ -41,7 +41,13 @@ from pose_factory.render import rig
 # hair bone (hair in the depth pass). `make rig-template` writes it; the same bytes every time.
 TEMPLATE_PATH = example_inputs.SOURCE_DIR / example_inputs.RIG
 TEMPLATE_OPTIONS = {"naming": "mixamo", "rest": "a-pose", "hair": True, "sidecar": False}
-NAMINGS = ("mixamo", "rigify", "vrm0", "vrm1")
+NAMINGS = ("mixamo", "rigify", "vrm0", "vrm1", "mannequin", "generic")
+
+
+def _family(naming: str) -> str:
+    """The skeleton layout a naming has: Mixamo's (our own names and generic ones use it too),
+    Blender's Rigify metarig's, or VRoid's."""
+    return "vrm" if naming.startswith("vrm") else "rigify" if naming == "rigify" else "mixamo"
 RESTS = {"arms-down": 0.0, "a-pose": 45.0, "t-pose": 90.0}  # shoulder abduction in the rest pose
 FORMATS = ("fbx", "glb", "gltf", "blend", "vrm")
 DROP_GROUPS = {  # names `drop` accepts besides single joints (a joint takes its whole subtree)
@@ -152,7 +158,7 @@ def _layout(naming: str, body: mq.Mannequin, tips: bool) -> list[Bone]:
     def add(key, parent, pos):
         bones[key] = Bone(key, "", parent, np.asarray(pos, float))
 
-    family = "vrm" if naming.startswith("vrm") else naming
+    family = _family(naming)
     add("root", None, P["root"])
     add("spine", "root", P["spine"])
     top_spine = "chest"
@@ -386,10 +392,23 @@ def _subset(name, verts, tris, mats, groups, keep):
     return name, verts[keep], remap[tris[inside]], mats[inside], [(k, w[keep]) for k, w in groups]
 
 
-def _blender_scene(bones: list[Bone], objects: list, name: str):
-    """The armature and one skinned mesh object per (name, verts, tris, mats, groups) of objects."""
+def _blender_scene(bones: list[Bone], objects: list, name: str, armature: bool = True):
+    """The armature and one skinned mesh object per (name, verts, tris, mats, groups) of objects
+    (armature=False: the mesh objects alone, neither skinned nor parented)."""
     bpy.ops.wm.read_factory_settings(use_empty=True)
     scene = bpy.context.scene
+    materials = [_material("clay", CLAY), _material("features", FEATURES)]
+    if not armature:
+        for ob_name, verts, tris, mats, _ in objects:
+            mesh = bpy.data.meshes.new(ob_name)
+            mesh.from_pydata(verts.tolist(), [], tris.tolist())
+            mesh.validate()
+            mesh.shade_smooth()
+            for mat in materials:
+                mesh.materials.append(mat)
+            mesh.polygons.foreach_set("material_index", mats.astype(np.int32))
+            scene.collection.objects.link(bpy.data.objects.new(ob_name, mesh))
+        return None
     arm = bpy.data.armatures.new(name)
     arm_ob = bpy.data.objects.new("Armature", arm)
     scene.collection.objects.link(arm_ob)
@@ -407,7 +426,6 @@ def _blender_scene(bones: list[Bone], objects: list, name: str):
             gap = np.array(by_key[b.parent].tail) - np.array(by_key[b.key].head)
             by_key[b.key].use_connect = bool(np.linalg.norm(gap) < 1e-6)
     bpy.ops.object.mode_set(mode="OBJECT")
-    materials = [_material("clay", CLAY), _material("features", FEATURES)]
     names = {b.key: b.name for b in bones}
     for ob_name, verts, tris, mats, groups in objects:
         mesh = bpy.data.meshes.new(ob_name)
@@ -515,10 +533,12 @@ def _drop_set(drop, bones: list[Bone]) -> set:
 
 def make_rig(out, naming: str = "mixamo", rest: str | None = None, fmt: str | None = None, prefix: str | None = None,
              height: float = 1.75, build: str = "average", drop=(), hair: bool = False, tips: bool = True,
-             smooth: bool = False, triangles: int = 0, sidecar: bool = True, separate_hair: bool = False) -> dict:
+             smooth: bool = False, triangles: int = 0, sidecar: bool = True, separate_hair: bool = False,
+             armature: bool = True) -> dict:
     """Writes the mannequin as a rigged file at out and returns its truth (see the module's doc).
 
-    naming: mixamo | rigify | vrm0 | vrm1. prefix: put before every bone name ("mixamorig:" by
+    naming: mixamo | rigify | vrm0 | vrm1 | mannequin (our joint names) | generic (Bone, Bone.001, ...:
+    no built-in map knows them; the truth's joints map is the custom map that fits). prefix: put before every bone name ("mixamorig:" by
     default for mixamo, "mixamorig1:" or "" for the other variants; rigify: "" or "DEF-"; vrm: "").
     rest: a-pose | t-pose | arms-down (default: t-pose for VRM, whose specification asks for it,
     else a-pose). fmt: fbx | glb | gltf | blend | vrm (default from out's suffix; the vrm namings
@@ -526,7 +546,8 @@ def make_rig(out, naming: str = "mixamo", rest: str | None = None, fmt: str | No
     (l_fingers, r_fingers, l_hand, r_hand, eyes) to leave out. hair: a ponytail mesh on a hair bone
     (separate_hair: as a mesh object of its own, skinned to the same armature). tips: end bones at
     the finger tips (Mixamo always has them: LeftHandIndex4). smooth: blended weights near the main
-    joints. triangles: subdivide towards this many. sidecar: write the truth as <out stem>.json."""
+    joints. triangles: subdivide towards this many. sidecar: write the truth as <out stem>.json.
+    armature=False: the mesh alone, no armature (a file an importer must refuse: no armature)."""
     out = Path(out)
     fmt = (fmt or out.suffix.lstrip(".")).lower()
     if naming not in NAMINGS:
@@ -537,6 +558,8 @@ def make_rig(out, naming: str = "mixamo", rest: str | None = None, fmt: str | No
         raise ValueError(f"rest: got {rest!r}; allowed: {', '.join(RESTS)}")
     if fmt not in FORMATS:
         raise ValueError(f"format: got {fmt!r}; allowed: {', '.join(FORMATS)}")
+    if not armature and naming.startswith("vrm"):
+        raise ValueError("armature=False writes a mesh alone; a VRM needs its armature")
     if fmt == "vrm" and not naming.startswith("vrm"):
         raise ValueError("format vrm needs naming vrm0 or vrm1")
     if naming.startswith("vrm") and fmt not in ("vrm", "glb", "gltf"):
@@ -550,9 +573,13 @@ def make_rig(out, naming: str = "mixamo", rest: str | None = None, fmt: str | No
         head = mq.Head(s, rig.BUILDS[build])
         _, _, top, bottom = _ponytail(head, s)
         bones.append(Bone("hair", "", "head", top))
-    family = "vrm" if naming.startswith("vrm") else naming
-    for b in bones:
-        b.name = bone_name(b.key, family, prefix)
+    for i, b in enumerate(bones):
+        if naming == "mannequin":  # our own joint names (and the extras' keys)
+            b.name = prefix + b.key
+        elif naming == "generic":  # names no built-in map knows: Bone, Bone.001, ... (a custom map's case)
+            b.name = prefix + ("Bone" if i == 0 else f"Bone.{i:03d}")
+        else:
+            b.name = bone_name(b.key, _family(naming), prefix)
     verts, tris, owner, mats = _mesh_arrays(body, hair, triangles)
 
     # the rest pose: both arms raised sideways, mesh and bones alike
@@ -605,7 +632,7 @@ def make_rig(out, naming: str = "mixamo", rest: str | None = None, fmt: str | No
         is_hair[hair_vertices] = True
         objects = [_subset(o_name, verts, tris, mats, groups, keep) for o_name, keep in
                    (("PoseFactoryMannequin", ~is_hair), ("PoseFactoryHair", is_hair))]
-    _blender_scene(kept, objects, "PoseFactoryMannequin")
+    _blender_scene(kept, objects, "PoseFactoryMannequin", armature)
     out.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "gltf" or naming.startswith("vrm"):
         tmp = out.with_name(f".{out.stem}.tmp.glb")
@@ -626,13 +653,15 @@ def make_rig(out, naming: str = "mixamo", rest: str | None = None, fmt: str | No
     for extra in out.parent.glob(out.name + "1"):  # save_as_mainfile's backup, if any
         extra.unlink()
 
+    if not armature:
+        kept = []
     joints = {b.key: b.name for b in kept if b.key in J}
     truth = {
         "file": out.name, "format": fmt, "naming": naming, "prefix": prefix, "rest": rest,
         "shoulder_abduction": angle, "height": height, "build": build, "facing": facing,
         "frame": "Blender's importers' frame: metres, Z up",
         "triangles": int(len(tris)), "dropped": sorted(dropped), "hair": hair, "smooth": smooth,
-        "objects": [o[0] for o in objects],
+        "objects": [o[0] for o in objects], "armature": armature,
         "bones": {b.name: [round(float(c), 6) for c in b.head] for b in kept},
         "tails": {b.name: [round(float(c), 6) for c in b.tail] for b in kept},
         "parents": {b.name: ({x.key: x.name for x in kept}.get(b.parent)) for b in kept},
@@ -661,6 +690,7 @@ def main(argv=None):
     p.add_argument("--hair", action="store_true")
     p.add_argument("--separate-hair", action="store_true", help="the ponytail as a mesh object of its own")
     p.add_argument("--no-tips", dest="tips", action="store_false")
+    p.add_argument("--no-armature", dest="armature", action="store_false", help="the mesh alone")
     p.add_argument("--smooth", action="store_true")
     p.add_argument("--triangles", type=int, default=0)
     p.add_argument("--no-sidecar", dest="sidecar", action="store_false")
@@ -672,7 +702,7 @@ def main(argv=None):
     if not a.out:
         p.error("--out is required (or --template)")
     truth = make_rig(a.out, a.naming, a.rest, a.fmt, a.prefix, a.height, a.build, a.drop, a.hair, a.tips, a.smooth,
-                     a.triangles, a.sidecar, a.separate_hair)
+                     a.triangles, a.sidecar, a.separate_hair, a.armature)
     print(f"{a.out}: {len(truth['bones'])} bones, {truth['triangles']} triangles, rest {truth['rest']}")
 
 
