@@ -392,6 +392,19 @@ def _subset(name, verts, tris, mats, groups, keep):
     return name, verts[keep], remap[tris[inside]], mats[inside], [(k, w[keep]) for k, w in groups]
 
 
+def _mesh_object(scene, name, verts, tris, mats, materials):
+    mesh = bpy.data.meshes.new(name)
+    mesh.from_pydata(verts.tolist(), [], tris.tolist())
+    mesh.validate()
+    mesh.shade_smooth()
+    for mat in materials:
+        mesh.materials.append(mat)
+    mesh.polygons.foreach_set("material_index", mats.astype(np.int32))
+    ob = bpy.data.objects.new(name, mesh)
+    scene.collection.objects.link(ob)
+    return ob
+
+
 def _blender_scene(bones: list[Bone], objects: list, name: str, armature: bool = True):
     """The armature and one skinned mesh object per (name, verts, tris, mats, groups) of objects
     (armature=False: the mesh objects alone, neither skinned nor parented)."""
@@ -400,14 +413,7 @@ def _blender_scene(bones: list[Bone], objects: list, name: str, armature: bool =
     materials = [_material("clay", CLAY), _material("features", FEATURES)]
     if not armature:
         for ob_name, verts, tris, mats, _ in objects:
-            mesh = bpy.data.meshes.new(ob_name)
-            mesh.from_pydata(verts.tolist(), [], tris.tolist())
-            mesh.validate()
-            mesh.shade_smooth()
-            for mat in materials:
-                mesh.materials.append(mat)
-            mesh.polygons.foreach_set("material_index", mats.astype(np.int32))
-            scene.collection.objects.link(bpy.data.objects.new(ob_name, mesh))
+            _mesh_object(scene, ob_name, verts, tris, mats, materials)
         return None
     arm = bpy.data.armatures.new(name)
     arm_ob = bpy.data.objects.new("Armature", arm)
@@ -428,15 +434,7 @@ def _blender_scene(bones: list[Bone], objects: list, name: str, armature: bool =
     bpy.ops.object.mode_set(mode="OBJECT")
     names = {b.key: b.name for b in bones}
     for ob_name, verts, tris, mats, groups in objects:
-        mesh = bpy.data.meshes.new(ob_name)
-        mesh.from_pydata(verts.tolist(), [], tris.tolist())
-        mesh.validate()
-        mesh.shade_smooth()
-        for mat in materials:
-            mesh.materials.append(mat)
-        mesh.polygons.foreach_set("material_index", mats.astype(np.int32))
-        ob = bpy.data.objects.new(ob_name, mesh)
-        scene.collection.objects.link(ob)
+        ob = _mesh_object(scene, ob_name, verts, tris, mats, materials)
         for key, weights in groups:
             if not (weights > 0).any():
                 continue
