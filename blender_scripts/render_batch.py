@@ -78,7 +78,7 @@ def render(spec, out, views=None, scratch=None):
     W, H = r["width"], r["height"]
     wanted = set(r["passes"])
     subject = spec["subjects"][0]
-    body = mq.build(subject["height"], subject["build"])
+    body = mq.build(subject["height"], subject["build"], subject.get("shape"))
     posed = [poses.pose_body(body, entry) for entry in subject["poses"]]
     frame_vertices = [mq.posed_vertices(body, p) for p in posed]
     # a rig that follows the subject moves with its root (horizontally): it is fitted to every

@@ -144,11 +144,15 @@ def _subjects(raw) -> list:
 
     sf = subfield(f, 0)
     d = {"type": "mannequin", "height": 1.75, "build": "average"}
-    check_object(raw[0], sf, ("type", "height", "build", "poses"), required=("poses",))
+    check_object(raw[0], sf, ("type", "height", "build", "shape", "poses"), required=("poses",))
     d.update(raw[0])
     subject = {"type": check_choice(d["type"], subfield(sf, "type"), ("mannequin",)),
                "height": check_number(d["height"], subfield(sf, "height"), 1.2, 2.2, " m"),
                "build": check_choice(d["build"], subfield(sf, "build"), ("slim", "average", "heavy"))}
+    from .render.shape import normalize_shape  # written only when not the default: the batch id stays
+
+    if (shape := normalize_shape(d.get("shape"), subfield(sf, "shape"))) is not None:
+        subject["shape"] = shape
     pose_list, pf = d["poses"], subfield(sf, "poses")
     if not isinstance(pose_list, (list, tuple)) or not 1 <= len(pose_list) <= MAX_POSES:
         raise SpecError(pf, f"got {describe(pose_list)}", f"a list of 1 to {MAX_POSES} poses")

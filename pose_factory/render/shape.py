@@ -60,6 +60,7 @@ def normalize_shape(raw, field: str) -> dict | None:
     if raw is None:
         return None
     if isinstance(raw, str):
+        check_choice(raw, field, tuple(PRESETS))
         raw = {"preset": raw}
     if not isinstance(raw, dict):
         raise SpecError(field, f"got {describe(raw)}",
