@@ -214,3 +214,48 @@ def test_markers_at_the_joints_of_shaped_bodies_match_the_keypoints(blender, tmp
         errors.append(np.hypot(*(np.subtract(r["found"], r["ours"]))))
     print(f"{name}: worst marker error {max(errors):.3f} px, mean {np.mean(errors):.3f} px over {len(rows)}")
     assert max(errors) <= 1.0, f"worst keypoint error {max(errors):.3f} px"
+
+
+@pytest.mark.blender
+def test_a_shaped_subject_renders_its_shape_through_the_worker(tmp_path):
+    """A child's spec through the real render entry: in the parts pass (Blender's object index) the
+    head is as wide and the figure as tall as the child's mesh projects (today's head at that
+    height is much smaller), and the keypoints file holds the child's joints."""
+    from pose_factory import imageio, render, storage as storage_mod
+    from pose_factory.render import cameras
+
+    child = shape.normalize_shape("child", "shape")
+    W = H = 256
+    raw = {"project": "tests", "render": {"width": W, "height": H, "passes": ["keypoints", "seg"]},
+           "cameras": {"type": "list", "cameras": [{"location": [0, -10, 0.65], "look_at": [0, 0, 0.65],
+                                                    "orthographic": True, "ortho_scale": 1.6}]},
+           "subjects": [{"type": "mannequin", "height": 1.2, "poses": ["rest"], "shape": "child"}]}
+    store = storage_mod.LocalStorage(tmp_path)
+    manifest, _ = render.render_batch(raw, store)
+    folder = tmp_path / storage_mod.batch_prefix(manifest["project"], manifest["batch_id"])
+    entry = manifest["entries"][0]
+    parts = imageio.read_png(str(folder / entry["files"]["parts"]["key"]))
+    parts = parts[..., 0] if parts.ndim == 3 else parts
+    cam = manifest["views"][0]
+    spec = S.normalize_spec(raw)
+
+    def extents(shape_values):
+        """(head's width, figure's height) in px of the mesh of that shape, projected by the camera."""
+        body = mq.build(1.2, "average", shape_values)
+        verts = mq.posed_vertices(body, poses.pose_body(body, spec["subjects"][0]["poses"][0]))
+        xy, _ = cameras.project(cam, verts)
+        head = xy[np.concatenate([np.full(len(p.verts), p.name == "head") for p in body.parts])]
+        return np.ptp(head[:, 0]), np.ptp(xy[:, 1])
+
+    cols = np.nonzero((parts == mq.PART_LABEL["head"]).any(axis=0))[0]
+    rows = np.nonzero((parts > 0).any(axis=1))[0]
+    seen = np.array([cols.max() + 1 - cols.min(), rows.max() + 1 - rows.min()])
+    print("head width, figure height: seen", seen, "child mesh", extents(child), "adult mesh", extents(None))
+    assert np.abs(seen - extents(child)).max() <= 1.5  # a pixel's coverage at each edge
+    assert abs(seen[0] - extents(None)[0]) > 5  # today's head at this height is much smaller
+    body = mq.build(1.2, "average", child)
+    posed = poses.pose_body(body, spec["subjects"][0]["poses"][0])
+    xy, _ = cameras.project(cam, mq.posed_keypoints(body, posed))
+    kp = json.loads((folder / entry["files"]["keypoints"]["key"]).read_text())
+    got = np.array(kp["people"][0]["pose_keypoints_2d"]).reshape(18, 3)[:, :2]
+    assert np.abs(got - xy[:18]).max() < 0.01
