@@ -259,3 +259,10 @@ def test_a_shaped_subject_renders_its_shape_through_the_worker(tmp_path):
     kp = json.loads((folder / entry["files"]["keypoints"]["key"]).read_text())
     got = np.array(kp["people"][0]["pose_keypoints_2d"]).reshape(18, 3)[:, :2]
     assert np.abs(got - xy[:18]).max() < 0.01
+
+
+def test_docs_list_every_shape_key_preset_and_range():
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "poses.md").read_text()
+    assert shape.shape_markdown() in doc

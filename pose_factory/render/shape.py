@@ -39,8 +39,8 @@ PRESETS = {
     "anime": {"head_ratio": 6.0, "shoulder_width": 0.88, "hip_width": 0.92, "arm_length": 0.97, "leg_length": 1.12},
 }
 PRESET_NOTES = {
-    "adult": "today's mannequin: 7.5 heads",
-    "child": "about 5 years old: 5 heads, shorter legs, narrower shoulders and hips",
+    "adult": "the default body (every mannequin before body shapes): 7.5 heads",
+    "child": "a young child (with a low height, 1.2 m): 5 heads, shorter legs, narrower shoulders and hips",
     "teen": "6.5 heads, slightly narrower",
     "heroic": "comic-book hero: 8.5 heads, broad shoulders, long legs",
     "anime": "stylised: a large head (6 heads), narrow shoulders, long legs",
@@ -78,7 +78,7 @@ def shape_markdown() -> str:
     """The parameters and presets as markdown tables (docs/poses.md, "Body shapes")."""
     rows = ["| key | default | range | meaning |", "|---|---|---|---|"]
     rows += [f"| `{k}` | {d:g} | {lo:g}–{hi:g} | {what} |" for k, (d, lo, hi, what) in PARAMS.items()]
-    rows += ["", "| preset | " + " | ".join(PARAMS) + " | |", "|---|" + "---|" * len(PARAMS) + "---|"]
+    rows += ["", "| preset | " + " | ".join(f"`{k}`" for k in PARAMS) + " | what |", "|---|" + "---|" * len(PARAMS) + "---|"]
     for name, over in PRESETS.items():
         vals = resolve(over)
         rows.append(f"| `{name}` | " + " | ".join(f"{vals[k]:g}" for k in PARAMS) + f" | {PRESET_NOTES[name]} |")
