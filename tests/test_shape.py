@@ -266,3 +266,53 @@ def test_docs_list_every_shape_key_preset_and_range():
 
     doc = (Path(__file__).resolve().parents[1] / "docs" / "poses.md").read_text()
     assert shape.shape_markdown() in doc
+
+
+@pytest.mark.blender
+def test_a_motion_clip_is_retargeted_onto_the_shaped_legs(blender, tmp_path):
+    """A 1.75 m default body's walk (written by Blender's BVH exporter) on a 1.75 m child: the
+    stride scales by the child's legs (hip centre to ankle centre, as docs/motion.md says) and the
+    child's own feet stand on the floor."""
+    from pose_factory.motion import clip as clip_mod
+    from pose_factory.motion import retarget
+
+    walk = [{"preset": "walk_left_step", "offset": [0.0, -0.2 * i, 0.0]} for i in range(3)]
+    job = tmp_path / "walk.json"
+    job.write_text(json.dumps({"height": 1.75, "poses": walk, "rename": {}}))
+    bvh_path = tmp_path / "walk.bvh"
+    blender("make_bvh_clip.py", job, bvh_path)
+    child = shape.normalize_shape("child", "shape")
+
+    def legs(rest):
+        i = rig.JOINT_INDEX
+        return np.linalg.norm(rest[[i["l_hip"], i["r_hip"]]].mean(0) - rest[[i["l_ankle"], i["r_ankle"]]].mean(0))
+
+    ratio = legs(rig.rest_positions(1.75, child)) / legs(rig.rest_positions(1.75))
+    assert ratio < 0.9  # the child's legs are shorter at the same height
+    entries, report = clip_mod.load_clip(bvh_path, height=1.75, naming="mannequin", shape="child")
+    np.testing.assert_allclose([e["offset"][1] for e in entries], [-0.2 * i * ratio for i in range(3)], atol=2e-3)
+    assert f"root motion scale: {ratio:.4f}" in report
+    body = mq.build(1.75, "average", child)
+    assert min(retarget.lowest_foot(body, e) for e in entries) == pytest.approx(0.0, abs=2e-3)
+
+
+def test_the_viewer_shows_the_shaped_body():
+    """The 3D viewer's rest mesh (GET /pose_factory/viewer/mesh?shape=) and its posed scene are the
+    shaped body's; a wrong shape is a 400 naming it."""
+    from nodes import routes as R
+    from pose_factory import viewer
+
+    child = shape.normalize_shape("child", "shape")
+    body = mq.build(1.5, "average", child)
+    for got in (R.viewer_mesh({}, "1.5", "average", "child"),
+                R.viewer_mesh({}, "1.5", "average", json.dumps({"preset": "child"}))):
+        assert got["shape"] == child
+        np.testing.assert_allclose(np.reshape(got["vertices"], (-1, 3)), body.all_vertices()[0], atol=1e-5)
+    assert "shape" not in R.viewer_mesh({}, "1.5", "average", None)
+    with pytest.raises(R.RouteError) as e:
+        R.viewer_mesh({}, "1.5", "average", json.dumps({"head_ratio": 20}))
+    assert "shape.head_ratio" in str(e.value)
+    scene = viewer.scene({"subject": {"height": 1.5, "shape": "child"}, "poses": ["a_pose"]})
+    assert scene["subject"]["shape"] == child
+    posed = poses.pose_body(body, poses.normalize_pose_entry("a_pose", "pose"))
+    np.testing.assert_allclose(np.reshape(scene["keypoints"], (-1, 3)), mq.posed_keypoints(body, posed), atol=1e-5)
