@@ -83,3 +83,22 @@ def shape_markdown() -> str:
         vals = resolve(over)
         rows.append(f"| `{name}` | " + " | ".join(f"{vals[k]:g}" for k in PARAMS) + f" | {PRESET_NOTES[name]} |")
     return "\n".join(rows)
+
+
+WIDGET_KEYS = ("proportions", *PARAMS)  # the Mannequin node's widgets after `build`, in order
+
+
+def from_widgets(proportions: str = "adult", head_ratio: float = 0.0, shoulder_width: float = 0.0,
+                 hip_width: float = 0.0, arm_length: float = 0.0, leg_length: float = 0.0) -> dict | None:
+    """The Mannequin node's body-shape widgets as a normalized shape (None = the default body):
+    proportions is a preset name; each number overrides the preset's, 0 keeps the preset's. A
+    wrong value raises SpecError naming its widget."""
+    numbers = dict(head_ratio=head_ratio, shoulder_width=shoulder_width, hip_width=hip_width,
+                   arm_length=arm_length, leg_length=leg_length)
+    raw = {"preset": proportions, **{k: v for k, v in numbers.items() if v != 0}}
+    try:
+        return normalize_shape(raw, "")
+    except SpecError as e:
+        if e.field == "preset":
+            raise SpecError("proportions", e.message, e.allowed) from None
+        raise
