@@ -316,3 +316,28 @@ def test_the_viewer_shows_the_shaped_body():
     assert scene["subject"]["shape"] == child
     posed = poses.pose_body(body, poses.normalize_pose_entry("a_pose", "pose"))
     np.testing.assert_allclose(np.reshape(scene["keypoints"], (-1, 3)), mq.posed_keypoints(body, posed), atol=1e-5)
+
+
+def test_the_mannequin_nodes_shape_widgets():
+    """The Mannequin node's widgets after `build` (shape.WIDGET_KEYS): proportions and numbers that
+    override it (0 = the preset's); the default widgets give today's subject; errors name the widget."""
+    from nodes.batch_nodes import build_spec
+    from nodes.spec_nodes import PoseFactoryMannequin as Node
+
+    required = Node.INPUT_TYPES()["required"]
+    assert list(required) == ["height", "build", *shape.WIDGET_KEYS]
+    defaults = {k: v[1]["default"] for k, v in required.items()}
+    assert defaults["proportions"] == "adult" and all(defaults[k] == 0.0 for k in shape.PARAMS)
+    assert Node().make(**defaults) == ({"type": "mannequin", "height": 1.75, "build": "average"},)
+    assert Node().make(1.75, "average") == Node().make(**defaults)  # a workflow saved before the widgets
+    (child,) = Node().make(**dict(defaults, height=1.2, proportions="child", leg_length=0.95))
+    assert child["shape"] == {**shape.DEFAULTS, **shape.PRESETS["child"], "leg_length": 0.95}
+    spec = build_spec(child, ["a_pose"], {"type": "orbit", "views": 1}, 64, 64)
+    assert spec["subjects"][0]["shape"] == child["shape"]
+    queued = {k: defaults[k] for k in ("height", *shape.WIDGET_KEYS)}  # what VALIDATE_INPUTS names
+    assert Node.VALIDATE_INPUTS(**dict(queued, proportions="heroic", arm_length=1.1)) is True
+    assert Node.VALIDATE_INPUTS(**dict(queued, head_ratio=3.0)) == "head_ratio: got 3.0, allowed: a number from 4 to 9"
+    assert Node.VALIDATE_INPUTS(**dict(queued, proportions="giant")).startswith("proportions: got 'giant'")
+    assert Node.VALIDATE_INPUTS(**dict(queued, head_ratio=None, arm_length=1.1)) is True  # linked: checked at run
+    with pytest.raises(SpecError, match=r"^hip_width: got 0\.5, allowed: a number from 0\.75 to 1\.35"):
+        Node().make(**dict(defaults, hip_width=0.5))
