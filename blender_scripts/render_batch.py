@@ -86,7 +86,7 @@ def render(spec, out, views=None, scratch=None):
     follow = bool(spec["cameras"].get("follow"))
     shifts = cameras.root_shifts([p.position("root") for p in posed]) if follow else np.zeros((len(posed), 3))
     cams = cameras.build_cameras(spec, cameras.framing_points([v - s for v, s in zip(frame_vertices, shifts)]))
-    radius, own_parts = mq.visibility_rules()
+    radius, own_parts = mq.visibility_rules(body)
 
     scene = S.reset()
     device = S.use_gpu_if_asked(scene, r["device"])

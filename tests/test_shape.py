@@ -337,3 +337,28 @@ def test_the_mannequin_nodes_shape_widgets():
     assert Node.VALIDATE_INPUTS(**dict(queued, head_ratio=None, arm_length=1.1)) is True  # linked: checked at run
     with pytest.raises(SpecError, match=r"^hip_width: got 0\.5, allowed: a number from 0\.75 to 1\.35"):
         Node().make(**dict(defaults, hip_width=0.5))
+
+
+def test_visibility_radii_scale_with_the_shaped_parts():
+    """The radius within which a ray's hit still reaches a keypoint (mannequin.visibility_rules)
+    follows the part it lies in: the face's with the skull, the hands' with the arms; the default
+    body's radii are the ones every batch used before."""
+    plain, _ = mq.visibility_rules()
+    for height, build in ((1.75, "average"), (1.3, "heavy")):
+        assert mq.visibility_rules(mq.build(height, build))[0].tobytes() == plain.tobytes()
+    assert plain[mq.KP_FACE].tolist() == [0.015] * mq.N_FACE and plain[mq.KP_LHAND.start] == 0.05
+
+    def skull_height(body):
+        return np.ptp(_skull(body)[:, 2])
+
+    def reach(body):
+        return np.linalg.norm(_joint(body, "l_middle4") - _joint(body, "l_shoulder"))
+
+    adult = mq.build(1.75, "average")
+    for name in ("child", "heroic", "anime"):
+        body = mq.build(1.75, "average", shape.normalize_shape(name, "shape"))
+        radius, _ = mq.visibility_rules(body)
+        face = radius[mq.KP_FACE] / plain[mq.KP_FACE]
+        np.testing.assert_allclose(face, skull_height(body) / skull_height(adult), rtol=1e-9)
+        np.testing.assert_allclose(radius[14:18] / plain[14:18], skull_height(body) / skull_height(adult), rtol=1e-9)
+        np.testing.assert_allclose(radius[mq.KP_RHAND] / plain[mq.KP_RHAND], reach(body) / reach(adult), rtol=1e-9)

@@ -461,7 +461,7 @@ def posed_vertices(m: Mannequin, posed: rig.Posed) -> np.ndarray:
     return posed.transform_points(joints, verts, m.rest)
 
 
-def visibility_rules():
+def visibility_rules(body: Mannequin | None = None):
     """Per keypoint: the radius (m) within which a ray's first hit still counts as reaching it,
     and the body parts whose hit counts as its own (DESIGN.md §5). Surface points (face, eyes,
     ears, fingers) have no own part: only a hit right at them counts, so the far side of the
@@ -469,7 +469,10 @@ def visibility_rules():
     either is its own, any other must be within the thigh's radius (the abdomen of a body lying
     face down, seen from below, covers the hips 11 cm in front of them). The neck is OpenPose's
     midpoint of the shoulders, which a detector places wherever it sees the shoulders: a hit on
-    the neck, the chest or either upper arm (the near shoulder covers it in a side view) is its own."""
+    the neck, the chest or either upper arm (the near shoulder covers it in a side view) is its own.
+    body: a shaped mannequin (build's shape) scales the radii with its parts: the body's joints with
+    its size below the head, the hands with its arms, the eyes, ears and face with its head (the
+    default body's radii exactly as they were)."""
     radius = np.full(N_KEYPOINTS, 0.02)
     own = [set() for _ in range(N_KEYPOINTS)]
     rules = {
@@ -492,4 +495,10 @@ def visibility_rules():
     for i in (14, 15, 16, 17):  # eyes and ears: the near ones are seen even at a glancing angle
         radius[i] = 0.04
     radius[KP_FACE] = 0.015
+    P = rig.Proportions(body.shape if body is not None else None)
+    radius[KP_BODY] *= P.body
+    radius[KP_LHAND] *= P.arms
+    radius[KP_RHAND] *= P.arms
+    radius[[0, 14, 15, 16, 17]] *= P.head / P.body  # the nose, eyes and ears are on the head
+    radius[KP_FACE] *= P.head
     return radius, own
