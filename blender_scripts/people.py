@@ -35,12 +35,12 @@ class MannequinPerson:
 
     def __init__(self, scene, subject: dict, index: int):
         self.index = index
-        body = mq.build(subject["height"], subject["build"], **({"shape": subject["shape"]} if subject.get("shape") else {}))
+        body = mq.build(subject["height"], subject["build"], subject.get("shape"))
         self.body = body
         self.posed = [poses.placed(poses.pose_body(body, e), subject.get("place")) for e in subject["poses"]]
         self.rig = S.Rig(scene, body)
         self.objects = list(self.rig.parts)
-        self.radius, self.own_parts = mq.visibility_rules()
+        self.radius, self.own_parts = mq.visibility_rules(body)
 
     def _posed(self, f: int):
         return poses.frame_entry(self.posed, f)

@@ -101,7 +101,7 @@ class PoseFactoryMotionClip:
     def load(self, clip, path_or_key, start, end, step, fps, naming, subject=None, custom_map=""):
         height = float((subject or {}).get("height", 1.75))
         options = dict(height=height, start=int(start), end=int(end), step=int(step), fps=float(fps),
-                       naming=naming, custom_map=custom_map or "")
+                       naming=naming, custom_map=custom_map or "", shape=(subject or {}).get("shape"))
         try:
             kind, where = _source(clip, path_or_key)
             if kind == "key":

@@ -14,6 +14,7 @@ import json
 
 from ._common import CATEGORY, plain_error
 from pose_factory.render import poses as poses_mod
+from pose_factory.render import shape as shape_mod
 from pose_factory import spec as spec_mod
 from pose_factory.errors import SpecError
 from pose_factory.motion import sequence
@@ -58,6 +59,18 @@ def _mannequin(height, build="average") -> dict:
     subject = {"type": "mannequin", "height": _float(height), "build": build}
     spec_mod.normalize_spec({"subjects": [dict(subject, poses=["rest"])]})  # refuses a bad value here
     return subject
+
+
+def _shape_widgets() -> dict:
+    """The Mannequin's body-shape widgets after `build` (shape.WIDGET_KEYS): a preset, and numbers
+    that override it, 0 keeping the preset's (docs/poses.md, "Body shapes")."""
+    out = {"proportions": (list(shape_mod.PRESETS), {
+        "default": "adult", "tooltip": "Body proportions: " + "; ".join(
+            f"{k}: {v}" for k, v in shape_mod.PRESET_NOTES.items()) + ". The numbers below override them."})}
+    for key, (default, lo, hi, what) in shape_mod.PARAMS.items():
+        out[key] = ("FLOAT", {"default": 0.0, "min": 0.0, "max": hi, "step": 0.1 if key == "head_ratio" else 0.01,
+                              "tooltip": f"{what}: {lo:g} to {hi:g} (adult {default:g}); 0 = the proportions' own."})
+    return out
 
 
 def _preset_entry(preset, mirror=False, hands=HANDS_DEFAULT) -> dict:
@@ -143,7 +156,8 @@ def _distance(distance) -> float:
 
 
 class PoseFactoryMannequin:
-    DESCRIPTION = "The procedural mannequin a batch renders: its height in metres and its build."
+    DESCRIPTION = ("The procedural mannequin a batch renders: its height in metres, its build and its body "
+                   "proportions (child to adult to heroic; docs/poses.md, Body shapes).")
     CATEGORY = CAT
     FUNCTION = "make"
     RETURN_TYPES = ("POSE_FACTORY_SUBJECT",)
@@ -155,14 +169,29 @@ class PoseFactoryMannequin:
             "height": ("FLOAT", {"default": 1.75, "min": 1.2, "max": 2.2, "step": 0.01,
                                  "tooltip": "Standing height in metres."}),
             "build": (["slim", "average", "heavy"], {"default": "average"}),
+            **_shape_widgets(),
         }}
 
     @classmethod
-    def VALIDATE_INPUTS(cls, height=None):
-        return _queue_check("height", _mannequin, height)
+    def VALIDATE_INPUTS(cls, height=None, proportions=None, head_ratio=None, shoulder_width=None, hip_width=None,
+                        arm_length=None, leg_length=None):
+        checked = _queue_check("height", _mannequin, height)
+        if checked is not True:
+            return checked
+        # the shape widgets in full (shape.from_widgets); a linked one (None) counts as its default here
+        try:
+            _checked(None, shape_mod.from_widgets, "adult" if proportions is None else proportions,
+                     *(0.0 if v is None else v for v in (head_ratio, shoulder_width, hip_width, arm_length, leg_length)))
+        except SpecError as e:
+            return f"{e.field}: {e.message}"
+        return True
 
-    def make(self, height, build):
-        return (_checked("mannequin", _mannequin, height, build),)
+    def make(self, height, build, proportions="adult", head_ratio=0.0, shoulder_width=0.0, hip_width=0.0,
+             arm_length=0.0, leg_length=0.0):
+        subject = _checked("mannequin", _mannequin, height, build)
+        shape = _checked(None, shape_mod.from_widgets, proportions, head_ratio, shoulder_width, hip_width,
+                         arm_length, leg_length)  # None: the default body
+        return (subject if shape is None else dict(subject, shape=shape),)
 
 
 class _PosesNode:

@@ -160,27 +160,17 @@ def _pose_list(raw, field: str) -> list:
     return [poses.normalize_pose_entry(p, subfield(field, i)) for i, p in enumerate(raw)]
 
 
-def _shape_normalizer():
-    """pose_factory.render.shape.normalize_shape (body shapes), or None where this build has none."""
-    try:
-        from .render.shape import normalize_shape
-    except ImportError:
-        return None
-    return normalize_shape
-
-
 def _mannequin(raw: dict, sf: str) -> dict:
-    normalize_shape = _shape_normalizer()
-    keys = ("type", "height", "build", "poses", "place") + (("shape",) if normalize_shape else ())
-    check_object(raw, sf, keys, required=("poses",))
+    from .render.shape import normalize_shape  # lazy, as poses: it brings numpy
+
+    check_object(raw, sf, ("type", "height", "build", "shape", "poses", "place"), required=("poses",))
     d = {"height": 1.75, "build": "average", **raw}
     subject = {"type": "mannequin",
                "height": check_number(d["height"], subfield(sf, "height"), 1.2, 2.2, " m"),
                "build": check_choice(d["build"], subfield(sf, "build"), ("slim", "average", "heavy"))}
-    if normalize_shape and d.get("shape") is not None:
-        shape = normalize_shape(d["shape"], subfield(sf, "shape"))
-        if shape is not None:  # written only when not the default body: older specs keep their batch id
-            subject["shape"] = shape
+    shape = normalize_shape(d.get("shape"), subfield(sf, "shape"))
+    if shape is not None:  # written only when not the default body: older specs keep their batch id
+        subject["shape"] = shape
     return subject
 
 

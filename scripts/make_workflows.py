@@ -665,7 +665,7 @@ def posing_in_3d(info):
     saved views on Camera List, rendered by Request Pose Batch and previewed."""
     wf = Workflow("posing_in_3d", info, "Posing in 3D - no models")
     subject = wf.add("PoseFactoryMannequin", (0, 0), height=1.75, build="average")
-    pose = wf.add("PoseFactoryPoseFromJSON", (0, 480), size=[440, 640], preset="waving",
+    pose = wf.add("PoseFactoryPoseFromJSON", (0, 690), size=[440, 640], preset="waving",
                   joints=json.dumps({"l_elbow": {"flex": 70}, "neck": {"twist": 20}}))
     cams = wf.add("PoseFactoryCameraList", (480, 0), size=[440, 560],
                   cameras=json.dumps(SAVED_VIEWS, separators=(", ", ": ")))
@@ -679,7 +679,7 @@ def posing_in_3d(info):
     add_note(wf, "a figure posed by hand in the 3D viewer (click a joint, drag its rings), seen from three "
                  "saved views (Camera List), rendered exactly by the worker and previewed.",
              "the pose in the viewer on Pose from JSON, the views with its 'add this view' button.",
-             pos=(0, 1180), size=(440, 460))  # under the pose: the graph stays narrow, its viewers legible
+             pos=(0, 1390), size=(440, 460))  # under the pose: the graph stays narrow, its viewers legible
     wf.extra_ds = {"scale": 0.62, "offset": [20, 20]}
     return wf
 

@@ -9,15 +9,20 @@ from pose_factory.render import passes
 pytestmark = pytest.mark.blender
 
 
-def test_markers_at_joints_match_projected_keypoints(blender, tmp_path):
-    out = tmp_path / "markers.json"
-    blender("markers.py", out, tmp_path / "m.png")
-    rows = json.loads(out.read_text())
+def marker_errors(rows) -> list:
+    """tests/blender/markers.py's rows: each marker seen, and its distance (px) from our keypoint."""
     assert len(rows) >= 3 * 25
     errors = []
     for r in rows:
         assert r["found"] is not None, f"marker {r['marker']} not seen in {r['config']}"
         errors.append(np.hypot(*(np.subtract(r["found"], r["ours"]))))
+    return errors
+
+
+def test_markers_at_joints_match_projected_keypoints(blender, tmp_path):
+    out = tmp_path / "markers.json"
+    blender("markers.py", out, tmp_path / "m.png")
+    errors = marker_errors(json.loads(out.read_text()))
     assert max(errors) <= 0.5, f"worst keypoint error {max(errors):.3f} px"
 
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from .. import worker_process as render
 from ..render import rig
+from ..render.shape import normalize_shape
 from ..errors import SpecError
 from ..parsing import decode_utf8
 from ..spec import MAX_POSES
@@ -112,8 +113,11 @@ def load_clip_from_storage(storage, key: str, **options) -> tuple[list, str]:
 
 
 def load_clip(path, height: float = 1.75, start: int = 0, end: int = -1, step: int = 1, fps: float = 0.0,
-              naming: str = "auto", custom_map: str = "", python: str | None = None) -> tuple[list, str]:
-    """(pose entries, one per selected frame, and the retarget report text) of a BVH file."""
+              naming: str = "auto", custom_map: str = "", python: str | None = None,
+              shape=None) -> tuple[list, str]:
+    """(pose entries, one per selected frame, and the retarget report text) of a BVH file, for a
+    mannequin of that height and body shape (a preset name or object, shape.normalize_shape)."""
+    shape = normalize_shape(shape, "subject.shape")
     source = os.path.basename(os.fspath(path))
     clip = bvh.parse(read_text(path), source)
     used, found, unknown = names.resolve(clip.names, naming, custom_map)
@@ -122,5 +126,5 @@ def load_clip(path, height: float = 1.75, start: int = 0, end: int = -1, step: i
     bone_names = [str(n) for n in data["names"]]
     if bone_names != clip.names:  # Blender names bones itself; they must be the clip's
         raise render.RenderError(f"Blender's bones differ from the clip's joints: {bone_names[:5]} ...")
-    entries, rep = retarget.retarget(data, found, height, frames)
+    entries, rep = retarget.retarget(data, found, height, frames, shape)
     return entries, report_text(source, clip, frames, used, found, unknown, rep)

@@ -82,14 +82,16 @@ def _align(a, b) -> np.ndarray:
     return np.eye(3) + k + k @ k / (1 + c)
 
 
-def retarget(data: dict, found: dict, height: float, frames=None) -> tuple[list, dict]:
+def retarget(data: dict, found: dict, height: float, frames=None, shape: dict | None = None) -> tuple[list, dict]:
     """(pose entries, report). data: the Blender dump (names, rest_heads, rest_rot, pose_heads,
     pose_rot at the selected frames; feet: the foot_bones' heads and tails at every clip frame);
     found: {joint: bone index} (names.resolve); height: the mannequin's; frames: the clip frames
-    (0-based) the pose_ arrays hold, 0, 1, ... by default."""
+    (0-based) the pose_ arrays hold, 0, 1, ... by default; shape: the mannequin's body shape
+    (shape.normalize_shape; None = the default body), whose legs the root motion and the floor
+    follow."""
     rest_heads, rest_rot = np.asarray(data["rest_heads"], float), np.asarray(data["rest_rot"], float)
     pose_heads, pose_rot = np.asarray(data["pose_heads"], float), np.asarray(data["pose_rot"], float)
-    ours = rig.rest_positions(height)
+    ours = rig.rest_positions(height, shape)
     ji = rig.JOINT_INDEX
     up_joint = next((j for j in ("neck", "head", "chest", "spine") if j in found), None)
     up = (rest_heads[found[up_joint]] - rest_heads[found["root"]]) if up_joint else np.array([0, 0, 1.0])
@@ -169,7 +171,7 @@ def retarget(data: dict, found: dict, height: float, frames=None) -> tuple[list,
                         "hands": {"left": "flat" if mapped_fingers["l"] else "relaxed",
                                   "right": "flat" if mapped_fingers["r"] else "relaxed"},
                         "offset": [0.0, 0.0, 0.0], "grounded": False})
-    moves, floor = root_motion(data, found, scale, frames, height, entries, axes)
+    moves, floor = root_motion(data, found, scale, frames, height, entries, axes, shape)
     offset_clamped = 0
     for entry, move in zip(entries, moves):
         if np.abs(move).max() > MAX_OFFSET:
@@ -184,7 +186,7 @@ def retarget(data: dict, found: dict, height: float, frames=None) -> tuple[list,
 
 
 def root_motion(data: dict, found: dict, scale: float, frames: list, height: float, entries: list,
-                axes: np.ndarray) -> tuple[np.ndarray, dict]:
+                axes: np.ndarray, shape: dict | None = None) -> tuple[np.ndarray, dict]:
     """(F, 3) offsets of the root, and how the floor was found. axes: the clip's world axes onto
     the mannequin's (its vertical onto z). Horizontally the clip's root motion from its first
     selected frame; vertically from the clip's floor, the lowest of its foot points (foot_bones'
@@ -199,7 +201,7 @@ def root_motion(data: dict, found: dict, scale: float, frames: list, height: flo
     feet = np.asarray(data["feet"], float) @ axes[2]  # (clip frames, points): heights in clip units
     floor, lowest = float(feet.min()), int(np.unravel_index(feet.argmin(), feet.shape)[0])
     above = scale * (feet[frames].min(axis=1) - floor)  # each selected frame's feet above the floor (m)
-    body = mq.build(height)
+    body = mq.build(height, shape=shape)
     lift = {k: above.min() - lowest_foot(body, dict(entries[k], offset=[0.0, 0.0, float(moves[k, 2])]))
             for k in np.nonzero(above <= above.min() + TOUCH_TOLERANCE)[0]}
     k = max(lift, key=lambda i: (lift[i], -i))  # the frame that needs the most lift touches

@@ -53,11 +53,13 @@ def recall(key):
 
 
 @functools.lru_cache(maxsize=8)
-def _mesh(height: float, build: str) -> dict:
-    body = mq.build(height, build)
+def _mesh(height: float, build: str, shape_json: str = "null") -> dict:
+    shape = json.loads(shape_json)
+    body = mq.build(height, build, shape)
     verts, joints = body.all_vertices()
     labels = np.concatenate([np.full(len(p.triangles()[0]), mq.PART_LABEL[p.name]) for p in body.parts])
-    return {"height": height, "build": build, "joint_names": list(rig.JOINT_NAMES),
+    return {"height": height, "build": build, **({"shape": shape} if shape else {}),
+            "joint_names": list(rig.JOINT_NAMES),
             "parents": [int(p) for p in rig.PARENT_INDEX],
             "rest": np.round(body.rest, DIGITS).ravel().tolist(),
             "vertices": np.round(verts, DIGITS).ravel().tolist(),
@@ -67,17 +69,19 @@ def _mesh(height: float, build: str) -> dict:
 
 
 def _subject(raw) -> dict:
-    """The subject part of a spec (height, build), validated by the spec's own rules."""
+    """The subject part of a spec (height, build, and shape when not the default body), validated
+    by the spec's own rules."""
     raw = {} if raw is None else raw
     if not isinstance(raw, dict):
         raise SpecError("subject", f"got {type(raw).__name__}", 'an object {"height": metres, "build": name}')
     full = spec_mod.normalize_spec({"subjects": [dict(raw, poses=["rest"])]})["subjects"][0]
-    return {"height": full["height"], "build": full["build"]}
+    return {k: full[k] for k in ("height", "build", "shape") if k in full}
 
 
-def mesh(height=1.75, build="average") -> dict:
-    s = _subject({"type": "mannequin", "height": height, "build": build})
-    return _mesh(s["height"], s["build"])
+def mesh(height=1.75, build="average", shape=None) -> dict:
+    """shape: a body shape as a spec takes it (shape.normalize_shape: a preset name or an object)."""
+    s = _subject({"type": "mannequin", "height": height, "build": build, **({"shape": shape} if shape else {})})
+    return _mesh(s["height"], s["build"], json.dumps(s.get("shape"), sort_keys=True))
 
 
 def limits() -> dict:
@@ -113,7 +117,7 @@ def dof_axes(posed: rig.Posed, angles: dict) -> dict:
 
 
 def scene(body) -> dict:
-    """body: {"subject": {height, build}, "poses": [pose entries], "frame": i, "cameras": a spec
+    """body: {"subject": {height, build, shape}, "poses": [pose entries], "frame": i, "cameras": a spec
     cameras object, "render": {"width", "height"}} (every key optional). Returns the shown
     frame's normalized pose, its effective angles (preset, hands, overrides, mirror), each DOF's
     world axis (dof_axes) and its posed joints (positions, rotations as row-major 3x3),
@@ -137,7 +141,7 @@ def scene(body) -> dict:
     frame = body.get("frame", 0)
     if not isinstance(frame, int) or isinstance(frame, bool) or not 0 <= frame < len(entries):
         raise SpecError("frame", f"got {str(frame)[:40]}", f"an integer from 0 to {len(entries) - 1}")
-    man = mq.build(subject["height"], subject["build"])
+    man = mq.build(subject["height"], subject["build"], subject.get("shape"))
     posed = [poses_mod.pose_body(man, e) for e in entries]
     cams = cameras_mod.build_cameras(spec, cameras_mod.framing_points([mq.posed_vertices(man, p) for p in posed]))
     shown = posed[frame]

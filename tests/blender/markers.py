@@ -1,8 +1,10 @@
 """Keypoint oracle: small emissive spheres placed at the joints of Blender's own posed armature
 (read back from the bones, not from our forward kinematics), each rendered alone with
 anti-aliasing; their intensity centroids are written next to the keypoints our code projects.
-Run by tests/test_render_exact.py: python tests/blender/markers.py OUT.json [PNG] [CONFIGS.json]
-(CONFIGS.json: a list like CONFIGS, e.g. cameras made by tests/test_viewer.py from core's LOAD3D_CAMERA)."""
+Run by tests/test_render_exact.py: python tests/blender/markers.py OUT.json [PNG] [CONFIGS.json|-] [BODY.json]
+(CONFIGS.json: a list like CONFIGS, e.g. cameras made by tests/test_viewer.py from core's LOAD3D_CAMERA;
+- for CONFIGS; BODY.json: {"height", "build", "shape"}, the mannequin (tests/test_shape.py's bodies),
+default 1.75 m, average, today's shape)."""
 import json
 import sys
 
@@ -59,8 +61,9 @@ def rendered_centroid(sc, path, W, H):
     return [float((px * xs).sum() / w), float((px * ys).sum() / w)] if w > 0 else None
 
 
-def main(out, configs=CONFIGS):
-    body = mq.build(1.75, "average")
+def main(out, configs=CONFIGS, body=None):
+    b = body or {}
+    body = mq.build(b.get("height", 1.75), b.get("build", "average"), b.get("shape"))
     posed = rig.forward_kinematics(body.rest, ANGLES, offset=(0.1, -0.05, 0.0))
     sc = S.reset()
     bl_rig = S.Rig(sc, body)
@@ -104,4 +107,5 @@ def main(out, configs=CONFIGS):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], json.load(open(sys.argv[3])) if len(sys.argv) > 3 else CONFIGS)
+    main(sys.argv[1], json.load(open(sys.argv[3])) if len(sys.argv) > 3 and sys.argv[3] != "-" else CONFIGS,
+         json.load(open(sys.argv[4])) if len(sys.argv) > 4 else None)

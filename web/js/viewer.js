@@ -53,10 +53,11 @@ async function getJson(url, body) {
   return data;
 }
 const meshes = new Map();
-function mesh(height, build) {
-  const key = `${height}/${build}`;
+function mesh(height, build, shape) {
+  const shapeQuery = shape ? `&shape=${encodeURIComponent(JSON.stringify(shape))}` : "";  // body shape: docs/poses.md
+  const key = `${height}/${build}${shapeQuery}`;
   if (!meshes.has(key)) {
-    const p = getJson(`/pose_factory/viewer/mesh?height=${encodeURIComponent(height)}&build=${encodeURIComponent(build)}`);
+    const p = getJson(`/pose_factory/viewer/mesh?height=${encodeURIComponent(height)}&build=${encodeURIComponent(build)}${shapeQuery}`);
     p.catch(() => meshes.delete(key));
     meshes.set(key, p);
   }
@@ -455,7 +456,7 @@ class Viewer {
     this.asked = JSON.stringify(body); // what this scene is of (watch() compares the graph with it)
     try {
       const scene = await getJson("/pose_factory/viewer/scene", body);
-      const m = await mesh(scene.subject.height, scene.subject.build);
+      const m = await mesh(scene.subject.height, scene.subject.build, scene.subject.shape);
       const props = await Promise.all((scene.props ?? []).map(propMesh));
       if (seq !== this.seq) return; // a newer request is on its way
       this.data = scene;
