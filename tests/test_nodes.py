@@ -30,7 +30,7 @@ NODE_IDS = ["PoseFactoryMannequin", "PoseFactoryPosePreset", "PoseFactoryPoseFro
             "PoseFactoryDepthNormalLoader", "PoseFactoryPoseKeypointsToImage", "PoseFactoryExtractPose",
             "PoseFactoryPoseFromPhoto", "PoseFactoryPostureAnalysis",
             "PoseFactoryMultiViewPrompts", "PoseFactoryRequestMeshFromImages", "PoseFactoryRenderMeshPasses",
-            "PoseFactoryPoseProp"]
+            "PoseFactoryPoseProp", "PoseFactoryCustomRig", "PoseFactoryScene"]
 KNOWN_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "IMAGE", "MASK", "POSE_KEYPOINT", "POSE_FACTORY_SUBJECT",
                "POSE_FACTORY_POSES", "POSE_FACTORY_CAMERAS", "POSE_FACTORY_BATCH", "POSE_FACTORY_MESH",
                "POSE_FACTORY_PROPS", "MESH", "LOAD3D_CAMERA"}  # MESH: ComfyUI core's (comfy_api.latest Types.MESH)
@@ -325,8 +325,8 @@ def test_request_pose_batch_run_time_errors_are_in_plain_words(nodes):
     (cams,) = nodes["PoseFactoryCameraOrbit"]().make(1, 10.0, 0.0, 50.0, False, 0.0, 0.0)
     bad = [{"preset": "a_pose"}, {"preset": "rest", "joints": {"l_elbow": {"flex": 400}}}]  # as a linked value
     with pytest.raises(SpecError, match=r"^frame 1 l_elbow flex: got 400"):
-        nodes["PoseFactoryRequestPoseBatch"]().request(subject, bad, cams, 64, 64, *[True] * 4, "batch", True, True,
-                                                        False, "local", "x", False)
+        nodes["PoseFactoryRequestPoseBatch"]().request(subject, cams, 64, 64, *[True] * 4, "batch", True, True,
+                                                        False, "local", "x", False, poses=bad)
 
 
 # --- long sequences (issue 9.5) ---------------------------------------------------------------------
@@ -476,6 +476,25 @@ def test_loaders_refuse_bad_selections(nodes, env):
 
     with pytest.raises(StorageError, match="no manifest"):
         load_pose(nodes, env, batch_id="0123456789abcdef")
+
+
+@pytest.mark.blender
+def test_loaders_person_of_a_batch_of_one(nodes, env):
+    """issue 22.3: person 0 of a batch rendered before several people is the batch as it was (its
+    stored skeletons and its mask); another person is refused, naming how many people it has."""
+    for node_id in ("PoseFactoryLoadPoseFromR2", "PoseFactoryDepthNormalLoader"):
+        optional = nodes[node_id].INPUT_TYPES()["optional"]
+        assert list(optional)[-1] == "person" and optional["person"][1]["default"] == "all"
+        assert optional["person"][0] == ["all", *map(str, range(8))]
+    op_all, kp_all, _ = load_pose(nodes, env)["result"]
+    op_0, kp_0, _ = load_pose(nodes, env, person="0")["result"]
+    assert torch.equal(op_all, op_0) and kp_all == kp_0
+    mask_all, parts_all = load_maps(nodes, env)[3:]
+    mask_0, parts_0 = load_maps(nodes, env, person="0")[3:]
+    assert torch.equal(mask_all, mask_0) and torch.equal(parts_all, parts_0)
+    for load in (load_pose, load_maps):
+        with pytest.raises(SpecError, match=r"^person: got 1, allowed: all, or 0\.\.0: the batch has 1 person$"):
+            load(nodes, env, person="1")
 
 
 @pytest.mark.blender
