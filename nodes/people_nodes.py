@@ -17,7 +17,7 @@ from pose_factory.parsing import loads_json
 from pose_factory.validate import check_number
 
 CAT = f"{CATEGORY}/spec"
-MAX_PEOPLE = getattr(spec_mod, "MAX_SUBJECTS", 8)
+MAX_PEOPLE = spec_mod.MAX_SUBJECTS
 RIG_FORMATS = ("fbx", "glb", "gltf", "vrm", "blend")
 RIG_EXTENSIONS = tuple(f".{f}" for f in RIG_FORMATS)
 BONE_MAPS = ("auto", "mixamo", "rigify", "vrm", "custom")

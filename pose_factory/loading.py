@@ -23,6 +23,7 @@ import numpy as np
 from .storage import index
 from .errors import ManifestError, SpecError, StorageError, echo
 from .parsing import loads_json
+from .spec import MAX_SUBJECTS
 from .mesh.props import labels as prop_labels
 from .render.mannequin import PART_GROUPS, PART_LABEL, PARTS
 from .render.passes import NORMAL_CONVENTIONS, NORMAL_DIRS, depth_to_u8
@@ -37,7 +38,7 @@ LOADER_NEEDS = {
     "depth_normal": {"all": (), "any": ("depth", "depth16", "normal", "normal_opengl", "normal_directx", "seg")},
 }
 AS_RENDERED = "as rendered"  # a loader's occluded: what the request asked for (the manifest's spec)
-MAX_PEOPLE = 8  # spec.MAX_SUBJECTS: a loader's person widget offers "all" and 0..7
+MAX_PEOPLE = MAX_SUBJECTS  # a loader's person widget offers "all" and 0..7
 PERSONS = ("all",) + tuple(str(k) for k in range(MAX_PEOPLE))
 _TOKEN = re.compile(r"(\d{1,9})(?:\s*-\s*(\d{1,9}))?")  # no index has more digits
 _DECODE_WORKERS = min(8, os.cpu_count() or 1)
