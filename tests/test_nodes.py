@@ -144,6 +144,7 @@ def test_request_has_no_is_changed_and_loaders_validate_batch_ids(nodes):
         assert "project" in cls.VALIDATE_INPUTS(batch_id="0123456789abcdef", project="Bad Name")
         optional = cls.INPUT_TYPES()["optional"]
         assert optional.pop("batch") == ("POSE_FACTORY_BATCH",)
+        assert optional.pop("person")[0] == ["all", *map(str, range(8))]  # issue 22.3
         assert optional == ({} if nid == "PoseFactoryDepthNormalLoader" else
                             {"occluded": (["as rendered", "hide", "show", "depth"], optional["occluded"][1])})
 
