@@ -499,6 +499,41 @@ def test_loaders_person_of_a_batch_of_one(nodes, env):
 
 
 @pytest.mark.blender
+def test_loaders_person_of_a_batch_of_two(nodes, env):
+    """issue 22.3: person k of a two-person batch: its keypoints alone, its skeleton alone (what
+    draw_pose draws of that person's entry of the stored frame), its masks from the instance map
+    (k + 1 there, inside the batch's mask); the two people's masks do not overlap."""
+    spec = {"render": {"width": W, "height": H}, "cameras": {"type": "orbit", "views": 2, "elevation": 5},
+            "subjects": [{"type": "mannequin", "height": 1.9, "poses": ["a_pose", "waving"],
+                          "place": {"position": [-0.5, 0.0]}},
+                         {"type": "mannequin", "height": 1.3, "poses": ["t_pose"],
+                          "place": {"position": [0.5, 0.3], "facing": 30}}]}
+    manifest, _ = render_batch(spec, LocalStorage(env["tmp"] / "store"), project="demo")
+    src = env["tmp"] / "store" / "projects" / "demo" / "batches" / manifest["batch_id"]
+    bid = manifest["batch_id"]
+    _, kp_all, _ = load_pose(nodes, env, batch_id=bid)["result"]
+    assert [len(f["people"]) for f in kp_all] == [2] * 4
+    masks = []
+    for k in (0, 1):
+        op, kp, _ = load_pose(nodes, env, batch_id=bid, person=str(k))["result"]
+        assert [f["people"] for f in kp] == [[f["people"][k]] for f in kp_all]
+        for i in range(4):
+            assert np.array_equal(u8(op[i]), openpose.draw_pose(kp[i]))
+        subject, parts = load_maps(nodes, env, batch_id=bid, person=str(k), parts="all")[3:]
+        for i, name in enumerate(("v00_f0000", "v00_f0001", "v01_f0000", "v01_f0001")):
+            own = read_png(str(src / "instance" / f"{name}.png")) == k + 1
+            assert own.any() and np.array_equal(subject[i].numpy() == 1, own & (read_png(str(src / "mask" / f"{name}.png")) > 127))
+            assert np.array_equal(parts[i].numpy() == 1, own & (read_png(str(src / "parts" / f"{name}.png")) > 0)
+                                  & (read_png(str(src / "parts" / f"{name}.png")) < 32))
+        masks.append(subject.numpy() == 1)
+    assert not (masks[0] & masks[1]).any()
+    all_mask = load_maps(nodes, env, batch_id=bid)[3].numpy() == 1
+    assert np.array_equal(all_mask, masks[0] | masks[1])
+    with pytest.raises(SpecError, match=r"^person: got 2, allowed: all, or 0\.\.1: the batch has 2 people$"):
+        load_maps(nodes, env, batch_id=bid, person="2")
+
+
+@pytest.mark.blender
 def test_a_new_loader_runs_with_its_defaults_once_a_batch_exists(nodes, env):
     """Issue 9.2: the dropdown's entries carry their project, so the defaults always agree."""
     cache_root = env["settings"]["storage"]["cache_root"]
