@@ -78,8 +78,10 @@ def rig_source(rig_file, path_or_key) -> dict:
 
 
 def bone_map_value(bone_map, custom_map):
-    """The subject's bone_map: a built-in name, or the custom map's JSON object (checked as a
-    map of our joints to bone names)."""
+    """The subject's bone_map: a built-in name, or the custom map's JSON object (checked by the rig
+    room: our joints, each to a bone name)."""
+    from pose_factory import rigs
+
     if bone_map not in BONE_MAPS:
         raise SpecError("bone_map", f"got {str(bone_map)[:40]!r}", ", ".join(BONE_MAPS))
     if bone_map != "custom":
@@ -88,14 +90,11 @@ def bone_map_value(bone_map, custom_map):
     if not text.strip():
         raise SpecError("custom_map", "empty, with bone_map custom", CUSTOM_MAP_HELP)
     data = loads_json(text, lambda message: SpecError("custom_map", message, CUSTOM_MAP_HELP))
-    from pose_factory.motion import names
-
     try:
-        names.parse_custom(text)  # the joints are ours, each bone a name
-    except SpecError as e:
-        inner = e.field.removeprefix("custom map").lstrip(".")
+        return rigs.normalize_bone_map(data, "custom_map")
+    except SpecError as e:  # "custom_map.l_hip" -> "custom_map: l_hip: ..."
+        inner = e.field[len("custom_map"):].lstrip(".")
         raise SpecError("custom_map", f"{inner}: {e.message}" if inner else e.message, e.allowed) from None
-    return data
 
 
 def rig_height(height):
@@ -113,26 +112,32 @@ def rig_height(height):
 
 
 def rig_subject(rig_file, path_or_key, bone_map, custom_map, height) -> dict:
-    subject = {"type": "rig", "rig": rig_source(rig_file, path_or_key), "bone_map": bone_map_value(bone_map, custom_map),
-               "height": rig_height(height)}
-    try:  # the rig room's own check (bone maps it knows, the file's size), when it is there
-        from pose_factory import rigs
-    except ImportError:
-        return subject
-    rigs.normalize_rig_subject(dict(subject, poses=["rest"]), "rig")
-    return subject
+    """The Custom Rig's subject (its file not stored yet: Request Pose Batch stores it)."""
+    return {"type": "rig", "rig": rig_source(rig_file, path_or_key), "bone_map": bone_map_value(bone_map, custom_map),
+            "height": rig_height(height)}
 
 
 def rig_report(subject: dict) -> str:
-    """The rig report of the subject's file (pose_factory.rigs inspects it in a worker-environment
-    child, as Motion Clip reads a BVH clip): which joints were found, estimated or missing."""
+    """The rig report of the subject's file: Blender imports it in a worker-environment child with
+    a time limit (pose_factory.rigs.inspect_file, as Motion Clip reads a BVH clip) and measures it:
+    which joints were found, estimated or missing. The child writes beside the file it reads, so it
+    reads a link to the file in a temporary folder of its own (removed after), never the input
+    folder. A file Blender cannot read, with no armature or no mappable humanoid: SpecError."""
+    import tempfile
+
     from pose_factory import rigs
 
-    if "file" not in subject["rig"]:
-        return (f"stored rig {subject['rig']['sha256'][:12]}….{subject['rig']['format']}: its report comes with the "
-                "batch (the manifest's rig_reports)")
-    report = rigs.inspect_rig(subject["rig"]["file"], bone_map=subject["bone_map"],
-                              height=subject["height"], python=get_settings().get("worker_python") or None)
+    ref = subject["rig"]
+    if "file" not in ref:
+        return (f"stored rig {ref['sha256'][:12]}….{ref['format']}: its report comes with the batch (the manifest's "
+                "rig_reports)")
+    rigs.read_file(ref["file"], "rig_file")  # size cap and the format's bytes, before Blender sees it
+    name = os.path.basename(ref["file"])
+    with tempfile.TemporaryDirectory(prefix="pose_factory_rig_") as work:
+        link = os.path.join(work, f"rig.{rigs.file_format(ref['file'])}")
+        os.symlink(ref["file"], link)
+        report = rigs.inspect_file(link, subject["bone_map"], subject["height"], name=name,
+                                   python=get_settings().get("worker_python") or None)
     return rigs.report_text(report)
 
 

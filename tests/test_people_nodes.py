@@ -131,7 +131,7 @@ def test_custom_rig_refuses_bad_widgets_at_queue_time(people, input_dir, tmp_pat
     assert validate(custom_map="{bad").startswith("custom_map: not valid JSON")
     assert validate(custom_map='{"l_hip": "Thigh.L"}') is True
     assert validate(custom_map='{"wing": "Bone"}').startswith("custom_map: wing: unknown joint 'wing'")
-    assert validate(custom_map="[1]").startswith("custom_map: got a JSON list")
+    assert validate(custom_map="[1]").startswith("custom_map: got a list")
     assert validate(height=0.1).startswith("height: got 0.1, allowed: 0 (auto")
     assert validate(height=1.6) is True
 
