@@ -172,3 +172,39 @@ def test_mannequin_body_shape_widgets():
         make(1.75, "average", head_ratio=3.0)
     assert PoseFactoryMannequin.VALIDATE_INPUTS(head_ratio=3.0).startswith("got 3")
     assert PoseFactoryMannequin.VALIDATE_INPUTS(head_ratio=0.0, leg_length=1.1) is True
+
+
+def minimal_glb(doc: dict) -> bytes:
+    """A binary glTF holding only its JSON chunk (what the rig room's byte check reads)."""
+    import json
+    import struct
+
+    body = json.dumps(doc).encode()
+    body += b" " * (-len(body) % 4)
+    return b"glTF" + struct.pack("<II", 2, 20 + len(body)) + struct.pack("<I4s", len(body), b"JSON") + body
+
+
+def test_request_pose_batch_stores_a_rig_subjects_file_before_the_spec(people, build, input_dir, tmp_path):
+    """A Custom Rig's file (from the input folder) is stored by content in the project's
+    uploads/rigs/ and the spec names it by its hash, as props' meshes are; without storage (a dry
+    run, the thumbnails) it is only hashed."""
+    import hashlib
+
+    from pose_factory.storage import LocalStorage
+
+    data = minimal_glb({"asset": {"version": "2.0"}})
+    (input_dir / "3d" / "hero.glb").write_bytes(data)
+    rig = people.rig_subject("3d/hero.glb", "", "mixamo", "", 1.6)
+    (scene,) = people.PoseFactoryScene().make({"type": "mannequin"}, -0.6, 0.0, 0.0)
+    (scene,) = people.PoseFactoryScene().make(rig, 0.6, 0.0, 0.0, poses=["waving"], scene=scene)
+    digest = hashlib.sha256(data).hexdigest()
+    dry = build(scene, ["a_pose"], ORBIT, 64, 64, project="p1")
+    assert dry["subjects"][1]["rig"] == {"sha256": digest, "format": "glb"}
+    assert dry["subjects"][1]["bone_map"] == "mixamo" and dry["subjects"][1]["height"] == 1.6
+    store = LocalStorage(tmp_path / "store")
+    assert build(scene, ["a_pose"], ORBIT, 64, 64, project="p1", storage=store) == dry
+    assert store.get_bytes(f"projects/p1/uploads/rigs/{digest}.glb") == data
+    (input_dir / "3d" / "broken.glb").write_bytes(b"not a glb at all, just text")
+    broken = people.rig_subject("3d/broken.glb", "", "auto", "", 0.0)
+    with pytest.raises(SpecError, match=r"^subjects\[0\]\.rig: not a binary glTF file"):
+        build(broken, ["a_pose"], ORBIT, 64, 64)
