@@ -695,8 +695,8 @@ def two_people_batch(wf, width, height, x0=0):
     """A tall and a short mannequin (two Scene nodes: person 0 on the left, person 1 on the right,
     turned a little towards each other) from 4 views. The tall one takes the request's pose, the
     short one has its own."""
-    tall = wf.add("PoseFactoryMannequin", x0, title="Tall figure", height=1.95, build="heavy", shape="heroic")
-    short = wf.add("PoseFactoryMannequin", x0, title="Short figure", height=1.2, build="slim", shape="child")
+    tall = wf.add("PoseFactoryMannequin", x0, title="Tall figure", height=1.95, build="heavy", proportions="heroic")
+    short = wf.add("PoseFactoryMannequin", x0, title="Short figure", height=1.2, build="slim", proportions="child")
     cams = wf.add("PoseFactoryCameraOrbit", x0, views=4, elevation=5.0, distance=0.0, focal_length=50.0,
                   orthographic=False, roll=0.0, start_azimuth=0.0)
     pose = wf.add("PoseFactoryPosePreset", x0 + 400, title="Pose (everyone without their own)",

@@ -950,7 +950,7 @@ class Session {
     this.check('people: Scene shows position_x, position_y, facing', ['position_x', 'position_y', 'facing']
       .every((w) => widgets.scene.includes(w)), widgets.scene);
     this.check('people: Mannequin shows its body-shape widgets after build', widgets.mannequin.join(',')
-      .startsWith('height,build,shape,head_ratio,shoulder_width,hip_width,arm_length,leg_length'), widgets.mannequin);
+      .startsWith('height,build,proportions,head_ratio,shoulder_width,hip_width,arm_length,leg_length'), widgets.mannequin);
     this.check('people: the loaders offer person all, 0..7', [widgets.person, widgets.maskPerson].every((v) =>
       v.join(',') === 'all,0,1,2,3,4,5,6,7'), widgets.person);
     this.check('people: Custom Rig lists the template rig under 3d/ and the bone maps',

@@ -157,6 +157,9 @@ def test_mannequin_body_shape_widgets():
     from pose_factory.render import shape
 
     types_ = PoseFactoryMannequin.INPUT_TYPES()
+    # optional: ComfyUI refuses an API prompt that lacks a required input ("Required input is missing"),
+    # and every API prompt written before body shapes gives height and build only
+    assert list(types_["required"]) == ["height", "build"]
     names = list(types_["required"]) + list(types_.get("optional", {}))
     assert names == ["height", "build", "proportions", "head_ratio", "shoulder_width", "hip_width", "arm_length",
                      "leg_length"]
