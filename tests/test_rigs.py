@@ -136,10 +136,10 @@ def test_vrm_map_is_read_from_the_file_not_guessed(version):
     assert bonemap.vrm_version(rigs.check_bytes(data, "vrm")) == version
     used, found, unmapped = bonemap.map_bones(node_names + ["J_Hair"], "auto", doc)
     assert used == "vrm"
-    assert found == {"root": "J_Hips", "spine": "J_Spine", "chest": "J_UpperChest", "neck": "J_Neck", "head": "J_Head",
+    assert found == {"root": "J_Hips", "spine": "J_Spine", "chest": "J_Chest", "neck": "J_Neck", "head": "J_Head",
                      "l_shoulder": "J_ArmL", "l_elbow": "J_ElbowL", "l_wrist": "J_HandL", "l_hip": "J_ThighL",
                      "r_hip": "J_ThighR", "l_thumb1": "J_T1", "l_thumb2": "J_T2", "l_thumb3": "J_T3", "l_eye": "J_EyeL"}
-    assert unmapped == ["J_Chest", "J_Hair"]
+    assert unmapped == ["J_UpperChest", "J_Hair"]
     with pytest.raises(SpecError) as e:
         bonemap.map_bones(node_names, "auto", vrm_doc(version, node_names, {"hips": 0, "leftUpperLeg": 8}))
     assert "r_hip" in e.value.message
