@@ -15,8 +15,8 @@ import os
 import shutil
 from dataclasses import dataclass
 
-import bmesh
 import bpy
+import bmesh  # after bpy: Blender's modules come with it
 import numpy as np
 from mathutils import Matrix
 
