@@ -47,7 +47,7 @@ def import_file(path: str, fmt: str) -> list:
             if fmt == "vrm":  # the glTF importer takes .glb/.gltf names: a VRM is GLB bytes
                 copy = os.path.splitext(path)[0] + ".vrm.glb"
                 shutil.copyfile(path, copy)
-            bpy.ops.import_scene.gltf(filepath=copy or path)
+            bpy.ops.import_scene.gltf(filepath=copy or path, disable_bone_shape=True)
         elif fmt == "blend":  # appended, never opened: its scripts do not run
             with bpy.data.libraries.load(path, link=False) as (src, dst):
                 dst.objects = list(src.objects)

@@ -292,13 +292,17 @@ class Retarget:
     def report(self, file: str, fmt: str, used: str, unmapped: list) -> dict:
         est = self.estimated()
         names_est = [n for i, n in enumerate(mq.BODY_KEYPOINTS) if est[i]] + (["face"] if est[mq.KP_FACE].any() else [])
-        found = [j for j in (*rig.JOINT_NAMES, "l_eye", "r_eye", "jaw") if j in self.bone]
+        found = [j for j in (*rig.JOINT_NAMES, "l_eye", "r_eye", "jaw") if j in self.bone or self._tip_from_tail(j)]
         return {"file": file, "format": fmt, "bone_map": used, "rest": self.rest_pose, "height": round(self.height, 4),
                 "triangles": int(self.rest.triangles),
                 "joints": {"found": found, "estimated": names_est,
-                           "missing": [j for j in rig.JOINT_NAMES if j not in self.bone]},
+                           "missing": [j for j in rig.JOINT_NAMES if j not in self.bone and not self._tip_from_tail(j)]},
                 "hands": {"left": self.hand_found("l"), "right": self.hand_found("r")},
                 "unmapped_bones": list(unmapped)}
+
+    def _tip_from_tail(self, j: str) -> bool:
+        """A finger tip without a bone of its own: its last bone's tail (found, in the report)."""
+        return j[-1:] == "4" and j[:-1] + "3" in self.bone and self.hand_found(j[0])
 
     def part_labels(self) -> np.ndarray:
         """(B,) each bone's part label (mannequin.PART_LABEL): its own joint's, else its nearest

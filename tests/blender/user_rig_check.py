@@ -70,8 +70,9 @@ def markers(sc, person, out_png):
     for cam in CAMS[:2]:
         S.set_camera(cam_ob, cam, W, H)
         for kp_name, joint in [(n, n) for n in body] + hand:
-            bone = arm.pose.bones[person.rig.rt.found[joint]]
-            marker.location = (np.array(arm.matrix_world) @ np.append(np.array(bone.head), 1.0))[:3].tolist()
+            at = ["l_shoulder", "r_shoulder"] if joint == "neck" else [joint]  # OpenPose's neck: between the shoulders
+            heads = [np.array(arm.pose.bones[person.rig.rt.found[j]].head) for j in at]
+            marker.location = (np.array(arm.matrix_world) @ np.append(np.mean(heads, axis=0), 1.0))[:3].tolist()
             S.render_to(sc, out_png)
             img = bpy.data.images.load(sc.render.filepath, check_existing=False)
             px = np.array(img.pixels[:]).reshape(H, W, 4)[::-1, :, 0]  # Blender's rows go bottom-up
