@@ -206,5 +206,27 @@ def test_request_pose_batch_stores_a_rig_subjects_file_before_the_spec(people, b
     assert store.get_bytes(f"projects/p1/uploads/rigs/{digest}.glb") == data
     (input_dir / "3d" / "broken.glb").write_bytes(b"not a glb at all, just text")
     broken = people.rig_subject("3d/broken.glb", "", "auto", "", 0.0)
-    with pytest.raises(SpecError, match=r"^subjects\[0\]\.rig: not a binary glTF file"):
+    with pytest.raises(SpecError, match=r"^subjects\[0\]\.rig: not a glTF binary \(GLB\) file"):
         build(broken, ["a_pose"], ORBIT, 64, 64)
+
+
+@pytest.mark.blender
+def test_custom_rig_reports_the_template_rig(people, input_dir, tmp_path, monkeypatch):
+    """The Custom Rig node on the pack's template rig (copied into input/3d/ as the pack does):
+    its subject, and the rig report of Blender's import in a worker child: the Mixamo names found,
+    both hands; nothing is written beside the user's file. A file that is no GLB inside is a
+    clear error naming it."""
+    from pose_factory import example_inputs
+
+    (tmp_path / "config.yaml").write_text(f"data_root: {tmp_path / 'data'}\n")
+    monkeypatch.setenv("POSE_FACTORY_CONFIG", str(tmp_path / "config.yaml"))  # not this machine's config
+    example_inputs.install(input_dir)
+    before = sorted(p.name for p in (input_dir / "3d").iterdir())
+    subject, report = people.PoseFactoryCustomRig().make("3d/pose_factory_mannequin_rig.glb", "", "mixamo", "", 0.0)
+    assert subject["type"] == "rig" and subject["rig"] == {"file": str((input_dir / example_inputs.RIG).resolve())}
+    assert report.startswith("pose_factory_mannequin_rig.glb (GLB): bone map mixamo, rest pose a-pose")
+    assert "hands: left yes, right yes" in report and "missing (0)" in report
+    assert sorted(p.name for p in (input_dir / "3d").iterdir()) == before  # nothing beside the user's file
+    (input_dir / "3d" / "fake.glb").write_bytes(b"glTF not really")
+    with pytest.raises(SpecError, match=r"^rig_file: not a glTF binary"):
+        people.PoseFactoryCustomRig().make("3d/fake.glb", "", "auto", "", 0.0)
