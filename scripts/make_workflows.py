@@ -816,12 +816,20 @@ def write_all(out: Path, info=None) -> list:
 # ------------------------------------------------------------------------------------------------
 # Thumbnails: the workflow's own pose batch, rendered by the pack.
 
-def thumbnail_spec(wf: Workflow, longest: int = 512) -> dict:
+def thumbnail_spec(wf: Workflow, longest: int = 512, storage=None, project: str = "thumbs") -> dict:
     """The JobSpec the workflow's RequestPoseBatch builds (through our nodes' own code), at most
-    `longest` px on its longest side (multiples of 8)."""
+    `longest` px on its longest side (multiples of 8). A file a node takes from ComfyUI's input
+    folder (Custom Rig's rig) comes from the pack's example inputs (example_workflows/input/, what
+    the pack copies there); storage given: a rig's file is stored in it under project."""
+    import types
+
     sys.path.insert(0, str(ROOT))
     import nodes as pack_nodes  # the pack's nodes package
     from nodes.batch_nodes import build_spec
+
+    # after the import (which would copy the example inputs into the folder it names: refused, inside the pack)
+    sys.modules.setdefault("folder_paths", types.SimpleNamespace(
+        get_input_directory=lambda: str(ROOT / "example_workflows" / "input")))
 
     results = {}
 
@@ -842,6 +850,8 @@ def thumbnail_spec(wf: Workflow, longest: int = 512) -> dict:
     w, h = args["width"], args["height"]
     scale = min(1.0, longest / max(w, h))
     args["width"], args["height"] = int(w * scale) // 8 * 8, int(h * scale) // 8 * 8
+    if storage is not None:
+        args.update(storage=storage, project=project)
     return build_spec(**args)
 
 
@@ -939,7 +949,7 @@ def make_thumbnail(wf: Workflow, out_path: Path, workdir: Path) -> Path:
 
     storage = LocalStorage(workdir)
     if any(n.class_type == "PoseFactoryRequestPoseBatch" for n in wf.nodes):
-        manifest, _ = render_batch(thumbnail_spec(wf), storage, project="thumbs")
+        manifest, _ = render_batch(thumbnail_spec(wf, storage=storage), storage, project="thumbs")
     else:
         manifest = mesh_thumbnail_batch(wf, storage)
     bdir = storage.local_path(batch_prefix("thumbs", manifest["batch_id"]))

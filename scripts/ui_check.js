@@ -894,7 +894,8 @@ class Session {
       .filter((n) => ['PreviewImage', 'PreviewAny'].includes(n.type)).map((n) => {
         const el = document.querySelector(`[data-node-id="${n.id}"]`);
         const imgs = vue && el ? [...el.querySelectorAll('img')] : (n.imgs ?? []);
-        const text = n.type === 'PreviewAny' ? (vue && el ? el.innerText : (n.widgets ?? []).map((w) => String(w.value ?? '')).join(' ')) : '';
+        const text = n.type !== 'PreviewAny' ? '' : vue && el ? [...el.querySelectorAll('textarea')].map((t) => t.value).join(' ')
+          : (n.widgets ?? []).map((w) => String(w.value ?? '')).join(' ');
         return [n.title, imgs.filter((i) => i.complete && i.naturalWidth > 0).length, text];
       }), this.vue);
   }

@@ -120,7 +120,7 @@ def test_custom_rig_lists_rig_files_under_the_input_folder(people, input_dir):
 def test_custom_rig_refuses_bad_widgets_at_queue_time(people, input_dir, tmp_path):
     validate = people.PoseFactoryCustomRig.VALIDATE_INPUTS
     assert validate() is True  # all linked: nothing to check
-    assert validate(path_or_key="", custom_map="", height=0.0) is True
+    assert validate(path_or_key="", custom_map="") is True
     (tmp_path / "a.fbx").write_bytes(b"x")
     assert validate(path_or_key=str(tmp_path / "a.fbx")) is True
     assert validate(path_or_key=str(tmp_path / "missing.fbx")).startswith("path_or_key: no file at")
@@ -132,8 +132,8 @@ def test_custom_rig_refuses_bad_widgets_at_queue_time(people, input_dir, tmp_pat
     assert validate(custom_map='{"l_hip": "Thigh.L"}') is True
     assert validate(custom_map='{"wing": "Bone"}').startswith("custom_map: wing: unknown joint 'wing'")
     assert validate(custom_map="[1]").startswith("custom_map: got a list")
-    assert validate(height=0.1).startswith("height: got 0.1, allowed: 0 (auto")
-    assert validate(height=1.6) is True
+    with pytest.raises(SpecError, match=r"^height: got 0\.1, allowed: 0 \(auto"):  # when it runs
+        people.rig_subject(people.NO_FILE, str(tmp_path / "a.fbx"), "auto", "", 0.1)
 
 
 def test_custom_rig_subject_of_its_widgets(people, input_dir):
