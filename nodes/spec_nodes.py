@@ -169,8 +169,7 @@ class PoseFactoryMannequin:
             "height": ("FLOAT", {"default": 1.75, "min": 1.2, "max": 2.2, "step": 0.01,
                                  "tooltip": "Standing height in metres."}),
             "build": (["slim", "average", "heavy"], {"default": "average"}),
-            **_shape_widgets(),
-        }}
+        }, "optional": _shape_widgets()}  # optional: an API prompt written before them still validates
 
     @classmethod
     def VALIDATE_INPUTS(cls, height=None, proportions=None, head_ratio=None, shoulder_width=None, hip_width=None,

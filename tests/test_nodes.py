@@ -30,7 +30,7 @@ NODE_IDS = ["PoseFactoryMannequin", "PoseFactoryPosePreset", "PoseFactoryPoseFro
             "PoseFactoryDepthNormalLoader", "PoseFactoryPoseKeypointsToImage", "PoseFactoryExtractPose",
             "PoseFactoryPoseFromPhoto", "PoseFactoryPostureAnalysis",
             "PoseFactoryMultiViewPrompts", "PoseFactoryRequestMeshFromImages", "PoseFactoryRenderMeshPasses",
-            "PoseFactoryPoseProp"]
+            "PoseFactoryPoseProp", "PoseFactoryCustomRig", "PoseFactoryScene"]
 KNOWN_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "IMAGE", "MASK", "POSE_KEYPOINT", "POSE_FACTORY_SUBJECT",
                "POSE_FACTORY_POSES", "POSE_FACTORY_CAMERAS", "POSE_FACTORY_BATCH", "POSE_FACTORY_MESH",
                "POSE_FACTORY_PROPS", "MESH", "LOAD3D_CAMERA"}  # MESH: ComfyUI core's (comfy_api.latest Types.MESH)
@@ -144,6 +144,7 @@ def test_request_has_no_is_changed_and_loaders_validate_batch_ids(nodes):
         assert "project" in cls.VALIDATE_INPUTS(batch_id="0123456789abcdef", project="Bad Name")
         optional = cls.INPUT_TYPES()["optional"]
         assert optional.pop("batch") == ("POSE_FACTORY_BATCH",)
+        assert optional.pop("person")[0] == ["all", *map(str, range(8))]  # issue 22.3
         assert optional == ({} if nid == "PoseFactoryDepthNormalLoader" else
                             {"occluded": (["as rendered", "hide", "show", "depth"], optional["occluded"][1])})
 
@@ -479,6 +480,60 @@ def test_loaders_refuse_bad_selections(nodes, env):
 
 
 @pytest.mark.blender
+def test_loaders_person_of_a_batch_of_one(nodes, env):
+    """issue 22.3: person 0 of a batch rendered before several people is the batch as it was (its
+    stored skeletons and its mask); another person is refused, naming how many people it has."""
+    for node_id in ("PoseFactoryLoadPoseFromR2", "PoseFactoryDepthNormalLoader"):
+        optional = nodes[node_id].INPUT_TYPES()["optional"]
+        assert list(optional)[-1] == "person" and optional["person"][1]["default"] == "all"
+        assert optional["person"][0] == ["all", *map(str, range(8))]
+    op_all, kp_all, _ = load_pose(nodes, env)["result"]
+    op_0, kp_0, _ = load_pose(nodes, env, person="0")["result"]
+    assert torch.equal(op_all, op_0) and kp_all == kp_0
+    mask_all, parts_all = load_maps(nodes, env)[3:]
+    mask_0, parts_0 = load_maps(nodes, env, person="0")[3:]
+    assert torch.equal(mask_all, mask_0) and torch.equal(parts_all, parts_0)
+    for load in (load_pose, load_maps):
+        with pytest.raises(SpecError, match=r"^person: got 1, allowed: all, or 0\.\.0: the batch has 1 person$"):
+            load(nodes, env, person="1")
+
+
+@pytest.mark.blender
+def test_loaders_person_of_a_batch_of_two(nodes, env):
+    """issue 22.3: person k of a two-person batch: its keypoints alone, its skeleton alone (what
+    draw_pose draws of that person's entry of the stored frame), its masks from the instance map
+    (k + 1 there, inside the batch's mask); the two people's masks do not overlap."""
+    spec = {"render": {"width": W, "height": H}, "cameras": {"type": "orbit", "views": 2, "elevation": 5},
+            "subjects": [{"type": "mannequin", "height": 1.9, "poses": ["a_pose", "waving"],
+                          "place": {"position": [-0.5, 0.0]}},
+                         {"type": "mannequin", "height": 1.3, "poses": ["t_pose"],
+                          "place": {"position": [0.5, 0.3], "facing": 30}}]}
+    manifest, _ = render_batch(spec, LocalStorage(env["tmp"] / "store"), project="demo")
+    src = env["tmp"] / "store" / "projects" / "demo" / "batches" / manifest["batch_id"]
+    bid = manifest["batch_id"]
+    _, kp_all, _ = load_pose(nodes, env, batch_id=bid)["result"]
+    assert [len(f["people"]) for f in kp_all] == [2] * 4
+    masks = []
+    for k in (0, 1):
+        op, kp, _ = load_pose(nodes, env, batch_id=bid, person=str(k))["result"]
+        assert [f["people"] for f in kp] == [[f["people"][k]] for f in kp_all]
+        for i in range(4):
+            assert np.array_equal(u8(op[i]), openpose.draw_pose(kp[i]))
+        subject, parts = load_maps(nodes, env, batch_id=bid, person=str(k), parts="all")[3:]
+        for i, name in enumerate(("v00_f0000", "v00_f0001", "v01_f0000", "v01_f0001")):
+            own = read_png(str(src / "instance" / f"{name}.png")) == k + 1
+            assert own.any() and np.array_equal(subject[i].numpy() == 1, own & (read_png(str(src / "mask" / f"{name}.png")) > 127))
+            assert np.array_equal(parts[i].numpy() == 1, own & (read_png(str(src / "parts" / f"{name}.png")) > 0)
+                                  & (read_png(str(src / "parts" / f"{name}.png")) < 32))
+        masks.append(subject.numpy() == 1)
+    assert not (masks[0] & masks[1]).any()
+    all_mask = load_maps(nodes, env, batch_id=bid)[3].numpy() == 1
+    assert np.array_equal(all_mask, masks[0] | masks[1])
+    with pytest.raises(SpecError, match=r"^person: got 2, allowed: all, or 0\.\.1: the batch has 2 people$"):
+        load_maps(nodes, env, batch_id=bid, person="2")
+
+
+@pytest.mark.blender
 def test_a_new_loader_runs_with_its_defaults_once_a_batch_exists(nodes, env):
     """Issue 9.2: the dropdown's entries carry their project, so the defaults always agree."""
     cache_root = env["settings"]["storage"]["cache_root"]
@@ -689,6 +744,55 @@ def test_request_pose_batch_end_to_end_local(nodes, env, comfy_stubs, monkeypatc
         assert (last["state"], last["done"], last["total"]) == ("completed", 2, 2)  # from storage: still N/N
     finally:
         client.close_clients()
+
+
+@pytest.mark.blender
+def test_request_pose_batch_renders_a_scene_with_a_rig_and_a_mannequin(nodes, env, comfy_stubs, tmp_path, monkeypatch):
+    """issue 22.4: Request Pose Batch on a Scene of a Custom Rig (the pack's template rig from the
+    input folder) and a Mannequin, each with its own poses and none linked on the request: the rig's
+    file is stored in the project's uploads/rigs/ by content, the batch has both people in every
+    keypoints frame, the rig's report in the manifest, and the loaders give each person alone."""
+    import hashlib
+
+    from pose_factory import example_inputs
+
+    inputs = tmp_path / "input"
+    example_inputs.install(inputs)
+    monkeypatch.setitem(sys.modules, "folder_paths", types.SimpleNamespace(
+        get_input_directory=lambda: str(inputs), get_temp_directory=lambda: None))
+    rig, report = nodes["PoseFactoryCustomRig"]().make(example_inputs.RIG, "", "mixamo", "", 1.6)
+    assert "bone map mixamo" in report
+    (wave,) = nodes["PoseFactoryPosePreset"]().make("waving", False, "open")
+    (t_pose,) = nodes["PoseFactoryPosePreset"]().make("t_pose", False, "preset default")
+    (mq_subject,) = nodes["PoseFactoryMannequin"]().make(1.8, "average")
+    (scene,) = nodes["PoseFactoryScene"]().make(rig, -0.5, 0.0, 10.0, poses=wave)
+    (scene,) = nodes["PoseFactoryScene"]().make(mq_subject, 0.5, 0.0, -10.0, poses=t_pose, scene=scene)
+    (cams,) = nodes["PoseFactoryCameraOrbit"]().make(1, 5.0, 0.0, 50.0, False, 0.0, 0.0)
+    try:
+        batch, bid = nodes["PoseFactoryRequestPoseBatch"]().request(
+            subject=scene, cameras=cams, width=W, height=H, depth=True, normal=False, seg=True, shaded=False,
+            depth_range="batch", hands=True, face=True, sdxl_sticks=False, backend="local", project="people",
+            force=False, unique_id="9")
+    finally:
+        from pose_factory.jobs import client
+
+        client.close_clients()
+    digest = hashlib.sha256((inputs / example_inputs.RIG).read_bytes()).hexdigest()
+    store = env["tmp"] / "store" / "projects" / "people"
+    assert (store / "uploads" / "rigs" / f"{digest}.glb").read_bytes() == (inputs / example_inputs.RIG).read_bytes()
+    manifest = json.loads((store / "batches" / bid / "manifest.json").read_text())
+    assert [s["type"] for s in manifest["spec"]["subjects"]] == ["rig", "mannequin"]
+    assert manifest["spec"]["subjects"][0]["rig"] == {"sha256": digest, "format": "glb"}
+    assert manifest["rig_reports"]["0"]["bone_map"] == "mixamo"
+    _, kp, _ = nodes["PoseFactoryLoadPoseFromR2"]().load("x", "", "all", "all", "view_major", True, True,
+                                                         batch=batch)["result"]
+    assert len(kp[0]["people"]) == 2
+    _, kp1, _ = nodes["PoseFactoryLoadPoseFromR2"]().load("x", "", "all", "all", "view_major", True, True,
+                                                          batch=batch, person="1")["result"]
+    assert kp1[0]["people"] == [kp[0]["people"][1]]
+    masks = [nodes["PoseFactoryDepthNormalLoader"]().load("x", "", "all", "all", "view_major", "batch", "controlnet",
+                                                           "all", batch=batch, person=k)["result"][3] for k in "01"]
+    assert all(float(m.sum()) > 20 for m in masks) and not bool(((masks[0] > 0) & (masks[1] > 0)).any())
 
 
 def _pack_files() -> dict:
