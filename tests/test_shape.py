@@ -320,9 +320,10 @@ def test_the_mannequin_nodes_shape_widgets():
     from nodes.batch_nodes import build_spec
     from nodes.spec_nodes import PoseFactoryMannequin as Node
 
-    required = Node.INPUT_TYPES()["required"]
-    assert list(required) == ["height", "build", *shape.WIDGET_KEYS]
-    defaults = {k: v[1]["default"] for k, v in required.items()}
+    inputs = Node.INPUT_TYPES()
+    # optional: an API prompt written before them still validates
+    assert list(inputs["required"]) == ["height", "build"] and list(inputs["optional"]) == list(shape.WIDGET_KEYS)
+    defaults = {k: v[1]["default"] for k, v in {**inputs["required"], **inputs["optional"]}.items()}
     assert defaults["proportions"] == "adult" and all(defaults[k] == 0.0 for k in shape.PARAMS)
     assert Node().make(**defaults) == ({"type": "mannequin", "height": 1.75, "build": "average"},)
     assert Node().make(1.75, "average") == Node().make(**defaults)  # a workflow saved before the widgets
