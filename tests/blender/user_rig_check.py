@@ -17,7 +17,7 @@ import bmesh  # after bpy: Blender's modules come with it
 import numpy as np
 
 from blender_scripts import make_rig, scene as S, user_rig
-from pose_factory.render import cameras, mannequin as mq, poses
+from pose_factory.render import cameras, mannequin as mq, poses, rig
 
 W = H = 512
 CAMERAS = [  # front, side, above at three quarters, and behind-left: every keypoint seen in some view
@@ -64,7 +64,7 @@ def markers(sc, person, out_png):
     sc.render.image_settings.color_depth = "16"
     kp = person.keypoints(0)
     rows = []
-    body = [n for n in mq.BODY_KEYPOINTS if n in person.rig.rt.bone]
+    body = [n for n in mq.BODY_KEYPOINTS if n in rig.JOINT_NAMES and n in person.rig.rt.bone]  # mapped joints
     hand = [("l_hand_index1", "l_index1"), ("r_hand_middle2", "r_middle2"), ("l_hand_thumb3", "l_thumb3")]
     names = mq.keypoint_names()
     for cam in CAMS[:2]:
