@@ -135,3 +135,48 @@ def test_bad_files_give_clear_errors(blender, tmp_path):
     with pytest.raises(SpecError) as e:
         rigs.inspect_file(str(cube), timeout=0.01)
     assert "took more than" in e.value.message
+
+
+# --- a whole batch: a rig beside a mannequin, through the client's store, the worker's checks and the render ---
+def test_batch_with_a_rig_subject_renders_every_pass(tmp_path):
+    """A T-pose Mixamo GLB with a ponytail on a bone no map names and no left fingers, beside a
+    mannequin: the rig is stored by content, checked by the time-limited import, posed, split by
+    part; its report is in the manifest, its keypoints in the JSON (empty left hand), its hair in
+    the mask and the parts pass."""
+    import subprocess
+    import sys
+
+    from pose_factory.imageio import read_png
+    from pose_factory.render import render_batch
+    from pose_factory.storage import LocalStorage, batch_prefix
+
+    path = tmp_path / "hero.glb"
+    subprocess.run([sys.executable, "-m", "blender_scripts.make_rig", "--out", str(path), "--naming", "mixamo",
+                    "--rest", "t-pose", "--drop", "l_fingers", "--hair", "--no-sidecar"], check=True,
+                   capture_output=True, cwd=str(rigs.__file__).rsplit("/pose_factory/", 1)[0])
+    store = LocalStorage(tmp_path / "store")
+    raw = {"project": "rigs", "render": {"width": 256, "height": 256, "passes": ["keypoints", "seg", "depth"]},
+           "cameras": {"type": "list", "cameras": [{"location": [0.0, -4.5, 1.1], "look_at": [0.0, 0.0, 0.95]},
+                                                   {"location": [-4.0, -1.0, 1.2], "look_at": [0.0, 0.0, 0.95]}]},
+           "subjects": [{"type": "rig", "rig": {"file": str(path)}, "poses": ["waving", "sitting"],
+                         "place": {"position": [0.45, 0.0], "facing": 0}},
+                        {"poses": ["a_pose"], "place": {"position": [-0.55, 0.2], "facing": 0}}]}
+    resolved = rigs.resolve(raw, store, "rigs")
+    assert resolved["subjects"][0]["rig"]["format"] == "glb"
+    manifest, rendered = render_batch(resolved, store)
+    report = manifest["rig_reports"]["0"]
+    assert report["bone_map"] == "mixamo" and report["rest"] == "t-pose" and "1" not in manifest["rig_reports"]
+    assert report["hands"] == {"left": False, "right": True} and "mixamorig:Hair" in report["unmapped_bones"]
+    folder = tmp_path / "store" / batch_prefix("rigs", manifest["batch_id"])
+    e = next(e for e in manifest["entries"] if e["view"] == 0 and e["frame"] == 0)
+    kp = json.loads((folder / e["files"]["keypoints"]["key"]).read_text())
+    person = kp["people"][0]
+    body = np.array(person["pose_keypoints_2d"]).reshape(-1, 3)
+    assert (body[:14, 2] > 0).sum() >= 12  # seen from the front, the rig's body joints are there
+    assert not any(person["hand_left_keypoints_2d"][2::3])  # no left fingers: an empty left hand
+    assert any(person["hand_right_keypoints_2d"][2::3])
+    parts = read_png(str(folder / e["files"]["parts"]["key"]))
+    instance = read_png(str(folder / e["files"]["instance"]["key"]))
+    rig_parts = set(np.unique(parts[instance == 1]))
+    assert {1, 3, 5, 6, 7, 12, 13} <= rig_parts and rig_parts <= set(range(1, 18))
+    assert (instance == 2).sum() > 500  # the mannequin beside it
