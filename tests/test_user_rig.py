@@ -180,3 +180,15 @@ def test_batch_with_a_rig_subject_renders_every_pass(tmp_path):
     rig_parts = set(np.unique(parts[instance == 1]))
     assert {1, 3, 5, 6, 7, 12, 13} <= rig_parts and rig_parts <= set(range(1, 18))
     assert (instance == 2).sum() > 500  # the mannequin beside it
+
+
+def test_a_blend_rigs_python_never_runs(blender, tmp_path):
+    """A .blend with a scripted driver and a registered text block, each writing a file when Python
+    runs it: the driver does run in Blender with scripts allowed (the oracle is live), never through
+    our import, even in a worker whose preferences allow scripts."""
+    path, marker = tmp_path / "evil.blend", tmp_path / "ran.txt"
+    made = json.loads(blender("make_evil_blend.py", path, marker).stdout.strip().splitlines()[-1])
+    assert made == {"driver_live": True} and not marker.exists()
+    out = json.loads(blender("make_evil_blend.py", path, marker, "--import").stdout.strip().splitlines()[-1])
+    assert out["report"]["bone_map"] == "mixamo" and out["ran"] is False and not marker.exists()
+    assert rigs.inspect_file(str(path))["format"] == "blend" and not marker.exists()

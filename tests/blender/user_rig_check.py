@@ -18,6 +18,7 @@ import numpy as np
 
 from blender_scripts import make_rig, scene as S, user_rig
 from pose_factory.render import cameras, mannequin as mq, poses, rig
+from people_markers import marker_material  # noqa: E402  (tests/blender, this script's folder)
 
 W = H = 512
 CAMERAS = [  # front, side, above at three quarters, and behind-left: every keypoint seen in some view
@@ -32,17 +33,6 @@ CAMS = cameras.explicit([dict(c, orthographic=False, shift=[0.0, 0.0], sensor_wi
 
 def project(points):
     return [cameras.project(cam, np.nan_to_num(points))[0].tolist() for cam in CAMS]
-
-
-def marker_material():
-    emit = bpy.data.materials.new("marker")
-    emit.use_nodes = True
-    nodes = emit.node_tree.nodes
-    nodes.clear()
-    e = nodes.new("ShaderNodeEmission")
-    o = nodes.new("ShaderNodeOutputMaterial")
-    emit.node_tree.links.new(e.outputs[0], o.inputs[0])
-    return emit
 
 
 def markers(sc, person, out_png):
