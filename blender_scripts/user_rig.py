@@ -23,7 +23,7 @@ from mathutils import Matrix
 from blender_scripts import scene as S
 from pose_factory.errors import SpecError
 from pose_factory.render import mannequin as mq
-from pose_factory.render import poses, rig
+from pose_factory.render import poses
 from pose_factory.rigs import bonemap, files, retarget
 
 READ_ALLOWED = "a rigged humanoid in FBX, GLB/glTF, VRM or .blend that Blender's importers read"
@@ -321,7 +321,7 @@ class RigPerson:
             self.objects += part_split(ob, bone_label[owner])
         self.rig.meshes = list(self.objects)
         radius, self.own_parts = mq.visibility_rules()
-        self.radius = radius * (rt.height / rig.REFERENCE_HEIGHT)
+        self.radius = radius * rt.size_ratio()
         self.place = place_matrix(subject.get("place"))
         self.current = None
 

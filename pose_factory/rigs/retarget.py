@@ -81,13 +81,14 @@ def align(a, b) -> np.ndarray:
 
 
 def _head_template():
-    """The mannequin's head keypoints relative to its head joint, and its head's height above the
-    joint (hair included), at the reference height."""
+    """The mannequin's head keypoints relative to its head joint, its head's height above the
+    joint (hair included), and its mesh's height (lowest to highest vertex), at the reference height."""
     body = mq.build(rig.REFERENCE_HEIGHT)
     h = rig.JOINT_INDEX["head"]
     head_part = next(p for p in body.parts if p.name == "head")
     top = head_part.verts[:, 2].max() - body.rest[h, 2]
-    return body.keypoint_rest - body.rest[h], top
+    z = body.all_vertices()[0][:, 2]
+    return body.keypoint_rest - body.rest[h], top, float(z.max() - z.min())
 
 
 _TEMPLATE = None
@@ -166,6 +167,11 @@ class Retarget:
         neutral = self.matrices(rig.Posed(OUR_REST.copy(), np.repeat(np.eye(3)[None], len(rig.JOINT_NAMES), 0)))
         self._face_local = self._estimated_face(neutral)
 
+    def size_ratio(self) -> float:
+        """The rig's size against the mannequin's at its reference height, both measured on the mesh
+        (lowest to highest vertex): what the mannequin's distances (visibility radii) scale by."""
+        return self.height / head_template()[2]
+
     def forward(self) -> np.ndarray:
         """The direction the rig faces in its file's world (canonical -Y)."""
         return self.to_canonical[:3, :3].T @ [0.0, -self.scale, 0.0] / self.scale ** 2
@@ -219,7 +225,7 @@ class Retarget:
         """Per keypoint, its position in the head bone's frame for the estimated ones."""
         if "head" not in self.bone:
             return None
-        template, mq_top = head_template()
+        template, mq_top, _ = head_template()
         hb = self.bone["head"]
         head_pos = neutral[hb, :3, 3]
         below = self._descendants(hb)
