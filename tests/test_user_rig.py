@@ -86,7 +86,8 @@ def test_rig_missing_a_hand_reports_it_and_has_empty_hand_keypoints(results):
     assert s["report"]["hands"] == {"left": True, "right": False}
     assert np.isnan(np.array(s["presets"]["waving"]["ours"], float)[mq.KP_RHAND]).all()
     assert abs(s["report"]["height"] - 1.5) < 1e-3
-    assert abs(s["radius_scale"] - 1.5 / results["mixamo_fbx_a"]["report"]["height"]) < 1e-4  # the mannequin's mesh height
+    z = mq.build(1.75).all_vertices()[0][:, 2]
+    assert abs(s["radius_scale"] - 1.5 / (z.max() - z.min())) < 1e-6  # against the mannequin's mesh height
 
 
 def test_face_points_are_estimated_and_marked(results):
@@ -122,6 +123,7 @@ def test_bad_files_give_clear_errors(blender, tmp_path):
     bad_glb.write_bytes(b"glTF" + struct.pack("<II", 2, 12 + len(chunk)) + chunk)  # no BIN chunk for its buffer
     cube = tmp_path / "cube.glb"
     blender("make_plain_files.py", cube, tmp_path / "bones.fbx")
+    before = sorted(tmp_path.iterdir())
     for path, said in ((bad_fbx, "Blender could not read the FBX file"), (bad_glb, "Blender could not read the GLB file"),
                        (cube, "no armature"), (tmp_path / "bones.fbx", "finds no bone for root")):
         with pytest.raises(SpecError) as e:
@@ -136,11 +138,12 @@ def test_bad_files_give_clear_errors(blender, tmp_path):
     with pytest.raises(SpecError) as e:
         rigs.inspect_file(str(cube), timeout=0.01)
     assert "took more than" in e.value.message
+    assert sorted(tmp_path.iterdir()) == before + [huge]  # nothing written beside the user's files
 
 
 # --- a whole batch: a rig beside a mannequin, through the client's store, the worker's checks and the render ---
 def test_batch_with_a_rig_subject_renders_every_pass(tmp_path):
-    """A T-pose Mixamo GLB with a ponytail on a bone no map names and no left fingers, beside a
+    """A T-pose Mixamo GLB with a ponytail (a mesh of its own on a bone no map names) and no left fingers, beside a
     mannequin: the rig is stored by content, checked by the time-limited import, posed, split by
     part; its report is in the manifest, its keypoints in the JSON (empty left hand), its hair in
     the mask and the parts pass."""
@@ -153,7 +156,7 @@ def test_batch_with_a_rig_subject_renders_every_pass(tmp_path):
 
     path = tmp_path / "hero.glb"
     subprocess.run([sys.executable, "-m", "blender_scripts.make_rig", "--out", str(path), "--naming", "mixamo",
-                    "--rest", "t-pose", "--drop", "l_fingers", "--hair", "--no-sidecar"], check=True,
+                    "--rest", "t-pose", "--drop", "l_fingers", "--hair", "--separate-hair"], check=True,
                    capture_output=True, cwd=str(rigs.__file__).rsplit("/pose_factory/", 1)[0])
     store = LocalStorage(tmp_path / "store")
     raw = {"project": "rigs", "render": {"width": 256, "height": 256, "passes": ["keypoints", "seg", "depth"]},
@@ -168,6 +171,7 @@ def test_batch_with_a_rig_subject_renders_every_pass(tmp_path):
     report = manifest["rig_reports"]["0"]
     assert report["bone_map"] == "mixamo" and report["rest"] == "t-pose" and "1" not in manifest["rig_reports"]
     assert report["hands"] == {"left": False, "right": True} and "mixamorig:Hair" in report["unmapped_bones"]
+    assert report["triangles"] == json.loads(path.with_suffix(".json").read_text())["triangles"]  # the hair mesh kept
     folder = tmp_path / "store" / batch_prefix("rigs", manifest["batch_id"])
     e = next(e for e in manifest["entries"] if e["view"] == 0 and e["frame"] == 0)
     kp = json.loads((folder / e["files"]["keypoints"]["key"]).read_text())
