@@ -29,6 +29,8 @@ CASES = {
     "vrm1": {"make": {"file": "vroid1.vrm", "naming": "vrm1", "rest": "a-pose"}, "presets": PRESETS},
     "blend_tall": {"make": {"file": "tall.blend", "naming": "mixamo", "rest": "a-pose", "height": 1.9, "prefix": ""},
                    "presets": PRESETS[:1]},
+    "generic_custom_map": {"make": {"file": "generic.fbx", "naming": "generic", "rest": "t-pose"}, "presets": PRESETS,
+                           "bone_map": "from truth"},
     "no_left_hand": {"make": {"file": "no_hand.fbx", "naming": "mixamo", "rest": "a-pose", "drop": ["l_hand"]},
                      "presets": PRESETS[:1]},
     "no_fingers_scaled": {"make": {"file": "no_fingers.glb", "naming": "mixamo", "rest": "t-pose", "drop": ["r_fingers"]},
@@ -50,11 +52,15 @@ def px_error(a, b):
     return np.linalg.norm(a - b, axis=-1)
 
 
-@pytest.mark.parametrize("name", ["mixamo_fbx_a", "mixamo_fbx_t", "mixamo_glb_t", "rigify_fbx", "vrm0", "vrm1", "blend_tall"])
+@pytest.mark.parametrize("name", ["mixamo_fbx_a", "mixamo_fbx_t", "mixamo_glb_t", "rigify_fbx", "vrm0", "vrm1", "blend_tall",
+                                  "generic_custom_map"])
 def test_reimported_rig_keypoints_match_the_mannequin_before_export(results, name):
     r = results[name]
     naming = CASES[name]["make"]["naming"]
-    assert r["report"]["bone_map"] == ("vrm" if naming.startswith("vrm") else naming)
+    if naming == "generic":  # Bone, Bone.001, ...: only a custom map (JSON) can map it
+        assert isinstance(r["report"]["bone_map"], dict) and r["report"]["bone_map"]["root"] == "Bone"
+    else:
+        assert r["report"]["bone_map"] == ("vrm" if naming.startswith("vrm") else naming)
     assert r["report"]["rest"] == CASES[name]["make"]["rest"]
     assert r["report"]["hands"] == {"left": True, "right": True} and not r["report"]["joints"]["missing"]
     assert set(r["objects"]) == set(range(1, 18))  # every part label from the vertex weights

@@ -6,7 +6,8 @@ and both are projected by the same cameras at 512x512. The marker case puts smal
 at the heads of Blender's own posed bones (read from the armature, not from our keypoints), renders
 each alone and writes its intensity centroid next to our projected keypoint.
 Run by tests/test_user_rig.py: python tests/blender/user_rig_check.py OUT_DIR CASES.json
-CASES: {"name": {"make": {make_rig keywords, "file": "x.fbx"}, "presets": [...], "bone_map": ...,
+CASES: {"name": {"make": {make_rig keywords, "file": "x.fbx"}, "presets": [...], "bone_map": ... ("from truth":
+the make_rig truth's joints as a custom map),
 "height": ..., "markers": bool}}. OUT_DIR/results.json: {"name": {...}}."""
 import json
 import sys
@@ -85,7 +86,10 @@ def run_case(name, case, folder: Path) -> dict:
     body = mq.build(make.get("height", 1.75), make.get("build", "average"))
     entries = [poses.normalize_pose_entry(p, "pose") for p in case["presets"]]
     sc = S.reset()
-    subject = {"type": "rig", "rig": {"sha256": "0" * 64, "format": fmt}, "bone_map": case.get("bone_map", "auto"),
+    bone_map = case.get("bone_map", "auto")
+    if bone_map == "from truth":  # a custom map: the file's own bone at each of our joints, as a user would write it
+        bone_map = {j: b for j, b in truth["joints"].items() if j in rig.JOINT_NAMES}
+    subject = {"type": "rig", "rig": {"sha256": "0" * 64, "format": fmt}, "bone_map": bone_map,
                "height": case.get("height", "auto"), "poses": entries}
     person = user_rig.RigPerson(sc, subject, str(path), 0)
     result["report"] = person.report
