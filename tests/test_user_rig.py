@@ -31,6 +31,8 @@ CASES = {
                    "presets": PRESETS[:1]},
     "generic_custom_map": {"make": {"file": "generic.fbx", "naming": "generic", "rest": "t-pose"}, "presets": PRESETS,
                            "bone_map": "from truth"},
+    "no_eyes": {"make": {"file": "no_eyes.glb", "naming": "mixamo", "rest": "a-pose", "drop": ["eyes"]},
+                "presets": PRESETS[:2]},
     "no_left_hand": {"make": {"file": "no_hand.fbx", "naming": "mixamo", "rest": "a-pose", "drop": ["l_hand"]},
                      "presets": PRESETS[:1]},
     "no_fingers_scaled": {"make": {"file": "no_fingers.glb", "naming": "mixamo", "rest": "t-pose", "drop": ["r_fingers"]},
@@ -53,7 +55,7 @@ def px_error(a, b):
 
 
 @pytest.mark.parametrize("name", ["mixamo_fbx_a", "mixamo_fbx_t", "mixamo_glb_t", "rigify_fbx", "vrm0", "vrm1", "blend_tall",
-                                  "generic_custom_map"])
+                                  "generic_custom_map", "no_eyes"])
 def test_reimported_rig_keypoints_match_the_mannequin_before_export(results, name):
     r = results[name]
     naming = CASES[name]["make"]["naming"]
@@ -103,6 +105,9 @@ def test_face_points_are_estimated_and_marked(results):
     assert not est[mq.BODY_KEYPOINTS.index("l_eye")]  # the VRM has eye bones: measured
     assert r["report"]["joints"]["estimated"] == ["nose", "r_ear", "l_ear", "face"]
     assert "l_eye" in r["report"]["joints"]["found"]
+    n = results["no_eyes"]  # without eye bones the eyes are estimated from the head, as the other face points
+    assert n["report"]["joints"]["estimated"] == ["nose", "r_eye", "l_eye", "r_ear", "l_ear", "face"]
+    assert np.array(n["estimated"])[[mq.BODY_KEYPOINTS.index("l_eye"), mq.BODY_KEYPOINTS.index("r_eye")]].all()
 
 
 @pytest.mark.parametrize("name", ["mixamo_fbx_a", "vrm0"])
