@@ -123,7 +123,7 @@ class Retarget:
         if "l_shoulder" in self.bone and "r_shoulder" in self.bone:
             left = left / np.linalg.norm(left) + (d := hb("l_shoulder") - hb("r_shoulder")) / np.linalg.norm(d)
         top = next((j for j in ("head", "neck", "chest") if j in self.bone), None)
-        up = hb(top) - hb("root") if top else np.cross(left, [0.0, 0.0, 1.0]) * 0 + [0.0, 0.0, 1.0]
+        up = hb(top) - hb("root") if top else np.array([0.0, 0.0, 1.0])  # no bone above the hips: the file's z
         z = up / np.linalg.norm(up)
         x = left - (left @ z) * z
         x /= np.linalg.norm(x)

@@ -14,12 +14,11 @@ import sys
 from pathlib import Path
 
 import bpy
-import bmesh  # after bpy: Blender's modules come with it
 import numpy as np
 
 from blender_scripts import make_rig, scene as S, user_rig
 from pose_factory.render import cameras, mannequin as mq, poses, rig
-from people_markers import marker_material  # noqa: E402  (tests/blender, this script's folder)
+from markers import marker_mesh, rendered_centroid  # tests/blender/markers.py, beside this script
 
 W = H = 512
 CAMERAS = [  # front, side, above at three quarters, and behind-left: every keypoint seen in some view
@@ -39,12 +38,7 @@ def project(points):
 def markers(sc, person, out_png):
     """Markers at the heads of the posed bones mapped to body joints, from Blender's armature."""
     arm = person.rig.arm
-    mesh = bpy.data.meshes.new("marker")
-    bm = bmesh.new()
-    bmesh.ops.create_uvsphere(bm, u_segments=24, v_segments=12, radius=0.006)
-    bm.to_mesh(mesh)
-    mesh.materials.append(marker_material())
-    marker = bpy.data.objects.new("marker", mesh)
+    marker = bpy.data.objects.new("marker", marker_mesh())
     sc.collection.objects.link(marker)
     for ob in person.objects:
         ob.hide_render = True
@@ -64,13 +58,7 @@ def markers(sc, person, out_png):
             at = ["l_shoulder", "r_shoulder"] if joint == "neck" else [joint]  # OpenPose's neck: between the shoulders
             heads = [np.array(arm.pose.bones[person.rig.rt.found[j]].head) for j in at]
             marker.location = (np.array(arm.matrix_world) @ np.append(np.mean(heads, axis=0), 1.0))[:3].tolist()
-            S.render_to(sc, out_png)
-            img = bpy.data.images.load(sc.render.filepath, check_existing=False)
-            px = np.array(img.pixels[:]).reshape(H, W, 4)[::-1, :, 0]  # Blender's rows go bottom-up
-            bpy.data.images.remove(img)
-            ys, xs = np.mgrid[0:H, 0:W]
-            w = px.sum()
-            found = [float((px * xs).sum() / w), float((px * ys).sum() / w)] if w > 0 else None
+            found = rendered_centroid(sc, out_png, W, H)
             ours = cameras.project(cam, kp[[names.index(kp_name)]])[0][0].tolist()
             rows.append({"keypoint": kp_name, "found": found, "ours": ours})
     return rows
