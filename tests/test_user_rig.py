@@ -27,6 +27,8 @@ CASES = {
                    "presets": PRESETS},
     "vrm0": {"make": {"file": "vroid0.vrm", "naming": "vrm0", "rest": "t-pose"}, "presets": PRESETS, "markers": True},
     "vrm1": {"make": {"file": "vroid1.vrm", "naming": "vrm1", "rest": "a-pose"}, "presets": PRESETS},
+    "gltf_embedded": {"make": {"file": "embedded.glb", "naming": "rigify", "rest": "t-pose"}, "presets": PRESETS[:2],
+                      "as_gltf": True},
     "blend_tall": {"make": {"file": "tall.blend", "naming": "mixamo", "rest": "a-pose", "height": 1.9, "prefix": ""},
                    "presets": PRESETS[:1]},
     "generic_custom_map": {"make": {"file": "generic.fbx", "naming": "generic", "rest": "t-pose"}, "presets": PRESETS,
@@ -55,7 +57,7 @@ def px_error(a, b):
 
 
 @pytest.mark.parametrize("name", ["mixamo_fbx_a", "mixamo_fbx_t", "mixamo_glb_t", "rigify_fbx", "vrm0", "vrm1", "blend_tall",
-                                  "generic_custom_map", "no_eyes"])
+                                  "generic_custom_map", "no_eyes", "gltf_embedded"])
 def test_reimported_rig_keypoints_match_the_mannequin_before_export(results, name):
     r = results[name]
     naming = CASES[name]["make"]["naming"]

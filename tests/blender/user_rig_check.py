@@ -8,7 +8,8 @@ each alone and writes its intensity centroid next to our projected keypoint.
 Run by tests/test_user_rig.py: python tests/blender/user_rig_check.py OUT_DIR CASES.json
 CASES: {"name": {"make": {make_rig keywords, "file": "x.fbx"}, "presets": [...], "bone_map": ... ("from truth":
 the make_rig truth's joints as a custom map),
-"height": ..., "markers": bool}}. OUT_DIR/results.json: {"name": {...}}."""
+"height": ..., "markers": bool, "as_gltf": bool (the GLB rewritten as a self-contained .gltf)}}. OUT_DIR/results.json: {"name": {...}}."""
+import base64
 import json
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ import bpy
 import numpy as np
 
 from blender_scripts import make_rig, scene as S, user_rig
+from pose_factory import glb
 from pose_factory.render import cameras, mannequin as mq, poses, rig
 from markers import marker_mesh, rendered_centroid  # tests/blender/markers.py, beside this script
 
@@ -69,6 +71,11 @@ def run_case(name, case, folder: Path) -> dict:
     path = folder / make.pop("file")
     S.reset()
     truth = make_rig.make_rig(path, **make)
+    if case.get("as_gltf"):  # the GLB as a self-contained .gltf: its BIN chunk a data: URI
+        doc, binary = glb.read(path.read_bytes())
+        doc["buffers"][0]["uri"] = "data:application/octet-stream;base64," + base64.b64encode(binary).decode()
+        path = path.with_suffix(".gltf")
+        path.write_text(json.dumps(doc))
     fmt = path.suffix.lstrip(".")
     result = {"truth_triangles": truth.get("triangles"), "presets": {}}
     body = mq.build(make.get("height", 1.75), make.get("build", "average"))
