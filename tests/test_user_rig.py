@@ -251,3 +251,27 @@ def test_rig_batch_renders_as_the_mannequin_it_was_made_from(blender, tmp_path):
         differ = (m["parts"] != r["parts"]).sum()
         assert differ <= 0.002 * (m["mask"] > 0).sum(), f"frame {f}: {differ} part pixels differ"
         assert (m["mask"] != r["mask"]).sum() <= 0.002 * (m["mask"] > 0).sum()
+
+
+def test_worker_checks_each_stored_rig_once_and_names_the_subject(tmp_path):
+    """prepare_files (the worker, before Blender renders): the same rig twice in a scene is fetched and
+    imported once; a bone map the file cannot take is an error naming the subject's field."""
+    import subprocess
+    import sys
+
+    from pose_factory import spec as spec_mod
+    from pose_factory.storage import LocalStorage
+
+    path = tmp_path / "hero.glb"
+    subprocess.run([sys.executable, "-m", "blender_scripts.make_rig", "--out", str(path), "--naming", "mixamo",
+                    "--no-sidecar"], check=True, capture_output=True, cwd=str(rigs.__file__).rsplit("/pose_factory/", 1)[0])
+    store = LocalStorage(tmp_path / "store")
+    rig = {"type": "rig", "rig": {"file": str(path)}, "poses": ["waving"]}
+    raw = {"subjects": [{"poses": ["a_pose"]}, rig, dict(rig, place={"position": [1.0, 0.0], "facing": 90})]}
+    spec = spec_mod.normalize_spec(rigs.resolve(raw, store, "default"))
+    paths = rigs.prepare_files(spec, store, "default", str(tmp_path / "work"))
+    assert paths[0] is None and paths[1] == paths[2] and sorted(p.name for p in (tmp_path / "work").iterdir()) == ["rig01.glb"]
+    spec["subjects"][2]["bone_map"] = "vrm"
+    with pytest.raises(SpecError) as e:
+        rigs.prepare_files(spec, store, "default", str(tmp_path / "work2"))
+    assert e.value.field == "subjects[2].bone_map" and "no VRM humanoid table" in e.value.message

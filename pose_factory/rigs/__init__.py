@@ -167,13 +167,17 @@ def prepare_files(spec: dict, storage, project: str, folder: str, python: str | 
     """Per subject of the normalized spec: the path of its rig file fetched into folder and imported
     once by Blender with a time limit (inspect_file), or None for a mannequin."""
     os.makedirs(folder, exist_ok=True)
-    paths = []
+    paths, checked = [], {}
     for k, s in enumerate(spec["subjects"]):
         if s.get("type") != "rig":
             paths.append(None)
             continue
         where = f"subjects[{k}].rig"
         ref = s["rig"]
+        same = (ref["sha256"], json.dumps(s["bone_map"], sort_keys=True), s["height"])
+        if same in checked:  # the same rig twice in a scene: fetched and checked once
+            paths.append(checked[same])
+            continue
         key = upload_key(project, ref)
         if not storage.exists(key):
             raise SpecError(where, f"{key} is not in storage", "a rig stored by run_job / Request Pose Batch")
@@ -189,6 +193,7 @@ def prepare_files(spec: dict, storage, project: str, folder: str, python: str | 
         except SpecError as e:
             raise SpecError(where if e.field == "rig" else f"subjects[{k}].{e.field}", e.message, e.allowed) from None
         paths.append(path)
+        checked[same] = path
     return paths
 
 
