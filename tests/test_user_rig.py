@@ -26,7 +26,8 @@ CASES = {
     "rigify_fbx": {"make": {"file": "rigify.fbx", "naming": "rigify", "rest": "a-pose", "prefix": "DEF-"},
                    "presets": PRESETS},
     "vrm0": {"make": {"file": "vroid0.vrm", "naming": "vrm0", "rest": "t-pose"}, "presets": PRESETS, "markers": True},
-    "vrm1": {"make": {"file": "vroid1.vrm", "naming": "vrm1", "rest": "a-pose"}, "presets": PRESETS},
+    "vrm1": {"make": {"file": "vroid1.vrm", "naming": "vrm1", "rest": "a-pose"}, "presets": PRESETS,
+             "place": {"position": [0.4, -0.3], "facing": 40.0}, "markers": True},
     "gltf_embedded": {"make": {"file": "embedded.glb", "naming": "rigify", "rest": "t-pose"}, "presets": PRESETS[:2],
                       "as_gltf": True},
     "blend_tall": {"make": {"file": "tall.blend", "naming": "mixamo", "rest": "a-pose", "height": 1.9, "prefix": ""},
@@ -112,7 +113,7 @@ def test_face_points_are_estimated_and_marked(results):
     assert np.array(n["estimated"])[[mq.BODY_KEYPOINTS.index("l_eye"), mq.BODY_KEYPOINTS.index("r_eye")]].all()
 
 
-@pytest.mark.parametrize("name", ["mixamo_fbx_a", "vrm0"])
+@pytest.mark.parametrize("name", ["mixamo_fbx_a", "vrm0", "vrm1"])
 def test_markers_at_posed_bones_match_keypoints(results, name):
     rows = results[name]["markers"]
     assert len(rows) >= 2 * 15

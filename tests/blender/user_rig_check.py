@@ -8,7 +8,7 @@ each alone and writes its intensity centroid next to our projected keypoint.
 Run by tests/test_user_rig.py: python tests/blender/user_rig_check.py OUT_DIR CASES.json
 CASES: {"name": {"make": {make_rig keywords, "file": "x.fbx"}, "presets": [...], "bone_map": ... ("from truth":
 the make_rig truth's joints as a custom map),
-"height": ..., "markers": bool, "as_gltf": bool (the GLB rewritten as a self-contained .gltf)}}. OUT_DIR/results.json: {"name": {...}}."""
+"height": ..., "place": a subject's place, "markers": bool, "as_gltf": bool (the GLB rewritten as a self-contained .gltf)}}. OUT_DIR/results.json: {"name": {...}}."""
 import base64
 import json
 import sys
@@ -85,7 +85,7 @@ def run_case(name, case, folder: Path) -> dict:
     if bone_map == "from truth":  # a custom map: the file's own bone at each of our joints, as a user would write it
         bone_map = {j: b for j, b in truth["joints"].items() if j in rig.JOINT_NAMES}
     subject = {"type": "rig", "rig": {"sha256": "0" * 64, "format": fmt}, "bone_map": bone_map,
-               "height": case.get("height", "auto"), "poses": entries}
+               "height": case.get("height", "auto"), "poses": entries, **({"place": case["place"]} if "place" in case else {})}
     person = user_rig.RigPerson(sc, subject, str(path), 0)
     result["report"] = person.report
     result["objects"] = sorted({ob.pass_index for ob in person.objects})
@@ -93,7 +93,7 @@ def run_case(name, case, folder: Path) -> dict:
     result["radius_scale"] = float(person.radius[2] / mq.visibility_rules()[0][2])
     for f, (preset, entry) in enumerate(zip(case["presets"], entries)):
         kp = person.keypoints(f)
-        want = mq.posed_keypoints(body, poses.pose_body(body, entry))
+        want = mq.posed_keypoints(body, poses.placed(poses.pose_body(body, entry), case.get("place")))
         lowest = float(user_rig.deformed_vertices(person.objects)[:, 2].min())
         result["presets"][preset] = {"ours": kp.tolist(), "mannequin": want.tolist(), "px": project(kp),
                                      "px_mannequin": project(want), "lowest": lowest}
