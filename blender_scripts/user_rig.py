@@ -70,12 +70,24 @@ def _skinned_to(ob, arm) -> bool:
     return any(m.type == "ARMATURE" and m.object == arm for m in ob.modifiers) or arm in _ancestors(ob)
 
 
+def _clear_animation() -> None:
+    """Every datablock's drivers and actions removed (objects, meshes, shape keys, armatures,
+    materials and their node trees, node groups, ...): nothing of the file is evaluated as Python,
+    even where a later preference allowed scripts, and nothing animates."""
+    for name in dir(bpy.data):
+        coll = getattr(bpy.data, name, None)
+        if not isinstance(coll, bpy.types.bpy_prop_collection):
+            continue
+        for idb in coll:
+            for owner in (idb, getattr(idb, "node_tree", None)):
+                if getattr(owner, "animation_data", None) is not None:
+                    owner.animation_data_clear()
+
+
 def _make_safe(objects) -> None:
     """No Python and no animation from the file: drivers, actions and constraints removed."""
+    _clear_animation()
     for ob in objects:
-        for owner in (ob, ob.data, getattr(ob.data, "shape_keys", None)):
-            if owner is not None and getattr(owner, "animation_data", None) is not None:
-                owner.animation_data_clear()
         for c in list(ob.constraints):
             ob.constraints.remove(c)
         if ob.type == "ARMATURE":
