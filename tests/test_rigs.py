@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from pose_factory import glb as glb_mod, rigs
+from pose_factory import spec as spec_mod
 from pose_factory.errors import SpecError
 from pose_factory.motion import names
 from pose_factory.render import mannequin as mq
@@ -43,7 +44,8 @@ MIXAMO_NAMES = {j: "mixamorig:" + b for j, b in names.MAPS["mixamo"].items()}
 
 def test_rig_subject_is_normalized_and_bad_input_named():
     sha = "ab" * 32
-    s = rigs.normalize_rig_subject({"type": "rig", "rig": {"sha256": sha, "format": "vrm"}, "poses": ["waving"]}, "subjects[1]")
+    s = spec_mod.normalize_spec({"subjects": [{"poses": ["rest"]}, {"type": "rig", "rig": {"sha256": sha, "format": "vrm"},
+                                                                   "poses": ["waving"]}]})["subjects"][1]
     assert s["bone_map"] == "auto" and s["height"] == "auto" and s["poses"][0]["preset"] == "waving"
     cases = [({"height": 5}, "subjects[1].height"), ({"bone_map": "blender"}, "subjects[1].bone_map"),
              ({"bone_map": {"l_elbo": "X"}}, "subjects[1].bone_map.l_elbo"),
@@ -51,10 +53,12 @@ def test_rig_subject_is_normalized_and_bad_input_named():
              ({"rig": {"file": "x.fbx"}}, "subjects[1].rig"), ({"poses": ["wavingg"]}, "subjects[1].poses[0].preset")]
     for change, field in cases:
         with pytest.raises(SpecError) as e:
-            rigs.normalize_rig_subject({"rig": {"sha256": sha, "format": "fbx"}, "poses": ["rest"], **change}, "subjects[1]")
+            spec_mod.normalize_spec({"subjects": [{"poses": ["rest"]},
+                                                  {"type": "rig", "rig": {"sha256": sha, "format": "fbx"}, "poses": ["rest"],
+                                                   **change}]})
         assert e.value.field == field, (change, e.value)
     custom = {"base": "mixamo", "joints": {"l_elbow": "ForeArm.L"}}
-    assert rigs.normalize_rig_subject({"rig": {"sha256": sha, "format": "fbx"}, "poses": ["rest"], "bone_map": custom,
+    assert rigs.normalize_rig_subject({"rig": {"sha256": sha, "format": "fbx"}, "bone_map": custom,
                                        "height": 1.2}, "s")["bone_map"] == custom
 
 
@@ -99,7 +103,7 @@ def test_resolve_stores_the_file_by_content_and_prepare_checks_it(tmp_path):
         rigs.resolve(out, storage, "other")
     assert "not stored in project 'other'" in e.value.message
     storage.put_bytes(f"projects/demo/uploads/rigs/{sha}.glb", data[:-1] + b"!")
-    spec = {"subjects": [{"type": "mannequin"}, rigs.normalize_rig_subject(out["subjects"][1], "s")]}
+    spec = spec_mod.normalize_spec(out)
     with pytest.raises(SpecError) as e:
         rigs.prepare_files(spec, storage, "demo", str(tmp_path / "work"))
     assert e.value.field == "subjects[1].rig" and "sha256" in e.value.message

@@ -25,7 +25,7 @@ from ..validate import check_choice, check_number, check_object, describe, subfi
 from .bonemap import BONE_MAPS, map_bones, normalize_bone_map  # noqa: F401
 from .files import MAX_RIG_BYTES, RIG_FORMATS, check_bytes, check_size  # noqa: F401
 
-RIG_KEYS = ("type", "rig", "bone_map", "height", "poses", "place")
+RIG_KEYS = ("type", "rig", "bone_map", "height")  # poses and place: spec.py
 MIN_HEIGHT, MAX_HEIGHT = 0.3, 3.0
 IMPORT_TIMEOUT_S = 120  # Blender's import of one rig (a 30k-triangle FBX takes about 2 s)
 RIG_FORMS = 'a rig file {"file": path} (stored on the way) or a stored rig {"sha256": 64 hex digits, "format"}'
@@ -47,28 +47,18 @@ def normalize_rig_ref(v, field: str) -> dict:
 
 
 def normalize_rig_subject(raw, field: str) -> dict:
-    """A rig subject validated, defaults filled (bone_map "auto", height "auto"). spec.py checks its
-    poses and place for every subject type (it passes the rig's own keys); poses given here are
-    checked as the mannequin's are; a place is left out of the result."""
-    from ..render import poses  # lazy: numpy
-
+    """A rig subject's own keys (rig, bone_map, height) validated, defaults filled (bone_map "auto",
+    height "auto"). Its poses and place are spec.py's, checked there for every subject type
+    (spec._rig passes the rest here)."""
     check_object(raw, field, RIG_KEYS, required=("rig",))
     if raw.get("type", "rig") != "rig":
         raise SpecError(subfield(field, "type"), f"got {describe(raw.get('type'))}", "rig")
     height = raw.get("height", "auto")
     if height != "auto":
         height = check_number(height, subfield(field, "height"), MIN_HEIGHT, MAX_HEIGHT, " m, or \"auto\" (the file's own size)")
-    out = {"type": "rig", "rig": normalize_rig_ref(raw["rig"], subfield(field, "rig")),
-           "bone_map": normalize_bone_map(raw.get("bone_map", "auto"), subfield(field, "bone_map")),
-           "height": height}
-    if "poses" in raw:
-        from ..spec import MAX_POSES
-
-        pose_list, pf = raw["poses"], subfield(field, "poses")
-        if not isinstance(pose_list, (list, tuple)) or not 1 <= len(pose_list) <= MAX_POSES:
-            raise SpecError(pf, f"got {describe(pose_list)}", f"a list of 1 to {MAX_POSES} poses")
-        out["poses"] = [poses.normalize_pose_entry(p, subfield(pf, i)) for i, p in enumerate(pose_list)]
-    return out
+    return {"type": "rig", "rig": normalize_rig_ref(raw["rig"], subfield(field, "rig")),
+            "bone_map": normalize_bone_map(raw.get("bone_map", "auto"), subfield(field, "bone_map")),
+            "height": height}
 
 
 # --- the client side: a file -> a stored rig ----------------------------------------------------------
