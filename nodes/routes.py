@@ -10,7 +10,7 @@
     GET  /pose_factory/jobs                                       {"jobs": [...]} running in this process
     POST /pose_factory/refresh   optional JSON {"project"}        re-lists storage into the local index
     POST /pose_factory/3d/from-image, GET …/3d/status/{job_id}, GET …/3d/download/{job_id}: nodes/mesh_routes.py
-    GET  /pose_factory/viewer/mesh?height=&build=                 the mannequin's rest mesh (pose_factory.viewer.mesh)
+    GET  /pose_factory/viewer/mesh?height=&build=&shape=         a mannequin's rest mesh (pose_factory.viewer.mesh)
     GET  /pose_factory/viewer/limits                              posable joints, DOFs and limits, presets
     POST /pose_factory/viewer/scene   JSON {subject, poses, frame, cameras, render}   posed joints, keypoints, cameras
 
@@ -277,14 +277,19 @@ MAX_BODY_DEPTH = 64  # levels of nesting in a route's JSON body (a scene's fragm
 VIEWER_MAX_BODY = 256 * 1024  # bytes of a viewer scene request (256 poses of hand-set joints fit)
 
 
-def viewer_mesh(settings: dict, height=None, build=None) -> dict:
-    """The mannequin's rest mesh for the 3D viewer (query strings: height in metres, build)."""
+def viewer_mesh(settings: dict, height=None, build=None, shape=None) -> dict:
+    """A mannequin's rest mesh for the 3D viewer (query strings: height in metres, build, shape: the
+    body shape as JSON, as the scene gives it)."""
     try:
         h = 1.75 if height in (None, "") else float(height)
     except ValueError:
         raise RouteError(400, f"height: got {echo(height)}, allowed: a number of metres") from None
     try:
-        return viewer.mesh(h, build or "average")
+        shape = None if shape in (None, "") else json.loads(shape)
+    except ValueError:
+        raise RouteError(400, f"shape: got {echo(shape)}, allowed: a body shape as JSON") from None
+    try:
+        return viewer.mesh(h, build or "average", shape)
     except SpecError as e:
         raise RouteError(400, str(e)) from None
 
@@ -423,6 +428,7 @@ def viewer_scene(settings: dict, body) -> dict:
         raise RouteError(400, str(e)) from None
     if body.get("props") is not None:
         scene["props"] = viewer_props(body["props"], notes)
+    notes = scene.pop("notes", []) + notes
     return dict(scene, notes=notes) if notes else scene
 
 
@@ -591,7 +597,7 @@ def register(routes, context=None) -> None:
     @routes.get(PREFIX + "/viewer/mesh")
     async def _viewer_mesh(request):
         q = request.query
-        return answer(*await call(viewer_mesh, False, q.get("height"), q.get("build")))
+        return answer(*await call(viewer_mesh, False, q.get("height"), q.get("build"), q.get("shape")))
 
     @routes.get(PREFIX + "/viewer/limits")
     async def _viewer_limits(request):
