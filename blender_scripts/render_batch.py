@@ -21,10 +21,10 @@ import bpy  # noqa: E402
 import numpy as np  # noqa: E402
 from mathutils import Vector  # noqa: E402
 
-from blender_scripts import scene as S  # noqa: E402
+from blender_scripts import people as P, scene as S  # noqa: E402
 from blender_scripts.output import BG_DEPTH, Writer, finish_depth, progress, write_data_passes  # noqa: E402,F401
-from pose_factory import imageio  # noqa: E402
-from pose_factory.render import cameras, mannequin as mq, openpose, poses  # noqa: E402
+from pose_factory import imageio, spec as spec_mod  # noqa: E402
+from pose_factory.render import cameras, mannequin as mq, openpose  # noqa: E402
 
 
 def cast_from_camera(scene, depsgraph, cam, p, depth):
@@ -38,19 +38,45 @@ def cast_from_camera(scene, depsgraph, cam, p, depth):
     return hit, np.array(where), ob
 
 
-def visibility(scene, depsgraph, cam, points, xy, depth, radius, own_parts):
+def visibility(scene, depsgraph, cam, points, xy, depth, radius, own_parts, person=0, owner=None):
     """DESIGN.md §5: a joint is visible when the camera ray to it first hits its own body part,
-    or hits the body within that joint's radius of it; joints outside the frame, or behind a prop,
-    are hidden."""
+    or hits the body within that joint's radius of it; joints outside the frame, or behind a prop
+    or another person, are hidden. owner: {object name: person index} of every person's mesh
+    objects (people.owners); the part label of a hit is its object's pass_index."""
     vis = cameras.in_frame(cam, xy, depth)
     for i in np.nonzero(vis)[0]:
         hit, where, ob = cast_from_camera(scene, depsgraph, cam, points[i], depth[i])
         if not hit:
             continue
         near = np.linalg.norm(where - points[i]) <= radius[i]
-        label = mq.PART_LABEL.get(ob.original.name if ob else "", 0)  # 0: a prop hides what is behind it
+        name = ob.original.name if ob else ""
+        # 0: a prop or another person hides what is behind it
+        label = ob.original.pass_index if owner is not None and owner.get(name) == person else 0
         vis[i] = bool(label and (near or label in own_parts[i]))
     return vis
+
+
+def keypoint_frame(scene, cam, person, kp3d, owner, W, H):
+    """The POSE_KEYPOINT frame of one person seen by cam (pose_keypoint_frame: covered points and
+    depths in our own field)."""
+    xy, zdepth = cameras.project(cam, kp3d)
+    vis = visibility(scene, bpy.context.evaluated_depsgraph_get(), cam, kp3d, xy, zdepth, person.radius,
+                     person.own_parts, person.index, owner)
+    inside = cameras.in_frame(cam, xy, zdepth)  # covered points inside it keep their place
+    return openpose.pose_keypoint_frame(
+        *[(xy[sl], vis[sl], inside[sl], zdepth[sl]) for sl in (mq.KP_BODY, mq.KP_LHAND, mq.KP_RHAND, mq.KP_FACE)],
+        W, H)
+
+
+def joints_record(kp3d) -> dict:
+    """A person's 3D points in result.json: the 18 body joints by name and every keypoint
+    (rounded to the micrometre); a point a rig lacks (NaN) is null."""
+    kp = np.asarray(kp3d, float)
+
+    def plain(rows):
+        return [[None if c != c else c for c in p] for p in rows.tolist()]
+
+    return {"joints": dict(zip(mq.keypoint_names()[:18], plain(kp[:18]))), "keypoints": plain(kp.round(6))}
 
 
 def add_props(scene, spec):
@@ -77,25 +103,26 @@ def render(spec, out, views=None, scratch=None):
     r = spec["render"]
     W, H = r["width"], r["height"]
     wanted = set(r["passes"])
-    subject = spec["subjects"][0]
-    body = mq.build(subject["height"], subject["build"])
-    posed = [poses.pose_body(body, entry) for entry in subject["poses"]]
-    frame_vertices = [mq.posed_vertices(body, p) for p in posed]
-    # a rig that follows the subject moves with its root (horizontally): it is fitted to every
-    # frame's body as seen from the moving rig, and each frame's cameras are moved by the root's shift
-    follow = bool(spec["cameras"].get("follow"))
-    shifts = cameras.root_shifts([p.position("root") for p in posed]) if follow else np.zeros((len(posed), 3))
-    cams = cameras.build_cameras(spec, cameras.framing_points([v - s for v, s in zip(frame_vertices, shifts)]))
-    radius, own_parts = mq.visibility_rules()
-
     scene = S.reset()
     device = S.use_gpu_if_asked(scene, r["device"])
+    people = P.build_people(scene, spec)
+    owner = P.owners(people)
+    several = len(people) > 1
+    n_frames = spec_mod.n_frames(spec)
+    # a rig that follows the subject moves with person 0's root (horizontally): it is fitted to
+    # every frame's people as seen from the moving rig, and each frame's cameras are moved by the
+    # root's shift
+    follow = bool(spec["cameras"].get("follow"))
+    shifts = (cameras.root_shifts([P.root(people[0], f) for f in range(n_frames)]) if follow
+              else np.zeros((n_frames, 3)))
+    cams = cameras.build_cameras(spec, cameras.framing_points(
+        [person.framing_vertices(f) - shifts[f] for f in range(n_frames) for person in people]))
 
-    rig_b = S.Rig(scene, body)
     add_props(scene, spec)
+    if several:
+        S.use_instance_pass(scene)
     cam_ob = S.make_camera(scene)
     timings = {"startup": time.perf_counter() - T_PROCESS, "data_passes": 0.0, "shaded": 0.0, "other": 0.0}
-    n_frames = len(posed)
     start, stop = views or (0, len(cams))
     if not 0 <= start < stop <= len(cams):
         raise SystemExit(f"--views {start}:{stop}: allowed a range within 0:{len(cams)}")
@@ -107,11 +134,13 @@ def render(spec, out, views=None, scratch=None):
     tmp = scratch or out
     done = 0
     progress("rendering", 0, total)
-    for f, pose in enumerate(posed):
-        rig_b.pose(pose)
-        kp3d = mq.posed_keypoints(body, pose)
-        joints_3d.append({"joints": {n: [float(c) for c in p] for n, p in zip(mq.keypoint_names()[:18], kp3d[:18])},
-                          "keypoints": kp3d.round(6).tolist()})
+    for f in range(n_frames):
+        for person in people:
+            person.pose(f)
+        kp3d = [person.keypoints(f) for person in people]
+        joints_3d.append(joints_record(kp3d[0]))
+        if several:
+            joints_3d[-1]["people"] = [joints_record(k) for k in kp3d]
         S.setup_data_render(scene, W, H)
         for v in mine:
             cam = cameras.moved(cams[v], shifts[f]) if follow else cams[v]
@@ -119,17 +148,13 @@ def render(spec, out, views=None, scratch=None):
             S.set_camera(cam_ob, cam, W, H)
             exr = os.path.join(tmp, "data.exr")
             S.render_to(scene, exr)
-            depth, normal_w, index, rgba = S.read_data_passes(exr)
+            depth, normal_w, index, rgba, *instance = S.read_data_passes(exr, instance=several)
             os.remove(exr)
             t1 = time.perf_counter()
             mask = index > 0
             depth = np.where(mask, depth, BG_DEPTH)
-            xy, zdepth = cameras.project(cam, kp3d)
-            vis = visibility(scene, bpy.context.evaluated_depsgraph_get(), cam, kp3d, xy, zdepth, radius, own_parts)
-            inside = cameras.in_frame(cam, xy, zdepth)  # covered points inside it keep their place
-            frame_kp = openpose.pose_keypoint_frame(
-                *[(xy[sl], vis[sl], inside[sl], zdepth[sl]) for sl in (mq.KP_BODY, mq.KP_LHAND, mq.KP_RHAND,
-                                                                      mq.KP_FACE)], W, H)
+            frames = [keypoint_frame(scene, cam, person, k, owner, W, H) for person, k in zip(people, kp3d)]
+            frame_kp = openpose.join_frames(frames) if several else frames[0]
             writer.json("keypoints", v, f, frame_kp)
             if "openpose" in wanted:
                 op = r["openpose"]
@@ -138,6 +163,8 @@ def render(spec, out, views=None, scratch=None):
                                                                  occluded=op["occluded"]))
             write_data_passes(writer, wanted, v, f, cam, depth, normal_w, index, rgba, mask, depths,
                               r["shaded_samples"])
+            if several and "seg" in wanted:  # 0: background or a prop, k + 1: person k
+                writer.image("instance", v, f, np.where(mask, instance[0], 0).astype(np.uint8))
             timings["data_passes"] += t1 - t0
             timings["other"] += time.perf_counter() - t1
             done += 1
@@ -169,6 +196,8 @@ def render(spec, out, views=None, scratch=None):
         "cameras": cams, "frames": n_frames, "joints_3d": joints_3d,
         "keypoint_names": mq.keypoint_names(),
         "depth_range": {"near": batch_range[0], "far": batch_range[1]} if batch_range else None,
+        **({"rig_reports": {str(p.index): p.report for p in people if p.report is not None}}
+           if any(p.report is not None for p in people) else {}),
         "entries": [{"view": v, "frame": f, "files": writer.files[(v, f)],
                      **({"camera_shift": [float(c) for c in shifts[f]]} if follow else {})}
                     for f in range(n_frames) for v in mine],

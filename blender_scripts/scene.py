@@ -278,7 +278,14 @@ def render_to(scene, path: str):
     bpy.ops.render.render(write_still=True)
 
 
-def read_data_passes(path):
+def use_instance_pass(scene):
+    """Cycles' material index pass on: each person's materials carry its instance (k + 1)."""
+    scene.view_layers[0].use_pass_material_index = True
+
+
+def read_data_passes(path, instance=False):
+    """(depth, world normal, object index, combined RGBA) of a data render; with instance, also
+    the material index pass (use_instance_pass) as uint8."""
     import OpenEXR
 
     with OpenEXR.File(path, separate_channels=True) as f:
@@ -289,4 +296,6 @@ def read_data_passes(path):
     normal = np.stack([ch[f"ViewLayer.Normal.{c}"].pixels for c in "XYZ"], -1).astype(np.float64)
     index = np.rint(ch["ViewLayer.Object Index.X"].pixels).astype(np.uint8)
     rgba = np.stack([ch[f"ViewLayer.Combined.{c}"].pixels for c in "RGBA"], -1)
+    if instance:
+        return depth, normal, index, rgba, np.rint(ch["ViewLayer.Material Index.X"].pixels).astype(np.uint8)
     return depth, normal, index, rgba

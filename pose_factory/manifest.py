@@ -60,16 +60,18 @@ def _plain(obj):
 def build_manifest(*, batch_id: str, project: str, spec: dict, recipe_version: int, worker_version: str,
                    blender_version: str, width: int, height: int, views: list, frames: int, entries: list,
                    joints_3d: list | None = None, depth_range: dict | None = None, timings: dict | None = None,
-                   cost: dict | None = None, created_at: str | None = None) -> dict:
+                   cost: dict | None = None, created_at: str | None = None, rig_reports: dict | None = None) -> dict:
     """The manifest dict, validated. views: camera dicts (cameras.build_cameras); entries:
-    [{view, frame, files: {name: {key, sha256, size}}}]."""
+    [{view, frame, files: {name: {key, sha256, size}}}]; joints_3d[f]: person 0's "joints" and
+    "keypoints", and with several people "people": [{"joints", "keypoints"}, ...] in subject order;
+    rig_reports: {"<k>": person k's rig report}, written only when a subject is a rig."""
     m = _plain({
         "schema_version": MANIFEST_SCHEMA_VERSION, "batch_id": batch_id, "project": project, "spec": spec,
         "recipe_version": recipe_version, "worker_version": worker_version, "blender_version": blender_version,
         "created_at": created_at or datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "width": width, "height": height, "views": [_camera(c) for c in views], "frames": frames,
         "entries": entries, "joints_3d": joints_3d, "depth_range": depth_range, "timings": timings or {},
-        "cost": cost or {},
+        "cost": cost or {}, **({"rig_reports": rig_reports} if rig_reports else {}),
     })
     return validate_manifest(m)
 
@@ -179,6 +181,14 @@ def validate_manifest(obj) -> dict:
     j3d = obj.get("joints_3d")
     _need(j3d is None or (isinstance(j3d, list) and len(j3d) == frames and all(isinstance(j, dict) for j in j3d)),
           "joints_3d", f"null or a list of {frames} objects (one per frame)", j3d)
+    for i, j in enumerate(j3d or []):
+        people = j.get("people")
+        _need(people is None or (isinstance(people, list) and people and all(isinstance(p, dict) for p in people)),
+              f"joints_3d[{i}].people", "a list of objects (one per person)", people)
+    reports = obj.get("rig_reports")
+    _need(reports is None or (isinstance(reports, dict) and all(
+        isinstance(k, str) and k.isdigit() and isinstance(v, dict) for k, v in reports.items())),
+        "rig_reports", 'an object {"<person index>": report object}', reports)
     dr = obj.get("depth_range")
     _need(dr is None or (isinstance(dr, dict) and _is_num(dr.get("near")) and _is_num(dr.get("far"))
                          and dr["near"] <= dr["far"]), "depth_range", "null or {near, far} with near <= far", dr)

@@ -135,28 +135,100 @@ def normalize_cameras(raw) -> dict:
     return {"type": "list", "cameras": out}
 
 
-def _subjects(raw) -> list:
-    f = "subjects"
-    if not isinstance(raw, (list, tuple)) or len(raw) != 1:
-        n = f"{len(raw)} subjects" if isinstance(raw, (list, tuple)) else describe(raw)
-        raise SpecError(f, f"got {n}", "a list of exactly 1 subject (several people in one scene come later)")
+MAX_SUBJECTS = 8
+SUBJECT_TYPES = ("mannequin", "rig")
+PLACE_DEFAULT = {"position": [0.0, 0.0], "facing": 0.0}
+
+
+def _place(raw, field: str) -> dict:
+    """A subject's place on the floor: position [x, y] (m) and facing (degrees about the vertical,
+    0 = facing -Y as the mannequin does), every default filled."""
+    check_object(raw, field, tuple(PLACE_DEFAULT))
+    d = {**PLACE_DEFAULT, **raw}
+    return {"position": check_vector(d["position"], subfield(field, "position"), 2, -50, 50, " m"),
+            "facing": check_number(d["facing"], subfield(field, "facing"), -360, 360, " degrees")}
+
+
+def _pose_list(raw, field: str) -> list:
     from .render import poses  # lazy: poses pulls in the rig and mannequin (numpy)
 
-    sf = subfield(f, 0)
-    d = {"type": "mannequin", "height": 1.75, "build": "average"}
-    check_object(raw[0], sf, ("type", "height", "build", "poses"), required=("poses",))
-    d.update(raw[0])
-    subject = {"type": check_choice(d["type"], subfield(sf, "type"), ("mannequin",)),
+    if not isinstance(raw, (list, tuple)) or not 1 <= len(raw) <= MAX_POSES:
+        raise SpecError(field, f"got {describe(raw)}", f"a list of 1 to {MAX_POSES} poses")
+    for i, p in enumerate(raw):
+        if not isinstance(p, (str, dict)):
+            raise SpecError(subfield(field, i), f"got {describe(p)}", "a preset name or a pose object")
+    return [poses.normalize_pose_entry(p, subfield(field, i)) for i, p in enumerate(raw)]
+
+
+def _shape_normalizer():
+    """pose_factory.render.shape.normalize_shape (body shapes), or None where this build has none."""
+    try:
+        from .render.shape import normalize_shape
+    except ImportError:
+        return None
+    return normalize_shape
+
+
+def _mannequin(raw: dict, sf: str) -> dict:
+    normalize_shape = _shape_normalizer()
+    keys = ("type", "height", "build", "poses", "place") + (("shape",) if normalize_shape else ())
+    check_object(raw, sf, keys, required=("poses",))
+    d = {"height": 1.75, "build": "average", **raw}
+    subject = {"type": "mannequin",
                "height": check_number(d["height"], subfield(sf, "height"), 1.2, 2.2, " m"),
                "build": check_choice(d["build"], subfield(sf, "build"), ("slim", "average", "heavy"))}
-    pose_list, pf = d["poses"], subfield(sf, "poses")
-    if not isinstance(pose_list, (list, tuple)) or not 1 <= len(pose_list) <= MAX_POSES:
-        raise SpecError(pf, f"got {describe(pose_list)}", f"a list of 1 to {MAX_POSES} poses")
-    for i, p in enumerate(pose_list):
-        if not isinstance(p, (str, dict)):
-            raise SpecError(subfield(pf, i), f"got {describe(p)}", "a preset name or a pose object")
-    subject["poses"] = [poses.normalize_pose_entry(p, subfield(pf, i)) for i, p in enumerate(pose_list)]
-    return [subject]
+    if normalize_shape and d.get("shape") is not None:
+        shape = normalize_shape(d["shape"], subfield(sf, "shape"))
+        if shape is not None:  # written only when not the default body: older specs keep their batch id
+            subject["shape"] = shape
+    return subject
+
+
+def _rig(raw: dict, sf: str) -> dict:
+    try:
+        from .rigs import normalize_rig_subject
+    except ImportError:
+        raise SpecError(subfield(sf, "type"), 'got "rig" (this build has no custom rigs)', "mannequin") from None
+    # the rig's own keys (rig, bone_map, height); poses and place are checked here for every type
+    return {"type": "rig", **normalize_rig_subject({k: v for k, v in raw.items() if k not in ("poses", "place")}, sf)}
+
+
+def _subject(raw, sf: str) -> dict:
+    """One subject: its type's own keys (_mannequin, _rig), then its poses and its place."""
+    if not isinstance(raw, dict):
+        raise SpecError(sf, f"got {describe(raw)}", "a subject object")
+    kind = check_choice(raw.get("type", "mannequin"), subfield(sf, "type"), SUBJECT_TYPES)
+    subject = _mannequin(raw, sf) if kind == "mannequin" else _rig(raw, sf)
+    if "poses" not in raw:
+        raise SpecError(subfield(sf, "poses"), "missing (required)")
+    subject["poses"] = _pose_list(raw["poses"], subfield(sf, "poses"))
+    place = _place(raw.get("place", {}), subfield(sf, "place"))
+    if place != PLACE_DEFAULT:  # written only when not the default: every spec before keeps its batch id
+        subject["place"] = place
+    return subject
+
+
+def _subjects(raw) -> list:
+    """1 to MAX_SUBJECTS subjects, in order (person k everywhere is subjects[k]). Each pose list
+    has 1 pose (held in every frame) or as many as the longest list."""
+    f = "subjects"
+    if not isinstance(raw, (list, tuple)) or not 1 <= len(raw) <= MAX_SUBJECTS:
+        n = f"{len(raw)} subjects" if isinstance(raw, (list, tuple)) else describe(raw)
+        raise SpecError(f, f"got {n}", f"a list of 1 to {MAX_SUBJECTS} subjects")
+    out = [_subject(s, subfield(f, k)) for k, s in enumerate(raw)]
+    frames = max(len(s["poses"]) for s in out)
+    for k, s in enumerate(out):
+        if len(s["poses"]) not in (1, frames):
+            longest = next(i for i, t in enumerate(out) if len(t["poses"]) == frames)
+            raise SpecError(subfield(subfield(f, k), "poses"),
+                            f"got {len(s['poses'])} poses while subjects[{longest}] has {frames}",
+                            f"1 pose (held in every frame) or {frames}, as many as the longest list")
+    return out
+
+
+def n_frames(spec: dict) -> int:
+    """Frames of a normalized spec: its longest pose list (a 1-pose subject holds its pose)."""
+    return max(len(s["poses"]) for s in spec["subjects"])
 
 
 def normalize_spec(raw: dict) -> dict:
@@ -241,15 +313,17 @@ def n_views(spec: dict) -> int:
 
 def job_size(spec: dict, views: int | None = None) -> dict:
     """What a normalized spec asks the renderer for (``views``: only that many of its views, a
-    shard): images (views x poses), width, height, megapixels (of all images together), image
+    shard): images (views x frames, the longest pose list), width, height, megapixels (of all images together), image
     files per image (PASS_FILES of its passes) and the shaded pass's samples (0 without it)."""
     r = spec["render"]
     views = n_views(spec) if views is None else views
-    poses = len(spec["subjects"][0]["poses"])
+    poses = n_frames(spec)
     images = views * poses
     return {"views": views, "poses": poses, "images": images, "width": r["width"], "height": r["height"],
             "megapixels": images * r["width"] * r["height"] / 1e6,
-            "files_per_image": sum(PASS_FILES[p] for p in r["passes"]),
+            # several people: the seg pass also writes the instance map
+            "files_per_image": sum(PASS_FILES[p] for p in r["passes"])
+            + int("seg" in r["passes"] and len(spec["subjects"]) > 1),
             "shaded_samples": r["shaded_samples"] if "shaded" in r["passes"] else 0}
 
 

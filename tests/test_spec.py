@@ -124,8 +124,8 @@ def test_bad_field_gives_one_error_naming_it(over, field, fragments):
 
 
 def test_bad_subjects():
-    two = {"subjects": [{"poses": ["a_pose"]}, {"poses": ["t_pose"]}]}
-    refused(two, "subjects", "got 2 subjects", "exactly 1 subject")
+    nine = {"subjects": [{"poses": ["a_pose"]}] * 9}
+    refused(nine, "subjects", "got 9 subjects", "1 to 8 subjects")
     refused({"subjects": []}, "subjects", "got 0 subjects")
     refused({}, "subjects", "missing")
     refused({"subjects": [{}]}, "subjects[0].poses", "missing")
@@ -272,3 +272,56 @@ def test_core_imports_without_heavy_packages():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=ROOT, env={"PYTHONPATH": str(ROOT)}).stdout
     assert out.strip() == "[]"
+
+
+# --- several people (issue 22) -----------------------------------------------------------------
+def test_up_to_8_subjects_keep_their_order():
+    raw = {"subjects": [{"poses": ["a_pose"], "height": 1.2 + 0.1 * k} for k in range(8)]}
+    s = S.normalize_spec(raw)
+    assert [p["height"] for p in s["subjects"]] == [round(1.2 + 0.1 * k, 4) for k in range(8)]
+
+
+def test_place_is_written_only_when_not_the_default():
+    one = S.normalize_spec({"subjects": [{"poses": ["a_pose"], "place": {"position": [0, 0], "facing": 0}}]})
+    assert "place" not in one["subjects"][0]
+    assert S.batch_id(one) == S.batch_id(S.normalize_spec(BASE))
+    s = S.normalize_spec({"subjects": [{"poses": ["a_pose"], "place": {"position": [1.5, -2], "facing": -90}}]})
+    assert s["subjects"][0]["place"] == {"position": [1.5, -2.0], "facing": -90.0}
+    part = S.normalize_spec({"subjects": [{"poses": ["a_pose"], "place": {"facing": 30}}]})
+    assert part["subjects"][0]["place"] == {"position": [0.0, 0.0], "facing": 30.0}
+    assert S.batch_id(s) != S.batch_id(part)
+
+
+@pytest.mark.parametrize("place, field, fragment", [
+    ({"position": [51, 0]}, "subjects[1].place.position[0]", "-50 to 50"),
+    ({"position": [0, -50.5]}, "subjects[1].place.position[1]", "-50 to 50"),
+    ({"position": [0]}, "subjects[1].place.position", "a list of 2 numbers"),
+    ({"facing": 361}, "subjects[1].place.facing", "-360 to 360"),
+    ({"facing": "north"}, "subjects[1].place.facing", "-360 to 360"),
+    ({"height": 1}, "subjects[1].place.height", "unknown key"),
+    ([0, 0], "subjects[1].place", "an object"),
+])
+def test_bad_place_names_the_field(place, field, fragment):
+    refused({"subjects": [{"poses": ["a_pose"]}, {"poses": ["a_pose"], "place": place}]}, field, fragment)
+
+
+def test_pose_count_rule_one_or_the_longest():
+    s = S.normalize_spec({"subjects": [{"poses": ["a_pose"]}, {"poses": ["t_pose", "a_pose", "waving"]},
+                                       {"poses": ["rest", "rest", "rest"]}]})
+    assert [len(p["poses"]) for p in s["subjects"]] == [1, 3, 3]
+    assert S.job_size(s)["poses"] == 3 and S.job_size(s)["images"] == 3 * 4
+    e = refused({"subjects": [{"poses": ["a_pose"] * 3}, {"poses": ["a_pose"] * 2}]},
+                "subjects[1].poses", "got 2 poses", "subjects[0] has 3", "1 pose")
+    assert "3" in e.allowed
+    # the longest list may come after the one that is wrong
+    refused({"subjects": [{"poses": ["a_pose"] * 2}, {"poses": ["a_pose"] * 5}]}, "subjects[0].poses",
+            "got 2 poses while subjects[1] has 5")
+
+
+def test_each_subject_is_validated_by_its_index():
+    refused({"subjects": [{"poses": ["a_pose"]}, {"poses": ["a_pose"], "build": "tall"}]},
+            "subjects[1].build", "slim, average, heavy")
+    refused({"subjects": [{"poses": ["a_pose"]}, {}]}, "subjects[1].poses", "missing")
+    refused({"subjects": [{"poses": ["a_pose"]}, "mannequin"]}, "subjects[1]", "a subject object")
+    refused({"subjects": [{"poses": ["a_pose"]}, {"poses": ["a_pose", "jumpin"]}]},
+            "subjects[1].poses[1].preset", "jumpin")

@@ -57,6 +57,7 @@ def _upload_files(project: str, bid: str, result: dict, storage, on_progress, st
 
 
 SHARD_KEYS = ("blender_version", "cameras", "frames", "joints_3d", "depth_range", "timings")
+OPTIONAL_SHARD_KEYS = ("rig_reports",)  # only when a subject is a rig
 
 
 def write_shard_depth(storage, project: str, bid: str, parts: list) -> list:
@@ -97,8 +98,8 @@ def build_batch_manifest(spec: dict, project: str, bid: str, parts: list, timing
     if covered != list(range(n_views)):
         raise RenderError(f"shards cover views {covered}, the batch has views 0..{n_views - 1}")
     for p in parts[1:]:
-        for key in ("cameras", "frames", "joints_3d", "blender_version"):
-            if p[key] != first[key]:
+        for key in ("cameras", "frames", "joints_3d", "blender_version", *OPTIONAL_SHARD_KEYS):
+            if p.get(key) != first.get(key):
                 raise RenderError(f"shards disagree on {key}: views {first['views']} vs {p['views']}")
     entries = sorted((e for p in parts for e in p["entries"]), key=lambda e: (e["frame"], e["view"]))
     return manifest_mod.build_manifest(
@@ -106,7 +107,7 @@ def build_batch_manifest(spec: dict, project: str, bid: str, parts: list, timing
         worker_version=WORKER_VERSION, blender_version=first["blender_version"],
         width=spec["render"]["width"], height=spec["render"]["height"], views=first["cameras"],
         frames=first["frames"], entries=entries, joints_3d=first["joints_3d"],
-        depth_range=_merged_depth_range(parts), timings=timings, cost=cost)
+        depth_range=_merged_depth_range(parts), timings=timings, cost=cost, rig_reports=first.get("rig_reports"))
 
 
 def _merged_depth_range(parts: list) -> dict | None:
@@ -122,6 +123,7 @@ def commit_batch(storage, manifest: dict) -> dict:
 
 def _shard_part(project: str, bid: str, result: dict, entries: list) -> dict:
     part = {k: result[k] for k in SHARD_KEYS}
+    part.update({k: result[k] for k in OPTIONAL_SHARD_KEYS if k in result})
     part["batch_id"], part["project"] = bid, project
     part["views"], part["entries"] = result.get("views") or [0, len(result["cameras"])], entries
     return part

@@ -332,6 +332,20 @@ def pose_keypoint_frame(body, hands_left, hands_right, face, width: int, height:
     return frame
 
 
+def join_frames(frames: list) -> dict:
+    """One POSE_KEYPOINT frame holding every frame's people, in order (several people in one
+    scene: pose_keypoint_frame per person, then this). The frames share one canvas."""
+    if not frames:
+        raise ValueError("join_frames needs at least one frame")
+    size = {(f["canvas_width"], f["canvas_height"]) for f in frames}
+    if len(size) != 1:
+        raise ValueError(f"frames of different canvas sizes cannot be joined: {sorted(size)}")
+    frame = {"people": [p for f in frames for p in f["people"]], "canvas_width": frames[0]["canvas_width"],
+             "canvas_height": frames[0]["canvas_height"]}
+    validate_pose_keypoint(frame)
+    return frame
+
+
 def _is_number(v):
     return isinstance(v, numbers.Real) and not isinstance(v, bool)
 

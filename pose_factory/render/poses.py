@@ -511,6 +511,23 @@ def pose_body(body: mq.Mannequin, entry) -> rig.Posed:
     return rig.Posed(posed.positions + offset, posed.rotations)
 
 
+def placed(posed: rig.Posed, place: dict | None) -> rig.Posed:
+    """A (grounded) pose moved to a subject's place on the floor (spec ``place``): turned about the
+    vertical axis through the origin by ``facing`` degrees (counter-clockwise seen from above; 0 =
+    facing -Y as the mannequin does), then moved by ``position`` [x, y]. None: the pose as it is."""
+    if not place:
+        return posed
+    a = np.radians(place["facing"])
+    turn = np.array([[np.cos(a), -np.sin(a), 0.0], [np.sin(a), np.cos(a), 0.0], [0.0, 0.0, 1.0]])
+    shift = np.array([*place["position"], 0.0])
+    return rig.Posed(posed.positions @ turn.T + shift, np.einsum("ij,njk->nik", turn, posed.rotations))
+
+
+def frame_entry(entries: list, f: int):
+    """A subject's pose entry in frame f: a 1-pose subject holds its pose in every frame."""
+    return entries[0] if len(entries) == 1 else entries[f]
+
+
 # --- documentation ------------------------------------------------------------------------
 def _axis_text(axis) -> str:
     names = {(1, 0, 0): "+X", (-1, 0, 0): "-X", (0, 1, 0): "+Y", (0, -1, 0): "-Y", (0, 0, 1): "+Z", (0, 0, -1): "-Z"}
