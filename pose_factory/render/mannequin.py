@@ -91,6 +91,7 @@ class Mannequin:
     parts: list
     keypoint_rest: np.ndarray  # (K, 3) rest positions of every keypoint
     keypoint_joint: np.ndarray  # (K,) joint each keypoint moves with
+    shape: dict | None = None  # the body shape (shape.normalize_shape; None = today's body)
 
     def all_vertices(self):
         verts = np.concatenate([p.verts for p in self.parts])
@@ -215,8 +216,12 @@ class _PartBuilder:
 class Head:
     """Egg-shaped skull narrowing to the jaw, with a nose; face points lie on its front."""
 
-    def __init__(self, s, g):
-        self.c = np.array([0.0, 0.012, 1.652]) * s
+    def __init__(self, s, g, proportions: rig.Proportions | None = None):
+        """s: the height's scale; proportions: the body shape's (rig.Proportions), which sizes the
+        head (s becomes s times its head factor) and places it on the neck."""
+        p = proportions or rig.Proportions()
+        self.c = p.head_point([0.0, 0.012, 1.652]) * s
+        s = s * p.head
         self.r = np.array([0.077 * min(g, 1.08), 0.099, 0.118]) * s
         self.nose_c = np.array([0.0, self.c[1] - self.r[1] * 0.93, self.c[2] - 0.024 * s])
         self.nose_r = np.array([0.014, 0.02, 0.027]) * s
@@ -357,31 +362,39 @@ def _build_keypoints(rest, head):
 
 
 # --- the body -------------------------------------------------------------------------------
-def build(height: float = 1.75, build: str = "average") -> Mannequin:
+def build(height: float = 1.75, build: str = "average", shape: dict | None = None) -> Mannequin:
+    """The mannequin of a height (m), a build (rig.BUILDS) and a body shape (shape.normalize_shape;
+    None = today's body): its joints (rig.rest_positions) and meshes from the same numbers. Lengths
+    along the torso follow the shape's torso, widths the body's size (sb), the head its own (Head),
+    the hands the arms' (sa), the thighs' tops and the feet the legs' (sl)."""
     s = height / rig.REFERENCE_HEIGHT
     g = rig.BUILDS[build]
-    rest = rig.rest_positions(height)
+    rest = rig.rest_positions(height, shape)
+    P = rig.Proportions(shape)
+    sb, sa, sl = s * P.body, s * P.arms, s * P.legs
+    hw, sw = P.hip_width, P.shoulder_width
     J = lambda n: rest[rig.JOINT_INDEX[n]]  # noqa: E731
     parts = {name: _PartBuilder(name) for name in PARTS}
     belly = g ** 1.6  # heavier builds gain most at the waist
 
     # torso: three lofts along Z; rings are (width, depth) half-axes, centres shifted in y
     def torso(z0, z1, prof, joint, part, yoff):
-        parts[part].add(loft((0, 0, z0 * s), (0, 0, z1 * s), prof, seg=32, axis_a=(1, 0, 0),
-                             offsets=[(0, (0, yoff[0] * s, 0)), (1, (0, yoff[1] * s, 0))]), joint)
+        parts[part].add(loft((0, 0, P.torso_z(z0) * s), (0, 0, P.torso_z(z1) * s), prof, seg=32, axis_a=(1, 0, 0),
+                             offsets=[(0, (0, yoff[0] * sb, 0)), (1, (0, yoff[1] * sb, 0))]), joint)
 
-    torso(0.83, 1.02, [(0, 0.13 * s * g, 0.1 * s * g), (0.35, 0.165 * s * g, 0.11 * s * g),
-                       (0.75, 0.16 * s * g, 0.105 * s * belly), (1, 0.145 * s * belly, 0.1 * s * belly)],
+    mid = (hw + sw) / 2  # the abdomen's width goes from the hips' to the shoulders'
+    torso(0.83, 1.02, [(0, 0.13 * sb * g * hw, 0.1 * sb * g), (0.35, 0.165 * sb * g * hw, 0.11 * sb * g),
+                       (0.75, 0.16 * sb * g * hw, 0.105 * sb * belly), (1, 0.145 * sb * belly * hw, 0.1 * sb * belly)],
           "root", "pelvis", (0.01, 0.005))
-    torso(0.99, 1.2, [(0, 0.14 * s * belly, 0.098 * s * belly), (0.5, 0.135 * s * belly, 0.1 * s * belly),
-                      (1, 0.145 * s * g, 0.1 * s * g)], "spine", "abdomen", (0.005, 0.0))
-    torso(1.16, 1.47, [(0, 0.145 * s * g, 0.1 * s * g), (0.35, 0.158 * s * g, 0.112 * s * g),
-                       (0.7, 0.165 * s * g, 0.105 * s * g), (0.9, 0.17 * s * g, 0.085 * s * g),
-                       (1, 0.12 * s * g, 0.07 * s * g)], "chest", "chest", (0.0, 0.02))
+    torso(0.99, 1.2, [(0, 0.14 * sb * belly * hw, 0.098 * sb * belly), (0.5, 0.135 * sb * belly * mid, 0.1 * sb * belly),
+                      (1, 0.145 * sb * g * sw, 0.1 * sb * g)], "spine", "abdomen", (0.005, 0.0))
+    torso(1.16, 1.47, [(0, 0.145 * sb * g * sw, 0.1 * sb * g), (0.35, 0.158 * sb * g * sw, 0.112 * sb * g),
+                       (0.7, 0.165 * sb * g * sw, 0.105 * sb * g), (0.9, 0.17 * sb * g * sw, 0.085 * sb * g),
+                       (1, 0.12 * sb * g, 0.07 * sb * g)], "chest", "chest", (0.0, 0.02))
     nk = J("neck")
-    parts["neck"].add(loft(nk - [0, 0, 0.04 * s], nk + [0, -0.005 * s, 0.13 * s],
-                           [(0, 0.05 * s * g, 0.05 * s * g), (1, 0.045 * s * g, 0.047 * s * g)], seg=20), "neck")
-    head = Head(s, g)
+    parts["neck"].add(loft(nk - [0, 0, 0.04 * sb], nk + [0, -0.005 * sb, 0.13 * sb],
+                           [(0, 0.05 * sb * g, 0.05 * sb * g), (1, 0.045 * sb * g, 0.047 * sb * g)], seg=20), "neck")
+    head = Head(s, g, P)
     for m, material in head.meshes():
         parts["head"].add(m, "head", material)
 
@@ -389,36 +402,36 @@ def build(height: float = 1.75, build: str = "average") -> Mannequin:
         sx = 1 if side == "l" else -1
         n = lambda j: f"{side}_{j}"  # noqa: E731
         sh, el, wr = J(n("shoulder")), J(n("elbow")), J(n("wrist"))
-        arm = UPPER_ARM_RADIUS * s * g
-        parts[f"upper_arm_{side}"].add(loft(sh, el, [(0, arm, arm), (0.3, 0.05 * s * g, 0.048 * s * g),
-                                                     (1, 0.037 * s * g, 0.037 * s * g)], seg=24), n("shoulder"))
-        parts[f"forearm_{side}"].add(loft(el, wr, [(0, 0.037 * s * g, 0.037 * s * g), (0.25, 0.042 * s * g, 0.038 * s * g),
-                                                   (1, 0.022 * s * g, 0.031 * s * g)], seg=24), n("elbow"))
+        arm = UPPER_ARM_RADIUS * sb * g
+        parts[f"upper_arm_{side}"].add(loft(sh, el, [(0, arm, arm), (0.3, 0.05 * sb * g, 0.048 * sb * g),
+                                                     (1, 0.037 * sb * g, 0.037 * sb * g)], seg=24), n("shoulder"))
+        parts[f"forearm_{side}"].add(loft(el, wr, [(0, 0.037 * sb * g, 0.037 * sb * g), (0.25, 0.042 * sb * g, 0.038 * sb * g),
+                                                   (1, 0.022 * sb * g, 0.031 * sb * g)], seg=24), n("elbow"))
         # palm: a flat loft from the wrist to the knuckles, thin across X, wide front-back
         knuckles = (J(n("index1")) + J(n("pinky1"))) / 2
-        parts[f"hand_{side}"].add(loft(wr + [0, 0.002 * s, 0], knuckles + [0, 0, 0.008 * s],
-                                       [(0, 0.02 * s, 0.032 * s), (0.6, 0.019 * s, 0.042 * s), (1, 0.016 * s, 0.04 * s)],
+        parts[f"hand_{side}"].add(loft(wr + [0, 0.002 * sa, 0], knuckles + [0, 0, 0.008 * sa],
+                                       [(0, 0.02 * sa, 0.032 * sa), (0.6, 0.019 * sa, 0.042 * sa), (1, 0.016 * sa, 0.04 * sa)],
                                        seg=16, axis_a=(1, 0, 0)), n("wrist"))
         for f in rig.FINGERS:
-            radius = (0.0105 if f == "thumb" else 0.0085 if f != "pinky" else 0.0075) * s
+            radius = (0.0105 if f == "thumb" else 0.0085 if f != "pinky" else 0.0075) * sa
             for i in (1, 2, 3):
                 a, b = J(n(f"{f}{i}")), J(n(f"{f}{i + 1}"))
                 r0 = radius * (1.0 - 0.08 * (i - 1))
                 parts[f"hand_{side}"].add(loft(a, b, [(0, r0, r0), (1, r0 * 0.9, r0 * 0.9)], seg=10), n(f"{f}{i}"))
         hp, kn, an, to = J(n("hip")), J(n("knee")), J(n("ankle")), J(n("toe"))
-        parts[f"thigh_{side}"].add(loft(hp + [0, 0, 0.03 * s], kn, [(0, 0.085 * s * g, 0.088 * s * g), (0.25, 0.08 * s * g, 0.08 * s * g),
-                                                                    (1, 0.05 * s * g, 0.052 * s * g)], seg=24), n("hip"))
-        parts[f"shin_{side}"].add(loft(kn, an, [(0, 0.05 * s * g, 0.05 * s * g), (0.3, 0.052 * s * g, 0.058 * s * g),
-                                                (1, 0.03 * s * g, 0.032 * s * g)], seg=24,
-                                       offsets=[(0, (0, 0, 0)), (0.3, (0, 0.008 * s, 0)), (1, (0, 0, 0))]), n("knee"))
-        heel = an + np.array([0, 0.045, -0.045]) * s
-        parts[f"foot_{side}"].add(loft(heel, to + np.array([0, -0.03, 0.0]) * s,
-                                       [(0, 0.03 * s, 0.035 * s), (0.35, 0.038 * s, 0.04 * s), (1, 0.035 * s, 0.018 * s)],
-                                       seg=16, axis_a=(1, 0, 0), offsets=[(0, (0, 0, 0)), (0.35, (sx * 0.003 * s, 0, 0.01 * s)), (1, (0, 0, 0))]),
+        parts[f"thigh_{side}"].add(loft(hp + [0, 0, 0.03 * sl], kn, [(0, 0.085 * sb * g, 0.088 * sb * g), (0.25, 0.08 * sb * g, 0.08 * sb * g),
+                                                                     (1, 0.05 * sb * g, 0.052 * sb * g)], seg=24), n("hip"))
+        parts[f"shin_{side}"].add(loft(kn, an, [(0, 0.05 * sb * g, 0.05 * sb * g), (0.3, 0.052 * sb * g, 0.058 * sb * g),
+                                                (1, 0.03 * sb * g, 0.032 * sb * g)], seg=24,
+                                       offsets=[(0, (0, 0, 0)), (0.3, (0, 0.008 * sb, 0)), (1, (0, 0, 0))]), n("knee"))
+        heel = an + np.array([0, 0.045, -0.045]) * sl
+        parts[f"foot_{side}"].add(loft(heel, to + np.array([0, -0.03, 0.0]) * sl,
+                                       [(0, 0.03 * sl, 0.035 * sl), (0.35, 0.038 * sl, 0.04 * sl), (1, 0.035 * sl, 0.018 * sl)],
+                                       seg=16, axis_a=(1, 0, 0), offsets=[(0, (0, 0, 0)), (0.35, (sx * 0.003 * sl, 0, 0.01 * sl)), (1, (0, 0, 0))]),
                                   n("ankle"))
 
     kp_rest, kp_joint = _build_keypoints(rest, head)
-    return Mannequin(height, build, rest, [parts[p].build() for p in PARTS], kp_rest, kp_joint)
+    return Mannequin(height, build, rest, [parts[p].build() for p in PARTS], kp_rest, kp_joint, shape)
 
 
 def posed_keypoints(m: Mannequin, posed: rig.Posed) -> np.ndarray:
@@ -433,10 +446,10 @@ def posture_landmarks(m: Mannequin, posed: rig.Posed) -> np.ndarray:
     moves with the chest); each ear at its tragus, the front of the ear, i.e. the ear's centre moved
     forward by the ear's front-to-back half-axis along the head's forward axis. The others are the
     keypoints as they are (hips, knees and ankles at the joint centres)."""
-    s, g = m.height / rig.REFERENCE_HEIGHT, rig.BUILDS[m.build]
+    s, g, P = m.height / rig.REFERENCE_HEIGHT, rig.BUILDS[m.build], rig.Proportions(m.shape)
     pts = posed_keypoints(m, posed)[KP_BODY].copy()
-    up = posed.rotations[rig.JOINT_INDEX["chest"]] @ [0.0, 0.0, UPPER_ARM_RADIUS * s * g]
-    forward = posed.rotations[rig.JOINT_INDEX["head"]] @ [0.0, -EAR_RADII[1] * s, 0.0]
+    up = posed.rotations[rig.JOINT_INDEX["chest"]] @ [0.0, 0.0, UPPER_ARM_RADIUS * (s * P.body) * g]
+    forward = posed.rotations[rig.JOINT_INDEX["head"]] @ [0.0, -EAR_RADII[1] * (s * P.head), 0.0]
     for side in ("l", "r"):
         pts[BODY_KEYPOINTS.index(f"{side}_shoulder")] += up
         pts[BODY_KEYPOINTS.index(f"{side}_ear")] += forward

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import shape as shape_mod
+
 REFERENCE_HEIGHT = 1.75  # metres: the rest positions below are for this height, then scaled
 SIDES = ("l", "r")
 
@@ -206,10 +208,77 @@ def local_rotation(joint: str, angles: dict) -> np.ndarray:
 BUILDS = {"slim": 0.86, "average": 1.0, "heavy": 1.22}  # girth factor for the mesh
 
 
-def rest_positions(height: float) -> np.ndarray:
-    """(J, 3) rest positions scaled to the subject's height (feet on the floor)."""
+# Reference heights (metres, 1.75 m subject) that body shapes (shape.py) scale between: the top of
+# the skull (mannequin.Head: centre 1.652 + half-height 0.118), the head joint (the skull's base),
+# the neck joint and the hip joints.
+CROWN_Z = 1.77
+HEAD_Z, NECK_Z, HIP_Z = JOINTS["head"].rest[2], JOINTS["neck"].rest[2], JOINTS["l_hip"].rest[2]
+
+
+class Proportions:
+    """A body shape (shape.py) as factors and offsets on the reference body, in reference units
+    (multiply by height / REFERENCE_HEIGHT afterwards). Every factor is exactly 1.0 and every offset
+    exactly 0.0 for the default shape, so the default body is computed to the last bit as before.
+
+    Regions: the head (the head joint's children: the skull and face) scales by `head` about the
+    head joint; everything below it by `body` (chosen so the crown stays at CROWN_Z: a bigger head
+    makes the body smaller); the legs (hip joints down, feet included) by `legs` about the floor
+    under each hip; the torso between the hip joints and the neck joint stretches vertically by
+    `torso` so that it joins both; the arms (elbows, wrists, hands) by `arms` about each shoulder.
+    Widths: the shoulder joints' distance from the middle by shoulder_width, the hip joints' by
+    hip_width."""
+
+    def __init__(self, shape: dict | None = None):
+        v = shape_mod.resolve(shape)
+        self.values = v
+        self.head = shape_mod.DEFAULT_HEAD_RATIO / v["head_ratio"]
+        self.body = 1.0 - (CROWN_Z - HEAD_Z) * (self.head - 1.0) / HEAD_Z
+        self.legs = self.body * v["leg_length"]
+        self.arms = self.body * v["arm_length"]
+        self.torso = self.body * (1.0 + HIP_Z * (1.0 - v["leg_length"]) / (NECK_Z - HIP_Z))
+        self.torso_dz = HIP_Z * self.legs - HIP_Z * self.torso
+        self.shoulder_width, self.hip_width = v["shoulder_width"], v["hip_width"]
+        head = np.asarray(JOINTS["head"].rest, float)
+        self.head_offset = head * self.body - head * self.head
+
+    def torso_z(self, z):
+        """A reference height between the hips and the neck (the torso's meshes) on this body."""
+        return z * self.torso + self.torso_dz
+
+    def head_point(self, p) -> np.ndarray:
+        """A reference point of the head (skull, face) on this body."""
+        return np.asarray(p, float) * self.head + self.head_offset
+
+    def joints(self, ref: np.ndarray) -> np.ndarray:
+        """(J, 3) reference rest positions (JOINT_NAMES order) moved onto this body."""
+        out = np.empty_like(ref)
+        idx = JOINT_INDEX
+        for i, name in enumerate(JOINT_NAMES):
+            x, y, z = ref[i]
+            if name == "head":
+                out[i] = ref[i] * self.body
+            elif side_of(name) is None or name[2:] == "shoulder":
+                w = self.shoulder_width if name[2:] == "shoulder" else 1.0
+                out[i] = (x * (self.body * w), y * self.body, self.torso_z(z))
+        for side in SIDES:
+            sh, hp = ref[idx[f"{side}_shoulder"]], ref[idx[f"{side}_hip"]]
+            arm_offset = out[idx[f"{side}_shoulder"]] - sh * self.arms
+            leg_offset = np.array([hp[0] * (self.body * self.hip_width) - hp[0] * self.legs, 0.0, 0.0])
+            for j in _LEFT:
+                if j.name == "shoulder":
+                    continue
+                i = idx[f"{side}_{j.name}"]
+                leg = j.name in ("hip", "knee", "ankle", "toe")
+                out[i] = ref[i] * self.legs + leg_offset if leg else ref[i] * self.arms + arm_offset
+        return out
+
+
+def rest_positions(height: float, shape: dict | None = None) -> np.ndarray:
+    """(J, 3) rest positions scaled to the subject's height (feet on the floor); shape: a body shape
+    (shape.normalize_shape; None = today's body)."""
     s = height / REFERENCE_HEIGHT
-    return np.array([JOINTS[n].rest for n in JOINT_NAMES]) * s
+    ref = np.array([JOINTS[n].rest for n in JOINT_NAMES])
+    return (ref if shape is None else Proportions(shape).joints(ref)) * s
 
 
 @dataclass
