@@ -375,3 +375,134 @@ def test_props_are_placed_as_the_worker_places_them(tmp_path, monkeypatch):
         R.viewer_scene({}, {"props": {"class_type": "PoseFactoryPoseProp", "inputs": dict(place, mesh_file="nope.obj")}})
     with pytest.raises(R.RouteError, match="Pose Prop"):
         R.viewer_scene({}, {"props": POSES})
+
+
+# --- several people (issue 22) ------------------------------------------------------------------------
+SHARED = ["a_pose"]
+PEOPLE = {"type": "scene", "subjects": [
+    {"type": "mannequin", "height": 1.9, "build": "slim", "poses": ["waving", "t_pose"],
+     "place": {"position": [-0.8, 0.2], "facing": 0}},
+    {"type": "mannequin", "height": 1.3, "build": "average", "shape": "child",  # the shared poses
+     "place": {"position": [0.7, -0.4], "facing": 90}},
+    {"type": "mannequin", "height": 1.75, "build": "heavy", "poses": [{"preset": "rest", "offset": [0.1, 0, 0]}],
+     "place": {"position": [0.0, 1.5], "facing": -150}},
+]}
+
+
+def _by_hand(subject, entry):
+    """A person's keypoints and vertices computed here: the rig's forward kinematics, grounded (the
+    lowest vertex on the floor), the pose's offset, then turned about z by facing (counter-clockwise
+    from above) and moved to position."""
+    from pose_factory.render import shape as shape_mod
+
+    body = mq.build(subject["height"], subject["build"], shape_mod.normalize_shape(subject.get("shape"), "shape"))
+    angles, offset, grounded = poses_mod.pose_angles(poses_mod.normalize_pose_entry(entry, "pose"))
+    fk = rig.forward_kinematics(body.rest, angles)
+    verts = mq.posed_vertices(body, fk)
+    kp = mq.posed_keypoints(body, fk)
+    lift = np.array([0.0, 0.0, -verts[:, 2].min() if grounded else 0.0]) + offset
+    a = math.radians(subject["place"]["facing"])
+    turn = np.array([[math.cos(a), -math.sin(a), 0], [math.sin(a), math.cos(a), 0], [0, 0, 1]])
+    at = np.array([*subject["place"]["position"], 0.0])
+    return (kp + lift) @ turn.T + at, (verts + lift) @ turn.T + at
+
+
+def test_scene_shows_every_person_placed_and_frames_them_all():
+    """Three people (their own poses, the shared poses, a 1-pose person held): each person's keypoints
+    and skinned mesh are the rig's, placed by hand; facing 90 looks along +X; the cameras are framed
+    on everyone's every frame as the worker frames them (render_batch: framing_vertices per frame and
+    person)."""
+    cams = {"type": "orbit", "views": 4, "elevation": 15}
+    got = viewer.scene({"subject": PEOPLE, "poses": SHARED, "frame": 1, "cameras": cams,
+                        "render": {"width": 512, "height": 384}})
+    assert got["frames"] == 2 and len(got["people"]) == 3 and all(p["drawn"] for p in got["people"])
+    want_entries = ["t_pose", "a_pose", {"preset": "rest", "offset": [0.1, 0, 0]}]
+    frame_vertices = [[], []]
+    for k, (p, s, entry) in enumerate(zip(got["people"], PEOPLE["subjects"], want_entries)):
+        assert p["index"] == k and p["place"] == {"position": s["place"]["position"], "facing": s["place"]["facing"]}
+        kp, verts = _by_hand(s, entry)
+        assert np.abs(np.reshape(p["keypoints"], (-1, 3)) - kp).max() < 2e-5, k
+        m = viewer.mesh(**p["subject"])
+        rest, j = np.reshape(m["rest"], (-1, 3)), np.array(m["vertex_joint"])
+        skinned = np.einsum("nij,nj->ni", np.reshape(p["rotations"], (-1, 3, 3))[j],
+                            np.reshape(m["vertices"], (-1, 3)) - rest[j]) + np.reshape(p["positions"], (-1, 3))[j]
+        assert np.abs(skinned - verts).max() < 1e-4, k
+        for f, e in enumerate([s.get("poses", SHARED)[min(f, len(s.get("poses", SHARED)) - 1)] for f in range(2)]):
+            frame_vertices[f].append(_by_hand(s, e)[1])
+    assert got["people"][1]["subject"]["shape"] is not None and got["people"][0]["pose"]["preset"] == "t_pose"
+    # facing 90: the child's nose is in front of its neck along +X (facing 0 looks along -Y)
+    names = mq.keypoint_names()
+    child = np.reshape(got["people"][1]["keypoints"], (-1, 3))
+    ahead = child[names.index("nose")] - child[names.index("neck")]
+    assert ahead[0] > 0.05 and abs(ahead[1]) < 0.01
+    # top-level fields stay person 0's (one-person callers)
+    assert got["keypoints"] == got["people"][0]["keypoints"] and got["subject"] == got["people"][0]["subject"]
+    spec = spec_mod.normalize_spec({"subjects": [dict(s, poses=s.get("poses", SHARED)) for s in PEOPLE["subjects"]],
+                                    "cameras": cams, "render": {"width": 512, "height": 384}})
+    want = cameras_mod.build_cameras(spec, cameras_mod.framing_points([v for f in frame_vertices for v in f]))
+    assert np.allclose([c["location"] for c in got["cameras"]], [c["location"] for c in want], atol=1e-6)
+    one = viewer.scene({"subject": PEOPLE["subjects"][0], "frame": 1, "cameras": cams, "render": {"width": 512, "height": 384}})
+    assert [c["location"] for c in one["cameras"]] != [c["location"] for c in got["cameras"]]  # framed on all three
+
+
+def test_scene_people_errors_name_the_person():
+    bad = {"type": "scene", "subjects": [{"type": "mannequin", "poses": ["rest", "a_pose"]},
+                                         {"type": "mannequin", "poses": ["rest", "a_pose", "t_pose"]}]}
+    with pytest.raises(SpecError, match=r"subjects\[0\]\.poses.*got 2 poses while subjects\[1\] has 3"):
+        viewer.scene({"subject": bad})
+    with pytest.raises(SpecError, match=r"subjects\[1\]\.place\.facing"):
+        viewer.scene({"subject": {"type": "scene", "subjects": [{}, {"place": {"facing": 400}}]}})
+    with pytest.raises(SpecError, match=r"subject\.subjects"):
+        viewer.scene({"subject": {"type": "scene", "subjects": []}})
+    with pytest.raises(SpecError, match="subject"):
+        viewer.scene({"subject": ["x"]})
+
+
+def test_a_rig_person_is_listed_not_drawn_and_said_so():
+    """The viewer draws mannequins; a custom rig's person keeps its place in the order (person k is
+    subjects[k]) and the scene says where to see it, never a stand-in figure."""
+    rig_subject = {"type": "rig", "rig": {"file": "/nowhere/hero.glb"}, "bone_map": "auto", "height": "auto",
+                   "poses": ["t_pose"], "place": {"position": [1, 0], "facing": 0}}
+    got = viewer.scene({"subject": {"type": "scene", "subjects": [rig_subject, {"type": "mannequin"}]}, "poses": ["waving"]})
+    assert [p["drawn"] for p in got["people"]] == [False, True]
+    assert "positions" not in got["people"][0] and got["people"][1]["pose"]["preset"] == "waving"
+    assert got["keypoints"] == got["people"][1]["keypoints"]
+    assert any("person 0 is a custom rig" in n and "after the render" in n for n in got["notes"])
+
+
+def test_mesh_takes_the_body_shape():
+    from pose_factory.render import shape as shape_mod
+
+    child = viewer.mesh(1.3, "average", "child")
+    body = mq.build(1.3, "average", shape_mod.normalize_shape("child", "shape"))
+    assert child["shape"] == shape_mod.normalize_shape("child", "shape")
+    assert np.allclose(np.reshape(child["rest"], (-1, 3)), body.rest, atol=1e-5)
+    assert not np.allclose(child["rest"], viewer.mesh(1.3, "average")["rest"])
+    with pytest.raises(SpecError, match="shape"):
+        viewer.mesh(1.3, "average", "giant")
+    assert R.viewer_mesh({}, "1.3", "average", '"child"')["rest"] == child["rest"]
+    with pytest.raises(R.RouteError, match="shape: got"):
+        R.viewer_mesh({}, "1.3", "average", "{")
+
+
+@pytest.mark.blender
+def test_several_people_are_the_workers(tmp_path):
+    """The worker renders the same three people: its manifest's per-person 3D keypoints and its
+    cameras are the viewer's (a real Blender render through render.render_batch)."""
+    from pose_factory import render, storage as storage_mod
+
+    cams = {"type": "orbit", "views": 2, "elevation": 10}
+    spec = {"schema_version": "1.0", "kind": "pose_batch", "project": "tests",
+            "render": {"width": 96, "height": 96, "passes": ["keypoints"]}, "cameras": cams,
+            "subjects": [dict(s, poses=s.get("poses", SHARED)) for s in PEOPLE["subjects"]]}
+    manifest, _ = render.render_batch(spec, storage_mod.LocalStorage(tmp_path))
+    for f in range(2):
+        got = viewer.scene({"subject": PEOPLE, "poses": SHARED, "frame": f, "cameras": cams,
+                            "render": {"width": 96, "height": 96}})
+        worker = manifest["joints_3d"][f]["people"]
+        assert len(worker) == 3
+        for p, w in zip(got["people"], worker):
+            assert np.abs(np.reshape(p["keypoints"], (-1, 3)) - np.asarray(w["keypoints"])).max() < 1e-4
+    views = manifest["views"]
+    assert np.allclose([c["location"] for c in got["cameras"]], [c["location"] for c in views], atol=1e-4)
+    assert np.allclose([c["rotation"] for c in got["cameras"]], [c["rotation"] for c in views], atol=1e-5)

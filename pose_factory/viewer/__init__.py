@@ -57,9 +57,7 @@ def recall(key):
 
 def _build(subject: dict) -> mq.Mannequin:
     """The mannequin of a normalized mannequin subject (its body shape when it has one)."""
-    if subject.get("shape") is not None:
-        return mq.build(subject["height"], subject["build"], subject["shape"])
-    return mq.build(subject["height"], subject["build"])
+    return mq.build(subject["height"], subject["build"], subject.get("shape"))
 
 
 @functools.lru_cache(maxsize=16)
@@ -124,17 +122,6 @@ def dof_axes(posed: rig.Posed, angles: dict) -> dict:
             r = r @ rig.rotation(axis, angles[name].get(dof.name, 0.0))
         out[name] = axes
     return out
-
-
-def placed(posed: rig.Posed, place: dict | None) -> rig.Posed:
-    """A posed body put at its place on the floor: turned about the vertical (z) by ``facing``
-    degrees (0 = facing -Y, as the mannequin stands), then moved to ``position`` [x, y] — after
-    grounding and the pose's offset, as the worker places a person (blender_scripts/people.py)."""
-    if not place:
-        return posed
-    turn = rig.rotation((0.0, 0.0, 1.0), float(place.get("facing", 0.0)))
-    x, y = place.get("position", (0.0, 0.0))
-    return rig.Posed(posed.positions @ turn.T + np.array([x, y, 0.0]), np.einsum("ij,njk->nik", turn, posed.rotations))
 
 
 def _people(subject, shared_poses) -> list[dict]:
@@ -202,7 +189,7 @@ def scene(body) -> dict:
     people, framing, notes = [], [[] for _ in range(frames)], []
     for k, (s, given) in enumerate(zip(subjects, raw_people)):
         entries = s["poses"]
-        entry = entries[min(frame, len(entries) - 1)]
+        entry = poses_mod.frame_entry(entries, frame)
         person = {"index": k, "type": given.get("type", "mannequin"),
                   "place": s.get("place") or {"position": [0.0, 0.0], "facing": 0.0}, "frames": len(entries), "pose": entry}
         if person["type"] != "mannequin":
@@ -212,10 +199,11 @@ def scene(body) -> dict:
             people.append(person)
             continue
         man = _build(s)
-        posed = [placed(poses_mod.pose_body(man, e), s.get("place")) for e in entries]
+        # placed as the worker places a person (blender_scripts/people.py: grounded, then turned and moved)
+        posed = [poses_mod.placed(poses_mod.pose_body(man, e), s.get("place")) for e in entries]
         for f in range(frames):
-            framing[f].append(mq.posed_vertices(man, posed[min(f, len(posed) - 1)]))
-        shown = posed[min(frame, len(posed) - 1)]
+            framing[f].append(mq.posed_vertices(man, poses_mod.frame_entry(posed, f)))
+        shown = poses_mod.frame_entry(posed, frame)
         angles, _, _ = poses_mod.pose_angles(entry)
         person.update({"drawn": True, "subject": _body_of(s), "angles": angles, "dof_axes": dof_axes(shown, angles),
                        "positions": np.round(shown.positions, DIGITS).ravel().tolist(),
@@ -223,7 +211,8 @@ def scene(body) -> dict:
                        "keypoints": np.round(mq.posed_keypoints(man, shown), DIGITS).ravel().tolist()})
         people.append(person)
     drawn = [p for p in people if p["drawn"]]
-    points = [np.concatenate(f) for f in framing] if drawn else [np.zeros((1, 3))]
+    # the worker's framing (blender_scripts/render_batch.py): every person's vertices, frame by frame
+    points = [v for f in framing for v in f] if drawn else [np.zeros((1, 3))]
     cams = cameras_mod.build_cameras(spec, cameras_mod.framing_points(points))
     keep = ("index", "name", "location", "rotation", "intrinsics", "focal_length", "sensor_width",
             "orthographic", "ortho_scale", "shift", "roll")
