@@ -73,8 +73,10 @@ def known_batches() -> list[str]:
         return []
 
 
-# JobSpec paths -> the words a node shows: its widgets, and "frame i" for pose i
+# JobSpec paths -> the words a node shows: its widgets, "frame i" for pose i, "person k" for subjects[k]
 _PLAIN_PATHS = ((re.compile(r"^subjects\[0\]\.poses\[(\d+)\]"), r"frame \1"), (re.compile(r"^subjects\[0\]\.?"), ""),
+                (re.compile(r"^subjects\[(\d+)\]\.poses\[(\d+)\]"), r"person \1 frame \2"),
+                (re.compile(r"^subjects\[(\d+)\]\.?"), r"person \1."),
                 (re.compile(r"^render\.(openpose\.)?"), ""), (re.compile(r"^cameras\.?"), ""),
                 (re.compile(r"^pose\b\.?"), ""), (re.compile(r"\bjoints\."), ""), (re.compile(r"\[(\d+)\]"), r" \1"))
 
@@ -242,6 +244,28 @@ def send_final_on_error(message: dict):
             final["error"] = text.splitlines()[0][:300] if text else type(e).__name__
         send_message("pose_factory.progress", final)
         raise
+
+
+def input_directory() -> str | None:
+    """ComfyUI's input folder; None outside ComfyUI."""
+    try:
+        import folder_paths
+    except ImportError:
+        return None
+    return folder_paths.get_input_directory()
+
+
+def input_files(extensions) -> list[str]:
+    """The files in ComfyUI's input folder (and its subfolders) whose names end with one of
+    extensions (lower case, with the dot), as paths relative to it with "/", sorted; [] outside
+    ComfyUI."""
+    root = input_directory()
+    found = []
+    if root and os.path.isdir(root):
+        for folder, _dirs, files in os.walk(root):
+            found += [os.path.relpath(os.path.join(folder, f), root).replace(os.sep, "/")
+                      for f in files if f.lower().endswith(tuple(extensions))]
+    return sorted(found)
 
 
 def temp_directory() -> str | None:

@@ -11,10 +11,35 @@ CAT = f"{CATEGORY}/batch"
 BACKENDS = ["local", "runpod"]
 
 
+NO_POSES = ("a pose list (Pose Preset, Pose Sequence, Motion Clip...) linked into Request Pose Batch's poses, or "
+            "into the person's Scene node")
+
+
+def spec_subjects(subject, poses) -> list:
+    """The JobSpec's subjects of the node's subject (a Mannequin, a Custom Rig, or a Scene's
+    people in order) and its poses: a person without its own poses takes them. SpecError names
+    the person that has none."""
+    if not isinstance(subject, dict):
+        raise SpecError("subject", "got nothing usable", "a Mannequin, Custom Rig or Scene")
+    people = list(subject["subjects"]) if subject.get("type") == "scene" else [subject]
+    out = []
+    for k, person in enumerate(people):
+        person = dict(person)
+        if "poses" not in person:
+            if not poses:
+                where = f"person {k}" if subject.get("type") == "scene" else "subject"
+                raise SpecError("poses", f"{where} has no poses and none are linked here", NO_POSES)
+            person["poses"] = list(poses)
+        out.append(person)
+    return out
+
+
 def build_spec(subject, poses, cameras, width, height, depth=True, normal=True, seg=True, shaded=True,
                depth_range="batch", hands=True, face=True, sdxl_sticks=False, project="default",
-               occluded="hide", props=None) -> dict:
-    """The normalized JobSpec of the node's inputs (SpecError names the first wrong field)."""
+               occluded="hide", props=None, storage=None) -> dict:
+    """The normalized JobSpec of the node's inputs (SpecError names the first wrong field). A
+    rig subject's file is stored in the project's uploads (pose_factory.rigs.resolve; storage
+    None: only hashed, a dry run) before the spec is normalized, as props' meshes are."""
     passes = ["openpose", "keypoints"]
     if depth:
         passes += ["depth", "depth16"]
@@ -29,14 +54,24 @@ def build_spec(subject, poses, cameras, width, height, depth=True, normal=True, 
                       "openpose": {"hands": bool(hands), "face": bool(face), "sdxl_sticks": bool(sdxl_sticks),
                                    "occluded": occluded}},
            "cameras": dict(cameras),
-           "subjects": [dict(subject, poses=list(poses))]}
+           "subjects": spec_subjects(subject, poses)}
     if props:  # stored meshes (pose_factory.mesh.props.resolve); none: the spec as before props existed
         raw["props"] = list(props)
+    if any(s.get("type") == "rig" for s in raw["subjects"]):
+        from pose_factory import rigs
+
+        raw = rigs.resolve(raw, storage, project)
     return spec_mod.normalize_spec(raw)
 
 
+def _has_rig(subject) -> bool:
+    people = subject.get("subjects", []) if isinstance(subject, dict) and subject.get("type") == "scene" else [subject]
+    return any(isinstance(p, dict) and p.get("type") == "rig" for p in people)
+
+
 class PoseFactoryRequestPoseBatch:
-    DESCRIPTION = ("Renders the subject in every pose (one frame each) from every camera, in Blender: OpenPose "
+    DESCRIPTION = ("Renders the subject (a Mannequin, a Custom Rig, or a Scene of up to 8 people) in every pose (one "
+                   "frame each) from every camera, in Blender: OpenPose "
                    "images and keypoints, depth, normals, segmentation and a shaded reference. An identical "
                    "request is not rendered again (the batch id is a hash of the spec) unless force is on. "
                    "backend: local (the worker on this machine) or runpod (the serverless endpoint from the "
@@ -63,8 +98,8 @@ class PoseFactoryRequestPoseBatch:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "subject": ("POSE_FACTORY_SUBJECT",),
-                "poses": ("POSE_FACTORY_POSES",),
+                "subject": ("POSE_FACTORY_SUBJECT", {"tooltip": "A Mannequin, a Custom Rig, or a Scene of several "
+                                                                "people."}),
                 "cameras": ("POSE_FACTORY_CAMERAS",),
                 "width": ("INT", {"default": 512, "min": 64, "max": 2048, "step": 8}),
                 "height": ("INT", {"default": 512, "min": 64, "max": 2048, "step": 8}),
@@ -83,7 +118,10 @@ class PoseFactoryRequestPoseBatch:
                                          "rename…; lowercase letters, digits, '-', '_' (others are dropped)."),
                 "force": ("BOOLEAN", {"default": False, "tooltip": "Render again even if the batch exists."}),
             },
-            "optional": {**occluded_input(), "validate": ("BOOLEAN", {
+            "optional": {
+                "poses": ("POSE_FACTORY_POSES", {"tooltip": "Every frame's pose; a Scene's person with poses of its "
+                                                            "own keeps those. Needed unless every person has its own."}),
+                **occluded_input(), "validate": ("BOOLEAN", {
                 "default": False, "tooltip": "After rendering, MediaPipe reads the shaded renders and the PCK of its "
                                              "keypoints against ours goes into the manifest (needs shaded)."}),
                 "props": ("POSE_FACTORY_PROPS", {"tooltip": "Meshes placed in the scene (Pose Prop): rendered in "
@@ -91,20 +129,23 @@ class PoseFactoryRequestPoseBatch:
             "hidden": {"unique_id": "UNIQUE_ID"},
         }
 
-    def request(self, subject, poses, cameras, width, height, depth, normal, seg, shaded, depth_range, hands, face,
-                sdxl_sticks, backend, project, force, occluded="hide", validate=False, props=None, unique_id=None):
+    def request(self, subject, cameras, width, height, depth, normal, seg, shaded, depth_range, hands, face,
+                sdxl_sticks, backend, project, force, poses=None, occluded="hide", validate=False, props=None,
+                unique_id=None):
         from pose_factory.jobs.client import estimate as job_estimate, run_job
 
         settings = get_settings()
         project = node_project(project, settings)
         try:
+            from pose_factory.settings import make_storage
+
+            storage = make_storage(settings) if props or _has_rig(subject) else None
             if props:  # each prop's mesh stored in the project's uploads, named by its content
                 from pose_factory.mesh import props as props_mod
-                from pose_factory.settings import make_storage
 
-                props = props_mod.resolve({"props": list(props)}, make_storage(settings), project)["props"]
+                props = props_mod.resolve({"props": list(props)}, storage, project)["props"]
             spec = build_spec(subject, poses, cameras, width, height, depth, normal, seg, shaded, depth_range,
-                              hands, face, sdxl_sticks, project, occluded, props)
+                              hands, face, sdxl_sticks, project, occluded, props, storage=storage)
         except SpecError as e:  # in the node's words: "frame 2 l_elbow flex: ...", not a JobSpec path
             raise plain_error(e) from None
         bid = spec_mod.batch_id(spec)

@@ -101,6 +101,15 @@ def _resolve(batch, project, batch_id) -> tuple[str, str]:
     return project, batch_id
 
 
+def person_input(what: str) -> dict:
+    """The loaders' `person` widget, optional and last, so workflows saved before it keep their
+    widgets' order (and load "all", what they loaded then)."""
+    return {"person": (list(loading.PERSONS), {
+        "default": "all", "tooltip": f"all: every person of the batch; 0..7: {what} of that person only "
+                                     "(person k is the k-th subject of the Scene chain, the first Scene node being "
+                                     "person 0). A batch of one person has person 0 only."})}
+
+
 def _is_changed(widgets: dict) -> str:
     """Widget values plus the index's record of the batch (its created_at changes when it is rendered
     again with force): equal strings let ComfyUI reuse the last output."""
@@ -194,8 +203,8 @@ class PoseFactoryLoadPoseFromR2(_BatchLoader):
                    "local folder) through the local cache: views and frames as 'all', '0,2' or '0-3'. hands/face "
                    "off, or an occluded choice other than the batch's, redraws the skeletons from the keypoints "
                    "(no re-render). occluded: joints the body covers: as rendered (the default: what Request Pose Batch "
-                   "asked for), hide, show, or depth (far to near). A pass "
-                   "the batch lacks comes back black.")
+                   "asked for), hide, show, or depth (far to near). person: all, or one person of a "
+                   "batch of several (its keypoints and its skeleton alone). A pass the batch lacks comes back black.")
     RETURN_TYPES = ("IMAGE", "POSE_KEYPOINT", "IMAGE")
     RETURN_NAMES = ("openpose", "pose_keypoint", "shaded")
 
@@ -204,14 +213,18 @@ class PoseFactoryLoadPoseFromR2(_BatchLoader):
         required = _selection_inputs("pose")
         required["hands"] = ("BOOLEAN", {"default": True})
         required["face"] = ("BOOLEAN", {"default": True})
-        return {"required": required, "optional": {"batch": ("POSE_FACTORY_BATCH",), **occluded_input(as_rendered=True)}}
+        return {"required": required, "optional": {
+            "batch": ("POSE_FACTORY_BATCH",), **occluded_input(as_rendered=True),
+            **person_input("the keypoints and the skeleton drawn")}}
 
-    def load(self, project, batch_id, views, frames, order, hands, face, batch=None, occluded=loading.AS_RENDERED):
+    def load(self, project, batch_id, views, frames, order, hands, face, batch=None, occluded=loading.AS_RENDERED,
+             person="all"):
         settings = get_settings()
         project, batch_id = _resolve(batch, project, batch_id)
         manifest, folder = _fetch(settings, project, batch_id, loading.POSE_PASSES)
         entries = loading.select_entries(manifest, views, frames, order)
-        got = loading.load_pose(folder, manifest, entries, hands=bool(hands), face=bool(face), occluded=occluded)
+        got = loading.load_pose(folder, manifest, entries, hands=bool(hands), face=bool(face), occluded=occluded,
+                                person=person)
         if occluded not in ("hide", loading.AS_RENDERED) and not any(
                 OWN_KEY in p for k in got["keypoints"] for p in k.get("people", [])):
             log.warning("3D Pose Factory: batch %s was rendered before covered joints were kept; occluded %s "
@@ -228,7 +241,8 @@ class PoseFactoryDepthNormalLoader(_BatchLoader):
                    "re-normalised over its own subject (from the 16-bit depth). normal_convention: controlnet "
                    "(red left, green up), opengl (red right, green up), directx (red right, green down). parts: "
                    "groups (head, face, neck, torso, arms, hands, legs, feet, all) or part names (hand_l, "
-                   "thigh_r...) whose pixels make the parts mask.")
+                   "thigh_r...) whose pixels make the parts mask. person: all, or one person of a batch of several "
+                   "(its subject_mask and parts_mask, from the batch's instance map).")
     RETURN_TYPES = ("IMAGE", "IMAGE", "IMAGE", "MASK", "MASK")
     RETURN_NAMES = ("depth", "normal", "seg", "subject_mask", "parts_mask")
 
@@ -240,16 +254,19 @@ class PoseFactoryDepthNormalLoader(_BatchLoader):
         required["parts"] = ("STRING", {"default": "hands",
                                         "tooltip": "Comma-separated part groups or part names for the parts mask "
                                                    "(props, or prop0, prop1, ... for a batch's props)."})
-        return {"required": required, "optional": {"batch": ("POSE_FACTORY_BATCH",)}}
+        return {"required": required, "optional": {
+            "batch": ("POSE_FACTORY_BATCH",), **person_input("subject_mask and parts_mask")}}
 
-    def load(self, project, batch_id, views, frames, order, depth_range, normal_convention, parts, batch=None):
+    def load(self, project, batch_id, views, frames, order, depth_range, normal_convention, parts, batch=None,
+             person="all"):
         settings = get_settings()
         project, batch_id = _resolve(batch, project, batch_id)
         names = loading.depth_normal_passes(depth_range, normal_convention)
         label_ids = loading.parse_parts(parts)  # refuse a bad list before any download
         manifest, folder = _fetch(settings, project, batch_id, names)
         entries = loading.select_entries(manifest, views, frames, order)
-        got = loading.load_depth_normal(folder, manifest, entries, depth_range, normal_convention, label_ids)
+        got = loading.load_depth_normal(folder, manifest, entries, depth_range, normal_convention, label_ids,
+                                        person=person)
         n, h, w = len(entries), int(manifest["height"]), int(manifest["width"])
         depth = _or_black(got["depth"], "depth" if depth_range == "batch" else "depth16", batch_id, n, h, w)
         normal = _or_black(got["normal"], "normal", batch_id, n, h, w)

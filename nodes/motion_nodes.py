@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from ._common import CATEGORY, get_settings
+from ._common import CATEGORY, get_settings, input_directory, input_files
 from pose_factory.errors import SpecError
 from pose_factory.motion import clip as clip_mod
 from pose_factory.motion import names
@@ -13,23 +13,9 @@ NO_FILE = "(use path_or_key)"
 KEY_PREFIX = "key:"
 
 
-def _input_dir() -> str | None:
-    try:
-        import folder_paths
-    except ImportError:
-        return None
-    return folder_paths.get_input_directory()
-
-
 def input_clips() -> list[str]:
     """The .bvh files in ComfyUI's input folder (and its subfolders), sorted."""
-    root = _input_dir()
-    found = []
-    if root and os.path.isdir(root):
-        for folder, _dirs, files in os.walk(root):
-            found += [os.path.relpath(os.path.join(folder, f), root).replace(os.sep, "/")
-                      for f in files if f.lower().endswith(".bvh")]
-    return sorted(found)
+    return input_files((".bvh",))
 
 
 def _source(clip: str, path_or_key: str):
@@ -42,7 +28,7 @@ def _source(clip: str, path_or_key: str):
             raise SpecError("path_or_key", f"no .bvh file at {text[:120]!r}",
                             f"an existing .bvh file on this machine, or '{KEY_PREFIX}<storage key>'")
         return "path", text
-    root = _input_dir()
+    root = input_directory()
     if not clip or clip == NO_FILE or root is None:
         raise SpecError("clip", "no clip chosen", "a .bvh file in ComfyUI's input folder, or path_or_key")
     full = os.path.realpath(os.path.join(root, clip))

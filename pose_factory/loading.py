@@ -23,6 +23,7 @@ import numpy as np
 from .storage import index
 from .errors import ManifestError, SpecError, StorageError, echo
 from .parsing import loads_json
+from .spec import MAX_SUBJECTS
 from .mesh.props import labels as prop_labels
 from .render.mannequin import PART_GROUPS, PART_LABEL, PARTS
 from .render.passes import NORMAL_CONVENTIONS, NORMAL_DIRS, depth_to_u8
@@ -37,6 +38,8 @@ LOADER_NEEDS = {
     "depth_normal": {"all": (), "any": ("depth", "depth16", "normal", "normal_opengl", "normal_directx", "seg")},
 }
 AS_RENDERED = "as rendered"  # a loader's occluded: what the request asked for (the manifest's spec)
+MAX_PEOPLE = MAX_SUBJECTS  # a loader's person widget offers "all" and 0..7
+PERSONS = ("all",) + tuple(str(k) for k in range(MAX_PEOPLE))
 _TOKEN = re.compile(r"(\d{1,9})(?:\s*-\s*(\d{1,9}))?")  # no index has more digits
 _DECODE_WORKERS = min(8, os.cpu_count() or 1)
 MAX_MESH_BYTES = 1 << 30  # a mesh of 5 million faces as OBJ text is about 400 MB
@@ -134,6 +137,36 @@ def parse_parts(text) -> list[int]:
                                  "groups " + ", ".join(["all", *PART_GROUPS, "props"]) + "; or parts "
                                  + ", ".join(PARTS) + f"; or prop0..prop{len(prop_labels()) - 1}")
     return sorted(ids)
+
+
+def batch_people(manifest: dict) -> int:
+    """How many people a batch shows: its spec's subjects (every batch made before several people
+    has one)."""
+    subjects = manifest.get("spec", {}).get("subjects")
+    return len(subjects) if isinstance(subjects, list) and subjects else 1
+
+
+def parse_person(person, manifest: dict) -> int | None:
+    """A loader's person widget: None for "all", else the person's index k (subjects[k] of the
+    batch's spec). SelectionError names how many people the batch has."""
+    n = batch_people(manifest)
+    text = str(person).strip().lower() if isinstance(person, (str, int)) and not isinstance(person, bool) else None
+    if text in ("all", ""):
+        return None
+    allowed = f"all, or 0..{n - 1}: the batch has {n} {'person' if n == 1 else 'people'}"
+    if text is None or not text.isdigit():
+        raise SelectionError("person", f"got {echo(person)}", allowed)
+    k = int(text)
+    if k >= n:
+        raise SelectionError("person", f"got {k}", allowed)
+    return k
+
+
+def person_keypoints(frame: dict, k: int) -> dict:
+    """One POSE_KEYPOINT frame with only person k in its people (an empty list when the frame has
+    no such entry: a person out of the frame still has one, so that means no such person)."""
+    people = frame.get("people") or []
+    return dict(frame, people=[people[k]] if k < len(people) else [])
 
 
 # --- fetching --------------------------------------------------------------------------------
@@ -348,21 +381,28 @@ def _openpose_flags(manifest) -> dict:
             "sdxl_sticks": bool(op.get("sdxl_sticks", False)), "occluded": op.get("occluded", "hide")}
 
 
-def load_pose(folder, manifest, entries, hands: bool = True, face: bool = True, occluded: str = AS_RENDERED) -> dict:
+def load_pose(folder, manifest, entries, hands: bool = True, face: bool = True, occluded: str = AS_RENDERED,
+              person="all") -> dict:
     """{"openpose": uint8 [B,H,W,3], "keypoints": [frame, ...], "shaded": uint8 [B,H,W,3] or None}.
     The stored OpenPose images when hands/face/occluded match how the batch drew them; otherwise
     redrawn from the keypoints with openpose.draw_pose (same sticks): no re-render. occluded
-    AS_RENDERED ("as rendered"): what the batch's request asked for (its manifest's spec)."""
+    AS_RENDERED ("as rendered"): what the batch's request asked for (its manifest's spec).
+    person "all", or k: the keypoints of person k only (subjects[k]) and its skeleton alone, redrawn
+    (a batch of one person: person 0 is what was rendered)."""
     from .render.openpose import OCCLUDED_MODES, draw_pose
 
     if occluded != AS_RENDERED and occluded not in OCCLUDED_MODES:
         raise SelectionError("occluded", f"got {occluded!r}", "one of " + ", ".join((AS_RENDERED,) + OCCLUDED_MODES))
+    k = parse_person(person, manifest)
     keypoints = read_keypoints(folder, entries, manifest)
+    alone = k is not None and batch_people(manifest) > 1
+    if alone:
+        keypoints = [person_keypoints(frame, k) for frame in keypoints]
     drawn = _openpose_flags(manifest)
     if occluded == AS_RENDERED:
         occluded = drawn["occluded"]
     openpose = None
-    if (hands, face, occluded) == (drawn["hands"], drawn["face"], drawn["occluded"]):
+    if not alone and (hands, face, occluded) == (drawn["hands"], drawn["face"], drawn["occluded"]):
         openpose = _decode(folder, manifest, entries, "openpose", "rgb")
     if openpose is None:
         openpose = np.stack([draw_pose(k, hands=hands, face=face, sdxl_sticks=drawn["sdxl_sticks"], occluded=occluded)
@@ -377,7 +417,7 @@ def depth_normal_passes(depth_range: str, normal_convention: str) -> tuple:
         raise SelectionError("normal_convention", f"got {normal_convention!r}",
                              "one of " + ", ".join(NORMAL_CONVENTIONS))
     depth = ("depth",) if depth_range == "batch" else ("depth16",)
-    return depth + (NORMAL_DIRS[normal_convention], "seg", "mask", "parts")
+    return depth + (NORMAL_DIRS[normal_convention], "seg", "mask", "parts", "instance")
 
 
 def image_depth(depth_mm: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -390,17 +430,36 @@ def image_depth(depth_mm: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return depth_to_u8(d, mask, float(sub.min()), float(sub.max()))
 
 
+def person_masks(folder, manifest, entries, k: int) -> np.ndarray | None:
+    """bool [B,H,W]: the pixels of person k, from the batch's instance pass (k + 1 there; written
+    when a batch shows 2 or more people); None for a batch of one person (its mask is the
+    person's). StorageError when a batch of several people lacks the pass."""
+    if batch_people(manifest) < 2:
+        return None
+    ids = _decode(folder, manifest, entries, "instance", "gray")
+    if ids is None:
+        raise StorageError(f"batch {manifest.get('batch_id')} shows {batch_people(manifest)} people but has no "
+                           "instance pass (render it with seg on)")
+    return ids == k + 1
+
+
 def load_depth_normal(folder, manifest, entries, depth_range: str = "batch", normal_convention: str = "controlnet",
-                      parts="hands") -> dict:
+                      parts="hands", person="all") -> dict:
     """{"depth", "normal", "seg": uint8 [B,H,W,3] or None; "subject", "parts": float32 [B,H,W] or None}.
     depth_range 'batch': the depth images as stored (the spec's range: one per batch by default);
     'image': from depth16 and the mask, each image over its own near..far. parts: the groups or
-    part names (parse_parts) whose labels make the parts mask."""
+    part names (parse_parts) whose labels make the parts mask. person "all", or k: the subject
+    mask and the parts mask of person k only (the instance pass; a batch of one person: person 0
+    is its mask)."""
     names = depth_normal_passes(depth_range, normal_convention)
     label_ids = parse_parts(parts) if isinstance(parts, str) else sorted(int(p) for p in parts)
+    k = parse_person(person, manifest)
+    own = None if k is None else person_masks(folder, manifest, entries, k)
     out = {}
     mask_u8 = _decode(folder, manifest, entries, "mask", "gray")
     out["subject"] = None if mask_u8 is None else (mask_u8 > 127).astype(np.float32)
+    if own is not None and out["subject"] is not None:
+        out["subject"] *= own
     if depth_range == "batch":
         out["depth"] = _decode(folder, manifest, entries, "depth", "rgb")
     else:
@@ -419,6 +478,8 @@ def load_depth_normal(folder, manifest, entries, depth_range: str = "batch", nor
         lut = np.zeros(256, np.float32)
         lut[label_ids] = 1.0
         out["parts"] = lut[labels]
+        if own is not None:
+            out["parts"] *= own
     return out
 
 

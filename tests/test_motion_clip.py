@@ -2,6 +2,8 @@
 animated in Blender and written by Blender's BVH exporter under each supported naming) come back
 with keypoints within 1 px of the original animation, for every frame and view at 512x512."""
 import json
+import sys
+import types
 
 import numpy as np
 import pytest
@@ -135,7 +137,7 @@ def test_motion_clip_node_from_a_path_a_storage_key_and_the_input_folder(blender
     inputs = tmp_path / "input"
     (inputs / "mocap").mkdir(parents=True)
     (inputs / "mocap" / "walk.bvh").write_bytes(bvh_path.read_bytes())
-    monkeypatch.setattr(motion_nodes, "_input_dir", lambda: str(inputs))
+    monkeypatch.setitem(sys.modules, "folder_paths", types.SimpleNamespace(get_input_directory=lambda: str(inputs)))
     assert "mocap/walk.bvh" in motion_nodes.PoseFactoryMotionClip.INPUT_TYPES()["required"]["clip"][0]
     poses_i, _ = node.load("mocap/walk.bvh", "", 1, 4, 2, 0.0, "mixamo", subject)["result"]
     assert poses_i == poses_p

@@ -30,7 +30,7 @@ NODE_IDS = ["PoseFactoryMannequin", "PoseFactoryPosePreset", "PoseFactoryPoseFro
             "PoseFactoryDepthNormalLoader", "PoseFactoryPoseKeypointsToImage", "PoseFactoryExtractPose",
             "PoseFactoryPoseFromPhoto", "PoseFactoryPostureAnalysis",
             "PoseFactoryMultiViewPrompts", "PoseFactoryRequestMeshFromImages", "PoseFactoryRenderMeshPasses",
-            "PoseFactoryPoseProp"]
+            "PoseFactoryPoseProp", "PoseFactoryCustomRig", "PoseFactoryScene"]
 KNOWN_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "IMAGE", "MASK", "POSE_KEYPOINT", "POSE_FACTORY_SUBJECT",
                "POSE_FACTORY_POSES", "POSE_FACTORY_CAMERAS", "POSE_FACTORY_BATCH", "POSE_FACTORY_MESH",
                "POSE_FACTORY_PROPS", "MESH", "LOAD3D_CAMERA"}  # MESH: ComfyUI core's (comfy_api.latest Types.MESH)
@@ -144,6 +144,7 @@ def test_request_has_no_is_changed_and_loaders_validate_batch_ids(nodes):
         assert "project" in cls.VALIDATE_INPUTS(batch_id="0123456789abcdef", project="Bad Name")
         optional = cls.INPUT_TYPES()["optional"]
         assert optional.pop("batch") == ("POSE_FACTORY_BATCH",)
+        assert optional.pop("person")[0] == ["all", *map(str, range(8))]  # issue 22.3
         assert optional == ({} if nid == "PoseFactoryDepthNormalLoader" else
                             {"occluded": (["as rendered", "hide", "show", "depth"], optional["occluded"][1])})
 
@@ -325,8 +326,8 @@ def test_request_pose_batch_run_time_errors_are_in_plain_words(nodes):
     (cams,) = nodes["PoseFactoryCameraOrbit"]().make(1, 10.0, 0.0, 50.0, False, 0.0, 0.0)
     bad = [{"preset": "a_pose"}, {"preset": "rest", "joints": {"l_elbow": {"flex": 400}}}]  # as a linked value
     with pytest.raises(SpecError, match=r"^frame 1 l_elbow flex: got 400"):
-        nodes["PoseFactoryRequestPoseBatch"]().request(subject, bad, cams, 64, 64, *[True] * 4, "batch", True, True,
-                                                        False, "local", "x", False)
+        nodes["PoseFactoryRequestPoseBatch"]().request(subject, cams, 64, 64, *[True] * 4, "batch", True, True,
+                                                        False, "local", "x", False, poses=bad)
 
 
 # --- long sequences (issue 9.5) ---------------------------------------------------------------------
@@ -476,6 +477,60 @@ def test_loaders_refuse_bad_selections(nodes, env):
 
     with pytest.raises(StorageError, match="no manifest"):
         load_pose(nodes, env, batch_id="0123456789abcdef")
+
+
+@pytest.mark.blender
+def test_loaders_person_of_a_batch_of_one(nodes, env):
+    """issue 22.3: person 0 of a batch rendered before several people is the batch as it was (its
+    stored skeletons and its mask); another person is refused, naming how many people it has."""
+    for node_id in ("PoseFactoryLoadPoseFromR2", "PoseFactoryDepthNormalLoader"):
+        optional = nodes[node_id].INPUT_TYPES()["optional"]
+        assert list(optional)[-1] == "person" and optional["person"][1]["default"] == "all"
+        assert optional["person"][0] == ["all", *map(str, range(8))]
+    op_all, kp_all, _ = load_pose(nodes, env)["result"]
+    op_0, kp_0, _ = load_pose(nodes, env, person="0")["result"]
+    assert torch.equal(op_all, op_0) and kp_all == kp_0
+    mask_all, parts_all = load_maps(nodes, env)[3:]
+    mask_0, parts_0 = load_maps(nodes, env, person="0")[3:]
+    assert torch.equal(mask_all, mask_0) and torch.equal(parts_all, parts_0)
+    for load in (load_pose, load_maps):
+        with pytest.raises(SpecError, match=r"^person: got 1, allowed: all, or 0\.\.0: the batch has 1 person$"):
+            load(nodes, env, person="1")
+
+
+@pytest.mark.blender
+def test_loaders_person_of_a_batch_of_two(nodes, env):
+    """issue 22.3: person k of a two-person batch: its keypoints alone, its skeleton alone (what
+    draw_pose draws of that person's entry of the stored frame), its masks from the instance map
+    (k + 1 there, inside the batch's mask); the two people's masks do not overlap."""
+    spec = {"render": {"width": W, "height": H}, "cameras": {"type": "orbit", "views": 2, "elevation": 5},
+            "subjects": [{"type": "mannequin", "height": 1.9, "poses": ["a_pose", "waving"],
+                          "place": {"position": [-0.5, 0.0]}},
+                         {"type": "mannequin", "height": 1.3, "poses": ["t_pose"],
+                          "place": {"position": [0.5, 0.3], "facing": 30}}]}
+    manifest, _ = render_batch(spec, LocalStorage(env["tmp"] / "store"), project="demo")
+    src = env["tmp"] / "store" / "projects" / "demo" / "batches" / manifest["batch_id"]
+    bid = manifest["batch_id"]
+    _, kp_all, _ = load_pose(nodes, env, batch_id=bid)["result"]
+    assert [len(f["people"]) for f in kp_all] == [2] * 4
+    masks = []
+    for k in (0, 1):
+        op, kp, _ = load_pose(nodes, env, batch_id=bid, person=str(k))["result"]
+        assert [f["people"] for f in kp] == [[f["people"][k]] for f in kp_all]
+        for i in range(4):
+            assert np.array_equal(u8(op[i]), openpose.draw_pose(kp[i]))
+        subject, parts = load_maps(nodes, env, batch_id=bid, person=str(k), parts="all")[3:]
+        for i, name in enumerate(("v00_f0000", "v00_f0001", "v01_f0000", "v01_f0001")):
+            own = read_png(str(src / "instance" / f"{name}.png")) == k + 1
+            assert own.any() and np.array_equal(subject[i].numpy() == 1, own & (read_png(str(src / "mask" / f"{name}.png")) > 127))
+            assert np.array_equal(parts[i].numpy() == 1, own & (read_png(str(src / "parts" / f"{name}.png")) > 0)
+                                  & (read_png(str(src / "parts" / f"{name}.png")) < 32))
+        masks.append(subject.numpy() == 1)
+    assert not (masks[0] & masks[1]).any()
+    all_mask = load_maps(nodes, env, batch_id=bid)[3].numpy() == 1
+    assert np.array_equal(all_mask, masks[0] | masks[1])
+    with pytest.raises(SpecError, match=r"^person: got 2, allowed: all, or 0\.\.1: the batch has 2 people$"):
+        load_maps(nodes, env, batch_id=bid, person="2")
 
 
 @pytest.mark.blender

@@ -10,6 +10,8 @@ retargeting works with world rotations.
 """
 from __future__ import annotations
 
+import re
+
 from ..render import rig
 from ..errors import SpecError
 from ..parsing import loads_json
@@ -47,18 +49,30 @@ MAPS = {
     "mannequin": {n: n for n in rig.JOINT_NAMES},
 }
 NAMINGS = ("auto", *MAPS, "custom")
+_RIGIFY_FINGERS = {**{f"thumb{i}": f"thumb.0{i}.L" for i in (1, 2, 3)},
+                   **{f"{f}{i}": f"f_{f}.0{i}.L" for f in rig.FINGERS[1:] for i in (1, 2, 3)}}
+# Blender's Rigify metarig (a generated rig's deforming bones are the same names with 'DEF-'):
+# spine (the hips), spine.001 .. spine.003 (chest), spine.004 (neck), spine.005, spine.006 (head),
+# shoulder.L (clavicle), upper_arm.L, forearm.L, hand.L, thigh.L, shin.L, foot.L, toe.L, thumb.01.L,
+# f_index.01.L ... Characters (pose_factory/rigs) take it beside MAPS; a BVH clip never has these names.
+RIGIFY = _sided({"root": "spine", "spine": "spine.001", "chest": "spine.003", "neck": "spine.004", "head": "spine.006"},
+                {"shoulder": "upper_arm.L", "elbow": "forearm.L", "wrist": "hand.L", "hip": "thigh.L", "knee": "shin.L",
+                 "ankle": "foot.L", "toe": "toe.L", **_RIGIFY_FINGERS}, lambda n: n[:-2] + ".R")
+_MIXAMO_PREFIX = re.compile(r"^mixamorig\d*_", re.IGNORECASE)
 REQUIRED = ("root", "l_hip", "r_hip")  # the clip's frame (up, left) and root motion come from these
 
 
 def strip_namespace(name: str) -> str:
-    return name.rsplit(":", 1)[-1]
+    """'mixamorig:Hips', 'mixamorig1:Hips', 'Character1:Hips' and 'mixamorig_Hips' (the colon some
+    exporters turn into '_') are all 'Hips'."""
+    return _MIXAMO_PREFIX.sub("", name.rsplit(":", 1)[-1])
 
 
 def _key(name: str) -> str:
     return strip_namespace(name).lower()
 
 
-def parse_custom(text: str) -> dict:
+def parse_custom(text: str, maps: dict = MAPS) -> dict:
     """A custom map from JSON: {joint: bone} or {"base": naming, "joints": {joint: bone}}."""
     def error(message):
         return SpecError("custom map", message, '{"joint": "bone name"} or {"base": "mixamo", "joints": {...}}')
@@ -69,9 +83,9 @@ def parse_custom(text: str) -> dict:
     base = {}
     if "base" in data or "joints" in data:
         name = data.get("base", "mannequin")
-        if name not in MAPS:
-            raise SpecError("custom map.base", f"got {name!r}", "one of " + ", ".join(MAPS))
-        base, data = dict(MAPS[name]), data.get("joints", {})
+        if name not in maps:
+            raise SpecError("custom map.base", f"got {name!r}", "one of " + ", ".join(maps))
+        base, data = dict(maps[name]), data.get("joints", {})
         if not isinstance(data, dict):
             raise error("'joints' is not an object")
     for joint, bone in data.items():
@@ -87,8 +101,10 @@ def parse_custom(text: str) -> dict:
     return base
 
 
-def resolve(bones: list, naming: str = "auto", custom: str = "") -> tuple[str, dict, list]:
-    """(naming used, {joint: index into bones}, unknown bone names) for a clip's bone names."""
+def resolve(bones: list, naming: str = "auto", custom: str = "", maps: dict = MAPS,
+            what: str = "clip") -> tuple[str, dict, list]:
+    """(naming used, {joint: index into bones}, unknown bone names) for a clip's bone names.
+    maps: the built-in maps to choose from (a character's rig also takes RIGIFY)."""
     index = {}
     for i, b in enumerate(bones):
         index.setdefault(_key(b), i)
@@ -97,19 +113,19 @@ def resolve(bones: list, naming: str = "auto", custom: str = "") -> tuple[str, d
         return {j: index[_key(n)] for j, n in m.items() if _key(n) in index}
 
     if naming == "custom":
-        used, found = "custom", matched(parse_custom(custom))
+        used, found = "custom", matched(parse_custom(custom, maps))
     elif naming == "auto":
         def score(nm):  # the root and hips first, then the body's joints, then the fingers
             body = [j for j in nm[1] if j in MAPS["cmu"]]
             return all(j in nm[1] for j in REQUIRED), len(body), len(nm[1])
-        used, found = max(((n, matched(m)) for n, m in MAPS.items()), key=score)
-    elif naming in MAPS:
-        used, found = naming, matched(MAPS[naming])
+        used, found = max(((n, matched(m)) for n, m in maps.items()), key=score)
+    elif naming in maps:
+        used, found = naming, matched(maps[naming])
     else:
-        raise SpecError("naming", f"got {naming!r}", "one of " + ", ".join(NAMINGS))
+        raise SpecError("naming", f"got {naming!r}", "one of " + ", ".join(("auto", *maps, "custom")))
     missing = [j for j in REQUIRED if j not in found]
     if missing:
-        raise SpecError("naming", f"the {used} map finds no bone for {', '.join(missing)} in this clip "
+        raise SpecError("naming", f"the {used} map finds no bone for {', '.join(missing)} in this {what} "
                         f"(its bones: {', '.join(bones[:12])}{', ...' if len(bones) > 12 else ''})",
                         "another naming, or a custom map naming the root and both hips")
     taken = set(found.values())
