@@ -303,9 +303,23 @@ VIEWER_INPUTS = {"subject": "POSE_FACTORY_SUBJECT", "poses": "POSE_FACTORY_POSES
 
 
 def _spec_nodes() -> dict:
-    from . import spec_nodes
+    """The nodes whose function the viewer runs to make a piece of the scene: the spec nodes and
+    the Scene node (people placed on the floor)."""
+    from . import people_nodes, spec_nodes
 
-    return spec_nodes.NODE_CLASS_MAPPINGS
+    return {**spec_nodes.NODE_CLASS_MAPPINGS, "PoseFactoryScene": people_nodes.PoseFactoryScene}
+
+
+def _custom_rig_subject(inputs: dict, where: str) -> dict:
+    """A Custom Rig's subject as its node makes it, without its rig report (Blender reads the file
+    only when the prompt runs): the viewer lists that person, it does not draw the rig."""
+    from . import people_nodes
+
+    try:
+        return people_nodes.rig_subject(**{k: inputs.get(k) for k in ("rig_file", "path_or_key", "bone_map",
+                                                                          "custom_map", "height")})
+    except SpecError as e:
+        raise RouteError(400, f"{where} (PoseFactoryCustomRig) {e}") from None
 
 
 class _RunTimeOnly(Exception):
@@ -330,6 +344,9 @@ def evaluate_fragment(fragment, want: str, budget: list, where: str):
         raise RouteError(400, f"{where}: got {echo(fragment)}, allowed: {{\"class_type\": spec node, \"inputs\": {{...}}}}")
     nodes = _spec_nodes()
     cls = nodes.get(fragment["class_type"])
+    if fragment["class_type"] == "PoseFactoryCustomRig" and want == "POSE_FACTORY_SUBJECT":
+        budget[0] -= 1
+        return _custom_rig_subject(fragment["inputs"], where)
     if cls is None and _run_time_only(fragment["class_type"]):
         return _ran(fragment, want)
     if cls is None or cls.RETURN_TYPES != (want,):

@@ -506,3 +506,50 @@ def test_several_people_are_the_workers(tmp_path):
     views = manifest["views"]
     assert np.allclose([c["location"] for c in got["cameras"]], [c["location"] for c in views], atol=1e-4)
     assert np.allclose([c["rotation"] for c in got["cameras"]], [c["rotation"] for c in views], atol=1e-5)
+
+
+def _scene_node(subject, x, y, facing, poses=None, scene=None):
+    inputs = {"subject": subject, "position_x": x, "position_y": y, "facing": facing}
+    if poses is not None:
+        inputs["poses"] = poses
+    if scene is not None:
+        inputs["scene"] = scene
+    return {"class_type": "PoseFactoryScene", "inputs": inputs}
+
+
+def _mannequin_node(height, build="average"):
+    return {"class_type": "PoseFactoryMannequin", "inputs": {"height": height, "build": build}}
+
+
+def test_chained_scene_nodes_are_what_the_nodes_make(tmp_path):
+    """The viewer sends a chain of Scene nodes (the first node's person is person 0, as the nodes
+    order them); the server runs the Scene node's own function; a Custom Rig's person is listed,
+    not drawn (its subject made as the node makes it, without reading the file)."""
+    from nodes import people_nodes as P
+
+    own = {"class_type": "PoseFactoryPoseFromJSON", "inputs": {"joints": '{"l_elbow": {"flex": 90}}', "preset": "rest"}}
+    first = _scene_node(_mannequin_node(1.85), -0.6, 0, 0)
+    second = _scene_node(_mannequin_node(1.4, "heavy"), 0.6, 0.3, 45, poses=own, scene=first)
+    got = R.viewer_scene({}, {"subject": second, "poses": POSES, "cameras": ORBIT, "frame": 1, "width": 256, "height": 256})
+    (made,) = P.PoseFactoryScene().make(S.PoseFactoryMannequin().make(1.4, "heavy")[0], 0.6, 0.3, 45,
+                                         poses=S.PoseFactoryPoseFromJSON().make('{"l_elbow": {"flex": 90}}', "rest")[0],
+                                         scene=P.PoseFactoryScene().make(S.PoseFactoryMannequin().make(1.85, "average")[0],
+                                                                         -0.6, 0, 0)[0])
+    (poses,) = S.PoseFactoryPoseSequence().make("t_pose\nwaving mirror")
+    want = viewer.scene({"subject": made, "poses": poses, "cameras": S.PoseFactoryCameraOrbit().make(2, 0, 0, 50, False, 0, 0)[0],
+                         "frame": 1, "render": {"width": 256, "height": 256}})
+    assert got == want
+    assert [p["subject"]["height"] for p in got["people"]] == [1.85, 1.4]
+    assert got["people"][0]["pose"]["preset"] == "waving" and got["people"][1]["angles"]["l_elbow"]["flex"] == 90
+    assert got["people"][1]["place"] == {"position": [0.6, 0.3], "facing": 45}
+
+    hero = tmp_path / "hero.glb"
+    hero.write_bytes(b"glTF")
+    rig = {"class_type": "PoseFactoryCustomRig", "inputs": {"rig_file": "(use path_or_key)", "path_or_key": str(hero),
+                                                            "bone_map": "mixamo", "custom_map": "", "height": 0}}
+    got = R.viewer_scene({}, {"subject": _scene_node(rig, 1, 0, 0, scene=first), "poses": POSES})
+    assert [p["drawn"] for p in got["people"]] == [True, False] and "person 1 is a custom rig" in got["notes"][0]
+    assert str(hero) not in json.dumps(got)  # the browser is not told the user's paths
+    bad = dict(rig, inputs=dict(rig["inputs"], path_or_key=str(tmp_path / "none.glb")))
+    with pytest.raises(R.RouteError, match=r"subject\.subject \(PoseFactoryCustomRig\) path_or_key"):
+        R.viewer_scene({}, {"subject": _scene_node(bad, 1, 0, 0)})
