@@ -9,8 +9,8 @@
 //   people_own_person_picked          each viewer picks its own person (a Scene's, its poses', its subject's)
 //   people_picker_listed              the person picker lists both, with where their poses come from
 //   people_click_picks_person         a click on person 1's figure in the Request viewer picks person 1
-//   people_pose_person_1              in Scene 1's viewer, person 1's left elbow turned by its slider: its own
-//                                     Pose From JSON holds it, the shared one is unchanged, person 0 unchanged
+//   people_pose_person_1              in Scene 1's viewer, a click on person 1's left elbow and its slider: its
+//                                     own Pose From JSON holds it, the shared one and person 0 are unchanged
 //   people_pose_person_0              person 0 picked in the same viewer: its slider writes the shared Pose
 //                                     From JSON; undo restores it
 //   people_openpose_preview_both      the OpenPose preview of view 0 draws both skeletons
@@ -133,7 +133,7 @@ async function peopleChecks(page, check, { url, storage, out, loadWorkflow, work
   await page.evaluate(`${S1}.frameFigure()`);
   const widgetOf = (id) => `window.app.graph.getNodeById(${id}).widgets.find((w) => w.name === "joints").value`;
   const sharedBefore = await page.evaluate(widgetOf(ids.shared));
-  const person0Before = await page.evaluate(`${REQ}.full.people[0].angles.l_elbow.flex`);
+  const person0Before = await page.evaluate(`${S1}.full.people[0].angles.l_elbow.flex`);
   const elbowAt = async (person) => page.evaluate(screenOf(S1, jointOf(S1, person, 'l_elbow')));
   let p = await elbowAt(1);
   await page.mouse.click(p[0], p[1]);
@@ -145,7 +145,7 @@ async function peopleChecks(page, check, { url, storage, out, loadWorkflow, work
   await page.waitForFunction(`${S1}.full.people[1].angles.l_elbow.flex === ${before + 40}`, null, { timeout: 20000 }).catch(() => {});
   await page.waitForTimeout(1200); // every viewer refreshes
   const posed1 = await page.evaluate(`(() => ({ own: JSON.parse(${widgetOf(ids.own)} || "{}"), shared: ${widgetOf(ids.shared)},
-    req1: ${REQ}.full.people[1].angles.l_elbow.flex, req0: ${REQ}.full.people[0].angles.l_elbow.flex }))()`);
+    req1: ${S1}.full.people[1].angles.l_elbow.flex, req0: ${S1}.full.people[0].angles.l_elbow.flex }))()`);
   check('people_pose_person_1', sel1.selected === 'l_elbow' && sel1.picked === 1 && posed1.own.l_elbow?.flex === before + 40
     && posed1.shared === sharedBefore && posed1.req1 === before + 40 && posed1.req0 === person0Before, { sel1, before, ...posed1 });
 
