@@ -21,10 +21,11 @@
 //                                     mean absolute difference <= 12 of 255
 //   people_vue_*                      the same graph in the Vue node renderer: both people drawn, a click on
 //                                     person 1 picks it
-// Screenshots: people.png, people_viewer.png, people_openpose_preview.png, people_depth_preview.png, people_vue.png.
+// Screenshots: people.png, people_viewer.png, people_scene_posing.png, people_openpose_preview.png, people_depth_preview.png, people_vue.png.
 'use strict';
 const fs = require('fs');
 const path = require('path');
+const { queue } = require('./viewer_harness_run.js');
 
 const V = (type, nth = 0) => `[...window.__poseFactoryViewer.viewers].filter((v) => v.node.graph && v.node.comfyClass === ${JSON.stringify(type)})[${nth}]`;
 const VID = (id) => `[...window.__poseFactoryViewer.viewers].find((v) => v.node.graph && v.node.id === ${JSON.stringify(id)})`;
@@ -87,18 +88,6 @@ async function centreOn(page, id) {
     .every((v) => v.canvas.width === v.canvas.clientWidth && v.canvas.height === v.canvas.clientHeight));
 }
 
-async function queue(page, url) {
-  const seen = new Set(Object.keys(await (await fetch(`${url}/history`)).json()));
-  await page.evaluate(async () => { await window.app.queuePrompt(0, 1); });
-  for (let i = 0; i < 900; i++) {
-    await new Promise((r) => setTimeout(r, 1000));
-    const all = await (await fetch(`${url}/history`)).json();
-    const done = Object.entries(all).find(([id]) => !seen.has(id))?.[1];
-    if (done?.status?.completed || done?.status?.status_str === 'error') return done;
-  }
-  return null;
-}
-
 async function peopleChecks(page, check, { url, storage, out, loadWorkflow, workflow, report, open }) {
   await loadWorkflow(page, workflow);
   const ids = await buildScene(page);
@@ -146,6 +135,7 @@ async function peopleChecks(page, check, { url, storage, out, loadWorkflow, work
   await page.waitForTimeout(1200); // every viewer refreshes
   const posed1 = await page.evaluate(`(() => ({ own: JSON.parse(${widgetOf(ids.own)} || "{}"), shared: ${widgetOf(ids.shared)},
     req1: ${S1}.full.people[1].angles.l_elbow.flex, req0: ${S1}.full.people[0].angles.l_elbow.flex }))()`);
+  await page.screenshot({ path: path.join(out, 'people_scene_posing.png') });
   check('people_pose_person_1', sel1.selected === 'l_elbow' && sel1.picked === 1 && posed1.own.l_elbow?.flex === before + 40
     && posed1.shared === sharedBefore && posed1.req1 === before + 40 && posed1.req0 === person0Before, { sel1, before, ...posed1 });
 
