@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 PY_COMFY := .venv-comfy/bin/python
 
-.PHONY: setup setup-comfy-side demo test test-worker-side test-comfy-side bench clean
+.PHONY: setup setup-comfy-side demo test test-worker-side test-comfy-side bench clean rig-template
 setup:
 	scripts/setup.sh
 
@@ -38,6 +38,12 @@ bench: setup
 	$(PY) bench/bench_loaders.py
 	$(PY) bench/bench_sync.py
 	$(PY) bench/bench_png_bomb.py
+
+# The custom-rig template's rig (example_workflows/input/3d/pose_factory_mannequin_rig.glb): the
+# mannequin as a Mixamo-named GLB written by Blender's own exporter, byte for byte the same each time
+# (docs/rigs.md; tests/test_make_rig.py checks the committed file is what this writes).
+rig-template:
+	$(PY) -m blender_scripts.make_rig --template
 
 clean:
 	rm -rf out .cache .pytest_cache

@@ -8,6 +8,7 @@ no asset can be downloaded (docs/rigs.md, "Test and template rigs").
     make_rig(out, naming="mixamo", rest="a-pose", ...) -> truth dict (also written next to the file
     as <out stem>.json unless sidecar=False)
     python -m blender_scripts.make_rig --naming mixamo --rest a-pose --format glb --out X
+    python -m blender_scripts.make_rig --template     (the custom-rig template's rig: make rig-template)
 
 The truth gives, in the frame Blender's own importers bring the file back in (metres, Z up), the
 head of every bone (`bones`), which bone stands at each of our joints (`joints`: {joint: bone},
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import struct
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,9 +31,15 @@ import bpy
 import numpy as np
 
 from blender_scripts.scene import CLAY, FEATURES
+from pose_factory import example_inputs, glb
 from pose_factory.render import mannequin as mq
 from pose_factory.render import rig
 
+# the custom-rig template's rig, copied into ComfyUI's input folder (pose_factory/example_inputs.py):
+# Mixamo names, an A-pose rest (so a run shows the rest is measured, not assumed), a ponytail on a
+# hair bone (hair in the depth pass). `make rig-template` writes it; the same bytes every time.
+TEMPLATE_PATH = example_inputs.SOURCE_DIR / example_inputs.RIG
+TEMPLATE_OPTIONS = {"naming": "mixamo", "rest": "a-pose", "hair": True, "sidecar": False}
 NAMINGS = ("mixamo", "rigify", "vrm0", "vrm1")
 RESTS = {"arms-down": 0.0, "a-pose": 45.0, "t-pose": 90.0}  # shoulder abduction in the rest pose
 FORMATS = ("fbx", "glb", "blend", "vrm")
@@ -99,7 +105,7 @@ def bone_name(key: str, naming: str, prefix: str = "") -> str:
         limbs = {"shoulder": "upper_arm", "elbow": "forearm", "wrist": "hand", "hip": "thigh", "knee": "shin",
                  "ankle": "foot", "toe": "toe", "clavicle": "shoulder", "eye": "eye", "heel": "heel.02"}
         centre = {"root": "spine", "spine": "spine.001", "chest": "spine.002", "upper_chest": "spine.003",
-                  "neck": "spine.004", "neck1": "spine.005", "head": "spine.006", "hair": "hair"}
+                  "neck": "spine.004", "neck1": "spine.005", "head": "spine.006", "face": "face", "hair": "hair"}
         if base in limbs:
             return prefix + limbs[base] + s
         if base in centre:
@@ -164,9 +170,11 @@ def _layout(naming: str, body: mq.Mannequin, tips: bool) -> list[Bone]:
         add("head", "neck", P["head"])
     if family == "mixamo":
         add("head_end", "head", head.c + [0, 0, head.r[2]])
+    if family == "rigify":  # the metarig's face bone, at the head's base, carries the eyes
+        add("face", "head", P["head"])
     for side, sx in (("l", 1), ("r", -1)):
         n = lambda j: f"{side}_{j}"  # noqa: E731
-        add(n("eye"), "head", head.eye(sx) + [0, 0.01 * s, 0])  # the eyeball's centre, behind the surface point
+        add(n("eye"), "face" if family == "rigify" else "head", head.eye(sx) + [0, 0.01 * s, 0])  # the eyeball's centre, behind the surface point
         add(n("clavicle"), top_spine, np.array([sx * 0.03, 0.0, 1.4]) * s)
         add(n("shoulder"), n("clavicle"), P[n("shoulder")])
         add(n("elbow"), n("shoulder"), P[n("elbow")])
@@ -197,7 +205,7 @@ def _layout(naming: str, body: mq.Mannequin, tips: bool) -> list[Bone]:
 def _carrier(key: str) -> str:
     if key.endswith("clavicle") or key in ("spine1", "upper_chest"):
         return "chest" if key != "spine1" else "spine"
-    if key.endswith("eye") or key in ("head_end", "hair", "neck1"):
+    if key.endswith("eye") or key in ("head_end", "hair", "neck1", "face"):
         return "head" if key != "neck1" else "neck"
     if key.endswith("toe_end"):
         return key[:2] + "toe"
@@ -226,7 +234,7 @@ def _tails(bones: list[Bone], points: dict, s: float):
             target = points.get(f"{side}{base[:-1]}{int(base[-1]) + 1}")
         if target is None and "palm" in base:
             target = points[f"{side}{rig.FINGERS[int(base[-1])]}1"]
-        if target is None and base == "head":
+        if target is None and base in ("head", "face"):
             target = points.get("head_end", b.head + np.array([0, 0, 0.15 * s]))
         if target is None:
             parent = by_key.get(b.parent)
@@ -299,6 +307,10 @@ def _mesh_arrays(body: mq.Mannequin, hair: bool, triangles: int):
         part_of += ["hair"] * len(t)
     verts, tris, mats = np.concatenate(verts), np.concatenate(tris), np.concatenate(mats)
     owner, part_of = np.array(owner), np.array(part_of)
+    used = np.unique(tris)  # the hair cap's builder leaves vertices no face uses: not in the file
+    remap = np.full(len(verts), -1)
+    remap[used] = np.arange(len(used))
+    verts, owner, tris = verts[used], owner[used], remap[tris]
     if triangles and len(tris) < triangles:  # subdivide whole parts, largest first, towards the target
         names, counts = np.unique(part_of, return_counts=True)
         chosen, total = set(), len(tris)
@@ -357,7 +369,16 @@ def _material(name, colour):
     return mat
 
 
-def _blender_scene(bones: list[Bone], verts, tris, mats, groups, name: str):
+def _subset(name, verts, tris, mats, groups, keep):
+    """(name, verts, tris, mats, groups) of the vertices keep marks and the triangles among them."""
+    remap = np.full(len(verts), -1)
+    remap[keep] = np.arange(int(keep.sum()))
+    inside = keep[tris].all(axis=1)
+    return name, verts[keep], remap[tris[inside]], mats[inside], [(k, w[keep]) for k, w in groups]
+
+
+def _blender_scene(bones: list[Bone], objects: list, name: str):
+    """The armature and one skinned mesh object per (name, verts, tris, mats, groups) of objects."""
     bpy.ops.wm.read_factory_settings(use_empty=True)
     scene = bpy.context.scene
     arm = bpy.data.armatures.new(name)
@@ -377,25 +398,29 @@ def _blender_scene(bones: list[Bone], verts, tris, mats, groups, name: str):
             gap = np.array(by_key[b.parent].tail) - np.array(by_key[b.key].head)
             by_key[b.key].use_connect = bool(np.linalg.norm(gap) < 1e-6)
     bpy.ops.object.mode_set(mode="OBJECT")
-    mesh = bpy.data.meshes.new(name)
-    mesh.from_pydata(verts.tolist(), [], tris.tolist())
-    mesh.validate()
-    mesh.shade_smooth()
-    mesh.materials.append(_material("clay", CLAY))
-    mesh.materials.append(_material("features", FEATURES))
-    mesh.polygons.foreach_set("material_index", mats.astype(np.int32))
-    ob = bpy.data.objects.new(name, mesh)
-    scene.collection.objects.link(ob)
+    materials = [_material("clay", CLAY), _material("features", FEATURES)]
     names = {b.key: b.name for b in bones}
-    for key, weights in groups:
-        group = ob.vertex_groups.new(name=names[key])
-        for value in np.unique(weights[weights > 0]):
-            group.add(np.nonzero(weights == value)[0].tolist(), float(value), "REPLACE")
-    ob.parent = arm_ob
-    mod = ob.modifiers.new("Armature", "ARMATURE")
-    mod.object = arm_ob
+    for ob_name, verts, tris, mats, groups in objects:
+        mesh = bpy.data.meshes.new(ob_name)
+        mesh.from_pydata(verts.tolist(), [], tris.tolist())
+        mesh.validate()
+        mesh.shade_smooth()
+        for mat in materials:
+            mesh.materials.append(mat)
+        mesh.polygons.foreach_set("material_index", mats.astype(np.int32))
+        ob = bpy.data.objects.new(ob_name, mesh)
+        scene.collection.objects.link(ob)
+        for key, weights in groups:
+            if not (weights > 0).any():
+                continue
+            group = ob.vertex_groups.new(name=names[key])
+            for value in np.unique(weights[weights > 0]):
+                group.add(np.nonzero(weights == value)[0].tolist(), float(value), "REPLACE")
+        ob.parent = arm_ob
+        mod = ob.modifiers.new("Armature", "ARMATURE")
+        mod.object = arm_ob
     bpy.context.view_layer.update()
-    return arm_ob, ob
+    return arm_ob
 
 
 def _export(fmt: str, path: Path):
@@ -414,28 +439,7 @@ def _export(fmt: str, path: Path):
 
 def read_glb(path) -> tuple[dict, bytes]:
     """(JSON chunk, BIN chunk) of a GLB file."""
-    data = Path(path).read_bytes()
-    magic, _version, _length = struct.unpack_from("<4sII", data, 0)
-    if magic != b"glTF":
-        raise ValueError(f"{path} is not a GLB file")
-    n, kind = struct.unpack_from("<I4s", data, 12)
-    doc = json.loads(data[20:20 + n])
-    rest = data[20 + n:]
-    binary = b""
-    if len(rest) >= 8:
-        m, _ = struct.unpack_from("<I4s", rest, 0)
-        binary = rest[8:8 + m]
-    return doc, binary
-
-
-def write_glb(path, doc: dict, binary: bytes):
-    text = json.dumps(doc, separators=(",", ":")).encode("utf-8")
-    text += b" " * (-len(text) % 4)
-    binary += b"\0" * (-len(binary) % 4)
-    chunks = struct.pack("<I4s", len(text), b"JSON") + text
-    if binary:
-        chunks += struct.pack("<I4s", len(binary), b"BIN\0") + binary
-    Path(path).write_bytes(struct.pack("<4sII", b"glTF", 2, 12 + len(chunks)) + chunks)
+    return glb.read(Path(path).read_bytes())
 
 
 def add_vrm_extension(doc: dict, version: int, bone_of: dict, title="Pose Factory mannequin"):
@@ -500,22 +504,24 @@ def _drop_set(drop, bones: list[Bone]) -> set:
     return dropped
 
 
-def make_rig(out, naming: str = "mixamo", rest: str = "a-pose", fmt: str | None = None, prefix: str | None = None,
+def make_rig(out, naming: str = "mixamo", rest: str | None = None, fmt: str | None = None, prefix: str | None = None,
              height: float = 1.75, build: str = "average", drop=(), hair: bool = False, tips: bool = True,
-             smooth: bool = False, triangles: int = 0, sidecar: bool = True) -> dict:
+             smooth: bool = False, triangles: int = 0, sidecar: bool = True, separate_hair: bool = False) -> dict:
     """Writes the mannequin as a rigged file at out and returns its truth (see the module's doc).
 
     naming: mixamo | rigify | vrm0 | vrm1. prefix: put before every bone name ("mixamorig:" by
     default for mixamo, "mixamorig1:" or "" for the other variants; rigify: "" or "DEF-"; vrm: "").
-    rest: a-pose | t-pose | arms-down. fmt: fbx | glb | blend | vrm (default from out's suffix; the
+    rest: a-pose | t-pose | arms-down (default: t-pose for VRM, whose spec asks for it, else a-pose). fmt: fbx | glb | blend | vrm (default from out's suffix; the
     vrm namings write GLB bytes, as a .vrm or a .glb). drop: joints (each with its subtree) or
     groups (l_fingers, r_fingers, l_hand, r_hand, eyes) to leave out. hair: a ponytail mesh on a
-    hair bone. tips: end bones at the finger tips (Mixamo always has them: LeftHandIndex4).
+    hair bone (separate_hair: as a mesh object of its own, skinned to the same armature). tips: end bones at the finger tips (Mixamo always has them: LeftHandIndex4).
     smooth: blended weights near the main joints. triangles: subdivide towards this many."""
     out = Path(out)
     fmt = (fmt or out.suffix.lstrip(".")).lower()
     if naming not in NAMINGS:
         raise ValueError(f"naming: got {naming!r}; allowed: {', '.join(NAMINGS)}")
+    if rest is None:
+        rest = "t-pose" if naming.startswith("vrm") else "a-pose"
     if rest not in RESTS:
         raise ValueError(f"rest: got {rest!r}; allowed: {', '.join(RESTS)}")
     if fmt not in FORMATS:
@@ -559,6 +565,7 @@ def make_rig(out, naming: str = "mixamo", rest: str = "a-pose", fmt: str | None 
     if hair:
         next(b for b in bones if b.key == "hair").tail = points["hair_tail"]
 
+    hair_vertices = np.nonzero(owner == "hair")[0]
     dropped = _drop_set(drop, bones)
     parent_of = {b.key: b.parent for b in bones}
     kept = [b for b in bones if b.key not in dropped]
@@ -581,7 +588,13 @@ def make_rig(out, naming: str = "mixamo", rest: str = "a-pose", fmt: str | None 
             b.head, b.tail = turn @ b.head, turn @ b.tail
     facing = "+Y" if naming == "vrm0" else "-Y"
 
-    _blender_scene(kept, verts, tris, mats, groups, "PoseFactoryMannequin")
+    objects = [("PoseFactoryMannequin", verts, tris, mats, groups)]
+    if hair and separate_hair:  # the ponytail as a mesh object of its own, skinned to the same armature
+        is_hair = np.zeros(len(verts), bool)
+        is_hair[hair_vertices] = True
+        objects = [_subset(o_name, verts, tris, mats, groups, keep) for o_name, keep in
+                   (("PoseFactoryMannequin", ~is_hair), ("PoseFactoryHair", is_hair))]
+    _blender_scene(kept, objects, "PoseFactoryMannequin")
     out.parent.mkdir(parents=True, exist_ok=True)
     if fmt in ("glb", "vrm") and naming.startswith("vrm"):
         tmp = out.with_name(f".{out.stem}.tmp.glb")
@@ -591,7 +604,7 @@ def make_rig(out, naming: str = "mixamo", rest: str = "a-pose", fmt: str | None 
         finally:
             tmp.unlink(missing_ok=True)
         add_vrm_extension(doc, 0 if naming == "vrm0" else 1, {b.key: b.name for b in kept})
-        write_glb(out, doc, binary)
+        out.write_bytes(glb.write(doc, binary))
     else:
         _export(fmt, out)
     for extra in out.parent.glob(out.name + "1"):  # save_as_mainfile's backup, if any
@@ -603,6 +616,7 @@ def make_rig(out, naming: str = "mixamo", rest: str = "a-pose", fmt: str | None 
         "shoulder_abduction": angle, "height": height, "build": build, "facing": facing,
         "frame": "Blender's importers' frame: metres, Z up",
         "triangles": int(len(tris)), "dropped": sorted(dropped), "hair": hair, "smooth": smooth,
+        "objects": [o[0] for o in objects],
         "bones": {b.name: [round(float(c), 6) for c in b.head] for b in kept},
         "tails": {b.name: [round(float(c), 6) for c in b.tail] for b in kept},
         "parents": {b.name: ({x.key: x.name for x in kept}.get(b.parent)) for b in kept},
@@ -618,22 +632,31 @@ def make_rig(out, naming: str = "mixamo", rest: str = "a-pose", fmt: str | None 
 
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m blender_scripts.make_rig", description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", help="the file to write (its suffix gives the format unless --format)")
+    p.add_argument("--template", action="store_true", help=f"write the custom-rig template's rig "
+                   f"({TEMPLATE_PATH.relative_to(example_inputs.PACK_ROOT)}) with its options; nothing else is read")
     p.add_argument("--naming", default="mixamo", choices=NAMINGS)
-    p.add_argument("--rest", default="a-pose", choices=list(RESTS))
+    p.add_argument("--rest", choices=list(RESTS), help="default: t-pose for vrm0/vrm1, else a-pose")
     p.add_argument("--format", dest="fmt", choices=FORMATS)
     p.add_argument("--prefix", help="before every bone name (mixamo: 'mixamorig:' unless given)")
     p.add_argument("--height", type=float, default=1.75)
     p.add_argument("--build", default="average", choices=list(rig.BUILDS))
     p.add_argument("--drop", action="append", default=[], help="a joint or group to leave out (repeatable)")
     p.add_argument("--hair", action="store_true")
+    p.add_argument("--separate-hair", action="store_true", help="the ponytail as a mesh object of its own")
     p.add_argument("--no-tips", dest="tips", action="store_false")
     p.add_argument("--smooth", action="store_true")
     p.add_argument("--triangles", type=int, default=0)
     p.add_argument("--no-sidecar", dest="sidecar", action="store_false")
     a = p.parse_args(argv)
+    if a.template:
+        truth = make_rig(TEMPLATE_PATH, **TEMPLATE_OPTIONS)
+        print(f"{TEMPLATE_PATH}: {len(truth['bones'])} bones, {truth['triangles']} triangles, rest {truth['rest']}")
+        return
+    if not a.out:
+        p.error("--out is required (or --template)")
     truth = make_rig(a.out, a.naming, a.rest, a.fmt, a.prefix, a.height, a.build, a.drop, a.hair, a.tips, a.smooth,
-                     a.triangles, a.sidecar)
+                     a.triangles, a.sidecar, a.separate_hair)
     print(f"{a.out}: {len(truth['bones'])} bones, {truth['triangles']} triangles, rest {a.rest}")
 
 

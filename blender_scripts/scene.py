@@ -115,6 +115,11 @@ def _material(name, colour):
     return mat
 
 
+def clay_material(name="clay"):
+    """A new clay material (a person's own: its pass_index marks the person)."""
+    return _material(name, CLAY)
+
+
 MESH_LABEL = 1  # a mesh render's mesh's id in the parts (object index) pass
 
 

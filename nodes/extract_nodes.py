@@ -23,8 +23,8 @@ POSTURE_TO_DO = {"front": "a photo of one person facing the camera (the whole bo
 
 
 def install_example_photos() -> None:
-    """The pack's example photos into ComfyUI's input folder, once (never overwriting a file of the
-    same name): "Photo to pose" names them, so it runs on its first click. Runs when ComfyUI loads
+    """The pack's example photos and template rig (3d/) into ComfyUI's input folder, once (never
+    overwriting a file of the same name): the templates name them, so they run on their first click. Runs when ComfyUI loads
     the pack, before the page lists Load Image's files; outside ComfyUI it does nothing. A folder
     that cannot be written is logged, never raised (importing the pack must never fail)."""
     try:
@@ -34,13 +34,12 @@ def install_example_photos() -> None:
     try:
         report = example_inputs.install(folder_paths.get_input_directory())
     except Exception as e:  # noqa: BLE001  importing the pack must never fail (DESIGN.md §2)
-        log.warning("3D Pose Factory: could not put the example photos into the input folder: %s", e)
+        log.warning("3D Pose Factory: could not put the example inputs into the input folder: %s", e)
         return
     if report["copied"]:
-        log.info("3D Pose Factory: example photos put into the input folder: %s", ", ".join(report["copied"]))
+        log.info("3D Pose Factory: example inputs put into the input folder: %s", ", ".join(report["copied"]))
     for why in report["failed"]:
-        log.warning("3D Pose Factory: example photo not put into the input folder (the Photo to pose template "
-                    "needs it): %s", why)
+        log.warning("3D Pose Factory: example input not put into the input folder (a template needs it): %s", why)
 
 
 install_example_photos()

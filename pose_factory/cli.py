@@ -124,11 +124,12 @@ def _dry_run(a):
     """The job's batch id and estimate, and whether the config's limits let it through; submits
     nothing. Over a limit: the estimate is printed, then the refusal (exit 2)."""
     settings = settings_mod.load_settings(a.config)
+    from . import rigs
     from .mesh import props
 
-    raw = spec_mod.load_spec_file(a.spec)  # a prop's mesh file is hashed, not stored
-    norm, project, bid = render.prepare(props.resolve(raw, None, spec_mod.validate_project_name(
-        a.project or raw.get("project") or "default")), a.project)
+    raw = spec_mod.load_spec_file(a.spec)  # a prop's mesh file (and a rig's) is hashed, not stored
+    where = spec_mod.validate_project_name(a.project or raw.get("project") or "default")
+    norm, project, bid = render.prepare(rigs.resolve(props.resolve(raw, None, where), None, where), a.project)
     backend = a.backend or settings["client"]
     est = client.estimate(norm, settings, backend)  # learned from this machine's renders (local)
     lim = settings["limits"]

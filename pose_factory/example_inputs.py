@@ -1,7 +1,9 @@
-"""The example photos the templates load (example_workflows/input/, made by
-scripts/make_example_photos.py: renders of our own mannequin), put into ComfyUI's input folder so
-"Photo to pose" runs on its first click. The pack does it when ComfyUI loads it (nodes/extract_nodes.py),
-before the page asks for Load Image's file list.
+"""The example inputs the templates load (example_workflows/input/): the photos (made by
+scripts/make_example_photos.py: renders of our own mannequin) and the mannequin as a rigged GLB with
+Mixamo bone names in the 3d/ subfolder (made by `make rig-template`: blender_scripts/make_rig.py),
+put into ComfyUI's input folder so "Photo to pose" and the custom-rig template run on their first
+click. The pack does it when ComfyUI loads it (nodes/extract_nodes.py), before the page asks for
+Load Image's file list. A name may hold a subfolder (3d/...), created as needed.
 
     install(input_dir) -> {"copied": [...], "kept": [...], "failed": ["name: why", ...]}
 
@@ -24,7 +26,9 @@ SOURCE_DIR = PACK_ROOT / "example_workflows" / "input"
 PHOTO = "pose_factory_photo.png"                    # Extract Pose, Pose From Photo
 POSTURE_FRONT = "pose_factory_posture_front.png"    # Posture Analysis: front
 POSTURE_SIDE = "pose_factory_posture_side.png"      # ... and side
-FILES = (PHOTO, POSTURE_FRONT, POSTURE_SIDE)
+PHOTOS = (PHOTO, POSTURE_FRONT, POSTURE_SIDE)
+RIG = "3d/pose_factory_mannequin_rig.glb"           # the custom-rig template (docs/rigs.md)
+FILES = (*PHOTOS, RIG)
 
 
 def _inside(path: Path, root: Path) -> bool:
@@ -71,6 +75,7 @@ def install(input_dir, files=FILES, source_dir: Path = SOURCE_DIR) -> dict:
     for name in files:
         try:
             target.mkdir(parents=True, exist_ok=True)
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
             (report["copied"] if _copy_new(source_dir / name, target / name) else report["kept"]).append(name)
         except OSError as e:
             report["failed"].append(f"{name}: {e.strerror or e} ({target})")

@@ -43,12 +43,33 @@ def test_the_photos_are_copied_once_and_a_file_of_that_name_is_never_overwritten
     for name in example_inputs.FILES:
         assert (target / name).read_bytes() == (example_inputs.SOURCE_DIR / name).read_bytes()
     (target / example_inputs.PHOTO).write_bytes(b"the user's own file")
+    (target / example_inputs.RIG).write_bytes(b"the user's own rig")
     (target / example_inputs.POSTURE_SIDE).unlink()
     second = example_inputs.install(target)
-    assert second == {"copied": [example_inputs.POSTURE_SIDE], "kept": [example_inputs.PHOTO, example_inputs.POSTURE_FRONT],
-                      "failed": []}
+    assert second == {"copied": [example_inputs.POSTURE_SIDE], "failed": [],
+                      "kept": [example_inputs.PHOTO, example_inputs.POSTURE_FRONT, example_inputs.RIG]}
     assert (target / example_inputs.PHOTO).read_bytes() == b"the user's own file"
-    assert sorted(os.listdir(target)) == sorted(example_inputs.FILES)  # no temporary file left
+    assert (target / example_inputs.RIG).read_bytes() == b"the user's own rig"
+    assert files_under(target) == sorted(example_inputs.FILES)  # no temporary file left
+
+
+def files_under(folder):
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+
+
+def test_the_template_rig_goes_into_the_3d_subfolder_which_is_made_when_missing(tmp_path):
+    """Issue 22: the custom-rig template's rig (the mannequin as a Mixamo-named GLB) lies in the
+    input folder's 3d/ subfolder, where ComfyUI's own 3D nodes keep models."""
+    assert example_inputs.RIG.startswith("3d/") and example_inputs.RIG in example_inputs.FILES
+    report = example_inputs.install(tmp_path / "input", files=(example_inputs.RIG,))
+    assert report == {"copied": [example_inputs.RIG], "kept": [], "failed": []}
+    copied = (tmp_path / "input" / example_inputs.RIG).read_bytes()
+    assert copied[:4] == b"glTF" and copied == (example_inputs.SOURCE_DIR / example_inputs.RIG).read_bytes()
+    blocked = tmp_path / "blocked"
+    blocked.mkdir()
+    (blocked / "3d").write_text("a file where the 3d folder should be")
+    report = example_inputs.install(blocked, files=(example_inputs.RIG,))
+    assert report["copied"] == [] and len(report["failed"]) == 1 and example_inputs.RIG in report["failed"][0]
 
 
 def test_a_folder_that_cannot_be_written_is_reported_not_raised(tmp_path):
@@ -73,7 +94,8 @@ def test_nothing_is_written_inside_the_pack_folder(tmp_path, monkeypatch):
     pack.mkdir()
     monkeypatch.setattr(example_inputs, "PACK_ROOT", pack)
     report = example_inputs.install(pack / "input")
-    assert report["copied"] == [] and len(report["failed"]) == 3 and "inside the pack" in report["failed"][0]
+    assert report["copied"] == [] and len(report["failed"]) == len(example_inputs.FILES)
+    assert "inside the pack" in report["failed"][0]
     assert list(pack.iterdir()) == []
 
 
@@ -82,7 +104,7 @@ def test_loading_the_pack_puts_the_photos_into_comfyuis_input_folder(tmp_path, m
     target = tmp_path / "comfy_input"
     monkeypatch.setitem(sys.modules, "folder_paths", types.SimpleNamespace(get_input_directory=lambda: str(target)))
     module.install_example_photos()
-    assert sorted(os.listdir(target)) == sorted(example_inputs.FILES)
+    assert files_under(target) == sorted(example_inputs.FILES)
     monkeypatch.setitem(sys.modules, "folder_paths", types.SimpleNamespace(
         get_input_directory=lambda: str(tmp_path / "a_file")))
     (tmp_path / "a_file").write_text("x")
@@ -93,7 +115,7 @@ def test_the_photo_template_loads_the_packs_photos():
     for path in (ROOT / "example_workflows" / "api" / "photo_to_pose.json",):
         prompt = json.loads(path.read_text())
         loads = {nid: n["inputs"]["image"] for nid, n in prompt.items() if n["class_type"] == "LoadImage"}
-        assert loads and set(loads.values()) <= set(example_inputs.FILES)
+        assert loads and set(loads.values()) <= set(example_inputs.PHOTOS)
         posture = next(n for n in prompt.values() if n["class_type"] == "PoseFactoryPostureAnalysis")["inputs"]
         assert loads[posture["front_image"][0]] == example_inputs.POSTURE_FRONT
         assert loads[posture["side_image"][0]] == example_inputs.POSTURE_SIDE
@@ -101,7 +123,7 @@ def test_the_photo_template_loads_the_packs_photos():
             if n["class_type"] in ("PoseFactoryExtractPose", "PoseFactoryPoseFromPhoto"):
                 assert loads[n["inputs"]["image"][0]] == example_inputs.PHOTO
     ui = json.loads((ROOT / "example_workflows" / "Photo to pose - no models.json").read_text())
-    assert {n["widgets_values"][0] for n in ui["nodes"] if n["type"] == "LoadImage"} == set(example_inputs.FILES)
+    assert {n["widgets_values"][0] for n in ui["nodes"] if n["type"] == "LoadImage"} == set(example_inputs.PHOTOS)
 
 
 # --- wording (21.11) -------------------------------------------------------------------------------

@@ -4,12 +4,11 @@ math on a skeleton built from the mannequin's own joints (its exact answer is ou
 kinematics). The Blender side (real imports and renders) is in tests/test_user_rig.py."""
 import hashlib
 import json
-import struct
 
 import numpy as np
 import pytest
 
-from pose_factory import rigs
+from pose_factory import glb as glb_mod, rigs
 from pose_factory.errors import SpecError
 from pose_factory.motion import names
 from pose_factory.render import mannequin as mq
@@ -19,13 +18,7 @@ from pose_factory.storage import LocalStorage
 
 
 def glb(doc: dict, payload: bytes = b"") -> bytes:
-    js = json.dumps(doc).encode()
-    js += b" " * (-len(js) % 4)
-    body = struct.pack("<I4s", len(js), b"JSON") + js
-    if payload:
-        payload += b"\0" * (-len(payload) % 4)
-        body += struct.pack("<I4s", len(payload), b"BIN\0") + payload
-    return b"glTF" + struct.pack("<II", 2, 12 + len(body)) + body
+    return glb_mod.write(doc, payload)
 
 
 def skeleton_rest(bone_names: dict, rest_rot=None, height=1.75):
@@ -74,7 +67,7 @@ def test_file_checks_name_what_is_wrong(tmp_path):
         rigs.check_bytes(data, fmt)
     import gzip
     rigs.check_bytes(gzip.compress(ok["blend"]), "blend")
-    bad = {"fbx": (b"PK\3\4 not fbx", "not an FBX file"), "glb": (b"glTF" + b"\2\0\0\0" + b"\0" * 16, "header is broken"),
+    bad = {"fbx": (b"PK\3\4 not fbx", "not an FBX file"), "glb": (b"glTF" + b"\2\0\0\0" + b"\0" * 16, "not a whole JSON chunk"),
            "vrm": (ok["glb"], "without a VRM humanoid"), "blend": (b"\x89PNG....", "not a .blend file"),
            "gltf": (json.dumps({"asset": {}, "buffers": [{"uri": "body.bin"}]}).encode(), "outside file")}
     for fmt, (data, said) in bad.items():
@@ -136,10 +129,10 @@ def test_vrm_map_is_read_from_the_file_not_guessed(version):
     assert bonemap.vrm_version(rigs.check_bytes(data, "vrm")) == version
     used, found, unmapped = bonemap.map_bones(node_names + ["J_Hair"], "auto", doc)
     assert used == "vrm"
-    assert found == {"root": "J_Hips", "spine": "J_Spine", "chest": "J_UpperChest", "neck": "J_Neck", "head": "J_Head",
+    assert found == {"root": "J_Hips", "spine": "J_Spine", "chest": "J_Chest", "neck": "J_Neck", "head": "J_Head",
                      "l_shoulder": "J_ArmL", "l_elbow": "J_ElbowL", "l_wrist": "J_HandL", "l_hip": "J_ThighL",
                      "r_hip": "J_ThighR", "l_thumb1": "J_T1", "l_thumb2": "J_T2", "l_thumb3": "J_T3", "l_eye": "J_EyeL"}
-    assert unmapped == ["J_Chest", "J_Hair"]
+    assert unmapped == ["J_UpperChest", "J_Hair"]
     with pytest.raises(SpecError) as e:
         bonemap.map_bones(node_names, "auto", vrm_doc(version, node_names, {"hips": 0, "leftUpperLeg": 8}))
     assert "r_hip" in e.value.message

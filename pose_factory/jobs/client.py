@@ -114,10 +114,12 @@ class _Client:
 
     def run(self, raw_spec: dict, *, project: str | None = None, force: bool = False, on_progress=None,
             check_cancel=None, validate: bool = False) -> JobResult:
-        from ..mesh import props  # a prop's mesh is stored, and named by its content, before the batch id
+        from .. import rigs
+        from ..mesh import props  # a prop's mesh (and a rig's file) is stored, and named by its content, before the batch id
 
-        raw_spec = props.resolve(raw_spec, self.storage, spec_mod.validate_project_name(
-            project or (raw_spec.get("project") if isinstance(raw_spec, dict) else None) or "default"))
+        where = spec_mod.validate_project_name(
+            project or (raw_spec.get("project") if isinstance(raw_spec, dict) else None) or "default")
+        raw_spec = rigs.resolve(props.resolve(raw_spec, self.storage, where), self.storage, where)
         spec, project, bid = render.prepare(raw_spec, project)
         before = read_manifest(self.storage, project, bid)
         if before is not None and not force:

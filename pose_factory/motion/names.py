@@ -52,10 +52,10 @@ NAMINGS = ("auto", *MAPS, "custom")
 _RIGIFY_FINGERS = {**{f"thumb{i}": f"thumb.0{i}.L" for i in (1, 2, 3)},
                    **{f"{f}{i}": f"f_{f}.0{i}.L" for f in rig.FINGERS[1:] for i in (1, 2, 3)}}
 # Blender's Rigify metarig (a generated rig's deforming bones are the same names with 'DEF-'):
-# spine (the hips), spine.001 .. spine.003 (chest), spine.004 (neck), spine.005, spine.006 (head),
+# spine (the hips), spine.001, spine.002 (our chest), spine.003 (the upper chest), spine.004 (neck), spine.005, spine.006 (head),
 # shoulder.L (clavicle), upper_arm.L, forearm.L, hand.L, thigh.L, shin.L, foot.L, toe.L, thumb.01.L,
 # f_index.01.L ... Characters (pose_factory/rigs) take it beside MAPS; a BVH clip never has these names.
-RIGIFY = _sided({"root": "spine", "spine": "spine.001", "chest": "spine.003", "neck": "spine.004", "head": "spine.006"},
+RIGIFY = _sided({"root": "spine", "spine": "spine.001", "chest": "spine.002", "neck": "spine.004", "head": "spine.006"},
                 {"shoulder": "upper_arm.L", "elbow": "forearm.L", "wrist": "hand.L", "hip": "thigh.L", "knee": "shin.L",
                  "ankle": "foot.L", "toe": "toe.L", **_RIGIFY_FINGERS}, lambda n: n[:-2] + ".R")
 _MIXAMO_PREFIX = re.compile(r"^mixamorig\d*_", re.IGNORECASE)

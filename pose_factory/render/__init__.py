@@ -28,12 +28,19 @@ def prepare(raw_spec: dict, project: str | None):
 
 def blender_spec(spec: dict, storage, project: str, work: str) -> dict:
     """The spec the Blender child reads: with props, each one's mesh fetched from storage, checked
-    and placed in the world as an .npz in the work folder (``prop_files``); else spec itself."""
-    if not spec.get("props"):
-        return spec
-    from ..mesh import props
+    and placed in the world as an .npz in the work folder (``prop_files``); with rig subjects, each
+    rig's file fetched into the work folder and imported once by Blender with a time limit
+    (``rig_files``: a path per subject, None for a mannequin); else spec itself."""
+    out = spec
+    if spec.get("props"):
+        from ..mesh import props
 
-    return dict(spec, prop_files=props.prepare_files(spec, storage, project, os.path.join(work, "props")))
+        out = dict(out, prop_files=props.prepare_files(spec, storage, project, os.path.join(work, "props")))
+    if any(s.get("type") == "rig" for s in spec["subjects"]):
+        from .. import rigs
+
+        out = dict(out, rig_files=rigs.prepare_files(spec, storage, project, os.path.join(work, "rigs")))
+    return out
 
 
 def _upload_files(project: str, bid: str, result: dict, storage, on_progress, stop=None) -> list:

@@ -47,24 +47,28 @@ def normalize_rig_ref(v, field: str) -> dict:
 
 
 def normalize_rig_subject(raw, field: str) -> dict:
-    """A rig subject validated, defaults filled (bone_map "auto", height "auto"); its place is the
-    spec's business (spec.py), so it is not in the result."""
+    """A rig subject validated, defaults filled (bone_map "auto", height "auto"). spec.py checks its
+    poses and place for every subject type (it passes the rig's own keys); poses given here are
+    checked as the mannequin's are; a place is left out of the result."""
     from ..render import poses  # lazy: numpy
 
-    check_object(raw, field, RIG_KEYS, required=("rig", "poses"))
+    check_object(raw, field, RIG_KEYS, required=("rig",))
     if raw.get("type", "rig") != "rig":
         raise SpecError(subfield(field, "type"), f"got {describe(raw.get('type'))}", "rig")
     height = raw.get("height", "auto")
     if height != "auto":
         height = check_number(height, subfield(field, "height"), MIN_HEIGHT, MAX_HEIGHT, " m, or \"auto\" (the file's own size)")
-    pose_list, pf = raw["poses"], subfield(field, "poses")
-    from ..spec import MAX_POSES
-    if not isinstance(pose_list, (list, tuple)) or not 1 <= len(pose_list) <= MAX_POSES:
-        raise SpecError(pf, f"got {describe(pose_list)}", f"a list of 1 to {MAX_POSES} poses")
-    return {"type": "rig", "rig": normalize_rig_ref(raw["rig"], subfield(field, "rig")),
-            "bone_map": normalize_bone_map(raw.get("bone_map", "auto"), subfield(field, "bone_map")),
-            "height": height,
-            "poses": [poses.normalize_pose_entry(p, subfield(pf, i)) for i, p in enumerate(pose_list)]}
+    out = {"type": "rig", "rig": normalize_rig_ref(raw["rig"], subfield(field, "rig")),
+           "bone_map": normalize_bone_map(raw.get("bone_map", "auto"), subfield(field, "bone_map")),
+           "height": height}
+    if "poses" in raw:
+        from ..spec import MAX_POSES
+
+        pose_list, pf = raw["poses"], subfield(field, "poses")
+        if not isinstance(pose_list, (list, tuple)) or not 1 <= len(pose_list) <= MAX_POSES:
+            raise SpecError(pf, f"got {describe(pose_list)}", f"a list of 1 to {MAX_POSES} poses")
+        out["poses"] = [poses.normalize_pose_entry(p, subfield(pf, i)) for i, p in enumerate(pose_list)]
+    return out
 
 
 # --- the client side: a file -> a stored rig ----------------------------------------------------------

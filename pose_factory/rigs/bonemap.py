@@ -86,8 +86,8 @@ def _vrm_map(bones: list, gltf: dict) -> dict:
         name = str(nodes[node].get("name") or f"node{node}")
         for candidate in (name, name.encode("utf-8")[:63].decode("utf-8", "ignore")):
             if candidate in have:
-                if ours == "chest" and human == "chest" and "chest" in found:
-                    break  # upperChest (nearer the neck, as our chest) wins over chest
+                if ours == "chest" and human == "upperChest" and "chest" in found:
+                    break  # chest wins over upperChest (taken only without a chest)
                 found[ours] = candidate
                 break
     return found

@@ -11,8 +11,8 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import struct
 
+from .. import glb
 from ..errors import SpecError, echo
 
 RIG_FORMATS = ("fbx", "glb", "gltf", "vrm", "blend")
@@ -31,21 +31,11 @@ def check_size(n: int, where: str) -> None:
 
 
 def glb_json(data: bytes, where: str = "rig") -> dict:
-    """The JSON chunk of a binary glTF (GLB or VRM), else SpecError."""
-    if len(data) < 20 or data[:4] != b"glTF":
-        raise SpecError(where, f"not a binary glTF file (its first bytes are {echo(data[:8])})", WHAT["glb"])
-    version, length = struct.unpack_from("<II", data, 4)
-    n, kind = struct.unpack_from("<I4s", data, 12)
-    if version != 2 or kind != b"JSON" or 20 + n > len(data):
-        raise SpecError(where, f"a binary glTF whose header is broken (version {version}, first chunk "
-                               f"{echo(kind)} of {n} bytes in a file of {len(data)})", WHAT["glb"])
+    """The JSON chunk of a binary glTF (GLB or VRM, read by pose_factory.glb), else SpecError."""
     try:
-        doc = json.loads(data[20:20 + n].decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise SpecError(where, "a binary glTF whose JSON chunk is not valid JSON", WHAT["glb"]) from None
-    if not isinstance(doc, dict):
-        raise SpecError(where, "a binary glTF whose JSON chunk is not an object", WHAT["glb"])
-    return doc
+        return glb.read(data)[0]
+    except ValueError as e:
+        raise SpecError(where, str(e), WHAT["glb"]) from None
 
 
 def _gltf_json(data: bytes, where: str) -> dict:

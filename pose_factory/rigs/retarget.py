@@ -162,8 +162,20 @@ class Retarget:
         if "l_shoulder" in self.bone and "l_elbow" in self.bone:
             up_arm = self.canon[self.bone["l_elbow"], :3, 3] - self.canon[self.bone["l_shoulder"], :3, 3]
         self.rest_pose = rest_kind(up_arm)
+        self.eye_local = {}
         neutral = self.matrices(rig.Posed(OUR_REST.copy(), np.repeat(np.eye(3)[None], len(rig.JOINT_NAMES), 0)))
         self._face_local = self._estimated_face(neutral)
+
+    def forward(self) -> np.ndarray:
+        """The direction the rig faces in its file's world (canonical -Y)."""
+        return self.to_canonical[:3, :3].T @ [0.0, -self.scale, 0.0] / self.scale ** 2
+
+    def set_eye_points(self, points: dict) -> None:
+        """The eyes' surface points in the rest pose (the rig's world), carried by the eye bones:
+        Blender casts a ray from each eye bone's head forward through the face (user_rig.py)."""
+        for key, p in points.items():
+            b = self.bone[key]
+            self.eye_local[key] = np.linalg.inv(self.rest.matrices[b]) @ np.append(p, 1.0)
 
     def _parents_first(self) -> list:
         order, seen = [], set()
@@ -260,8 +272,8 @@ class Retarget:
                 kp[i] = (head("l_shoulder") + head("r_shoulder")) / 2
             elif est[i]:
                 kp[i] = face[i]
-            elif name.endswith("_eye"):
-                kp[i] = head(name)
+            elif name in self.eye_local:
+                kp[i] = (mats[self.bone[name]] @ self.eye_local[name])[:3]
             else:
                 kp[i] = head(name)
         for sl, s in ((mq.KP_LHAND, "l"), (mq.KP_RHAND, "r")):
@@ -280,13 +292,17 @@ class Retarget:
     def report(self, file: str, fmt: str, used: str, unmapped: list) -> dict:
         est = self.estimated()
         names_est = [n for i, n in enumerate(mq.BODY_KEYPOINTS) if est[i]] + (["face"] if est[mq.KP_FACE].any() else [])
-        found = [j for j in (*rig.JOINT_NAMES, "l_eye", "r_eye", "jaw") if j in self.bone]
+        found = [j for j in (*rig.JOINT_NAMES, "l_eye", "r_eye", "jaw") if j in self.bone or self._tip_from_tail(j)]
         return {"file": file, "format": fmt, "bone_map": used, "rest": self.rest_pose, "height": round(self.height, 4),
                 "triangles": int(self.rest.triangles),
                 "joints": {"found": found, "estimated": names_est,
-                           "missing": [j for j in rig.JOINT_NAMES if j not in self.bone]},
+                           "missing": [j for j in rig.JOINT_NAMES if j not in self.bone and not self._tip_from_tail(j)]},
                 "hands": {"left": self.hand_found("l"), "right": self.hand_found("r")},
                 "unmapped_bones": list(unmapped)}
+
+    def _tip_from_tail(self, j: str) -> bool:
+        """A finger tip without a bone of its own: its last bone's tail (found, in the report)."""
+        return j[-1:] == "4" and j[:-1] + "3" in self.bone and self.hand_found(j[0])
 
     def part_labels(self) -> np.ndarray:
         """(B,) each bone's part label (mannequin.PART_LABEL): its own joint's, else its nearest

@@ -3,6 +3,7 @@ importers (in a fresh scene) and writes what it measured, for tests/test_make_ri
     python tests/blender/make_rig_check.py OUT_DIR VARIANTS_JSON
 VARIANTS_JSON: {"name": {make_rig keyword arguments, "file": "name.ext"}, ...}.
 OUT_DIR/results.json: {"name": {"truth": ..., "imported": ...}}."""
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -23,7 +24,7 @@ def reimport(path: Path) -> dict:
         for ob in dst.objects:
             bpy.context.scene.collection.objects.link(ob)
     else:  # .glb, .vrm: GLB bytes
-        bpy.ops.import_scene.gltf(filepath=str(path))
+        bpy.ops.import_scene.gltf(filepath=str(path), disable_bone_shape=True)
     bpy.context.view_layer.update()
     arms = [o for o in bpy.context.scene.objects if o.type == "ARMATURE"]
     meshes = [o for o in bpy.context.scene.objects if o.type == "MESH"]
@@ -60,6 +61,72 @@ def reimport(path: Path) -> dict:
     return out
 
 
+# a pose that moves every part of the body (our joints' DOFs, docs/poses.md)
+POSE = {"root": {"yaw": 30, "pitch": 10}, "spine": {"twist": 20, "flex": 10}, "chest": {"side": 8},
+        "neck": {"twist": 25}, "head": {"flex": 15}, "l_shoulder": {"flex": 60, "twist": 20}, "l_elbow": {"flex": 70},
+        "l_wrist": {"flex": 30}, "r_shoulder": {"abduct": 20, "flex": -30}, "r_elbow": {"flex": 40, "twist": 30},
+        "l_hip": {"flex": 40}, "l_knee": {"flex": 60}, "l_ankle": {"flex": 20}, "r_hip": {"abduct": 15},
+        "l_index1": {"curl": 60}, "l_index2": {"curl": 50}, "l_thumb1": {"curl": 30}, "r_pinky1": {"curl": 80}}
+
+
+def deform_check(truth: dict) -> dict:
+    """Poses the re-imported armature so each mapped bone turns as our forward kinematics turns its
+    joint (from the file's own rest: the A/T-pose counts), evaluates the skinned mesh and measures
+    how far its vertices lie from the mannequin's own posed vertices (both ways, nearest vertex)."""
+    from mathutils import Matrix
+    from mathutils.kdtree import KDTree
+
+    from pose_factory.render import mannequin as mq
+    from pose_factory.render import rig
+
+    body = mq.build(truth["height"], truth["build"])
+    angle = truth["shoulder_abduction"]
+    rest = rig.forward_kinematics(body.rest, {f"{s}_shoulder": {"abduct": angle} for s in rig.SIDES})
+    target = rig.forward_kinematics(body.rest, POSE)
+    turn = np.diag([-1.0, -1.0, 1.0]) if truth["facing"] == "+Y" else np.eye(3)
+    joint_of = {bone: j for j, bone in truth["joints"].items()}
+    arm = next(o for o in bpy.context.scene.objects if o.type == "ARMATURE")
+    ob = next(o for o in bpy.context.scene.objects if o.type == "MESH")
+    A = np.array(arm.matrix_world)
+    A_inv = np.linalg.inv(A)
+    G, pose = {}, {}
+    for bone in arm.data.bones:  # parents come before children
+        j = joint_of.get(bone.name)
+        if j is not None:
+            i = rig.JOINT_INDEX[j]
+            g = np.eye(4)
+            g[:3, :3] = turn @ target.rotations[i] @ rest.rotations[i].T @ turn.T
+            g[:3, 3] = turn @ target.positions[i] - g[:3, :3] @ (turn @ rest.positions[i])
+        else:
+            g = G[bone.parent.name] if bone.parent else np.eye(4)
+        G[bone.name] = g
+        rest_b = np.array(bone.matrix_local)
+        pose[bone.name] = A_inv @ g @ A @ rest_b
+        if bone.parent:
+            rest_p = np.array(bone.parent.matrix_local)
+            basis = np.linalg.inv(np.linalg.inv(rest_p) @ rest_b) @ np.linalg.inv(pose[bone.parent.name]) @ pose[bone.name]
+        else:
+            basis = np.linalg.inv(rest_b) @ pose[bone.name]
+        pb = arm.pose.bones[bone.name]
+        pb.rotation_mode = "QUATERNION"
+        pb.matrix_basis = Matrix(basis.tolist())
+    bpy.context.view_layer.update()
+    deps = bpy.context.evaluated_depsgraph_get()
+    ev = ob.evaluated_get(deps)
+    mw = np.array(ev.matrix_world)
+    got = np.array([(mw @ np.append(np.array(v.co), 1.0))[:3] for v in ev.data.vertices])
+    want = mq.posed_vertices(body, target)[np.unique(body.all_triangles())] @ turn.T  # glTF keeps only these
+
+    def farthest(a, b):
+        tree = KDTree(len(b))
+        for k, p in enumerate(b):
+            tree.insert(p.tolist(), k)
+        tree.balance()
+        return max(tree.find(p.tolist())[2] for p in a)
+
+    return {"got_to_mannequin": farthest(got, want), "mannequin_to_got": farthest(want, got)}
+
+
 def gltf_world_positions(doc: dict) -> dict:
     """{node name: world translation} in glTF's own frame (+Y up), from the nodes' TRS."""
     def matrix(n):
@@ -93,7 +160,11 @@ def main(out_dir, variants_json):
         kw = dict(kw)
         path = out_dir / kw.pop("file")
         truth = make_rig.make_rig(path, **kw)
-        entry = {"truth": truth, "size": path.stat().st_size, "imported": reimport(path)}
+        entry = {"truth": truth, "size": path.stat().st_size, "imported": reimport(path),
+                 "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+        plain = not (truth["hair"] or truth["dropped"] or truth["smooth"] or kw.get("triangles"))
+        if plain and entry["imported"]["armatures"] == 1:  # the mannequin's own mesh, bone for bone
+            entry["deform"] = deform_check(truth)
         if path.suffix in (".glb", ".vrm"):
             doc, _ = make_rig.read_glb(path)
             entry["gltf"] = {"extensions": doc.get("extensions", {}), "extensionsUsed": doc.get("extensionsUsed", []),
