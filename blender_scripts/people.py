@@ -3,7 +3,9 @@ procedural mannequin (MannequinPerson) or a user's rig (user_rig.RigPerson), pla
 
 The Person interface (every kind of subject implements it):
     index: int                  k, the subject's place in spec["subjects"]
-    objects: list               its Blender mesh objects (pass_index = its part labels, mannequin.PARTS)
+    objects: list               its Blender mesh objects, each with pass_index = its part label
+                                (mannequin.PARTS, 1..17; never 0: the mask is index > 0, and a ray
+                                that first hits an object of no person counts as a prop)
     radius: np.ndarray          (130,) visibility radius per keypoint (mannequin.visibility_rules)
     own_parts: list[set[int]]   (130,) part labels that count as the keypoint's own
     report: dict | None         the rig report (None for a mannequin)

@@ -1,4 +1,5 @@
-"""Renders one batch in ONE Blender process: every (view, frame) of a normalized JobSpec.
+"""Renders one batch in ONE Blender process: every (view, frame) of a normalized JobSpec, with
+every subject of it as a Person (blender_scripts/people.py) and its props.
 
 Run by pose_factory.render in the worker environment:
     python -m blender_scripts.render_batch --spec spec.json --out WORKDIR

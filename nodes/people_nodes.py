@@ -179,13 +179,13 @@ class PoseFactoryCustomRig:
         }}
 
     @classmethod
-    def VALIDATE_INPUTS(cls, path_or_key=None, custom_map=None, height=None):
+    def VALIDATE_INPUTS(cls, path_or_key=None, custom_map=None):
         """Queue-time errors: a path that is no rig file, a stored key that is malformed, a custom
-        map that is no JSON object of our joints, a height out of range. rig_file is a list
-        ComfyUI checks itself (server-side, with the files there now)."""
+        map that is no JSON object of our joints. ComfyUI shows the message on every input named
+        here, so it names its widget. rig_file is a list ComfyUI checks itself (server-side, with
+        the files there now), height its range (0..3; below 0.3 but not 0 is refused when it runs)."""
         for check, value in ((lambda v: rig_source(NO_FILE, v) if str(v).strip() else None, path_or_key),
-                             (lambda v: bone_map_value("custom", v) if str(v).strip() else None, custom_map),
-                             (rig_height, height)):
+                             (lambda v: bone_map_value("custom", v) if str(v).strip() else None, custom_map)):
             if value is not None:
                 result = _queue_check(check, value)
                 if result is not True:

@@ -55,34 +55,21 @@ def _float(value) -> float:
         raise SpecError("", f"got {str(value)[:40]!r}", "a number") from None
 
 
-SHAPE_PARAMS = tuple(shape_mod.PARAMS)
-
-
-def body_shape(shape="adult", **numbers):
-    """The subject's "shape" of the Mannequin's widgets: the preset, each number that is not 0
-    (0 = the preset's own value) over it; None for today's body (the spec leaves it out)."""
-    raw = {"preset": shape, **{k: _float(v) for k, v in numbers.items() if v is not None and _float(v) != 0}}
-    return shape_mod.normalize_shape(raw, "")  # an error names the widget: "head_ratio: got 3, ..."
-
-
-def _mannequin(height, build="average", shape="adult", **numbers) -> dict:
+def _mannequin(height, build="average") -> dict:
     subject = {"type": "mannequin", "height": _float(height), "build": build}
-    body = body_shape(shape, **numbers)
-    if body is not None:  # written only when not today's body: older graphs keep their batch id
-        subject["shape"] = body
     spec_mod.normalize_spec({"subjects": [dict(subject, poses=["rest"])]})  # refuses a bad value here
     return subject
 
 
 def _shape_widgets() -> dict:
-    """The Mannequin's body-shape widgets, optional (after build), so older workflows keep their
-    widgets' order and today's body."""
-    out = {"shape": (list(shape_mod.PRESETS), {
-        "default": "adult", "tooltip": "Proportions: " + "; ".join(f"{k}: {v}" for k, v in shape_mod.PRESET_NOTES.items())
-                                       + ". The numbers below override the preset's (0 = the preset's own)."})}
+    """The Mannequin's body-shape widgets after `build` (shape.WIDGET_KEYS): a preset, and numbers
+    that override it, 0 keeping the preset's (docs/poses.md, "Body shapes")."""
+    out = {"proportions": (list(shape_mod.PRESETS), {
+        "default": "adult", "tooltip": "Body proportions: " + "; ".join(
+            f"{k}: {v}" for k, v in shape_mod.PRESET_NOTES.items()) + ". The numbers below override them."})}
     for key, (default, lo, hi, what) in shape_mod.PARAMS.items():
-        out[key] = ("FLOAT", {"default": 0.0, "min": 0.0, "max": hi, "step": 0.01 if hi < 5 else 0.1,
-                              "tooltip": f"{what}: {lo:g} to {hi:g} (today's body {default:g}); 0 = the preset's."})
+        out[key] = ("FLOAT", {"default": 0.0, "min": 0.0, "max": hi, "step": 0.1 if key == "head_ratio" else 0.01,
+                              "tooltip": f"{what}: {lo:g} to {hi:g} (adult {default:g}); 0 = the proportions' own."})
     return out
 
 
@@ -169,10 +156,8 @@ def _distance(distance) -> float:
 
 
 class PoseFactoryMannequin:
-    DESCRIPTION = ("The procedural mannequin a batch renders: its height in metres, its build, and its body shape: a "
-                   "preset (adult: today's body; child, teen, heroic, anime) and, over it, the head-to-height ratio "
-                   "(heads per height), shoulder and hip width, arm and leg length (0 keeps the preset's). The "
-                   "joints are computed from the same numbers, so the keypoints stay exact. docs/poses.md.")
+    DESCRIPTION = ("The procedural mannequin a batch renders: its height in metres, its build and its body "
+                   "proportions (child to adult to heroic; docs/poses.md, Body shapes).")
     CATEGORY = CAT
     FUNCTION = "make"
     RETURN_TYPES = ("POSE_FACTORY_SUBJECT",)
@@ -184,25 +169,28 @@ class PoseFactoryMannequin:
             "height": ("FLOAT", {"default": 1.75, "min": 1.2, "max": 2.2, "step": 0.01,
                                  "tooltip": "Standing height in metres."}),
             "build": (["slim", "average", "heavy"], {"default": "average"}),
-        }, "optional": _shape_widgets()}
+        }, "optional": _shape_widgets()}  # optional: an API prompt written before them still validates
 
     @classmethod
-    def VALIDATE_INPUTS(cls, height=None, head_ratio=None, shoulder_width=None, hip_width=None, arm_length=None,
-                        leg_length=None):
-        numbers = dict(head_ratio=head_ratio, shoulder_width=shoulder_width, hip_width=hip_width,
-                       arm_length=arm_length, leg_length=leg_length)
-        for key, value in numbers.items():
-            if value is not None:
-                result = _queue_check(key, lambda v, k=key: body_shape("adult", **{k: v}), value)
-                if result is not True:
-                    return result
-        return _queue_check("height", _mannequin, height)
+    def VALIDATE_INPUTS(cls, height=None, proportions=None, head_ratio=None, shoulder_width=None, hip_width=None,
+                        arm_length=None, leg_length=None):
+        checked = _queue_check("height", _mannequin, height)
+        if checked is not True:
+            return checked
+        # the shape widgets in full (shape.from_widgets); a linked one (None) counts as its default here
+        try:
+            _checked(None, shape_mod.from_widgets, "adult" if proportions is None else proportions,
+                     *(0.0 if v is None else v for v in (head_ratio, shoulder_width, hip_width, arm_length, leg_length)))
+        except SpecError as e:
+            return f"{e.field}: {e.message}"
+        return True
 
-    def make(self, height, build, shape="adult", head_ratio=0.0, shoulder_width=0.0, hip_width=0.0, arm_length=0.0,
-             leg_length=0.0):
-        numbers = dict(head_ratio=head_ratio, shoulder_width=shoulder_width, hip_width=hip_width,
-                       arm_length=arm_length, leg_length=leg_length)
-        return (_checked(None, lambda: _mannequin(height, build, shape, **numbers)),)
+    def make(self, height, build, proportions="adult", head_ratio=0.0, shoulder_width=0.0, hip_width=0.0,
+             arm_length=0.0, leg_length=0.0):
+        subject = _checked("mannequin", _mannequin, height, build)
+        shape = _checked(None, shape_mod.from_widgets, proportions, head_ratio, shoulder_width, hip_width,
+                         arm_length, leg_length)  # None: the default body
+        return (subject if shape is None else dict(subject, shape=shape),)
 
 
 class _PosesNode:

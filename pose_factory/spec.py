@@ -190,8 +190,7 @@ def _rig(raw: dict, sf: str) -> dict:
     except ImportError:
         raise SpecError(subfield(sf, "type"), 'got "rig" (this build has no custom rigs)', "mannequin") from None
     # the rig's own keys (rig, bone_map, height); poses and place are checked here for every type
-    # (normalize_rig_subject requires poses: they are checked, then replaced by _subject's own check)
-    return {"type": "rig", **normalize_rig_subject({k: v for k, v in raw.items() if k != "place"}, sf)}
+    return {"type": "rig", **normalize_rig_subject({k: v for k, v in raw.items() if k not in ("poses", "place")}, sf)}
 
 
 def _subject(raw, sf: str) -> dict:

@@ -37,6 +37,8 @@ CORE_NODES = (
     # the motion examples: a Wan VACE video graph and an animated preview
     "UNETLoader", "CLIPLoader", "VAELoader", "WanVaceToVideo", "TrimVideoLatent", "ImageBlend",
     "SaveAnimatedWEBP",
+    # the custom-rig example shows the rig report
+    "PreviewAny",
 )
 
 

@@ -665,7 +665,7 @@ def posing_in_3d(info):
     saved views on Camera List, rendered by Request Pose Batch and previewed."""
     wf = Workflow("posing_in_3d", info, "Posing in 3D - no models")
     subject = wf.add("PoseFactoryMannequin", (0, 0), height=1.75, build="average")
-    pose = wf.add("PoseFactoryPoseFromJSON", (0, 480), size=[440, 640], preset="waving",
+    pose = wf.add("PoseFactoryPoseFromJSON", (0, subject.size[1] + 60), size=[440, 640], preset="waving",
                   joints=json.dumps({"l_elbow": {"flex": 70}, "neck": {"twist": 20}}))
     cams = wf.add("PoseFactoryCameraList", (480, 0), size=[440, 560],
                   cameras=json.dumps(SAVED_VIEWS, separators=(", ", ": ")))
@@ -674,18 +674,123 @@ def posing_in_3d(info):
                    depth_range="batch", hands=True, face=True, sdxl_sticks=False, backend="local",
                    project="examples", force=False)
     loaded = load_pose(wf, batch, (960, 0))
-    wf.add("PreviewImage", (960, 720), size=[420, 380], title="OpenPose (rendered)", images=loaded[0])
-    wf.add("PreviewImage", (960, 1140), size=[420, 380], title="Shaded (rendered)", images=loaded[2])
+    below = loaded.size[1] + 40
+    wf.add("PreviewImage", (960, below), size=[420, 380], title="OpenPose (rendered)", images=loaded[0])
+    wf.add("PreviewImage", (960, below + 420), size=[420, 380], title="Shaded (rendered)", images=loaded[2])
     add_note(wf, "a figure posed by hand in the 3D viewer (click a joint, drag its rings), seen from three "
                  "saved views (Camera List), rendered exactly by the worker and previewed.",
              "the pose in the viewer on Pose from JSON, the views with its 'add this view' button.",
-             pos=(0, 1180), size=(440, 460))  # under the pose: the graph stays narrow, its viewers legible
+             pos=(0, pose.pos[1] + 700), size=(440, 460))  # under the pose: the graph stays narrow, its viewers legible
     wf.extra_ds = {"scale": 0.62, "offset": [20, 20]}
     return wf
 
 
+# --- people (issue 22): several people in one scene, and a user's own rig --------------------------
+TWO_PEOPLE_POSITIVE = ("a tall broad-shouldered man in a dark grey suit and a little girl in a yellow raincoat "
+                       "standing side by side in a quiet park, full body, soft daylight, sharp focus, high detail")
+TEMPLATE_RIG = "3d/pose_factory_mannequin_rig.glb"  # pose_factory/example_inputs.py puts it into ComfyUI's input
+
+
+def two_people_batch(wf, width, height, x0=0):
+    """A tall and a short mannequin (two Scene nodes: person 0 on the left, person 1 on the right,
+    turned a little towards each other) from 4 views. The tall one takes the request's pose, the
+    short one has its own."""
+    tall = wf.add("PoseFactoryMannequin", x0, title="Tall figure", height=1.95, build="heavy", proportions="heroic")
+    short = wf.add("PoseFactoryMannequin", x0, title="Short figure", height=1.2, build="slim", proportions="child")
+    cams = wf.add("PoseFactoryCameraOrbit", x0, views=4, elevation=5.0, distance=0.0, focal_length=50.0,
+                  orthographic=False, roll=0.0, start_azimuth=0.0)
+    pose = wf.add("PoseFactoryPosePreset", x0 + 400, title="Pose (everyone without their own)",
+                  preset="hands_on_hips", mirror=False, hands="preset default")
+    wave = wf.add("PoseFactoryPosePreset", x0 + 400, title="The short figure's own pose", preset="waving",
+                  mirror=False, hands="open")
+    first = wf.add("PoseFactoryScene", x0 + 400, title="Person 0: the tall figure, left", subject=tall[0],
+                   position_x=-0.45, position_y=0.0, facing=20.0)
+    second = wf.add("PoseFactoryScene", x0 + 400, title="Person 1: the short figure, right", subject=short[0],
+                    poses=wave[0], position_x=0.45, position_y=-0.1, facing=-20.0, scene=first[0])
+    return wf.add("PoseFactoryRequestPoseBatch", x0 + 800, subject=second[0], poses=pose[0], cameras=cams[0],
+                  width=width, height=height, depth=True, normal=True, seg=True, shaded=True, depth_range="batch",
+                  hands=True, face=True, sdxl_sticks=False, backend="local", project="examples", force=False)
+
+
+def two_people_sdxl(info):
+    wf = Workflow("two_people_controlnet_sdxl", info, "Two people - OpenPose and depth to SDXL")
+    batch = two_people_batch(wf, 1216, 832)
+    pose = load_pose(wf, batch, 1200)
+    dn = load_depth_normal(wf, batch, 1200)
+    ckpt, pos, neg, latent = sdxl_base(wf, 1600, TWO_PEOPLE_POSITIVE, 1216, 832, 4)
+    union = wf.add("ControlNetLoader", 2000, size=[340, 60], title="ControlNet union (depth)",
+                   control_net_name=UNION_CN)
+    as_depth = wf.add("SetUnionControlNetType", 2000, control_net=union[0], type="depth")
+    op = wf.add("ControlNetLoader", 2000, size=[340, 60], title="ControlNet OpenPose", control_net_name=OPENPOSE_CN)
+    a1 = wf.add("ControlNetApplyAdvanced", 2000, title="Apply depth", positive=pos[0], negative=neg[0],
+                control_net=as_depth[0], image=dn[0], strength=0.5, start_percent=0.0, end_percent=0.6)
+    a2 = wf.add("ControlNetApplyAdvanced", 2000, title="Apply OpenPose", positive=a1[0], negative=a1[1],
+                control_net=op[0], image=pose[0], strength=0.85, start_percent=0.0, end_percent=1.0)
+    dec = sample(wf, 2400, ckpt, a2[0], a2[1], latent)
+    wf.add("PreviewImage", 2400, size=[340, 300], title="OpenPose conditioning (both people)", images=pose[0])
+    wf.add("SaveImage", 2800, size=[620, 460], images=dec[0], filename_prefix="pose_factory/two_people_sdxl")
+    add_note(wf, "4 SDXL images (1216x832), one per view (front, left, back, right), of two people of very "
+                 "different size (a tall heroic figure and a child, two Scene nodes) guided by both skeletons "
+                 "(OpenPose) and their depth (ControlNet union), so the picture keeps who is tall, who is small "
+                 "and who stands in front.",
+             "each person's Mannequin (height, build, shape), their places in the Scene nodes (metres on the "
+             "floor, facing in degrees), the short figure's own pose, the shared pose; a loader's person "
+             "widget gives one person's skeleton or mask.")
+    return wf
+
+
+def two_people_preview(info):
+    wf = Workflow("two_people_preview", info, "Two people - no models")
+    batch = two_people_batch(wf, 512, 512)
+    pose = load_pose(wf, batch, 1200)
+    dn = load_depth_normal(wf, batch, 1200)
+    one = loader(wf, "PoseFactoryLoadPoseFromR2", 1600, title="Load Pose Batch: person 1 only", batch=batch[0],
+                 project="examples", batch_id="", views="all", frames="all", order="view_major", hands=True,
+                 face=True, person="1")
+    mask = loader(wf, "PoseFactoryDepthNormalLoader", 1600, title="Load Depth / Normal / Seg: person 0's mask",
+                  batch=batch[0], project="examples", batch_id="", views="all", frames="all", order="view_major",
+                  depth_range="batch", normal_convention="controlnet", parts="all", person="0")
+    mask_img = wf.add("MaskToImage", 2000, mask=mask[3])
+    previews = [("OpenPose (everyone)", pose[0]), ("Shaded", pose[2]), ("Depth", dn[0]),
+                ("Segmentation", dn[2]), ("OpenPose (person 1)", one[0]), ("Mask (person 0)", mask_img[0])]
+    for i, (title, src) in enumerate(previews):
+        wf.add("PreviewImage", 2400 + 400 * (i % 3), size=[360, 380], title=title, images=src)
+    add_note(wf, "two people in one scene (a tall heroic figure and a child, two Scene nodes) from 4 views: "
+                 "every pass with both, and a loader's person choice: person 1's skeleton alone, person 0's "
+                 "mask alone (from the instance map). Runs with no model files.",
+             "the Mannequins, the places in the Scene nodes, the poses; chain more Scene nodes (up to 8 people).")
+    return wf
+
+
+def custom_rig_preview(info):
+    wf = Workflow("custom_rig_preview", info, "Custom rig - no models")
+    rig = wf.add("PoseFactoryCustomRig", 0, size=[400, 300], rig_file=TEMPLATE_RIG, path_or_key="", bone_map="mixamo",
+                 custom_map="", height=0.0)
+    wf.add("PreviewAny", 0, size=[400, 300], title="Rig report", source=rig[1])
+    poses = wf.add("PoseFactoryPoseSequence", 0, size=[VIEWER_MIN_WIDTH, 260 + VIEWER_NODES["PoseFactoryPoseSequence"]],
+                   title="Poses", poses="a_pose\nwaving hands=open\nfighting_stance")
+    cams = wf.add("PoseFactoryCameraOrbit", 0, views=2, elevation=8.0, distance=0.0, focal_length=50.0,
+                  orthographic=False, roll=0.0, start_azimuth=20.0)
+    batch = wf.add("PoseFactoryRequestPoseBatch", 460, subject=rig[0], poses=poses[0], cameras=cams[0], width=512,
+                   height=512, depth=True, normal=True, seg=True, shaded=True, depth_range="batch", hands=True,
+                   face=True, sdxl_sticks=False, backend="local", project="examples", force=False)
+    pose = load_pose(wf, batch, 860)
+    dn = load_depth_normal(wf, batch, 860)
+    previews = [("OpenPose", pose[0]), ("Shaded", pose[2]), ("Depth", dn[0]), ("Normal", dn[1])]
+    for i, (title, src) in enumerate(previews):
+        wf.add("PreviewImage", 1260 + 400 * (i % 2), size=[360, 380], title=title, images=src)
+    add_note(wf, "your own character instead of the mannequin: Custom Rig reads a rigged humanoid (here the pack's "
+                 "own mannequin exported as a GLB with Mixamo bone names, put into ComfyUI's input/3d/ once), maps "
+                 "its bones to our joints and reports what it found; every preset and pass then works on it. Runs "
+                 "with no model files.",
+             "rig_file to your FBX, GLB, VRM or .blend in ComfyUI's input folder (press R after adding one), "
+             "bone_map to how its bones are named (auto guesses), height 0 keeps its own size.")
+    return wf
+
+
 WORKFLOWS = (openpose_sdxl, multi_controlnet_sdxl, character_sheet, no_model_preview, mesh_from_mannequin_views,
-             core_image_to_3d_passes, motion_walk_vace, motion_walk_preview, photo_to_pose, posing_in_3d)
+             core_image_to_3d_passes, motion_walk_vace, motion_walk_preview, photo_to_pose, posing_in_3d,
+             two_people_sdxl, two_people_preview, custom_rig_preview)
 
 
 def build_all(info=None) -> list:
@@ -711,12 +816,20 @@ def write_all(out: Path, info=None) -> list:
 # ------------------------------------------------------------------------------------------------
 # Thumbnails: the workflow's own pose batch, rendered by the pack.
 
-def thumbnail_spec(wf: Workflow, longest: int = 512) -> dict:
+def thumbnail_spec(wf: Workflow, longest: int = 512, storage=None, project: str = "thumbs") -> dict:
     """The JobSpec the workflow's RequestPoseBatch builds (through our nodes' own code), at most
-    `longest` px on its longest side (multiples of 8)."""
+    `longest` px on its longest side (multiples of 8). A file a node takes from ComfyUI's input
+    folder (Custom Rig's rig) comes from the pack's example inputs (example_workflows/input/, what
+    the pack copies there); storage given: a rig's file is stored in it under project."""
+    import types
+
     sys.path.insert(0, str(ROOT))
     import nodes as pack_nodes  # the pack's nodes package
     from nodes.batch_nodes import build_spec
+
+    # after the import (which would copy the example inputs into the folder it names: refused, inside the pack)
+    sys.modules.setdefault("folder_paths", types.SimpleNamespace(
+        get_input_directory=lambda: str(ROOT / "example_workflows" / "input")))
 
     results = {}
 
@@ -737,6 +850,8 @@ def thumbnail_spec(wf: Workflow, longest: int = 512) -> dict:
     w, h = args["width"], args["height"]
     scale = min(1.0, longest / max(w, h))
     args["width"], args["height"] = int(w * scale) // 8 * 8, int(h * scale) // 8 * 8
+    if storage is not None:
+        args.update(storage=storage, project=project)
     return build_spec(**args)
 
 
@@ -759,6 +874,9 @@ THUMB_LAYOUT = {  # rows/columns (pass names), which (view, frame) entries, cell
     "motion_walk_vace_wan": (["openpose", "depth", "shaded"], [(0, 0), (0, 6), (0, 12), (0, 18)], (128, 128)),
     "motion_walk_preview": (["openpose", "depth"], [(0, 0), (0, 8), (1, 4), (1, 12)], (128, 128)),
     "posing_in_3d": (["shaded", "openpose"], "transpose", (128, 170)),
+    "two_people_controlnet_sdxl": (["overlay", "depth"], "transpose", (128, 96)),
+    "two_people_preview": (["shaded", "openpose", "depth", "seg"], [(0, 0), (1, 0), (3, 0)], (128, 128)),
+    "custom_rig_preview": (["shaded", "openpose", "depth", "normal"], [(0, 0), (0, 1), (1, 2)], (128, 128)),
 }
 
 
@@ -831,7 +949,7 @@ def make_thumbnail(wf: Workflow, out_path: Path, workdir: Path) -> Path:
 
     storage = LocalStorage(workdir)
     if any(n.class_type == "PoseFactoryRequestPoseBatch" for n in wf.nodes):
-        manifest, _ = render_batch(thumbnail_spec(wf), storage, project="thumbs")
+        manifest, _ = render_batch(thumbnail_spec(wf, storage=storage), storage, project="thumbs")
     else:
         manifest = mesh_thumbnail_batch(wf, storage)
     bdir = storage.local_path(batch_prefix("thumbs", manifest["batch_id"]))

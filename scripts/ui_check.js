@@ -32,13 +32,22 @@
 //              sidebar: the job shows cancelled, then leaves the list; nothing stays "rendering"
 //   viewerUndo Ctrl+Z in the 3D viewer undoes the pose edit, not the graph (the same nodes stay, a
 //              node moved before stays moved); Ctrl+Shift+Z redoes it
+//   people     (issue 22) "Two people - no models" opens with no node over another and runs on its first
+//              click; every preview shows an image (the loaders' person choice among them); Scene,
+//              Custom Rig, the Mannequin's shape and the loaders' person widgets are there; a workflow
+//              saved before issue 22 (main's no-model template: poses linked in its old slot, loaders
+//              without person) still loads and runs
+//   customrig  (issue 22) "Custom rig - no models" runs on its first click on the pack's template rig
+//              (copied into input/3d/ when the pack loaded): the rig report is shown, every preview
+//              has an image; a path_or_key that is no rig file is refused at queue time, naming it
 // Screenshots and report.json go to --out-dir; --docs DIR also writes the README's screenshots
 // there (graph.png, batch_browser.png, missing_models.png: classic canvas). Exit 0 when every
 // check passed, 1 otherwise.
 //
 //   node scripts/ui_check.js [--url http://127.0.0.1:8188] [--out-dir out/ui_check] [--docs docs]
 //                            [--renderer classic|vue|both]
-//                            [--only templates,previews,sidebar,models,photo,newloader,projects,projectui,cancel,viewerUndo]
+//                            [--only templates,previews,sidebar,models,photo,newloader,projects,projectui,cancel,viewerUndo,
+//                                    people,customrig]
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -56,7 +65,7 @@ const NO_MODEL = 'Pose preview - no models';
 const SDXL = 'OpenPose to SDXL - 4 poses';
 const LOADERS = ['PoseFactoryLoadPoseFromR2', 'PoseFactoryDepthNormalLoader'];
 const CHECKS = ['templates', 'previews', 'sidebar', 'models', 'photo', 'newloader', 'projects', 'projectui', 'cancel',
-  'viewerUndo'];
+  'viewerUndo', 'people', 'customrig'];
 
 function parseArgs(argv) {
   const o = { url: 'http://127.0.0.1:8188', outDir: 'out/ui_check', renderers: ['classic', 'vue'], only: CHECKS };
@@ -68,7 +77,7 @@ function parseArgs(argv) {
     else if (a === '--renderer') { const r = v(); o.renderers = r === 'both' ? ['classic', 'vue'] : [r]; }
     else if (a === '--only') o.only = v().split(',');
     else if (a === '-h' || a === '--help') {
-      console.log(fs.readFileSync(__filename, 'utf8').split('\n').slice(1, 32).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
+      console.log(fs.readFileSync(__filename, 'utf8').split('\n').slice(1, 42).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
       process.exit(0);
     } else { console.error('unknown argument ' + a); process.exit(2); }
   }
@@ -876,6 +885,147 @@ class Session {
     await this.shot('viewer_undo');
     this.check('Ctrl+Z in the viewer undoes the pose, not the graph', edited !== before && after.joints === before
       && after.sameNode && after.sameViewer && after.otherKept && redone === edited, { before, edited, after, redone });
+  }
+
+  // --- issue 22: people -------------------------------------------------------------------------------
+  // Every PreviewImage / Preview as Text of the graph and what it shows: [title, images, text].
+  async previewsShown() {
+    return this.page.evaluate((vue) => (window.app.graph._nodes ?? window.app.graph.nodes)
+      .filter((n) => ['PreviewImage', 'PreviewAny'].includes(n.type)).map((n) => {
+        const el = document.querySelector(`[data-node-id="${n.id}"]`);
+        const imgs = vue && el ? [...el.querySelectorAll('img')] : (n.imgs ?? []);
+        const text = n.type !== 'PreviewAny' ? '' : vue && el ? [...el.querySelectorAll('textarea')].map((t) => t.value).join(' ')
+          : (n.widgets ?? []).map((w) => String(w.value ?? '')).join(' ');
+        return [n.title, imgs.filter((i) => i.complete && i.naturalWidth > 0).length, text];
+      }), this.vue);
+  }
+
+  async runWatchingErrors(tag) {
+    const errors = [];
+    await this.page.exposeFunction(`__pfErr_${tag}_${this.renderer}`, (e) => errors.push(e)).catch(() => {});
+    await this.page.evaluate((name) => window.app.api.addEventListener('execution_error', (e) => window[name](
+      `${e.detail?.node_type}: ${e.detail?.exception_message}`)), `__pfErr_${tag}_${this.renderer}`);
+    const run = await this.queueAndWait();
+    return { run, errors };
+  }
+
+  async people() {
+    const TWO = 'Two people - no models';
+    const listed = (await getJson(this.o.url + '/api/workflow_templates'))[this.o.module] ?? [];
+    this.check('people: the two-people and custom-rig templates are listed', listed.includes(TWO) &&
+      listed.includes('Two people - OpenPose and depth to SDXL') && listed.includes('Custom rig - no models'));
+    await this.clearGraph();
+    const load = await this.loadTemplate(TWO);
+    this.check('people: two-people template loads', load.ok, load.error);
+    await this.fit();
+    const opened = overlaps(await this.nodeBoxes());
+    this.check('people: it opens with no node over another', opened.length === 0, opened.length ? opened : undefined);
+    await this.shot('people_template_opened');
+    const { run, errors } = await this.runWatchingErrors('people');
+    this.check('people: it runs on its first click', run.status === 'success' && errors.length === 0,
+      errors.length ? errors.join(' | ') : run.status);
+    await this.fit();
+    await this.boxesWithPreviews();
+    const shown = await this.previewsShown();
+    this.check('people: every preview shows images (person 1 alone, person 0\'s mask among them)',
+      shown.length === 6 && shown.every(([, n]) => n > 0), shown.map(([t, n]) => `${t}: ${n}`).join(', '));
+    const bad = overlaps(await this.nodeBoxes());
+    this.check('people: no node overlaps another after the run', bad.length === 0, bad.length ? bad : undefined);
+    await this.shot('people_after_run');
+    await this.page.evaluate(() => { // the Scene nodes at 100 %, as a user reads them
+      const n = (window.app.graph._nodes ?? window.app.graph.nodes).find((x) => x.type === 'PoseFactoryScene');
+      const ds = window.app.canvas.ds;
+      ds.scale = 1; ds.offset = [-n.pos[0] + 420, -n.pos[1] + 80]; window.app.canvas.setDirty(true, true);
+    });
+    await sleep(1200);
+    await this.shot('people_scene_nodes');
+    // the widgets a new user meets on the nodes
+    const widgets = await this.page.evaluate(() => {
+      const names = (type) => { const n = window.LiteGraph.createNode(type); return (n.widgets ?? []).map((w) => w.name); };
+      const combo = (type, name) => { const n = window.LiteGraph.createNode(type); const w = n.widgets.find((x) => x.name === name);
+        return [...(Array.isArray(w.options.values) ? w.options.values : w.options.values())]; };
+      return { scene: names('PoseFactoryScene'), rig: names('PoseFactoryCustomRig'), mannequin: names('PoseFactoryMannequin'),
+        person: combo('PoseFactoryLoadPoseFromR2', 'person'), maskPerson: combo('PoseFactoryDepthNormalLoader', 'person'),
+        rigFiles: combo('PoseFactoryCustomRig', 'rig_file'), boneMaps: combo('PoseFactoryCustomRig', 'bone_map') };
+    });
+    this.check('people: Scene shows position_x, position_y, facing', ['position_x', 'position_y', 'facing']
+      .every((w) => widgets.scene.includes(w)), widgets.scene);
+    this.check('people: Mannequin shows its body-shape widgets after build', widgets.mannequin.join(',')
+      .startsWith('height,build,proportions,head_ratio,shoulder_width,hip_width,arm_length,leg_length'), widgets.mannequin);
+    this.check('people: the loaders offer person all, 0..7', [widgets.person, widgets.maskPerson].every((v) =>
+      v.join(',') === 'all,0,1,2,3,4,5,6,7'), widgets.person);
+    this.check('people: Custom Rig lists the template rig under 3d/ and the bone maps',
+      widgets.rigFiles.includes('3d/pose_factory_mannequin_rig.glb') && widgets.boneMaps.join(',') === 'auto,mixamo,rigify,vrm,custom',
+      { rigFiles: widgets.rigFiles, boneMaps: widgets.boneMaps });
+
+    // a workflow saved before issue 22: main's no-model template as it was committed
+    let old = null;
+    try {
+      old = JSON.parse(require('child_process').execSync('git show main:"example_workflows/Pose preview - no models.json"',
+        { cwd: path.join(__dirname, '..'), encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }));
+    } catch (e) { /* no git or no main: the check says so */ }
+    if (!old) { this.check('people: an old workflow (main\'s template) loads and runs', false, 'git show main:... failed'); return; }
+    await this.clearGraph();
+    await this.page.evaluate((wf) => window.app.loadGraphData(wf, true, true, 'old no-model template'), old);
+    await sleep(1500);
+    const req = await this.page.evaluate(() => {
+      const n = (window.app.graph._nodes ?? window.app.graph.nodes).find((x) => x.type === 'PoseFactoryRequestPoseBatch');
+      const link = (name) => { const i = n.inputs.find((x) => x.name === name); const l = i && i.link != null && window.app.graph.links[i.link];
+        return l ? window.app.graph.getNodeById(l.origin_id).type : null; };
+      return { poses: link('poses'), cameras: link('cameras'), subject: link('subject'),
+        width: n.widgets.find((w) => w.name === 'width').value, project: n.widgets.find((w) => w.name === 'project').value };
+    });
+    this.check('people: the old workflow\'s links and widgets land where they were', req.poses === 'PoseFactoryPoseList' &&
+      req.cameras === 'PoseFactoryCameraOrbit' && req.subject === 'PoseFactoryMannequin' && req.width === 512 &&
+      req.project === 'examples', req);
+    const oldRun = await this.runWatchingErrors('old');
+    this.check('people: the old workflow runs', oldRun.run.status === 'success' && oldRun.errors.length === 0,
+      oldRun.errors.length ? oldRun.errors.join(' | ') : oldRun.run.status);
+    await this.fit();
+    await this.shot('people_old_workflow');
+  }
+
+  async customrig() {
+    const RIG = 'Custom rig - no models';
+    await this.clearGraph();
+    const load = await this.loadTemplate(RIG);
+    this.check('customrig: template loads', load.ok, load.error);
+    const file = await this.page.evaluate(() => (window.app.graph._nodes ?? window.app.graph.nodes)
+      .find((n) => n.type === 'PoseFactoryCustomRig').widgets.find((w) => w.name === 'rig_file').value);
+    const served = await fetch(`${this.o.url}/api/view?filename=${encodeURIComponent(file.split('/').pop())}&subfolder=3d&type=input`);
+    this.check('customrig: its rig file is in the input folder', served.status === 200, `${file}: ${served.status}`);
+    await this.fit();
+    const opened = overlaps(await this.nodeBoxes());
+    this.check('customrig: it opens with no node over another', opened.length === 0, opened.length ? opened : undefined);
+    const { run, errors } = await this.runWatchingErrors('rig');
+    this.check('customrig: it runs on its first click', run.status === 'success' && errors.length === 0,
+      errors.length ? errors.join(' | ') : run.status);
+    await this.fit();
+    await this.boxesWithPreviews();
+    await sleep(1000);
+    const shown = await this.previewsShown();
+    const report = shown.find(([, , t]) => t)?.[2] ?? '';
+    this.check('customrig: the rig report is shown', /found \(\d+\)/.test(report) && /bone map mixamo/.test(report),
+      report.slice(0, 300));
+    this.check('customrig: every image preview shows images', shown.filter(([t]) => t !== 'Rig report').every(([, n]) => n > 0),
+      shown.map(([t, n]) => `${t}: ${n}`).join(', '));
+    await this.shot('customrig_after_run');
+    // a path that is no rig file: refused when queued, naming the widget
+    await this.page.evaluate(() => {
+      const n = (window.app.graph._nodes ?? window.app.graph.nodes).find((x) => x.type === 'PoseFactoryCustomRig');
+      n.widgets.find((w) => w.name === 'path_or_key').value = '/tmp/not_a_rig.obj';
+    });
+    const refused = await this.page.evaluate(async () => {
+      try { await window.app.queuePrompt(0, 1); } catch (e) { return String(e); }
+      return '';
+    });
+    await sleep(1500);
+    const text = await this.page.evaluate(() => [...document.querySelectorAll('.p-toast-message, [role=dialog], [role=alert]')]
+      .map((el) => el.innerText.replace(/\s+/g, ' ').trim()).join(' | '));
+    const errs = await this.page.evaluate(() => JSON.stringify(window.app.lastNodeErrors ?? {}));
+    this.check('customrig: a path that is no rig file is refused at queue time, naming path_or_key',
+      /path_or_key: 'not_a_rig\.obj' is not a rig file/.test(text + errs + refused), (text + ' ' + errs).slice(0, 400));
+    await this.shot('customrig_bad_path');
   }
 }
 

@@ -153,3 +153,22 @@ def test_optional_parts_may_be_null():
 
 def test_not_a_dict():
     refused([], "manifest")
+
+
+def test_several_people_and_rig_reports():
+    """Issue 22: joints_3d[f].people (2+ people) and rig_reports (a rig subject) are accepted and
+    written only when given; a manifest without them (every one before) still reads."""
+    plain = make()
+    assert "rig_reports" not in plain
+    j3d = [{"joints": {"neck": [0.0, 0.0, 1.5]}, "people": [{"joints": {"neck": [0.0, 0.0, 1.5]}},
+                                                             {"joints": {"neck": [1.0, 0.0, 1.4]}}]}] * 3
+    report = {"file": "hero.fbx", "format": "fbx", "joints": {"found": ["neck"], "estimated": [], "missing": []}}
+    m = make(joints_3d=j3d, rig_reports={"1": report})
+    assert m["rig_reports"] == {"1": report} and m["joints_3d"][0]["people"][1]["joints"]["neck"] == [1.0, 0.0, 1.4]
+    assert M.validate_manifest(json.loads(json.dumps(m))) == m
+    bad = copy.deepcopy(m)
+    bad["joints_3d"][2]["people"] = {"0": {}}
+    refused(bad, "joints_3d[2].people", "a list of objects")
+    bad = copy.deepcopy(m)
+    bad["rig_reports"] = {"first": report}
+    refused(bad, "rig_reports", "person index")

@@ -11,6 +11,8 @@ import nodes
 FIXTURE = json.loads((Path(__file__).parent / "fixtures" / "object_info.json").read_text())
 OURS = sorted(k for k in FIXTURE if k.startswith("PoseFactory"))
 DYNAMIC = {("PoseFactoryLoadPoseFromR2", "batch_id"), ("PoseFactoryDepthNormalLoader", "batch_id")}  # the local index
+# ComfyUI's input folder: the capture's held what the pack puts there (pose_factory/example_inputs.py)
+INPUT_FOLDER = {("PoseFactoryCustomRig", "rig_file"): (".fbx", ".glb", ".gltf", ".vrm", ".blend")}
 
 
 def served(cls_name: str) -> dict:
@@ -40,6 +42,12 @@ def test_node_matches_what_comfyui_served(name, fresh_data_root):  # captured fr
     for sec, inputs in live["input"].items():
         for inp, spec in inputs.items():
             want = json.loads(json.dumps(spec))
+            if (name, inp) in INPUT_FOLDER:
+                from pose_factory import example_inputs
+
+                ours = [f for f in example_inputs.FILES if f.lower().endswith(INPUT_FOLDER[name, inp])]
+                assert got["input"][sec][inp] == [want[0] + ours, want[1]], f"{name}.{sec}.{inp}"
+                continue
             if (name, inp) in DYNAMIC:  # filled from this machine's index; the capture ran with an empty one
                 assert isinstance(want[0], list) and isinstance(got["input"][sec][inp][0], list)
                 continue

@@ -192,3 +192,54 @@ def test_placed_peoples_keypoints_within_half_a_pixel_of_markers_at_blenders_joi
         assert r["found"] is not None, f"marker {r['marker']} of person {r['person']} not seen (frame {r['frame']})"
         errors.append(np.hypot(*np.subtract(r["found"], r["ours"])))
     assert max(errors) <= 0.5, f"worst keypoint error {max(errors):.3f} px"
+
+
+@pytest.mark.blender
+def test_a_prop_is_no_person_in_the_instance_map_and_hides_one_persons_knee(tmp_path):
+    """Two people side by side and a box just in front of person 1's left knee: the box's pixels
+    (its label in parts/) are 0 in instance/, person 1's left knee is hidden (kept in our field) and
+    person 0's is seen."""
+    trimesh = pytest.importorskip("trimesh")
+    from pose_factory.mesh import props
+    from pose_factory.render import render_batch
+    from pose_factory.storage import LocalStorage
+
+    l_knee = op.BODY_NAMES.index("l_knee")
+    body_ = mq.build()
+    place = {"position": [0.5, 0.0], "facing": 0.0}
+    knee = mq.posed_keypoints(body_, poses.placed(poses.pose_body(body_, "a_pose"), place))[l_knee]
+    trimesh.creation.box(extents=(0.25, 0.25, 0.1)).export(tmp_path / "box.glb")
+    store = LocalStorage(tmp_path / "store")
+    raw = {"project": "people", "render": {"width": W, "height": H, "passes": ["keypoints", "depth16", "seg"]},
+           "cameras": CAMERA, "props": [{"mesh": str(tmp_path / "box.glb"), "location": (knee + [0, -0.35, 0]).tolist()}],
+           "subjects": [{"poses": ["a_pose"], "place": {"position": [-0.5, 0.0], "facing": 0}},
+                        {"poses": ["a_pose"], "place": place}]}
+    manifest, _ = render_batch(props.resolve(raw, store, "people"), store)
+    frame = load(store, tmp_path / "store", manifest)[0]
+    folder = tmp_path / "store" / batch_prefix(manifest["project"], manifest["batch_id"])
+    parts = read_png(str(folder / manifest["entries"][0]["files"]["parts"]["key"]))
+    box = parts == props.label(0)
+    assert box.sum() > 100 and (frame["instance"][box] == 0).all()
+    assert set(np.unique(frame["instance"][parts > 0])) == {0, 1, 2}
+    p0, p1 = frame["kp"]["people"]
+    assert body(p0)[l_knee, 2] == 1 and body(p1)[l_knee, 2] == 0 and body(p1, "covered")[l_knee, 2] == 1
+
+
+def test_joined_frame_lists_people_in_order_and_draws_every_one():
+    """join_frames keeps each person's entry in order; draw_pose draws them all, as drawing one
+    person over the other's image does (the annotator's order)."""
+    rng = np.random.default_rng(3)
+
+    def person(dx):
+        xy = rng.uniform(20, 100, (18, 2)) + [dx, 0]
+        vis = np.ones(18, bool)
+        return op.pose_keypoint_frame((xy, vis, vis, np.full(18, 3.0)), None, None, None, 256, 128)
+
+    a, b = person(0), person(120)
+    both = op.join_frames([a, b])
+    assert both["people"] == a["people"] + b["people"]
+    drawn = op.draw_pose(both)
+    assert (drawn == op.draw_pose(b, canvas=op.draw_pose(a))).all()
+    assert (drawn[:, 128:] > 0).any() and (drawn[:, :100] > 0).any()
+    with pytest.raises(ValueError, match="canvas"):
+        op.join_frames([a, op.pose_keypoint_frame((np.zeros((18, 2)), np.zeros(18, bool)), None, None, None, 64, 64)])

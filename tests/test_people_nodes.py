@@ -120,7 +120,7 @@ def test_custom_rig_lists_rig_files_under_the_input_folder(people, input_dir):
 def test_custom_rig_refuses_bad_widgets_at_queue_time(people, input_dir, tmp_path):
     validate = people.PoseFactoryCustomRig.VALIDATE_INPUTS
     assert validate() is True  # all linked: nothing to check
-    assert validate(path_or_key="", custom_map="", height=0.0) is True
+    assert validate(path_or_key="", custom_map="") is True
     (tmp_path / "a.fbx").write_bytes(b"x")
     assert validate(path_or_key=str(tmp_path / "a.fbx")) is True
     assert validate(path_or_key=str(tmp_path / "missing.fbx")).startswith("path_or_key: no file at")
@@ -132,8 +132,8 @@ def test_custom_rig_refuses_bad_widgets_at_queue_time(people, input_dir, tmp_pat
     assert validate(custom_map='{"l_hip": "Thigh.L"}') is True
     assert validate(custom_map='{"wing": "Bone"}').startswith("custom_map: wing: unknown joint 'wing'")
     assert validate(custom_map="[1]").startswith("custom_map: got a list")
-    assert validate(height=0.1).startswith("height: got 0.1, allowed: 0 (auto")
-    assert validate(height=1.6) is True
+    with pytest.raises(SpecError, match=r"^height: got 0\.1, allowed: 0 \(auto"):  # when it runs
+        people.rig_subject(people.NO_FILE, str(tmp_path / "a.fbx"), "auto", "", 0.1)
 
 
 def test_custom_rig_subject_of_its_widgets(people, input_dir):
@@ -151,15 +151,18 @@ def test_custom_rig_subject_of_its_widgets(people, input_dir):
 
 
 def test_mannequin_body_shape_widgets():
-    """issue 22.4: body-shape widgets after build, optional (older workflows keep their widgets and
-    today's body, and its batch id); 0 keeps the preset's number; a number out of its range is named."""
+    """issue 22.4: body-shape widgets after build (helper "shapes" wrote them: proportions and the five
+    numbers, 0 = the preset's); the default widgets give today's subject, so its batch id."""
     from nodes.spec_nodes import PoseFactoryMannequin
     from pose_factory.render import shape
 
     types_ = PoseFactoryMannequin.INPUT_TYPES()
+    # optional: ComfyUI refuses an API prompt that lacks a required input ("Required input is missing"),
+    # and every API prompt written before body shapes gives height and build only
     assert list(types_["required"]) == ["height", "build"]
-    assert list(types_["optional"]) == ["shape", "head_ratio", "shoulder_width", "hip_width", "arm_length",
-                                        "leg_length"]
+    names = list(types_["required"]) + list(types_.get("optional", {}))
+    assert names == ["height", "build", "proportions", "head_ratio", "shoulder_width", "hip_width", "arm_length",
+                     "leg_length"]
     make = PoseFactoryMannequin().make
     assert make(1.75, "average") == make(1.75, "average", "adult", 0.0, 0.0, 0.0, 0.0, 0.0) == (
         {"type": "mannequin", "height": 1.75, "build": "average"},)
@@ -167,11 +170,8 @@ def test_mannequin_body_shape_widgets():
     assert child["shape"] == shape.normalize_shape("child", "shape")
     (broad,) = make(1.9, "heavy", "heroic", shoulder_width=1.3)
     assert broad["shape"] == dict(shape.normalize_shape("heroic", "s"), shoulder_width=1.3)
-    assert make(1.75, "average", "adult", head_ratio=7.5) == make(1.75, "average")  # today's body: no shape
     with pytest.raises(SpecError, match=r"^head_ratio: got 3(\.0)?, allowed: a number from 4 to 9"):
         make(1.75, "average", head_ratio=3.0)
-    assert PoseFactoryMannequin.VALIDATE_INPUTS(head_ratio=3.0).startswith("got 3")
-    assert PoseFactoryMannequin.VALIDATE_INPUTS(head_ratio=0.0, leg_length=1.1) is True
 
 
 def minimal_glb(doc: dict) -> bytes:
@@ -206,5 +206,27 @@ def test_request_pose_batch_stores_a_rig_subjects_file_before_the_spec(people, b
     assert store.get_bytes(f"projects/p1/uploads/rigs/{digest}.glb") == data
     (input_dir / "3d" / "broken.glb").write_bytes(b"not a glb at all, just text")
     broken = people.rig_subject("3d/broken.glb", "", "auto", "", 0.0)
-    with pytest.raises(SpecError, match=r"^subjects\[0\]\.rig: not a binary glTF file"):
+    with pytest.raises(SpecError, match=r"^subjects\[0\]\.rig: not a glTF binary \(GLB\) file"):
         build(broken, ["a_pose"], ORBIT, 64, 64)
+
+
+@pytest.mark.blender
+def test_custom_rig_reports_the_template_rig(people, input_dir, tmp_path, monkeypatch):
+    """The Custom Rig node on the pack's template rig (copied into input/3d/ as the pack does):
+    its subject, and the rig report of Blender's import in a worker child: the Mixamo names found,
+    both hands; nothing is written beside the user's file. A file that is no GLB inside is a
+    clear error naming it."""
+    from pose_factory import example_inputs
+
+    (tmp_path / "config.yaml").write_text(f"data_root: {tmp_path / 'data'}\n")
+    monkeypatch.setenv("POSE_FACTORY_CONFIG", str(tmp_path / "config.yaml"))  # not this machine's config
+    example_inputs.install(input_dir)
+    before = sorted(p.name for p in (input_dir / "3d").iterdir())
+    subject, report = people.PoseFactoryCustomRig().make("3d/pose_factory_mannequin_rig.glb", "", "mixamo", "", 0.0)
+    assert subject["type"] == "rig" and subject["rig"] == {"file": str((input_dir / example_inputs.RIG).resolve())}
+    assert report.startswith("pose_factory_mannequin_rig.glb (GLB): bone map mixamo, rest pose a-pose")
+    assert "hands: left yes, right yes" in report and "missing (0)" in report
+    assert sorted(p.name for p in (input_dir / "3d").iterdir()) == before  # nothing beside the user's file
+    (input_dir / "3d" / "fake.glb").write_bytes(b"glTF not really")
+    with pytest.raises(SpecError, match=r"^rig_file: not a glTF binary"):
+        people.PoseFactoryCustomRig().make("3d/fake.glb", "", "auto", "", 0.0)

@@ -325,3 +325,11 @@ def test_each_subject_is_validated_by_its_index():
     refused({"subjects": [{"poses": ["a_pose"]}, "mannequin"]}, "subjects[1]", "a subject object")
     refused({"subjects": [{"poses": ["a_pose"]}, {"poses": ["a_pose", "jumpin"]}]},
             "subjects[1].poses[1].preset", "jumpin")
+
+
+def test_a_rig_subject_without_its_file_is_refused_by_name():
+    """Type "rig" goes to pose_factory.rigs (custom rigs); where this build has none, the error says
+    only mannequins are allowed. Either way a rig without its file is a SpecError on that subject."""
+    with pytest.raises(SpecError) as info:
+        S.normalize_spec({"subjects": [{"poses": ["a_pose"]}, {"type": "rig", "poses": ["a_pose"]}]})
+    assert info.value.field in ("subjects[1].type", "subjects[1].rig"), str(info.value)

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from pose_factory import example_inputs
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "example_workflows"
 API = EXAMPLES / "api"
@@ -19,7 +21,8 @@ OBJECT_INFO = Path(os.environ.get("POSE_FACTORY_OBJECT_INFO") or ROOT / "tests" 
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 EXPECTED = ["character_sheet_4_views", "core_image_to_3d_mesh_passes", "mesh_from_mannequin_views",
             "motion_walk_preview", "motion_walk_vace_wan", "no_model_preview", "photo_to_pose",
-            "pose_batch_multi_controlnet_sdxl", "pose_batch_openpose_sdxl", "posing_in_3d"]
+            "pose_batch_multi_controlnet_sdxl", "pose_batch_openpose_sdxl", "posing_in_3d",
+            "two_people_controlnet_sdxl", "two_people_preview", "custom_rig_preview"]
 # The front end (1.49) shows a custom node pack's template by its file name (title, and description
 # with "-"/"_" as spaces): the UI templates are named for people, the API copies for scripts.
 TITLES = {
@@ -33,6 +36,9 @@ TITLES = {
     "motion_walk_vace_wan": "Walk video - Wan VACE",
     "photo_to_pose": "Photo to pose - no models",
     "posing_in_3d": "Posing in 3D - no models",
+    "two_people_controlnet_sdxl": "Two people - OpenPose and depth to SDXL",
+    "two_people_preview": "Two people - no models",
+    "custom_rig_preview": "Custom rig - no models",
 }
 FRONTEND_ONLY = {"MarkdownNote", "Note"}  # drawn by the front end, never sent to /prompt
 # What the front end's Missing Models dialog offers to download (its isModelDownloadable, 1.49.6):
@@ -46,6 +52,9 @@ MODEL_INPUTS = {("CheckpointLoaderSimple", "ckpt_name"), ("ControlNetLoader", "c
                 ("ImageOnlyCheckpointLoader", "ckpt_name"), ("UNETLoader", "unet_name"),
                 ("CLIPLoader", "clip_name"), ("VAELoader", "vae_name")}
 MODEL_SUFFIXES = (".safetensors",)
+# Our dropdowns of files in ComfyUI's input folder (empty without ComfyUI): a template names a file the
+# pack itself puts there (pose_factory/example_inputs.py), which the fixture's capture listed.
+INPUT_FOLDER_COMBOS = {("PoseFactoryCustomRig", "rig_file"), ("PoseFactoryMotionClip", "clip")}
 
 
 def load_generator():
@@ -323,7 +332,9 @@ def test_our_nodes_in_the_workflows_match_the_live_classes(info):
             for n, v in node["inputs"].items():
                 assert n in live_specs, f"{name}: {node['class_type']} has no input {n} any more"
                 spec = live_specs[n]
-                if not isinstance(v, list) and isinstance(spec[0], (list, tuple)) \
+                if (node["class_type"], n) in INPUT_FOLDER_COMBOS:  # lists ComfyUI's input folder: none here
+                    assert v in example_inputs.FILES, f"{name}: {node['class_type']}.{n}={v!r} is no file the pack puts there"
+                elif not isinstance(v, list) and isinstance(spec[0], (list, tuple)) \
                         and validated_input(node["class_type"], n) is None:
                     assert v in spec[0], f"{name}: {node['class_type']}.{n}={v!r} not in {list(spec[0])}"
             for n in live.get("required", {}):
@@ -384,7 +395,7 @@ def test_every_model_a_template_names_has_a_download_url_and_folder(name):
     wf = read(ui_path(name))
     used = model_widgets(wf)
     if name in ("no_model_preview", "mesh_from_mannequin_views", "motion_walk_preview", "photo_to_pose",
-                "posing_in_3d"):
+                "posing_in_3d", "two_people_preview", "custom_rig_preview"):
         assert used == [] and "models" not in wf
         return
     assert used, f"{name}: names no model"
@@ -414,7 +425,7 @@ def test_every_template_has_a_note_saying_what_it_makes_and_needs(name):
     for m in wf.get("models", []):
         assert f"[{m['name']}]({m['url']})" in text and f"models/{m['directory']}/" in text, f"{name}: {m['name']}"
     if name in ("no_model_preview", "mesh_from_mannequin_views", "motion_walk_preview", "photo_to_pose",
-                "posing_in_3d"):
+                "posing_in_3d", "two_people_preview", "custom_rig_preview"):
         assert "no model files" in text
     for m in wf.get("models", []):
         if m["name"] in load_generator().RENAME_AFTER_DOWNLOAD:

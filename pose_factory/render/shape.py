@@ -39,8 +39,8 @@ PRESETS = {
     "anime": {"head_ratio": 6.0, "shoulder_width": 0.88, "hip_width": 0.92, "arm_length": 0.97, "leg_length": 1.12},
 }
 PRESET_NOTES = {
-    "adult": "today's mannequin: 7.5 heads",
-    "child": "about 5 years old: 5 heads, shorter legs, narrower shoulders and hips",
+    "adult": "the default body (every mannequin before body shapes): 7.5 heads",
+    "child": "a young child (with a low height, 1.2 m): 5 heads, shorter legs, narrower shoulders and hips",
     "teen": "6.5 heads, slightly narrower",
     "heroic": "comic-book hero: 8.5 heads, broad shoulders, long legs",
     "anime": "stylised: a large head (6 heads), narrow shoulders, long legs",
@@ -60,6 +60,7 @@ def normalize_shape(raw, field: str) -> dict | None:
     if raw is None:
         return None
     if isinstance(raw, str):
+        check_choice(raw, field, tuple(PRESETS))
         raw = {"preset": raw}
     if not isinstance(raw, dict):
         raise SpecError(field, f"got {describe(raw)}",
@@ -77,8 +78,27 @@ def shape_markdown() -> str:
     """The parameters and presets as markdown tables (docs/poses.md, "Body shapes")."""
     rows = ["| key | default | range | meaning |", "|---|---|---|---|"]
     rows += [f"| `{k}` | {d:g} | {lo:g}–{hi:g} | {what} |" for k, (d, lo, hi, what) in PARAMS.items()]
-    rows += ["", "| preset | " + " | ".join(PARAMS) + " | |", "|---|" + "---|" * len(PARAMS) + "---|"]
+    rows += ["", "| preset | " + " | ".join(f"`{k}`" for k in PARAMS) + " | what |", "|---|" + "---|" * len(PARAMS) + "---|"]
     for name, over in PRESETS.items():
         vals = resolve(over)
         rows.append(f"| `{name}` | " + " | ".join(f"{vals[k]:g}" for k in PARAMS) + f" | {PRESET_NOTES[name]} |")
     return "\n".join(rows)
+
+
+WIDGET_KEYS = ("proportions", *PARAMS)  # the Mannequin node's widgets after `build`, in order
+
+
+def from_widgets(proportions: str = "adult", head_ratio: float = 0.0, shoulder_width: float = 0.0,
+                 hip_width: float = 0.0, arm_length: float = 0.0, leg_length: float = 0.0) -> dict | None:
+    """The Mannequin node's body-shape widgets as a normalized shape (None = the default body):
+    proportions is a preset name; each number overrides the preset's, 0 keeps the preset's. A
+    wrong value raises SpecError naming its widget."""
+    numbers = dict(head_ratio=head_ratio, shoulder_width=shoulder_width, hip_width=hip_width,
+                   arm_length=arm_length, leg_length=leg_length)
+    raw = {"preset": proportions, **{k: v for k, v in numbers.items() if v != 0}}
+    try:
+        return normalize_shape(raw, "")
+    except SpecError as e:
+        if e.field == "preset":
+            raise SpecError("proportions", e.message, e.allowed) from None
+        raise

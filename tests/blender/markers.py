@@ -27,6 +27,38 @@ MARKERS = list(range(18)) + [mq.KP_LHAND.start + i for i in (4, 8, 12, 20)] + [m
           [mq.KP_FACE.start + i for i in (8, 30, 36, 45, 57)]
 
 
+def marker_mesh():
+    """A small emissive sphere (6 mm), the marker every oracle renders."""
+    import bmesh
+
+    emit = bpy.data.materials.new("marker")
+    emit.use_nodes = True
+    nodes = emit.node_tree.nodes
+    nodes.clear()
+    e = nodes.new("ShaderNodeEmission")
+    e.inputs["Strength"].default_value = 1.0
+    o = nodes.new("ShaderNodeOutputMaterial")
+    emit.node_tree.links.new(e.outputs[0], o.inputs[0])
+    mesh = bpy.data.meshes.new("marker")
+    bm = bmesh.new()
+    bmesh.ops.create_uvsphere(bm, u_segments=24, v_segments=12, radius=0.006)
+    bm.to_mesh(mesh)
+    mesh.materials.append(emit)
+    return mesh
+
+
+def rendered_centroid(sc, path, W, H):
+    """Renders sc to path (a 16-bit PNG) and returns the intensity centroid [x, y] of what it shows
+    (None when nothing is seen)."""
+    S.render_to(sc, path)
+    img = bpy.data.images.load(sc.render.filepath, check_existing=False)
+    px = np.array(img.pixels[:]).reshape(H, W, 4)[::-1, :, 0]  # Blender's rows go bottom-up
+    bpy.data.images.remove(img)
+    ys, xs = np.mgrid[0:H, 0:W]
+    w = px.sum()
+    return [float((px * xs).sum() / w), float((px * ys).sum() / w)] if w > 0 else None
+
+
 def main(out, configs=CONFIGS):
     body = mq.build(1.75, "average")
     posed = rig.forward_kinematics(body.rest, ANGLES, offset=(0.1, -0.05, 0.0))
@@ -42,20 +74,7 @@ def main(out, configs=CONFIGS):
         bone = bl_rig.arm_ob.pose.bones[name]
         m = np.array(bone.matrix) @ np.linalg.inv(np.array(bone.bone.matrix_local))
         marker_pos.append((m @ np.append(body.keypoint_rest[k], 1.0))[:3])
-    emit = bpy.data.materials.new("marker")
-    emit.use_nodes = True
-    nodes = emit.node_tree.nodes
-    nodes.clear()
-    e = nodes.new("ShaderNodeEmission")
-    e.inputs["Strength"].default_value = 1.0
-    o = nodes.new("ShaderNodeOutputMaterial")
-    emit.node_tree.links.new(e.outputs[0], o.inputs[0])
-    mesh = bpy.data.meshes.new("marker")
-    import bmesh
-    bm = bmesh.new()
-    bmesh.ops.create_uvsphere(bm, u_segments=24, v_segments=12, radius=0.006)
-    bm.to_mesh(mesh)
-    mesh.materials.append(emit)
+    mesh = marker_mesh()
     obs = []
     for p in marker_pos:
         ob = bpy.data.objects.new("m", mesh)
@@ -77,13 +96,7 @@ def main(out, configs=CONFIGS):
         for i, ob in enumerate(obs):
             for j, other in enumerate(obs):
                 other.hide_render = j != i
-            S.render_to(sc, "/tmp/_marker.png" if len(sys.argv) < 3 else sys.argv[2])
-            img = bpy.data.images.load(sc.render.filepath, check_existing=False)
-            px = np.array(img.pixels[:]).reshape(H, W, 4)[::-1, :, 0]  # Blender's rows go bottom-up
-            bpy.data.images.remove(img)
-            ys, xs = np.mgrid[0:H, 0:W]
-            w = px.sum()
-            found = [float((px * xs).sum() / w), float((px * ys).sum() / w)] if w > 0 else None
+            found = rendered_centroid(sc, "/tmp/_marker.png" if len(sys.argv) < 3 else sys.argv[2], W, H)
             results.append({"config": cfg, "marker": MARKERS[i], "found": found, "ours": xy[i].tolist(),
                             "world": marker_pos[i].tolist()})
     with open(out, "w") as fh:

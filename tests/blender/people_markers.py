@@ -9,11 +9,11 @@ import json
 import sys
 
 import bpy
-import bmesh  # after bpy: Blender's modules come with it
 import numpy as np
 
 from blender_scripts import people as P, scene as S
 from pose_factory import spec as spec_mod
+from markers import marker_mesh, rendered_centroid  # tests/blender/markers.py, beside this script
 from pose_factory.render import cameras, mannequin as mq, rig
 
 SPEC = spec_mod.normalize_spec({"subjects": [
@@ -26,26 +26,10 @@ CAMERA = {"location": [0.6, -5.0, 2.2], "look_at": [0.0, 0.3, 0.9], "roll": 4.0,
 MARKERS = list(range(18)) + [mq.KP_LHAND.start + 8, mq.KP_RHAND.start + 8, mq.KP_FACE.start + 30]
 
 
-def marker_material():
-    emit = bpy.data.materials.new("marker")
-    emit.use_nodes = True
-    nodes = emit.node_tree.nodes
-    nodes.clear()
-    e = nodes.new("ShaderNodeEmission")
-    o = nodes.new("ShaderNodeOutputMaterial")
-    emit.node_tree.links.new(e.outputs[0], o.inputs[0])
-    return emit
-
-
 def main(out):
     sc = S.reset()
     people = P.build_people(sc, SPEC)
-    mesh = bpy.data.meshes.new("marker")
-    bm = bmesh.new()
-    bmesh.ops.create_uvsphere(bm, u_segments=24, v_segments=12, radius=0.006)
-    bm.to_mesh(mesh)
-    mesh.materials.append(marker_material())
-    marker = bpy.data.objects.new("marker", mesh)
+    marker = bpy.data.objects.new("marker", marker_mesh())
     sc.collection.objects.link(marker)
     cam_ob = S.make_camera(sc)
     sc.world.node_tree.nodes["Background"].inputs["Strength"].default_value = 0.0
@@ -69,13 +53,7 @@ def main(out):
                 m = np.array(person.rig.arm_ob.matrix_world) @ np.array(bone.matrix) @ np.linalg.inv(
                     np.array(bone.bone.matrix_local))
                 marker.location = (m @ np.append(body.keypoint_rest[k], 1.0))[:3].tolist()
-                S.render_to(sc, out + ".png")
-                img = bpy.data.images.load(sc.render.filepath, check_existing=False)
-                px = np.array(img.pixels[:]).reshape(H, W, 4)[::-1, :, 0]  # Blender's rows go bottom-up
-                bpy.data.images.remove(img)
-                ys, xs = np.mgrid[0:H, 0:W]
-                w = px.sum()
-                found = [float((px * xs).sum() / w), float((px * ys).sum() / w)] if w > 0 else None
+                found = rendered_centroid(sc, out + ".png", W, H)
                 results.append({"frame": f, "person": person.index, "marker": k, "found": found,
                                 "ours": ours[i].tolist()})
     with open(out, "w") as fh:
