@@ -11,6 +11,7 @@
     POST /pose_factory/refresh   optional JSON {"project"}        re-lists storage into the local index
     POST /pose_factory/3d/from-image, GET …/3d/status/{job_id}, GET …/3d/download/{job_id}: nodes/mesh_routes.py
     GET  /pose_factory/viewer/mesh?height=&build=&shape=         a mannequin's rest mesh (pose_factory.viewer.mesh)
+    GET  /pose_factory/viewer/rigmesh?key=                        a custom rig's rest mesh (pose_factory.viewer.rigview)
     GET  /pose_factory/viewer/limits                              posable joints, DOFs and limits, presets
     POST /pose_factory/viewer/scene   JSON {subject, poses, frame, cameras, render}   posed joints, keypoints, cameras
 
@@ -294,6 +295,16 @@ def viewer_mesh(settings: dict, height=None, build=None, shape=None) -> dict:
         raise RouteError(400, str(e)) from None
 
 
+def viewer_rig_mesh(settings: dict, key=None) -> dict:
+    """A custom rig's rest mesh for the 3D viewer, by the key its scene gave (pose_factory.viewer.rigview)."""
+    from pose_factory.viewer import rigview
+
+    view = rigview.loaded(key)
+    if view is None:
+        raise RouteError(404, f"key: got {echo(key)}, allowed: the key of a rig the viewer's scene loaded (ask the scene again)")
+    return view.mesh()
+
+
 def viewer_limits(settings: dict) -> dict:
     return viewer.limits()
 
@@ -440,7 +451,8 @@ def viewer_scene(settings: dict, body) -> dict:
     render = {k: body[k] for k in ("width", "height") if body.get(k) is not None}
     try:
         scene = viewer.scene({"subject": pieces["subject"], "poses": pieces["poses"], "cameras": pieces["cameras"],
-                              "render": render or None, "frame": body.get("frame", 0)})
+                              "render": render or None, "frame": body.get("frame", 0)},
+                             worker_python=settings.get("worker_python") or None)
     except SpecError as e:
         raise RouteError(400, str(e)) from None
     if body.get("props") is not None:
@@ -615,6 +627,10 @@ def register(routes, context=None) -> None:
     async def _viewer_mesh(request):
         q = request.query
         return answer(*await call(viewer_mesh, False, q.get("height"), q.get("build"), q.get("shape")))
+
+    @routes.get(PREFIX + "/viewer/rigmesh")
+    async def _viewer_rig_mesh(request):
+        return answer(*await call(viewer_rig_mesh, False, request.rel_url.query.get("key")))
 
     @routes.get(PREFIX + "/viewer/limits")
     async def _viewer_limits(request):

@@ -458,16 +458,18 @@ def test_scene_people_errors_name_the_person():
         viewer.scene({"subject": ["x"]})
 
 
-def test_a_rig_person_is_listed_not_drawn_and_said_so():
-    """The viewer draws mannequins; a custom rig's person keeps its place in the order (person k is
-    subjects[k]) and the scene says where to see it, never a stand-in figure."""
+def test_a_rig_the_viewer_cannot_read_is_listed_not_drawn_and_said_so():
+    """A custom rig's person whose file cannot be read here keeps its place in the order (person k is
+    subjects[k]) and the scene says why and where to see it, never a stand-in figure (nor the path)."""
     rig_subject = {"type": "rig", "rig": {"file": "/nowhere/hero.glb"}, "bone_map": "auto", "height": "auto",
                    "poses": ["t_pose"], "place": {"position": [1, 0], "facing": 0}}
     got = viewer.scene({"subject": {"type": "scene", "subjects": [rig_subject, {"type": "mannequin"}]}, "poses": ["waving"]})
     assert [p["drawn"] for p in got["people"]] == [False, True]
     assert "positions" not in got["people"][0] and got["people"][1]["pose"]["preset"] == "waving"
     assert got["keypoints"] == got["people"][1]["keypoints"]
-    assert any("person 0 is a custom rig" in n and "after the render" in n for n in got["notes"])
+    (note,) = got["notes"]
+    assert note.startswith("person 0 (custom rig) is not drawn here: rig: 'hero.glb' does not exist") and "after the render" in note
+    assert "/nowhere" not in json.dumps(got)
 
 
 def test_mesh_takes_the_body_shape():
@@ -548,8 +550,60 @@ def test_chained_scene_nodes_are_what_the_nodes_make(tmp_path):
     rig = {"class_type": "PoseFactoryCustomRig", "inputs": {"rig_file": "(use path_or_key)", "path_or_key": str(hero),
                                                             "bone_map": "mixamo", "custom_map": "", "height": 0}}
     got = R.viewer_scene({}, {"subject": _scene_node(rig, 1, 0, 0, scene=first), "poses": POSES})
-    assert [p["drawn"] for p in got["people"]] == [True, False] and "person 1 is a custom rig" in got["notes"][0]
+    assert [p["drawn"] for p in got["people"]] == [True, False] and "person 1 (custom rig) is not drawn here" in got["notes"][0]
     assert str(hero) not in json.dumps(got)  # the browser is not told the user's paths
     bad = dict(rig, inputs=dict(rig["inputs"], path_or_key=str(tmp_path / "none.glb")))
     with pytest.raises(R.RouteError, match=r"subject\.subject \(PoseFactoryCustomRig\) path_or_key"):
         R.viewer_scene({}, {"subject": _scene_node(bad, 1, 0, 0)})
+
+
+TEMPLATE_RIG = ROOT / "example_workflows" / "input" / "3d" / "pose_factory_mannequin_rig.glb"
+
+
+@pytest.mark.blender
+def test_a_custom_rig_is_drawn_as_the_worker_poses_it(tmp_path):
+    """A Mixamo-named GLB (the pack's template rig) beside a mannequin: Blender reads it once (a
+    child), the viewer poses its bones in numpy; its keypoints and the orbit cameras framed on both
+    are the worker's (render_batch with the rig stored by content), and the rest mesh moved by the
+    scene's per-bone matrices puts the keypoint-carrying bones where the keypoints are."""
+    import shutil as sh
+
+    from pose_factory import render, rigs, storage as storage_mod
+    from pose_factory.viewer import rigview
+
+    path = tmp_path / "hero.glb"
+    sh.copyfile(TEMPLATE_RIG, path)
+    rig_subject = {"type": "rig", "rig": {"file": str(path)}, "bone_map": "mixamo", "height": 1.6,
+                   "poses": ["waving", "sitting"], "place": {"position": [0.5, 0.1], "facing": 30}}
+    mann = {"type": "mannequin", "poses": ["a_pose"], "place": {"position": [-0.5, 0.0], "facing": 0}}
+    cams = {"type": "orbit", "views": 2, "elevation": 10}
+    store = storage_mod.LocalStorage(tmp_path / "store")
+    raw = {"project": "tests", "render": {"width": 128, "height": 128, "passes": ["keypoints"]}, "cameras": cams,
+           "subjects": [rig_subject, mann]}
+    manifest, _ = render.render_batch(rigs.resolve(raw, store, "tests"), store)
+    before = set(tmp_path.iterdir())
+    for f in range(2):
+        got = viewer.scene({"subject": {"type": "scene", "subjects": [rig_subject, mann]}, "frame": f, "cameras": cams,
+                            "render": {"width": 128, "height": 128}})
+        person = got["people"][0]
+        assert person["drawn"] and person["type"] == "rig" and "notes" not in got
+        ours = np.reshape(person["keypoints"], (-1, 3))
+        theirs = np.array([[np.nan] * 3 if p is None or p[0] is None else p for p in manifest["joints_3d"][f]["people"][0]["keypoints"]], float)
+        found = ~np.isnan(theirs).any(axis=1)
+        assert sorted(np.flatnonzero(~found).tolist()) == person["missing"]
+        err = np.abs(ours[found] - theirs[found]).max()
+        print(f"rig keypoints, frame {f}: {err * 1000:.3f} mm from the worker's")
+        assert err < 5e-4, f"frame {f}: {err * 1000:.2f} mm"  # grounded on rigidly moved vertices (the worker blends)
+    cam_err = np.abs(np.array([c["location"] for c in got["cameras"]]) - [c["location"] for c in manifest["views"]]).max()
+    print(f"orbit cameras framed on the rig and the mannequin: {cam_err * 1000:.3f} mm from the worker's")
+    assert cam_err < 2e-3
+    assert set(tmp_path.iterdir()) == before  # nothing written beside the user's file
+    m = rigview.loaded(person["rig"]).mesh()
+    v, b = np.reshape(m["vertices"], (-1, 3)), np.array(m["vertex_bone"])
+    assert len(m["triangles"]) % 3 == 0 and max(m["triangles"]) < len(v) and m["bones"] == len(person["skin"]) // 12
+    skin = np.reshape(person["skin"], (-1, 3, 4))
+    posed = np.einsum("nij,nj->ni", skin[b][:, :, :3], v) + skin[b][:, :, 3]
+    wrist = mq.keypoint_names().index("l_wrist")
+    near = np.linalg.norm(posed - ours[wrist], axis=1).min()
+    assert near < 0.06  # the posed mesh's hand is at the hand's keypoint
+    assert posed[:, 2].min() == pytest.approx(0.0, abs=5e-5)  # grounded (5-decimal JSON)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 import threading
 from collections import OrderedDict
 
@@ -157,7 +158,32 @@ def _spec_subject(s: dict) -> dict:
     return {k: v for k, v in s.items() if k in ("poses", "place")}
 
 
-def scene(body) -> dict:
+def _rig_person(person: dict, given: dict, entries: list, frame: int, frames: int, framing: list,
+                worker_python: str | None) -> str | None:
+    """Fills a rig person's drawing (rigview: its bones posed, placed and grounded, each vertex with
+    its dominant bone); returns a note when it cannot be drawn here (then nothing stands in for it)."""
+    from . import rigview
+
+    try:
+        view = rigview.load(given, python=worker_python)
+    except SpecError as e:
+        ref = (given.get("rig") or {}).get("file")
+        text = str(e).replace(str(ref), os.path.basename(str(ref))) if ref else str(e)
+        return f"person {person['index']} (custom rig) is not drawn here: {text}; it is in the batch's images after the render"
+    world = [view.posed(e, person["place"]) for e in entries]
+    for f in range(frames):
+        framing[f].append(view.vertices(poses_mod.frame_entry(world, f)))
+    shown = poses_mod.frame_entry(world, frame)
+    kp = view.keypoints(shown)
+    missing = np.isnan(kp).any(axis=1)
+    person.update({"drawn": True, "rig": view.key, "height": round(float(view.rt.height), 4),
+                   "skin": np.round(view.skin(shown)[:, :3, :], 6).ravel().tolist(),
+                   "keypoints": np.round(np.nan_to_num(kp), DIGITS).ravel().tolist(),
+                   "missing": np.flatnonzero(missing).tolist()})
+    return None
+
+
+def scene(body, worker_python: str | None = None) -> dict:
     """body: {"subject": a subject {height, build, shape} or a scene {"type": "scene", "subjects":
     [...]}, "poses": the shared pose entries (a subject without its own takes them), "frame": i,
     "cameras": a spec cameras object, "render": {"width", "height"}} (every key optional).
@@ -166,8 +192,11 @@ def scene(body) -> dict:
     DOF's world axis (dof_axes), its posed joints (positions, rotations as row-major 3x3) and
     keypoints (130 x 3), all placed in the world; person 0's the same at the top level (as before
     several people); "frames" (the longest pose list) and the cameras (cameras.build_cameras,
-    framed on every person's every pose as the worker frames them). A rig person is listed with
-    "drawn": false and a note (the viewer draws mannequins). SpecError names a wrong field."""
+    framed on every person's every pose as the worker frames them). A custom rig's person
+    (rigview, Blender reading its file once in a child run by worker_python) has "rig" (the key
+    of its mesh, rigview.loaded(key).mesh()), "skin" (a 3x4 matrix per bone moving its rest
+    vertices), its keypoints and "missing" (the keypoints it has no bone for); a rig that cannot be
+    read here has "drawn": false and a note. SpecError names a wrong field."""
     if not isinstance(body, dict):
         raise SpecError("body", f"got {type(body).__name__}", "an object with " + ", ".join(SCENE_KEYS))
     unknown = sorted(set(body) - set(SCENE_KEYS))
@@ -194,8 +223,9 @@ def scene(body) -> dict:
                   "place": s.get("place") or {"position": [0.0, 0.0], "facing": 0.0}, "frames": len(entries), "pose": entry}
         if person["type"] != "mannequin":
             person["drawn"] = False
-            notes.append(f"person {k} is a custom rig: the viewer draws mannequins only, the rig is in the "
-                         "batch's images after the render")
+            note = _rig_person(person, given, entries, frame, frames, framing, worker_python)
+            if note:
+                notes.append(note)
             people.append(person)
             continue
         man = _build(s)
@@ -211,12 +241,13 @@ def scene(body) -> dict:
                        "keypoints": np.round(mq.posed_keypoints(man, shown), DIGITS).ravel().tolist()})
         people.append(person)
     drawn = [p for p in people if p["drawn"]]
+    mannequins = [p for p in drawn if p["type"] == "mannequin"]
     # the worker's framing (blender_scripts/render_batch.py): every person's vertices, frame by frame
     points = [v for f in framing for v in f] if drawn else [np.zeros((1, 3))]
     cams = cameras_mod.build_cameras(spec, cameras_mod.framing_points(points))
     keep = ("index", "name", "location", "rotation", "intrinsics", "focal_length", "sensor_width",
             "orthographic", "ortho_scale", "shift", "roll")
-    first = drawn[0] if drawn else {}
+    first = mannequins[0] if mannequins else {}
     out = {"subject": first.get("subject"), "render": {k: spec["render"][k] for k in ("width", "height")},
            "frame": frame, "frames": frames, "people": people,
            **{k: first[k] for k in ("pose", "angles", "dof_axes", "positions", "rotations", "keypoints") if k in first},
