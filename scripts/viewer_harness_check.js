@@ -69,7 +69,7 @@ async function main() {
 async function peopleRun() {
   const { page, errors, close } = await open(URL_);
   closeBrowser = close;
-  await peopleChecks(page, check, { url: URL_, storage: STORAGE, out: OUT, loadWorkflow, workflow: WORKFLOW, report, open });
+  await peopleChecks(page, check, { url: URL_, storage: STORAGE, input: INPUT, out: OUT, loadWorkflow, workflow: WORKFLOW, report, open });
   const unexpected = errors.filter((e) => !/status of 400 .*viewer\/scene/.test(e));
   check('people_no_console_errors_classic', unexpected.length === 0, unexpected.slice(0, 10));
   closeBrowser = null;

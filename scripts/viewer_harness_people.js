@@ -19,16 +19,22 @@
 //                                     view 0 against the browser's preview of that view
 //   people_depth_preview_matches_render  the worker's depth of view 0 against the preview: subject IoU >= 0.9,
 //                                     mean absolute difference <= 12 of 255
-//   people_vue_*                      the same graph in the Vue node renderer: both people drawn, a click on
+//   people_rig_drawn                  a third person, the pack's template rig (Mixamo-named GLB) through a Custom
+//                                     Rig node and a third Scene: drawn (its own mesh, posed by the core's bone
+//                                     matrices), listed as a custom rig
+//   people_rig_prompt_ran, people_rig_render_matches_preview_within_2px, people_rig_depth_preview_matches_render
+//                                     the three people against the worker's render, as above
+//   people_vue_*                      the same graph in the Vue node renderer: every person drawn, a click on
 //                                     person 1 picks it
-// Screenshots: people.png, people_viewer.png, people_scene_posing.png, people_openpose_preview.png, people_depth_preview.png, people_vue.png.
+// Screenshots: people.png, people_viewer.png, people_scene_posing.png, people_rig.png, people_openpose_preview.png, people_depth_preview.png, people_vue.png.
 'use strict';
 const fs = require('fs');
 const path = require('path');
 const { queue } = require('./viewer_harness_run.js');
+const ROOT = path.resolve(__dirname, '..');
 
 const V = (type, nth = 0) => `[...window.__poseFactoryViewer.viewers].filter((v) => v.node.graph && v.node.comfyClass === ${JSON.stringify(type)})[${nth}]`;
-const VID = (id) => `[...window.__poseFactoryViewer.viewers].find((v) => v.node.graph && v.node.id === ${JSON.stringify(id)})`;
+const VID = (id) => `[...window.__poseFactoryViewer.viewers].find((v) => v.node.graph && String(v.node.id) === ${JSON.stringify(String(id))})`;
 const REQ = V('PoseFactoryRequestPoseBatch');
 const TOLERANCE_PX = 2;
 
@@ -46,7 +52,7 @@ async function buildScene(page) {
       return n;
     };
     const slot = (n, name) => n.inputs.findIndex((i) => i.name === name);
-    const man1 = make('PoseFactoryMannequin', [-900, 0], { height: 1.3, build: 'heavy', shape: 'child' });
+    const man1 = make('PoseFactoryMannequin', [-900, 0], { height: 1.3, build: 'heavy', proportions: 'child' });
     const own = make('PoseFactoryPoseFromJSON', [-900, 520], { preset: 'a_pose', joints: '{}' });
     const s0 = make('PoseFactoryScene', [-1400, 0], { position_x: -0.55, position_y: 0, facing: 0 });
     const s1 = make('PoseFactoryScene', [-1400, 560], { position_x: 0.6, position_y: -0.2, facing: 35 });
@@ -88,7 +94,53 @@ async function centreOn(page, id) {
     .every((v) => v.canvas.width === v.canvas.clientWidth && v.canvas.height === v.canvas.clientHeight));
 }
 
-async function peopleChecks(page, check, { url, storage, out, loadWorkflow, workflow, report, open }) {
+// The worker renders the scene: its keypoints of view 0 (every person) and its depth image against the
+// Request viewer's previews of that view.
+async function compareWithRender(page, check, { url, storage, report, prefix, count }) {
+  const run = await queue(page, url);
+  check(`${prefix}_prompt_ran`, run?.status?.status_str === 'success', run?.status);
+  const batches = await (await fetch(`${url}/pose_factory/projects/examples/batches`)).json();
+  let bid = null, manifest = null;
+  for (const b of batches.batches ?? []) {
+    const m = await (await fetch(`${url}/pose_factory/batches/examples/${b.batch_id}/manifest`)).json();
+    if (m?.spec?.subjects?.length === count) { bid = b.batch_id; manifest = m; break; }
+  }
+  const entry = manifest?.entries?.find((e) => e.view === 0 && e.frame === 0);
+  if (!entry || !storage) {
+    check(`${prefix}_render_matches_preview_within_2px`, false, { bid, entry: entry ?? null });
+    check(`${prefix}_depth_preview_matches_render`, false, { bid });
+  } else {
+    const dir = path.join(storage, 'projects', 'examples', 'batches', bid);
+    const kp = JSON.parse(fs.readFileSync(path.join(dir, entry.files.keypoints.key), 'utf8'));
+    const rendered = (kp.people ?? kp[0]?.people).map((q) => q.pose_keypoints_2d);
+    const shown = await page.evaluate(`(() => { const v = ${REQ}; v.lookThrough(0); return v.previewPeople().people.map((q) => q.keypoints); })()`);
+    let worst = 0, compared = 0;
+    rendered.forEach((body, k) => shown[k]?.forEach((pt, i) => {
+      if (body[3 * i + 2] < 1) return;
+      compared++;
+      worst = Math.max(worst, Math.hypot(pt[0] - body[3 * i], pt[1] - body[3 * i + 1]));
+    }));
+    check(`${prefix}_render_matches_preview_within_2px`, rendered.length === count && compared >= 10 * count && worst <= TOLERANCE_PX,
+      { batch_id: bid, people: rendered.length, visible_points: compared, worst_px: worst });
+    const png = fs.readFileSync(path.join(dir, entry.files.depth.key)).toString('base64');
+    const cmp = await page.evaluate(`(async () => { const v = ${REQ}; v.lookThrough(0); v.setPreviewMode("depth");
+      const { width: w, height: h } = v.preview, a = v.preview.getContext("2d").getImageData(0, 0, w, h).data;
+      const img = new Image(); img.src = "data:image/png;base64,${png}"; await img.decode();
+      const c = document.createElement("canvas"); c.width = img.width; c.height = img.height;
+      const g = c.getContext("2d"); g.drawImage(img, 0, 0); const b = g.getImageData(0, 0, c.width, c.height).data;
+      v.setPreviewMode("openpose"); v.showPreview = false; v.freeView();
+      if (c.width !== w || c.height !== h) return { size: [w, h], render: [c.width, c.height] };
+      let both = 0, either = 0, diff = 0;
+      for (let i = 0; i < a.length; i += 4) { const pa = a[i] > 0, pb = b[i] > 0; if (pa || pb) either++;
+        if (pa && pb) { both++; diff += Math.abs(a[i] - b[i]); } }
+      return { subject_iou: both / Math.max(1, either), mean_abs_diff_8bit: diff / Math.max(1, both) }; })()`);
+    report.figures = { ...(report.figures ?? {}), [`${prefix}_depth_vs_render`]: cmp };
+    check(`${prefix}_depth_preview_matches_render`, cmp.subject_iou >= 0.9 && cmp.mean_abs_diff_8bit <= 12, { batch_id: bid, ...cmp });
+  }
+
+}
+
+async function peopleChecks(page, check, { url, storage, input, out, loadWorkflow, workflow, report, open }) {
   await loadWorkflow(page, workflow);
   const ids = await buildScene(page);
   await page.evaluate(async () => { await window.app.extensionManager.command.execute('Comfy.Canvas.FitView'); });
@@ -99,8 +151,15 @@ async function peopleChecks(page, check, { url, storage, out, loadWorkflow, work
     figures: v.figures.length, picked: v.picked, visible: v.visible })));
   check('people_drawn', all.length >= 8 && all.filter((v) => v.visible).every((v) => !v.error && v.people === 2 && v.figures === 2), all);
   await page.screenshot({ path: path.join(out, 'people.png') });
-  const pickedOf = Object.fromEntries(all.map((v) => [v.id, v.picked]));
+  // each viewer on screen in turn (one off screen does not ask for its scene until it shows)
   const want = { [ids.s0]: 0, [ids.s1]: 1, [ids.own]: 1, [ids.shared]: 0, [ids.man0]: 0, [ids.man1]: 1 };
+  const pickedOf = {};
+  for (const id of [ids.s0, ids.s1, ids.own, ids.shared, ids.man0, ids.man1]) {
+    await centreOn(page, id);
+    await page.waitForFunction(`(() => { const v = ${VID(id)}; return v && (v.error || v.full?.people?.length === 2); })()`,
+      null, { timeout: 30000 }).catch(() => {});
+    pickedOf[id] = await page.evaluate(`${VID(id)}.picked`);
+  }
   check('people_own_person_picked', Object.entries(want).every(([id, k]) => pickedOf[id] === k), { want, got: pickedOf });
 
   // the Request viewer: its picker, and a click on person 1's figure
@@ -180,47 +239,44 @@ async function peopleChecks(page, check, { url, storage, out, loadWorkflow, work
   check('people_openpose_preview_both', inset.openpose.people === 2 && inset.openpose.neck_lit.every((n) => n > 20), inset.openpose);
   check('people_depth_preview_both', inset.depth.left > 2000 && inset.depth.right > 2000, inset.depth);
 
-  // the worker renders the scene: its keypoints and depth of view 0 against the previews
-  const run = await queue(page, url);
-  check('people_prompt_ran', run?.status?.status_str === 'success', run?.status);
-  const batches = await (await fetch(`${url}/pose_factory/projects/examples/batches`)).json();
-  let bid = null, manifest = null;
-  for (const b of batches.batches ?? []) {
-    const m = await (await fetch(`${url}/pose_factory/batches/examples/${b.batch_id}/manifest`)).json();
-    if (m?.spec?.subjects?.length === 2) { bid = b.batch_id; manifest = m; break; }
-  }
-  const entry = manifest?.entries?.find((e) => e.view === 0 && e.frame === 0);
-  if (!entry || !storage) {
-    check('people_render_matches_preview_within_2px', false, { bid, entry: entry ?? null });
-    check('people_depth_preview_matches_render', false, { bid });
-  } else {
-    const dir = path.join(storage, 'projects', 'examples', 'batches', bid);
-    const kp = JSON.parse(fs.readFileSync(path.join(dir, entry.files.keypoints.key), 'utf8'));
-    const rendered = (kp.people ?? kp[0]?.people).map((q) => q.pose_keypoints_2d);
-    const shown = await page.evaluate(`(() => { const v = ${REQ}; v.lookThrough(0); return v.previewPeople().people.map((q) => q.keypoints); })()`);
-    let worst = 0, compared = 0;
-    rendered.forEach((body, k) => shown[k]?.forEach((pt, i) => {
-      if (body[3 * i + 2] < 1) return;
-      compared++;
-      worst = Math.max(worst, Math.hypot(pt[0] - body[3 * i], pt[1] - body[3 * i + 1]));
-    }));
-    check('people_render_matches_preview_within_2px', rendered.length === 2 && compared >= 20 && worst <= TOLERANCE_PX,
-      { batch_id: bid, people: rendered.length, visible_points: compared, worst_px: worst });
-    const png = fs.readFileSync(path.join(dir, entry.files.depth.key)).toString('base64');
-    const cmp = await page.evaluate(`(async () => { const v = ${REQ}; v.lookThrough(0); v.setPreviewMode("depth");
-      const { width: w, height: h } = v.preview, a = v.preview.getContext("2d").getImageData(0, 0, w, h).data;
-      const img = new Image(); img.src = "data:image/png;base64,${png}"; await img.decode();
-      const c = document.createElement("canvas"); c.width = img.width; c.height = img.height;
-      const g = c.getContext("2d"); g.drawImage(img, 0, 0); const b = g.getImageData(0, 0, c.width, c.height).data;
-      v.setPreviewMode("openpose"); v.showPreview = false; v.freeView();
-      if (c.width !== w || c.height !== h) return { size: [w, h], render: [c.width, c.height] };
-      let both = 0, either = 0, diff = 0;
-      for (let i = 0; i < a.length; i += 4) { const pa = a[i] > 0, pb = b[i] > 0; if (pa || pb) either++;
-        if (pa && pb) { both++; diff += Math.abs(a[i] - b[i]); } }
-      return { subject_iou: both / Math.max(1, either), mean_abs_diff_8bit: diff / Math.max(1, both) }; })()`);
-    report.figures = { ...(report.figures ?? {}), people_depth_vs_render: cmp };
-    check('people_depth_preview_matches_render', cmp.subject_iou >= 0.9 && cmp.mean_abs_diff_8bit <= 12, { batch_id: bid, ...cmp });
-  }
+  await compareWithRender(page, check, { url, storage, report, prefix: 'people', count: 2 });
+
+  // a third person: the pack's template rig (a Mixamo-named GLB) through a Custom Rig node
+  if (input) {
+    const rigFile = path.join(input, 'pf_viewer_check', 'rig.glb');
+    fs.mkdirSync(path.dirname(rigFile), { recursive: true });
+    fs.copyFileSync(path.join(ROOT, 'example_workflows', 'input', '3d', 'pose_factory_mannequin_rig.glb'), rigFile);
+    ids.s2 = await page.evaluate(({ file, s1, req }) => {
+      const g = window.app.graph, L = window.LiteGraph;
+      const rigNode = L.createNode('PoseFactoryCustomRig');
+      rigNode.pos = [-900, 1100];
+      g.add(rigNode);
+      const set = (n, k, v) => { n.widgets.find((w) => w.name === k).value = v; };
+      set(rigNode, 'path_or_key', file); set(rigNode, 'bone_map', 'mixamo'); set(rigNode, 'height', 1.7);
+      const s2 = L.createNode('PoseFactoryScene');
+      s2.pos = [-1400, 1100];
+      g.add(s2);
+      set(s2, 'position_x', 0.1); set(s2, 'position_y', 0.9); set(s2, 'facing', -20);
+      const slot = (n, name) => n.inputs.findIndex((x) => x.name === name);
+      rigNode.connect(0, s2, slot(s2, 'subject'));
+      g.getNodeById(s1).connect(0, s2, slot(s2, 'scene'));
+      const request = g.getNodeById(req);
+      s2.connect(0, request, slot(request, 'subject'));
+      window.__poseFactoryViewer.refreshAll();
+      return s2.id;
+    }, { file: rigFile, s1: ids.s1, req: ids.req });
+    await centreOn(page, ids.req);
+    await page.waitForFunction(`${REQ}.figures.length === 3 || !!${REQ}.error`, null, { timeout: 90000 }).catch(() => {});
+    await page.evaluate(`(() => { const v = ${REQ}; v.freeView(); v.frameFigure(); })()`);
+    const rigShown = await page.evaluate(`(() => { const v = ${REQ}; const p = v.full?.people?.[2];
+      return { error: v.error ?? null, note: v.note, people: v.full?.people?.length, figures: v.figures.length,
+        type: p?.type, drawn: p?.drawn, missing: p?.missing?.length, triangles: v.figures[2]?.body.geometry.index.count / 3,
+        options: [...v.personSelect.options].map((o) => o.textContent) }; })()`);
+    await page.screenshot({ path: path.join(out, 'people_rig.png') });
+    check('people_rig_drawn', !rigShown.error && rigShown.people === 3 && rigShown.figures === 3 && rigShown.type === 'rig'
+      && rigShown.drawn === true && rigShown.triangles > 1000 && /person 2 \(custom rig\)/.test(rigShown.options[2] ?? ''), rigShown);
+    await compareWithRender(page, check, { url, storage, report, prefix: 'people_rig', count: 3 });
+  } else check('people_rig_drawn', false, 'needs --input (ComfyUI\'s input folder)');
 
   // the same graph in the Vue node renderer
   const graph = await page.evaluate(() => window.app.graph.serialize());
@@ -232,7 +288,8 @@ async function peopleChecks(page, check, { url, storage, out, loadWorkflow, work
     await settled(vue.page);
     const drawn = await vue.page.evaluate(`(() => { const v = ${REQ}; return { error: v.error ?? null, people: v.full?.people?.length,
       figures: v.figures.length, draws: v.draws ?? 0, vue: window.app.extensionManager?.setting?.get?.("Comfy.VueNodes.Enabled") }; })()`);
-    check('people_vue_drawn', drawn.vue === true && !drawn.error && drawn.people === 2 && drawn.figures === 2 && drawn.draws > 0, drawn);
+    const n = ids.s2 ? 3 : 2;
+    check('people_vue_drawn', drawn.vue === true && !drawn.error && drawn.people === n && drawn.figures === n && drawn.draws > 0, drawn);
     await vue.page.evaluate(`(() => { const v = ${REQ}; v.pickPerson(0); v.frameFigure(); })()`);
     const vat = await vue.page.evaluate(screenOf(REQ, jointOf(REQ, 1, 'spine')));
     await vue.page.mouse.click(vat[0], vat[1]);

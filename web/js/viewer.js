@@ -64,6 +64,16 @@ function mesh({ height, build, shape }) {
   }
   return meshes.get(key);
 }
+// a custom rig's rest mesh, by the key its scene gave (pose_factory.viewer.rigview)
+const rigMeshes = new Map();
+function rigMesh(key) {
+  if (!rigMeshes.has(key)) {
+    const p = getJson(`/pose_factory/viewer/rigmesh?key=${encodeURIComponent(key)}`);
+    p.catch(() => rigMeshes.delete(key));
+    rigMeshes.set(key, p);
+  }
+  return rigMeshes.get(key);
+}
 let limitsPromise = null;
 function limits() {
   limitsPromise ??= getJson("/pose_factory/viewer/limits").catch((e) => { limitsPromise = null; throw e; });
@@ -501,7 +511,7 @@ class Viewer {
     try {
       const scene = await getJson("/pose_factory/viewer/scene", body);
       const people = scene.people ?? [];
-      const ms = await Promise.all(people.map((p) => (p.drawn ? mesh(p.subject) : null)));
+      const ms = await Promise.all(people.map((p) => (!p.drawn ? null : p.type === "rig" ? rigMesh(p.rig) : mesh(p.subject))));
       const props = await Promise.all((scene.props ?? []).map(propMesh));
       if (seq !== this.seq) return; // a newer request is on its way
       this.sources = people.length === sources.length ? sources : people.map(() => ({}));
@@ -530,7 +540,7 @@ class Viewer {
   // level (the gizmo and the checks read them), every person under `people`.
   personView() {
     const p = this.full.people?.[this.picked];
-    if (!p?.drawn) return this.full;
+    if (!p?.drawn || p.type === "rig") return this.full; // a rig: the first mannequin's at the top level
     const { pose, angles, dof_axes, positions, rotations, keypoints, subject } = p;
     return { ...this.full, pose, angles, dof_axes, positions, rotations, keypoints, subject, person: this.picked };
   }
@@ -549,7 +559,8 @@ class Viewer {
   // The Pose From JSON node the picked person's poses come from (the gizmo writes its `joints`), or null.
   poser() {
     if (this.kind !== POSING_NODE && this.kind !== SCENE_NODE) return null;
-    if (!this.full?.people?.[this.picked]?.drawn) return null;
+    const person = this.full?.people?.[this.picked];
+    if (!person?.drawn || person.type === "rig") return null; // the gizmo poses a mannequin (a rig takes the same poses)
     const src = this.sources?.[this.picked]?.poses;
     return src && (src.comfyClass ?? src.type) === POSING_NODE ? src : null;
   }
@@ -574,7 +585,8 @@ class Viewer {
     this.personSelect.replaceChildren();
     people.forEach((p, k) => {
       const src = this.sources?.[k]?.poses;
-      const from = !p.drawn ? " (custom rig: not drawn)" : src ? ` · poses: ${src.title ?? src.type}` : "";
+      const from = (p.type === "rig" ? (p.drawn ? " (custom rig)" : " (custom rig: not drawn)") : "")
+        + (p.drawn && src ? ` · poses: ${src.title ?? src.type}` : "");
       const o = new Option(`person ${k}${from}`, String(k));
       o.disabled = !p.drawn;
       this.personSelect.append(o);
@@ -593,18 +605,23 @@ class Viewer {
       this.figures = [];
       ms.forEach((m, k) => {
         if (!m) return;
-        const n = m.vertex_joint.length;
+        const rigged = people[k].type === "rig"; // a custom rig: one clay colour, moved by its bones
+        const n = rigged ? m.vertex_bone.length : m.vertex_joint.length;
         const geo = new THREE.BufferGeometry();
         geo.setAttribute("position", new THREE.BufferAttribute(new Float32Array(n * 3), 3));
-        const colour = new Float32Array(n * 3);
-        const tint = (part) => new THREE.Color().setHSL(((part * 0.137) % 1), 0.25, 0.62);
-        for (let t = 0; t < m.triangle_part.length; t++) {
-          const c = tint(m.triangle_part[t]);
-          for (let i = 0; i < 3; i++) colour.set([c.r, c.g, c.b], m.triangles[3 * t + i] * 3);
+        if (!rigged) {
+          const colour = new Float32Array(n * 3);
+          const tint = (part) => new THREE.Color().setHSL(((part * 0.137) % 1), 0.25, 0.62);
+          for (let t = 0; t < m.triangle_part.length; t++) {
+            const c = tint(m.triangle_part[t]);
+            for (let i = 0; i < 3; i++) colour.set([c.r, c.g, c.b], m.triangles[3 * t + i] * 3);
+          }
+          geo.setAttribute("color", new THREE.BufferAttribute(colour, 3));
         }
-        geo.setAttribute("color", new THREE.BufferAttribute(colour, 3));
         geo.setIndex(m.triangles);
-        const body = new THREE.Mesh(geo, new THREE.MeshLambertMaterial({ vertexColors: true }));
+        const body = new THREE.Mesh(geo, rigged ? new THREE.MeshLambertMaterial({ color: 0xc8b49c, side: THREE.DoubleSide })
+          : new THREE.MeshLambertMaterial({ vertexColors: true }));
+        body.userData.colour = body.material.color.clone();
         body.userData.person = k;
         this.figure.add(body);
         this.figures.push({ index: k, body, meshData: m });
@@ -625,7 +642,7 @@ class Viewer {
     this.tags.clear();
     for (const f of this.figures) {
       const mine = f.index === this.picked;
-      f.body.material.color.setScalar(mine || people.length < 2 ? 1 : 0.55);
+      f.body.material.color.copy(f.body.userData.colour).multiplyScalar(mine || people.length < 2 ? 1 : 0.55);
       if (people.length < 2) continue;
       const box = new THREE.Box3().setFromBufferAttribute(f.body.geometry.attributes.position);
       const tag = label(`P${f.index}`, mine ? "#ffd54a" : "#bbbbbb");
@@ -649,10 +666,24 @@ class Viewer {
     this.drawGizmo();
   }
 
-  // A person's figure posed: each rest vertex moved rigidly with its joint (the core's data).
+  // A person's figure posed: each rest vertex moved rigidly with its joint (the core's data); a
+  // custom rig's with its bone, by the bone's 3x4 matrix from the core (pose_factory.viewer.rigview).
   skin(f, person) {
-    const m = f.meshData, pos = person.positions, rot = person.rotations, rest = m.rest, v = m.vertices;
     const out = f.body.geometry.attributes.position.array;
+    if (person.type === "rig") {
+      const v = f.meshData.vertices, b = f.meshData.vertex_bone, s = person.skin;
+      for (let i = 0, n = b.length; i < n; i++) {
+        const r = 12 * b[i], x = v[3 * i], y = v[3 * i + 1], z = v[3 * i + 2];
+        out[3 * i] = s[r] * x + s[r + 1] * y + s[r + 2] * z + s[r + 3];
+        out[3 * i + 1] = s[r + 4] * x + s[r + 5] * y + s[r + 6] * z + s[r + 7];
+        out[3 * i + 2] = s[r + 8] * x + s[r + 9] * y + s[r + 10] * z + s[r + 11];
+      }
+      f.body.geometry.attributes.position.needsUpdate = true;
+      f.body.geometry.computeVertexNormals();
+      f.body.geometry.computeBoundingSphere();
+      return;
+    }
+    const m = f.meshData, pos = person.positions, rot = person.rotations, rest = m.rest, v = m.vertices;
     for (let i = 0, n = m.vertex_joint.length; i < n; i++) {
       const j = m.vertex_joint[i];
       const x = v[3 * i] - rest[3 * j], y = v[3 * i + 1] - rest[3 * j + 1], z = v[3 * i + 2] - rest[3 * j + 2];
@@ -902,8 +933,10 @@ class Viewer {
   previewPeople() {
     if (!this.data) return null;
     const cam = this.currentCamera();
+    // (a rig's keypoint without a bone is in "missing": never drawn)
     const people = (this.full?.people ?? []).filter((p) => p.drawn).map((p) => ({ index: p.index,
-      keypoints: projectPoints(cam, p.keypoints.slice(0, 18 * 3)).map(([x, y, d]) => [x, y, d > 0 ? 1 : 0]) }));
+      keypoints: projectPoints(cam, p.keypoints.slice(0, 18 * 3))
+        .map(([x, y, d], i) => [x, y, d > 0 && !p.missing?.includes(i) ? 1 : 0]) }));
     return { camera: cam, people };
   }
 
