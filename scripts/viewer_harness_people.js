@@ -267,7 +267,7 @@ async function peopleChecks(page, check, { url, storage, input, out, loadWorkflo
     }, { file: rigFile, s1: ids.s1, req: ids.req });
     await centreOn(page, ids.req);
     await page.waitForFunction(`${REQ}.figures.length === 3 || !!${REQ}.error`, null, { timeout: 90000 }).catch(() => {});
-    await page.evaluate(`(() => { const v = ${REQ}; v.freeView(); v.frameFigure(); })()`);
+    await page.evaluate(`(() => { const v = ${REQ}; v.freeView(); v.frameAll(); v.frameFigure(); })()`); // from the front right
     const rigShown = await page.evaluate(`(() => { const v = ${REQ}; const p = v.full?.people?.[2];
       return { error: v.error ?? null, note: v.note, people: v.full?.people?.length, figures: v.figures.length,
         type: p?.type, drawn: p?.drawn, missing: p?.missing?.length, triangles: v.figures[2]?.body.geometry.index.count / 3,

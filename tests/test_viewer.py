@@ -607,3 +607,11 @@ def test_a_custom_rig_is_drawn_as_the_worker_poses_it(tmp_path):
     near = np.linalg.norm(posed - ours[wrist], axis=1).min()
     assert near < 0.06  # the posed mesh's hand is at the hand's keypoint
     assert posed[:, 2].min() == pytest.approx(0.0, abs=5e-5)  # grounded (5-decimal JSON)
+
+
+def test_rig_mesh_route_answers_only_a_loaded_rig():
+    with pytest.raises(R.RouteError) as e:
+        R.viewer_rig_mesh({}, "0" * 24)
+    assert e.value.status == 404 and "ask the scene again" in str(e.value)
+    with pytest.raises(R.RouteError):
+        R.viewer_rig_mesh({}, None)
