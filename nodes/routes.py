@@ -279,16 +279,19 @@ VIEWER_MAX_BODY = 256 * 1024  # bytes of a viewer scene request (256 poses of ha
 
 
 def viewer_mesh(settings: dict, height=None, build=None, shape=None) -> dict:
-    """A mannequin's rest mesh for the 3D viewer (query strings: height in metres, build, shape: the
-    body shape as JSON, as the scene gives it)."""
+    """A mannequin's rest mesh for the 3D viewer (query strings: height in metres, build, shape: a
+    body-shape preset name or its JSON object, as the scene gives it)."""
     try:
         h = 1.75 if height in (None, "") else float(height)
     except ValueError:
         raise RouteError(400, f"height: got {echo(height)}, allowed: a number of metres") from None
-    try:
-        shape = None if shape in (None, "") else json.loads(shape)
-    except ValueError:
-        raise RouteError(400, f"shape: got {echo(shape)}, allowed: a body shape as JSON") from None
+    if shape in (None, ""):
+        shape = None
+    elif shape.lstrip().startswith("{"):
+        try:
+            shape = json.loads(shape)
+        except ValueError:
+            raise RouteError(400, f"shape: got {echo(shape)}, allowed: a preset name or a JSON object") from None
     try:
         return viewer.mesh(h, build or "average", shape)
     except SpecError as e:

@@ -482,7 +482,8 @@ def test_mesh_takes_the_body_shape():
     assert not np.allclose(child["rest"], viewer.mesh(1.3, "average")["rest"])
     with pytest.raises(SpecError, match="shape"):
         viewer.mesh(1.3, "average", "giant")
-    assert R.viewer_mesh({}, "1.3", "average", '"child"')["rest"] == child["rest"]
+    assert R.viewer_mesh({}, "1.3", "average", "child")["rest"] == child["rest"]
+    assert R.viewer_mesh({}, "1.3", "average", json.dumps(child["shape"]))["rest"] == child["rest"]
     with pytest.raises(R.RouteError, match="shape: got"):
         R.viewer_mesh({}, "1.3", "average", "{")
 
