@@ -608,6 +608,8 @@ def test_a_custom_rig_is_drawn_as_the_worker_poses_it(tmp_path):
     near = np.linalg.norm(posed - ours[wrist], axis=1).min()
     assert near < 0.06  # the posed mesh's hand is at the hand's keypoint
     assert posed[:, 2].min() == pytest.approx(0.0, abs=5e-5)  # grounded (5-decimal JSON)
+    alone = viewer.scene({"subject": {k: v for k, v in rig_subject.items() if k not in ("place", "poses")}, "poses": ["rest"]})  # a Custom Rig straight into the request
+    assert [p["type"] for p in alone["people"]] == ["rig"] and alone["people"][0]["drawn"] and alone["subject"] is None
 
 
 def test_rig_mesh_route_answers_only_a_loaded_rig():
