@@ -586,7 +586,7 @@ class Viewer {
     people.forEach((p, k) => {
       const src = this.sources?.[k]?.poses;
       const from = (p.type === "rig" ? (p.drawn ? " (custom rig)" : " (custom rig: not drawn)") : "")
-        + (p.drawn && src ? ` · poses: ${src.title ?? src.type}` : "");
+        + (p.drawn && src ? ` · poses: ${src.title ?? src.type} #${src.id}` : "");
       const o = new Option(`person ${k}${from}`, String(k));
       o.disabled = !p.drawn;
       this.personSelect.append(o);
