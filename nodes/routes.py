@@ -325,15 +325,17 @@ def _spec_nodes() -> dict:
 
 
 def _custom_rig_subject(inputs: dict, where: str) -> dict:
-    """A Custom Rig's subject as its node makes it, without its rig report (Blender reads the file
-    only when the prompt runs): the viewer lists that person, it does not draw the rig."""
+    """A Custom Rig's subject as its node makes it, without its rig report (the viewer reads the
+    file itself: pose_factory.viewer.rigview). Widgets the node refuses (no rig file, a path that is
+    none) give a subject marked "unreadable": the viewer lists that person, undrawn, and says why
+    (the node itself refuses it when the prompt is queued), rather than failing the whole scene."""
     from . import people_nodes
 
     try:
         return people_nodes.rig_subject(**{k: inputs.get(k) for k in ("rig_file", "path_or_key", "bone_map",
                                                                           "custom_map", "height")})
     except SpecError as e:
-        raise RouteError(400, f"{where} (PoseFactoryCustomRig) {e}") from None
+        return {"type": "rig", "unreadable": f"Custom Rig {e}"}
 
 
 class _RunTimeOnly(Exception):

@@ -553,9 +553,12 @@ def test_chained_scene_nodes_are_what_the_nodes_make(tmp_path):
     got = R.viewer_scene({}, {"subject": _scene_node(rig, 1, 0, 0, scene=first), "poses": POSES})
     assert [p["drawn"] for p in got["people"]] == [True, False] and "person 1 (custom rig) is not drawn here" in got["notes"][0]
     assert str(hero) not in json.dumps(got)  # the browser is not told the user's paths
-    bad = dict(rig, inputs=dict(rig["inputs"], path_or_key=str(tmp_path / "none.glb")))
-    with pytest.raises(R.RouteError, match=r"subject\.subject \(PoseFactoryCustomRig\) path_or_key"):
-        R.viewer_scene({}, {"subject": _scene_node(bad, 1, 0, 0)})
+    # a Custom Rig that refuses its widgets: the person is listed, undrawn, and the note says why (no 400:
+    # the node itself refuses it when the prompt is queued)
+    bad = dict(rig, inputs=dict(rig["inputs"], path_or_key="not_a_rig.obj"))
+    got = R.viewer_scene({}, {"subject": _scene_node(bad, 1, 0, 0, scene=first), "poses": POSES})
+    assert [p["drawn"] for p in got["people"]] == [True, False]
+    assert "person 1 (custom rig) is not drawn here: Custom Rig path_or_key: 'not_a_rig.obj' is not a rig file" in got["notes"][0]
 
 
 TEMPLATE_RIG = ROOT / "example_workflows" / "input" / "3d" / "pose_factory_mannequin_rig.glb"

@@ -164,6 +164,9 @@ def _rig_person(person: dict, given: dict, entries: list, frame: int, frames: in
     its dominant bone); returns a note when it cannot be drawn here (then nothing stands in for it)."""
     from . import rigview
 
+    if given.get("unreadable"):  # the Custom Rig node's own refusal (nodes/routes.py)
+        return (f"person {person['index']} (custom rig) is not drawn here: {given['unreadable']}; it is in the batch's "
+                "images after the render")
     try:
         view = rigview.load(given, python=worker_python)
     except SpecError as e:
@@ -196,7 +199,8 @@ def scene(body, worker_python: str | None = None) -> dict:
     (rigview, Blender reading its file once in a child run by worker_python) has "rig" (the key
     of its mesh, rigview.loaded(key).mesh()), "skin" (a 3x4 matrix per bone moving its rest
     vertices), its keypoints and "missing" (the keypoints it has no bone for); a rig that cannot be
-    read here has "drawn": false and a note. SpecError names a wrong field."""
+    read here (or a subject {"type": "rig", "unreadable": why}: a Custom Rig node that refused its
+    widgets) has "drawn": false and a note. SpecError names a wrong field."""
     if not isinstance(body, dict):
         raise SpecError("body", f"got {type(body).__name__}", "an object with " + ", ".join(SCENE_KEYS))
     unknown = sorted(set(body) - set(SCENE_KEYS))

@@ -26,8 +26,10 @@ import { api } from "../../scripts/api.js";
 import * as THREE from "./vendor/three.module.min.js";
 
 const REQUEST = "PoseFactoryRequestPoseBatch";
-const SCENE_NODE = "PoseFactoryScene"; // several people: subject, poses, place; chained through `scene`
-const SUBJECT_NODES = ["PoseFactoryMannequin", SCENE_NODE];
+// several people: subject, poses, place; chained through `scene` (no viewer of its own: the viewers
+// around it show its whole scene)
+const SCENE_NODE = "PoseFactoryScene";
+const SUBJECT_NODES = ["PoseFactoryMannequin"];
 const POSE_NODES = ["PoseFactoryPosePreset", "PoseFactoryPoseFromJSON", "PoseFactoryPoseSequence"];
 const CAMERA_NODES = ["PoseFactoryCameraOrbit", "PoseFactoryCameraList"];
 const VIEWER_NODES = [REQUEST, ...SUBJECT_NODES, ...POSE_NODES, ...CAMERA_NODES];
@@ -545,12 +547,12 @@ class Viewer {
     return { ...this.full, pose, angles, dof_axes, positions, rotations, keypoints, subject, person: this.picked };
   }
 
-  // The person this viewer stands for: the first whose poses (a pose node), subject (Mannequin) or
-  // Scene node is this node; else the one picked before, else the first drawn.
+  // The person this viewer stands for: the first whose poses (a pose node) or subject (Mannequin)
+  // is this node; else the first drawn.
   ownPerson() {
     const people = this.full.people ?? [];
     const mine = (this.sources ?? []).findIndex((s, k) => people[k]?.drawn
-      && (s.poses === this.node || s.scene === this.node || s.subject === this.node));
+      && (s.poses === this.node || s.subject === this.node));
     if (mine >= 0) return mine;
     const first = people.findIndex((p) => p.drawn);
     return first >= 0 ? first : 0;
@@ -558,7 +560,7 @@ class Viewer {
 
   // The Pose From JSON node the picked person's poses come from (the gizmo writes its `joints`), or null.
   poser() {
-    if (this.kind !== POSING_NODE && this.kind !== SCENE_NODE) return null;
+    if (this.kind !== POSING_NODE) return null; // the gizmo lives in the Pose From JSON viewers
     const person = this.full?.people?.[this.picked];
     if (!person?.drawn || person.type === "rig") return null; // the gizmo poses a mannequin (a rig takes the same poses)
     const src = this.sources?.[this.picked]?.poses;
@@ -1304,7 +1306,7 @@ function attach(node) {
   const widget = node.addDOMWidget("pf_viewer", "pose_factory_viewer", viewer.root, {
     serialize: false, hideOnZoom: false,
     getValue: () => undefined, setValue: () => {},
-    getMinHeight: () => ([POSING_NODE, SCENE_NODE].includes(node.comfyClass) ? VIEWER_HEIGHT + 110 : VIEWER_HEIGHT),
+    getMinHeight: () => (node.comfyClass === POSING_NODE ? VIEWER_HEIGHT + 110 : VIEWER_HEIGHT),
   });
   widget.serialize = false;
   const onRemoved = node.onRemoved;
