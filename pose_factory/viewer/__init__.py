@@ -151,8 +151,8 @@ def _people(subject, shared_poses) -> list[dict]:
 
 
 def _spec_subject(s: dict) -> dict:
-    """A raw subject as the spec checks it here: a rig (not drawn by the viewer) is checked for its
-    poses and place only (its file is the worker's to read)."""
+    """A raw subject as the spec checks it here: a rig is checked for its poses and place only (its
+    file is read by rigview, its other keys by the Custom Rig node and the worker)."""
     if s.get("type", "mannequin") == "mannequin":
         return s
     return {k: v for k, v in s.items() if k in ("poses", "place")}
@@ -193,8 +193,8 @@ def scene(body, worker_python: str | None = None) -> dict:
     Returns "people": per person k (subjects[k], in order) its subject (height, build, shape), its
     place, the shown frame's normalized pose (a 1-pose person holds it), its effective angles, each
     DOF's world axis (dof_axes), its posed joints (positions, rotations as row-major 3x3) and
-    keypoints (130 x 3), all placed in the world; person 0's the same at the top level (as before
-    several people); "frames" (the longest pose list) and the cameras (cameras.build_cameras,
+    keypoints (130 x 3), all placed in the world; the first mannequin's the same at the top level
+    (as before several people); "frames" (the longest pose list) and the cameras (cameras.build_cameras,
     framed on every person's every pose as the worker frames them). A custom rig's person
     (rigview, Blender reading its file once in a child run by worker_python) has "rig" (the key
     of its mesh, rigview.loaded(key).mesh()), "skin" (a 3x4 matrix per bone moving its rest
