@@ -22,6 +22,7 @@ main joints instead). Bones removed with `drop` give their vertices to the neare
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import sys
 from dataclasses import dataclass
@@ -40,9 +41,15 @@ from pose_factory.render import rig
 # hair bone (hair in the depth pass). `make rig-template` writes it; the same bytes every time.
 TEMPLATE_PATH = example_inputs.SOURCE_DIR / example_inputs.RIG
 TEMPLATE_OPTIONS = {"naming": "mixamo", "rest": "a-pose", "hair": True, "sidecar": False}
-NAMINGS = ("mixamo", "rigify", "vrm0", "vrm1")
+NAMINGS = ("mixamo", "rigify", "vrm0", "vrm1", "mannequin", "generic")
+
+
+def _family(naming: str) -> str:
+    """The skeleton layout a naming has: Mixamo's (our own names and generic ones use it too),
+    Blender's Rigify metarig's, or VRoid's."""
+    return "vrm" if naming.startswith("vrm") else "rigify" if naming == "rigify" else "mixamo"
 RESTS = {"arms-down": 0.0, "a-pose": 45.0, "t-pose": 90.0}  # shoulder abduction in the rest pose
-FORMATS = ("fbx", "glb", "blend", "vrm")
+FORMATS = ("fbx", "glb", "gltf", "blend", "vrm")
 DROP_GROUPS = {  # names `drop` accepts besides single joints (a joint takes its whole subtree)
     "l_fingers": [f"l_{f}1" for f in rig.FINGERS], "r_fingers": [f"r_{f}1" for f in rig.FINGERS],
     "l_hand": ["l_wrist"], "r_hand": ["r_wrist"], "eyes": ["l_eye", "r_eye"],
@@ -151,7 +158,7 @@ def _layout(naming: str, body: mq.Mannequin, tips: bool) -> list[Bone]:
     def add(key, parent, pos):
         bones[key] = Bone(key, "", parent, np.asarray(pos, float))
 
-    family = "vrm" if naming.startswith("vrm") else naming
+    family = _family(naming)
     add("root", None, P["root"])
     add("spine", "root", P["spine"])
     top_spine = "chest"
@@ -174,7 +181,8 @@ def _layout(naming: str, body: mq.Mannequin, tips: bool) -> list[Bone]:
         add("face", "head", P["head"])
     for side, sx in (("l", 1), ("r", -1)):
         n = lambda j: f"{side}_{j}"  # noqa: E731
-        add(n("eye"), "face" if family == "rigify" else "head", head.eye(sx) + [0, 0.01 * s, 0])  # the eyeball's centre, behind the surface point
+        # the eyeball's centre, 1 cm behind the mannequin's eye point on the surface
+        add(n("eye"), "face" if family == "rigify" else "head", head.eye(sx) + [0, 0.01 * s, 0])
         add(n("clavicle"), top_spine, np.array([sx * 0.03, 0.0, 1.4]) * s)
         add(n("shoulder"), n("clavicle"), P[n("shoulder")])
         add(n("elbow"), n("shoulder"), P[n("elbow")])
@@ -201,17 +209,23 @@ def _layout(naming: str, body: mq.Mannequin, tips: bool) -> list[Bone]:
     return list(bones.values())
 
 
-# the joint whose motion an extra follows (for the rest pose's arm raise and for the tails)
+# the joint whose motion an extra follows (for the rest pose's arm raise)
+CARRIERS = {"spine1": "spine", "upper_chest": "chest", "neck1": "neck", "head_end": "head", "face": "head",
+            "hair": "head"}
+
+
 def _carrier(key: str) -> str:
-    if key.endswith("clavicle") or key in ("spine1", "upper_chest"):
-        return "chest" if key != "spine1" else "spine"
-    if key.endswith("eye") or key in ("head_end", "hair", "neck1", "face"):
-        return "head" if key != "neck1" else "neck"
-    if key.endswith("toe_end"):
-        return key[:2] + "toe"
-    if "palm" in key:
-        return key[:2] + "wrist"
-    return key
+    side = key[:2] if key[:2] in ("l_", "r_") else ""
+    base = key[len(side):]
+    if base == "clavicle":
+        return "chest"
+    if base == "eye":
+        return "head"
+    if base == "toe_end":
+        return side + "toe"
+    if base.startswith("palm"):
+        return side + "wrist"
+    return CARRIERS.get(key, key)
 
 
 TAIL_CHILD = {"root": "spine", "spine": ("spine1", "chest"), "spine1": "chest", "chest": ("upper_chest", "neck"),
@@ -285,7 +299,8 @@ def _subdivide(verts, tris, owner, mats, pieces):
 
 def _mesh_arrays(body: mq.Mannequin, hair: bool, triangles: int):
     """(verts (N,3) in the mannequin's rest, triangles (T,3), owner key per vertex, material per
-    triangle, part name per triangle): the mannequin's triangles as the renderer has them."""
+    triangle): the mannequin's triangles as the renderer has them (whole body parts subdivided
+    towards `triangles` if asked)."""
     s = body.height / rig.REFERENCE_HEIGHT
     verts, tris, owner, mats, part_of = [], [], [], [], []
     base = 0
@@ -377,10 +392,29 @@ def _subset(name, verts, tris, mats, groups, keep):
     return name, verts[keep], remap[tris[inside]], mats[inside], [(k, w[keep]) for k, w in groups]
 
 
-def _blender_scene(bones: list[Bone], objects: list, name: str):
-    """The armature and one skinned mesh object per (name, verts, tris, mats, groups) of objects."""
+def _mesh_object(scene, name, verts, tris, mats, materials):
+    mesh = bpy.data.meshes.new(name)
+    mesh.from_pydata(verts.tolist(), [], tris.tolist())
+    mesh.validate()
+    mesh.shade_smooth()
+    for mat in materials:
+        mesh.materials.append(mat)
+    mesh.polygons.foreach_set("material_index", mats.astype(np.int32))
+    ob = bpy.data.objects.new(name, mesh)
+    scene.collection.objects.link(ob)
+    return ob
+
+
+def _blender_scene(bones: list[Bone], objects: list, name: str, armature: bool = True):
+    """The armature and one skinned mesh object per (name, verts, tris, mats, groups) of objects
+    (armature=False: the mesh objects alone, neither skinned nor parented)."""
     bpy.ops.wm.read_factory_settings(use_empty=True)
     scene = bpy.context.scene
+    materials = [_material("clay", CLAY), _material("features", FEATURES)]
+    if not armature:
+        for ob_name, verts, tris, mats, _ in objects:
+            _mesh_object(scene, ob_name, verts, tris, mats, materials)
+        return None
     arm = bpy.data.armatures.new(name)
     arm_ob = bpy.data.objects.new("Armature", arm)
     scene.collection.objects.link(arm_ob)
@@ -398,18 +432,9 @@ def _blender_scene(bones: list[Bone], objects: list, name: str):
             gap = np.array(by_key[b.parent].tail) - np.array(by_key[b.key].head)
             by_key[b.key].use_connect = bool(np.linalg.norm(gap) < 1e-6)
     bpy.ops.object.mode_set(mode="OBJECT")
-    materials = [_material("clay", CLAY), _material("features", FEATURES)]
     names = {b.key: b.name for b in bones}
     for ob_name, verts, tris, mats, groups in objects:
-        mesh = bpy.data.meshes.new(ob_name)
-        mesh.from_pydata(verts.tolist(), [], tris.tolist())
-        mesh.validate()
-        mesh.shade_smooth()
-        for mat in materials:
-            mesh.materials.append(mat)
-        mesh.polygons.foreach_set("material_index", mats.astype(np.int32))
-        ob = bpy.data.objects.new(ob_name, mesh)
-        scene.collection.objects.link(ob)
+        ob = _mesh_object(scene, ob_name, verts, tris, mats, materials)
         for key, weights in groups:
             if not (weights > 0).any():
                 continue
@@ -506,16 +531,21 @@ def _drop_set(drop, bones: list[Bone]) -> set:
 
 def make_rig(out, naming: str = "mixamo", rest: str | None = None, fmt: str | None = None, prefix: str | None = None,
              height: float = 1.75, build: str = "average", drop=(), hair: bool = False, tips: bool = True,
-             smooth: bool = False, triangles: int = 0, sidecar: bool = True, separate_hair: bool = False) -> dict:
+             smooth: bool = False, triangles: int = 0, sidecar: bool = True, separate_hair: bool = False,
+             armature: bool = True) -> dict:
     """Writes the mannequin as a rigged file at out and returns its truth (see the module's doc).
 
-    naming: mixamo | rigify | vrm0 | vrm1. prefix: put before every bone name ("mixamorig:" by
+    naming: mixamo | rigify | vrm0 | vrm1 | mannequin (our joint names) | generic (Bone, Bone.001, ...:
+    no built-in map knows them; the truth's joints map is the custom map that fits). prefix: put before every bone name ("mixamorig:" by
     default for mixamo, "mixamorig1:" or "" for the other variants; rigify: "" or "DEF-"; vrm: "").
-    rest: a-pose | t-pose | arms-down (default: t-pose for VRM, whose spec asks for it, else a-pose). fmt: fbx | glb | blend | vrm (default from out's suffix; the
-    vrm namings write GLB bytes, as a .vrm or a .glb). drop: joints (each with its subtree) or
-    groups (l_fingers, r_fingers, l_hand, r_hand, eyes) to leave out. hair: a ponytail mesh on a
-    hair bone (separate_hair: as a mesh object of its own, skinned to the same armature). tips: end bones at the finger tips (Mixamo always has them: LeftHandIndex4).
-    smooth: blended weights near the main joints. triangles: subdivide towards this many."""
+    rest: a-pose | t-pose | arms-down (default: t-pose for VRM, whose specification asks for it,
+    else a-pose). fmt: fbx | glb | gltf | blend | vrm (default from out's suffix; the vrm namings
+    write GLB bytes, as a .vrm or a .glb, or a .gltf). drop: joints (each with its subtree) or groups
+    (l_fingers, r_fingers, l_hand, r_hand, eyes) to leave out. hair: a ponytail mesh on a hair bone
+    (separate_hair: as a mesh object of its own, skinned to the same armature). tips: end bones at
+    the finger tips (Mixamo always has them: LeftHandIndex4). smooth: blended weights near the main
+    joints. triangles: subdivide towards this many. sidecar: write the truth as <out stem>.json.
+    armature=False: the mesh alone, no armature (a file an importer must refuse: no armature)."""
     out = Path(out)
     fmt = (fmt or out.suffix.lstrip(".")).lower()
     if naming not in NAMINGS:
@@ -526,10 +556,12 @@ def make_rig(out, naming: str = "mixamo", rest: str | None = None, fmt: str | No
         raise ValueError(f"rest: got {rest!r}; allowed: {', '.join(RESTS)}")
     if fmt not in FORMATS:
         raise ValueError(f"format: got {fmt!r}; allowed: {', '.join(FORMATS)}")
+    if not armature and naming.startswith("vrm"):
+        raise ValueError("armature=False writes a mesh alone; a VRM needs its armature")
     if fmt == "vrm" and not naming.startswith("vrm"):
         raise ValueError("format vrm needs naming vrm0 or vrm1")
-    if naming.startswith("vrm") and fmt not in ("vrm", "glb"):
-        raise ValueError(f"naming {naming} writes a GLB (.vrm or .glb), not {fmt}")
+    if naming.startswith("vrm") and fmt not in ("vrm", "glb", "gltf"):
+        raise ValueError(f"naming {naming} writes a GLB (.vrm or .glb) or a .gltf, not {fmt}")
     if prefix is None:
         prefix = "mixamorig:" if naming == "mixamo" else ""
     s = height / rig.REFERENCE_HEIGHT
@@ -539,9 +571,13 @@ def make_rig(out, naming: str = "mixamo", rest: str | None = None, fmt: str | No
         head = mq.Head(s, rig.BUILDS[build])
         _, _, top, bottom = _ponytail(head, s)
         bones.append(Bone("hair", "", "head", top))
-    family = "vrm" if naming.startswith("vrm") else naming
-    for b in bones:
-        b.name = bone_name(b.key, family, prefix)
+    for i, b in enumerate(bones):
+        if naming == "mannequin":  # our own joint names (and the extras' keys)
+            b.name = prefix + b.key
+        elif naming == "generic":  # names no built-in map knows: Bone, Bone.001, ... (a custom map's case)
+            b.name = prefix + ("Bone" if i == 0 else f"Bone.{i:03d}")
+        else:
+            b.name = bone_name(b.key, _family(naming), prefix)
     verts, tris, owner, mats = _mesh_arrays(body, hair, triangles)
 
     # the rest pose: both arms raised sideways, mesh and bones alike
@@ -594,29 +630,36 @@ def make_rig(out, naming: str = "mixamo", rest: str | None = None, fmt: str | No
         is_hair[hair_vertices] = True
         objects = [_subset(o_name, verts, tris, mats, groups, keep) for o_name, keep in
                    (("PoseFactoryMannequin", ~is_hair), ("PoseFactoryHair", is_hair))]
-    _blender_scene(kept, objects, "PoseFactoryMannequin")
+    _blender_scene(kept, objects, "PoseFactoryMannequin", armature)
     out.parent.mkdir(parents=True, exist_ok=True)
-    if fmt in ("glb", "vrm") and naming.startswith("vrm"):
+    if fmt == "gltf" or naming.startswith("vrm"):
         tmp = out.with_name(f".{out.stem}.tmp.glb")
         try:
             _export("glb", tmp)
             doc, binary = read_glb(tmp)
         finally:
             tmp.unlink(missing_ok=True)
-        add_vrm_extension(doc, 0 if naming == "vrm0" else 1, {b.key: b.name for b in kept})
-        out.write_bytes(glb.write(doc, binary))
+        if naming.startswith("vrm"):
+            add_vrm_extension(doc, 0 if naming == "vrm0" else 1, {b.key: b.name for b in kept})
+        if fmt == "gltf":  # one self-contained .gltf: the buffer as a base64 data URI (glTF 2.0 allows it)
+            doc["buffers"][0]["uri"] = "data:application/octet-stream;base64," + base64.b64encode(binary).decode()
+            out.write_text(json.dumps(doc, separators=(",", ":")), encoding="utf-8")
+        else:
+            out.write_bytes(glb.write(doc, binary))
     else:
         _export(fmt, out)
     for extra in out.parent.glob(out.name + "1"):  # save_as_mainfile's backup, if any
         extra.unlink()
 
+    if not armature:
+        kept = []
     joints = {b.key: b.name for b in kept if b.key in J}
     truth = {
         "file": out.name, "format": fmt, "naming": naming, "prefix": prefix, "rest": rest,
         "shoulder_abduction": angle, "height": height, "build": build, "facing": facing,
         "frame": "Blender's importers' frame: metres, Z up",
         "triangles": int(len(tris)), "dropped": sorted(dropped), "hair": hair, "smooth": smooth,
-        "objects": [o[0] for o in objects],
+        "objects": [o[0] for o in objects], "armature": armature,
         "bones": {b.name: [round(float(c), 6) for c in b.head] for b in kept},
         "tails": {b.name: [round(float(c), 6) for c in b.tail] for b in kept},
         "parents": {b.name: ({x.key: x.name for x in kept}.get(b.parent)) for b in kept},
@@ -645,6 +688,7 @@ def main(argv=None):
     p.add_argument("--hair", action="store_true")
     p.add_argument("--separate-hair", action="store_true", help="the ponytail as a mesh object of its own")
     p.add_argument("--no-tips", dest="tips", action="store_false")
+    p.add_argument("--no-armature", dest="armature", action="store_false", help="the mesh alone")
     p.add_argument("--smooth", action="store_true")
     p.add_argument("--triangles", type=int, default=0)
     p.add_argument("--no-sidecar", dest="sidecar", action="store_false")
@@ -656,8 +700,8 @@ def main(argv=None):
     if not a.out:
         p.error("--out is required (or --template)")
     truth = make_rig(a.out, a.naming, a.rest, a.fmt, a.prefix, a.height, a.build, a.drop, a.hair, a.tips, a.smooth,
-                     a.triangles, a.sidecar, a.separate_hair)
-    print(f"{a.out}: {len(truth['bones'])} bones, {truth['triangles']} triangles, rest {a.rest}")
+                     a.triangles, a.sidecar, a.separate_hair, a.armature)
+    print(f"{a.out}: {len(truth['bones'])} bones, {truth['triangles']} triangles, rest {truth['rest']}")
 
 
 if __name__ == "__main__":

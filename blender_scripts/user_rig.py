@@ -12,7 +12,6 @@ removed. The worker lets Blender import each rig once in a child with a time lim
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import dataclass
 
 import bpy
@@ -23,7 +22,7 @@ from mathutils import Matrix
 from blender_scripts import scene as S
 from pose_factory.errors import SpecError
 from pose_factory.render import mannequin as mq
-from pose_factory.render import poses, rig
+from pose_factory.render import poses
 from pose_factory.rigs import bonemap, files, retarget
 
 READ_ALLOWED = "a rigged humanoid in FBX, GLB/glTF, VRM or .blend that Blender's importers read"
@@ -39,15 +38,11 @@ def import_file(path: str, fmt: str) -> list:
     bpy.context.preferences.filepaths.use_scripts_auto_execute = False
     before = set(bpy.data.objects)
     scene = bpy.context.scene
-    copy = None
     try:
         if fmt == "fbx":
             bpy.ops.import_scene.fbx(filepath=path)
-        elif fmt in ("glb", "gltf", "vrm"):
-            if fmt == "vrm":  # the glTF importer takes .glb/.gltf names: a VRM is GLB bytes
-                copy = os.path.splitext(path)[0] + ".vrm.glb"
-                shutil.copyfile(path, copy)
-            bpy.ops.import_scene.gltf(filepath=copy or path, disable_bone_shape=True)
+        elif fmt in ("glb", "gltf", "vrm"):  # the glTF importer reads a .vrm's GLB bytes as they are
+            bpy.ops.import_scene.gltf(filepath=path, disable_bone_shape=True)
         elif fmt == "blend":  # appended, never opened: its scripts do not run
             with bpy.data.libraries.load(path, link=False) as (src, dst):
                 dst.objects = list(src.objects)
@@ -60,9 +55,6 @@ def import_file(path: str, fmt: str) -> list:
         raise
     except Exception as e:  # the importers raise RuntimeError (and others) on a broken file
         raise SpecError("rig", f"Blender could not read the {fmt.upper()} file ({_first_error(e)})", READ_ALLOWED) from None
-    finally:
-        if copy and os.path.exists(copy):
-            os.remove(copy)
     return [o for o in bpy.data.objects if o not in before]
 
 
@@ -78,12 +70,24 @@ def _skinned_to(ob, arm) -> bool:
     return any(m.type == "ARMATURE" and m.object == arm for m in ob.modifiers) or arm in _ancestors(ob)
 
 
+def _clear_animation() -> None:
+    """Every datablock's drivers and actions removed (objects, meshes, shape keys, armatures,
+    materials and their node trees, node groups, ...): nothing of the file is evaluated as Python,
+    even where a later preference allowed scripts, and nothing animates."""
+    for name in dir(bpy.data):
+        coll = getattr(bpy.data, name, None)
+        if not isinstance(coll, bpy.types.bpy_prop_collection):
+            continue
+        for idb in coll:
+            for owner in (idb, getattr(idb, "node_tree", None)):
+                if getattr(owner, "animation_data", None) is not None:
+                    owner.animation_data_clear()
+
+
 def _make_safe(objects) -> None:
     """No Python and no animation from the file: drivers, actions and constraints removed."""
+    _clear_animation()
     for ob in objects:
-        for owner in (ob, ob.data, getattr(ob.data, "shape_keys", None)):
-            if owner is not None and getattr(owner, "animation_data", None) is not None:
-                owner.animation_data_clear()
         for c in list(ob.constraints):
             ob.constraints.remove(c)
         if ob.type == "ARMATURE":
@@ -107,6 +111,7 @@ class LoadedRig:
     used: object
     unmapped: list
     world0: np.ndarray  # the armature object's world matrix
+    rest_local: np.ndarray  # (B, 4, 4) the bones' rest matrices in the armature's space
 
 
 def _measure(arm, meshes) -> retarget.RigRest:
@@ -211,14 +216,13 @@ def load_rig(path: str, fmt: str, bone_map="auto", height="auto") -> LoadedRig:
     rt = retarget.Retarget(rest, found, height)
     rt.set_eye_points(_eye_points(meshes, rest, rt))
     return LoadedRig(arm, meshes, rest, rt, used if isinstance(bone_map, str) else bone_map, unmapped,
-                     np.array(arm.matrix_world))
+                     np.array(arm.matrix_world), np.array([np.array(b.matrix_local) for b in arm.data.bones]))
 
 
 def set_pose(lr: LoadedRig, world: np.ndarray) -> None:
     """Sets every bone so that its world matrix is world[b] (as scene.Rig.pose does for the mannequin)."""
     inv_w0 = np.linalg.inv(lr.world0)
-    bones = lr.arm.data.bones
-    rest_local = [np.array(b.matrix_local) for b in bones]
+    rest_local = lr.rest_local
     pose_arm = np.einsum("ij,bjk->bik", inv_w0, world)
     for b in lr.rt.order:
         p = lr.rest.parents[b]
@@ -290,7 +294,8 @@ def part_split(ob, vertex_label: np.ndarray) -> list:
         new.pass_index = int(lab)
         out.append(new)
     bpy.data.objects.remove(ob, do_unlink=True)
-    bpy.data.meshes.remove(me)
+    if me.users == 0:  # another object may share the mesh
+        bpy.data.meshes.remove(me)
     return out
 
 
@@ -316,12 +321,14 @@ class RigPerson:
             lost = owner < 0  # no weight: the nearest bone's head
             if lost.any():
                 owner[lost] = np.linalg.norm(verts[lost, None] - heads[None], axis=2).argmin(1)
+            for slot in ob.material_slots:  # a material linked to the object would cover the mesh's
+                slot.link = "DATA"
             ob.data.materials.clear()
             ob.data.materials.append(clay)
             self.objects += part_split(ob, bone_label[owner])
         self.rig.meshes = list(self.objects)
         radius, self.own_parts = mq.visibility_rules()
-        self.radius = radius * (rt.height / rig.REFERENCE_HEIGHT)
+        self.radius = radius * rt.size_ratio()
         self.place = place_matrix(subject.get("place"))
         self.current = None
 

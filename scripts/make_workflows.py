@@ -613,7 +613,7 @@ def motion_walk_preview(info):
     return wf
 
 
-# the pack's example photos in ComfyUI's input folder (pose_factory/example_inputs.py: FILES)
+# the pack's example photos in ComfyUI's input folder (pose_factory/example_inputs.py: PHOTOS)
 EXAMPLE_PHOTO, EXAMPLE_FRONT, EXAMPLE_SIDE = ("pose_factory_photo.png", "pose_factory_posture_front.png",
                                               "pose_factory_posture_side.png")
 

@@ -27,11 +27,15 @@ VARIANTS = {
     "rigify_glb_a": {"file": "rigify_a.glb", "naming": "rigify", "rest": "a-pose"},
     "rigify_fbx_t": {"file": "rigify_t.fbx", "naming": "rigify", "rest": "t-pose"},
     "rigify_blend_down": {"file": "rigify_down.blend", "naming": "rigify", "rest": "arms-down"},
+    "rigify_gltf_t": {"file": "rigify_t.gltf", "naming": "rigify", "rest": "t-pose"},
+    "mannequin_names": {"file": "mannequin_names.glb", "naming": "mannequin", "rest": "arms-down"},
+    "generic_names": {"file": "generic_names.fbx", "naming": "generic", "rest": "a-pose"},
     "vrm0": {"file": "model0.vrm", "naming": "vrm0", "rest": "t-pose"},
     "vrm1": {"file": "model1.vrm", "naming": "vrm1", "rest": "t-pose", "hair": True},
     "no_right_hand": {"file": "no_right_hand.glb", "naming": "mixamo", "rest": "a-pose", "drop": ["r_hand"]},
     "no_right_fingers": {"file": "no_right_fingers.fbx", "naming": "mixamo", "rest": "a-pose",
                          "drop": ["r_fingers"]},
+    "no_armature": {"file": "no_armature.glb", "naming": "mixamo", "rest": "a-pose", "armature": False},
     "hair_object": {"file": "hair_object.fbx", "naming": "rigify", "rest": "a-pose", "hair": True,
                     "separate_hair": True},
     "hair_smooth": {"file": "hair_smooth.glb", "naming": "mixamo", "rest": "a-pose", "hair": True, "smooth": True},
@@ -74,7 +78,10 @@ def rigify_metarig() -> dict:
     return out
 
 
-@pytest.mark.parametrize("name", list(VARIANTS))
+WITH_ARMATURE = [n for n in VARIANTS if VARIANTS[n].get("armature", True)]
+
+
+@pytest.mark.parametrize("name", WITH_ARMATURE)
 def test_the_file_reimports_with_its_bone_names_and_one_mesh_skinned_to_the_armature(results, name):
     r = results[name]
     truth, imported = r["truth"], r["imported"]
@@ -97,7 +104,7 @@ def test_the_file_reimports_with_its_bone_names_and_one_mesh_skinned_to_the_arma
     assert r["size"] < 2_000_000
 
 
-@pytest.mark.parametrize("name", list(VARIANTS))
+@pytest.mark.parametrize("name", WITH_ARMATURE)
 def test_the_reimported_bone_heads_are_the_mannequins_rest_joints_within_1mm(results, name):
     truth, imported = results[name]["truth"], results[name]["imported"]
     want = expected_rest(VARIANTS[name]["rest"], turned=VARIANTS[name]["naming"] == "vrm0")
@@ -107,7 +114,7 @@ def test_the_reimported_bone_heads_are_the_mannequins_rest_joints_within_1mm(res
         assert err < 1e-3, f"{name}: {bone} ({joint}) is {err * 1000:.2f} mm from the mannequin's rest joint"
 
 
-@pytest.mark.parametrize("name", [n for n in VARIANTS if "deform" in n or not any(
+@pytest.mark.parametrize("name", [n for n in WITH_ARMATURE if not any(
     VARIANTS[n].get(k) for k in ("drop", "hair", "smooth", "triangles"))])
 def test_the_reimported_rig_posed_bone_by_bone_deforms_exactly_as_the_mannequin(results, name):
     """Each mapped bone turned as our forward kinematics turns its joint (from the file's own rest,
@@ -117,7 +124,7 @@ def test_the_reimported_rig_posed_bone_by_bone_deforms_exactly_as_the_mannequin(
     assert d["got_to_mannequin"] < 5e-5 and d["mannequin_to_got"] < 5e-5, d
 
 
-@pytest.mark.parametrize("name", [n for n in VARIANTS if not VARIANTS[n].get("drop")])
+@pytest.mark.parametrize("name", [n for n in WITH_ARMATURE if not VARIANTS[n].get("drop")])
 def test_the_rest_pose_raises_the_arms_as_asked_and_the_character_faces_its_formats_way(results, name):
     r = results[name]
     truth, bones = r["truth"], r["imported"]["bones"]
@@ -145,6 +152,22 @@ def test_mixamo_names_are_mixamos_with_any_prefix(results):
                   "LeftLeg", "LeftFoot", "LeftToeBase", "LeftToe_End", "RightEye"):
             assert prefix + b in bones, (name, prefix + b)
         assert all(b.startswith(prefix) for b in bones)
+
+
+def test_our_own_and_generic_names(results):
+    bones = results["mannequin_names"]["imported"]["bones"]
+    assert set(rig.JOINT_NAMES) <= set(bones)  # motion/names.py's "mannequin" map names them all
+    generic = results["generic_names"]
+    assert all(re.fullmatch(r"Bone(\.\d{3})?", b) for b in generic["imported"]["bones"])
+    assert len(generic["truth"]["joints"]) == len(rig.JOINT_NAMES)  # the custom map that fits
+
+
+def test_a_mesh_without_an_armature(results):
+    imported = results["no_armature"]["imported"]
+    assert imported["armatures"] == 0 and imported["meshes"] == 1
+    assert results["no_armature"]["truth"]["bones"] == {}
+    doc_nodes = results["no_armature"]["gltf"]["node_names"]
+    assert doc_nodes == ["PoseFactoryMannequin"] and not results["no_armature"]["gltf"]["extensions"]
 
 
 def test_rigify_names_and_parents_are_blenders_own_metarigs(results):
@@ -254,6 +277,8 @@ def test_bad_options_are_clear_errors(tmp_path):
     root = Path(__file__).resolve().parent.parent
     for args, says in ((["--naming", "mixamo", "--format", "vrm"], "format vrm needs naming vrm0 or vrm1"),
                        (["--naming", "vrm1", "--format", "fbx"], "naming vrm1 writes a GLB"),
+                       (["--format", "obj"], "invalid choice: 'obj'"),
+                       (["--naming", "vrm0", "--no-armature"], "a VRM needs its armature"),
                        (["--drop", "l_tail"], "drop: unknown bone 'l_tail'"),
                        (["--drop", "root"], "the root (hips) cannot be dropped")):
         proc = subprocess.run([sys.executable, "-m", "blender_scripts.make_rig", "--out", str(tmp_path / "x.glb"), *args],

@@ -243,3 +243,18 @@ def test_joined_frame_lists_people_in_order_and_draws_every_one():
     assert (drawn[:, 128:] > 0).any() and (drawn[:, :100] > 0).any()
     with pytest.raises(ValueError, match="canvas"):
         op.join_frames([a, op.pose_keypoint_frame((np.zeros((18, 2)), np.zeros(18, bool)), None, None, None, 64, 64)])
+
+
+@pytest.mark.blender
+def test_a_person_out_of_the_frame_keeps_its_entry_with_every_point_zero(tmp_path):
+    from pose_factory.render import render_batch
+
+    store = LocalStorage(tmp_path)
+    far = {"poses": ["a_pose"], "place": {"position": [30.0, 0.0], "facing": 0}}
+    manifest, _ = render_batch(spec_of([{"poses": ["waving"]}, far]), store)
+    frame = load(store, tmp_path, manifest)[0]
+    near, gone = frame["kp"]["people"]
+    assert body(near)[:, 2].sum() >= 12
+    for key in op.PART_KEYS:
+        assert not any(gone[key]), key
+    assert set(np.unique(frame["instance"])) == {0, 1}

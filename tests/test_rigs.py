@@ -210,3 +210,23 @@ def test_rig_without_a_hand_reports_it_and_has_empty_hand_keypoints():
     text = rigs.report_text(report)
     assert "left no (empty hand keypoints)" in text and "bone map mixamo" in text
     json.dumps(report)
+
+
+def test_part_labels_from_bones_follow_the_nearest_mapped_ancestor():
+    rest = skeleton_rest(MIXAMO_NAMES)
+    n = len(rest.names)
+    # a hair bone under the head, a twist bone under the left forearm, a root bone above the hips
+    rest.names += ["Hair", "LeftForeArmTwist", "Root"]
+    head, elbow = rest.names.index("mixamorig:Head"), rest.names.index("mixamorig:LeftForeArm")
+    rest.parents = np.concatenate([rest.parents, [head, elbow, -1]])
+    rest.matrices = np.concatenate([rest.matrices, rest.matrices[[head, elbow, 0]]])
+    rest.tails = np.concatenate([rest.tails, rest.tails[[head, elbow, 0]]])
+    rt = retarget.Retarget(rest, bonemap.map_bones(rest.names)[1])
+    labels = rt.part_labels()
+    assert labels[n] == mq.PART_LABEL["head"] and labels[n + 1] == mq.PART_LABEL["forearm_l"]
+    assert labels[n + 2] == mq.PART_LABEL["pelvis"]
+    assert labels[rest.names.index("mixamorig:RightHandPinky2")] == mq.PART_LABEL["hand_r"]
+    assert labels[rest.names.index("mixamorig:LeftToeBase")] == mq.PART_LABEL["foot_l"]
+    assert sorted(set(labels)) == list(range(1, 18))
+    mats, _ = rt.pose(poses.normalize_pose_entry("waving", "p"))  # an unmapped bone keeps its place on its parent
+    np.testing.assert_allclose(mats[n], mats[head] @ np.linalg.inv(rt.canon[head]) @ rt.canon[n], atol=1e-12)

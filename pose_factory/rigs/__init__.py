@@ -130,32 +130,26 @@ def inspect_file(path: str, bone_map="auto", height="auto", timeout: float = IMP
     """Blender imports the rig file in a child process (at most timeout seconds) and measures it;
     returns its rig report (see report_text). SpecError for a file Blender cannot read, one with no
     armature or no mappable humanoid, or an import that takes too long."""
-    from ..worker_process import REPO_ROOT, child_env, worker_python
+    from ..worker_process import REPO_ROOT, child_env, work_folder, worker_python
 
     fmt = file_format(path)
     check_size(os.path.getsize(path), "rig")
-    folder = os.path.dirname(os.path.abspath(path))
-    out = os.path.join(folder, os.path.basename(path) + ".inspect.json")
-    tmp = os.path.join(folder, "inspect_tmp")
-    cmd = [python or worker_python(), "-m", "blender_scripts.inspect_rig", "--file", os.path.abspath(path),
-           "--format", fmt, "--bone-map", json.dumps(bone_map), "--height", json.dumps(height),
-           "--name", name or os.path.basename(path), "--out", out]
-    try:
-        proc = subprocess.run(cmd, cwd=str(REPO_ROOT), env=child_env(tmp), capture_output=True, text=True,
-                              timeout=timeout)
+    with work_folder() as work:  # the child's report and scratch: never beside the user's file
+        out = os.path.join(work, "inspect.json")
+        cmd = [python or worker_python(), "-m", "blender_scripts.inspect_rig", "--file", os.path.abspath(path),
+               "--format", fmt, "--bone-map", json.dumps(bone_map), "--height", json.dumps(height),
+               "--name", name or os.path.basename(path), "--out", out]
+        try:
+            proc = subprocess.run(cmd, cwd=str(REPO_ROOT), env=child_env(os.path.join(work, "tmp")),
+                                  capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise SpecError("rig", f"Blender's import took more than {timeout:g} s", "a rig Blender imports in time "
+                            "(fewer triangles, smaller textures)") from None
         if proc.returncode != 0 or not os.path.isfile(out):
             raise SpecError("rig", "Blender could not import it (" + _last_line(proc.stdout + proc.stderr) + ")",
                             "a rigged humanoid " + ", ".join("." + f for f in RIG_FORMATS) + " file Blender reads")
         with open(out) as fh:
             result = json.load(fh)
-    except subprocess.TimeoutExpired:
-        raise SpecError("rig", f"Blender's import took more than {timeout:g} s", "a rig Blender imports in time "
-                        "(fewer triangles, smaller textures)") from None
-    finally:
-        import shutil
-        shutil.rmtree(tmp, ignore_errors=True)
-        if os.path.exists(out):
-            os.remove(out)
     if "error" in result:
         raise SpecError(result.get("field", "rig"), result["error"], result.get("allowed", ""))
     return result["report"]
@@ -173,13 +167,17 @@ def prepare_files(spec: dict, storage, project: str, folder: str, python: str | 
     """Per subject of the normalized spec: the path of its rig file fetched into folder and imported
     once by Blender with a time limit (inspect_file), or None for a mannequin."""
     os.makedirs(folder, exist_ok=True)
-    paths = []
+    paths, checked = [], {}
     for k, s in enumerate(spec["subjects"]):
         if s.get("type") != "rig":
             paths.append(None)
             continue
         where = f"subjects[{k}].rig"
         ref = s["rig"]
+        same = (ref["sha256"], json.dumps(s["bone_map"], sort_keys=True), s["height"])
+        if same in checked:  # the same rig twice in a scene: fetched and checked once
+            paths.append(checked[same])
+            continue
         key = upload_key(project, ref)
         if not storage.exists(key):
             raise SpecError(where, f"{key} is not in storage", "a rig stored by run_job / Request Pose Batch")
@@ -195,6 +193,7 @@ def prepare_files(spec: dict, storage, project: str, folder: str, python: str | 
         except SpecError as e:
             raise SpecError(where if e.field == "rig" else f"subjects[{k}].{e.field}", e.message, e.allowed) from None
         paths.append(path)
+        checked[same] = path
     return paths
 
 

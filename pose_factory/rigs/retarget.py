@@ -81,13 +81,14 @@ def align(a, b) -> np.ndarray:
 
 
 def _head_template():
-    """The mannequin's head keypoints relative to its head joint, and its head's height above the
-    joint (hair included), at the reference height."""
+    """The mannequin's head keypoints relative to its head joint, its head's height above the
+    joint (hair included), and its mesh's height (lowest to highest vertex), at the reference height."""
     body = mq.build(rig.REFERENCE_HEIGHT)
     h = rig.JOINT_INDEX["head"]
     head_part = next(p for p in body.parts if p.name == "head")
     top = head_part.verts[:, 2].max() - body.rest[h, 2]
-    return body.keypoint_rest - body.rest[h], top
+    z = body.all_vertices()[0][:, 2]
+    return body.keypoint_rest - body.rest[h], top, float(z.max() - z.min())
 
 
 _TEMPLATE = None
@@ -122,7 +123,7 @@ class Retarget:
         if "l_shoulder" in self.bone and "r_shoulder" in self.bone:
             left = left / np.linalg.norm(left) + (d := hb("l_shoulder") - hb("r_shoulder")) / np.linalg.norm(d)
         top = next((j for j in ("head", "neck", "chest") if j in self.bone), None)
-        up = hb(top) - hb("root") if top else np.cross(left, [0.0, 0.0, 1.0]) * 0 + [0.0, 0.0, 1.0]
+        up = hb(top) - hb("root") if top else np.array([0.0, 0.0, 1.0])  # no bone above the hips: the file's z
         z = up / np.linalg.norm(up)
         x = left - (left @ z) * z
         x /= np.linalg.norm(x)
@@ -165,6 +166,11 @@ class Retarget:
         self.eye_local = {}
         neutral = self.matrices(rig.Posed(OUR_REST.copy(), np.repeat(np.eye(3)[None], len(rig.JOINT_NAMES), 0)))
         self._face_local = self._estimated_face(neutral)
+
+    def size_ratio(self) -> float:
+        """The rig's size against the mannequin's at its reference height, both measured on the mesh
+        (lowest to highest vertex): what the mannequin's distances (visibility radii) scale by."""
+        return self.height / head_template()[2]
 
     def forward(self) -> np.ndarray:
         """The direction the rig faces in its file's world (canonical -Y)."""
@@ -219,7 +225,7 @@ class Retarget:
         """Per keypoint, its position in the head bone's frame for the estimated ones."""
         if "head" not in self.bone:
             return None
-        template, mq_top = head_template()
+        template, mq_top, _ = head_template()
         hb = self.bone["head"]
         head_pos = neutral[hb, :3, 3]
         below = self._descendants(hb)

@@ -23,7 +23,7 @@ def reimport(path: Path) -> dict:
             dst.objects = list(src.objects)
         for ob in dst.objects:
             bpy.context.scene.collection.objects.link(ob)
-    else:  # .glb, .vrm: GLB bytes
+    else:  # .glb, .vrm: GLB bytes; .gltf: JSON with its buffer inside
         bpy.ops.import_scene.gltf(filepath=str(path), disable_bone_shape=True)
     bpy.context.view_layer.update()
     arms = [o for o in bpy.context.scene.objects if o.type == "ARMATURE"]

@@ -6,19 +6,21 @@ and both are projected by the same cameras at 512x512. The marker case puts smal
 at the heads of Blender's own posed bones (read from the armature, not from our keypoints), renders
 each alone and writes its intensity centroid next to our projected keypoint.
 Run by tests/test_user_rig.py: python tests/blender/user_rig_check.py OUT_DIR CASES.json
-CASES: {"name": {"make": {make_rig keywords, "file": "x.fbx"}, "presets": [...], "bone_map": ...,
-"height": ..., "markers": bool}}. OUT_DIR/results.json: {"name": {...}}."""
+CASES: {"name": {"make": {make_rig keywords, "file": "x.fbx"}, "presets": [...], "bone_map": ... ("from truth":
+the make_rig truth's joints as a custom map),
+"height": ..., "place": a subject's place, "markers": bool, "as_gltf": bool (the GLB rewritten as a self-contained .gltf)}}. OUT_DIR/results.json: {"name": {...}}."""
+import base64
 import json
 import sys
 from pathlib import Path
 
 import bpy
-import bmesh  # after bpy: Blender's modules come with it
 import numpy as np
 
 from blender_scripts import make_rig, scene as S, user_rig
+from pose_factory import glb
 from pose_factory.render import cameras, mannequin as mq, poses, rig
-from people_markers import marker_material  # noqa: E402  (tests/blender, this script's folder)
+from markers import marker_mesh, rendered_centroid  # tests/blender/markers.py, beside this script
 
 W = H = 512
 CAMERAS = [  # front, side, above at three quarters, and behind-left: every keypoint seen in some view
@@ -38,12 +40,7 @@ def project(points):
 def markers(sc, person, out_png):
     """Markers at the heads of the posed bones mapped to body joints, from Blender's armature."""
     arm = person.rig.arm
-    mesh = bpy.data.meshes.new("marker")
-    bm = bmesh.new()
-    bmesh.ops.create_uvsphere(bm, u_segments=24, v_segments=12, radius=0.006)
-    bm.to_mesh(mesh)
-    mesh.materials.append(marker_material())
-    marker = bpy.data.objects.new("marker", mesh)
+    marker = bpy.data.objects.new("marker", marker_mesh())
     sc.collection.objects.link(marker)
     for ob in person.objects:
         ob.hide_render = True
@@ -63,13 +60,7 @@ def markers(sc, person, out_png):
             at = ["l_shoulder", "r_shoulder"] if joint == "neck" else [joint]  # OpenPose's neck: between the shoulders
             heads = [np.array(arm.pose.bones[person.rig.rt.found[j]].head) for j in at]
             marker.location = (np.array(arm.matrix_world) @ np.append(np.mean(heads, axis=0), 1.0))[:3].tolist()
-            S.render_to(sc, out_png)
-            img = bpy.data.images.load(sc.render.filepath, check_existing=False)
-            px = np.array(img.pixels[:]).reshape(H, W, 4)[::-1, :, 0]  # Blender's rows go bottom-up
-            bpy.data.images.remove(img)
-            ys, xs = np.mgrid[0:H, 0:W]
-            w = px.sum()
-            found = [float((px * xs).sum() / w), float((px * ys).sum() / w)] if w > 0 else None
+            found = rendered_centroid(sc, out_png, W, H)
             ours = cameras.project(cam, kp[[names.index(kp_name)]])[0][0].tolist()
             rows.append({"keypoint": kp_name, "found": found, "ours": ours})
     return rows
@@ -80,13 +71,21 @@ def run_case(name, case, folder: Path) -> dict:
     path = folder / make.pop("file")
     S.reset()
     truth = make_rig.make_rig(path, **make)
+    if case.get("as_gltf"):  # the GLB as a self-contained .gltf: its BIN chunk a data: URI
+        doc, binary = glb.read(path.read_bytes())
+        doc["buffers"][0]["uri"] = "data:application/octet-stream;base64," + base64.b64encode(binary).decode()
+        path = path.with_suffix(".gltf")
+        path.write_text(json.dumps(doc))
     fmt = path.suffix.lstrip(".")
     result = {"truth_triangles": truth.get("triangles"), "presets": {}}
     body = mq.build(make.get("height", 1.75), make.get("build", "average"))
     entries = [poses.normalize_pose_entry(p, "pose") for p in case["presets"]]
     sc = S.reset()
-    subject = {"type": "rig", "rig": {"sha256": "0" * 64, "format": fmt}, "bone_map": case.get("bone_map", "auto"),
-               "height": case.get("height", "auto"), "poses": entries}
+    bone_map = case.get("bone_map", "auto")
+    if bone_map == "from truth":  # a custom map: the file's own bone at each of our joints, as a user would write it
+        bone_map = {j: b for j, b in truth["joints"].items() if j in rig.JOINT_NAMES}
+    subject = {"type": "rig", "rig": {"sha256": "0" * 64, "format": fmt}, "bone_map": bone_map,
+               "height": case.get("height", "auto"), "poses": entries, **({"place": case["place"]} if "place" in case else {})}
     person = user_rig.RigPerson(sc, subject, str(path), 0)
     result["report"] = person.report
     result["objects"] = sorted({ob.pass_index for ob in person.objects})
@@ -94,7 +93,7 @@ def run_case(name, case, folder: Path) -> dict:
     result["radius_scale"] = float(person.radius[2] / mq.visibility_rules()[0][2])
     for f, (preset, entry) in enumerate(zip(case["presets"], entries)):
         kp = person.keypoints(f)
-        want = mq.posed_keypoints(body, poses.pose_body(body, entry))
+        want = mq.posed_keypoints(body, poses.placed(poses.pose_body(body, entry), case.get("place")))
         lowest = float(user_rig.deformed_vertices(person.objects)[:, 2].min())
         result["presets"][preset] = {"ours": kp.tolist(), "mannequin": want.tolist(), "px": project(kp),
                                      "px_mannequin": project(want), "lowest": lowest}
