@@ -129,11 +129,15 @@ class PoseFactoryRequestPoseBatch:
             "hidden": {"unique_id": "UNIQUE_ID"},
         }
 
-    def request(self, subject, cameras, width, height, depth, normal, seg, shaded, depth_range, hands, face,
-                sdxl_sticks, backend, project, force, poses=None, occluded="hide", validate=False, props=None,
-                unique_id=None):
+    def request(self, subject, poses=None, cameras=None, width=512, height=512, depth=True, normal=True, seg=True,
+                shaded=True, depth_range="batch", hands=True, face=True, sdxl_sticks=False, backend="local",
+                project="", force=False, occluded="hide", validate=False, props=None, unique_id=None):
+        # poses is optional (a Scene's people may each have their own); it keeps its place, so a call
+        # written before (positional, as in a script) still means what it did
         from pose_factory.jobs.client import estimate as job_estimate, run_job
 
+        if cameras is None:
+            raise SpecError("cameras", "nothing linked", "a Camera Orbit, Camera List or Camera From Load 3D")
         settings = get_settings()
         project = node_project(project, settings)
         try:

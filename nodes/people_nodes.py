@@ -179,6 +179,18 @@ class PoseFactoryCustomRig:
         }}
 
     @classmethod
+    def IS_CHANGED(cls, rig_file=None, path_or_key="", **widgets):
+        """The widgets and the rig file's size and time (a file replaced under the same name is read
+        again, its report made again); never an exception."""
+        try:
+            ref = rig_source(rig_file, path_or_key)
+            st = os.stat(ref["file"]) if "file" in ref else None
+            where = f"{ref['file']}:{st.st_size}:{st.st_mtime_ns}" if st else ref["sha256"]
+        except (SpecError, OSError) as e:
+            where = f"unavailable: {e}"
+        return f"{where}|{sorted(widgets.items())}"
+
+    @classmethod
     def VALIDATE_INPUTS(cls, path_or_key=None, custom_map=None):
         """Queue-time errors: a path that is no rig file, a stored key that is malformed, a custom
         map that is no JSON object of our joints. ComfyUI shows the message on every input named

@@ -451,6 +451,12 @@ def character_sheet(info):
     return wf
 
 
+def preview_grid(wf, x, previews, cols):
+    """A PreviewImage per (title, image output), in rows of cols columns from x."""
+    for i, (title, src) in enumerate(previews):
+        wf.add("PreviewImage", x + 400 * (i % cols), size=[360, 380], title=title, images=src)
+
+
 def no_model_preview(info):
     wf = Workflow("no_model_preview", info, "Pose preview - no models")
     presets = [("a_pose", "preset default"), ("waving", "open"), ("fighting_stance", "fist")]
@@ -462,8 +468,7 @@ def no_model_preview(info):
     mask = wf.add("MaskToImage", 800, mask=dn[4])
     previews = [("OpenPose", pose[0]), ("Shaded", pose[2]), ("Depth", dn[0]), ("Normal", dn[1]),
                 ("Segmentation", dn[2]), ("Keypoints redrawn", redraw[0]), ("Hands mask", mask[0])]
-    for i, (title, src) in enumerate(previews):
-        wf.add("PreviewImage", 1200 + 400 * (i % 4), size=[360, 380], title=title, images=src)
+    preview_grid(wf, 1200, previews, 4)
     add_note(wf, "a pose batch (3 poses from 4 views) and a preview of every pass the pack renders: "
                  "OpenPose, shaded, depth, normal, segmentation, keypoints redrawn, a hands mask. "
                  "Start here: it runs with no model files.",
@@ -753,8 +758,7 @@ def two_people_preview(info):
     mask_img = wf.add("MaskToImage", 2000, mask=mask[3])
     previews = [("OpenPose (everyone)", pose[0]), ("Shaded", pose[2]), ("Depth", dn[0]),
                 ("Segmentation", dn[2]), ("OpenPose (person 1)", one[0]), ("Mask (person 0)", mask_img[0])]
-    for i, (title, src) in enumerate(previews):
-        wf.add("PreviewImage", 2400 + 400 * (i % 3), size=[360, 380], title=title, images=src)
+    preview_grid(wf, 2400, previews, 3)
     add_note(wf, "two people in one scene (a tall heroic figure and a child, two Scene nodes) from 4 views: "
                  "every pass with both, and a loader's person choice: person 1's skeleton alone, person 0's "
                  "mask alone (from the instance map). Runs with no model files.",
@@ -777,8 +781,7 @@ def custom_rig_preview(info):
     pose = load_pose(wf, batch, 860)
     dn = load_depth_normal(wf, batch, 860)
     previews = [("OpenPose", pose[0]), ("Shaded", pose[2]), ("Depth", dn[0]), ("Normal", dn[1])]
-    for i, (title, src) in enumerate(previews):
-        wf.add("PreviewImage", 1260 + 400 * (i % 2), size=[360, 380], title=title, images=src)
+    preview_grid(wf, 1260, previews, 2)
     add_note(wf, "your own character instead of the mannequin: Custom Rig reads a rigged humanoid (here the pack's "
                  "own mannequin exported as a GLB with Mixamo bone names, put into ComfyUI's input/3d/ once), maps "
                  "its bones to our joints and reports what it found; every preset and pass then works on it. Runs "

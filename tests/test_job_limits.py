@@ -135,8 +135,8 @@ def test_request_node_shows_the_estimate_before_submitting(tmp_path, monkeypatch
     (cams,) = PoseFactoryCameraOrbit().make(2, 5.0, 0.0, 50.0, False, 0.0, 30.0)
     try:
         with pytest.raises(SpecError, match=r"^limits\.max_images: got 2 images .*allowed: at most 1 images"):
-            PoseFactoryRequestPoseBatch().request(subject, cams, 64, 64, True, True, True, True, "batch", True,
-                                                  True, False, "local", "demo", False, poses=poses, unique_id="3")
+            PoseFactoryRequestPoseBatch().request(subject, poses, cams, 64, 64, True, True, True, True, "batch", True,
+                                                  True, False, "local", "demo", False, unique_id="3")
     finally:
         client.close_clients()
     (event, data), (event2, final) = messages

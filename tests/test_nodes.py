@@ -326,8 +326,8 @@ def test_request_pose_batch_run_time_errors_are_in_plain_words(nodes):
     (cams,) = nodes["PoseFactoryCameraOrbit"]().make(1, 10.0, 0.0, 50.0, False, 0.0, 0.0)
     bad = [{"preset": "a_pose"}, {"preset": "rest", "joints": {"l_elbow": {"flex": 400}}}]  # as a linked value
     with pytest.raises(SpecError, match=r"^frame 1 l_elbow flex: got 400"):
-        nodes["PoseFactoryRequestPoseBatch"]().request(subject, cams, 64, 64, *[True] * 4, "batch", True, True,
-                                                        False, "local", "x", False, poses=bad)
+        nodes["PoseFactoryRequestPoseBatch"]().request(subject, bad, cams, 64, 64, *[True] * 4, "batch", True, True,
+                                                        False, "local", "x", False)
 
 
 # --- long sequences (issue 9.5) ---------------------------------------------------------------------
@@ -744,6 +744,55 @@ def test_request_pose_batch_end_to_end_local(nodes, env, comfy_stubs, monkeypatc
         assert (last["state"], last["done"], last["total"]) == ("completed", 2, 2)  # from storage: still N/N
     finally:
         client.close_clients()
+
+
+@pytest.mark.blender
+def test_request_pose_batch_renders_a_scene_with_a_rig_and_a_mannequin(nodes, env, comfy_stubs, tmp_path, monkeypatch):
+    """issue 22.4: Request Pose Batch on a Scene of a Custom Rig (the pack's template rig from the
+    input folder) and a Mannequin, each with its own poses and none linked on the request: the rig's
+    file is stored in the project's uploads/rigs/ by content, the batch has both people in every
+    keypoints frame, the rig's report in the manifest, and the loaders give each person alone."""
+    import hashlib
+
+    from pose_factory import example_inputs
+
+    inputs = tmp_path / "input"
+    example_inputs.install(inputs)
+    monkeypatch.setitem(sys.modules, "folder_paths", types.SimpleNamespace(
+        get_input_directory=lambda: str(inputs), get_temp_directory=lambda: None))
+    rig, report = nodes["PoseFactoryCustomRig"]().make(example_inputs.RIG, "", "mixamo", "", 1.6)
+    assert "bone map mixamo" in report
+    (wave,) = nodes["PoseFactoryPosePreset"]().make("waving", False, "open")
+    (t_pose,) = nodes["PoseFactoryPosePreset"]().make("t_pose", False, "preset default")
+    (mq_subject,) = nodes["PoseFactoryMannequin"]().make(1.8, "average")
+    (scene,) = nodes["PoseFactoryScene"]().make(rig, -0.5, 0.0, 10.0, poses=wave)
+    (scene,) = nodes["PoseFactoryScene"]().make(mq_subject, 0.5, 0.0, -10.0, poses=t_pose, scene=scene)
+    (cams,) = nodes["PoseFactoryCameraOrbit"]().make(1, 5.0, 0.0, 50.0, False, 0.0, 0.0)
+    try:
+        batch, bid = nodes["PoseFactoryRequestPoseBatch"]().request(
+            subject=scene, cameras=cams, width=W, height=H, depth=True, normal=False, seg=True, shaded=False,
+            depth_range="batch", hands=True, face=True, sdxl_sticks=False, backend="local", project="people",
+            force=False, unique_id="9")
+    finally:
+        from pose_factory.jobs import client
+
+        client.close_clients()
+    digest = hashlib.sha256((inputs / example_inputs.RIG).read_bytes()).hexdigest()
+    store = env["tmp"] / "store" / "projects" / "people"
+    assert (store / "uploads" / "rigs" / f"{digest}.glb").read_bytes() == (inputs / example_inputs.RIG).read_bytes()
+    manifest = json.loads((store / "batches" / bid / "manifest.json").read_text())
+    assert [s["type"] for s in manifest["spec"]["subjects"]] == ["rig", "mannequin"]
+    assert manifest["spec"]["subjects"][0]["rig"] == {"sha256": digest, "format": "glb"}
+    assert manifest["rig_reports"]["0"]["bone_map"] == "mixamo"
+    _, kp, _ = nodes["PoseFactoryLoadPoseFromR2"]().load("x", "", "all", "all", "view_major", True, True,
+                                                         batch=batch)["result"]
+    assert len(kp[0]["people"]) == 2
+    _, kp1, _ = nodes["PoseFactoryLoadPoseFromR2"]().load("x", "", "all", "all", "view_major", True, True,
+                                                          batch=batch, person="1")["result"]
+    assert kp1[0]["people"] == [kp[0]["people"][1]]
+    masks = [nodes["PoseFactoryDepthNormalLoader"]().load("x", "", "all", "all", "view_major", "batch", "controlnet",
+                                                           "all", batch=batch, person=k)["result"][3] for k in "01"]
+    assert all(float(m.sum()) > 20 for m in masks) and not bool(((masks[0] > 0) & (masks[1] > 0)).any())
 
 
 def _pack_files() -> dict:

@@ -230,3 +230,20 @@ def test_custom_rig_reports_the_template_rig(people, input_dir, tmp_path, monkey
     (input_dir / "3d" / "fake.glb").write_bytes(b"glTF not really")
     with pytest.raises(SpecError, match=r"^rig_file: not a glTF binary"):
         people.PoseFactoryCustomRig().make("3d/fake.glb", "", "auto", "", 0.0)
+
+
+def test_custom_rig_runs_again_when_its_file_changes(people, input_dir):
+    """IS_CHANGED follows the rig file's size and time (a rig replaced under the same name is read
+    again), and the other widgets; a missing file never raises."""
+    import os
+
+    path = input_dir / "3d" / "hero.glb"
+    path.write_bytes(b"glTF one")
+    changed = people.PoseFactoryCustomRig.IS_CHANGED
+    first = changed(rig_file="3d/hero.glb", path_or_key="", bone_map="auto", custom_map="", height=0.0)
+    assert changed(rig_file="3d/hero.glb", path_or_key="", bone_map="auto", custom_map="", height=0.0) == first
+    assert changed(rig_file="3d/hero.glb", path_or_key="", bone_map="mixamo", custom_map="", height=0.0) != first
+    path.write_bytes(b"glTF two, longer")
+    os.utime(path, ns=(1, 1))
+    assert changed(rig_file="3d/hero.glb", path_or_key="", bone_map="auto", custom_map="", height=0.0) != first
+    assert changed(rig_file="3d/gone.glb", path_or_key="").startswith("unavailable: rig_file: no file")
