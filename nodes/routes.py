@@ -10,7 +10,8 @@
     GET  /pose_factory/jobs                                       {"jobs": [...]} running in this process
     POST /pose_factory/refresh   optional JSON {"project"}        re-lists storage into the local index
     POST /pose_factory/3d/from-image, GET …/3d/status/{job_id}, GET …/3d/download/{job_id}: nodes/mesh_routes.py
-    GET  /pose_factory/viewer/mesh?height=&build=&shape=          the mannequin's rest mesh (pose_factory.viewer.mesh)
+    GET  /pose_factory/viewer/mesh?height=&build=&shape=         a mannequin's rest mesh (pose_factory.viewer.mesh)
+    GET  /pose_factory/viewer/rigmesh?key=                        a custom rig's rest mesh (pose_factory.viewer.rigview)
     GET  /pose_factory/viewer/limits                              posable joints, DOFs and limits, presets
     POST /pose_factory/viewer/scene   JSON {subject, poses, frame, cameras, render}   posed joints, keypoints, cameras
 
@@ -278,21 +279,33 @@ VIEWER_MAX_BODY = 256 * 1024  # bytes of a viewer scene request (256 poses of ha
 
 
 def viewer_mesh(settings: dict, height=None, build=None, shape=None) -> dict:
-    """The mannequin's rest mesh for the 3D viewer (query strings: height in metres, build, shape: a
-    body-shape preset name or its JSON object)."""
+    """A mannequin's rest mesh for the 3D viewer (query strings: height in metres, build, shape: a
+    body-shape preset name or its JSON object, as the scene gives it)."""
     try:
         h = 1.75 if height in (None, "") else float(height)
     except ValueError:
         raise RouteError(400, f"height: got {echo(height)}, allowed: a number of metres") from None
-    if shape not in (None, "") and shape.lstrip().startswith("{"):
+    if shape in (None, ""):
+        shape = None
+    elif shape.lstrip().startswith("{"):
         try:
             shape = json.loads(shape)
         except ValueError:
             raise RouteError(400, f"shape: got {echo(shape)}, allowed: a preset name or a JSON object") from None
     try:
-        return viewer.mesh(h, build or "average", shape or None)
+        return viewer.mesh(h, build or "average", shape)
     except SpecError as e:
         raise RouteError(400, str(e)) from None
+
+
+def viewer_rig_mesh(settings: dict, key=None) -> dict:
+    """A custom rig's rest mesh for the 3D viewer, by the key its scene gave (pose_factory.viewer.rigview)."""
+    from pose_factory.viewer import rigview
+
+    view = rigview.loaded(key)
+    if view is None:
+        raise RouteError(404, f"key: got {echo(key)}, allowed: the key of a rig the viewer's scene loaded (ask the scene again)")
+    return view.mesh()
 
 
 def viewer_limits(settings: dict) -> dict:
@@ -304,9 +317,25 @@ VIEWER_INPUTS = {"subject": "POSE_FACTORY_SUBJECT", "poses": "POSE_FACTORY_POSES
 
 
 def _spec_nodes() -> dict:
-    from . import spec_nodes
+    """The nodes whose function the viewer runs to make a piece of the scene: the spec nodes and
+    the Scene node (people placed on the floor)."""
+    from . import people_nodes, spec_nodes
 
-    return spec_nodes.NODE_CLASS_MAPPINGS
+    return {**spec_nodes.NODE_CLASS_MAPPINGS, "PoseFactoryScene": people_nodes.PoseFactoryScene}
+
+
+def _custom_rig_subject(inputs: dict, where: str) -> dict:
+    """A Custom Rig's subject as its node makes it, without its rig report (the viewer reads the
+    file itself: pose_factory.viewer.rigview). Widgets the node refuses (no rig file, a path that is
+    none) give a subject marked "unreadable": the viewer lists that person, undrawn, and says why
+    (the node itself refuses it when the prompt is queued), rather than failing the whole scene."""
+    from . import people_nodes
+
+    try:
+        return people_nodes.rig_subject(**{k: inputs.get(k) for k in ("rig_file", "path_or_key", "bone_map",
+                                                                          "custom_map", "height")})
+    except SpecError as e:
+        return {"type": "rig", "unreadable": f"Custom Rig {e}"}
 
 
 class _RunTimeOnly(Exception):
@@ -331,6 +360,9 @@ def evaluate_fragment(fragment, want: str, budget: list, where: str):
         raise RouteError(400, f"{where}: got {echo(fragment)}, allowed: {{\"class_type\": spec node, \"inputs\": {{...}}}}")
     nodes = _spec_nodes()
     cls = nodes.get(fragment["class_type"])
+    if fragment["class_type"] == "PoseFactoryCustomRig" and want == "POSE_FACTORY_SUBJECT":
+        budget[0] -= 1
+        return _custom_rig_subject(fragment["inputs"], where)
     if cls is None and _run_time_only(fragment["class_type"]):
         return _ran(fragment, want)
     if cls is None or cls.RETURN_TYPES != (want,):
@@ -424,11 +456,13 @@ def viewer_scene(settings: dict, body) -> dict:
     render = {k: body[k] for k in ("width", "height") if body.get(k) is not None}
     try:
         scene = viewer.scene({"subject": pieces["subject"], "poses": pieces["poses"], "cameras": pieces["cameras"],
-                              "render": render or None, "frame": body.get("frame", 0)})
+                              "render": render or None, "frame": body.get("frame", 0)},
+                             worker_python=settings.get("worker_python") or None)
     except SpecError as e:
         raise RouteError(400, str(e)) from None
     if body.get("props") is not None:
         scene["props"] = viewer_props(body["props"], notes)
+    notes = scene.pop("notes", []) + notes
     return dict(scene, notes=notes) if notes else scene
 
 
@@ -598,6 +632,10 @@ def register(routes, context=None) -> None:
     async def _viewer_mesh(request):
         q = request.query
         return answer(*await call(viewer_mesh, False, q.get("height"), q.get("build"), q.get("shape")))
+
+    @routes.get(PREFIX + "/viewer/rigmesh")
+    async def _viewer_rig_mesh(request):
+        return answer(*await call(viewer_rig_mesh, False, request.rel_url.query.get("key")))
 
     @routes.get(PREFIX + "/viewer/limits")
     async def _viewer_limits(request):

@@ -21,9 +21,14 @@
 //      (scripts/viewer_harness_run.js, with --input: ComfyUI's input folder) a Pose Prop's box is drawn and
 //      its depth preview matches the worker's depth image, and a Motion Clip's poses are shown after the
 //      run as the worker rendered them
-// Prints one JSON report (also --out DIR/report.json); exit 1 when a check fails. --only nav runs step 6 alone.
+//   7. several people (scripts/viewer_harness_people.js; classic, then the Vue renderer): two chained Scene nodes,
+//      every viewer draws both, each picks its own person, the picker and a click pick a person, the gizmo
+//      writes the picked person's Pose From JSON (its own or the shared one), the OpenPose and depth previews
+//      show both and match the worker's render of them
+// Prints one JSON report (also --out DIR/report.json); exit 1 when a check fails. --only nav runs step 6
+// alone, --only people step 7.
 //
-//   node scripts/viewer_harness_check.js --url http://127.0.0.1:8205 --storage DIR [--input DIR] [--out DIR] [--only nav]
+//   node scripts/viewer_harness_check.js --url http://127.0.0.1:8205 --storage DIR [--input DIR] [--out DIR] [--only nav|people]
 // (scripts/viewer_harness_check.sh starts and stops the server with a scratch storage.)
 'use strict';
 const fs = require('fs');
@@ -31,6 +36,7 @@ const path = require('path');
 const { open, loadWorkflow, focusNode, ROOT } = require('./viewer_harness.js');
 const { navChecks } = require('./viewer_harness_nav.js');
 const { runChecks } = require('./viewer_harness_run.js');
+const { peopleChecks } = require('./viewer_harness_people.js');
 
 const args = process.argv.slice(2);
 const arg = (name, dflt) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : dflt; };
@@ -54,8 +60,20 @@ let closeBrowser = null; // the open browser's close (its profile folder is remo
 
 async function main() {
   fs.mkdirSync(OUT, { recursive: true });
-  if (ONLY !== 'nav') await viewerChecks();
-  await navigationChecks();
+  if (ONLY === 'all') await viewerChecks();
+  if (ONLY === 'all' || ONLY === 'nav') await navigationChecks();
+  if (ONLY === 'all' || ONLY === 'people') await peopleRun();
+}
+
+// 7. several people (scripts/viewer_harness_people.js): a scene of two chained Scene nodes
+async function peopleRun() {
+  const { page, errors, close } = await open(URL_);
+  closeBrowser = close;
+  await peopleChecks(page, check, { url: URL_, storage: STORAGE, input: INPUT, out: OUT, loadWorkflow, workflow: WORKFLOW, report, open });
+  const unexpected = errors.filter((e) => !/status of 400 .*viewer\/scene/.test(e));
+  check('people_no_console_errors_classic', unexpected.length === 0, unexpected.slice(0, 10));
+  closeBrowser = null;
+  await close();
 }
 
 // 6. navigation, keys, picking, a stale error; props and poses known after a run

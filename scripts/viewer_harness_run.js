@@ -187,4 +187,4 @@ async function runChecks(page, check, { url, storage, input, out, loadWorkflow, 
   fs.rmSync(dir, { recursive: true, force: true });
 }
 
-module.exports = { runChecks, bvhText, boxObj };
+module.exports = { runChecks, bvhText, boxObj, queue };

@@ -375,3 +375,249 @@ def test_props_are_placed_as_the_worker_places_them(tmp_path, monkeypatch):
         R.viewer_scene({}, {"props": {"class_type": "PoseFactoryPoseProp", "inputs": dict(place, mesh_file="nope.obj")}})
     with pytest.raises(R.RouteError, match="Pose Prop"):
         R.viewer_scene({}, {"props": POSES})
+
+
+# --- several people (issue 22) ------------------------------------------------------------------------
+SHARED = ["a_pose"]
+PEOPLE = {"type": "scene", "subjects": [
+    {"type": "mannequin", "height": 1.9, "build": "slim", "poses": ["waving", "t_pose"],
+     "place": {"position": [-0.8, 0.2], "facing": 0}},
+    {"type": "mannequin", "height": 1.3, "build": "average", "shape": "child",  # the shared poses
+     "place": {"position": [0.7, -0.4], "facing": 90}},
+    {"type": "mannequin", "height": 1.75, "build": "heavy", "poses": [{"preset": "rest", "offset": [0.1, 0, 0]}],
+     "place": {"position": [0.0, 1.5], "facing": -150}},
+]}
+
+
+def _by_hand(subject, entry):
+    """A person's keypoints and vertices computed here: the rig's forward kinematics, grounded (the
+    lowest vertex on the floor), the pose's offset, then turned about z by facing (counter-clockwise
+    from above) and moved to position."""
+    from pose_factory.render import shape as shape_mod
+
+    body = mq.build(subject["height"], subject["build"], shape_mod.normalize_shape(subject.get("shape"), "shape"))
+    angles, offset, grounded = poses_mod.pose_angles(poses_mod.normalize_pose_entry(entry, "pose"))
+    fk = rig.forward_kinematics(body.rest, angles)
+    verts = mq.posed_vertices(body, fk)
+    kp = mq.posed_keypoints(body, fk)
+    lift = np.array([0.0, 0.0, -verts[:, 2].min() if grounded else 0.0]) + offset
+    a = math.radians(subject["place"]["facing"])
+    turn = np.array([[math.cos(a), -math.sin(a), 0], [math.sin(a), math.cos(a), 0], [0, 0, 1]])
+    at = np.array([*subject["place"]["position"], 0.0])
+    return (kp + lift) @ turn.T + at, (verts + lift) @ turn.T + at
+
+
+def test_scene_shows_every_person_placed_and_frames_them_all():
+    """Three people (their own poses, the shared poses, a 1-pose person held): each person's keypoints
+    and skinned mesh are the rig's, placed by hand; facing 90 looks along +X; the cameras are framed
+    on everyone's every frame as the worker frames them (render_batch: framing_vertices per frame and
+    person)."""
+    cams = {"type": "orbit", "views": 4, "elevation": 15}
+    got = viewer.scene({"subject": PEOPLE, "poses": SHARED, "frame": 1, "cameras": cams,
+                        "render": {"width": 512, "height": 384}})
+    assert got["frames"] == 2 and len(got["people"]) == 3 and all(p["drawn"] for p in got["people"])
+    want_entries = ["t_pose", "a_pose", {"preset": "rest", "offset": [0.1, 0, 0]}]
+    frame_vertices = [[], []]
+    for k, (p, s, entry) in enumerate(zip(got["people"], PEOPLE["subjects"], want_entries)):
+        assert p["index"] == k and p["place"] == {"position": s["place"]["position"], "facing": s["place"]["facing"]}
+        kp, verts = _by_hand(s, entry)
+        assert np.abs(np.reshape(p["keypoints"], (-1, 3)) - kp).max() < 2e-5, k
+        m = viewer.mesh(**p["subject"])
+        rest, j = np.reshape(m["rest"], (-1, 3)), np.array(m["vertex_joint"])
+        skinned = np.einsum("nij,nj->ni", np.reshape(p["rotations"], (-1, 3, 3))[j],
+                            np.reshape(m["vertices"], (-1, 3)) - rest[j]) + np.reshape(p["positions"], (-1, 3))[j]
+        assert np.abs(skinned - verts).max() < 1e-4, k
+        for f, e in enumerate([s.get("poses", SHARED)[min(f, len(s.get("poses", SHARED)) - 1)] for f in range(2)]):
+            frame_vertices[f].append(_by_hand(s, e)[1])
+    assert got["people"][1]["subject"]["shape"] is not None and got["people"][0]["pose"]["preset"] == "t_pose"
+    # facing 90: the child's nose is in front of its neck along +X (facing 0 looks along -Y)
+    names = mq.keypoint_names()
+    child = np.reshape(got["people"][1]["keypoints"], (-1, 3))
+    ahead = child[names.index("nose")] - child[names.index("neck")]
+    assert ahead[0] > 0.05 and abs(ahead[1]) < 0.01
+    # top-level fields stay person 0's (one-person callers)
+    assert got["keypoints"] == got["people"][0]["keypoints"] and got["subject"] == got["people"][0]["subject"]
+    spec = spec_mod.normalize_spec({"subjects": [dict(s, poses=s.get("poses", SHARED)) for s in PEOPLE["subjects"]],
+                                    "cameras": cams, "render": {"width": 512, "height": 384}})
+    want = cameras_mod.build_cameras(spec, cameras_mod.framing_points([v for f in frame_vertices for v in f]))
+    assert np.allclose([c["location"] for c in got["cameras"]], [c["location"] for c in want], atol=1e-6)
+    one = viewer.scene({"subject": PEOPLE["subjects"][0], "frame": 1, "cameras": cams, "render": {"width": 512, "height": 384}})
+    assert [c["location"] for c in one["cameras"]] != [c["location"] for c in got["cameras"]]  # framed on all three
+
+
+def test_scene_people_errors_name_the_person():
+    bad = {"type": "scene", "subjects": [{"type": "mannequin", "poses": ["rest", "a_pose"]},
+                                         {"type": "mannequin", "poses": ["rest", "a_pose", "t_pose"]}]}
+    with pytest.raises(SpecError, match=r"subjects\[0\]\.poses.*got 2 poses while subjects\[1\] has 3"):
+        viewer.scene({"subject": bad})
+    with pytest.raises(SpecError, match=r"subjects\[1\]\.place\.facing"):
+        viewer.scene({"subject": {"type": "scene", "subjects": [{}, {"place": {"facing": 400}}]}})
+    with pytest.raises(SpecError, match=r"subject\.subjects"):
+        viewer.scene({"subject": {"type": "scene", "subjects": []}})
+    with pytest.raises(SpecError, match="subject"):
+        viewer.scene({"subject": ["x"]})
+
+
+def test_a_rig_the_viewer_cannot_read_is_listed_not_drawn_and_said_so():
+    """A custom rig's person whose file cannot be read here keeps its place in the order (person k is
+    subjects[k]) and the scene says why and where to see it, never a stand-in figure (nor the path)."""
+    rig_subject = {"type": "rig", "rig": {"file": "/nowhere/hero.glb"}, "bone_map": "auto", "height": "auto",
+                   "poses": ["t_pose"], "place": {"position": [1, 0], "facing": 0}}
+    got = viewer.scene({"subject": {"type": "scene", "subjects": [rig_subject, {"type": "mannequin"}]}, "poses": ["waving"]})
+    assert [p["drawn"] for p in got["people"]] == [False, True]
+    assert "positions" not in got["people"][0] and got["people"][1]["pose"]["preset"] == "waving"
+    assert got["keypoints"] == got["people"][1]["keypoints"]
+    (note,) = got["notes"]
+    assert note.startswith("person 0 (custom rig) is not drawn here: rig: 'hero.glb' does not exist") and "after the render" in note
+    assert "/nowhere" not in json.dumps(got)
+
+
+def test_mesh_takes_the_body_shape():
+    from pose_factory.render import shape as shape_mod
+
+    child = viewer.mesh(1.3, "average", "child")
+    body = mq.build(1.3, "average", shape_mod.normalize_shape("child", "shape"))
+    assert child["shape"] == shape_mod.normalize_shape("child", "shape")
+    assert np.allclose(np.reshape(child["rest"], (-1, 3)), body.rest, atol=1e-5)
+    assert not np.allclose(child["rest"], viewer.mesh(1.3, "average")["rest"])
+    with pytest.raises(SpecError, match="shape"):
+        viewer.mesh(1.3, "average", "giant")
+    assert R.viewer_mesh({}, "1.3", "average", "child")["rest"] == child["rest"]
+    assert R.viewer_mesh({}, "1.3", "average", json.dumps(child["shape"]))["rest"] == child["rest"]
+    with pytest.raises(R.RouteError, match="shape: got"):
+        R.viewer_mesh({}, "1.3", "average", "{")
+
+
+@pytest.mark.blender
+def test_several_people_are_the_workers(tmp_path):
+    """The worker renders the same three people: its manifest's per-person 3D keypoints and its
+    cameras are the viewer's (a real Blender render through render.render_batch)."""
+    from pose_factory import render, storage as storage_mod
+
+    cams = {"type": "orbit", "views": 2, "elevation": 10}
+    spec = {"schema_version": "1.0", "kind": "pose_batch", "project": "tests",
+            "render": {"width": 96, "height": 96, "passes": ["keypoints"]}, "cameras": cams,
+            "subjects": [dict(s, poses=s.get("poses", SHARED)) for s in PEOPLE["subjects"]]}
+    manifest, _ = render.render_batch(spec, storage_mod.LocalStorage(tmp_path))
+    for f in range(2):
+        got = viewer.scene({"subject": PEOPLE, "poses": SHARED, "frame": f, "cameras": cams,
+                            "render": {"width": 96, "height": 96}})
+        worker = manifest["joints_3d"][f]["people"]
+        assert len(worker) == 3
+        for p, w in zip(got["people"], worker):
+            assert np.abs(np.reshape(p["keypoints"], (-1, 3)) - np.asarray(w["keypoints"])).max() < 1e-4
+    views = manifest["views"]
+    assert np.allclose([c["location"] for c in got["cameras"]], [c["location"] for c in views], atol=1e-4)
+    assert np.allclose([c["rotation"] for c in got["cameras"]], [c["rotation"] for c in views], atol=1e-5)
+
+
+def _scene_node(subject, x, y, facing, poses=None, scene=None):
+    inputs = {"subject": subject, "position_x": x, "position_y": y, "facing": facing}
+    if poses is not None:
+        inputs["poses"] = poses
+    if scene is not None:
+        inputs["scene"] = scene
+    return {"class_type": "PoseFactoryScene", "inputs": inputs}
+
+
+def _mannequin_node(height, build="average"):
+    return {"class_type": "PoseFactoryMannequin", "inputs": {"height": height, "build": build}}
+
+
+def test_chained_scene_nodes_are_what_the_nodes_make(tmp_path):
+    """The viewer sends a chain of Scene nodes (the first node's person is person 0, as the nodes
+    order them); the server runs the Scene node's own function; a Custom Rig's person is listed,
+    not drawn (its subject made as the node makes it, without reading the file)."""
+    from nodes import people_nodes as P
+
+    own = {"class_type": "PoseFactoryPoseFromJSON", "inputs": {"joints": '{"l_elbow": {"flex": 90}}', "preset": "rest"}}
+    first = _scene_node(_mannequin_node(1.85), -0.6, 0, 0)
+    second = _scene_node(_mannequin_node(1.4, "heavy"), 0.6, 0.3, 45, poses=own, scene=first)
+    got = R.viewer_scene({}, {"subject": second, "poses": POSES, "cameras": ORBIT, "frame": 1, "width": 256, "height": 256})
+    (made,) = P.PoseFactoryScene().make(S.PoseFactoryMannequin().make(1.4, "heavy")[0], 0.6, 0.3, 45,
+                                         poses=S.PoseFactoryPoseFromJSON().make('{"l_elbow": {"flex": 90}}', "rest")[0],
+                                         scene=P.PoseFactoryScene().make(S.PoseFactoryMannequin().make(1.85, "average")[0],
+                                                                         -0.6, 0, 0)[0])
+    (poses,) = S.PoseFactoryPoseSequence().make("t_pose\nwaving mirror")
+    want = viewer.scene({"subject": made, "poses": poses, "cameras": S.PoseFactoryCameraOrbit().make(2, 0, 0, 50, False, 0, 0)[0],
+                         "frame": 1, "render": {"width": 256, "height": 256}})
+    assert got == want
+    assert [p["subject"]["height"] for p in got["people"]] == [1.85, 1.4]
+    assert got["people"][0]["pose"]["preset"] == "waving" and got["people"][1]["angles"]["l_elbow"]["flex"] == 90
+    assert got["people"][1]["place"] == {"position": [0.6, 0.3], "facing": 45}
+
+    hero = tmp_path / "hero.glb"
+    hero.write_bytes(b"glTF")
+    rig = {"class_type": "PoseFactoryCustomRig", "inputs": {"rig_file": "(use path_or_key)", "path_or_key": str(hero),
+                                                            "bone_map": "mixamo", "custom_map": "", "height": 0}}
+    got = R.viewer_scene({}, {"subject": _scene_node(rig, 1, 0, 0, scene=first), "poses": POSES})
+    assert [p["drawn"] for p in got["people"]] == [True, False] and "person 1 (custom rig) is not drawn here" in got["notes"][0]
+    assert str(hero) not in json.dumps(got)  # the browser is not told the user's paths
+    # a Custom Rig that refuses its widgets: the person is listed, undrawn, and the note says why (no 400:
+    # the node itself refuses it when the prompt is queued)
+    bad = dict(rig, inputs=dict(rig["inputs"], path_or_key="not_a_rig.obj"))
+    got = R.viewer_scene({}, {"subject": _scene_node(bad, 1, 0, 0, scene=first), "poses": POSES})
+    assert [p["drawn"] for p in got["people"]] == [True, False]
+    assert "person 1 (custom rig) is not drawn here: Custom Rig path_or_key: 'not_a_rig.obj' is not a rig file" in got["notes"][0]
+
+
+TEMPLATE_RIG = ROOT / "example_workflows" / "input" / "3d" / "pose_factory_mannequin_rig.glb"
+
+
+@pytest.mark.blender
+def test_a_custom_rig_is_drawn_as_the_worker_poses_it(tmp_path):
+    """A Mixamo-named GLB (the pack's template rig) beside a mannequin: Blender reads it once (a
+    child), the viewer poses its bones in numpy; its keypoints and the orbit cameras framed on both
+    are the worker's (render_batch with the rig stored by content), and the rest mesh moved by the
+    scene's per-bone matrices puts the keypoint-carrying bones where the keypoints are."""
+    import shutil as sh
+
+    from pose_factory import render, rigs, storage as storage_mod
+    from pose_factory.viewer import rigview
+
+    path = tmp_path / "hero.glb"
+    sh.copyfile(TEMPLATE_RIG, path)
+    rig_subject = {"type": "rig", "rig": {"file": str(path)}, "bone_map": "mixamo", "height": 1.6,
+                   "poses": ["waving", "sitting"], "place": {"position": [0.5, 0.1], "facing": 30}}
+    mann = {"type": "mannequin", "poses": ["a_pose"], "place": {"position": [-0.5, 0.0], "facing": 0}}
+    cams = {"type": "orbit", "views": 2, "elevation": 10}
+    store = storage_mod.LocalStorage(tmp_path / "store")
+    raw = {"project": "tests", "render": {"width": 128, "height": 128, "passes": ["keypoints"]}, "cameras": cams,
+           "subjects": [rig_subject, mann]}
+    manifest, _ = render.render_batch(rigs.resolve(raw, store, "tests"), store)
+    before = set(tmp_path.iterdir())
+    for f in range(2):
+        got = viewer.scene({"subject": {"type": "scene", "subjects": [rig_subject, mann]}, "frame": f, "cameras": cams,
+                            "render": {"width": 128, "height": 128}})
+        person = got["people"][0]
+        assert person["drawn"] and person["type"] == "rig" and "notes" not in got
+        ours = np.reshape(person["keypoints"], (-1, 3))
+        theirs = np.array([[np.nan] * 3 if p is None or p[0] is None else p for p in manifest["joints_3d"][f]["people"][0]["keypoints"]], float)
+        found = ~np.isnan(theirs).any(axis=1)
+        assert sorted(np.flatnonzero(~found).tolist()) == person["missing"]
+        err = np.abs(ours[found] - theirs[found]).max()
+        print(f"rig keypoints, frame {f}: {err * 1000:.3f} mm from the worker's")
+        assert err < 5e-4, f"frame {f}: {err * 1000:.2f} mm"  # grounded on rigidly moved vertices (the worker blends)
+    cam_err = np.abs(np.array([c["location"] for c in got["cameras"]]) - [c["location"] for c in manifest["views"]]).max()
+    print(f"orbit cameras framed on the rig and the mannequin: {cam_err * 1000:.3f} mm from the worker's")
+    assert cam_err < 2e-3
+    assert set(tmp_path.iterdir()) == before  # nothing written beside the user's file
+    m = rigview.loaded(person["rig"]).mesh()
+    v, b = np.reshape(m["vertices"], (-1, 3)), np.array(m["vertex_bone"])
+    assert len(m["triangles"]) % 3 == 0 and max(m["triangles"]) < len(v) and m["bones"] == len(person["skin"]) // 12
+    skin = np.reshape(person["skin"], (-1, 3, 4))
+    posed = np.einsum("nij,nj->ni", skin[b][:, :, :3], v) + skin[b][:, :, 3]
+    wrist = mq.keypoint_names().index("l_wrist")
+    near = np.linalg.norm(posed - ours[wrist], axis=1).min()
+    assert near < 0.06  # the posed mesh's hand is at the hand's keypoint
+    assert posed[:, 2].min() == pytest.approx(0.0, abs=5e-5)  # grounded (5-decimal JSON)
+    alone = viewer.scene({"subject": {k: v for k, v in rig_subject.items() if k not in ("place", "poses")}, "poses": ["rest"]})  # a Custom Rig straight into the request
+    assert [p["type"] for p in alone["people"]] == ["rig"] and alone["people"][0]["drawn"] and alone["subject"] is None
+
+
+def test_rig_mesh_route_answers_only_a_loaded_rig():
+    with pytest.raises(R.RouteError) as e:
+        R.viewer_rig_mesh({}, "0" * 24)
+    assert e.value.status == 404 and "ask the scene again" in str(e.value)
+    with pytest.raises(R.RouteError):
+        R.viewer_rig_mesh({}, None)

@@ -26,6 +26,9 @@ import { api } from "../../scripts/api.js";
 import * as THREE from "./vendor/three.module.min.js";
 
 const REQUEST = "PoseFactoryRequestPoseBatch";
+// several people: subject, poses, place; chained through `scene` (no viewer of its own: the viewers
+// around it show its whole scene)
+const SCENE_NODE = "PoseFactoryScene";
 const SUBJECT_NODES = ["PoseFactoryMannequin"];
 const POSE_NODES = ["PoseFactoryPosePreset", "PoseFactoryPoseFromJSON", "PoseFactoryPoseSequence"];
 const CAMERA_NODES = ["PoseFactoryCameraOrbit", "PoseFactoryCameraList"];
@@ -53,15 +56,25 @@ async function getJson(url, body) {
   return data;
 }
 const meshes = new Map();
-function mesh(height, build, shape) {
-  const shapeQuery = shape ? `&shape=${encodeURIComponent(JSON.stringify(shape))}` : "";  // body shape: docs/poses.md
-  const key = `${height}/${build}${shapeQuery}`;
+function mesh({ height, build, shape }) {
+  const key = `${height}/${build}/${shape ? JSON.stringify(shape) : ""}`;
   if (!meshes.has(key)) {
-    const p = getJson(`/pose_factory/viewer/mesh?height=${encodeURIComponent(height)}&build=${encodeURIComponent(build)}${shapeQuery}`);
+    const p = getJson(`/pose_factory/viewer/mesh?height=${encodeURIComponent(height)}&build=${encodeURIComponent(build)}`
+      + (shape ? `&shape=${encodeURIComponent(JSON.stringify(shape))}` : ""));
     p.catch(() => meshes.delete(key));
     meshes.set(key, p);
   }
   return meshes.get(key);
+}
+// a custom rig's rest mesh, by the key its scene gave (pose_factory.viewer.rigview)
+const rigMeshes = new Map();
+function rigMesh(key) {
+  if (!rigMeshes.has(key)) {
+    const p = getJson(`/pose_factory/viewer/rigmesh?key=${encodeURIComponent(key)}`);
+    p.catch(() => rigMeshes.delete(key));
+    rigMeshes.set(key, p);
+  }
+  return rigMeshes.get(key);
 }
 let limitsPromise = null;
 function limits() {
@@ -117,37 +130,72 @@ function downstreamRequest(node, depth = 0) {
   return null;
 }
 
+// Is the way from node down to the Request Pose Batch through a Scene node (then the node is one
+// person's piece, and the viewer shows the request's whole scene)?
+function viaScene(node, depth = 0) {
+  if (!node || depth > 6) return false;
+  for (const out of node.outputs ?? []) {
+    for (const id of out.links ?? []) {
+      const link = node.graph?.links?.get?.(id) ?? node.graph?.links?.[id];
+      const target = link && node.graph.getNodeById(link.target_id);
+      const kind = target && (target.comfyClass ?? target.type);
+      if (kind === SCENE_NODE || viaScene(target, depth + 1)) return true;
+    }
+  }
+  return false;
+}
+
+// Where each person of the scene comes from, in the order the server lists them (the Scene node's
+// own order: the chain linked into `scene` first, then this node's person, as props chain):
+// [{scene: the Scene node or null, subject: the node of its subject, poses: the node its poses come
+// from (its own `poses`, else the shared poses)}].
+function peopleSources(subjectNode, sharedPoses, depth = 0) {
+  if (!subjectNode || depth > 8) return [{ scene: null, subject: subjectNode ?? null, poses: sharedPoses ?? null }];
+  if ((subjectNode.comfyClass ?? subjectNode.type) !== SCENE_NODE) return [{ scene: null, subject: subjectNode, poses: sharedPoses ?? null }];
+  const before = inputNode(subjectNode, subjectNode.inputs?.find((i) => i.name === "scene"));
+  const own = { scene: subjectNode, subject: inputNode(subjectNode, subjectNode.inputs?.find((i) => i.name === "subject")),
+    poses: inputNode(subjectNode, subjectNode.inputs?.find((i) => i.name === "poses")) ?? sharedPoses ?? null };
+  return [...(before ? peopleSources(before, sharedPoses, depth + 1) : []), own];
+}
+
 function usesLoad3D(frag) {
   if (!frag) return false;
   if (frag.class_type === "PoseFactoryCameraFromLoad3D") return true;
   return Object.values(frag.inputs).some((v) => v && typeof v === "object" && usesLoad3D(v));
 }
 
-// The scene request of a viewer on `node`: its own piece, the rest from the Request Pose Batch it feeds.
+// The scene request of a viewer on `node`: its own piece, the rest from the Request Pose Batch it
+// feeds; a node that is one person's piece of a Scene shows the request's whole scene. `sources`:
+// where each person comes from (peopleSources).
 function sceneRequest(node, frame) {
   const kind = node.comfyClass ?? node.type;
   const request = downstreamRequest(node);
   const body = { frame };
+  let subjectNode = null, posesNode = null;
   if (request) {
     for (const name of ["subject", "poses", "cameras", "props"]) {
       const input = request.inputs?.find((i) => i.name === name);
       const src = input?.link != null ? inputNode(request, input) : null;
       if (src) body[name] = fragment(src);
+      if (name === "subject") subjectNode = src;
+      if (name === "poses") posesNode = src;
     }
     for (const name of ["width", "height"]) {
       const w = request.widgets?.find((x) => x.name === name);
       if (w) body[name] = Number(w.value);
     }
   }
-  if (SUBJECT_NODES.includes(kind)) body.subject = fragment(node);
-  if (POSE_NODES.includes(kind)) { body.poses = fragment(node); }
+  const own = !request || !viaScene(node); // not one person's piece of a Scene: it stands for its part
+  if (own && SUBJECT_NODES.includes(kind)) { body.subject = fragment(node); subjectNode = node; }
+  if (own && POSE_NODES.includes(kind)) { body.poses = fragment(node); posesNode = node; }
   if (CAMERA_NODES.includes(kind)) body.cameras = fragment(node);
+  const sources = peopleSources(subjectNode, posesNode);
   let note = "";
   if (usesLoad3D(body.cameras)) {
     delete body.cameras; // the Load 3D camera is known only when the prompt runs
     note = "cameras from Load 3D appear when the prompt runs; showing an orbit";
   }
-  return { body, note, request };
+  return { body, note, request, sources };
 }
 
 // --- the shared renderer ------------------------------------------------------------------------------
@@ -285,12 +333,12 @@ async function propMesh(prop) {
   return mesh;
 }
 
-function label(text) {
+function label(text, colour = "#ffd54a") {
   const c = document.createElement("canvas");
   c.width = 64; c.height = 32;
   const g = c.getContext("2d");
   g.fillStyle = "rgba(0,0,0,0.6)"; g.fillRect(0, 0, 64, 32);
-  g.fillStyle = "#ffd54a"; g.font = "bold 22px sans-serif"; g.textAlign = "center"; g.textBaseline = "middle";
+  g.fillStyle = colour; g.font = "bold 22px sans-serif"; g.textAlign = "center"; g.textBaseline = "middle";
   g.fillText(text, 32, 17);
   const s = new THREE.Sprite(new THREE.SpriteMaterial({ map: new THREE.CanvasTexture(c), depthTest: false }));
   s.scale.set(0.24, 0.12, 1);
@@ -320,6 +368,8 @@ class Viewer {
     this.frame = 0;
     this.view = null; // index of the camera being looked through, null: free orbit
     this.selected = null;
+    this.picked = null; // the person the gizmo poses (index in the scene's people), null: this node's own
+    this.figures = []; // per person drawn: {index, body (THREE.Mesh), meshData}
     this.undo = [];
     this.redo = [];
     this.scene = new THREE.Scene();
@@ -338,6 +388,8 @@ class Viewer {
     this.rigs = new THREE.Group();
     this.props = new THREE.Group();
     this.scene.add(this.figure, this.rigs, this.props);
+    this.jointDots = new THREE.Group();
+    this.figure.add(this.jointDots);
     this.buildDom();
     this.controls = new THREE.OrbitControls(this.camera, this.canvas);
     this.controls.target.set(0, 0, 0.9);
@@ -395,6 +447,10 @@ class Viewer {
     this.frameInput.title = "frame (pose) shown";
     this.frameInput.addEventListener("change", () => { this.frame = Math.max(0, Number(this.frameInput.value) | 0); this.refresh(); });
     bar.append(el("span", "", "frame"), this.frameInput);
+    this.personSelect = el("select", "font:11px sans-serif;display:none");
+    this.personSelect.title = "the person to pose (or click a figure)";
+    this.personSelect.addEventListener("change", () => this.pickPerson(Number(this.personSelect.value)));
+    bar.append(this.personSelect);
     this.posing = el("div", "display:none;flex-direction:column;gap:2px;flex:0 0 auto");
     const pbar = el("div", "display:flex;flex-wrap:wrap;gap:3px;align-items:center");
     this.presetSelect = el("select", "font:11px sans-serif");
@@ -451,16 +507,20 @@ class Viewer {
     this.stale = false;
     this.root.dataset.nodeId = String(this.node.id); // known only once a loaded workflow configured the node
     const seq = (this.seq = (this.seq ?? 0) + 1);
-    const { body, note, request } = sceneRequest(this.node, this.frame);
+    const { body, note, request, sources } = sceneRequest(this.node, this.frame);
     this.request = request;
     this.asked = JSON.stringify(body); // what this scene is of (watch() compares the graph with it)
     try {
       const scene = await getJson("/pose_factory/viewer/scene", body);
-      const m = await mesh(scene.subject.height, scene.subject.build, scene.subject.shape);
+      const people = scene.people ?? [];
+      const ms = await Promise.all(people.map((p) => (!p.drawn ? null : p.type === "rig" ? rigMesh(p.rig) : mesh(p.subject))));
       const props = await Promise.all((scene.props ?? []).map(propMesh));
       if (seq !== this.seq) return; // a newer request is on its way
-      this.data = scene;
-      this.setMesh(m);
+      this.sources = people.length === sources.length ? sources : people.map(() => ({}));
+      this.full = scene;
+      if (this.picked == null || this.picked >= people.length || !people[this.picked].drawn) this.picked = this.ownPerson();
+      this.data = this.personView();
+      this.setPeople(ms);
       this.pose(scene);
       this.setCameras(scene);
       this.props.clear();
@@ -469,7 +529,8 @@ class Viewer {
       this.note = [note, ...(scene.notes ?? [])].filter(Boolean).join("; ");
       this.error = null;
       this.frameInput.max = String(scene.frames - 1);
-      if (this.kind === POSING_NODE) await this.showPosing();
+      this.showPeople();
+      if (this.poser()) await this.showPosing(); else this.posing.style.display = "none";
     } catch (err) {
       if (seq !== this.seq) return;
       this.error = String(err?.message ?? err);
@@ -477,44 +538,124 @@ class Viewer {
     this.draw();
   }
 
-  setMesh(m) {
-    if (this.meshData === m) return;
-    this.meshData = m;
-    this.figure.clear();
-    const n = m.vertex_joint.length;
-    const geo = new THREE.BufferGeometry();
-    geo.setAttribute("position", new THREE.BufferAttribute(new Float32Array(n * 3), 3));
-    const colour = new Float32Array(n * 3);
-    const tint = (part) => new THREE.Color().setHSL(((part * 0.137) % 1), 0.25, 0.62);
-    for (let t = 0; t < m.triangle_part.length; t++) {
-      const c = tint(m.triangle_part[t]);
-      for (let k = 0; k < 3; k++) colour.set([c.r, c.g, c.b], m.triangles[3 * t + k] * 3);
+  // The scene as this viewer's data: the picked person's pose, angles, joints and keypoints at the top
+  // level (the gizmo and the checks read them), every person under `people`.
+  personView() {
+    const p = this.full.people?.[this.picked];
+    if (!p?.drawn || p.type === "rig") return this.full; // a rig: the first mannequin's at the top level
+    const { pose, angles, dof_axes, positions, rotations, keypoints, subject } = p;
+    return { ...this.full, pose, angles, dof_axes, positions, rotations, keypoints, subject, person: this.picked };
+  }
+
+  // The person this viewer stands for: the first whose poses (a pose node) or subject (Mannequin)
+  // is this node; else the first drawn.
+  ownPerson() {
+    const people = this.full.people ?? [];
+    const mine = (this.sources ?? []).findIndex((s, k) => people[k]?.drawn
+      && (s.poses === this.node || s.subject === this.node));
+    if (mine >= 0) return mine;
+    const first = people.findIndex((p) => p.drawn);
+    return first >= 0 ? first : 0;
+  }
+
+  // The Pose From JSON node the picked person's poses come from (the gizmo writes its `joints`), or null.
+  poser() {
+    if (this.kind !== POSING_NODE) return null; // the gizmo lives in the Pose From JSON viewers
+    const person = this.full?.people?.[this.picked];
+    if (!person?.drawn || person.type === "rig") return null; // the gizmo poses a mannequin (a rig takes the same poses)
+    const src = this.sources?.[this.picked]?.poses;
+    return src && (src.comfyClass ?? src.type) === POSING_NODE ? src : null;
+  }
+
+  pickPerson(k) {
+    if (k === this.picked || !this.full?.people?.[k]?.drawn) return;
+    this.picked = k;
+    this.selected = null;
+    this.data = this.personView();
+    const f = this.figures.find((x) => x.index === k);
+    if (f) { this.body = f.body; this.meshData = f.meshData; }
+    this.pose(this.full);
+    this.showPeople();
+    if (this.poser()) this.showPosing(); else this.posing.style.display = "none";
+    this.draw();
+  }
+
+  // The person picker: shown with two people or more; says where each one's poses come from.
+  showPeople() {
+    const people = this.full?.people ?? [];
+    this.personSelect.style.display = people.length > 1 ? "" : "none";
+    this.personSelect.replaceChildren();
+    people.forEach((p, k) => {
+      const src = this.sources?.[k]?.poses;
+      const from = (p.type === "rig" ? (p.drawn ? " (custom rig)" : " (custom rig: not drawn)") : "")
+        + (p.drawn && src ? ` · poses: ${src.title ?? src.type} #${src.id}` : "");
+      const o = new Option(`person ${k}${from}`, String(k));
+      o.disabled = !p.drawn;
+      this.personSelect.append(o);
+    });
+    this.personSelect.value = String(this.picked ?? 0);
+  }
+
+  // One figure per drawn person (its rest mesh; posed in pose()), tagged with its number.
+  setPeople(ms) {
+    const people = this.full.people ?? [];
+    const same = this.figures.length === ms.filter(Boolean).length
+      && this.figures.every((f) => ms[f.index] === f.meshData);
+    if (!same) {
+      this.figure.clear();
+      this.figure.add(this.jointDots);
+      this.figures = [];
+      ms.forEach((m, k) => {
+        if (!m) return;
+        const rigged = people[k].type === "rig"; // a custom rig: one clay colour, moved by its bones
+        const n = rigged ? m.vertex_bone.length : m.vertex_joint.length;
+        const geo = new THREE.BufferGeometry();
+        geo.setAttribute("position", new THREE.BufferAttribute(new Float32Array(n * 3), 3));
+        if (!rigged) {
+          const colour = new Float32Array(n * 3);
+          const tint = (part) => new THREE.Color().setHSL(((part * 0.137) % 1), 0.25, 0.62);
+          for (let t = 0; t < m.triangle_part.length; t++) {
+            const c = tint(m.triangle_part[t]);
+            for (let i = 0; i < 3; i++) colour.set([c.r, c.g, c.b], m.triangles[3 * t + i] * 3);
+          }
+          geo.setAttribute("color", new THREE.BufferAttribute(colour, 3));
+        }
+        geo.setIndex(m.triangles);
+        const body = new THREE.Mesh(geo, rigged ? new THREE.MeshLambertMaterial({ color: 0xc8b49c, side: THREE.DoubleSide })
+          : new THREE.MeshLambertMaterial({ vertexColors: true }));
+        body.userData.colour = body.material.color.clone();
+        body.userData.person = k;
+        this.figure.add(body);
+        this.figures.push({ index: k, body, meshData: m });
+      });
     }
-    geo.setAttribute("color", new THREE.BufferAttribute(colour, 3));
-    geo.setIndex(m.triangles);
-    this.body = new THREE.Mesh(geo, new THREE.MeshLambertMaterial({ vertexColors: true }));
-    this.figure.add(this.body);
-    this.jointDots = new THREE.Group();
-    this.figure.add(this.jointDots);
+    const picked = this.figures.find((f) => f.index === this.picked) ?? this.figures[0];
+    this.body = picked?.body ?? null;
+    this.meshData = picked?.meshData ?? null;
+    this.tags?.removeFromParent();
+    this.tags = new THREE.Group();
+    if (people.length > 1) this.figure.add(this.tags);
   }
 
   pose(scene) {
-    const m = this.meshData, pos = scene.positions, rot = scene.rotations, rest = m.rest, v = m.vertices;
-    const out = this.body.geometry.attributes.position.array;
-    for (let i = 0, n = m.vertex_joint.length; i < n; i++) {
-      const j = m.vertex_joint[i];
-      const x = v[3 * i] - rest[3 * j], y = v[3 * i + 1] - rest[3 * j + 1], z = v[3 * i + 2] - rest[3 * j + 2];
-      const r = 9 * j;
-      out[3 * i] = rot[r] * x + rot[r + 1] * y + rot[r + 2] * z + pos[3 * j];
-      out[3 * i + 1] = rot[r + 3] * x + rot[r + 4] * y + rot[r + 5] * z + pos[3 * j + 1];
-      out[3 * i + 2] = rot[r + 6] * x + rot[r + 7] * y + rot[r + 8] * z + pos[3 * j + 2];
+    const people = scene.people ?? [];
+    for (const f of this.figures) this.skin(f, people[f.index]);
+    // the picked person bright, the others dimmed; a number tag over each head (two people or more)
+    this.tags.clear();
+    for (const f of this.figures) {
+      const mine = f.index === this.picked;
+      f.body.material.color.copy(f.body.userData.colour).multiplyScalar(mine || people.length < 2 ? 1 : 0.55);
+      if (people.length < 2) continue;
+      const box = new THREE.Box3().setFromBufferAttribute(f.body.geometry.attributes.position);
+      const tag = label(`P${f.index}`, mine ? "#ffd54a" : "#bbbbbb");
+      tag.position.set((box.min.x + box.max.x) / 2, (box.min.y + box.max.y) / 2, box.max.z + 0.12);
+      tag.userData.person = f.index;
+      this.tags.add(tag);
     }
-    this.body.geometry.attributes.position.needsUpdate = true;
-    this.body.geometry.computeVertexNormals();
-    this.body.geometry.computeBoundingSphere();
     this.jointDots.clear();
-    if (this.kind !== POSING_NODE) return;
-    const posable = new Set(Object.keys(scene.angles));
+    if (!this.poser() || !this.data.positions) return;
+    const m = this.meshData, pos = this.data.positions;
+    const posable = new Set(Object.keys(this.data.angles));
     m.joint_names.forEach((name, j) => {
       if (!posable.has(name) || /(thumb|index|middle|ring|pinky)/.test(name)) return;
       const dot = new THREE.Mesh(new THREE.SphereGeometry(name === this.selected ? 0.03 : 0.022, 12, 8),
@@ -525,6 +666,37 @@ class Viewer {
       this.jointDots.add(dot);
     });
     this.drawGizmo();
+  }
+
+  // A person's figure posed: each rest vertex moved rigidly with its joint (the core's data); a
+  // custom rig's with its bone, by the bone's 3x4 matrix from the core (pose_factory.viewer.rigview).
+  skin(f, person) {
+    const out = f.body.geometry.attributes.position.array;
+    if (person.type === "rig") {
+      const v = f.meshData.vertices, b = f.meshData.vertex_bone, s = person.skin;
+      for (let i = 0, n = b.length; i < n; i++) {
+        const r = 12 * b[i], x = v[3 * i], y = v[3 * i + 1], z = v[3 * i + 2];
+        out[3 * i] = s[r] * x + s[r + 1] * y + s[r + 2] * z + s[r + 3];
+        out[3 * i + 1] = s[r + 4] * x + s[r + 5] * y + s[r + 6] * z + s[r + 7];
+        out[3 * i + 2] = s[r + 8] * x + s[r + 9] * y + s[r + 10] * z + s[r + 11];
+      }
+      f.body.geometry.attributes.position.needsUpdate = true;
+      f.body.geometry.computeVertexNormals();
+      f.body.geometry.computeBoundingSphere();
+      return;
+    }
+    const m = f.meshData, pos = person.positions, rot = person.rotations, rest = m.rest, v = m.vertices;
+    for (let i = 0, n = m.vertex_joint.length; i < n; i++) {
+      const j = m.vertex_joint[i];
+      const x = v[3 * i] - rest[3 * j], y = v[3 * i + 1] - rest[3 * j + 1], z = v[3 * i + 2] - rest[3 * j + 2];
+      const r = 9 * j;
+      out[3 * i] = rot[r] * x + rot[r + 1] * y + rot[r + 2] * z + pos[3 * j];
+      out[3 * i + 1] = rot[r + 3] * x + rot[r + 4] * y + rot[r + 5] * z + pos[3 * j + 1];
+      out[3 * i + 2] = rot[r + 6] * x + rot[r + 7] * y + rot[r + 8] * z + pos[3 * j + 2];
+    }
+    f.body.geometry.attributes.position.needsUpdate = true;
+    f.body.geometry.computeVertexNormals();
+    f.body.geometry.computeBoundingSphere();
   }
 
   // The gizmo: one ring per DOF of the selected joint, around the DOF's world axis (the scene's
@@ -645,9 +817,14 @@ class Viewer {
   }
 
   // --- navigation: the free view turns around the figure's centre and zooms toward it ---
+  // the box around every person drawn (the "figure" the navigation turns around and frames)
   figureBox() {
-    this.body.geometry.computeBoundingBox();
-    return this.body.geometry.boundingBox.clone();
+    const box = new THREE.Box3();
+    for (const f of this.figures.length ? this.figures : [{ body: this.body }]) {
+      f.body.geometry.computeBoundingBox();
+      box.union(f.body.geometry.boundingBox);
+    }
+    return box;
   }
 
   figureCentre() { return this.body ? this.figureBox().getCenter(new THREE.Vector3()) : this.controls.target.clone(); }
@@ -746,11 +923,23 @@ class Viewer {
     };
   }
 
+  // the picked person's 18 body keypoints in the current view (pixels, 1: in front of the camera)
   previewKeypoints() {
-    if (!this.data) return null;
+    if (!this.data?.keypoints) return null;
     const cam = this.currentCamera();
     const pts = projectPoints(cam, this.data.keypoints.slice(0, 18 * 3));
     return { camera: cam, keypoints: pts.map(([x, y, d]) => [x, y, d > 0 ? 1 : 0]) };
+  }
+
+  // every drawn person's 18 body keypoints in the current view, in the scene's order
+  previewPeople() {
+    if (!this.data) return null;
+    const cam = this.currentCamera();
+    // (a rig's keypoint without a bone is in "missing": never drawn)
+    const people = (this.full?.people ?? []).filter((p) => p.drawn).map((p) => ({ index: p.index,
+      keypoints: projectPoints(cam, p.keypoints.slice(0, 18 * 3))
+        .map(([x, y, d], i) => [x, y, d > 0 && !p.missing?.includes(i) ? 1 : 0]) }));
+    return { camera: cam, people };
   }
 
   togglePreview() {
@@ -775,26 +964,27 @@ class Viewer {
     this.preview.width = width; this.preview.height = height;
     const g = this.preview.getContext("2d");
     if (mode !== "openpose") {
-      const geos = [this.body.geometry, ...this.props.children.map((m) => m.geometry)];
+      const geos = [...this.figures.map((f) => f.body.geometry), ...this.props.children.map((m) => m.geometry)];
       const px = renderPass(geos, passCamera(this.currentCamera(), width, height), width, height);
       g.putImageData(passImage(px, width, height, mode), 0, 0);
       return;
     }
     g.fillStyle = "#000"; g.fillRect(0, 0, width, height);
-    const kp = this.previewKeypoints().keypoints;
     const inFrame = (p) => p[2] > 0 && p[0] >= -0.5 && p[0] < width - 0.5 && p[1] >= -0.5 && p[1] < height - 0.5;
     const s = Math.max(width, height) >= 500 ? 2 : 1;
-    LIMBS.forEach(([a, b], i) => {
-      if (!inFrame(kp[a]) || !inFrame(kp[b])) return;
-      const [r, gg, bb] = COLOURS[i].map((c) => Math.round(c * 0.6));
-      g.strokeStyle = `rgb(${r},${gg},${bb})`; g.lineWidth = 8 * s; g.lineCap = "round";
-      g.beginPath(); g.moveTo(kp[a][0], kp[a][1]); g.lineTo(kp[b][0], kp[b][1]); g.stroke();
-    });
-    kp.forEach((p, i) => {
-      if (!inFrame(p)) return;
-      g.fillStyle = `rgb(${COLOURS[i].join(",")})`;
-      g.beginPath(); g.arc(p[0], p[1], 4 * s, 0, 2 * Math.PI); g.fill();
-    });
+    for (const { keypoints: kp } of this.previewPeople().people) { // every person, as the worker draws them
+      LIMBS.forEach(([a, b], i) => {
+        if (!inFrame(kp[a]) || !inFrame(kp[b])) return;
+        const [r, gg, bb] = COLOURS[i].map((c) => Math.round(c * 0.6));
+        g.strokeStyle = `rgb(${r},${gg},${bb})`; g.lineWidth = 8 * s; g.lineCap = "round";
+        g.beginPath(); g.moveTo(kp[a][0], kp[a][1]); g.lineTo(kp[b][0], kp[b][1]); g.stroke();
+      });
+      kp.forEach((p, i) => {
+        if (!inFrame(p)) return;
+        g.fillStyle = `rgb(${COLOURS[i].join(",")})`;
+        g.beginPath(); g.arc(p[0], p[1], 4 * s, 0, 2 * Math.PI); g.fill();
+      });
+    }
   }
 
   draw() {
@@ -813,7 +1003,8 @@ class Viewer {
     this.lastFrameMs = performance.now() - t0;
     const where = this.view != null ? `view ${this.view}` : "free view";
     this.status.textContent = this.error ? `⚠ ${this.error}`
-      : `${where}${this.data ? ` · frame ${this.data.frame}/${this.data.frames - 1}` : ""}${this.note ? ` · ${this.note}` : ""}`;
+      : `${where}${this.data ? ` · frame ${this.data.frame}/${this.data.frames - 1}` : ""}`
+        + `${(this.full?.people?.length ?? 0) > 1 ? ` · person ${this.picked}${this.poser() ? " (posed here)" : ""}` : ""}${this.note ? ` · ${this.note}` : ""}`;
     this.status.style.color = this.error ? "#ff8a80" : "#ddd";
     this.drawPreview();
   }
@@ -832,7 +1023,22 @@ class Viewer {
     const hit = this.hits(e).find((h) => h.object.userData.joint);
     if (hit) { this.select(hit.object.userData.joint); return; }
     const view = this.cameraAt(e.clientX, e.clientY);
-    if (view != null) this.lookThrough(view);
+    if (view != null) { this.lookThrough(view); return; }
+    const person = this.personAt(e);
+    if (person != null) this.pickPerson(person);
+  }
+
+  // The person whose figure (or number tag) is under the pointer, nearest first; null with one person.
+  personAt(e) {
+    if ((this.full?.people?.length ?? 0) < 2) return null;
+    const rect = this.canvas.getBoundingClientRect();
+    const ray = new THREE.Raycaster();
+    ray.setFromCamera(new THREE.Vector2(((e.clientX - rect.left) / rect.width) * 2 - 1,
+      -((e.clientY - rect.top) / rect.height) * 2 + 1), this.camera);
+    const tag = ray.intersectObjects(this.tags?.children ?? [], false)[0];
+    if (tag) return tag.object.userData.person;
+    const hit = ray.intersectObjects(this.figures.map((f) => f.body), false)[0];
+    return hit ? hit.object.userData.person : null;
   }
 
   // The camera drawn under a point of the page (pixels): a number tag under it (tags are drawn on
@@ -876,7 +1082,7 @@ class Viewer {
   }
 
   // --- posing (Pose From JSON: the pose lives in its `joints` widget, the base in `preset`) ---
-  widget(name) { return this.node.widgets?.find((w) => w.name === name); }
+  widget(name, node = this.poser() ?? this.node) { return node.widgets?.find((w) => w.name === name); }
 
   stored() {
     const text = String(this.widget("joints")?.value ?? "").trim();
@@ -888,26 +1094,33 @@ class Viewer {
   }
 
   store(pose, remember = true) {
-    const w = this.widget("joints");
+    const target = this.poser() ?? this.node; // the picked person's Pose From JSON node
+    const w = this.widget("joints", target);
     const text = JSON.stringify(pose.mirror || pose.hands || pose.offset || pose.grounded != null || pose.preset
       ? pose : pose.joints);
     if (remember && text === w.value) return; // nothing changed: no undo step
     if (remember) { this.undo.push(this.snapshot()); this.redo.length = 0; }
     w.value = text;
     w.callback?.(text);
-    this.node.setDirtyCanvas?.(true, true);
+    target.setDirtyCanvas?.(true, true);
     this.refresh();
+    if (target !== this.node) refreshAll(); // the viewer on that node shows it too
   }
 
-  snapshot() { return { joints: this.widget("joints")?.value, preset: this.widget("preset")?.value }; }
+  // one undo step: the posing node and its pose (a viewer may pose several people's nodes)
+  snapshot() {
+    const node = this.poser() ?? this.node;
+    return { node, joints: this.widget("joints", node)?.value, preset: this.widget("preset", node)?.value };
+  }
 
   step(from, to) {
     const s = from.pop();
     if (!s) return;
-    to.push(this.snapshot());
-    this.widget("joints").value = s.joints;
-    this.widget("preset").value = s.preset;
-    this.node.setDirtyCanvas?.(true, true);
+    const node = s.node ?? this.node;
+    to.push({ node, joints: this.widget("joints", node)?.value, preset: this.widget("preset", node)?.value });
+    this.widget("joints", node).value = s.joints;
+    this.widget("preset", node).value = s.preset;
+    node.setDirtyCanvas?.(true, true);
     refreshAll(); // every viewer showing this pose
   }
 
@@ -954,7 +1167,8 @@ class Viewer {
     this.presetSelect.value = this.widget("preset")?.value ?? "rest";
     this.dofs.replaceChildren();
     const joint = this.limitsTable.joints.find((j) => j.name === this.selected);
-    this.jointName.textContent = joint ? joint.name : "click a joint to pose it";
+    const who = (this.full?.people?.length ?? 0) > 1 ? `person ${this.picked}: ` : "";
+    this.jointName.textContent = who + (joint ? joint.name : "click a joint to pose it");
     if (!joint || !this.data) return;
     for (const d of joint.dofs) {
       const now = this.data.angles[joint.name]?.[d.name] ?? 0;
@@ -1077,7 +1291,7 @@ function guardTracker() {
 function onKey(e) {
   const what = undoKey(e);
   const v = what && keyOwner(e);
-  if (!v || v.kind !== POSING_NODE) return;
+  if (!v || (!v.poser() && !v.undo.length && !v.redo.length)) return;
   guardTracker();
   viewerKeys.add(e);
   e.preventDefault();
