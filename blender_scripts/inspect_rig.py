@@ -11,7 +11,10 @@ import json
 import sys
 
 
-def main(argv=None) -> int:
+def run(argv, compute) -> int:
+    """The command line both rig children share (this one and rig_view.py): parses --file, --format,
+    --bone-map and --height (JSON), --name and --out, and writes compute(args) or the SpecError it
+    raised as JSON to --out."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--file", required=True)
     ap.add_argument("--format", required=True)
@@ -20,16 +23,22 @@ def main(argv=None) -> int:
     ap.add_argument("--name", default=None)
     ap.add_argument("--out", required=True)
     a = ap.parse_args(argv)
+    a.bone_map, a.height = json.loads(a.bone_map), json.loads(a.height)
     from pose_factory.errors import SpecError
-    from blender_scripts import user_rig
 
     try:
-        result = {"report": user_rig.inspect(a.file, a.format, json.loads(a.bone_map), json.loads(a.height), a.name)}
+        result = compute(a)
     except SpecError as e:
         result = {"error": e.message, "field": e.field, "allowed": e.allowed}
     with open(a.out, "w") as fh:
         json.dump(result, fh)
     return 0
+
+
+def main(argv=None) -> int:
+    from blender_scripts import user_rig
+
+    return run(argv, lambda a: {"report": user_rig.inspect(a.file, a.format, a.bone_map, a.height, a.name)})
 
 
 if __name__ == "__main__":

@@ -8,11 +8,8 @@ meshes' triangles (vertex indices into the rest vertices, meshes in the order of
 """
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 
-import numpy as np
 
 
 def view_data(path: str, fmt: str, bone_map="auto", height="auto") -> dict:
@@ -20,37 +17,17 @@ def view_data(path: str, fmt: str, bone_map="auto", height="auto") -> dict:
 
     S.reset()
     lr = user_rig.load_rig(path, fmt, bone_map, height)
-    tris, base = [], 0
-    for ob in lr.meshes:
-        me = ob.data
-        me.calc_loop_triangles()
-        t = np.empty(len(me.loop_triangles) * 3, np.int64)
-        me.loop_triangles.foreach_get("vertices", t)
-        tris.append(t.reshape(-1, 3) + base)
-        base += len(me.vertices)
+    tris = user_rig.mesh_triangles(lr.meshes)
     rt = lr.rt
     eyes = {k: (rt.rest.matrices[rt.bone[k]] @ v)[:3].tolist() for k, v in rt.eye_local.items()}
     return {"rest": lr.rest.to_json(), "found": dict(rt.found), "eye_points": eyes,
-            "faces": np.concatenate(tris).astype(int).tolist() if tris else []}
+            "faces": tris.astype(int).tolist()}
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--file", required=True)
-    ap.add_argument("--format", required=True)
-    ap.add_argument("--bone-map", default='"auto"')
-    ap.add_argument("--height", default='"auto"')
-    ap.add_argument("--out", required=True)
-    a = ap.parse_args(argv)
-    from pose_factory.errors import SpecError
+    from blender_scripts import inspect_rig
 
-    try:
-        result = view_data(a.file, a.format, json.loads(a.bone_map), json.loads(a.height))
-    except SpecError as e:
-        result = {"error": e.message, "field": e.field, "allowed": e.allowed}
-    with open(a.out, "w") as fh:
-        json.dump(result, fh)
-    return 0
+    return inspect_rig.run(argv, lambda a: view_data(a.file, a.format, a.bone_map, a.height))
 
 
 if __name__ == "__main__":

@@ -153,6 +153,20 @@ def _dominant_bones(ob, index: dict, n: int) -> np.ndarray:
     return out
 
 
+def mesh_triangles(meshes) -> np.ndarray:
+    """(T, 3) vertex indices of the meshes' triangles, the meshes' vertices numbered one after
+    another in their order (as the measured rest's vertices are)."""
+    tris, base = [np.zeros((0, 3), np.int64)], 0
+    for ob in meshes:
+        me = ob.data
+        me.calc_loop_triangles()
+        t = np.empty(len(me.loop_triangles) * 3, np.int64)
+        me.loop_triangles.foreach_get("vertices", t)
+        tris.append(t.reshape(-1, 3) + base)
+        base += len(me.vertices)
+    return np.concatenate(tris)
+
+
 def _eye_points(meshes, rest: retarget.RigRest, rt: retarget.Retarget) -> dict:
     """Each mapped eye's point on the face: the last surface a ray from the eye bone's head (the
     eyeball's centre) forward crosses within a tenth of the rig's height (the eye's front)."""
@@ -161,15 +175,7 @@ def _eye_points(meshes, rest: retarget.RigRest, rt: retarget.Retarget) -> dict:
     keys = [k for k in ("l_eye", "r_eye") if k in rt.bone]
     if not keys:
         return {}
-    tris, base = [], 0
-    for ob in meshes:
-        me = ob.data
-        me.calc_loop_triangles()
-        t = np.empty(len(me.loop_triangles) * 3, np.int64)
-        me.loop_triangles.foreach_get("vertices", t)
-        tris.append(t.reshape(-1, 3) + base)
-        base += len(me.vertices)
-    tree = BVHTree.FromPolygons(rest.vertices.tolist(), np.concatenate(tris).tolist())
+    tree = BVHTree.FromPolygons(rest.vertices.tolist(), mesh_triangles(meshes).tolist())
     fwd = rt.forward()
     reach = 0.1 * rt.rest_height
     out = {}
