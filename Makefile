@@ -33,6 +33,8 @@ bench: setup
 	$(PY) bench/bench_render.py --calibrate
 	$(PY) bench/bench_estimate.py
 	$(PY) bench/bench_props.py
+	$(PY) bench/bench_people.py
+	$(PY) bench/bench_rig.py
 	$(PY) bench/bench_download.py
 	$(PY) bench/bench_client.py
 	$(PY) bench/bench_loaders.py
