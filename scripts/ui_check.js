@@ -932,6 +932,7 @@ class Session {
     const bad = overlaps(await this.nodeBoxes());
     this.check('people: no node overlaps another after the run', bad.length === 0, bad.length ? bad : undefined);
     await this.shot('people_after_run');
+    await this.docShot('two_people.png', { graph: true });
     await this.page.evaluate(() => { // the Scene nodes at 100 %, as a user reads them
       const n = (window.app.graph._nodes ?? window.app.graph.nodes).find((x) => x.type === 'PoseFactoryScene');
       const ds = window.app.canvas.ds;
@@ -958,13 +959,13 @@ class Session {
       widgets.rigFiles.includes('3d/pose_factory_mannequin_rig.glb') && widgets.boneMaps.join(',') === 'auto,mixamo,rigify,vrm,custom',
       { rigFiles: widgets.rigFiles, boneMaps: widgets.boneMaps });
 
-    // a workflow saved before issue 22: main's no-model template as it was committed
+    // a workflow saved before issue 22: the no-model template as it was committed then (8608a1c)
     let old = null;
     try {
-      old = JSON.parse(require('child_process').execSync('git show main:"example_workflows/Pose preview - no models.json"',
+      old = JSON.parse(require('child_process').execSync('git show 8608a1c:"example_workflows/Pose preview - no models.json"',
         { cwd: path.join(__dirname, '..'), encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }));
     } catch (e) { /* no git or no main: the check says so */ }
-    if (!old) { this.check('people: an old workflow (main\'s template) loads and runs', false, 'git show main:... failed'); return; }
+    if (!old) { this.check('people: an old workflow (main\'s template) loads and runs', false, 'git show 8608a1c:... failed'); return; }
     await this.clearGraph();
     await this.page.evaluate((wf) => window.app.loadGraphData(wf, true, true, 'old no-model template'), old);
     await sleep(1500);
