@@ -703,7 +703,8 @@ class Session {
       const node = wf.nodes.find((n) => n.type === 'PoseFactoryLoadPoseFromR2');
       node.widgets_values[0] = 'examples';
       node.widgets_values[1] = batch;
-      node.widgets_values[node.widgets_values.length - 1] = 'hide'; // saved before "as rendered" existed
+      node.widgets_values = node.widgets_values.slice(0, -1); // saved before "person" existed (issue 22)
+      node.widgets_values[node.widgets_values.length - 1] = 'hide'; // and before "as rendered" existed
       const link = node.inputs.find((i) => i.name === 'batch')?.link;
       wf.links = wf.links.filter((l) => l[0] !== link);
       for (const n of wf.nodes) for (const o of n.outputs ?? []) o.links = (o.links ?? []).filter((l) => l !== link);
@@ -712,10 +713,12 @@ class Session {
       await new Promise((r) => setTimeout(r, 1500));
       const n = (window.app.graph._nodes ?? window.app.graph.nodes).find((x) => x.type === 'PoseFactoryLoadPoseFromR2');
       const w = (k) => n.widgets.find((x) => x.name === k);
-      return { batch_id: w('batch_id').value, values: [...w('batch_id').options.values].slice(0, 3), occluded: w('occluded').value };
+      return { batch_id: w('batch_id').value, values: [...w('batch_id').options.values].slice(0, 3), occluded: w('occluded').value,
+        person: w('person').value };
     }, { module: this.o.module, title: NO_MODEL, batch });
     this.check('an old workflow\'s loader (text project, bare id) loads as project/batch', !!batch &&
-      old.batch_id === `examples/${batch}` && old.values.includes(old.batch_id) && old.occluded === 'hide', old);
+      old.batch_id === `examples/${batch}` && old.values.includes(old.batch_id) && old.occluded === 'hide' &&
+      old.person === 'all', old);
   }
 
   // Opens a node's combo widget the way a user does and returns the choices it offers.
@@ -798,7 +801,7 @@ class Session {
     await this.clearGraph();
     await this.loadTemplate(NO_MODEL);
     const req = await this.nodeOf('PoseFactoryRequestPoseBatch');
-    await this.setWidgets(req, { force: true, width: 384 + (this.vue ? 8 : 0), height: 384 });
+    await this.setWidgets(req, { force: true, width: 1024 + (this.vue ? 8 : 0), height: 1024 }); // long enough to cancel
     await fetch(this.o.url + '/api/free', { method: 'POST', headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify({ free_memory: true }) });
     await this.page.evaluate(() => window.app.extensionManager.command.execute('Workspace.ToggleSidebarTab.pose-factory-batches'));
