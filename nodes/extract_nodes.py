@@ -13,11 +13,16 @@ from ._common import CATEGORY, get_settings, image_tensor, interrupt_check, log,
 from pose_factory import example_inputs
 from pose_factory.render import openpose
 from pose_factory.extract import posture as P
+from pose_factory.extract.mapping import MIN_VISIBILITY, check_visibility_cut
 
 CAT = f"{CATEGORY}/extract"
 MEASURED = [("front_view", a) for a in P.FRONT_ANGLES] + [("side_view", a) for a in P.SIDE_ANGLES]
 WHAT_TO_DO = ("load a photo of one person in Load Image, best the whole body in view (the pack's example: "
               f"{example_inputs.PHOTO} in ComfyUI's input folder)")
+VISIBILITY_CUT = ("FLOAT", {"default": MIN_VISIBILITY, "min": 0.0, "max": 1.0, "step": 0.05,
+                            "tooltip": "MediaPipe's visibility below which a body point is written as not found "
+                                       "(kept with its score in the pack's own field of POSE_KEYPOINT); "
+                                       f"{MIN_VISIBILITY:g} was measured best (docs/extraction.md)"})
 POSTURE_TO_DO = {"front": "a photo of one person facing the camera (the whole body in view)",
                  "side": "a photo of one person in profile, seen from the side (the whole body in view)"}
 
@@ -90,6 +95,8 @@ def _worker(job_input: dict) -> dict:
 class PoseFactoryExtractPose:
     DESCRIPTION = ("Finds the person in each image with MediaPipe's pose model (offline, in the local worker) and "
                    "returns the OpenPose skeleton drawn exactly like this pack's renders, plus POSE_KEYPOINT. "
+                   "visibility_cut: a body point MediaPipe is less sure it sees is written as not found (kept with "
+                   "its score in the pack's own field). "
                    "hands: MediaPipe's hand model too. face: OpenPose's 70 face points (68 + the pupils) from "
                    "MediaPipe's face mesh, drawn as white dots. When no image has a person the node stops with "
                    "an error saying so; in a batch where some have, those without get a black skeleton, a frame "
@@ -104,14 +111,17 @@ class PoseFactoryExtractPose:
         return {"required": {"image": ("IMAGE",), "hands": ("BOOLEAN", {"default": False}),
                              "sdxl_sticks": ("BOOLEAN", {"default": False})},
                 "optional": {"face": ("BOOLEAN", {"default": False,
-                                                  "tooltip": "OpenPose's 70 face points from MediaPipe's face mesh"})},
+                                                  "tooltip": "OpenPose's 70 face points from MediaPipe's face mesh"}),
+                             "visibility_cut": VISIBILITY_CUT},
                 "hidden": {"unique_id": "UNIQUE_ID"}}
 
-    def extract(self, image, hands, sdxl_sticks, face=False, unique_id=None):
+    def extract(self, image, hands, sdxl_sticks, face=False, visibility_cut=MIN_VISIBILITY, unique_id=None):
+        cut = check_visibility_cut(visibility_cut, "Extract Pose: visibility_cut")
         n = len(image)
         for i, im in enumerate(image):
             _check_size(im, _image_name(i, n))
-        out = _worker({"extract": {"images": [_png_b64(im) for im in image], "hands": bool(hands), "face": bool(face)}})
+        out = _worker({"extract": {"images": [_png_b64(im) for im in image], "hands": bool(hands), "face": bool(face),
+                                   "visibility_cut": cut}})
         frames = out["frames"]
         missing = [i for i, found in enumerate(out["found"]) if not found]
         h, w = int(image.shape[1]), int(image.shape[2])
@@ -138,7 +148,8 @@ class PoseFactoryPoseFromPhoto:
     DESCRIPTION = ("Turns the person in each photo into a mannequin pose (one frame per image) that plugs into Request "
                    "Pose Batch like a preset: MediaPipe's 3D world landmarks (in the local worker) fitted onto the "
                    "mannequin's joints within their limits, the photo's camera taken as the front view (azimuth 0). "
-                   "info lists the fit's residual per bone in degrees.")
+                   "info lists the fit's residual per bone in degrees. visibility_cut: image points MediaPipe is less sure "
+                   "it sees weigh less in the fit.")
     CATEGORY = CAT
     FUNCTION = "make"
     RETURN_TYPES = ("POSE_FACTORY_POSES", "STRING")
@@ -146,15 +157,16 @@ class PoseFactoryPoseFromPhoto:
 
     @classmethod
     def INPUT_TYPES(cls):
-        return {"required": {"image": ("IMAGE",)}}
+        return {"required": {"image": ("IMAGE",)}, "optional": {"visibility_cut": VISIBILITY_CUT}}
 
-    def make(self, image):
+    def make(self, image, visibility_cut=MIN_VISIBILITY):
         from pose_factory.render import poses as poses_mod
 
+        cut = check_visibility_cut(visibility_cut, "Pose From Photo: visibility_cut")
         n = len(image)
         for i, im in enumerate(image):
             _check_size(im, _image_name(i, n))
-        out = _worker({"extract": {"images": [_png_b64(im) for im in image], "fit": True}})
+        out = _worker({"extract": {"images": [_png_b64(im) for im in image], "fit": True, "visibility_cut": cut}})
         missing = [i for i, f in enumerate(out["fits"]) if f is None]
         if missing:
             which = "the image" if n == 1 else f"image(s) {', '.join(str(i + 1) for i in missing)} of {n}"

@@ -91,7 +91,8 @@ def test_a_good_extract_input_parses_and_its_camera_is_a_valid_manifest_view():
     req = parse_input({"spec": {"kind": "extract", "openpose": {"face": True}}, "project": PROJECT,
                        "images": ["https://example.com/a.png", "projects/photos/uploads/ab.png"]})
     assert req["kind"] == "extract" and req["project"] == PROJECT and len(req["images"]) == 2
-    assert batch.normalize({"kind": "extract"})["openpose"] == {"hands": False, "face": False, "sdxl_sticks": False}
+    assert batch.normalize({"kind": "extract"})["openpose"] == {"hands": False, "face": False, "sdxl_sticks": False,
+                                                                 "visibility_cut": 0.3}
     cam = batch.photo_camera(640, 480)
     from pose_factory import manifest as M
     M.check_view(M._camera(cam), 0)

@@ -3,7 +3,8 @@ URLs → MediaPipe's keypoints and skeletons, stored as a batch with a manifest 
 so Load Pose Batch, Pose Keypoints To Image and the Pose batches sidebar read it unchanged.
 
     spec:  {"kind": "extract", "project": "...",
-            "openpose": {"hands": false, "face": false, "sdxl_sticks": false}}
+            "openpose": {"hands": false, "face": false, "sdxl_sticks": false, "visibility_cut": 0.5}}
+           (visibility_cut: 0..1, default mapping.MIN_VISIBILITY; docs/extraction.md)
     images: 1..MAX_IMAGES sources, each an http(s) URL (downloaded with mesh/inputs.py's limits:
             size, image type, time) or a storage key under projects/<project>/uploads/;
             PNG, JPEG or WebP, 64..4096 pixels a side, every image the size of the first.
@@ -42,10 +43,10 @@ from ..errors import SpecError
 from ..validate import check_bool, check_object
 from ..mesh import inputs
 from ..render import cameras, openpose
-from .mapping import detection_frame
+from .mapping import MIN_VISIBILITY, check_visibility_cut, detection_frame
 
 KIND = "extract"
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2  # 2: the visibility cut in the spec, points below it kept in our own field
 MAX_IMAGES = spec_mod.MAX_POSES  # frames of one batch, as a pose batch's
 MAX_TOTAL_PIXELS = 256 << 20  # every image's pixels together, held decoded during the job (768 MB)
 OPENPOSE_FLAGS = ("hands", "face", "sdxl_sticks")
@@ -64,10 +65,16 @@ def normalize(raw: dict) -> dict:
     if raw.get("kind", KIND) != KIND:
         raise SpecError("kind", f"got {raw.get('kind')!r}", repr(KIND))
     op = raw.get("openpose", {})
-    check_object(op, "openpose", OPENPOSE_FLAGS)
+    check_object(op, "openpose", (*OPENPOSE_FLAGS, "visibility_cut"))
     spec_mod.check_schema_version(raw.get("schema_version", spec_mod.SPEC_SCHEMA_VERSION))
+    try:
+        cut = check_visibility_cut(op.get("visibility_cut", MIN_VISIBILITY), "")
+    except ValueError as e:
+        raise SpecError("openpose.visibility_cut", str(e).removeprefix(": ").split(", allowed: ")[0],
+                        "a number from 0 to 1") from None
     return {"kind": KIND, "project": spec_mod.validate_project_name(raw.get("project", "default")),
-            "openpose": {k: check_bool(op.get(k, False), f"openpose.{k}") for k in OPENPOSE_FLAGS}}
+            "openpose": {**{k: check_bool(op.get(k, False), f"openpose.{k}") for k in OPENPOSE_FLAGS},
+                         "visibility_cut": cut}}
 
 
 def batch_id(spec: dict, detector_id: str, images) -> str:
@@ -159,7 +166,7 @@ def extract_batch(sources, raw_spec: dict, storage, detector, project: str | Non
                 t = time.perf_counter()
                 det = detector.detect(img)
                 t_detect += time.perf_counter() - t
-                frame = detection_frame(det, w, h)
+                frame = detection_frame(det, w, h, op["visibility_cut"])
                 files = {"openpose": ("png", lambda f=frame: openpose.draw_pose(
                             f, hands=op["hands"], face=op["face"], sdxl_sticks=op["sdxl_sticks"])),
                          "keypoints": ("json", lambda f=frame: f),

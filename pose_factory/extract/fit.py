@@ -57,6 +57,7 @@ DEPTH_WEIGHT = 0.3      # MediaPipe's 3D directions, next to the image's 2D posi
 STAGE2_REG = (0.012, 0.02)  # stage 2: what the image leaves open drawn harder to the rest pose
 STAGE2_DEPTH = 0.15
 PRIOR_DEG = 15.0        # the rest-pose prior grows like the angle up to about this, then saturates
+DROPPED_WEIGHT = 0.3    # an image point below the visibility cut (mapping.MIN_VISIBILITY): kept, weighted low
 HEADINGS = (0.0, 90.0, 180.0, -90.0)  # stage 1 starts from each (the root's yaw), the best kept
 
 
@@ -119,7 +120,18 @@ def _image_points(landmarks, width: int, height: int) -> tuple[list, np.ndarray]
     return names, arr / max(np.linalg.norm(pts["shoulders"][:2] - pts["hips"][:2]), 1e-9)
 
 
-def fit_world_landmarks(world, landmarks=None, width: int = 1, height: int = 1) -> dict:
+def image_weights(landmarks, min_visibility: float | None) -> np.ndarray:
+    """Each image point's weight in the fit (LANDMARK's order): 1, or DROPPED_WEIGHT where MediaPipe's
+    visibility (a pair's lower one) is below min_visibility (None: every point 1)."""
+    lm = np.asarray(landmarks, float)
+    if min_visibility is None or lm.shape[1] < 4:
+        return np.ones(len(LANDMARK))
+    vis = [lm[list(i) if isinstance(i, tuple) else [i], 3].min() for i in LANDMARK.values()]
+    return np.where(np.array(vis) >= min_visibility, 1.0, DROPPED_WEIGHT)
+
+
+def fit_world_landmarks(world, landmarks=None, width: int = 1, height: int = 1,
+                        min_visibility: float | None = None) -> dict:
     """MediaPipe's 33 world landmarks (and, when given, its image landmarks, normalised, of a
     width × height image) → {"pose": an explicit pose entry (normalised, within every limit),
     "residual_deg": {bone: degrees}, "median_deg": float}.
@@ -127,7 +139,8 @@ def fit_world_landmarks(world, landmarks=None, width: int = 1, height: int = 1) 
     With the image landmarks, the fit also matches the rig's joints seen from the front camera
     (orthographic, scaled by the hips-to-shoulders length) to where the photo shows them: the
     image fixes each bone's direction across the picture, the mannequin's own bone lengths how
-    much of it points towards or away from the camera, and MediaPipe's depth only which way."""
+    much of it points towards or away from the camera, and MediaPipe's depth only which way. With
+    min_visibility, an image point MediaPipe gives less visibility weighs DROPPED_WEIGHT."""
     from scipy.optimize import least_squares
 
     target = _directions(_points_from_landmarks(mediapipe_world_to_rig(world)))
@@ -135,6 +148,7 @@ def fit_world_landmarks(world, landmarks=None, width: int = 1, height: int = 1) 
     hi = np.array([rig.dof(j, d).hi for j, d in FIT_DOFS], float)
     rest_torso = np.linalg.norm(_rig_points({})["shoulders"] - _rig_points({})["hips"])
     names, seen = _image_points(landmarks, width, height) if landmarks is not None else (None, None)
+    weight = image_weights(landmarks, min_visibility)[:, None] if landmarks is not None else None
 
     def residuals(x, reg, depth_weight):
         pts = _rig_points(angles_of(x[:-1]))
@@ -142,7 +156,7 @@ def fit_world_landmarks(world, landmarks=None, width: int = 1, height: int = 1) 
                  reg[1] * _saturate(x[1:3])]
         if seen is not None:
             rig_xz = np.array([pts[n][[0, 2]] for n in names]) - pts["hips"][[0, 2]]
-            parts.append((rig_xz * x[-1] / rest_torso - seen).ravel())
+            parts.append((weight * (rig_xz * x[-1] / rest_torso - seen)).ravel())
         return np.concatenate(parts)
 
     bounds = (np.append(lo, 0.5), np.append(hi, 2.0))

@@ -7,7 +7,20 @@ from ..render import openpose
 
 # OpenPose COCO-18 index → MediaPipe landmark index (or a pair whose midpoint it is)
 MEDIAPIPE_TO_OPENPOSE = [0, (11, 12), 12, 14, 16, 11, 13, 15, 24, 26, 28, 23, 25, 27, 5, 2, 8, 7]
-MIN_VISIBILITY = 0.5  # a landmark MediaPipe gives less visibility than this is written 0, 0, 0
+# A body point whose MediaPipe visibility is below the cut is written 0, 0, 0 (not found), its
+# position and score kept in our own field (openpose.OWN_KEY "dropped"). Chosen by measurement on
+# our renders (docs/extraction.md, "The visibility cut"; bench/bench_visibility_cut.py).
+MIN_VISIBILITY = 0.3
+VISIBILITY_CUT_RANGE = (0.0, 1.0)
+
+
+def check_visibility_cut(value, field: str = "visibility_cut") -> float:
+    """A visibility cut as given by a user (a number from 0 to 1), else ValueError naming the field."""
+    lo, hi = VISIBILITY_CUT_RANGE
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= float(value) <= hi:
+        raise ValueError(f"{field}: got {value!r}, allowed: a number from {lo:g} to {hi:g} (MediaPipe's "
+                         f"visibility below which a body point is written as not found; default {MIN_VISIBILITY:g})")
+    return float(value)
 
 # OpenPose's 70 face points (face_keypoints_2d: the 68 iBUG-300W points, then the right and left
 # pupils) from MediaPipe FaceMesh's 478 landmarks (468 mesh points + 10 iris points with
@@ -31,17 +44,21 @@ FACEMESH_TO_OPENPOSE_FACE = (
 RIGHT_EYE, LEFT_EYE = list(range(36, 42)), list(range(42, 48))
 
 
-def mediapipe_to_openpose(landmarks, width: int, height: int, min_visibility: float = MIN_VISIBILITY):
-    """landmarks: (33, 3+) normalised x, y, z[, visibility] → (18, 2) pixels, (18,) present."""
+def mediapipe_to_openpose(landmarks, width: int, height: int, min_visibility: float = MIN_VISIBILITY,
+                          scores: bool = False):
+    """landmarks: (33, 3+) normalised x, y, z[, visibility] → (18, 2) pixels, (18,) present
+    (visibility at least min_visibility), and with scores=True (18,) visibility (a midpoint's: the
+    lower of its pair's)."""
     lm = np.asarray(landmarks, float)
     xy = lm[:, :2] * [width, height] - 0.5  # normalised image coords → pixel-centre coords
     vis = lm[:, 3] if lm.shape[1] > 3 else np.ones(len(lm))
-    out, present = np.zeros((18, 2)), np.zeros(18, bool)
+    out, score = np.zeros((18, 2)), np.zeros(18)
     for i, src in enumerate(MEDIAPIPE_TO_OPENPOSE):
         idx = list(src) if isinstance(src, tuple) else [src]
         out[i] = xy[idx].mean(0)
-        present[i] = bool(vis[idx].min() >= min_visibility)
-    return out, present
+        score[i] = vis[idx].min()
+    present = score >= min_visibility
+    return (out, present, score) if scores else (out, present)
 
 
 def hand_pixels(hand_landmarks, width: int, height: int) -> np.ndarray:
@@ -71,19 +88,27 @@ def keypoint_frame(landmarks, width: int, height: int, hands: dict | None = None
     face: (70, 2) pixels and (70,) present (face_pixels), or None."""
     if landmarks is None:
         return {"people": [], "canvas_width": int(width), "canvas_height": int(height)}
-    body = mediapipe_to_openpose(landmarks, width, height, min_visibility)
+    xy, present, score = mediapipe_to_openpose(landmarks, width, height, min_visibility, scores=True)
     parts = {}
     for side in ("left", "right"):
         pts = (hands or {}).get(side)
         parts[side] = None if pts is None else (np.asarray(pts, float), np.ones(21, bool))
-    return openpose.pose_keypoint_frame(body, parts["left"], parts["right"], face, width, height)
+    frame = openpose.pose_keypoint_frame((xy, present), parts["left"], parts["right"], face, width, height)
+    dropped = []
+    for (x, y), keep, c in zip(xy.tolist(), present.tolist(), score.tolist()):
+        dropped += [0.0, 0.0, 0.0] if keep else [x, y, round(min(max(c, 0.0), 1.0), 4)]
+    if any(dropped):  # the points below the cut: where MediaPipe put them, and its score (< 1, never drawn)
+        frame["people"][0][openpose.OWN_KEY] = {"dropped": {"pose_keypoints_2d": dropped}}
+        openpose.validate_pose_keypoint(frame)
+    return frame
 
 
-def detection_frame(det, width: int, height: int) -> dict:
+def detection_frame(det, width: int, height: int, min_visibility: float = MIN_VISIBILITY) -> dict:
     """The POSE_KEYPOINT frame of a detector's Detection (body, and the hands and face it found), or
-    of None (no person: a frame with no people)."""
+    of None (no person: a frame with no people). A body point below min_visibility is written not
+    found, kept in our own field (keypoint_frame)."""
     if det is None:
         return keypoint_frame(None, width, height)
     hands = {s: None if p is None else hand_pixels(p, width, height) for s, p in (det.hands or {}).items()}
     face = None if det.face is None else face_pixels(det.face, width, height)
-    return keypoint_frame(det.landmarks, width, height, hands, face=face)
+    return keypoint_frame(det.landmarks, width, height, hands, min_visibility, face=face)

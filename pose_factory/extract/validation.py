@@ -67,3 +67,50 @@ def validate_batch(storage, manifest: dict, detector) -> dict:
                                                         for t, h in zip(THRESHOLDS, hits_n)}}
                         for i, name in enumerate(openpose.BODY_NAMES) if seen_n[i]}
     return out
+
+
+# --- choosing the visibility cut (docs/extraction.md, "The visibility cut") ------------------------
+def person_torsos(manifest: dict, view: int, frame: int) -> list:
+    """Every person's torso size in one image (pixels; the neck to the hips' midpoint, projected)."""
+    j3d = manifest["joints_3d"][frame]
+    people = j3d.get("people") or [{"joints": j3d["joints"]}]
+    out = []
+    for p in people:
+        j = p["joints"]
+        xy, _ = cameras.project(manifest["views"][view], np.array([j["neck"], j["l_hip"], j["r_hip"]]))
+        out.append(float(np.linalg.norm(xy[0] - (xy[1] + xy[2]) / 2)))
+    return out
+
+
+def cut_counts(det, frame: dict, torsos, cuts, threshold: float = 0.2) -> np.ndarray:
+    """One image's counts for each visibility cut: (len(cuts), 4) of [truly visible points, those
+    reported within threshold × torso (hits), points reported, reported points the truth has hidden
+    or absent (false positives)]. det: a Detection or None (nobody found); frame: our POSE_KEYPOINT
+    frame (one person per subject); torsos: person_torsos. With several people the detection is
+    compared with the person whose visible points it places best (MediaPipe finds one)."""
+    truths = [np.array(p["pose_keypoints_2d"], float).reshape(18, 3) for p in frame["people"]]
+    out = np.zeros((len(cuts), 4))
+    if det is None:
+        seen = truths[0][:, 2] == 1.0
+        out[:, 0] = seen.sum()
+        return out
+    h, w = frame["canvas_height"], frame["canvas_width"]
+    xy, _, score = mediapipe_to_openpose(det.landmarks, w, h, scores=True)
+    near = [(np.linalg.norm(xy - t[:, :2], axis=1) <= threshold * s) & (t[:, 2] == 1.0)
+            for t, s in zip(truths, torsos)]
+    k = int(np.argmax([n.sum() for n in near]))
+    seen = truths[k][:, 2] == 1.0
+    for i, cut in enumerate(cuts):
+        reported = score >= cut
+        out[i] = [seen.sum(), (near[k] & reported).sum(), reported.sum(), (reported & ~seen).sum()]
+    return out
+
+
+def cut_table(counts: np.ndarray, cuts) -> list:
+    """Summed cut_counts → one row per cut: {"cut", "pck@0.2", "fp_rate" (false positives per
+    reported point), "visible", "reported", "net" (hits less false positives: the cut's measure)}."""
+    c = np.asarray(counts, float)
+    return [{"cut": float(cut), "pck@0.2": round(float(r[1] / max(r[0], 1)), 4),
+             "fp_rate": round(float(r[3] / max(r[2], 1)), 4), "visible": int(r[0]), "reported": int(r[2]),
+             "net": int(r[1] - r[3])}
+            for cut, r in zip(cuts, c)]

@@ -23,6 +23,10 @@ threshold: controlnet-aux's decode_json_as_poses and the OpenPose editor (sd-web
 which ComfyUI's openpose editor packs embed) keep only c == 1, core's SDPose drawing drops
 c < score_threshold (a widget from 0 to 1, default 0.3), ComfyUI-ultimate-openpose-editor draws
 any c > 0. Only c = 0 is dropped by all of them. Points outside the frame stay 0, 0, 0 in both.
+A detector's frame (Extract Pose, pose_factory/extract/mapping.py) has no "occluded" or "depth" but
+may carry "dropped": {"pose_keypoints_2d": [x, y, score, ...]}, the points it found below its
+visibility cut (written 0, 0, 0 in the part itself) with the detector's score (below 1, so never
+drawn), 0, 0, 0 for the others: a later fit can still use them with a low weight.
 draw_pose's ``occluded`` says what to do with the covered points: hide (the annotator's image),
 show, or depth (every limb, far to near).
 
@@ -402,11 +406,12 @@ def _check_part(nums, at, allowed, stride, form):
 
 
 def _check_own(own, at, counts):
-    """Our field: {"occluded": {part: [x, y, c, ...]}, "depth": {part: [z, ...]}}, each list
-    as long as the part's own (when both are there)."""
+    """Our field: {"occluded": {part: [x, y, c, ...]}, "depth": {part: [z, ...]}, "dropped":
+    {part: [x, y, score, ...]}}, each list as long as the part's own (when both are there)."""
     if not isinstance(own, dict):
         raise ValueError(f"{at} must be a dict with occluded and depth, got {type(own).__name__}")
-    for what, stride, form in (("occluded", 3, "[x, y, c, ...]"), ("depth", 1, "[depth, ...]")):
+    for what, stride, form in (("occluded", 3, "[x, y, c, ...]"), ("depth", 1, "[depth, ...]"),
+                               ("dropped", 3, "[x, y, score, ...]")):
         lists = own.get(what, {})
         if not isinstance(lists, dict):
             raise ValueError(f"{at}.{what} must be a dict of part lists, got {type(lists).__name__}")

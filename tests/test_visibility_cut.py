@@ -1,0 +1,138 @@
+"""Extract Pose's visibility cut (issue 23): the documented choice reproduced on our own renders
+(real bpy, real MediaPipe), the widget's and the request fields' validation, and the points below
+the cut kept in our own field of POSE_KEYPOINT."""
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pose_factory.errors import SpecError
+from pose_factory.extract import batch
+from pose_factory.extract.mapping import MIN_VISIBILITY, check_visibility_cut, keypoint_frame, mediapipe_to_openpose
+from pose_factory.extract.validation import cut_table
+from pose_factory.render import openpose
+
+ROOT = Path(__file__).resolve().parent.parent
+BAD_CUTS = [-0.01, 1.01, True, "0.3", None, float("nan")]
+# docs/extraction.md, "The visibility cut": the quick set's all-images rows (cut: PCK@0.2, false positives / reported)
+DOCUMENTED_QUICK = {0.3: (0.930, 0.183), 0.5: (0.909, 0.174)}
+
+
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_visibility_cut", ROOT / "bench" / "bench_visibility_cut.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("bench_visibility_cut", mod)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.blender
+@pytest.mark.mediapipe
+def test_the_chosen_cut_beats_0_5_on_our_renders_as_documented(tmp_path):
+    """The quick set (presets from front, side and back; two people one covering the other; a board
+    in front of the legs): the chosen cut finds more of the truly visible points (PCK@0.2) than 0.5,
+    at most one point more of its reported points truly hidden, and no fewer hits less false
+    positives; both rows as docs/extraction.md gives them."""
+    from pose_factory.extract.detector import Detector
+
+    b = bench()
+    images = b.render_sets(tmp_path, quick=True)
+    assert {k: len(v) for k, v in images.items()} == {"views": 12, "pair": 4, "prop": 4}
+    det = Detector()
+    cuts = (MIN_VISIBILITY, 0.5)
+    rows = {r["cut"]: r for r in cut_table(b.measure(images, det, cuts)["all"], cuts)}
+    det.close()
+    chosen, old = rows[MIN_VISIBILITY], rows[0.5]
+    assert chosen["pck@0.2"] > old["pck@0.2"], rows
+    assert chosen["fp_rate"] <= old["fp_rate"] + 0.01, rows
+    assert chosen["net"] >= old["net"], rows
+    for cut, (pck, fp) in DOCUMENTED_QUICK.items():
+        assert abs(rows[cut]["pck@0.2"] - pck) <= 0.02 and abs(rows[cut]["fp_rate"] - fp) <= 0.02, (cut, rows[cut])
+
+
+def test_the_documented_cut_is_the_default_everywhere():
+    doc = (ROOT / "docs" / "extraction.md").read_text()
+    assert f"The cut is **{MIN_VISIBILITY:g}**" in doc.replace("\n", " ")
+    from nodes.extract_nodes import PoseFactoryExtractPose, PoseFactoryPoseFromPhoto
+
+    for node in (PoseFactoryExtractPose, PoseFactoryPoseFromPhoto):
+        kind, opts = node.INPUT_TYPES()["optional"]["visibility_cut"]
+        assert kind == "FLOAT" and opts["default"] == MIN_VISIBILITY and (opts["min"], opts["max"]) == (0.0, 1.0)
+    assert batch.normalize({})["openpose"]["visibility_cut"] == MIN_VISIBILITY
+
+
+@pytest.mark.parametrize("bad", BAD_CUTS)
+def test_a_bad_cut_is_refused_naming_the_field_everywhere(bad):
+    with pytest.raises(ValueError, match=r"^visibility_cut: got .*allowed: a number from 0 to 1"):
+        check_visibility_cut(bad)
+    with pytest.raises(SpecError) as info:
+        batch.normalize({"openpose": {"visibility_cut": bad}})
+    assert info.value.field == "openpose.visibility_cut" and "a number from 0 to 1" in str(info.value)
+    from pod_worker.jobs.extract import ExtractInputError, parse
+
+    with pytest.raises(ExtractInputError, match=r"^input\.extract\.visibility_cut: got .*from 0 to 1"):
+        parse({"extract": {"images": ["x"], "visibility_cut": bad}})
+    from nodes.extract_nodes import PoseFactoryExtractPose, PoseFactoryPoseFromPhoto
+
+    image = np.zeros((1, 256, 256, 3), np.float32)
+    with pytest.raises(ValueError, match=r"^Extract Pose: visibility_cut: got"):
+        PoseFactoryExtractPose().extract(image, False, False, visibility_cut=bad)
+    with pytest.raises(ValueError, match=r"^Pose From Photo: visibility_cut: got"):
+        PoseFactoryPoseFromPhoto().make(image, visibility_cut=bad)
+
+
+def test_good_cuts_pass_and_change_the_extract_batch_id():
+    assert check_visibility_cut(0) == 0.0 and check_visibility_cut(1) == 1.0
+    assert parse_cut(0.25) == 0.25
+    ids = {batch.batch_id(batch.normalize({"openpose": {"visibility_cut": c}}), "solutions:m", [])
+           for c in (0.2, 0.3, 0.5)}
+    assert len(ids) == 3
+
+
+def parse_cut(cut):
+    from pod_worker.jobs.extract import parse
+
+    return parse({"extract": {"images": ["x"], "visibility_cut": cut}})["visibility_cut"]
+
+
+def landmarks():
+    """33 MediaPipe landmarks in a grid, visibility from 0 to 0.96 (a pair's point takes its lower)."""
+    lm = np.zeros((33, 4))
+    lm[:, 0], lm[:, 1] = np.linspace(0.1, 0.9, 33), np.linspace(0.9, 0.1, 33)
+    lm[:, 3] = np.arange(33) * 0.03
+    return lm
+
+
+@pytest.mark.parametrize("cut", [0.0, 0.3, 0.5, 0.95])
+def test_points_below_the_cut_are_not_found_but_kept_with_their_score(cut):
+    lm = landmarks()
+    xy, _ = mediapipe_to_openpose(lm, 640, 480, 0.0)
+    frame = keypoint_frame(lm, 640, 480, min_visibility=cut)
+    openpose.validate_pose_keypoint(frame)
+    person = frame["people"][0]
+    public = np.array(person["pose_keypoints_2d"]).reshape(18, 3)
+    # each OpenPose point's score, from MEDIAPIPE_TO_OPENPOSE by hand: the neck is (11, 12), the lower one 11
+    score = np.array([0, 11, 12, 14, 16, 11, 13, 15, 24, 26, 28, 23, 25, 27, 5, 2, 8, 7]) * 0.03
+    below = score < cut
+    assert np.array_equal(public[~below, 2], np.ones((~below).sum())) and not public[below].any()
+    assert np.allclose(public[~below, :2], xy[~below])
+    if not below.any():
+        assert openpose.OWN_KEY not in person
+        return
+    kept = np.array(person[openpose.OWN_KEY]["dropped"]["pose_keypoints_2d"]).reshape(18, 3)
+    assert np.allclose(kept[below, :2], xy[below]) and np.allclose(kept[below, 2], score[below], atol=1e-4)
+    assert not kept[~below].any()
+    # never drawn: what is drawn is the public points only, in every occluded mode
+    public_only = {k: v for k, v in person.items() if k != openpose.OWN_KEY}
+    for mode in openpose.OCCLUDED_MODES:
+        assert np.array_equal(openpose.draw_pose(frame, occluded=mode),
+                              openpose.draw_pose({**frame, "people": [public_only]}, occluded=mode))
+
+
+def test_a_bad_dropped_field_is_refused():
+    frame = keypoint_frame(landmarks(), 640, 480, min_visibility=0.5)
+    frame["people"][0][openpose.OWN_KEY]["dropped"]["pose_keypoints_2d"] = [1.0, 2.0]
+    with pytest.raises(ValueError, match=r"pose_factory\.dropped\.pose_keypoints_2d must have a multiple of 3"):
+        openpose.validate_pose_keypoint(frame)
