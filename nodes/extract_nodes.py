@@ -157,7 +157,10 @@ class PoseFactoryPoseFromPhoto:
 
     @classmethod
     def INPUT_TYPES(cls):
-        return {"required": {"image": ("IMAGE",)}, "optional": {"visibility_cut": VISIBILITY_CUT}}
+        cut = (VISIBILITY_CUT[0], dict(VISIBILITY_CUT[1], tooltip=(
+            "MediaPipe's visibility below which an image point weighs little in the fit (0.3 of the others); "
+            f"{MIN_VISIBILITY:g} as Extract Pose (docs/extraction.md)")))
+        return {"required": {"image": ("IMAGE",)}, "optional": {"visibility_cut": cut}}
 
     def make(self, image, visibility_cut=MIN_VISIBILITY):
         from pose_factory.render import poses as poses_mod

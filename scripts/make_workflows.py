@@ -910,6 +910,7 @@ def photo_thumbnail(wf: Workflow, out_path: Path, workdir: Path) -> Path:
     from pose_factory.extract import keypoint_frame
     from pose_factory.extract.detector import Detector
     from pose_factory.extract.fit import fit_world_landmarks
+    from pose_factory.extract.mapping import MIN_VISIBILITY
     from pose_factory.render import render_batch
     from pose_factory.storage import LocalStorage, batch_prefix
 
@@ -927,7 +928,7 @@ def photo_thumbnail(wf: Workflow, out_path: Path, workdir: Path) -> Path:
     photo = imageio.read_png(str(bdir / entry["files"]["shaded"]["key"]))
     found = Detector().detect(photo)
     skeleton = openpose.draw_pose(keypoint_frame(found.landmarks, 384, 384), face=False)
-    fit = fit_world_landmarks(found.world, found.landmarks, 384, 384)
+    fit = fit_world_landmarks(found.world, found.landmarks, 384, 384, MIN_VISIBILITY)  # the node's default
     views = [imageio.read_png(str(d / e["files"]["openpose"]["key"])) for e, d in render([fit["pose"]], 4, ["openpose"])]
     cells = [Image.fromarray(np.asarray(a)[:, :, :3].astype(np.uint8)) for a in [photo, skeleton, *views]]
     thumb = Image.new("RGB", (512, 384), (24, 24, 24))
