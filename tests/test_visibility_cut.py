@@ -51,6 +51,37 @@ def test_the_chosen_cut_beats_0_5_on_our_renders_as_documented(tmp_path):
     for cut, (pck, fp) in DOCUMENTED_QUICK.items():
         assert abs(rows[cut]["pck@0.2"] - pck) <= 0.02 and abs(rows[cut]["fp_rate"] - fp) <= 0.02, (cut, rows[cut])
 
+    # the worker's inline extract (what the nodes send) applies the cut it is given and keeps the
+    # dropped points: a back view, where MediaPipe is unsure of several points
+    import asyncio
+    import base64
+    import io
+
+    from PIL import Image
+    from pod_worker.request import execute
+
+    def run(img, cut):
+        buf = io.BytesIO()
+        Image.fromarray(img[:, :, :3]).save(buf, format="PNG")
+        job = {"extract": {"images": [base64.b64encode(buf.getvalue()).decode()], "visibility_cut": cut}}
+        return asyncio.run(execute(job, lambda e: None))["frames"][0]["people"][0]
+
+    def scores(person):
+        return np.array(person[openpose.OWN_KEY]["dropped"]["pose_keypoints_2d"]).reshape(18, 3)[:, 2]
+
+    # the first image with points on both sides of the cut (a covered or turned-away person)
+    img = next(img for img, _, _ in images["views"] + images["pair"] + images["prop"]
+               if (scores(run(img, 1.0)) < MIN_VISIBILITY).any())
+    frames = {cut: run(img, cut) for cut in (0.0, MIN_VISIBILITY, 1.0)}
+    assert openpose.OWN_KEY not in frames[0.0]
+    assert not any(frames[1.0]["pose_keypoints_2d"])  # every score is below 1: all dropped, all kept
+    everything = np.array(frames[1.0][openpose.OWN_KEY]["dropped"]["pose_keypoints_2d"]).reshape(18, 3)
+    assert np.allclose(everything[:, :2], np.array(frames[0.0]["pose_keypoints_2d"]).reshape(18, 3)[:, :2])
+    chosen = np.array(frames[MIN_VISIBILITY]["pose_keypoints_2d"]).reshape(18, 3)
+    below = everything[:, 2] < MIN_VISIBILITY
+    assert below.any() and not below.all(), everything[:, 2]
+    assert not chosen[below].any() and (chosen[~below, 2] == 1).all()
+
 
 def test_the_documented_cut_is_the_default_everywhere():
     doc = (ROOT / "docs" / "extraction.md").read_text()
@@ -74,6 +105,11 @@ def test_a_bad_cut_is_refused_naming_the_field_everywhere(bad):
 
     with pytest.raises(ExtractInputError, match=r"^input\.extract\.visibility_cut: got .*from 0 to 1"):
         parse({"extract": {"images": ["x"], "visibility_cut": bad}})
+    from pod_worker.request import InputError, parse_input
+
+    with pytest.raises(InputError, match=r"^input\.spec\.openpose\.visibility_cut: got .*a number from 0 to 1"):
+        parse_input({"spec": {"kind": "extract", "openpose": {"visibility_cut": bad}}, "project": "p",
+                     "images": ["https://example.com/a.png"]})
     from nodes.extract_nodes import PoseFactoryExtractPose, PoseFactoryPoseFromPhoto
 
     image = np.zeros((1, 256, 256, 3), np.float32)
