@@ -183,3 +183,18 @@ def test_a_photo_fit_is_reserved_above_the_slowest_fit_seen():
     images = {"images": ["a", "b"]}
     extra = inline_seconds({"extract": dict(images, fit=True)}) - inline_seconds({"extract": images})
     assert extra == 2 * batch.FIT_S and batch.FIT_S >= 3.9
+
+
+def test_the_fit_weighs_image_points_below_the_cut_low():
+    """Pose From Photo's visibility_cut: each fitted image point (fit.LANDMARK) weighs 1, or
+    DROPPED_WEIGHT when its MediaPipe visibility (a pair's lower one) is below the cut; no cut: all 1."""
+    from pose_factory.extract import fit
+
+    lm = landmarks()
+    vis = np.array([min(lm[i, 3] for i in (src if isinstance(src, tuple) else (src,)))
+                    for src in fit.LANDMARK.values()])
+    for cut in (0.0, 0.5, 0.9):
+        want = np.where(vis >= cut, 1.0, fit.DROPPED_WEIGHT)
+        assert np.array_equal(fit.image_weights(lm, cut), want)
+    assert (fit.image_weights(lm, 0.5) < 1).sum() == (vis < 0.5).sum() > 0
+    assert np.array_equal(fit.image_weights(lm, None), np.ones(len(fit.LANDMARK)))
