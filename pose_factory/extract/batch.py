@@ -56,9 +56,10 @@ LOADERS = 8  # sources fetched at a time
 # image at 512² on CPU with storage writes; downloads and larger images cost more: kept generous)
 MODEL_LOAD_S = 5.0
 IMAGE_S = 0.5
-# Pose From Photo's fit of one image (inline extract with "fit"): bench/bench_fit.py measured a median
-# 1.6-1.7 s and at most 3.0 s a person on the 2-core development machine while shared; issue 23 saw
-# 3.9 s there (the 3.0 s before was under that): kept above the slowest seen
+# Pose From Photo's fit of one image (inline extract with "fit"): issue 23 saw 3.9 s a person on the
+# shared 2-core development machine against the 3.0 s this was; bench/bench_fit.py measured a median
+# 1.7 s, at most 3.0 s, there, then 1.1 s, at most 1.9 s, once the fit's rig matrices were made once
+# (fit._local_rotation; a loaded machine takes up to about twice that): kept above the slowest seen
 FIT_S = 5.0
 
 

@@ -80,16 +80,43 @@ def angles_of(x) -> dict:
     return angles
 
 
+def _dof_matrices(joint: str) -> list:
+    """(dof name, K, K @ K) of each DOF of the joint, K its axis's cross-product matrix: rig.rotation's
+    own Rodrigues terms, made once (the fit evaluates the rig thousands of times)."""
+    out = []
+    for dof in rig.JOINTS[joint].dofs:
+        a = rig.dof_axis(joint, dof)
+        k = np.array([[0, -a[2], a[1]], [a[2], 0, -a[0]], [-a[1], a[0], 0]])
+        out.append((dof.name, k, k @ k))
+    return out
+
+
+_DOFS = {n: _dof_matrices(n) for n in BODY}
+_OFFSET = {n: _REST[n] - _REST[rig.JOINTS[n].parent] for n in BODY if rig.JOINTS[n].parent is not None}
+_EYE = np.eye(3)
+
+
+def _local_rotation(joint: str, angles: dict) -> np.ndarray:
+    """rig.local_rotation with the DOF matrices made once: the same operations, the same numbers."""
+    r = _EYE
+    for name, k, k2 in _DOFS[joint]:
+        deg = angles.get(name, 0.0)
+        if deg:
+            t = np.radians(deg)
+            r = r @ (_EYE + np.sin(t) * k + (1 - np.cos(t)) * k2)
+    return r
+
+
 def _rig_points(angles: dict) -> dict:
     """Forward kinematics of the body joints only (rig.forward_kinematics without the hands)."""
     pos, rot = {}, {}
     for n in BODY:
-        local = rig.local_rotation(n, angles.get(n, {}))
+        local = _local_rotation(n, angles.get(n, {}))
         parent = rig.JOINTS[n].parent
         if parent is None:
             pos[n], rot[n] = _REST[n], local
         else:
-            pos[n] = pos[parent] + rot[parent] @ (_REST[n] - _REST[parent])
+            pos[n] = pos[parent] + rot[parent] @ _OFFSET[n]
             rot[n] = rot[parent] @ local
     pos["hips"], pos["shoulders"] = (pos["l_hip"] + pos["r_hip"]) / 2, (pos["l_shoulder"] + pos["r_shoulder"]) / 2
     return pos
