@@ -198,3 +198,23 @@ def test_the_fit_weighs_image_points_below_the_cut_low():
         assert np.array_equal(fit.image_weights(lm, cut), want)
     assert (fit.image_weights(lm, 0.5) < 1).sum() == (vis < 0.5).sum() > 0
     assert np.array_equal(fit.image_weights(lm, None), np.ones(len(fit.LANDMARK)))
+
+
+def test_the_fits_fast_rotations_are_the_rigs_to_the_last_bit():
+    """Pose From Photo's fit makes each DOF's matrices once (fit._local_rotation, issue 23's fit
+    time): the same numbers as rig.local_rotation, so the fit's results are unchanged."""
+    from pose_factory.extract import fit
+    from pose_factory.render import rig
+
+    rs = np.random.RandomState(7)
+    for _ in range(100):
+        angles = {}
+        for j, d in fit.FIT_DOFS:
+            angles.setdefault(j, {})[d] = float(rs.uniform(-90, 90)) if rs.rand() > 0.2 else 0.0
+        for n in fit.BODY:
+            assert np.array_equal(fit._local_rotation(n, angles.get(n, {})), rig.local_rotation(n, angles.get(n, {}))), n
+    posed = rig.forward_kinematics(rig.rest_positions(rig.REFERENCE_HEIGHT), angles)
+    pts = fit._rig_points(angles)
+    for i, n in enumerate(rig.JOINT_NAMES):
+        if n in fit.BODY:
+            assert np.allclose(pts[n], posed.positions[i], atol=1e-12), n
