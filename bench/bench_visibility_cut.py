@@ -17,8 +17,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from pose_factory import imageio, render, storage as storage_mod  # noqa: E402
 from pose_factory.extract.validation import cut_counts, cut_table, person_torsos  # noqa: E402

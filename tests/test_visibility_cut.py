@@ -212,7 +212,8 @@ def test_the_fits_fast_rotations_are_the_rigs_to_the_last_bit():
         for j, d in fit.FIT_DOFS:
             angles.setdefault(j, {})[d] = float(rs.uniform(-90, 90)) if rs.rand() > 0.2 else 0.0
         for n in fit.BODY:
-            assert np.array_equal(fit._local_rotation(n, angles.get(n, {})), rig.local_rotation(n, angles.get(n, {}))), n
+            own = angles.get(n, {})
+            assert np.array_equal(fit._local_rotation(n, own), rig.local_rotation(n, own)), n
     posed = rig.forward_kinematics(rig.rest_positions(rig.REFERENCE_HEIGHT), angles)
     pts = fit._rig_points(angles)
     for i, n in enumerate(rig.JOINT_NAMES):
