@@ -40,6 +40,8 @@ bench: setup
 	$(PY) bench/bench_loaders.py
 	$(PY) bench/bench_sync.py
 	$(PY) bench/bench_png_bomb.py
+	$(PY) bench/bench_visibility_cut.py
+	$(PY) bench/bench_fit.py
 
 # The custom-rig template's rig (example_workflows/input/3d/pose_factory_mannequin_rig.glb): the
 # mannequin as a Mixamo-named GLB written by Blender's own exporter, byte for byte the same each time
