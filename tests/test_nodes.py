@@ -145,6 +145,9 @@ def test_request_has_no_is_changed_and_loaders_validate_batch_ids(nodes):
         optional = cls.INPUT_TYPES()["optional"]
         assert optional.pop("batch") == ("POSE_FACTORY_BATCH",)
         assert optional.pop("person")[0] == ["all", *map(str, range(8))]  # issue 22.3
+        if nid == "PoseFactoryLoadPoseFromR2":  # issue 23.1
+            feet = optional.pop("feet")
+            assert feet[0] == "BOOLEAN" and feet[1]["default"] is False
         assert optional == ({} if nid == "PoseFactoryDepthNormalLoader" else
                             {"occluded": (["as rendered", "hide", "show", "depth"], optional["occluded"][1])})
 
