@@ -175,3 +175,24 @@ def test_foot_markers_on_blenders_own_feet_within_a_pixel(blender, tmp_path):
         errors.append(np.hypot(*np.subtract(r["found"], r["ours"])))
         assert np.allclose(r["truth"], r["keypoint"], atol=1e-5), (r["pose"], r["point"])
     assert max(errors) <= 1.0, f"worst foot keypoint error {max(errors):.3f} px"
+
+
+def test_depth_mode_draws_feet_far_to_near():
+    """occluded depth: a foot dot is a piece at its own depth, among the limbs, far to near; a
+    covered foot point is drawn too."""
+    body = np.array([[32.0, 10.0]] * 18)
+    body_vis = np.zeros(18, bool)
+    body_vis[[9, 10]] = True  # r_knee, r_ankle: a limb from (20, 20) to (40, 20)
+    body[9], body[10] = (20.0, 20.0), (44.0, 20.0)
+    feet = np.array([[32.0, 20.0], [50.0, 50.0], [10.0, 50.0], [5.0, 5.0], [5.0, 5.0], [5.0, 5.0]])
+    for foot_depth, on_top in ((1.0, "foot"), (9.0, "limb")):
+        frame = op.pose_keypoint_frame((body, body_vis, np.ones(18, bool), np.full(18, 5.0)), None, None, None, 64, 64,
+                                       feet=(feet, np.array([1, 0, 0, 0, 0, 0], bool), np.array([1, 1, 0, 0, 0, 0], bool),
+                                             np.array([foot_depth, 3.0, 0, 0, 0, 0])))
+        img = op.draw_pose(frame, occluded="depth", feet=True)
+        limb = tuple(int(c * 0.6) for c in op.BODY_COLORS[8])
+        assert tuple(img[20, 32]) == (op.FOOT_COLORS[0] if on_top == "foot" else limb)
+        assert tuple(img[50, 50]) == op.FOOT_COLORS[1]  # covered: drawn in depth mode
+        assert not img[50, 10].any()  # outside the frame's points: not drawn
+        assert tuple(op.draw_pose(frame, feet=True)[20, 32]) == op.FOOT_COLORS[0]  # hide: the visible one
+        assert not op.draw_pose(frame, feet=True)[50, 50].any()
