@@ -196,3 +196,29 @@ def test_depth_mode_draws_feet_far_to_near():
         assert not img[50, 10].any()  # outside the frame's points: not drawn
         assert tuple(op.draw_pose(frame, feet=True)[20, 32]) == op.FOOT_COLORS[0]  # hide: the visible one
         assert not op.draw_pose(frame, feet=True)[50, 50].any()
+
+
+@pytest.mark.blender
+def test_a_batch_requested_with_feet_stores_images_drawn_with_them(tmp_path):
+    """render.openpose.feet reaches the worker: the stored OpenPose images are draw_pose with feet;
+    a side view of a walk sees one foot's points and covers the other's (kept in our field)."""
+    from pose_factory.imageio import read_png
+    from pose_factory.render import render_batch
+    from pose_factory.storage import LocalStorage, batch_prefix
+
+    store = LocalStorage(tmp_path / "store")
+    spec = {"project": "feet", "render": {"width": 256, "height": 384, "passes": ["openpose", "keypoints"],
+                                          "openpose": {"feet": True, "hands": False, "face": False}},
+            "cameras": {"type": "orbit", "views": 2, "elevation": 0, "start_azimuth": 0},
+            "subjects": [{"type": "mannequin", "poses": ["walk_left_step"]}]}
+    manifest, rendered = render_batch(spec, store)
+    assert rendered and manifest["spec"]["render"]["openpose"]["feet"] is True
+    folder = tmp_path / "store" / batch_prefix(manifest["project"], manifest["batch_id"])
+    seen = 0
+    for e in manifest["entries"]:
+        kp = json.loads((folder / e["files"]["keypoints"]["key"]).read_text())
+        img = read_png(str(folder / e["files"]["openpose"]["key"]))
+        assert np.array_equal(img, op.draw_pose(kp, hands=False, face=False, feet=True))
+        assert not np.array_equal(img, op.draw_pose(kp, hands=False, face=False))
+        seen += sum(kp["people"][0]["foot_keypoints_2d"][2::3])
+    assert 3 <= seen < 12  # a front view (toes seen, heels behind the feet) and a back view (heels)
