@@ -116,8 +116,7 @@ def core():
     path = sdpose_source()
     if path is None:
         pytest.skip("ComfyUI core's comfy_extras/nodes_sdpose.py not found: set COMFYUI_DIR to a ComfyUI checkout "
-                    "(scripts/comfy_harness_check.sh sets one up in ~/.cache/comfy-harness); no package on PyPI "
-                    "carries core's code")
+                    "(scripts/comfy_harness_check.sh sets one up in ~/.cache/comfy-harness)")
     from oracles import sdpose_draw_node, sdpose_keypoint_draw
 
     return sdpose_draw_node(path), sdpose_keypoint_draw(path)
