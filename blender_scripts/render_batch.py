@@ -66,7 +66,7 @@ def keypoint_frame(scene, cam, person, kp3d, owner, W, H):
     inside = cameras.in_frame(cam, xy, zdepth)  # covered points inside it keep their place
     return openpose.pose_keypoint_frame(
         *[(xy[sl], vis[sl], inside[sl], zdepth[sl]) for sl in (mq.KP_BODY, mq.KP_LHAND, mq.KP_RHAND, mq.KP_FACE)],
-        W, H)
+        W, H, feet=(xy[mq.KP_FEET], vis[mq.KP_FEET], inside[mq.KP_FEET], zdepth[mq.KP_FEET]))
 
 
 def joints_record(kp3d) -> dict:
@@ -161,7 +161,8 @@ def render(spec, out, views=None, scratch=None):
                 op = r["openpose"]
                 writer.image("openpose", v, f, openpose.draw_pose(frame_kp, hands=op["hands"], face=op["face"],
                                                                  sdxl_sticks=op["sdxl_sticks"],
-                                                                 occluded=op["occluded"]))
+                                                                 occluded=op["occluded"],
+                                                                 feet=op.get("feet", False)))
             write_data_passes(writer, wanted, v, f, cam, depth, normal_w, index, rgba, mask, depths,
                               r["shaded_samples"])
             if several and "seg" in wanted:  # 0: background or a prop, k + 1: person k

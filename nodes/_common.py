@@ -39,6 +39,14 @@ def occluded_input(as_rendered: bool = False) -> dict:
     return {"occluded": (list(OCCLUDED_MODES), {"default": "hide", "tooltip": tip + " The default: hide."})}
 
 
+def feet_input() -> dict:
+    """The `feet` switch the drawing nodes share: an optional input (appended, so workflows saved
+    before it keep their widget values and draw what they drew then), default off."""
+    return {"feet": ("BOOLEAN", {"default": False, "tooltip": (
+        "Draw the foot points (big toe, small toe, heel per foot) as ComfyUI core's whole-body drawer does "
+        "(SDPose Draw Keypoints' draw_feet). Off (the default): the OpenPose image as before.")})}
+
+
 def _move_pack_data_out() -> None:
     """Inside ComfyUI the data root is outside the pack (settings.py): an older in-pack data/
     moves there when ComfyUI loads the pack, before any node or route touches it; and the root is

@@ -2,8 +2,8 @@
 an identical spec already in storage is not rendered again (DESIGN.md §3)."""
 from __future__ import annotations
 
-from ._common import (CATEGORY, check_project_widget, get_settings, interrupt_check, log, node_project, occluded_input,
-                      plain_error, progress_bar, project_input, send_final_on_error, send_message)
+from ._common import (CATEGORY, check_project_widget, feet_input, get_settings, interrupt_check, log, node_project,
+                      occluded_input, plain_error, progress_bar, project_input, send_final_on_error, send_message)
 from pose_factory import spec as spec_mod
 from pose_factory.errors import SpecError
 
@@ -36,7 +36,7 @@ def spec_subjects(subject, poses) -> list:
 
 def build_spec(subject, poses, cameras, width, height, depth=True, normal=True, seg=True, shaded=True,
                depth_range="batch", hands=True, face=True, sdxl_sticks=False, project="default",
-               occluded="hide", props=None, storage=None) -> dict:
+               occluded="hide", props=None, storage=None, feet=False) -> dict:
     """The normalized JobSpec of the node's inputs (SpecError names the first wrong field). A
     rig subject's file is stored in the project's uploads (pose_factory.rigs.resolve; storage
     None: only hashed, a dry run) before the spec is normalized, as props' meshes are."""
@@ -52,7 +52,7 @@ def build_spec(subject, poses, cameras, width, height, depth=True, normal=True, 
     raw = {"schema_version": spec_mod.SPEC_SCHEMA_VERSION, "kind": "pose_batch", "project": project,
            "render": {"width": int(width), "height": int(height), "passes": passes, "depth_range": depth_range,
                       "openpose": {"hands": bool(hands), "face": bool(face), "sdxl_sticks": bool(sdxl_sticks),
-                                   "occluded": occluded}},
+                                   "occluded": occluded, **({"feet": True} if feet else {})}},
            "cameras": dict(cameras),
            "subjects": spec_subjects(subject, poses)}
     if props:  # stored meshes (pose_factory.mesh.props.resolve); none: the spec as before props existed
@@ -125,13 +125,14 @@ class PoseFactoryRequestPoseBatch:
                 "default": False, "tooltip": "After rendering, MediaPipe reads the shaded renders and the PCK of its "
                                              "keypoints against ours goes into the manifest (needs shaded)."}),
                 "props": ("POSE_FACTORY_PROPS", {"tooltip": "Meshes placed in the scene (Pose Prop): rendered in "
-                                                            "every pass, they hide the joints behind them."})},
+                                                            "every pass, they hide the joints behind them."}),
+                **feet_input()},
             "hidden": {"unique_id": "UNIQUE_ID"},
         }
 
     def request(self, subject, poses=None, cameras=None, width=512, height=512, depth=True, normal=True, seg=True,
                 shaded=True, depth_range="batch", hands=True, face=True, sdxl_sticks=False, backend="local",
-                project="", force=False, occluded="hide", validate=False, props=None, unique_id=None):
+                project="", force=False, occluded="hide", validate=False, props=None, unique_id=None, feet=False):
         # poses is optional (a Scene's people may each have their own); it keeps its place, so a call
         # written before (positional, as in a script) still means what it did
         from pose_factory.jobs.client import estimate as job_estimate, run_job
@@ -149,7 +150,7 @@ class PoseFactoryRequestPoseBatch:
 
                 props = props_mod.resolve({"props": list(props)}, storage, project)["props"]
             spec = build_spec(subject, poses, cameras, width, height, depth, normal, seg, shaded, depth_range,
-                              hands, face, sdxl_sticks, project, occluded, props, storage=storage)
+                              hands, face, sdxl_sticks, project, occluded, props, storage=storage, feet=bool(feet))
         except SpecError as e:  # in the node's words: "frame 2 l_elbow flex: ...", not a JobSpec path
             raise plain_error(e) from None
         bid = spec_mod.batch_id(spec)

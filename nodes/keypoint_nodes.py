@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import CATEGORY, image_tensor, occluded_input
+from ._common import CATEGORY, feet_input, image_tensor, occluded_input
 from pose_factory.render import openpose
 
 CAT = f"{CATEGORY}/keypoints"
@@ -14,7 +14,8 @@ class PoseFactoryPoseKeypointsToImage:
                    "ControlNet's OpenPose annotator does: one image per frame, on its canvas size. Points with "
                    "confidence below 1 are not drawn. sdxl_sticks: thicker limbs for some SDXL ControlNets. "
                    "occluded: joints the body covers (kept in this pack's keypoints): hide, show, or depth "
-                   "(far to near); other packs' keypoints draw the same in all three.")
+                   "(far to near); other packs' keypoints draw the same in all three. feet: the foot points "
+                   "(foot_keypoints_2d, ours or core's SDPose's) as core's whole-body drawer draws them.")
     CATEGORY = CAT
     FUNCTION = "draw"
     RETURN_TYPES = ("IMAGE",)
@@ -27,9 +28,9 @@ class PoseFactoryPoseKeypointsToImage:
             "hands": ("BOOLEAN", {"default": True}),
             "face": ("BOOLEAN", {"default": True}),
             "sdxl_sticks": ("BOOLEAN", {"default": False}),
-        }, "optional": occluded_input()}
+        }, "optional": {**occluded_input(), **feet_input()}}
 
-    def draw(self, pose_keypoint, hands, face, sdxl_sticks, occluded="hide"):
+    def draw(self, pose_keypoint, hands, face, sdxl_sticks, occluded="hide", feet=False):
         frames = openpose.validate_pose_keypoint(pose_keypoint)
         if not frames:
             raise ValueError("pose_keypoint: got an empty list, allowed: at least one frame")
@@ -38,7 +39,7 @@ class PoseFactoryPoseKeypointsToImage:
             raise ValueError(f"pose_keypoint: frames have different canvas sizes {sorted(sizes)}, allowed: one size "
                              "(an IMAGE batch holds images of one size)")
         images = np.stack([openpose.draw_pose(f, hands=bool(hands), face=bool(face), sdxl_sticks=bool(sdxl_sticks),
-                                              occluded=occluded) for f in frames])
+                                              occluded=occluded, feet=bool(feet)) for f in frames])
         return (image_tensor(images),)
 
 

@@ -10,8 +10,8 @@ import uuid
 
 import numpy as np
 
-from ._common import (CATEGORY, black, get_settings, image_tensor, index_entry, loader_batches, log, mask_tensor,
-                      occluded_input, progress_bar, temp_directory)
+from ._common import (CATEGORY, black, feet_input, get_settings, image_tensor, index_entry, loader_batches, log,
+                      mask_tensor, occluded_input, progress_bar, temp_directory)
 from pose_factory import loading
 from pose_factory.storage import index
 from pose_factory.render.openpose import OWN_KEY
@@ -204,7 +204,9 @@ class PoseFactoryLoadPoseFromR2(_BatchLoader):
                    "off, or an occluded choice other than the batch's, redraws the skeletons from the keypoints "
                    "(no re-render). occluded: joints the body covers: as rendered (the default: what Request Pose Batch "
                    "asked for), hide, show, or depth (far to near). person: all, or one person of a "
-                   "batch of several (its keypoints and its skeleton alone). A pass the batch lacks comes back black.")
+                   "batch of several (its keypoints and its skeleton alone). feet: the foot points drawn as "
+                   "ComfyUI core's whole-body drawer draws them (a choice other than the batch's redraws). A pass "
+                   "the batch lacks comes back black.")
     RETURN_TYPES = ("IMAGE", "POSE_KEYPOINT", "IMAGE")
     RETURN_NAMES = ("openpose", "pose_keypoint", "shaded")
 
@@ -215,16 +217,16 @@ class PoseFactoryLoadPoseFromR2(_BatchLoader):
         required["face"] = ("BOOLEAN", {"default": True})
         return {"required": required, "optional": {
             "batch": ("POSE_FACTORY_BATCH",), **occluded_input(as_rendered=True),
-            **person_input("the keypoints and the skeleton drawn")}}
+            **person_input("the keypoints and the skeleton drawn"), **feet_input()}}
 
     def load(self, project, batch_id, views, frames, order, hands, face, batch=None, occluded=loading.AS_RENDERED,
-             person="all"):
+             person="all", feet=False):
         settings = get_settings()
         project, batch_id = _resolve(batch, project, batch_id)
         manifest, folder = _fetch(settings, project, batch_id, loading.POSE_PASSES)
         entries = loading.select_entries(manifest, views, frames, order)
         got = loading.load_pose(folder, manifest, entries, hands=bool(hands), face=bool(face), occluded=occluded,
-                                person=person)
+                                person=person, feet=bool(feet))
         if occluded not in ("hide", loading.AS_RENDERED) and not any(
                 "occluded" in (p.get(OWN_KEY) or {}) for k in got["keypoints"] for p in k.get("people", [])):
             log.warning("3D Pose Factory: batch %s was rendered before covered joints were kept; occluded %s "

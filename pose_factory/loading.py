@@ -378,17 +378,20 @@ def _openpose_flags(manifest) -> dict:
     spec = manifest.get("spec", {})
     op = spec.get("render", {}).get("openpose") or spec.get("openpose", {})  # a pose batch's, an extract batch's
     return {"hands": bool(op.get("hands", True)), "face": bool(op.get("face", True)),
-            "sdxl_sticks": bool(op.get("sdxl_sticks", False)), "occluded": op.get("occluded", "hide")}
+            "sdxl_sticks": bool(op.get("sdxl_sticks", False)), "occluded": op.get("occluded", "hide"),
+            "feet": bool(op.get("feet", False))}
 
 
 def load_pose(folder, manifest, entries, hands: bool = True, face: bool = True, occluded: str = AS_RENDERED,
-              person="all") -> dict:
+              person="all", feet: bool = False) -> dict:
     """{"openpose": uint8 [B,H,W,3], "keypoints": [frame, ...], "shaded": uint8 [B,H,W,3] or None}.
     The stored OpenPose images when hands/face/occluded match how the batch drew them; otherwise
     redrawn from the keypoints with openpose.draw_pose (same sticks): no re-render. occluded
     AS_RENDERED ("as rendered"): what the batch's request asked for (its manifest's spec).
     person "all", or k: the keypoints of person k only (subjects[k]) and its skeleton alone, redrawn
-    (a batch of one person: person 0 is what was rendered)."""
+    (a batch of one person: person 0 is what was rendered). feet: the foot points drawn (core's
+    whole-body drawer's way); a choice other than the batch's redraws (a batch made before feet has
+    no foot points: the same image)."""
     from .render.openpose import OCCLUDED_MODES, draw_pose
 
     if occluded != AS_RENDERED and occluded not in OCCLUDED_MODES:
@@ -402,10 +405,11 @@ def load_pose(folder, manifest, entries, hands: bool = True, face: bool = True, 
     if occluded == AS_RENDERED:
         occluded = drawn["occluded"]
     openpose = None
-    if not alone and (hands, face, occluded) == (drawn["hands"], drawn["face"], drawn["occluded"]):
+    if not alone and (hands, face, occluded, feet) == (drawn["hands"], drawn["face"], drawn["occluded"], drawn["feet"]):
         openpose = _decode(folder, manifest, entries, "openpose", "rgb")
     if openpose is None:
-        openpose = np.stack([draw_pose(k, hands=hands, face=face, sdxl_sticks=drawn["sdxl_sticks"], occluded=occluded)
+        openpose = np.stack([draw_pose(k, hands=hands, face=face, sdxl_sticks=drawn["sdxl_sticks"], occluded=occluded,
+                                       feet=feet)
                              for k in keypoints])
     return {"openpose": openpose, "keypoints": keypoints, "shaded": _decode(folder, manifest, entries, "shaded", "rgb")}
 

@@ -22,7 +22,7 @@ from .validate import (check_bool, check_choice, check_int, check_number, check_
                        check_vector, describe, subfield)
 
 SPEC_SCHEMA_VERSION = "1.0"
-RECIPE_VERSION = 4  # 4: depth range from the rendered depth, mirror-symmetric triangles, tighter hip visibility; 3: keypoints keep covered points and depths; 2: batch depth range from the geometry (shards agree); bump whenever the render output for the same spec changes
+RECIPE_VERSION = 5  # 5: keypoints carry the feet (foot_keypoints_2d); 4: depth range from the rendered depth, mirror-symmetric triangles, tighter hip visibility; 3: keypoints keep covered points and depths; 2: batch depth range from the geometry (shards agree); bump whenever the render output for the same spec changes
 KINDS = ("pose_batch",)  # posture and inline extract take no JobSpec (pod_worker/request.py); reconstruct and mesh_passes have their own specs (pose_factory/mesh)
 ALL_PASSES = ("openpose", "keypoints", "depth", "depth16", "normal", "seg", "shaded")
 MAX_VIEWS = 64
@@ -66,12 +66,14 @@ def _render(raw) -> dict:
                         "a non-empty list of " + ", ".join(ALL_PASSES))
     for i, p in enumerate(passes):
         check_choice(p, subfield(subfield(f, "passes"), i), ALL_PASSES)
-    op = {"hands": True, "face": True, "sdxl_sticks": False, "occluded": "hide"}
+    op = {"hands": True, "face": True, "sdxl_sticks": False, "occluded": "hide", "feet": False}
     check_object(d["openpose"], subfield(f, "openpose"), tuple(op))
     op.update(d["openpose"])
     from .render.openpose import OCCLUDED_MODES  # lazy, as poses below: it brings numpy
 
     occluded = check_choice(op.pop("occluded"), subfield(subfield(f, "openpose"), "occluded"), OCCLUDED_MODES)
+    # feet (core's foot points drawn) is written only when true, so a spec without it keeps its batch id
+    feet = check_bool(op.pop("feet"), subfield(subfield(f, "openpose"), "feet"))
     return {
         "width": check_int(d["width"], subfield(f, "width"), 64, MAX_SIZE, 8),
         "height": check_int(d["height"], subfield(f, "height"), 64, MAX_SIZE, 8),
@@ -80,7 +82,7 @@ def _render(raw) -> dict:
         "depth_range": check_choice(d["depth_range"], subfield(f, "depth_range"), ("batch", "image")),
         "shaded_samples": check_int(d["shaded_samples"], subfield(f, "shaded_samples"), 1, 1024),
         "openpose": {**{k: check_bool(v, subfield(subfield(f, "openpose"), k)) for k, v in op.items()},
-                     "occluded": occluded},
+                     "occluded": occluded, **({"feet": True} if feet else {})},
         "device": check_choice(d["device"], subfield(f, "device"), ("auto", "cpu", "gpu")),
     }
 

@@ -65,7 +65,7 @@ const NO_MODEL = 'Pose preview - no models';
 const SDXL = 'OpenPose to SDXL - 4 poses';
 const LOADERS = ['PoseFactoryLoadPoseFromR2', 'PoseFactoryDepthNormalLoader'];
 const CHECKS = ['templates', 'previews', 'sidebar', 'models', 'photo', 'newloader', 'projects', 'projectui', 'cancel',
-  'viewerUndo', 'people', 'customrig'];
+  'viewerUndo', 'people', 'customrig', 'feet'];
 
 function parseArgs(argv) {
   const o = { url: 'http://127.0.0.1:8188', outDir: 'out/ui_check', renderers: ['classic', 'vue'], only: CHECKS };
@@ -1030,6 +1030,41 @@ class Session {
     this.check('customrig: a path that is no rig file is refused at queue time, naming path_or_key',
       /path_or_key: 'not_a_rig\.obj' is not a rig file/.test(text + errs + refused), (text + ' ' + errs).slice(0, 400));
     await this.shot('customrig_bad_path');
+  }
+
+  // issue 23.1: the feet switch, off by default on the three drawing nodes; on, a render from the UI succeeds
+  async feet() {
+    await this.clearGraph();
+    for (let i = 0; i < 3; i++) {
+      const load = await this.loadTemplate(NO_MODEL);
+      if (!load.ok) throw new Error(`template: ${load.error}`);
+      if (await this.page.evaluate(() => (window.app.graph._nodes ?? window.app.graph.nodes).length > 0)) break;
+      await sleep(2000);
+    }
+    const req = await this.nodeOf('PoseFactoryRequestPoseBatch');
+    const load = await this.nodeOf('PoseFactoryLoadPoseFromR2');
+    const toImage = await this.page.evaluate(() => {
+      const n = window.LiteGraph.createNode('PoseFactoryPoseKeypointsToImage');
+      n.pos = [2600, 0];
+      window.app.graph.add(n);
+      return n.id;
+    });
+    await sleep(1000);
+    const values = await this.page.evaluate((ids) => ids.map((id) =>
+      window.app.graph.getNodeById(id).widgets.find((w) => w.name === 'feet')?.value), [req, load, toImage]);
+    this.check('feet is a widget, off, on Request Pose Batch, Load Pose Batch and Pose Keypoints To Image',
+      values.every((v) => v === false), values);
+    await this.page.evaluate((id) => window.app.graph.remove(window.app.graph.getNodeById(id)), toImage);
+    const cam = await this.nodeOf('PoseFactoryCameraOrbit');
+    const size = 64 + 8 * Math.floor(Math.random() * 24) + (this.vue ? 200 : 0);
+    await this.setWidgets(req, { width: size, height: 128, feet: true });
+    await this.setWidgets(load, { feet: true });
+    await this.setWidgets(cam, { views: 2 });
+    const run = await this.queueAndWait();
+    this.check('a batch requested with feet renders and loads from the UI', run.status === 'success', run.status);
+    await this.page.evaluate((id) => window.app.canvas.centerOnNode?.(window.app.graph.getNodeById(id)), req);
+    await sleep(800);
+    await this.shot('feet_on');
   }
 }
 

@@ -102,6 +102,19 @@ def sdpose_source() -> Path | None:
     return None
 
 
+def sdpose_keypoint_draw(path: Path):
+    """Core's KeypointDraw class (nodes_sdpose.py, executed unmodified): draw_wholebody_keypoints
+    on a canvas of ours."""
+    import colorsys
+    import math
+
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "KeypointDraw")
+    ns = {"np": np, "math": math, "colorsys": colorsys}
+    exec(compile(ast.Module(body=[cls], type_ignores=[]), str(path), "exec"), ns)  # noqa: S102 - another project's file
+    return ns["KeypointDraw"]
+
+
 def sdpose_draw_node(path: Path):
     """draw(pose_keypoint, **widgets) -> uint8 [B,H,W,3]: core's SDPose Draw Keypoints node."""
     import torch

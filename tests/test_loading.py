@@ -212,6 +212,24 @@ def test_hands_and_face_off_redraw_from_keypoints(batch):
 
 
 @pytest.mark.blender
+def test_feet_on_redraws_with_the_foot_points_and_off_is_the_stored_image(batch):
+    """issue 23.1: the keypoints carry the feet (core's foot_keypoints_2d, covered ones in our field);
+    the stored image (feet off) is today's drawing, and the loader's feet redraws with them."""
+    m, folder = fetched(batch)
+    entries = loading.select_entries(m, views="0", frames="1")
+    kp = loading.read_keypoints(folder, entries, m)[0]
+    feet = kp["people"][0]["foot_keypoints_2d"]
+    covered = kp["people"][0][openpose.OWN_KEY]["occluded"]["foot_keypoints_2d"]
+    assert len(feet) == 18 and sum(feet[2::3]) + sum(covered[2::3]) == 6  # each in frame: seen or covered
+    stored = loading.load_pose(folder, m, entries)["openpose"][0]
+    without = json.loads(json.dumps(kp))
+    del without["people"][0]["foot_keypoints_2d"]
+    assert np.array_equal(stored, openpose.draw_pose(without))
+    with_feet = loading.load_pose(folder, m, entries, feet=True)["openpose"][0]
+    assert np.array_equal(with_feet, openpose.draw_pose(kp, feet=True)) and not np.array_equal(with_feet, stored)
+
+
+@pytest.mark.blender
 def test_depth_normal_seg_parts(batch):
     m, folder = fetched(batch)
     entries = loading.select_entries(m, order="frame_major")

@@ -145,6 +145,9 @@ def test_request_has_no_is_changed_and_loaders_validate_batch_ids(nodes):
         optional = cls.INPUT_TYPES()["optional"]
         assert optional.pop("batch") == ("POSE_FACTORY_BATCH",)
         assert optional.pop("person")[0] == ["all", *map(str, range(8))]  # issue 22.3
+        if nid == "PoseFactoryLoadPoseFromR2":  # issue 23.1
+            feet = optional.pop("feet")
+            assert feet[0] == "BOOLEAN" and feet[1]["default"] is False
         assert optional == ({} if nid == "PoseFactoryDepthNormalLoader" else
                             {"occluded": (["as rendered", "hide", "show", "depth"], optional["occluded"][1])})
 
@@ -259,6 +262,9 @@ def test_spec_nodes_build_a_valid_spec(nodes):
     assert spec["render"]["passes"] == ["openpose", "keypoints", "normal", "seg"]
     assert spec["render"]["openpose"]["occluded"] == "hide"
     assert build_spec(subject, poses, cams, 128, 64, occluded="depth")["render"]["openpose"]["occluded"] == "depth"
+    # issue 23.1: feet is written only when on, so a spec without it keeps its batch id
+    assert "feet" not in spec["render"]["openpose"]
+    assert build_spec(subject, poses, cams, 128, 64, feet=True)["render"]["openpose"]["feet"] is True
     with pytest.raises(SpecError, match=r"render\.openpose\.occluded: got 'all', allowed: one of hide, show, depth"):
         build_spec(subject, poses, cams, 128, 64, occluded="all")
     assert spec["subjects"][0]["height"] == 1.8 and len(spec["subjects"][0]["poses"]) == 3
@@ -384,6 +390,11 @@ def test_keypoints_to_image_equals_draw_pose(nodes):
     (hide,), (show,) = node.draw([ours], True, True, False), node.draw([ours], True, True, False, occluded="show")
     assert np.array_equal(u8(show[0]), openpose.draw_pose(ours, occluded="show")) and not u8(hide[0])[40, 40].any()
     assert tuple(u8(show[0])[40, 40]) == openpose.BODY_COLORS[2]
+    # issue 23.1: feet draws core's foot points; off (the default) the image is as before
+    footed = dict(frame, people=[dict(frame["people"][0], foot_keypoints_2d=[60.0, 50.0, 1.0] * 6)])
+    (off,), (on,) = node.draw([footed], True, True, False), node.draw([footed], True, True, False, feet=True)
+    assert np.array_equal(u8(off[0]), openpose.draw_pose(frame))
+    assert np.array_equal(u8(on[0]), openpose.draw_pose(footed, feet=True)) and u8(on[0])[50, 60].any()
     (single,) = node.draw(frame, True, True, False)  # one frame dict, as some packs give
     assert single.shape[0] == 1
     with pytest.raises(ValueError, match="pose_keypoints_2d"):

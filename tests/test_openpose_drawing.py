@@ -83,6 +83,8 @@ def as_oracle_sees(frame):
     out = json.loads(json.dumps(frame))
     for person in out["people"]:
         for key in op.PART_KEYS:
+            if key not in person:  # feet: written only when given
+                continue
             flat = person[key]
             flat[0::3] = [x / w * w for x in flat[0::3]]
             flat[1::3] = [y / h * h for y in flat[1::3]]
@@ -353,7 +355,7 @@ def _promoted(frame):
     out = _without_own(frame)
     for person, mine in zip(out["people"], frame["people"]):
         for key in op.PART_KEYS:
-            covered = mine[op.OWN_KEY]["occluded"][key]
+            covered = mine[op.OWN_KEY]["occluded"].get(key, [])  # feet: written only when given
             for i in range(0, len(covered), 3):
                 if covered[i + 2] == 1.0:
                     person[key][i:i + 3] = covered[i:i + 3]

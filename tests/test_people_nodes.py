@@ -89,7 +89,7 @@ def test_request_pose_batch_poses_is_optional_and_names_a_person_without_any(peo
     assert [n for n, s in types_["required"].items() if not str(s[0]).startswith("POSE_FACTORY")] == [
         "width", "height", "depth", "normal", "seg", "shaded", "depth_range", "hands", "face", "sdxl_sticks",
         "backend", "project", "force"]
-    assert list(types_["optional"])[1:] == ["occluded", "validate", "props"]
+    assert list(types_["optional"])[1:] == ["occluded", "validate", "props", "feet"]
     with pytest.raises(SpecError, match=r"^poses: subject has no poses and none are linked here, allowed: a pose "
                                         r"list \(Pose Preset"):
         build({"type": "mannequin"}, None, ORBIT, 64, 64)

@@ -209,7 +209,7 @@ def test_rig_without_a_hand_reports_it_and_has_empty_hand_keypoints():
     assert not np.isnan(kp[mq.KP_BODY]).any() and not np.isnan(kp[mq.KP_FACE]).any()
     report = rt.report("hero.fbx", "fbx", used, unmapped)
     assert report["hands"] == {"left": False, "right": True} and "l_index1" in report["joints"]["missing"]
-    assert report["joints"]["estimated"] == ["nose", "r_eye", "l_eye", "r_ear", "l_ear", "face"]
+    assert report["joints"]["estimated"] == ["nose", "r_eye", "l_eye", "r_ear", "l_ear", "face", "feet"]
     assert abs(report["height"] - 1.5) < 1e-6
     text = rigs.report_text(report)
     assert "left no (empty hand keypoints)" in text and "bone map mixamo" in text
@@ -234,3 +234,34 @@ def test_part_labels_from_bones_follow_the_nearest_mapped_ancestor():
     assert sorted(set(labels)) == list(range(1, 18))
     mats, _ = rt.pose(poses.normalize_pose_entry("waving", "p"))  # an unmapped bone keeps its place on its parent
     np.testing.assert_allclose(mats[n], mats[head] @ np.linalg.inv(rt.canon[head]) @ rt.canon[n], atol=1e-12)
+
+
+def test_rig_feet_are_the_mannequins_on_its_own_skeleton_and_marked_estimated():
+    """The mannequin's own skeleton as a rig: its estimated foot points (scaled by the ankle-to-toe
+    length, carried by the ankle and toe bones) are the mannequin's foot keypoints in every pose
+    that leaves the toes straight; without toe bones they still come (from the rig's size), and
+    without an ankle bone that foot has none. All are marked estimated ("feet" in the report)."""
+    for height in (1.75, 1.5):
+        rest = skeleton_rest(MIXAMO_NAMES, height=height)
+        used, found, unmapped = bonemap.map_bones(rest.names)
+        rt = retarget.Retarget(rest, found)
+        body = mq.build(height)
+        for preset in ("standing", "sitting", "lying_back", "running"):
+            entry = poses.normalize_pose_entry(preset, "p")
+            angles, offset, _ = poses.pose_angles(entry)
+            want = mq.posed_keypoints(body, rig.forward_kinematics(body.rest, angles, offset))[mq.KP_FEET]
+            mats, _ = rt.pose(entry)
+            got = rt.keypoints(mats)[mq.KP_FEET]
+            root = rt.keypoints(mats)[mq.BODY_KEYPOINTS.index("r_hip")] - mq.posed_keypoints(
+                body, rig.forward_kinematics(body.rest, angles, offset))[mq.BODY_KEYPOINTS.index("r_hip")]
+            assert np.abs(got - root - want).max() < 1e-6, (height, preset)
+        assert rt.estimated()[mq.KP_FEET].all() and rt.report("a.fbx", "fbx", used, unmapped)["joints"]["estimated"][-1] == "feet"
+    no_toes = skeleton_rest({j: b for j, b in MIXAMO_NAMES.items() if not j.endswith("_toe")})
+    rt = retarget.Retarget(no_toes, bonemap.map_bones(no_toes.names)[1])
+    kp = rt.keypoints(rt.pose(poses.normalize_pose_entry("standing", "p"))[0])
+    assert not np.isnan(kp[mq.KP_FEET]).any() and rt.estimated()[mq.KP_FEET].all()
+    no_ankle = skeleton_rest({j: b for j, b in MIXAMO_NAMES.items() if j not in ("l_ankle", "l_toe")})
+    rt = retarget.Retarget(no_ankle, bonemap.map_bones(no_ankle.names)[1])
+    kp = rt.keypoints(rt.pose(poses.normalize_pose_entry("standing", "p"))[0])[mq.KP_FEET]
+    assert np.isnan(kp[:3]).all() and not np.isnan(kp[3:]).any()
+    assert rt.estimated()[mq.KP_FEET].tolist() == [False] * 3 + [True] * 3

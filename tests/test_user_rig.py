@@ -106,10 +106,10 @@ def test_face_points_are_estimated_and_marked(results):
     est = np.array(r["estimated"])
     assert est[mq.KP_FACE].all() and est[mq.BODY_KEYPOINTS.index("nose")]
     assert not est[mq.BODY_KEYPOINTS.index("l_eye")]  # the VRM has eye bones: measured
-    assert r["report"]["joints"]["estimated"] == ["nose", "r_ear", "l_ear", "face"]
+    assert r["report"]["joints"]["estimated"] == ["nose", "r_ear", "l_ear", "face", "feet"]
     assert "l_eye" in r["report"]["joints"]["found"]
     n = results["no_eyes"]  # without eye bones the eyes are estimated from the head, as the other face points
-    assert n["report"]["joints"]["estimated"] == ["nose", "r_eye", "l_eye", "r_ear", "l_ear", "face"]
+    assert n["report"]["joints"]["estimated"] == ["nose", "r_eye", "l_eye", "r_ear", "l_ear", "face", "feet"]
     assert np.array(n["estimated"])[[mq.BODY_KEYPOINTS.index("l_eye"), mq.BODY_KEYPOINTS.index("r_eye")]].all()
 
 

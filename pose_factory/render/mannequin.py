@@ -321,21 +321,25 @@ BODY_KEYPOINTS = ("nose", "neck", "r_shoulder", "r_elbow", "r_wrist", "l_shoulde
                   "l_wrist", "r_hip", "r_knee", "r_ankle", "l_hip", "l_knee", "l_ankle",
                   "r_eye", "l_eye", "r_ear", "l_ear")
 HAND_JOINTS = ["wrist"] + [f"{f}{i}" for f in rig.FINGERS for i in (1, 2, 3, 4)]
-N_BODY, N_HAND, N_FACE = 18, 21, 70
-# keypoint array layout: body 18, left hand 21, right hand 21, face 70
+# ComfyUI core's foot_keypoints_2d order (COCO-WholeBody's feet, DWPose's points 18-23)
+FOOT_KEYPOINTS = ("l_big_toe", "l_small_toe", "l_heel", "r_big_toe", "r_small_toe", "r_heel")
+N_BODY, N_HAND, N_FACE, N_FOOT = 18, 21, 70, 6
+# keypoint array layout: body 18, left hand 21, right hand 21, face 70, feet 6 (appended last so
+# the older 130 keep their places)
 KP_BODY = slice(0, 18)
 KP_LHAND = slice(18, 39)
 KP_RHAND = slice(39, 60)
 KP_FACE = slice(60, 130)
-N_KEYPOINTS = 130
+KP_FEET = slice(130, 136)
+N_KEYPOINTS = 136
 
 
 def keypoint_names():
     return (list(BODY_KEYPOINTS) + [f"l_hand_{j}" for j in HAND_JOINTS]
-            + [f"r_hand_{j}" for j in HAND_JOINTS] + [f"face_{i}" for i in range(N_FACE)])
+            + [f"r_hand_{j}" for j in HAND_JOINTS] + [f"face_{i}" for i in range(N_FACE)] + list(FOOT_KEYPOINTS))
 
 
-def _build_keypoints(rest, head):
+def _build_keypoints(rest, head, feet):
     pos, joint = [], []
 
     def add(p, j):
@@ -358,10 +362,27 @@ def _build_keypoints(rest, head):
             add(rest[rig.JOINT_INDEX[f"{side}_{j}"]], f"{side}_{j}" if not j.endswith("4") else f"{side}_{j[:-1]}3")
     for p in head.face70():
         add(p, "head")
+    for name in FOOT_KEYPOINTS:
+        add(feet[name], f"{name[0]}_ankle")  # the foot's mesh moves with its ankle
     return np.array(pos), np.array(joint)
 
 
 # --- the body -------------------------------------------------------------------------------
+FOOT_SEG = 16  # vertices round each ring of a foot's loft
+
+
+def foot_vertices(side: str) -> dict:
+    """{"big_toe", "small_toe", "heel": vertex index in the foot's loft}: exact vertices of the
+    mesh. loft's rings are 4 cap rings at the heel (80, 60, 40, 20 degrees), the 3 profile rings,
+    4 cap rings at the toes (20, 40, 60, 80 degrees); vertex s of a ring lies at angle
+    2 pi s / FOOT_SEG from the foot's +x axis (s = FOOT_SEG / 4: the top, 3/4: the sole). Big toe:
+    the toe cap's 40-degree ring on the inner side; small toe: its 20-degree ring (a little further
+    back) on the outer side; heel: the heel cap's 40-degree ring at the sole (back and bottom)."""
+    outer, inner = (0, FOOT_SEG // 2) if side == "l" else (FOOT_SEG // 2, 0)  # the left foot lies at +x
+    ring = lambda r, s: r * FOOT_SEG + s  # noqa: E731
+    return {"big_toe": ring(8, inner), "small_toe": ring(7, outer), "heel": ring(2, 3 * FOOT_SEG // 4)}
+
+
 def build(height: float = 1.75, build: str = "average", shape: dict | None = None) -> Mannequin:
     """The mannequin of a height (m), a build (rig.BUILDS) and a body shape (shape.normalize_shape;
     None = today's body): its joints (rig.rest_positions) and meshes from the same numbers. Lengths
@@ -375,6 +396,7 @@ def build(height: float = 1.75, build: str = "average", shape: dict | None = Non
     hw, sw = P.hip_width, P.shoulder_width
     J = lambda n: rest[rig.JOINT_INDEX[n]]  # noqa: E731
     parts = {name: _PartBuilder(name) for name in PARTS}
+    feet = {}  # the foot points, vertices of the feet's meshes (foot_vertices)
     belly = g ** 1.6  # heavier builds gain most at the waist
 
     # torso: three lofts along Z; rings are (width, depth) half-axes, centres shifted in y
@@ -425,12 +447,13 @@ def build(height: float = 1.75, build: str = "average", shape: dict | None = Non
                                                 (1, 0.03 * sb * g, 0.032 * sb * g)], seg=24,
                                        offsets=[(0, (0, 0, 0)), (0.3, (0, 0.008 * sb, 0)), (1, (0, 0, 0))]), n("knee"))
         heel = an + np.array([0, 0.045, -0.045]) * sl
-        parts[f"foot_{side}"].add(loft(heel, to + np.array([0, -0.03, 0.0]) * sl,
-                                       [(0, 0.03 * sl, 0.035 * sl), (0.35, 0.038 * sl, 0.04 * sl), (1, 0.035 * sl, 0.018 * sl)],
-                                       seg=16, axis_a=(1, 0, 0), offsets=[(0, (0, 0, 0)), (0.35, (sx * 0.003 * sl, 0, 0.01 * sl)), (1, (0, 0, 0))]),
-                                  n("ankle"))
+        foot = loft(heel, to + np.array([0, -0.03, 0.0]) * sl,
+                    [(0, 0.03 * sl, 0.035 * sl), (0.35, 0.038 * sl, 0.04 * sl), (1, 0.035 * sl, 0.018 * sl)],
+                    seg=FOOT_SEG, axis_a=(1, 0, 0), offsets=[(0, (0, 0, 0)), (0.35, (sx * 0.003 * sl, 0, 0.01 * sl)), (1, (0, 0, 0))])
+        parts[f"foot_{side}"].add(foot, n("ankle"))
+        feet.update({f"{side}_{k}": foot[0][v] for k, v in foot_vertices(side).items()})
 
-    kp_rest, kp_joint = _build_keypoints(rest, head)
+    kp_rest, kp_joint = _build_keypoints(rest, head, feet)
     return Mannequin(height, build, rest, [parts[p].build() for p in PARTS], kp_rest, kp_joint, shape)
 
 
@@ -495,10 +518,12 @@ def visibility_rules(body: Mannequin | None = None):
     for i in (14, 15, 16, 17):  # eyes and ears: the near ones are seen even at a glancing angle
         radius[i] = 0.04
     radius[KP_FACE] = 0.015
+    radius[KP_FEET] = 0.02  # surface points of the foot's mesh: only a hit right at them counts
     P = rig.Proportions(body.shape if body is not None else None)
     radius[KP_BODY] *= P.body
     radius[KP_LHAND] *= P.arms
     radius[KP_RHAND] *= P.arms
     radius[[0, 14, 15, 16, 17]] *= P.head / P.body  # the nose, eyes and ears are on the head
     radius[KP_FACE] *= P.head
+    radius[KP_FEET] *= P.legs
     return radius, own

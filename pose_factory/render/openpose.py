@@ -5,8 +5,13 @@ annotator does (pixel-for-pixel against controlnet-aux's own drawing, tests/test
 and builds / checks POSE_KEYPOINT frames, the keypoint type other ComfyUI packs read:
 
     {"people": [{"pose_keypoints_2d": [x, y, c, ...], "hand_left_keypoints_2d": [...],
-                 "hand_right_keypoints_2d": [...], "face_keypoints_2d": [...]}],
+                 "hand_right_keypoints_2d": [...], "face_keypoints_2d": [...],
+                 "foot_keypoints_2d": [...]}],
      "canvas_width": W, "canvas_height": H}
+
+foot_keypoints_2d is ComfyUI core's (its SDPose nodes write it, its whole-body drawer draws it):
+6 points, left big toe, left small toe, left heel, right big toe, right small toe, right heel
+(DWPose's points 18-23). Readers that know no feet ignore the key.
 
 Pixel coordinates; a missing point is written 0, 0, 0 and a present one with c = 1.0.
 
@@ -18,7 +23,7 @@ position in a field of our own in the person's entry, with each in-frame point's
         "occluded": {"pose_keypoints_2d": [x, y, 1.0 for a covered point, else 0, 0, 0, ...], ...},
         "depth": {"pose_keypoints_2d": [metres along the view axis, 0.0 outside the frame, ...], ...}}
 
-(the same four part keys). Not a confidence between 0 and 1, because the readers disagree on the
+(the same part keys). Not a confidence between 0 and 1, because the readers disagree on the
 threshold: controlnet-aux's decode_json_as_poses and the OpenPose editor (sd-webui-openpose-editor,
 which ComfyUI's openpose editor packs embed) keep only c == 1, core's SDPose drawing drops
 c < score_threshold (a widget from 0 to 1, default 0.3), ComfyUI-ultimate-openpose-editor draws
@@ -69,9 +74,13 @@ N_BODY, N_HAND = 18, 21
 MAX_CANVAS = 16384      # pixels a side: what a POSE_KEYPOINT frame's canvas may be
 MAX_COORD = 1_000_000   # pixels: a keypoint farther from the canvas is refused (OpenCV draws in int32)
 FACE_SIZES = (68, 70)  # DWPose writes 68 face points, OpenPose 70
+N_FOOT = 6  # core's foot_keypoints_2d: left big toe, small toe, heel, then the right foot's
 PART_KEYS = ("pose_keypoints_2d", "hand_left_keypoints_2d", "hand_right_keypoints_2d",
-             "face_keypoints_2d")
-PART_SIZES = dict(zip(PART_KEYS, ((N_BODY,), (N_HAND,), (N_HAND,), FACE_SIZES)))
+             "face_keypoints_2d", "foot_keypoints_2d")
+PART_SIZES = dict(zip(PART_KEYS, ((N_BODY,), (N_HAND,), (N_HAND,), FACE_SIZES, (N_FOOT,))))
+# core's whole-body drawer (KeypointDraw.draw_wholebody_keypoints) draws foot point i (18-23 in
+# its 134-point layout) as a radius-4 dot in its colours[i % 18]: the first six body colours
+FOOT_COLORS = BODY_COLORS[:N_FOOT]
 OWN_KEY = "pose_factory"  # our field in each person's entry: covered points and depths
 OCCLUDED_MODES = ("hide", "show", "depth")
 
@@ -127,6 +136,19 @@ def _part_points(person, key, occluded):
     return pts
 
 
+def _in_canvas(p, w, h):
+    """Foot points are drawn only inside the canvas (0 <= int(x) < w, 0 <= int(y) < h), as core's
+    whole-body drawer does."""
+    return p is not None and 0 <= int(p[0]) < w and 0 <= int(p[1]) < h
+
+
+def _draw_feet(cv2, img, pts):
+    h, w = img.shape[:2]
+    for p, color in zip(pts, FOOT_COLORS):
+        if _in_canvas(p, w, h):
+            cv2.circle(img, (int(p[0]), int(p[1])), JOINT_RADIUS, color, thickness=-1)
+
+
 def _limb_poly(cv2, p1, p2, half_width):
     (x1, y1), (x2, y2) = p1, p2
     # Same float operations and int() truncations as the annotator, so the polygons match.
@@ -157,11 +179,11 @@ def _draw_hand(cv2, img, pts):
             cv2.circle(img, (int(p[0]), int(p[1])), JOINT_RADIUS, HAND_JOINT_COLOR, thickness=-1)
 
 
-def _depth_pieces(cv2, img, person, hands, face, scale):
+def _depth_pieces(cv2, img, person, hands, face, scale, feet=False):
     """One person's drawing for occluded "depth": [(depth, [draw, ...])] in the annotator's order
-    — each body limb, then its two joints on top; lone body joints; each hand edge with its two
-    joints; lone hand joints; face dots — a piece's depth the mean of its end points'. None when
-    a point to be drawn has no depth (a frame that is not ours)."""
+    — each body limb, then its two joints on top; lone body joints; foot dots (with feet); each
+    hand edge with its two joints; lone hand joints; face dots — a piece's depth the mean of its
+    end points'. None when a point to be drawn has no depth (a frame that is not ours)."""
     pieces = []
 
     def depths(key, pts):
@@ -201,6 +223,13 @@ def _depth_pieces(cv2, img, person, hands, face, scale):
         return lambda: cv2.line(img, (int(p[0]), int(p[1])), (int(q[0]), int(q[1])), color, thickness=HAND_LINE)
 
     ok = chain("pose_keypoints_2d", LIMB_SEQ, BODY_COLORS, limb, lambda j: BODY_COLORS[j])
+    if feet and person.get("foot_keypoints_2d"):
+        h, w = img.shape[:2]
+        pts = [p if _in_canvas(p, w, h) else None for p in _part_points(person, "foot_keypoints_2d", "depth")]
+        d = depths("foot_keypoints_2d", pts)
+        ok = ok and d is not None
+        if ok:
+            pieces.extend((d[j], [dot(p, JOINT_RADIUS, FOOT_COLORS[j])]) for j, p in enumerate(pts) if p is not None)
     for key in ("hand_left_keypoints_2d", "hand_right_keypoints_2d") if hands else ():
         ok = ok and chain(key, HAND_EDGES, HAND_COLORS, hand_edge, lambda j: HAND_JOINT_COLOR)
     if face:
@@ -209,14 +238,19 @@ def _depth_pieces(cv2, img, person, hands, face, scale):
 
 
 def draw_pose(frame: dict, hands: bool = True, face: bool = True, sdxl_sticks: bool = False,
-              canvas: np.ndarray | None = None, occluded: str = "hide") -> np.ndarray:
+              canvas: np.ndarray | None = None, occluded: str = "hide", feet: bool = False) -> np.ndarray:
     """Draws one POSE_KEYPOINT frame as ControlNet's OpenPose annotator does.
 
     Returns an (H, W, 3) uint8 RGB image, H and W the frame's canvas size: black, or a copy of
     `canvas` (same size) to draw over. Per person, in the annotator's order: body limbs (filled
     ellipses of half-width 4 x stick_scale when `sdxl_sticks`, else 4, in 0.6 x the limb colour),
-    body joints (radius 4), left hand, right hand (2 px edges in hue i/20, joints radius 4 in
-    (0, 0, 255)), face (radius-3 white dots).
+    body joints (radius 4), with `feet` the foot points, left hand, right hand (2 px edges in
+    hue i/20, joints radius 4 in (0, 0, 255)), face (radius-3 white dots).
+
+    feet: draws a person's foot_keypoints_2d as ComfyUI core's whole-body drawer
+    (KeypointDraw.draw_wholebody_keypoints, nodes_sdpose.py) draws feet, after the body joints and
+    before the hands: radius-4 dots in the first six body colours, only inside the canvas, no
+    lines. Off (the default), the image is the annotator's, unchanged.
 
     Which points are drawn: a point is present only when its c >= 1 (what POSE_KEYPOINT readers
     do: they drop c < 1; we write c = 1.0 for visible points). A present body point is drawn
@@ -248,7 +282,7 @@ def draw_pose(frame: dict, hands: bool = True, face: bool = True, sdxl_sticks: b
     scale = stick_scale(w, h) if sdxl_sticks else 1
     people = frame.get("people", [])
     if occluded == "depth":
-        per_person = [_depth_pieces(cv2, img, person, hands, face, scale) for person in people]
+        per_person = [_depth_pieces(cv2, img, person, hands, face, scale, feet) for person in people]
         if all(p is not None for p in per_person):
             # every person's pieces together, far to near; a stable sort keeps the annotator's
             # order among equal depths
@@ -258,6 +292,8 @@ def draw_pose(frame: dict, hands: bool = True, face: bool = True, sdxl_sticks: b
             return img
     for person in people:
         _draw_body(cv2, img, _part_points(person, "pose_keypoints_2d", occluded), scale)
+        if feet:
+            _draw_feet(cv2, img, _part_points(person, "foot_keypoints_2d", occluded))
         if hands:
             _draw_hand(cv2, img, _part_points(person, "hand_left_keypoints_2d", occluded))
             _draw_hand(cv2, img, _part_points(person, "hand_right_keypoints_2d", occluded))
@@ -311,8 +347,12 @@ def _flat(part, name, n_allowed):
                                                           for z, k in zip(depth.tolist(), inside.tolist())]
 
 
-def pose_keypoint_frame(body, hands_left, hands_right, face, width: int, height: int) -> dict:
+def pose_keypoint_frame(body, hands_left, hands_right, face, width: int, height: int, feet=None) -> dict:
     """One POSE_KEYPOINT frame with one person.
+
+    feet: like the other parts, 6 points in core's foot_keypoints_2d order (left big toe, small
+    toe, heel, then the right foot's); written only when given (the key is absent otherwise, as
+    in the frames of readers that know no feet).
 
     Each part is `(xy, visible)` or `(xy, visible, in_frame, depth)`: xy an (N, 2) array of
     pixel coordinates, visible and in_frame (N,) bool arrays, depth (N,) camera depths (metres
@@ -326,7 +366,8 @@ def pose_keypoint_frame(body, hands_left, hands_right, face, width: int, height:
     if body is None:
         raise ValueError("body is required: (xy (18, 2), visible (18,))")
     parts = {key: _flat(part, name, PART_SIZES[key]) for key, part, name in zip(
-        PART_KEYS, (body, hands_left, hands_right, face), ("body", "hands_left", "hands_right", "face"))}
+        PART_KEYS, (body, hands_left, hands_right, face, feet), ("body", "hands_left", "hands_right", "face", "feet"))
+        if feet is not None or key != "foot_keypoints_2d"}
     person = {key: public for key, (public, _, _) in parts.items()}
     if any(depth is not None for _, _, depth in parts.values()):
         person[OWN_KEY] = {"occluded": {key: covered or [] for key, (_, covered, _) in parts.items()},

@@ -14,11 +14,13 @@ a mapped bone's head follows its parent's posed transform (the rig's own proport
 head moves with the pose's offset. Grounding (the lowest deformed vertex on z = 0) needs the
 skinned mesh and is done by the Blender side.
 
-Keypoints (the mannequin's 130, mannequin.py's layout) come from the posed bone matrices: a joint
+Keypoints (the mannequin's 136, mannequin.py's layout) come from the posed bone matrices: a joint
 at its bone's head, the neck midway between the shoulders, finger tips at the tip bone's head or
 the last finger bone's tail, the eyes at eye bones when mapped; the nose, ears, face and (without
 eye bones) eyes are the mannequin's head points scaled to the rig's head (its height above the
-head bone) and carried by the head bone: estimated, and marked so. A joint without a bone is NaN.
+head bone) and carried by the head bone: estimated, and marked so. The foot points (big toe,
+small toe, heel) are the mannequin's scaled to the rig's foot (Retarget._estimated_feet), carried
+by the toe and ankle bones: estimated, and marked so ("feet"). A joint without a bone is NaN.
 """
 from __future__ import annotations
 
@@ -94,6 +96,17 @@ def _head_template():
 _TEMPLATE = None
 
 
+_MANNEQUIN = None
+
+
+def _mannequin():
+    """The mannequin at the reference height (the feet's template)."""
+    global _MANNEQUIN
+    if _MANNEQUIN is None:
+        _MANNEQUIN = mq.build(rig.REFERENCE_HEIGHT)
+    return _MANNEQUIN
+
+
 def head_template():
     global _TEMPLATE
     if _TEMPLATE is None:
@@ -166,6 +179,7 @@ class Retarget:
         self.eye_local = {}
         neutral = self.matrices(rig.Posed(OUR_REST.copy(), np.repeat(np.eye(3)[None], len(rig.JOINT_NAMES), 0)))
         self._face_local = self._estimated_face(neutral)
+        self._feet_local = self._estimated_feet(neutral)
 
     def size_ratio(self) -> float:
         """The rig's size against the mannequin's at its reference height, both measured on the mesh
@@ -236,6 +250,33 @@ class Retarget:
         inv = np.linalg.inv(neutral[hb])
         return (pts @ inv[:3, :3].T) + inv[:3, 3]
 
+    def _estimated_feet(self, neutral: np.ndarray) -> dict:
+        """{foot point: (bone, its position in that bone's frame)}: the mannequin's foot points
+        (mannequin.FOOT_KEYPOINTS, at the reference height) placed on the rig's foot in the neutral
+        pose, where the ankle-to-toe segment points as ours: from the ankle's head, scaled by the
+        rig's ankle-to-toe length against the mannequin's (without a toe bone: by the rig's size).
+        The toes ride on the toe bone when there is one, else (and the heel always) on the ankle's.
+        Estimated from the foot's bones, never read from the rig's mesh; a foot without an ankle
+        bone has none."""
+        body = _mannequin()
+        a0, t0 = (body.rest[rig.JOINT_INDEX[f"l_{j}"]] for j in ("ankle", "toe"))
+        out = {}
+        for side in ("l", "r"):
+            ankle, toe = f"{side}_ankle", f"{side}_toe"
+            if ankle not in self.bone:
+                continue
+            a = neutral[self.bone[ankle], :3, 3]
+            k = (np.linalg.norm(neutral[self.bone[toe], :3, 3] - a) / np.linalg.norm(t0 - a0) if toe in self.bone
+                 else self.height / rig.REFERENCE_HEIGHT)
+            for i, name in enumerate(mq.FOOT_KEYPOINTS):
+                if name[0] != side:
+                    continue
+                p0 = body.keypoint_rest[mq.KP_FEET][i]
+                a0s = body.rest[rig.JOINT_INDEX[ankle]]
+                b = self.bone[toe] if toe in self.bone and not name.endswith("heel") else self.bone[ankle]
+                out[name] = (b, np.linalg.inv(neutral[b]) @ np.append(a + (p0 - a0s) * k, 1.0))
+        return out
+
     def _descendants(self, b: int) -> set:
         out, changed = {b}, True
         while changed:
@@ -248,6 +289,7 @@ class Retarget:
 
     def estimated(self) -> np.ndarray:
         est = np.zeros(mq.N_KEYPOINTS, bool)
+        est[mq.KP_FEET] = [n in self._feet_local for n in mq.FOOT_KEYPOINTS]
         if self._face_local is None:
             return est
         for n in ESTIMATED_BODY:
@@ -293,11 +335,16 @@ class Retarget:
                     kp[sl.start + k] = tail(f"{s}_{j[:-1]}3")
         if face is not None:
             kp[mq.KP_FACE] = face[mq.KP_FACE]
+        for i, name in enumerate(mq.FOOT_KEYPOINTS):
+            if name in self._feet_local:
+                b, local = self._feet_local[name]
+                kp[mq.KP_FEET.start + i] = (mats[b] @ local)[:3]
         return kp
 
     def report(self, file: str, fmt: str, used: str, unmapped: list) -> dict:
         est = self.estimated()
-        names_est = [n for i, n in enumerate(mq.BODY_KEYPOINTS) if est[i]] + (["face"] if est[mq.KP_FACE].any() else [])
+        names_est = ([n for i, n in enumerate(mq.BODY_KEYPOINTS) if est[i]] + (["face"] if est[mq.KP_FACE].any() else [])
+                     + (["feet"] if est[mq.KP_FEET].any() else []))
         found = [j for j in (*rig.JOINT_NAMES, "l_eye", "r_eye", "jaw") if j in self.bone or self._tip_from_tail(j)]
         return {"file": file, "format": fmt, "bone_map": used, "rest": self.rest_pose, "height": round(self.height, 4),
                 "triangles": int(self.rest.triangles),

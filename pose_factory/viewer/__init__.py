@@ -5,7 +5,7 @@ with, triangles and body-part labels; ``scene(body)`` poses every person of the 
 or a Scene node's ``{"type": "scene", "subjects": [...]}``, each with its own poses or the shared
 ones and its place on the floor): per person its joint positions and rotations (the browser moves
 each vertex rigidly with its joint, ``v' = R_j (v - rest_j) + p_j``, exactly
-``rig.Posed.transform_points``; the place is already in them) and its 130 keypoints, and the
+``rig.Posed.transform_points``; the place is already in them) and its 136 keypoints, and the
 cameras the worker will use (built by ``cameras.build_cameras`` from the same framing points as
 the render: every person's posed vertices, every frame). ``limits()`` is the
 joint-limits table the core enforces, for the posing gizmo. ``remember(poses)`` keeps the poses a
@@ -193,7 +193,7 @@ def scene(body, worker_python: str | None = None) -> dict:
     Returns "people": per person k (subjects[k], in order) its subject (height, build, shape), its
     place, the shown frame's normalized pose (a 1-pose person holds it), its effective angles, each
     DOF's world axis (dof_axes), its posed joints (positions, rotations as row-major 3x3) and
-    keypoints (130 x 3), all placed in the world; the first mannequin's the same at the top level
+    keypoints (136 x 3), all placed in the world; the first mannequin's the same at the top level
     (as before several people); "frames" (the longest pose list) and the cameras (cameras.build_cameras,
     framed on every person's every pose as the worker frames them). A custom rig's person
     (rigview, Blender reading its file once in a child run by worker_python) has "rig" (the key
