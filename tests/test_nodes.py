@@ -145,6 +145,12 @@ def test_request_has_no_is_changed_and_loaders_validate_batch_ids(nodes):
         optional = cls.INPUT_TYPES()["optional"]
         assert optional.pop("batch") == ("POSE_FACTORY_BATCH",)
         assert optional.pop("person")[0] == ["all", *map(str, range(8))]  # issue 22.3
+        if nid == "PoseFactoryLoadPoseFromR2":  # issue 23.2: last, optional, hides nothing by default
+            assert list(cls.INPUT_TYPES()["optional"])[-1] == "hide"
+            assert optional.pop("hide") == ("STRING", optional_hide := cls.INPUT_TYPES()["optional"]["hide"][1])
+            assert optional_hide["default"] == ""
+            assert "unknown joint or group 'tail'" in cls.VALIDATE_INPUTS(batch_id="0123456789abcdef", hide="tail")
+            assert cls.VALIDATE_INPUTS(batch_id="0123456789abcdef", hide="left_hand, 1:nose") is True
         assert optional == ({} if nid == "PoseFactoryDepthNormalLoader" else
                             {"occluded": (["as rendered", "hide", "show", "depth"], optional["occluded"][1])})
 
