@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from oracles import controlnet_aux_util, oracle_draw
+from oracles import controlnet_aux_util, oracle_draw, sdpose_draw_node, sdpose_source
 from test_openpose_drawing import _covered_frame, _promoted, random_frame
 from pose_factory.render import hide as hd
 from pose_factory.render import openpose as op
@@ -191,3 +191,21 @@ def test_pose_keypoints_to_image_node(oracle):
     np.testing.assert_array_equal(np.rint(image[0].numpy() * 255).astype(np.uint8), want)
     with pytest.raises(ValueError, match="hide: unknown joint"):
         Node().draw([frame], True, True, False, hide="tail")
+
+
+def test_core_sdpose_reader_draws_exactly_the_remaining_points():
+    path = sdpose_source()
+    if path is None:
+        pytest.skip("ComfyUI core's comfy_extras/nodes_sdpose.py not found: set COMFYUI_DIR to a ComfyUI checkout")
+    sdpose = sdpose_draw_node(path)
+    rng = np.random.default_rng(12)
+    frame = random_frame(rng)
+    while any(len(p[FACE]) not in (0, 210) for p in frame["people"]):  # core reads 70 face points
+        frame = random_frame(rng)
+    for text, where in (("right_arm", {BODY: {2, 3, 4}, RH: "all"}), ("face, l_knee", {FACE: "all", BODY: {12}})):
+        hidden = hd.hide_frame(frame, text)
+        for threshold in (0.01, 0.3, 1.0):  # any threshold it offers above 0
+            got = sdpose([hidden], score_threshold=threshold)[0]
+            assert np.array_equal(got, sdpose([_zeroed(frame, where)], score_threshold=threshold)[0])
+        assert not np.array_equal(sdpose([hidden])[0], sdpose([frame])[0])  # the points were drawn before
+        assert np.array_equal(sdpose([hd.unhide_frame(hidden)])[0], sdpose([frame])[0])
