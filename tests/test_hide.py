@@ -209,3 +209,12 @@ def test_core_sdpose_reader_draws_exactly_the_remaining_points():
             assert np.array_equal(got, sdpose([_zeroed(frame, where)], score_threshold=threshold)[0])
         assert not np.array_equal(sdpose([hidden])[0], sdpose([frame])[0])  # the points were drawn before
         assert np.array_equal(sdpose([hd.unhide_frame(hidden)])[0], sdpose([frame])[0])
+
+
+def test_body_points_per_person_for_the_viewer():
+    assert hd.body_hidden("", 2) == [[], []]
+    assert hd.body_hidden("left_leg, 1:r_wrist, 1:face", 3) == [[11, 12, 13], [4, 11, 12, 13], [11, 12, 13]]
+    assert hd.body_hidden("1:head", 2) == [[], [0, 14, 15, 16, 17]]
+    assert hd.body_hidden("hands, feet", 1) == [[]]  # no body point among them
+    with pytest.raises(ValueError, match="unknown joint"):
+        hd.body_hidden("tail", 1)

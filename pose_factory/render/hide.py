@@ -213,6 +213,17 @@ def hide_frame(frame: dict, hide) -> dict:
     return out
 
 
+def body_hidden(hide, people: int) -> list[list[int]]:
+    """For each of `people` persons, the body points (indices into openpose.BODY_NAMES) the hide
+    list takes away: what the 3D viewer's OpenPose preview (body only) leaves out."""
+    targets = _targets(parse_hide(hide))
+    out = []
+    for k in range(people):
+        body = _merge(targets.get(None, {}), targets.get(k, {})).get(BODY, set())
+        out.append(list(range(len(BODY_NAMES))) if body == ALL else sorted(body))
+    return out
+
+
 def hide_frames(frames: list, hide) -> list:
     names = parse_hide(hide)
     return [hide_frame(f, names) for f in frames] if names else frames
