@@ -24,7 +24,9 @@ which ComfyUI's openpose editor packs embed) keep only c == 1, core's SDPose dra
 c < score_threshold (a widget from 0 to 1, default 0.3), ComfyUI-ultimate-openpose-editor draws
 any c > 0. Only c = 0 is dropped by all of them. Points outside the frame stay 0, 0, 0 in both.
 draw_pose's ``occluded`` says what to do with the covered points: hide (the annotator's image),
-show, or depth (every limb, far to near).
+show, or depth (every limb, far to near). Points a user chose to leave out (render/hide.py, the
+`hide` widgets) are written 0, 0, 0 too, taken out of "occluded", and kept under
+person["pose_factory"]["hidden"].
 
 Pure numpy; OpenCV is imported only inside the drawing functions.
 """
