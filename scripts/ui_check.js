@@ -1023,6 +1023,15 @@ class Session {
       const n = (window.app.graph._nodes ?? window.app.graph.nodes).find((x) => x.type === 'PoseFactoryCustomRig');
       n.widgets.find((w) => w.name === 'path_or_key').value = '/tmp/not_a_rig.obj';
     });
+    const { text, errs, refused } = await this.queueRefusal();
+    this.check('customrig: a path that is no rig file is refused at queue time, naming path_or_key',
+      /path_or_key: 'not_a_rig\.obj' is not a rig file/.test(text + errs + refused), (text + ' ' + errs).slice(0, 400));
+    await this.shot('customrig_bad_path');
+  }
+
+  // Queue the graph expecting a refusal: what the page then shows (toasts, dialogs), the node errors
+  // ComfyUI answered, and the error queuePrompt threw (if any).
+  async queueRefusal() {
     const refused = await this.page.evaluate(async () => {
       try { await window.app.queuePrompt(0, 1); } catch (e) { return String(e); }
       return '';
@@ -1031,9 +1040,7 @@ class Session {
     const text = await this.page.evaluate(() => [...document.querySelectorAll('.p-toast-message, [role=dialog], [role=alert]')]
       .map((el) => el.innerText.replace(/\s+/g, ' ').trim()).join(' | '));
     const errs = await this.page.evaluate(() => JSON.stringify(window.app.lastNodeErrors ?? {}));
-    this.check('customrig: a path that is no rig file is refused at queue time, naming path_or_key',
-      /path_or_key: 'not_a_rig\.obj' is not a rig file/.test(text + errs + refused), (text + ' ' + errs).slice(0, 400));
-    await this.shot('customrig_bad_path');
+    return { text, errs, refused };
   }
 
   // --- issue 23.2: hide ---------------------------------------------------------------------------------
@@ -1086,14 +1093,7 @@ class Session {
       && back.lit === before.lit, { lit: [before.lit, back.lit] });
     // an unknown name: refused when queued, naming the allowed ones
     await this.setWidgets(loader, { hide: 'left_hand, tail' });
-    const refused = await this.page.evaluate(async () => {
-      try { await window.app.queuePrompt(0, 1); } catch (e) { return String(e); }
-      return '';
-    });
-    await sleep(1500);
-    const text = await this.page.evaluate(() => [...document.querySelectorAll('.p-toast-message, [role=dialog], [role=alert]')]
-      .map((el) => el.innerText.replace(/\s+/g, ' ').trim()).join(' | '));
-    const errs = await this.page.evaluate(() => JSON.stringify(window.app.lastNodeErrors ?? {}));
+    const { text, errs, refused } = await this.queueRefusal();
     const all = text + errs + refused;
     this.check('hide: an unknown name is refused at queue time, naming it and the allowed names',
       /unknown joint or group 'tail'/.test(all) && /left_hand/.test(all) && /l_wrist/.test(all), all.slice(0, 400));
