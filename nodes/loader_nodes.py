@@ -234,7 +234,7 @@ class PoseFactoryLoadPoseFromR2(_BatchLoader):
         got = loading.load_pose(folder, manifest, entries, hands=bool(hands), face=bool(face), occluded=occluded,
                                 person=person, hide=hide)
         if occluded not in ("hide", loading.AS_RENDERED) and not any(
-                OWN_KEY in p for k in got["keypoints"] for p in k.get("people", [])):
+                "occluded" in (p.get(OWN_KEY) or {}) for k in got["keypoints"] for p in k.get("people", [])):
             log.warning("3D Pose Factory: batch %s was rendered before covered joints were kept; occluded %s "
                         "draws what hide does (render it again with force to get them)", batch_id, occluded)
         n, h, w = len(entries), int(manifest["height"]), int(manifest["width"])

@@ -128,6 +128,16 @@ def test_covered_points_are_hidden_too_and_come_back(oracle):
         np.testing.assert_array_equal(op.draw_pose(hd.unhide_frame(hidden), occluded=mode),
                                       op.draw_pose(frame, occluded=mode))
     assert not np.array_equal(op.draw_pose(hidden, occluded="depth"), op.draw_pose(frame, occluded="depth"))
+    # depth: as the frame whose hidden points were never there (public and covered), depths kept
+    gone = json.loads(json.dumps(frame))
+    person = gone["people"][0]
+    for lists in (person, person[op.OWN_KEY]["occluded"]):
+        for part, idx in where.items():
+            for j in range(len(lists[part]) // 3):
+                if idx == "all" or j in idx:
+                    lists[part][3 * j:3 * j + 3] = [0.0, 0.0, 0.0]
+    for mode in op.OCCLUDED_MODES:
+        np.testing.assert_array_equal(op.draw_pose(hidden, occluded=mode), op.draw_pose(gone, occluded=mode))
 
 
 def test_hiding_twice_keeps_both_and_unhides_both():
