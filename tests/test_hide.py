@@ -228,3 +228,17 @@ def test_body_points_per_person_for_the_viewer():
     assert hd.body_hidden("hands, feet", 1) == [[]]  # no body point among them
     with pytest.raises(ValueError, match="unknown joint"):
         hd.body_hidden("tail", 1)
+
+
+def test_any_text_is_a_list_or_a_clear_error():
+    rng = np.random.default_rng(0)
+    pieces = list(hd.NAMES) + list(hd.ALIASES) + ["1:", "99:", ":", ",", ";", " ", "-", "x", "é", "\x00", "left", "0:"]
+    for _ in range(2000):
+        text = "".join(rng.choice(pieces, size=int(rng.integers(0, 6))))
+        try:
+            got = hd.parse_hide(text)
+        except ValueError as e:
+            assert str(e).startswith("hide: ") and "allowed: " in str(e)
+            continue
+        frame = random_frame(rng)
+        assert hd.unhide_frame(hd.hide_frame(frame, got)) == frame
