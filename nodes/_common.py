@@ -23,6 +23,18 @@ log = logging.getLogger("pose_factory")
 CATEGORY = "3D Pose Factory"
 
 
+def hide_input() -> dict:
+    """The `hide` widget of the loaders and Pose Keypoints To Image: optional, after the others, so
+    workflows saved before it keep their widgets' order (and hide nothing, as then)."""
+    return {"hide": ("STRING", {
+        "default": "", "tooltip": "Joints to leave out, comma-separated: groups (face, head, eyes, ears, hands, "
+                                  "left_hand, right_hand, arms, left_arm, right_arm, legs, left_leg, right_leg, "
+                                  "feet, left_foot, right_foot) or points (nose, neck, l_wrist or left_wrist, "
+                                  "r_knee, l_heel...); '1:left_hand' for person 1 only. Hidden points are not "
+                                  "drawn and are written 0,0,0 in the keypoints (their place kept in this pack's "
+                                  "field); empty: every joint."})}
+
+
 def occluded_input(as_rendered: bool = False) -> dict:
     """The `occluded` widget the drawing nodes share: an optional input, so workflows saved
     before it existed still load and queue (they get hide, what they drew then). as_rendered (the

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import CATEGORY, feet_input, image_tensor, occluded_input
+from ._common import CATEGORY, feet_input, hide_input, image_tensor, occluded_input
+from pose_factory.render import hide as hiding
 from pose_factory.render import openpose
 
 CAT = f"{CATEGORY}/keypoints"
@@ -15,7 +16,8 @@ class PoseFactoryPoseKeypointsToImage:
                    "confidence below 1 are not drawn. sdxl_sticks: thicker limbs for some SDXL ControlNets. "
                    "occluded: joints the body covers (kept in this pack's keypoints): hide, show, or depth "
                    "(far to near); other packs' keypoints draw the same in all three. feet: the foot points "
-                   "(foot_keypoints_2d, ours or core's SDPose's) as core's whole-body drawer draws them.")
+                   "(foot_keypoints_2d, ours or core's SDPose's) as core's whole-body drawer draws them. hide: "
+                   "joints and groups left out (face, left_hand, l_wrist, 1:right_arm...).")
     CATEGORY = CAT
     FUNCTION = "draw"
     RETURN_TYPES = ("IMAGE",)
@@ -28,10 +30,14 @@ class PoseFactoryPoseKeypointsToImage:
             "hands": ("BOOLEAN", {"default": True}),
             "face": ("BOOLEAN", {"default": True}),
             "sdxl_sticks": ("BOOLEAN", {"default": False}),
-        }, "optional": {**occluded_input(), **feet_input()}}
+        }, "optional": {**occluded_input(), **feet_input(), **hide_input()}}
 
-    def draw(self, pose_keypoint, hands, face, sdxl_sticks, occluded="hide", feet=False):
-        frames = openpose.validate_pose_keypoint(pose_keypoint)
+    @classmethod
+    def VALIDATE_INPUTS(cls, hide=None):
+        return hiding.validate_hide(hide)
+
+    def draw(self, pose_keypoint, hands, face, sdxl_sticks, occluded="hide", feet=False, hide=""):
+        frames = hiding.hide_frames(openpose.validate_pose_keypoint(pose_keypoint), hide)
         if not frames:
             raise ValueError("pose_keypoint: got an empty list, allowed: at least one frame")
         sizes = {(int(f["canvas_width"]), int(f["canvas_height"])) for f in frames}

@@ -10,11 +10,12 @@ import uuid
 
 import numpy as np
 
-from ._common import (CATEGORY, black, feet_input, get_settings, image_tensor, index_entry, loader_batches, log,
-                      mask_tensor, occluded_input, progress_bar, temp_directory)
+from ._common import (CATEGORY, black, feet_input, get_settings, hide_input, image_tensor, index_entry,
+                      loader_batches, log, mask_tensor, occluded_input, progress_bar, temp_directory)
 from pose_factory import loading
 from pose_factory.storage import index
 from pose_factory.render.openpose import OWN_KEY
+from pose_factory.render.hide import validate_hide
 from pose_factory import spec as spec_mod
 from pose_factory.errors import StorageError
 from pose_factory.render.passes import NORMAL_CONVENTIONS
@@ -205,8 +206,9 @@ class PoseFactoryLoadPoseFromR2(_BatchLoader):
                    "(no re-render). occluded: joints the body covers: as rendered (the default: what Request Pose Batch "
                    "asked for), hide, show, or depth (far to near). person: all, or one person of a "
                    "batch of several (its keypoints and its skeleton alone). feet: the foot points drawn as "
-                   "ComfyUI core's whole-body drawer draws them (a choice other than the batch's redraws). A pass "
-                   "the batch lacks comes back black.")
+                   "ComfyUI core's whole-body drawer draws them (a choice other than the batch's redraws). hide: "
+                   "joints and groups left out (face, left_hand, l_wrist, 1:right_arm...): written 0,0,0 in the "
+                   "keypoints, redrawn. A pass the batch lacks comes back black.")
     RETURN_TYPES = ("IMAGE", "POSE_KEYPOINT", "IMAGE")
     RETURN_NAMES = ("openpose", "pose_keypoint", "shaded")
 
@@ -217,16 +219,21 @@ class PoseFactoryLoadPoseFromR2(_BatchLoader):
         required["face"] = ("BOOLEAN", {"default": True})
         return {"required": required, "optional": {
             "batch": ("POSE_FACTORY_BATCH",), **occluded_input(as_rendered=True),
-            **person_input("the keypoints and the skeleton drawn"), **feet_input()}}
+            **person_input("the keypoints and the skeleton drawn"), **feet_input(), **hide_input()}}
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, batch_id=None, project=None, hide=None):
+        checked = _validate_batch_id(batch_id, project)
+        return validate_hide(hide) if checked is True else checked
 
     def load(self, project, batch_id, views, frames, order, hands, face, batch=None, occluded=loading.AS_RENDERED,
-             person="all", feet=False):
+             person="all", feet=False, hide=""):
         settings = get_settings()
         project, batch_id = _resolve(batch, project, batch_id)
         manifest, folder = _fetch(settings, project, batch_id, loading.POSE_PASSES)
         entries = loading.select_entries(manifest, views, frames, order)
         got = loading.load_pose(folder, manifest, entries, hands=bool(hands), face=bool(face), occluded=occluded,
-                                person=person, feet=bool(feet))
+                                person=person, feet=bool(feet), hide=hide)
         if occluded not in ("hide", loading.AS_RENDERED) and not any(
                 "occluded" in (p.get(OWN_KEY) or {}) for k in got["keypoints"] for p in k.get("people", [])):
             log.warning("3D Pose Factory: batch %s was rendered before covered joints were kept; occluded %s "

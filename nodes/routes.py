@@ -46,6 +46,7 @@ from pose_factory import viewer  # noqa: E402
 from pose_factory.errors import SpecError, StorageError, echo  # noqa: E402
 from pose_factory.imageio import PNG_HEADER_BYTES  # noqa: E402
 from pose_factory.parsing import nesting_depth  # noqa: E402
+from pose_factory.render.hide import body_hidden  # noqa: E402
 from pose_factory.spec import validate_project_name  # noqa: E402
 from pose_factory.storage import batch_prefix, read_manifest  # noqa: E402
 
@@ -441,10 +442,13 @@ def viewer_props(fragment, notes: list) -> list:
 
 def viewer_scene(settings: dict, body) -> dict:
     """The viewer's scene (pose_factory.viewer.scene) of a graph's spec nodes: body {"subject",
-    "poses", "cameras": API-format fragments or null (defaults), "width", "height", "frame"};
-    400 naming the wrong node and field."""
+    "poses", "cameras": API-format fragments or null (defaults), "width", "height", "frame",
+    "hide": the hide list of the Load Pose Batch the request feeds (optional)}; 400 naming the
+    wrong node and field. With hide, each person gets "hidden": the body points its OpenPose
+    preview leaves out (render.hide.body_hidden); a list the loader would refuse is a note, and
+    hides nothing."""
     body = _body(body, {"subject": False, "poses": False, "cameras": False, "width": False, "height": False,
-                        "frame": False, "props": False})
+                        "frame": False, "props": False, "hide": False})
     budget = [VIEWER_MAX_NODES]
     pieces, notes = {}, []
     for name, kind in VIEWER_INPUTS.items():
@@ -462,6 +466,14 @@ def viewer_scene(settings: dict, body) -> dict:
         raise RouteError(400, str(e)) from None
     if body.get("props") is not None:
         scene["props"] = viewer_props(body["props"], notes)
+    if body.get("hide"):
+        try:
+            hidden = body_hidden(body["hide"], len(scene.get("people", [])))
+        except ValueError as e:
+            notes.append(f"Load Pose Batch's {e}; the preview hides nothing")
+        else:
+            for person, points in zip(scene.get("people", []), hidden):
+                person["hidden"] = points
     notes = scene.pop("notes", []) + notes
     return dict(scene, notes=notes) if notes else scene
 

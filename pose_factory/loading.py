@@ -383,7 +383,7 @@ def _openpose_flags(manifest) -> dict:
 
 
 def load_pose(folder, manifest, entries, hands: bool = True, face: bool = True, occluded: str = AS_RENDERED,
-              person="all", feet: bool = False) -> dict:
+              person="all", feet: bool = False, hide: str = "") -> dict:
     """{"openpose": uint8 [B,H,W,3], "keypoints": [frame, ...], "shaded": uint8 [B,H,W,3] or None}.
     The stored OpenPose images when hands/face/occluded match how the batch drew them; otherwise
     redrawn from the keypoints with openpose.draw_pose (same sticks): no re-render. occluded
@@ -391,13 +391,19 @@ def load_pose(folder, manifest, entries, hands: bool = True, face: bool = True, 
     person "all", or k: the keypoints of person k only (subjects[k]) and its skeleton alone, redrawn
     (a batch of one person: person 0 is what was rendered). feet: the foot points drawn (core's
     whole-body drawer's way); a choice other than the batch's redraws (a batch made before feet has
-    no foot points: the same image)."""
+    no foot points: the same image). hide: joint names and groups (render.hide.parse_hide;
+    "1:left_hand" for person 1 only) written as not found in the keypoints, their true place in our
+    field, and left out of the skeleton, redrawn; empty: as stored."""
+    from .render.hide import hide_frames, parse_hide
     from .render.openpose import OCCLUDED_MODES, draw_pose
 
     if occluded != AS_RENDERED and occluded not in OCCLUDED_MODES:
         raise SelectionError("occluded", f"got {occluded!r}", "one of " + ", ".join((AS_RENDERED,) + OCCLUDED_MODES))
     k = parse_person(person, manifest)
+    hidden = parse_hide(hide)  # refused by name before anything is read
     keypoints = read_keypoints(folder, entries, manifest)
+    if hidden:  # person k's "k:" names count the batch's people, so before one is picked
+        keypoints = hide_frames(keypoints, hide)
     alone = k is not None and batch_people(manifest) > 1
     if alone:
         keypoints = [person_keypoints(frame, k) for frame in keypoints]
@@ -405,7 +411,8 @@ def load_pose(folder, manifest, entries, hands: bool = True, face: bool = True, 
     if occluded == AS_RENDERED:
         occluded = drawn["occluded"]
     openpose = None
-    if not alone and (hands, face, occluded, feet) == (drawn["hands"], drawn["face"], drawn["occluded"], drawn["feet"]):
+    if not alone and not hidden and (hands, face, occluded, feet) == (drawn["hands"], drawn["face"], drawn["occluded"],
+                                                                      drawn["feet"]):
         openpose = _decode(folder, manifest, entries, "openpose", "rgb")
     if openpose is None:
         openpose = np.stack([draw_pose(k, hands=hands, face=face, sdxl_sticks=drawn["sdxl_sticks"], occluded=occluded,

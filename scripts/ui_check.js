@@ -40,6 +40,10 @@
 //   customrig  (issue 22) "Custom rig - no models" runs on its first click on the pack's template rig
 //              (copied into input/3d/ when the pack loaded): the rig report is shown, every preview
 //              has an image; a path_or_key that is no rig file is refused at queue time, naming it
+//   hideJoints (issue 23.2) on the no-model template: Load Pose Batch's hide list takes the left arm
+//              out of the 3D viewer's OpenPose preview (Request Pose Batch's viewer), un-hiding gives
+//              the same preview back; the loader runs with it and shows its preview; an unknown name
+//              is refused at queue time naming the allowed ones
 // Screenshots and report.json go to --out-dir; --docs DIR also writes the README's screenshots
 // there (graph.png, batch_browser.png, missing_models.png: classic canvas). Exit 0 when every
 // check passed, 1 otherwise.
@@ -47,7 +51,7 @@
 //   node scripts/ui_check.js [--url http://127.0.0.1:8188] [--out-dir out/ui_check] [--docs docs]
 //                            [--renderer classic|vue|both]
 //                            [--only templates,previews,sidebar,models,photo,newloader,projects,projectui,cancel,viewerUndo,
-//                                    people,customrig]
+//                                    people,customrig,hideJoints]
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -65,7 +69,7 @@ const NO_MODEL = 'Pose preview - no models';
 const SDXL = 'OpenPose to SDXL - 4 poses';
 const LOADERS = ['PoseFactoryLoadPoseFromR2', 'PoseFactoryDepthNormalLoader'];
 const CHECKS = ['templates', 'previews', 'sidebar', 'models', 'photo', 'newloader', 'projects', 'projectui', 'cancel',
-  'viewerUndo', 'people', 'customrig', 'feet'];
+  'viewerUndo', 'people', 'customrig', 'feet', 'hideJoints'];
 
 function parseArgs(argv) {
   const o = { url: 'http://127.0.0.1:8188', outDir: 'out/ui_check', renderers: ['classic', 'vue'], only: CHECKS };
@@ -1019,6 +1023,15 @@ class Session {
       const n = (window.app.graph._nodes ?? window.app.graph.nodes).find((x) => x.type === 'PoseFactoryCustomRig');
       n.widgets.find((w) => w.name === 'path_or_key').value = '/tmp/not_a_rig.obj';
     });
+    const { text, errs, refused } = await this.queueRefusal();
+    this.check('customrig: a path that is no rig file is refused at queue time, naming path_or_key',
+      /path_or_key: 'not_a_rig\.obj' is not a rig file/.test(text + errs + refused), (text + ' ' + errs).slice(0, 400));
+    await this.shot('customrig_bad_path');
+  }
+
+  // Queue the graph expecting a refusal: what the page then shows (toasts, dialogs), the node errors
+  // ComfyUI answered, and the error queuePrompt threw (if any).
+  async queueRefusal() {
     const refused = await this.page.evaluate(async () => {
       try { await window.app.queuePrompt(0, 1); } catch (e) { return String(e); }
       return '';
@@ -1027,9 +1040,65 @@ class Session {
     const text = await this.page.evaluate(() => [...document.querySelectorAll('.p-toast-message, [role=dialog], [role=alert]')]
       .map((el) => el.innerText.replace(/\s+/g, ' ').trim()).join(' | '));
     const errs = await this.page.evaluate(() => JSON.stringify(window.app.lastNodeErrors ?? {}));
-    this.check('customrig: a path that is no rig file is refused at queue time, naming path_or_key',
-      /path_or_key: 'not_a_rig\.obj' is not a rig file/.test(text + errs + refused), (text + ' ' + errs).slice(0, 400));
-    await this.shot('customrig_bad_path');
+    return { text, errs, refused };
+  }
+
+  // --- issue 23.2: hide ---------------------------------------------------------------------------------
+  async hideJoints() {
+    await this.clearGraph();
+    const load = await this.loadTemplate(NO_MODEL);
+    this.check('hide: template loads', load.ok, load.error);
+    const loader = await this.nodeOf('PoseFactoryLoadPoseFromR2');
+    const V = `[...window.__poseFactoryViewer.viewers].find((v) => v.node.graph && v.node.comfyClass === "PoseFactoryRequestPoseBatch")`;
+    await this.page.waitForFunction(`(() => { const v = ${V}; return v && v.data; })()`, null, { timeout: 60000 });
+    await this.page.evaluate(`(() => { const v = ${V}, n = v.node, ds = window.app.canvas.ds;
+      ds.scale = 1; ds.offset = [-n.pos[0] + 80, -n.pos[1] + 60]; window.app.canvas.setDirty(true, true);
+      v.setPreviewMode("openpose"); })()`);
+    await sleep(1200);
+    // what the preview shows: the body points drawn per person, and the preview's pixels
+    const state = () => this.page.evaluate(`(() => { const v = ${V};
+      const drawn = v.previewPeople().people.map((p) => p.keypoints.map((k) => k[2]));
+      const px = v.preview.getContext("2d").getImageData(0, 0, v.preview.width, v.preview.height).data;
+      let lit = 0; for (let i = 0; i < px.length; i += 4) lit += px[i] || px[i + 1] || px[i + 2] ? 1 : 0;
+      return { drawn, lit, hidden: (v.full?.people ?? []).map((p) => p.hidden ?? null), note: v.note ?? "" }; })()`);
+    const before = await state();
+    await this.setWidgets(loader, { hide: 'left_arm' });
+    await this.page.waitForFunction(`(() => { const v = ${V}; return v.full?.people?.[0]?.hidden?.length === 3; })()`,
+      null, { timeout: 20000 }).catch(() => {});
+    await sleep(600);
+    const hid = await state();
+    await this.shot('hide_viewer_preview');
+    const arm = [5, 6, 7]; // l_shoulder, l_elbow, l_wrist (OpenPose's order)
+    this.check('hide: the loader\'s hide list takes the left arm out of the viewer\'s OpenPose preview',
+      before.drawn[0]?.filter((c, i) => arm.includes(i)).every((c) => c === 1)
+      && hid.drawn[0]?.every((c, i) => (arm.includes(i) ? c === 0 : c === before.drawn[0][i])) && hid.lit < before.lit,
+      { before: before.drawn[0], hidden: hid.drawn[0], lit: [before.lit, hid.lit], serverHidden: hid.hidden });
+    // the loader runs with it (its skeleton redrawn without the arm) and shows its preview
+    const { run, errors } = await this.runWatchingErrors('hide');
+    await this.boxesWithPreviews();
+    const images = await this.page.evaluate(({ id, vue }) => {
+      const n = window.app.graph.getNodeById(id), el = document.querySelector(`[data-node-id="${id}"]`);
+      const imgs = vue && el ? [...el.querySelectorAll('img')] : (n.imgs ?? []);
+      return imgs.filter((i) => i.complete && i.naturalWidth > 0).length;
+    }, { id: loader, vue: this.vue });
+    this.check('hide: the template runs with hide on Load Pose Batch, which shows its preview',
+      run.status === 'success' && errors.length === 0 && images > 0, errors.length ? errors.join(' | ') : { run: run.status, images });
+    await this.shot('hide_after_run');
+    await this.setWidgets(loader, { hide: '' });
+    await this.page.waitForFunction(`(() => { const v = ${V}; return v.full?.people?.[0] && !v.full.people[0].hidden; })()`,
+      null, { timeout: 20000 }).catch(() => {});
+    await sleep(600);
+    const back = await state();
+    this.check('hide: un-hiding gives the same preview back', JSON.stringify(back.drawn) === JSON.stringify(before.drawn)
+      && back.lit === before.lit, { lit: [before.lit, back.lit] });
+    // an unknown name: refused when queued, naming the allowed ones
+    await this.setWidgets(loader, { hide: 'left_hand, tail' });
+    const { text, errs, refused } = await this.queueRefusal();
+    const all = text + errs + refused;
+    this.check('hide: an unknown name is refused at queue time, naming it and the allowed names',
+      /unknown joint or group 'tail'/.test(all) && /left_hand/.test(all) && /l_wrist/.test(all), all.slice(0, 400));
+    await this.shot('hide_unknown_name');
+    await this.setWidgets(loader, { hide: '' });
   }
 
   // issue 23.1: the feet switch, off by default on the three drawing nodes; on, a render from the UI succeeds

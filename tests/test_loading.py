@@ -229,6 +229,29 @@ def test_feet_on_redraws_with_the_foot_points_and_off_is_the_stored_image(batch)
     assert np.array_equal(with_feet, openpose.draw_pose(kp, feet=True)) and not np.array_equal(with_feet, stored)
 
 
+def test_hide_redraws_without_the_points_and_unhidden_is_the_stored_batch(batch):
+    # issue 23.2: hidden points are 0,0,0 in the keypoints, their place in our field, and the
+    # skeleton is redrawn without them from the stored keypoints; no hide: the stored image
+    m, folder = fetched(batch)
+    entries = loading.select_entries(m, views="0-1", frames="1")
+    stored = loading.read_keypoints(folder, entries, m)
+    got = loading.load_pose(folder, m, entries, hide="left_hand, r_knee")
+    plain = loading.load_pose(folder, m, entries)
+    for frame, kp, img, img_plain, e in zip(got["keypoints"], stored, got["openpose"], plain["openpose"], entries):
+        person, orig = frame["people"][0], kp["people"][0]
+        assert person["hand_left_keypoints_2d"] == [0.0] * 63 and person["pose_keypoints_2d"][27:30] == [0.0] * 3
+        assert orig["pose_keypoints_2d"][29] == 1.0 and any(orig["hand_left_keypoints_2d"][2::3])  # were there
+        assert person[openpose.OWN_KEY]["hidden"]["keypoints"]["pose_keypoints_2d"][27:30] == orig["pose_keypoints_2d"][27:30]
+        want = json.loads(json.dumps(kp))
+        want["people"][0]["hand_left_keypoints_2d"] = [0.0] * 63
+        want["people"][0]["pose_keypoints_2d"][27:30] = [0.0] * 3
+        assert np.array_equal(img, openpose.draw_pose(want)) and not np.array_equal(img, img_plain)
+        assert np.array_equal(img_plain, png(batch, e["files"]["openpose"]["key"]))  # un-hidden: as stored
+    assert plain["keypoints"] == stored
+    with pytest.raises(ValueError, match="hide: unknown joint or group 'tail'"):
+        loading.load_pose(folder, m, entries, hide="tail")
+
+
 @pytest.mark.blender
 def test_depth_normal_seg_parts(batch):
     m, folder = fetched(batch)

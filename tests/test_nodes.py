@@ -145,7 +145,13 @@ def test_request_has_no_is_changed_and_loaders_validate_batch_ids(nodes):
         optional = cls.INPUT_TYPES()["optional"]
         assert optional.pop("batch") == ("POSE_FACTORY_BATCH",)
         assert optional.pop("person")[0] == ["all", *map(str, range(8))]  # issue 22.3
-        if nid == "PoseFactoryLoadPoseFromR2":  # issue 23.1
+        if nid == "PoseFactoryLoadPoseFromR2":  # issue 23.2: last, optional, hides nothing by default
+            assert list(cls.INPUT_TYPES()["optional"])[-1] == "hide"
+            assert optional.pop("hide") == ("STRING", optional_hide := cls.INPUT_TYPES()["optional"]["hide"][1])
+            assert optional_hide["default"] == ""
+            assert "unknown joint or group 'tail'" in cls.VALIDATE_INPUTS(batch_id="0123456789abcdef", hide="tail")
+            assert cls.VALIDATE_INPUTS(batch_id="0123456789abcdef", hide="left_hand, 1:nose") is True
+            # issue 23.1
             feet = optional.pop("feet")
             assert feet[0] == "BOOLEAN" and feet[1]["default"] is False
         assert optional == ({} if nid == "PoseFactoryDepthNormalLoader" else
@@ -496,7 +502,8 @@ def test_loaders_person_of_a_batch_of_one(nodes, env):
     stored skeletons and its mask); another person is refused, naming how many people it has."""
     for node_id in ("PoseFactoryLoadPoseFromR2", "PoseFactoryDepthNormalLoader"):
         optional = nodes[node_id].INPUT_TYPES()["optional"]
-        assert list(optional)[-1] == "person" and optional["person"][1]["default"] == "all"
+        last = ["person", "hide"] if node_id == "PoseFactoryLoadPoseFromR2" else ["person"]  # hide: issue 23.2
+        assert list(optional)[-len(last):] == last and optional["person"][1]["default"] == "all"
         assert optional["person"][0] == ["all", *map(str, range(8))]
     op_all, kp_all, _ = load_pose(nodes, env)["result"]
     op_0, kp_0, _ = load_pose(nodes, env, person="0")["result"]
@@ -542,6 +549,21 @@ def test_loaders_person_of_a_batch_of_two(nodes, env):
     assert np.array_equal(all_mask, masks[0] | masks[1])
     with pytest.raises(SpecError, match=r"^person: got 2, allowed: all, or 0\.\.1: the batch has 2 people$"):
         load_maps(nodes, env, batch_id=bid, person="2")
+    # issue 23.2: hide per person ("1:" is the batch's person 1, before the person widget picks one)
+    from pose_factory.render.hide import unhide_person
+
+    op_h, kp_h, _ = load_pose(nodes, env, batch_id=bid, hide="1:left_hand, nose")["result"]
+    op_1, kp_1, _ = load_pose(nodes, env, batch_id=bid, person="1", hide="1:left_hand, nose")["result"]
+    op_0, kp_0, _ = load_pose(nodes, env, batch_id=bid, person="0", hide="1:left_hand")["result"]
+    for i, f in enumerate(kp_all):
+        p0, p1 = kp_h[i]["people"]
+        assert p0["hand_left_keypoints_2d"] == f["people"][0]["hand_left_keypoints_2d"]
+        assert p1["hand_left_keypoints_2d"] == [0.0] * 63 and p0["pose_keypoints_2d"][:3] == p1["pose_keypoints_2d"][:3] == [0.0] * 3
+        assert kp_1[i]["people"] == [p1]
+        assert [unhide_person(p) for p in kp_0[i]["people"]] == [f["people"][0]]  # person 0: nothing of it hidden
+        assert all(kp_0[i]["people"][0][key] == f["people"][0][key] for key in openpose.PART_KEYS)
+        assert np.array_equal(u8(op_h[i]), openpose.draw_pose(kp_h[i])) and np.array_equal(u8(op_1[i]), openpose.draw_pose(kp_1[i]))
+    assert not torch.equal(op_h, load_pose(nodes, env, batch_id=bid)["result"][0])
 
 
 @pytest.mark.blender

@@ -621,3 +621,17 @@ def test_rig_mesh_route_answers_only_a_loaded_rig():
     assert e.value.status == 404 and "ask the scene again" in str(e.value)
     with pytest.raises(R.RouteError):
         R.viewer_rig_mesh({}, None)
+
+
+def test_scene_carries_the_loaders_hide_list_as_body_points():
+    # issue 23.2: the OpenPose preview (body only) leaves out what the Load Pose Batch fed by the
+    # request hides; each person its own ("1:" names only person 1)
+    plain = R.viewer_scene({}, {"frame": 0})
+    assert "hidden" not in plain["people"][0]
+    got = R.viewer_scene({}, {"frame": 0, "hide": "left_arm, face, 1:nose"})
+    assert got["people"][0]["hidden"] == [5, 6, 7]  # l_shoulder, l_elbow, l_wrist in OpenPose's order
+    assert got["keypoints"] == plain["keypoints"]  # the scene itself is the same
+    assert R.viewer_scene({}, {"frame": 0, "hide": "0:head"})["people"][0]["hidden"] == [0, 14, 15, 16, 17]
+    bad = R.viewer_scene({}, {"frame": 0, "hide": "tail"})
+    assert "hidden" not in bad["people"][0]
+    assert any("Load Pose Batch's hide: unknown joint or group 'tail'" in n for n in bad["notes"])

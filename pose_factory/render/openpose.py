@@ -33,7 +33,9 @@ may carry "dropped": {"pose_keypoints_2d": [x, y, score, ...]}, the points it fo
 visibility cut (written 0, 0, 0 in the part itself) with the detector's score (below 1, so never
 drawn), 0, 0, 0 for the others: a later fit can still use them with a low weight.
 draw_pose's ``occluded`` says what to do with the covered points: hide (the annotator's image),
-show, or depth (every limb, far to near).
+show, or depth (every limb, far to near). Points a user chose to leave out (render/hide.py, the
+`hide` widgets) are written 0, 0, 0 too, taken out of "occluded", and kept under
+person["pose_factory"]["hidden"].
 
 Pure numpy; OpenCV is imported only inside the drawing functions.
 """

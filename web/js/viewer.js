@@ -36,6 +36,7 @@ const VIEWER_NODES = [REQUEST, ...SUBJECT_NODES, ...POSE_NODES, ...CAMERA_NODES]
 const POSING_NODE = "PoseFactoryPoseFromJSON";
 const CAMERA_LIST = "PoseFactoryCameraList";
 const RESULT_NODES = ["PoseFactoryMotionClip", "PoseFactoryPoseFromPhoto"]; // poses known after a run
+const POSE_LOADER = "PoseFactoryLoadPoseFromR2"; // its `hide` list is what the OpenPose preview leaves out
 const PICK_PX = 6; // a camera's frustum within this many pixels of the pointer is picked
 const SENSOR_WIDTH = 36; // mm, the spec's default: "add this view" states it
 const VIEWER_HEIGHT = 320; // px, the widget's starting height
@@ -116,6 +117,21 @@ function fragment(node, depth = 0) {
   return frag;
 }
 
+// The `hide` list of the first Load Pose Batch fed by the request's batch output ("" when none is
+// linked, or when its hide is itself a linked input): the OpenPose preview leaves out what it hides.
+function loaderHide(request) {
+  for (const out of request?.outputs ?? []) {
+    for (const id of out.links ?? []) {
+      const link = request.graph?.links?.get?.(id) ?? request.graph?.links?.[id];
+      const target = link && request.graph.getNodeById(link.target_id);
+      if ((target?.comfyClass ?? target?.type) !== POSE_LOADER) continue;
+      const w = target.widgets?.find((x) => x.name === "hide");
+      return typeof w?.value === "string" ? w.value.trim() : "";
+    }
+  }
+  return "";
+}
+
 function downstreamRequest(node, depth = 0) {
   if (!node || depth > 6) return null;
   if ((node.comfyClass ?? node.type) === REQUEST) return node;
@@ -184,6 +200,8 @@ function sceneRequest(node, frame) {
       const w = request.widgets?.find((x) => x.name === name);
       if (w) body[name] = Number(w.value);
     }
+    const hide = loaderHide(request);
+    if (hide) body.hide = hide; // the server answers each person's hidden body points
   }
   const own = !request || !viaScene(node); // not one person's piece of a Scene: it stands for its part
   if (own && SUBJECT_NODES.includes(kind)) { body.subject = fragment(node); subjectNode = node; }
@@ -935,10 +953,10 @@ class Viewer {
   previewPeople() {
     if (!this.data) return null;
     const cam = this.currentCamera();
-    // (a rig's keypoint without a bone is in "missing": never drawn)
+    // (a rig's keypoint without a bone is in "missing", one the loader's hide list takes in "hidden": never drawn)
     const people = (this.full?.people ?? []).filter((p) => p.drawn).map((p) => ({ index: p.index,
       keypoints: projectPoints(cam, p.keypoints.slice(0, 18 * 3))
-        .map(([x, y, d], i) => [x, y, d > 0 && !p.missing?.includes(i) ? 1 : 0]) }));
+        .map(([x, y, d], i) => [x, y, d > 0 && !p.missing?.includes(i) && !p.hidden?.includes(i) ? 1 : 0]) }));
     return { camera: cam, people };
   }
 
