@@ -12,7 +12,7 @@ from test_openpose_drawing import _covered_frame, _promoted, random_frame
 from pose_factory.render import hide as hd
 from pose_factory.render import openpose as op
 
-BODY, LH, RH, FACE = op.PART_KEYS
+BODY, LH, RH, FACE = op.PART_KEYS[:4]  # the fifth, foot_keypoints_2d, only where a frame has feet
 # OpenPose's COCO-18 body order, written out here from the OpenPose docs (not from our constants):
 NOSE, R_KNEE, L_SHOULDER, L_ELBOW, L_WRIST, R_EYE, L_EYE = 0, 9, 5, 6, 7, 14, 15
 
