@@ -42,7 +42,7 @@ import numpy as np
 
 from ..render import cameras as cam_mod
 from ..render import mannequin as mq
-from ..render import poses, rig
+from ..render import openpose, poses, rig
 from . import fit
 
 KEYPOINT_DOFS = fit.FIT_DOFS + [("neck", "twist"), ("head", "flex")]
@@ -53,6 +53,7 @@ DEFAULT_LENS = {"focal_length": 50.0, "sensor_width": 36.0}
 DEFAULT_DISTANCE = 4.0    # metres from the virtual camera to the rig's rest root, before the fit moves it
 REGULARISE = 0.004        # per degree of a body DOF, in torso lengths of image error
 ROOT_TILT = 0.02          # per degree of the root's pitch and roll
+MULTI_VIEW_PRIOR = 0.1    # with two or more views the depth is seen: the prior only breaks ties
 HEADINGS = (0.0, 90.0, 180.0, -90.0)
 # each heading starts from each of these (a seated start finds thighs towards the camera)
 START_POSES = {"rest": {}, "seated": {f"{s}_{j}": {"flex": 90.0} for s in rig.SIDES for j in ("hip", "knee")}}
@@ -94,6 +95,12 @@ def person_points(frame: dict, person: int = 0, threshold: float = DEFAULT_THRES
         raise ValueError(f"pose_keypoints_2d: got {len(flat) // 3} points, allowed: 18 (COCO body) or more")
     p = np.asarray(flat[:3 * N_BODY], float).reshape(N_BODY, 3)
     present = (p[:, 2] >= threshold) & (p[:, 2] > 0) & np.isfinite(p).all(1)
+    own = ((people[person].get(openpose.OWN_KEY) or {}).get("occluded") or {}).get("pose_keypoints_2d") or []
+    if len(own) >= 3 * N_BODY:  # ours: the points the body covers, at their true place
+        q = np.asarray(own[:3 * N_BODY], float).reshape(N_BODY, 3)
+        covered = ~present & (q[:, 2] > 0) & np.isfinite(q).all(1)
+        p[covered] = q[covered]
+        present |= covered
     return p[:, :2].copy(), present
 
 
@@ -155,6 +162,7 @@ def fit_keypoints(views: list, cameras: list | None = None) -> dict:
     elif any(auto):
         extra_lo.append(0.5), extra_hi.append(100.0)
     weights = [1.0 / _torso_px(xy, ok) for xy, ok, _, _ in views]
+    prior = 1.0 if len(views) == 1 else MULTI_VIEW_PRIOR
 
     def cams_for(x):
         if estimate:
@@ -177,8 +185,8 @@ def fit_keypoints(views: list, cameras: list | None = None) -> dict:
             proj, depth = cam_mod.project(c, pts)
             d = np.where(ok[:, None], proj - xy, 0.0) * w
             parts.append(np.nan_to_num(d, nan=10.0).ravel())
-        parts.append(REGULARISE * fit.saturate(x[3:n]))
-        parts.append(ROOT_TILT * fit.saturate(x[1:3]))
+        parts.append(prior * REGULARISE * fit.saturate(x[3:n]))
+        parts.append(prior * ROOT_TILT * fit.saturate(x[1:3]))
         return np.concatenate(parts)
 
     bounds = (np.concatenate([lo, extra_lo]), np.concatenate([hi, extra_hi]))
@@ -208,8 +216,8 @@ def fit_keypoints(views: list, cameras: list | None = None) -> dict:
         if have.sum() >= MIN_POINTS:
             def residuals3d(x):
                 d = body_keypoints(_angles(x[:n]), x[n:n + 3]) - seen3d
-                return np.concatenate([(d[have] / _rest_torso()).ravel(), REGULARISE * fit.saturate(x[3:n]),
-                                       ROOT_TILT * fit.saturate(x[1:3])])
+                return np.concatenate([(d[have] / _rest_torso()).ravel(), prior * REGULARISE * fit.saturate(x[3:n]),
+                                       prior * ROOT_TILT * fit.saturate(x[1:3])])
             starts = [least_squares(residuals3d, np.clip(x0, *bounds), bounds=bounds, x_scale=scale,
                                     diff_step=1e-3).x for x0 in starts]
     best = None
