@@ -6,9 +6,10 @@ so that the mannequin's own body keypoints project onto the given ones (docs/ext
 What is fitted: the 18 COCO body points (nose, neck, shoulders, elbows, wrists, hips, knees,
 ankles, eyes, ears) of the reference mannequin (1.75 m, average build), through the DOFs of
 KEYPOINT_DOFS (fit.FIT_DOFS plus the head's nod and the neck's turn); hands, fingers and the face
-stay at rest (hand and face points are read but not fitted). A point with confidence below
+stay at rest (a frame's hand and face points are not used). A point with confidence below
 ``threshold`` (or written 0, 0, 0) is missing and simply left out; at least MIN_POINTS of the
-body points must be present in some view.
+body points must be present in some view. Our own keypoints also give the points the body
+covers (their true place, kept in our field: openpose.OWN_KEY).
 
 The camera:
 - given (a list of finished camera dicts, one per view: cameras.explicit / cameras.orbit): the
