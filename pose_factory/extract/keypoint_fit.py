@@ -138,8 +138,6 @@ def fit_keypoints(views: list, cameras: list | None = None) -> dict:
 
     Returns {"pose": an explicit pose entry (within every limit), "residual_px": {point: px or
     None}, "median_px": float, "ambiguous": [limb names], "camera": [the cameras used, fitted]}."""
-    from scipy.optimize import least_squares
-
     if not views:
         raise ValueError("views: got none, allowed: one or more views of the same moment")
     if cameras is None and len(views) > 1:
@@ -150,6 +148,8 @@ def fit_keypoints(views: list, cameras: list | None = None) -> dict:
     if max(int(v[1].sum()) for v in views) < MIN_POINTS:
         raise ValueError(f"pose_keypoints_2d: fewer than {MIN_POINTS} body points found (confidence at or above "
                          "the threshold), allowed: at least 6 so the pose is determined")
+    from scipy.optimize import least_squares  # ComfyUI brings scipy; imported once the input is checked
+
     n = len(KEYPOINT_DOFS)
     lo = np.array([rig.dof(j, d).lo for j, d in KEYPOINT_DOFS], float)
     hi = np.array([rig.dof(j, d).hi for j, d in KEYPOINT_DOFS], float)
