@@ -35,6 +35,7 @@ bench: setup
 	$(PY) bench/bench_props.py
 	$(PY) bench/bench_people.py
 	$(PY) bench/bench_rig.py
+	$(PY) bench/bench_keypoint_fit.py
 	$(PY) bench/bench_download.py
 	$(PY) bench/bench_client.py
 	$(PY) bench/bench_loaders.py

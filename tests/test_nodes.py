@@ -28,7 +28,7 @@ NODE_IDS = ["PoseFactoryMannequin", "PoseFactoryPosePreset", "PoseFactoryPoseFro
             "PoseFactoryCameraOrbit", "PoseFactoryCameraList", "PoseFactoryCameraFromLoad3D",
             "PoseFactoryRequestPoseBatch", "PoseFactoryLoadPoseFromR2",
             "PoseFactoryDepthNormalLoader", "PoseFactoryPoseKeypointsToImage", "PoseFactoryExtractPose",
-            "PoseFactoryPoseFromPhoto", "PoseFactoryPostureAnalysis",
+            "PoseFactoryPoseFromPhoto", "PoseFactoryPoseFromKeypoints", "PoseFactoryPostureAnalysis",
             "PoseFactoryMultiViewPrompts", "PoseFactoryRequestMeshFromImages", "PoseFactoryRenderMeshPasses",
             "PoseFactoryPoseProp", "PoseFactoryCustomRig", "PoseFactoryScene"]
 KNOWN_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "IMAGE", "MASK", "POSE_KEYPOINT", "POSE_FACTORY_SUBJECT",

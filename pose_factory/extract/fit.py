@@ -109,6 +109,12 @@ def _local_rotation(joint: str, angles: dict) -> np.ndarray:
 
 def _rig_points(angles: dict) -> dict:
     """Forward kinematics of the body joints only (rig.forward_kinematics without the hands)."""
+    return body_kinematics(angles)[0]
+
+
+def body_kinematics(angles: dict) -> tuple[dict, dict]:
+    """({joint: world position}, {joint: world rotation}) of the body joints (BODY) of the
+    reference-height rig, plus the hips' and shoulders' midpoints in the positions."""
     pos, rot = {}, {}
     for n in BODY:
         local = _local_rotation(n, angles.get(n, {}))
@@ -119,7 +125,7 @@ def _rig_points(angles: dict) -> dict:
             pos[n] = pos[parent] + rot[parent] @ _OFFSET[n]
             rot[n] = rot[parent] @ local
     pos["hips"], pos["shoulders"] = (pos["l_hip"] + pos["r_hip"]) / 2, (pos["l_shoulder"] + pos["r_shoulder"]) / 2
-    return pos
+    return pos, rot
 
 
 def _unit(v):
@@ -130,7 +136,7 @@ def _directions(points: dict) -> np.ndarray:
     return np.array([_unit(points[b] - points[a]) for a, b, _ in BONES])
 
 
-def _saturate(degrees):
+def saturate(degrees):
     """The prior's pull: like the angle itself up to about PRIOR_DEG, then no stronger, so it
     settles what the photo leaves open (small tilts, depth) without bending what it shows."""
     return PRIOR_DEG * np.tanh(degrees / PRIOR_DEG)
@@ -179,8 +185,8 @@ def fit_world_landmarks(world, landmarks=None, width: int = 1, height: int = 1,
 
     def residuals(x, reg, depth_weight):
         pts = _rig_points(angles_of(x[:-1]))
-        parts = [depth_weight * (_directions(pts) - target).ravel(), reg[0] * _saturate(x[3:-1]),
-                 reg[1] * _saturate(x[1:3])]
+        parts = [depth_weight * (_directions(pts) - target).ravel(), reg[0] * saturate(x[3:-1]),
+                 reg[1] * saturate(x[1:3])]
         if seen is not None:
             rig_xz = np.array([pts[n][[0, 2]] for n in names]) - pts["hips"][[0, 2]]
             parts.append((weight * (rig_xz * x[-1] / rest_torso - seen)).ravel())
