@@ -502,7 +502,7 @@ def test_loaders_person_of_a_batch_of_one(nodes, env):
     stored skeletons and its mask); another person is refused, naming how many people it has."""
     for node_id in ("PoseFactoryLoadPoseFromR2", "PoseFactoryDepthNormalLoader"):
         optional = nodes[node_id].INPUT_TYPES()["optional"]
-        last = ["person", "hide"] if node_id == "PoseFactoryLoadPoseFromR2" else ["person"]  # hide: issue 23.2
+        last = ["person", "feet", "hide"] if node_id == "PoseFactoryLoadPoseFromR2" else ["person"]  # feet, hide: issue 23
         assert list(optional)[-len(last):] == last and optional["person"][1]["default"] == "all"
         assert optional["person"][0] == ["all", *map(str, range(8))]
     op_all, kp_all, _ = load_pose(nodes, env)["result"]
